@@ -1,0 +1,28 @@
+import { DynamicModule, Module, RequestMethod, Type } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { AppConfig, CoreModule } from '@app/core';
+import { DatabaseModule } from '@app/database';
+import { HealthModule } from '@app/health';
+
+/** Composition only: which modules make up the server. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: PinoLogger, extraModules: Array<Type | DynamicModule> = []): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        CoreModule.forRoot(config),
+        // Fastify already owns the request logger (with the request id); Nest's logs reuse it.
+        LoggerModule.forRoot({
+          pinoHttp: { logger },
+          useExisting: true,
+          forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
+        }),
+        DatabaseModule.forRoot(),
+        HealthModule,
+        ...extraModules,
+      ],
+    };
+  }
+}

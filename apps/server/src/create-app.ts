@@ -1,0 +1,137 @@
+import helmet from '@fastify/helmet';
+import { DynamicModule, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyInstance, LogController } from 'fastify';
+import { mkdirSync } from 'node:fs';
+import { Logger } from 'nestjs-pino';
+import {
+  AllExceptionsFilter,
+  AppConfig,
+  AppException,
+  ErrorCode,
+  RouteRegistry,
+  createRootLogger,
+  createValidationPipe,
+  requestIdFor,
+  traceIdFor,
+} from '@app/core';
+import { HttpMetricsService } from '@app/health';
+import { AppModule } from './app.module';
+import { API_PREFIX, setupSwagger } from './swagger';
+
+/** Probes and scrapes are not worth a log line each. */
+const UNLOGGED_ROUTES = new Set([`/${API_PREFIX}/health`, `/${API_PREFIX}/ready`, `/${API_PREFIX}/metrics`]);
+
+/**
+ * Builds the fully configured application (used by main.ts and by the end-to-end tests, so
+ * the tests exercise exactly what production runs). The caller listens and closes.
+ */
+export interface CreateAppOptions {
+  /** Extra modules to compose in (the end-to-end suites add probe controllers). */
+  extraModules?: Array<Type | DynamicModule>;
+}
+
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = createRootLogger(config);
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if (!config.database.url) throw error;
+  }
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // Our own onResponse hook writes the one request line (see installRequestLog).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIdFor,
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: config.http.trustProxy,
+    return503OnClosing: true,
+  });
+  const fastify = adapter.getInstance() as unknown as FastifyInstance;
+  const routes = new RouteRegistry();
+  routes.attach(fastify);
+  installRequestContext(fastify);
+  installJsonParser(fastify);
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, options.extraModules), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+    // JSON only, through installJsonParser; anything else is a 415.
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  app.setGlobalPrefix(API_PREFIX);
+  app.useGlobalFilters(new AllExceptionsFilter(routes));
+  app.useGlobalPipes(createValidationPipe());
+
+  await app.register(helmet as never, {
+    // Swagger UI is the only HTML we serve; it needs inline styles and data: images.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+        scriptSrc: ["'self'"],
+        // Plain-HTTP deployments (behind a TLS-terminating proxy or on localhost) must still load the UI.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  if (config.http.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.http.corsOrigins.includes('*') ? '*' : config.http.corsOrigins,
+      credentials: config.http.corsCredentials,
+      exposedHeaders: ['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
+
+  app.get(HttpMetricsService).attach(fastify);
+  installRequestLog(fastify);
+  setupSwagger(app, config);
+  await app.init();
+  return app;
+}
+
+function installRequestContext(fastify: FastifyInstance): void {
+  fastify.decorateRequest('traceId', '');
+  fastify.addHook('onRequest', (request, reply, done) => {
+    request.traceId = traceIdFor(request.headers.traceparent);
+    reply.header('x-request-id', request.id);
+    done();
+  });
+}
+
+/** Fastify's own JSON parser (with its prototype-poisoning protection), with a contract error. */
+function installJsonParser(fastify: FastifyInstance): void {
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parse(request, body as string, (error, value) => {
+      if (error) return done(new AppException(ErrorCode.MALFORMED_JSON, 'Request body is not valid JSON', 400), undefined);
+      done(null, value);
+    });
+  });
+}
+
+/** One line per request, without query strings (they may carry tickets) and without probes. */
+function installRequestLog(fastify: FastifyInstance): void {
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url;
+    if (route && UNLOGGED_ROUTES.has(route)) return done();
+    request.log.info(
+      {
+        method: request.method,
+        route: route ?? null,
+        path: request.url.split('?')[0],
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        ip: request.ip,
+      },
+      'request completed',
+    );
+    done();
+  });
+}

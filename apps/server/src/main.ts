@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { ConfigValidationError, loadConfig } from '@app/core';
+import { ReadinessService } from '@app/health';
+import { createApp } from './create-app';
+import { version } from '../../../package.json';
+
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, version);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+
+  const app = await createApp(config);
+  const logger = app.getHttpAdapter().getInstance().log;
+  if (config.secrets.generated.length > 0) {
+    logger.warn(
+      { generated: config.secrets.generated },
+      'Secrets were generated for this process (development only): tokens will not survive a restart',
+    );
+  }
+  await app.listen({ port: config.http.port, host: config.http.host });
+  logger.info({ url: `http://${config.http.host}:${config.http.port}/api/v1`, docs: '/api/docs' }, 'Server listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.http.shutdownGraceMs }, 'Shutting down');
+    app.get(ReadinessService).beginShutdown();
+    const deadline = setTimeout(() => {
+      logger.error('Grace period over, exiting with work in flight');
+      process.exit(1);
+    }, config.http.shutdownGraceMs);
+    deadline.unref();
+    try {
+      await app.close();
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'Shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(`Failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+
+/**
+ * The whole runtime configuration, read once from the environment at boot.
+ * Nothing else in the code base reads process.env: inject APP_CONFIG instead.
+ */
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  version: string;
+  http: {
+    port: number;
+    host: string;
+    bodyLimit: number;
+    /** Fastify trustProxy: false, true, a hop count or a list of addresses/CIDRs. */
+    trustProxy: boolean | number | string[];
+    corsOrigins: string[];
+    corsCredentials: boolean;
+    shutdownGraceMs: number;
+  };
+  database: {
+    /** Unset: the embedded PGlite database under dataDir. */
+    url: string | undefined;
+    poolMax: number;
+    ssl: boolean;
+    runMigrations: boolean;
+    statementTimeoutMs: number;
+    connectTimeoutMs: number;
+  };
+  dataDir: string;
+  redisUrl: string | undefined;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
+  secrets: {
+    /** HMAC key for access tokens. Generated per process outside production (tokens die with it). */
+    jwtSecret: string;
+    /** Key for secrets stored at rest (MFA seeds). */
+    encryptionKey: string;
+    /** True when a secret above was generated because none was configured. */
+    generated: string[];
+  };
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+    return fallback;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${value}")`);
+      return fallback;
+    }
+    return Number(value);
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    this.problems.push(`${name} must be true or false (got "${value}")`);
+    return fallback;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      return value;
+    } catch {
+      // Never echo the value: URLs carry passwords.
+      this.problems.push(`${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      return undefined;
+    }
+  }
+
+  list(name: string): string[] {
+    const value = this.raw(name);
+    return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  secret(name: string, minLength: number, production: boolean, generated: string[]): string {
+    const value = this.raw(name);
+    if (value !== undefined) {
+      if (value.length < minLength) this.problems.push(`${name} must be at least ${minLength} characters long`);
+      return value;
+    }
+    if (production) {
+      this.problems.push(`${name} is required when NODE_ENV=production`);
+      return '';
+    }
+    generated.push(name);
+    return randomBytes(48).toString('base64url');
+  }
+}
+
+function parseTrustProxy(reader: EnvReader): boolean | number | string[] {
+  const value = reader.raw('TRUST_PROXY');
+  if (value === undefined || /^(false|0|no|off)$/i.test(value)) return false;
+  if (/^(true|yes|on)$/i.test(value)) return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const ipish = /^[0-9a-fA-F:.]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/;
+  const bad = entries.filter((e) => !ipish.test(e));
+  if (bad.length > 0) {
+    reader.problems.push(`TRUST_PROXY must be true, false, a hop count or a comma list of addresses/CIDRs (bad: ${bad.join(', ')})`);
+    return false;
+  }
+  return entries;
+}
+
+export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig {
+  const r = new EnvReader(env);
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const isProduction = nodeEnv === 'production';
+  const generated: string[] = [];
+
+  const corsOrigins = r.list('CORS_ORIGINS');
+  const corsCredentials = r.bool('CORS_CREDENTIALS', false);
+  if (corsCredentials && corsOrigins.includes('*')) {
+    r.problems.push('CORS_ORIGINS must not be "*" when CORS_CREDENTIALS is true');
+  }
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      r.problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
+    }
+  }
+
+  const dataDir = r.string('DATA_DIR', './data');
+  const config: AppConfig = {
+    env: nodeEnv,
+    isProduction,
+    version,
+    http: {
+      port: r.int('PORT', 3000, 0, 65535),
+      host: r.string('HOST', '0.0.0.0'),
+      bodyLimit: r.int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
+      trustProxy: parseTrustProxy(r),
+      corsOrigins,
+      corsCredentials,
+      shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    },
+    database: {
+      url: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+      poolMax: r.int('DATABASE_POOL_MAX', 10, 1, 500),
+      ssl: r.bool('DATABASE_SSL', false),
+      runMigrations: r.bool('RUN_MIGRATIONS', true),
+      statementTimeoutMs: r.int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000, 0, 3_600_000),
+      connectTimeoutMs: r.int('DATABASE_CONNECT_TIMEOUT_MS', 3_000, 100, 120_000),
+    },
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    log: {
+      level: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+      pretty: r.bool('LOG_PRETTY', false),
+    },
+    secrets: {
+      jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
+      encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
+      generated,
+    },
+  };
+
+  if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
+  return config;
+}

@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Fastify genReqId: a caller's well-formed X-Request-Id is kept, anything else replaced. */
+export function requestIdFor(req: IncomingMessage): string {
+  const header = req.headers['x-request-id'];
+  if (typeof header === 'string' && REQUEST_ID.test(header)) return header;
+  return `req_${randomBytes(12).toString('base64url')}`;
+}
+
+/** The W3C trace id from a valid traceparent, or a new one so every error can be correlated. */
+export function traceIdFor(traceparent: string | string[] | undefined): string {
+  if (typeof traceparent === 'string') {
+    const match = TRACEPARENT.exec(traceparent.trim());
+    if (match && !/^0+$/.test(match[1])) return match[1];
+  }
+  return randomBytes(16).toString('hex');
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    traceId: string;
+  }
+}

@@ -1,0 +1,32 @@
+import { IsEmail, IsInt, IsOptional, Max, ValidateNested } from 'class-validator';
+import { Type } from 'class-transformer';
+import { AppException } from '../errors/app.exception';
+import { createValidationPipe } from './validation.pipe';
+
+class Inner {
+  @IsInt() @Max(10) count: number;
+}
+class Outer {
+  @IsEmail() email: string;
+  @IsOptional() @ValidateNested() @Type(() => Inner) inner?: Inner;
+}
+
+describe('createValidationPipe', () => {
+  const pipe = createValidationPipe();
+  const meta = { type: 'body' as const, metatype: Outer };
+
+  it('names each offending field, nested ones with a dotted path, and unknown properties', async () => {
+    const error = await pipe.transform({ email: 'nope', inner: { count: 11 }, role: 'admin' }, meta).catch((e) => e);
+    expect(error).toBeInstanceOf(AppException);
+    expect(error.getStatus()).toBe(400);
+    expect(error.code).toBe('VALIDATION_ERROR');
+    const fields = (error as AppException).details.map((d) => `${d.field}:${d.code}`).sort();
+    expect(fields).toEqual(['email:isEmail', 'inner.count:max', 'role:unknownProperty']);
+  });
+
+  it('returns a DTO instance for valid input', async () => {
+    const value = await pipe.transform({ email: 'a@b.co', inner: { count: 3 } }, meta);
+    expect(value).toBeInstanceOf(Outer);
+    expect(value.inner).toBeInstanceOf(Inner);
+  });
+});

@@ -1,0 +1,5 @@
+export * from './database.module';
+export * from './database-options';
+export * from './embedded-postgres';
+export * from './migration.service';
+export * from './migrations';

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { EventLoopMonitor } from './event-loop.monitor';
+import { HealthController } from './health.controller';
+import { HealthService } from './health.service';
+import { HttpMetricsService, httpDurationProvider } from './http-metrics.service';
+import { MetricsController } from './metrics.controller';
+import { ReadinessService } from './readiness.service';
+
+@Module({
+  imports: [
+    TerminusModule.forRoot({ logger: false }),
+    PrometheusModule.register({ controller: MetricsController, path: '/metrics', defaultMetrics: { enabled: true } }),
+  ],
+  controllers: [HealthController],
+  providers: [HealthService, ReadinessService, EventLoopMonitor, HttpMetricsService, httpDurationProvider],
+  exports: [HealthService, ReadinessService, HttpMetricsService, PrometheusModule],
+})
+export class HealthModule {}

@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { MigrationService } from '@app/database';
+
+const PING_TIMEOUT_MS = 1_000;
+
+/** Ready = not shutting down, schema current, database answering (within a second). */
+@Injectable()
+export class ReadinessService {
+  private shuttingDown = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly migrations: MigrationService,
+  ) {}
+
+  /** Flips readiness to 503 at once so load balancers stop sending traffic. */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  async isReady(): Promise<boolean> {
+    if (this.shuttingDown) return false;
+    try {
+      await withTimeout(this.dataSource.query('SELECT 1'), PING_TIMEOUT_MS);
+      return await withTimeout(this.migrations.isCurrent(), PING_TIMEOUT_MS);
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
