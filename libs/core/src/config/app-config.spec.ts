@@ -32,8 +32,14 @@ describe('loadConfig', () => {
 
   it('accepts configured secrets in production and rejects short ones', () => {
     const strong = 'x'.repeat(40);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' };
+    expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
+    expect(() => loadConfig({ ...production, JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
+  });
+
+  it('refuses the log SMS sender in production', () => {
+    const strong = 'x'.repeat(40);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, ENCRYPTION_KEY: strong })).toThrow(/SMS_SENDER/);
   });
 
   it('refuses a credentialed wildcard CORS policy', () => {

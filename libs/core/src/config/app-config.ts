@@ -31,7 +31,38 @@ export interface AppConfig {
   dataDir: string;
   redisUrl: string | undefined;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
+  auth: {
+    bcryptCost: number;
+    accessTokenTtlSec: number;
+    refreshTokenTtlSec: number;
+    jwtIssuer: string;
+    jwtAudience: string;
+    /** Failed logins (wrong password or MFA code) within the window that lock the account. */
+    lockoutThreshold: number;
+    lockoutWindowSec: number;
+    lockoutDurationSec: number;
+    /** Per-client burst limit on the unauthenticated auth routes (login, register, refresh). */
+    authRateLimit: number;
+    authRateWindowSec: number;
+    /** Default per-client limit on every other route. */
+    defaultRateLimit: number;
+    defaultRateWindowSec: number;
+    /** Sessions idle longer than this are expired. */
+    sessionIdleTimeoutSec: number;
+    /** The first administrator, created on first start when both are set. */
+    adminEmail: string | undefined;
+    adminPassword: string | undefined;
+  };
+  mfa: {
+    issuer: string;
+    smsSender: 'log' | 'http';
+    smsHttpUrl: string | undefined;
+    smsCodeTtlSec: number;
+    smsMaxAttempts: number;
+  };
   secrets: {
+    /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
+    smsHttpToken: string | undefined;
     /** HMAC key for access tokens. Generated per process outside production (tokens die with it). */
     jwtSecret: string;
     /** Key for secrets stored at rest (MFA seeds). */
@@ -184,13 +215,47 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       level: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
       pretty: r.bool('LOG_PRETTY', false),
     },
+    auth: {
+      bcryptCost: r.int('BCRYPT_COST', 12, 4, 15),
+      accessTokenTtlSec: r.int('ACCESS_TOKEN_TTL', 900, 30, 86_400),
+      refreshTokenTtlSec: r.int('REFRESH_TOKEN_TTL', 7 * 86_400, 300, 90 * 86_400),
+      jwtIssuer: r.string('JWT_ISSUER', 'secure-mcp-server'),
+      jwtAudience: r.string('JWT_AUDIENCE', 'secure-mcp-api'),
+      lockoutThreshold: r.int('LOCKOUT_THRESHOLD', 5, 1, 100),
+      lockoutWindowSec: r.int('LOCKOUT_WINDOW', 900, 10, 86_400),
+      lockoutDurationSec: r.int('LOCKOUT_DURATION', 900, 10, 86_400),
+      authRateLimit: r.int('AUTH_RATE_LIMIT', 20, 1, 100_000),
+      authRateWindowSec: r.int('AUTH_RATE_WINDOW', 60, 1, 86_400),
+      defaultRateLimit: r.int('RATE_LIMIT', 600, 1, 10_000_000),
+      defaultRateWindowSec: r.int('RATE_LIMIT_WINDOW', 60, 1, 86_400),
+      sessionIdleTimeoutSec: r.int('SESSION_IDLE_TIMEOUT', 8 * 3600, 60, 30 * 86_400),
+      adminEmail: r.raw('ADMIN_EMAIL')?.toLowerCase(),
+      adminPassword: r.raw('ADMIN_PASSWORD'),
+    },
+    mfa: {
+      issuer: r.string('MFA_ISSUER', 'Secure MCP Server'),
+      smsSender: r.oneOf('SMS_SENDER', ['log', 'http'] as const, 'log'),
+      smsHttpUrl: r.url('SMS_HTTP_URL', ['https:', 'http:']),
+      smsCodeTtlSec: r.int('SMS_CODE_TTL', 300, 30, 3600),
+      smsMaxAttempts: r.int('SMS_MAX_ATTEMPTS', 5, 1, 20),
+    },
     secrets: {
+      smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
       generated,
     },
   };
 
+  if (isProduction && config.mfa.smsSender === 'log') {
+    r.problems.push('SMS_SENDER must be "http" when NODE_ENV=production (the log sender writes codes to the log)');
+  }
+  if (config.mfa.smsSender === 'http' && !config.mfa.smsHttpUrl) {
+    r.problems.push('SMS_HTTP_URL is required when SMS_SENDER=http');
+  }
+  if ((config.auth.adminEmail === undefined) !== (config.auth.adminPassword === undefined)) {
+    r.problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
   if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
   return config;
 }
