@@ -13,3 +13,7 @@ export * from './logging/logger';
 export * from './validation/validation.pipe';
 export * from './pagination/pagination';
 export * from './http/public.decorator';
+export * from './auth/principal';
+export * from './auth/access.decorators';
+export * from './http/ids';
+export * from './http/client-info';

@@ -1,4 +1,5 @@
 import { InitialSchema1764000000000 } from './1764000000000-initial-schema';
+import { UsersAndSessions1764100000000 } from './1764100000000-users-and-sessions';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
-export const MIGRATIONS = [InitialSchema1764000000000];
+export const MIGRATIONS = [InitialSchema1764000000000, UsersAndSessions1764100000000];

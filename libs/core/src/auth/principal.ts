@@ -1,0 +1,27 @@
+import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+
+export type Role = 'admin' | 'developer' | 'user';
+export const ROLES: readonly Role[] = ['admin', 'developer', 'user'];
+
+/** Who is calling: set on the request by the global authentication guard. */
+export interface Principal {
+  userId: string;
+  email: string;
+  sessionId: string;
+  roles: Role[];
+  /** Effective permissions: the roles' defaults plus the user's own grants. */
+  permissions: string[];
+  /** How the caller authenticated. */
+  via: 'jwt' | 'api_key';
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/** The authenticated caller of this request (the guard guarantees one on non-public routes). */
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal | undefined => {
+  return ctx.switchToHttp().getRequest<{ principal?: Principal }>().principal;
+});
