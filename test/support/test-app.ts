@@ -33,7 +33,7 @@ export interface StartOptions {
 }
 
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
-  const dataDir = options.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'smcp-'));
+  const dataDir = options.reuse?.dataDir || mkdtempSync(join(tmpdir(), 'smcp-'));
   const database = kind === 'postgres' ? (options.reuse?.database ?? (await createTestDatabase())) : undefined;
   const config = loadConfig(
     {

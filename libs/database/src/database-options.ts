@@ -2,6 +2,7 @@ import type { DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '@app/core';
 import { MIGRATIONS } from './migrations';
 import type { EmbeddedConnection } from './embedded-postgres';
+import { TypeOrmLogger } from './typeorm-logger';
 
 /**
  * The one set of TypeORM options, used by the application and by ormconfig.ts (the CLI).
@@ -24,7 +25,9 @@ export function buildDataSourceOptions(
     migrationsTableName: 'migrations',
     migrationsRun: false,
     synchronize: false,
+    logger: new TypeOrmLogger(),
     logging: ['error', 'warn', 'migration'],
+    maxQueryExecutionTime: 1_000,
     extra: {
       max: embedded ? 1 : config.database.poolMax,
       connectionTimeoutMillis: config.database.connectTimeoutMs,

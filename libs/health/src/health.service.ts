@@ -1,6 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import { DiskHealthIndicator, MemoryHealthIndicator, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  DiskHealthIndicator,
+  HealthIndicatorResult,
+  MemoryHealthIndicator,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { EventLoopMonitor } from './event-loop.monitor';
 
@@ -58,37 +63,37 @@ export class HealthService {
   private async database(): Promise<ComponentHealth> {
     const started = performance.now();
     const kind = this.config.database.url ? 'postgresql' : 'embedded (PGlite)';
-    try {
-      await this.db.pingCheck('database', { timeout: 1_000 });
+    if (await isUp('database', () => this.db.pingCheck('database', { timeout: 1_000 }))) {
       return { status: 'healthy', kind, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
-    } catch {
-      return { status: 'unhealthy', kind, error: 'database did not answer' };
     }
+    return { status: 'unhealthy', kind, error: 'database did not answer' };
   }
 
   private async heap(): Promise<ComponentHealth> {
     const usage = process.memoryUsage();
-    let status: HealthStatus = 'healthy';
-    try {
-      await this.memory.checkHeap('memory', HEAP_DEGRADED_BYTES);
-    } catch {
-      status = 'degraded';
-    }
+    const status: HealthStatus = (await isUp('memory', () => this.memory.checkHeap('memory', HEAP_DEGRADED_BYTES)))
+      ? 'healthy'
+      : 'degraded';
     return { status, heapUsedBytes: usage.heapUsed, rssBytes: usage.rss, heapDegradedAboveBytes: HEAP_DEGRADED_BYTES };
   }
 
   private async diskSpace(): Promise<ComponentHealth> {
     const path = existsSync(this.config.dataDir) ? this.config.dataDir : '/';
-    try {
-      await this.disk.checkStorage('disk', { path, thresholdPercent: DISK_DEGRADED_RATIO });
-      return { status: 'healthy', path, degradedAboveUsedRatio: DISK_DEGRADED_RATIO };
-    } catch {
-      return { status: 'degraded', path, degradedAboveUsedRatio: DISK_DEGRADED_RATIO };
-    }
+    const up = await isUp('disk', () => this.disk.checkStorage('disk', { path, thresholdPercent: DISK_DEGRADED_RATIO }));
+    return { status: up ? 'healthy' : 'degraded', path, degradedAboveUsedRatio: DISK_DEGRADED_RATIO };
   }
 
   private loop(): ComponentHealth {
     const figures = this.eventLoop.read();
     return { status: figures.p99Ms > EVENT_LOOP_DEGRADED_MS ? 'degraded' : 'healthy', ...figures };
+  }
+}
+
+/** Terminus indicators report "down" by result in v11 and by exception in older code paths: accept both. */
+async function isUp(key: string, check: () => Promise<HealthIndicatorResult>): Promise<boolean> {
+  try {
+    return (await check())[key]?.status === 'up';
+  } catch {
+    return false;
   }
 }

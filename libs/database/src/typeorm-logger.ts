@@ -1,0 +1,34 @@
+import { Logger as NestLogger } from '@nestjs/common';
+import type { Logger, QueryRunner } from 'typeorm';
+
+/**
+ * Sends TypeORM's own messages through the application logger (structured, redacted) instead
+ * of the console. Query text and parameters are never logged: parameters hold user data.
+ */
+export class TypeOrmLogger implements Logger {
+  private readonly logger = new NestLogger('TypeORM');
+
+  logQuery(): void {}
+
+  logQueryError(error: string | Error, _query: string, _parameters?: unknown[], _runner?: QueryRunner): void {
+    this.logger.warn(`Query failed: ${error instanceof Error ? error.message : error}`);
+  }
+
+  logQuerySlow(time: number): void {
+    this.logger.warn(`Slow query: ${time} ms`);
+  }
+
+  logSchemaBuild(message: string): void {
+    this.logger.log(message);
+  }
+
+  logMigration(message: string): void {
+    this.logger.log(message);
+  }
+
+  log(level: 'log' | 'info' | 'warn', message: unknown): void {
+    const text = message instanceof Error ? message.message : String(message);
+    if (level === 'warn') this.logger.warn(text);
+    else this.logger.log(text);
+  }
+}

@@ -1,0 +1,64 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BUILT_MAIN, spawnServer, waitForHttp } from './support/server-process';
+
+/** The built server as a process: what `npm start` runs. `npm test` builds first. */
+describe('server process', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    if (!existsSync(BUILT_MAIN)) throw new Error(`Build first (npm run build): ${BUILT_MAIN} is missing`);
+    dataDir = mkdtempSync(join(tmpdir(), 'smcp-proc-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('refuses to boot on a bad value and names the variable', async () => {
+    const server = await spawnServer({ DATA_DIR: dataDir, PORT: 'eighty', LOG_LEVEL: 'loud' });
+    expect(await server.exited).toBe(78);
+    expect(server.stderr()).toContain('PORT must be an integer');
+    expect(server.stderr()).toContain('LOG_LEVEL must be one of');
+  });
+
+  it('refuses to boot in production without secrets instead of inventing them', async () => {
+    const server = await spawnServer({ DATA_DIR: dataDir, NODE_ENV: 'production' });
+    expect(await server.exited).toBe(78);
+    expect(server.stderr()).toContain('JWT_SECRET is required when NODE_ENV=production');
+    expect(server.stderr()).toContain('ENCRYPTION_KEY is required when NODE_ENV=production');
+  });
+
+  it('serves on the embedded default, logs one redacted line per request, refuses a second process on the same data, and stops on SIGTERM', async () => {
+    const server = await spawnServer({ DATA_DIR: dataDir, LOG_LEVEL: 'info' });
+    try {
+      await waitForHttp(`${server.baseUrl}/api/v1/ready`, 60_000);
+      await fetch(`${server.baseUrl}/api/v1/health`);
+      const res = await fetch(`${server.baseUrl}/api/v1/nothing-here?ticket=tkt_secret_value`, {
+        headers: { 'x-request-id': 'proc-test-1', authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.secret.sig' },
+      });
+      expect(res.status).toBe(404);
+
+      const rival = await spawnServer({ DATA_DIR: dataDir });
+      expect(await rival.exited).toBe(1);
+      expect(rival.stderr()).toContain('is in use by process');
+
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const lines = server
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line));
+      const requestLine = lines.find((l) => l.msg === 'request completed' && l.reqId === 'proc-test-1');
+      expect(requestLine).toMatchObject({ method: 'GET', statusCode: 404, path: '/api/v1/nothing-here' });
+      expect(requestLine.durationMs).toEqual(expect.any(Number));
+      expect(lines.some((l) => l.msg === 'request completed' && l.route === '/api/v1/health')).toBe(false);
+      expect(server.stdout()).not.toContain('eyJhbGciOiJIUzI1NiJ9');
+      expect(server.stdout()).not.toContain('tkt_secret_value');
+
+      const started = Date.now();
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+});
