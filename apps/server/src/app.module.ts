@@ -1,6 +1,9 @@
 import { DynamicModule, Module, RequestMethod, Type } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
+import { AdminModule } from '@app/admin';
+import { AuditModule } from '@app/audit';
+import { AuthModule } from '@app/auth';
 import { AppConfig, CoreModule } from '@app/core';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
@@ -21,6 +24,9 @@ export class AppModule {
         }),
         DatabaseModule.forRoot(),
         HealthModule,
+        AuditModule,
+        AuthModule,
+        AdminModule,
         ...extraModules,
       ],
     };

@@ -29,10 +29,14 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
     extraModels: [ErrorResponseDto, PaginationDto],
   });
   for (const item of Object.values(document.paths)) {
-    for (const operation of Object.values(item)) {
-      if (operation && typeof operation === 'object' && 'x-public' in operation) {
-        (operation as Record<string, unknown>).security = [];
-        delete (operation as Record<string, unknown>)['x-public'];
+    for (const operation of Object.values(item) as Array<Record<string, unknown>>) {
+      if (!operation || typeof operation !== 'object') continue;
+      if ('x-public' in operation) {
+        operation.security = [];
+        delete operation['x-public'];
+      } else if (Array.isArray(operation.security)) {
+        // Several access decorators on one route each declare BearerAuth: list it once.
+        operation.security = [...new Map(operation.security.map((s) => [JSON.stringify(s), s])).values()];
       }
     }
   }

@@ -3,3 +3,4 @@ export * from './database-options';
 export * from './embedded-postgres';
 export * from './migration.service';
 export * from './migrations';
+export * from './returned-rows';

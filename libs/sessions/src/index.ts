@@ -1,1 +1,4 @@
 export * from './session.entity';
+export * from './session-state.cache';
+export * from './session.service';
+export * from './sessions.module';

@@ -1,1 +1,5 @@
 export * from './user.entity';
+export * from './user.dto';
+export * from './user-state.cache';
+export * from './users.service';
+export * from './users.module';

@@ -16,6 +16,12 @@ export const ErrorCode = {
   RATE_LIMIT_EXCEEDED: 'RATE_LIMIT_EXCEEDED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** The password was right but the account needs its second factor: send `mfaCode`. */
+  MFA_REQUIRED: 'MFA_REQUIRED',
+  /** The change would leave no active administrator. */
+  LAST_ADMIN: 'LAST_ADMIN',
+  /** The user's current status does not allow the change (e.g. reactivating an active user). */
+  INVALID_USER_STATUS: 'INVALID_USER_STATUS',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});

@@ -1,0 +1,70 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions, Roles } from '@app/core';
+import { Permission } from '@app/auth';
+import { UserDto } from '@app/users';
+import { AdminUsersService } from './admin-users.service';
+import { ListUsersQueryDto } from './dto/list-users-query.dto';
+import { UpdateRolesDto } from './dto/update-roles.dto';
+import { UserListDto } from './dto/user-list.dto';
+
+@ApiTags('Admin')
+@Roles('admin')
+@Controller('admin/users')
+export class AdminUsersController {
+  constructor(private readonly admin: AdminUsersService) {}
+
+  @Get()
+  @RequirePermissions(Permission.ADMIN_USERS_READ)
+  @ApiOperation({ summary: 'List users (Admin only)' })
+  @ApiOkResponse({ description: 'Users list', type: UserListDto })
+  list(@Query() query: ListUsersQueryDto): Promise<UserListDto> {
+    return this.admin.list(query);
+  }
+
+  @Put(':id/roles')
+  @RequirePermissions(Permission.ADMIN_USERS_WRITE)
+  @ApiOperation({ summary: 'Update user roles (Admin only)' })
+  @ApiOkResponse({ description: 'Roles updated', type: UserDto })
+  @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'LAST_ADMIN: the last active administrator cannot lose the role', type: ErrorResponseDto })
+  updateRoles(
+    @CurrentPrincipal() actor: Principal,
+    @Param('id') id: string,
+    @Body() dto: UpdateRolesDto,
+    @Req() request: FastifyRequest,
+  ): Promise<UserDto> {
+    return this.admin.updateRoles(actor, id, dto, clientInfo(request));
+  }
+
+  @Post(':id/suspend')
+  @HttpCode(200)
+  @RequirePermissions(Permission.ADMIN_USERS_WRITE)
+  @ApiOperation({ summary: 'Suspend a user and end all their sessions (Admin only, extension)' })
+  @ApiOkResponse({ description: 'User suspended', type: UserDto })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'Not active, the caller themselves, or the last active admin', type: ErrorResponseDto })
+  suspend(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<UserDto> {
+    return this.admin.suspend(actor, id, clientInfo(request));
+  }
+
+  @Post(':id/reactivate')
+  @HttpCode(200)
+  @RequirePermissions(Permission.ADMIN_USERS_WRITE)
+  @ApiOperation({ summary: 'Reactivate a suspended user (Admin only, extension)' })
+  @ApiOkResponse({ description: 'User reactivated', type: UserDto })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'The user is not suspended', type: ErrorResponseDto })
+  reactivate(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<UserDto> {
+    return this.admin.reactivate(actor, id, clientInfo(request));
+  }
+}

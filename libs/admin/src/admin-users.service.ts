@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '@app/audit';
+import { ClientInfo } from '@app/auth';
+import { AppException, Clock, ErrorCode, paginationOf, Principal, Role } from '@app/core';
+import { SessionService } from '@app/sessions';
+import { UserDto, UserEntity, UsersService } from '@app/users';
+import { ListUsersQueryDto } from './dto/list-users-query.dto';
+import { UpdateRolesDto } from './dto/update-roles.dto';
+import { UserListDto } from './dto/user-list.dto';
+
+/** Session end reason when an admin suspends the user. */
+export const SUSPENDED_SESSION_REASON = 'suspended';
+
+/**
+ * What administrators do to accounts. Each change locks the active admins' rows first (one
+ * lock order for every such transaction), so "is another active admin left?" cannot be
+ * answered "yes" to two concurrent demotions at once.
+ */
+@Injectable()
+export class AdminUsersService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly users: UsersService,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(query: ListUsersQueryDto): Promise<UserListDto> {
+    const { users, total } = await this.users.list({
+      role: query.role,
+      status: query.status,
+      search: query.search?.trim() || undefined,
+      offset: query.offset,
+      limit: query.limit,
+    });
+    return { users: users.map((user) => UserDto.from(user)), pagination: paginationOf(query, total) };
+  }
+
+  async updateRoles(actor: Principal, userId: string, dto: UpdateRolesDto, client: ClientInfo): Promise<UserDto> {
+    const updated = await this.dataSource.transaction(async (manager) => {
+      const { user, otherActiveAdmins } = await this.lockTarget(manager, userId);
+      const roles = [...new Set(dto.roles)] as Role[];
+      const permissions = dto.permissions ? [...new Set(dto.permissions)].sort() : user.permissions;
+      if (isActiveAdmin(user) && !roles.includes('admin') && otherActiveAdmins === 0) throw lastAdmin('lose the admin role');
+      const now = this.clock.now();
+      await this.users.updateAccess(manager, user.id, roles, permissions, now);
+      await this.audit.record(manager, {
+        ...this.event('admin.user.roles_changed', actor, user.id, client),
+        details: { before: { roles: user.roles, permissions: user.permissions }, after: { roles, permissions } },
+      });
+      return Object.assign(user, { roles, permissions, updatedAt: now });
+    });
+    this.users.invalidate(userId);
+    return UserDto.from(updated);
+  }
+
+  /** Suspends an active user and ends every one of their sessions in the same transaction. */
+  async suspend(actor: Principal, userId: string, client: ClientInfo): Promise<UserDto> {
+    if (userId === actor.userId) {
+      throw AppException.conflict('Administrators cannot suspend themselves', ErrorCode.INVALID_USER_STATUS);
+    }
+    const updated = await this.dataSource.transaction(async (manager) => {
+      const { user, otherActiveAdmins } = await this.lockTarget(manager, userId);
+      if (user.status !== 'active') throw invalidStatus(`Only active users can be suspended (this one is ${user.status})`);
+      if (isActiveAdmin(user) && otherActiveAdmins === 0) throw lastAdmin('be suspended');
+      const now = this.clock.now();
+      await this.users.updateStatus(manager, user.id, 'suspended', now);
+      const sessionsEnded = await this.sessions.endAllForUser(manager, user.id, SUSPENDED_SESSION_REASON, { endedBy: actor.userId });
+      await this.audit.record(manager, {
+        ...this.event('admin.user.suspended', actor, user.id, client),
+        severity: 'warning',
+        details: { sessionsEnded },
+      });
+      return Object.assign(user, { status: 'suspended' as const, updatedAt: now });
+    });
+    this.users.invalidate(userId);
+    return UserDto.from(updated);
+  }
+
+  async reactivate(actor: Principal, userId: string, client: ClientInfo): Promise<UserDto> {
+    const updated = await this.dataSource.transaction(async (manager) => {
+      const { user } = await this.lockTarget(manager, userId);
+      if (user.status !== 'suspended') throw invalidStatus(`Only suspended users can be reactivated (this one is ${user.status})`);
+      const now = this.clock.now();
+      await this.users.updateStatus(manager, user.id, 'active', now);
+      await this.audit.record(manager, this.event('admin.user.reactivated', actor, user.id, client));
+      return Object.assign(user, { status: 'active' as const, updatedAt: now });
+    });
+    this.users.invalidate(userId);
+    return UserDto.from(updated);
+  }
+
+  private async lockTarget(manager: EntityManager, userId: string): Promise<{ user: UserEntity; otherActiveAdmins: number }> {
+    const admins = await this.users.lockActiveAdminIds(manager);
+    const user = await this.users.lockById(manager, userId);
+    if (!user) throw AppException.notFound('User not found');
+    return { user, otherActiveAdmins: admins.filter((id) => id !== userId).length };
+  }
+
+  private event(action: string, actor: Principal, targetId: string, client: ClientInfo) {
+    return {
+      action,
+      userId: actor.userId,
+      resource: `user:${targetId}`,
+      result: 'success' as const,
+      severity: 'info' as const,
+      ipAddress: client.ipAddress,
+      userAgent: client.userAgent,
+    };
+  }
+}
+
+function isActiveAdmin(user: UserEntity): boolean {
+  return user.status === 'active' && user.roles.includes('admin');
+}
+
+function lastAdmin(what: string): AppException {
+  return AppException.conflict(`The last active administrator cannot ${what}`, ErrorCode.LAST_ADMIN);
+}
+
+function invalidStatus(message: string): AppException {
+  return AppException.conflict(message, ErrorCode.INVALID_USER_STATUS);
+}

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import type { AuditResult, AuditSeverity } from './audit-entry';
+
+/** prev_hash of the first row: there is nothing before it. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The fields a row's hash covers: everything but the chain columns and the database's seq. */
+export interface AuditRowContent {
+  id: string;
+  /** ISO 8601 with milliseconds, exactly as `Date.prototype.toISOString` renders it. */
+  timestamp: string;
+  userId: string | null;
+  action: string;
+  resource: string | null;
+  details: Record<string, unknown>;
+  result: AuditResult;
+  ipAddress: string | null;
+  userAgent: string | null;
+  severity: AuditSeverity;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * Deterministic JSON: object keys sorted, no whitespace, `undefined` object members dropped.
+ * The values given here are already JSON-safe (the sanitiser guarantees it), and jsonb gives
+ * back the same values in another key order, so writer and verifier serialise identically.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`Cannot canonicalise a ${typeof value}`);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const object = value as Record<string, unknown>;
+  const members = Object.keys(object)
+    .filter((key) => object[key] !== undefined)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key])}`);
+  return `{${members.join(',')}}`;
+}
+
+/** The canonical serialisation of a row's content, with every field present (null when empty). */
+export function canonicalAuditContent(content: AuditRowContent): string {
+  return canonicalJson({
+    id: content.id,
+    timestamp: content.timestamp,
+    userId: content.userId ?? null,
+    action: content.action,
+    resource: content.resource ?? null,
+    details: content.details ?? {},
+    result: content.result,
+    ipAddress: content.ipAddress ?? null,
+    userAgent: content.userAgent ?? null,
+    severity: content.severity,
+    metadata: content.metadata ?? {},
+  });
+}
+
+/** SHA-256 (hex) over the previous row's hash and this row's canonical content. */
+export function computeAuditHash(prevHash: string, content: AuditRowContent): string {
+  return createHash('sha256').update(prevHash).update('\n').update(canonicalAuditContent(content)).digest('hex');
+}

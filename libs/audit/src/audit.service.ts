@@ -1,0 +1,140 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { Clock, newId } from '@app/core';
+import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
+import { AuditRowContent, computeAuditHash, GENESIS_HASH } from './audit-hash';
+import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
+import { AUDIT_LOG_COLUMNS, AuditLogRow, auditRowContent } from './audit-log.row';
+
+/**
+ * Serialises writers of the chain across every connection and replica (an arbitrary constant,
+ * unique to this purpose in the application). Held until the writer's transaction ends.
+ */
+const CHAIN_LOCK_KEY = '4702893516120394117';
+const VERIFY_BATCH_SIZE = 500;
+
+/**
+ * The audit writer every module uses, and the chain verifier.
+ *
+ * Each record costs one advisory lock, one SELECT (the chain head) and one INSERT, all on the
+ * caller's transaction: the record commits or rolls back with the change it describes.
+ */
+@Injectable()
+export class AuditService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Appends a record inside the caller's transaction (READ COMMITTED, the default: a snapshot
+   * taken before the lock would read a stale chain head and fork the chain, so other levels are
+   * refused). Given a manager outside any transaction, it opens one of its own.
+   */
+  async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
+    if (!manager.queryRunner?.isTransactionActive) {
+      await manager.transaction((transactional) => this.append(transactional, entry));
+      return;
+    }
+    await this.append(manager, entry);
+  }
+
+  /** Appends a record in a transaction of its own (events with no accompanying change, e.g. a failed login). */
+  async recordStandalone(entry: AuditEntry): Promise<void> {
+    await this.dataSource.transaction((manager) => this.append(manager, entry));
+  }
+
+  /**
+   * Walks the chain oldest first, in batches, recomputing each hash and link. `checked` counts
+   * the rows examined, including the first invalid one.
+   */
+  async verifyChain(): Promise<AuditChainVerification> {
+    let expectedPrev = GENESIS_HASH;
+    let lastSeq = '0';
+    let checked = 0;
+    for (;;) {
+      const rows: AuditLogRow[] = await this.dataSource.query(
+        `SELECT ${AUDIT_LOG_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`,
+        [lastSeq, VERIFY_BATCH_SIZE],
+      );
+      for (const row of rows) {
+        checked += 1;
+        const invalid = (reason: string): AuditChainVerification => ({
+          valid: false,
+          checked,
+          firstInvalid: { id: row.id, seq: Number(row.seq), reason },
+        });
+        if (row.prev_hash !== expectedPrev) {
+          return invalid(
+            checked === 1 && expectedPrev === GENESIS_HASH
+              ? 'prev_hash is not the genesis hash: earlier rows were removed or this row was altered'
+              : 'prev_hash does not match the previous row: a row before it was removed or altered',
+          );
+        }
+        if (computeAuditHash(row.prev_hash, auditRowContent(row)) !== row.hash) {
+          return invalid('hash does not match the row content: the row was altered');
+        }
+        expectedPrev = row.hash;
+        lastSeq = row.seq;
+      }
+      if (rows.length < VERIFY_BATCH_SIZE) return { valid: true, checked, firstInvalid: null };
+    }
+  }
+
+  private async append(manager: EntityManager, entry: AuditEntry): Promise<void> {
+    const content = this.contentOf(entry);
+    const [lock]: Array<{ isolation: string }> = await manager.query(
+      `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
+      [CHAIN_LOCK_KEY],
+    );
+    if (lock.isolation !== 'read committed') {
+      throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
+    }
+    const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
+    const prevHash = head?.hash ?? GENESIS_HASH;
+    await manager.query(
+      `INSERT INTO audit_logs
+         (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
+       VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`,
+      [
+        content.id,
+        content.timestamp,
+        content.userId,
+        content.action,
+        content.resource,
+        JSON.stringify(content.details),
+        content.result,
+        content.ipAddress,
+        content.userAgent,
+        content.severity,
+        JSON.stringify(content.metadata),
+        prevHash,
+        computeAuditHash(prevHash, content),
+      ],
+    );
+  }
+
+  /** Validates and sanitises an entry into exactly what will be stored (and hashed). */
+  private contentOf(entry: AuditEntry): AuditRowContent {
+    if (typeof entry.action !== 'string' || !/^[^\u0000-\u001f\u007f]{1,128}$/.test(entry.action)) {
+      throw new Error(`Invalid audit action: ${JSON.stringify(String(entry.action).slice(0, 140))}`);
+    }
+    if (!AUDIT_RESULTS.includes(entry.result)) throw new Error(`Invalid audit result for ${entry.action}`);
+    if (!AUDIT_SEVERITIES.includes(entry.severity)) throw new Error(`Invalid audit severity for ${entry.action}`);
+    // Postgres keeps microseconds, JS milliseconds: a millisecond instant round-trips exactly.
+    const timestamp = new Date(Math.floor(this.clock.now().getTime())).toISOString();
+    return {
+      id: newId('aud'),
+      timestamp,
+      userId: sanitizeAuditText(entry.userId, 128),
+      action: entry.action,
+      resource: sanitizeAuditText(entry.resource, 512),
+      details: sanitizeAuditData(entry.details),
+      result: entry.result,
+      ipAddress: sanitizeAuditText(entry.ipAddress, 64),
+      userAgent: sanitizeAuditText(entry.userAgent, 512),
+      severity: entry.severity,
+      metadata: sanitizeAuditData(entry.metadata),
+    };
+  }
+}

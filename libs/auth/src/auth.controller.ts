@@ -1,0 +1,80 @@
+import { Body, Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, Public } from '@app/core';
+import { UserDto } from '@app/users';
+import { AuthService } from './auth.service';
+import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
+import { RefreshTokenAuth } from './decorators/refresh-token-auth.decorator';
+import { LoginDto } from './dto/login.dto';
+import { LoginResponseDto } from './dto/login-response.dto';
+import { LogoutResponseDto } from './dto/logout-response.dto';
+import { RefreshResponseDto } from './dto/refresh-response.dto';
+import { RegisterDto } from './dto/register.dto';
+import { bearerToken } from './tokens/bearer-token';
+
+@ApiTags('Authentication')
+@Controller('auth')
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Post('register')
+  @Public()
+  @AuthRateLimit()
+  @ApiOperation({ summary: 'Register new user' })
+  @ApiCreatedResponse({ description: 'User created successfully', type: UserDto })
+  @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'User already exists', type: ErrorResponseDto })
+  register(@Body() dto: RegisterDto, @Req() request: FastifyRequest): Promise<UserDto> {
+    return this.auth.register(dto, clientInfo(request));
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  @Public()
+  @AuthRateLimit()
+  @ApiOperation({ summary: 'Login user' })
+  @ApiOkResponse({ description: 'Login successful', type: LoginResponseDto })
+  @ApiUnauthorizedResponse({
+    description: 'Invalid credentials (UNAUTHORIZED), or MFA_REQUIRED when the account needs its code',
+    type: ErrorResponseDto,
+  })
+  login(@Body() dto: LoginDto, @Req() request: FastifyRequest): Promise<LoginResponseDto> {
+    return this.auth.login(dto, clientInfo(request));
+  }
+
+  @Post('refresh')
+  @HttpCode(200)
+  @RefreshTokenAuth()
+  @AuthRateLimit()
+  @ApiOperation({ summary: 'Refresh access token', description: 'The bearer credential is the refresh token; it is rotated.' })
+  @ApiOkResponse({ description: 'Token refreshed successfully', type: RefreshResponseDto })
+  refresh(@Req() request: FastifyRequest): Promise<RefreshResponseDto> {
+    return this.auth.refresh(bearerToken(request), clientInfo(request));
+  }
+
+  @Post('logout')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Logout user' })
+  @ApiOkResponse({ description: 'Logout successful', type: LogoutResponseDto })
+  @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
+  logout(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<LogoutResponseDto> {
+    return this.auth.logout(principal, clientInfo(request));
+  }
+
+  @Get('me')
+  @ApiOperation({ summary: 'The current user (extension)' })
+  @ApiOkResponse({ description: 'The authenticated user', type: UserDto })
+  @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
+  me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {
+    return this.auth.me(principal);
+  }
+}

@@ -1,0 +1,30 @@
+import { AppException, ErrorCode } from '@app/core';
+
+const REALM = 'Bearer realm="secure-mcp-server"';
+
+/** The one 401 for every failed login: unknown email, wrong password, wrong code, locked, suspended. */
+export function invalidCredentials(): AppException {
+  return new AppException(ErrorCode.UNAUTHORIZED, 'Invalid email or password', 401, [], { 'WWW-Authenticate': REALM });
+}
+
+/** No credentials on a route that needs them. */
+export function authenticationRequired(): AppException {
+  return new AppException(ErrorCode.UNAUTHORIZED, 'Authentication required', 401, [], { 'WWW-Authenticate': REALM });
+}
+
+/**
+ * A token that does not (or no longer) grant access: forged, expired, of the wrong type, or
+ * of an ended session or inactive user. Deliberately one message for all of them.
+ */
+export function invalidToken(): AppException {
+  return new AppException(ErrorCode.UNAUTHORIZED, 'Invalid or expired token', 401, [], {
+    'WWW-Authenticate': `${REALM}, error="invalid_token"`,
+  });
+}
+
+/** Password checked out; the account needs its second factor. */
+export function mfaRequired(): AppException {
+  return new AppException(ErrorCode.MFA_REQUIRED, 'Multi-factor authentication code required', 401, [], {
+    'WWW-Authenticate': REALM,
+  });
+}

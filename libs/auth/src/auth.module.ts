@@ -1,0 +1,47 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { SessionsModule } from '@app/sessions';
+import { UsersModule } from '@app/users';
+import { AuthController } from './auth.controller';
+import { AuthService } from './auth.service';
+import { AuthenticationGuard } from './guards/authentication.guard';
+import { RateLimitGuard } from './guards/rate-limit.guard';
+import { MfaModule } from './mfa/mfa.module';
+import { PasswordService } from './password/password.service';
+import { AccessTokenService } from './tokens/access-token.service';
+import { RefreshTokenService } from './tokens/refresh-token.service';
+
+/**
+ * Accounts, tokens and the two global guards. Guard order matters and is fixed here: first
+ * authentication (deny by default, sets the principal), then rate limiting (keyed by that
+ * principal, or by client IP on public routes).
+ */
+@Module({
+  imports: [
+    UsersModule,
+    SessionsModule,
+    MfaModule,
+    // RateLimitGuard picks limit and window per route; this entry only names the throttler.
+    // A shared store (Redis) plugs in here as `storage`.
+    ThrottlerModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
+        throttlers: [{ name: 'default', limit: config.auth.defaultRateLimit, ttl: config.auth.defaultRateWindowSec * 1000 }],
+      }),
+    }),
+  ],
+  controllers: [AuthController],
+  providers: [
+    AuthService,
+    PasswordService,
+    AccessTokenService,
+    RefreshTokenService,
+    AuthenticationGuard,
+    { provide: APP_GUARD, useExisting: AuthenticationGuard },
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+  ],
+  exports: [AuthService, PasswordService, AccessTokenService, AuthenticationGuard],
+})
+export class AuthModule {}

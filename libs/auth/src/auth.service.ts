@@ -1,0 +1,250 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditEntry, AuditService } from '@app/audit';
+import { APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
+import { SessionService } from '@app/sessions';
+import { LoginCandidate, LockoutPolicy, UserDto, UserEntity, UsersService } from '@app/users';
+import { invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
+import { LoginDto } from './dto/login.dto';
+import { LoginResponseDto } from './dto/login-response.dto';
+import { LogoutResponseDto } from './dto/logout-response.dto';
+import { RefreshResponseDto } from './dto/refresh-response.dto';
+import { RegisterDto } from './dto/register.dto';
+import { MfaService } from './mfa/mfa.service';
+import { PasswordService } from './password/password.service';
+import { AccessTokenService } from './tokens/access-token.service';
+import { RefreshTokenService } from './tokens/refresh-token.service';
+
+/** Where a request came from, for sessions and audit records. */
+export interface ClientInfo {
+  ipAddress: string | null;
+  userAgent: string | null;
+}
+
+type LoginFailure = 'unknown_email' | 'locked' | 'inactive' | 'wrong_password' | 'invalid_mfa_code';
+
+/** Session end reasons written by this service. */
+export const SessionEndReason = { LOGOUT: 'logout', REFRESH_REUSE: 'refresh_reuse' } as const;
+
+/**
+ * Accounts and tokens: register, login (with lockout and MFA), refresh with rotation and
+ * reuse detection, logout. Every change commits together with its audit record.
+ */
+@Injectable()
+export class AuthService {
+  private readonly lockout: LockoutPolicy;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly users: UsersService,
+    private readonly sessions: SessionService,
+    private readonly passwords: PasswordService,
+    private readonly accessTokens: AccessTokenService,
+    private readonly refreshTokens: RefreshTokenService,
+    private readonly mfa: MfaService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.lockout = {
+      threshold: config.auth.lockoutThreshold,
+      windowSec: config.auth.lockoutWindowSec,
+      durationSec: config.auth.lockoutDurationSec,
+    };
+  }
+
+  async register(dto: RegisterDto, client: ClientInfo): Promise<UserDto> {
+    const passwordHash = await this.passwords.hash(dto.password);
+    const user = await this.dataSource.transaction(async (manager) => {
+      const created = await this.users.create(manager, {
+        email: dto.email,
+        name: dto.name,
+        organization: dto.organization ?? null,
+        phone: dto.phone ?? null,
+        passwordHash,
+        now: this.clock.now(),
+      });
+      await this.audit.record(manager, {
+        ...this.event('auth.register', client, created.id),
+        details: { email: created.email },
+      });
+      return created;
+    });
+    return UserDto.from(user);
+  }
+
+  /**
+   * Every failure before the second factor gives the same 401 (same body, and the same bcrypt
+   * work: unknown emails are compared against a dummy hash). MFA_REQUIRED is only ever
+   * revealed to a caller who knows the password of an active, unlocked account.
+   */
+  async login(dto: LoginDto, client: ClientInfo): Promise<LoginResponseDto> {
+    const candidate = await this.users.findLoginCandidate(dto.email);
+    const passwordOk = await this.passwords.verify(dto.password, candidate?.passwordHash);
+    const now = this.clock.now();
+
+    if (!candidate) return this.refuse(null, 'unknown_email', client, { email: dto.email.trim().toLowerCase() });
+    if (candidate.lockedUntil && candidate.lockedUntil > now) return this.refuse(candidate.id, 'locked', client);
+    if (candidate.status !== 'active') return this.refuse(candidate.id, 'inactive', client);
+    if (!passwordOk) {
+      await this.dataSource.transaction((manager) => this.countFailure(manager, candidate.id, 'wrong_password', client));
+      throw invalidCredentials();
+    }
+    if (candidate.mfaEnabled && !dto.mfaCode) {
+      await this.mfa.startLoginChallenge(candidate.id);
+      throw mfaRequired();
+    }
+
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      // Row lock first, audit lock last, in every transaction touching the user: the MFA check may
+      // write audit records before the failure count updates the row.
+      if (candidate.mfaEnabled) await this.users.lockById(manager, candidate.id);
+      if (candidate.mfaEnabled && !(await this.mfa.verifyLoginCode(manager, candidate.id, dto.mfaCode as string))) {
+        await this.countFailure(manager, candidate.id, 'invalid_mfa_code', client);
+        return null;
+      }
+      return this.completeLogin(manager, candidate, client);
+    });
+    if (!outcome) throw invalidCredentials();
+
+    const access = this.accessTokens.sign({ userId: candidate.id, sessionId: outcome.sessionId, roles: candidate.roles });
+    return {
+      accessToken: access.token,
+      refreshToken: outcome.refreshToken,
+      expiresIn: access.expiresIn,
+      tokenType: 'Bearer',
+      user: outcome.user,
+    };
+  }
+
+  /**
+   * Rotates a refresh token. A token that was already used means two parties hold it: the
+   * whole session is revoked (RFC 9700 §4.14.2) and every one of them has to log in again.
+   */
+  async refresh(token: string | undefined, client: ClientInfo): Promise<RefreshResponseDto> {
+    const record = token ? await this.refreshTokens.find(token) : null;
+    if (!record) throw invalidToken();
+    if (record.usedAt) {
+      await this.dataSource.transaction((manager) => this.revokeForReuse(manager, record.sessionId, record.userId, client));
+      throw invalidToken();
+    }
+    if (record.expiresAt.getTime() <= this.clock.nowMs()) throw invalidToken();
+    if (!(await this.sessions.isActive(record.sessionId))) throw invalidToken();
+    const user = await this.users.accessState(record.userId);
+    if (!user || user.status !== 'active') throw invalidToken();
+
+    const outcome = await this.dataSource.transaction(async (manager): Promise<string | 'reused' | null> => {
+      if (!(await this.refreshTokens.claim(manager, record.id))) {
+        // Lost the race to a concurrent presentation of the same token (or it just expired).
+        if (record.expiresAt.getTime() <= this.clock.nowMs()) return null;
+        await this.revokeForReuse(manager, record.sessionId, record.userId, client);
+        return 'reused';
+      }
+      const session: Array<{ status: string }> = await manager.query(`SELECT status FROM sessions WHERE id = $1 FOR SHARE`, [
+        record.sessionId,
+      ]);
+      if (session[0]?.status !== 'active') return null;
+      const next = await this.refreshTokens.issue(manager, record.sessionId);
+      await this.audit.record(manager, {
+        ...this.event('auth.refresh', client, record.userId),
+        resource: `session:${record.sessionId}`,
+      });
+      return next;
+    });
+    if (outcome === null || outcome === 'reused') throw invalidToken();
+
+    const access = this.accessTokens.sign({ userId: record.userId, sessionId: record.sessionId, roles: user.roles });
+    return { accessToken: access.token, refreshToken: outcome, expiresIn: access.expiresIn, tokenType: 'Bearer' };
+  }
+
+  async logout(principal: Principal, client: ClientInfo): Promise<LogoutResponseDto> {
+    await this.dataSource.transaction(async (manager) => {
+      await this.sessions.end(manager, principal.sessionId, SessionEndReason.LOGOUT, principal.userId);
+      await this.audit.record(manager, {
+        ...this.event('auth.logout', client, principal.userId),
+        resource: `session:${principal.sessionId}`,
+      });
+    });
+    return { message: 'Logged out', timestamp: this.clock.now().toISOString() };
+  }
+
+  async me(principal: Principal): Promise<UserDto> {
+    const user = await this.users.findById(principal.userId);
+    if (!user) throw invalidToken();
+    return UserDto.from(user);
+  }
+
+  private async completeLogin(manager: EntityManager, candidate: LoginCandidate, client: ClientInfo) {
+    const now = this.clock.now();
+    await this.users.registerSuccessfulLogin(manager, candidate.id, now);
+    const session = await this.sessions.open(manager, {
+      userId: candidate.id,
+      connectionType: 'http',
+      ipAddress: client.ipAddress,
+      userAgent: client.userAgent,
+    });
+    const refreshToken = await this.refreshTokens.issue(manager, session.id);
+    await this.audit.record(manager, {
+      ...this.event('auth.login', client, candidate.id),
+      resource: `session:${session.id}`,
+      details: { mfa: candidate.mfaEnabled },
+    });
+    const user = UserDto.from(Object.assign(new UserEntity(), candidate, { lastLogin: now }));
+    return { sessionId: session.id, refreshToken, user };
+  }
+
+  /** A failed password or MFA code: counts toward the lockout, in one transaction with its records. */
+  private async countFailure(manager: EntityManager, userId: string, reason: LoginFailure, client: ClientInfo): Promise<void> {
+    const lockedUntil = await this.users.registerFailedLogin(manager, userId, this.clock.now(), this.lockout);
+    await this.audit.record(manager, this.failure('auth.login_failed', client, userId, { reason }));
+    if (lockedUntil) {
+      await this.audit.record(manager, {
+        ...this.failure('auth.lockout', client, userId, {
+          reason,
+          lockedUntil: lockedUntil.toISOString(),
+          threshold: this.lockout.threshold,
+          windowSec: this.lockout.windowSec,
+        }),
+      });
+    }
+  }
+
+  /** A refused login that changes nothing but the audit log. */
+  private async refuse(
+    userId: string | null,
+    reason: LoginFailure,
+    client: ClientInfo,
+    details: Record<string, unknown> = {},
+  ): Promise<never> {
+    await this.audit.recordStandalone(this.failure('auth.login_failed', client, userId, { reason, ...details }));
+    throw invalidCredentials();
+  }
+
+  private async revokeForReuse(manager: EntityManager, sessionId: string, userId: string, client: ClientInfo): Promise<void> {
+    const ended = await this.sessions.end(manager, sessionId, SessionEndReason.REFRESH_REUSE);
+    await this.audit.record(manager, {
+      ...this.event('auth.refresh_reuse', client, userId),
+      resource: `session:${sessionId}`,
+      result: 'failure',
+      severity: 'critical',
+      details: { sessionRevoked: ended },
+    });
+  }
+
+  private event(action: string, client: ClientInfo, userId: string | null): AuditEntry {
+    return {
+      action,
+      userId,
+      resource: userId ? `user:${userId}` : null,
+      result: 'success',
+      severity: 'info',
+      ipAddress: client.ipAddress,
+      userAgent: client.userAgent,
+    };
+  }
+
+  private failure(action: string, client: ClientInfo, userId: string | null, details: Record<string, unknown>): AuditEntry {
+    return { ...this.event(action, client, userId), result: 'failure', severity: 'warning', details };
+  }
+}

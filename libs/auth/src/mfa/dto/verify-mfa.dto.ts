@@ -1,0 +1,15 @@
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { IsIn, IsString, MaxLength } from 'class-validator';
+import { MFA_TYPES, MfaType } from '../entities/user-mfa.entity';
+
+@ApiSchema({ name: 'VerifyMfaRequest' })
+export class VerifyMfaDto {
+  @ApiProperty({ description: 'The 6-digit code from the authenticator app or the SMS', example: '123456' })
+  @IsString()
+  @MaxLength(64)
+  code: string;
+
+  @ApiProperty({ enum: MFA_TYPES })
+  @IsIn(MFA_TYPES)
+  type: MfaType;
+}

@@ -1,0 +1,28 @@
+import { Logger } from '@nestjs/common';
+import { maskPhone } from '../mfa-codes';
+import { SmsSender } from './sms-sender';
+
+/**
+ * Development sender: nothing leaves the process. The text (which carries the code) is written
+ * to the log only in development, never in test; the last message per number is kept in memory
+ * so tests and local tools can read it. Production refuses this sender at config time.
+ */
+export class LogSmsSender extends SmsSender {
+  private readonly logger = new Logger('SmsSender');
+  private readonly lastByPhone = new Map<string, string>();
+
+  constructor(private readonly logText: boolean) {
+    super();
+  }
+
+  async send(to: string, text: string): Promise<void> {
+    this.lastByPhone.set(to, text);
+    if (this.logText) this.logger.log(`SMS to ${maskPhone(to)}: ${text}`);
+    else this.logger.log(`SMS to ${maskPhone(to)}: code sent`);
+  }
+
+  /** The last text sent to `to` in this process, if any. */
+  lastMessageTo(to: string): string | undefined {
+    return this.lastByPhone.get(to);
+  }
+}

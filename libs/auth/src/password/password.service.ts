@@ -1,0 +1,45 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import * as bcrypt from 'bcrypt';
+import { randomBytes } from 'node:crypto';
+import { APP_CONFIG, AppConfig, AppException } from '@app/core';
+import { passwordProblems } from './password-policy';
+
+/** Hashing and checking passwords with bcrypt at the configured cost. */
+@Injectable()
+export class PasswordService implements OnModuleInit {
+  /**
+   * A hash of a random password at the same cost: logins for unknown emails are compared
+   * against it, so they take as long as a wrong password for a real account.
+   */
+  private dummyHash: string | undefined;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  async onModuleInit(): Promise<void> {
+    this.dummyHash = await bcrypt.hash(randomBytes(24).toString('base64url'), this.config.auth.bcryptCost);
+  }
+
+  /** Throws a 400 listing every rule the password breaks. */
+  assertAcceptable(password: string, field = 'password'): void {
+    const problems = passwordProblems(password);
+    if (problems.length > 0) {
+      throw AppException.validation(problems.map((message) => ({ field, message, code: 'acceptablePassword' })));
+    }
+  }
+
+  hash(password: string): Promise<string> {
+    return bcrypt.hash(password, this.config.auth.bcryptCost);
+  }
+
+  /** Compares against the stored hash, or the dummy hash when there is no account (same cost either way). */
+  async verify(password: string, hash: string | null | undefined): Promise<boolean> {
+    const target = hash ?? this.dummyHash ?? (await this.ensureDummy());
+    const matches = await bcrypt.compare(password, target);
+    return matches && Boolean(hash);
+  }
+
+  private async ensureDummy(): Promise<string> {
+    await this.onModuleInit();
+    return this.dummyHash as string;
+  }
+}

@@ -1,0 +1,112 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHmac, createSecretKey, KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import { APP_CONFIG, AppConfig, Clock, Role, ROLES } from '@app/core';
+
+export const ACCESS_TOKEN_TYPE = 'access';
+
+/** The claims of our access tokens. */
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  /** Session id: the token works only while this session is active. */
+  sid: string;
+  roles: Role[];
+  typ: typeof ACCESS_TOKEN_TYPE;
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+export interface SignedAccessToken {
+  token: string;
+  expiresIn: number;
+}
+
+/** Tolerated difference between our clock and an `iat` set by another replica. */
+const IAT_LEEWAY_SEC = 60;
+const MAX_TOKEN_LENGTH = 4096;
+
+function base64url(input: string | Buffer): string {
+  return Buffer.from(input).toString('base64url');
+}
+
+/**
+ * HS256 JWTs signed and verified with a KeyObject (node's HMAC, no per-call key parsing).
+ * Everything is pinned: the header must be exactly the one we write (so `alg: none` or any
+ * other algorithm never reaches the signature check), and issuer, audience, type and expiry
+ * must match. Expiry follows the injectable Clock.
+ */
+@Injectable()
+export class AccessTokenService {
+  private readonly key: KeyObject;
+  private readonly header = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  private readonly issuer: string;
+  private readonly audience: string;
+  private readonly ttlSec: number;
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    this.key = createSecretKey(Buffer.from(config.secrets.jwtSecret, 'utf8'));
+    this.issuer = config.auth.jwtIssuer;
+    this.audience = config.auth.jwtAudience;
+    this.ttlSec = config.auth.accessTokenTtlSec;
+  }
+
+  sign(subject: { userId: string; sessionId: string; roles: Role[] }): SignedAccessToken {
+    const iat = Math.floor(this.clock.nowMs() / 1000);
+    const claims: AccessTokenClaims = {
+      iss: this.issuer,
+      aud: this.audience,
+      sub: subject.userId,
+      sid: subject.sessionId,
+      roles: subject.roles,
+      typ: ACCESS_TOKEN_TYPE,
+      iat,
+      exp: iat + this.ttlSec,
+      jti: randomBytes(12).toString('base64url'),
+    };
+    const signingInput = `${this.header}.${base64url(JSON.stringify(claims))}`;
+    return { token: `${signingInput}.${this.signature(signingInput)}`, expiresIn: this.ttlSec };
+  }
+
+  /** The claims of a valid access token, or null for anything else (never throws). */
+  verify(token: string): AccessTokenClaims | null {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
+    const parts = token.split('.');
+    if (parts.length !== 3 || parts[0] !== this.header) return null;
+    const expected = Buffer.from(this.signature(`${parts[0]}.${parts[1]}`));
+    const given = Buffer.from(parts[2]);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+
+    let claims: Partial<AccessTokenClaims>;
+    try {
+      claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as Partial<AccessTokenClaims>;
+    } catch {
+      return null;
+    }
+    if (!claims || typeof claims !== 'object') return null;
+    const now = Math.floor(this.clock.nowMs() / 1000);
+    const valid =
+      claims.typ === ACCESS_TOKEN_TYPE &&
+      claims.iss === this.issuer &&
+      claims.aud === this.audience &&
+      typeof claims.sub === 'string' &&
+      claims.sub.length > 0 &&
+      typeof claims.sid === 'string' &&
+      claims.sid.length > 0 &&
+      Array.isArray(claims.roles) &&
+      claims.roles.every((role) => ROLES.includes(role)) &&
+      typeof claims.exp === 'number' &&
+      typeof claims.iat === 'number' &&
+      now < claims.exp &&
+      claims.iat <= now + IAT_LEEWAY_SEC;
+    return valid ? (claims as AccessTokenClaims) : null;
+  }
+
+  private signature(signingInput: string): string {
+    return createHmac('sha256', this.key).update(signingInput).digest('base64url');
+  }
+}
