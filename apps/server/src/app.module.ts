@@ -4,9 +4,12 @@ import type { Logger as PinoLogger } from 'pino';
 import { AdminModule } from '@app/admin';
 import { AuditModule } from '@app/audit';
 import { AuthModule } from '@app/auth';
+import { ContextsModule } from '@app/contexts';
 import { AppConfig, CoreModule } from '@app/core';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
+import { McpGatewayModule } from '@app/mcp-gateway';
+import { ToolsModule, UpstreamsModule } from '@app/tools';
 
 /** Composition only: which modules make up the server. */
 @Module({})
@@ -27,6 +30,10 @@ export class AppModule {
         AuditModule,
         AuthModule,
         AdminModule,
+        ToolsModule,
+        UpstreamsModule,
+        ContextsModule,
+        McpGatewayModule,
         ...extraModules,
       ],
     };

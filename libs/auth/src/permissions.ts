@@ -17,6 +17,7 @@ import type { Role } from '@app/core';
  * | apikeys:manage        | manage own agent API keys                             |  ✓   |     ✓     |   ✓   |
  * | tools:write           | register and configure tools                          |      |     ✓     |   ✓   |
  * | executions:read       | read tool execution records                           |      |     ✓     |   ✓   |
+ * | tools:filesystem:write| write files in the filesystem tool's sandbox           |      |     ✓     |   ✓   |
  * | admin:users:read      | list users                                            |      |           |   ✓   |
  * | admin:users:write     | change roles and permissions, suspend and reactivate  |      |           |   ✓   |
  * | admin:audit:read      | read and verify the audit log                         |      |           |   ✓   |
@@ -31,6 +32,7 @@ export const Permission = {
   TOOLS_EXECUTE: 'tools:execute',
   TOOLS_WRITE: 'tools:write',
   EXECUTIONS_READ: 'executions:read',
+  TOOLS_FILESYSTEM_WRITE: 'tools:filesystem:write',
   CONTEXTS_READ: 'contexts:read',
   CONTEXTS_WRITE: 'contexts:write',
   SESSIONS_READ: 'sessions:read',
@@ -59,7 +61,7 @@ const USER_DEFAULTS: readonly PermissionName[] = [
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly PermissionName[]>> = {
   user: USER_DEFAULTS,
-  developer: [...USER_DEFAULTS, Permission.TOOLS_WRITE, Permission.EXECUTIONS_READ],
+  developer: [...USER_DEFAULTS, Permission.TOOLS_WRITE, Permission.EXECUTIONS_READ, Permission.TOOLS_FILESYSTEM_WRITE],
   admin: ALL_PERMISSIONS,
 };
 

@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { ConfigValidationError, loadConfig } from './app-config';
 
 describe('loadConfig', () => {
@@ -56,5 +57,86 @@ describe('loadConfig', () => {
     expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).http.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
     expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
+  });
+  describe('tools', () => {
+    it('has safe defaults: sandbox under DATA_DIR, 1 MiB limits, no host allowed, no private addresses', () => {
+      const tools = loadConfig({ DATA_DIR: '/srv/mcp' }).tools;
+      expect(tools).toEqual({
+        sandboxRoot: join('/srv/mcp', 'sandbox'),
+        fsMaxReadBytes: 1024 * 1024,
+        httpAllowedHosts: [],
+        httpMaxBytes: 1024 * 1024,
+        httpTimeoutMs: 10_000,
+        httpAllowPrivate: false,
+        maxTimeoutMs: 60_000,
+        defaultTimeoutMs: 30_000,
+      });
+      expect(loadConfig({}).tools.sandboxRoot).toBe(resolve('./data/sandbox'));
+    });
+
+    it('reads every variable', () => {
+      const tools = loadConfig({
+        TOOLS_SANDBOX_ROOT: './files',
+        TOOLS_FS_MAX_READ_BYTES: '2048',
+        TOOLS_HTTP_ALLOWED_HOSTS: 'api.example.com, *.Example.ORG, 127.0.0.1, [::1], bücher.de',
+        TOOLS_HTTP_MAX_BYTES: '4096',
+        TOOLS_HTTP_TIMEOUT_MS: '2500',
+        TOOLS_HTTP_ALLOW_PRIVATE: 'true',
+        TOOLS_MAX_TIMEOUT_MS: '120000',
+        TOOLS_DEFAULT_TIMEOUT_MS: '5000',
+      }).tools;
+      expect(tools).toEqual({
+        sandboxRoot: resolve('./files'),
+        fsMaxReadBytes: 2048,
+        httpAllowedHosts: ['api.example.com', '*.example.org', '127.0.0.1', '[::1]', 'xn--bcher-kva.de'],
+        httpMaxBytes: 4096,
+        httpTimeoutMs: 2500,
+        httpAllowPrivate: true,
+        maxTimeoutMs: 120_000,
+        defaultTimeoutMs: 5000,
+      });
+    });
+
+    it('names bad tool variables', () => {
+      let error: unknown;
+      try {
+        loadConfig({
+          TOOLS_FS_MAX_READ_BYTES: '0',
+          TOOLS_HTTP_MAX_BYTES: 'lots',
+          TOOLS_HTTP_TIMEOUT_MS: '-5',
+          TOOLS_HTTP_ALLOW_PRIVATE: 'maybe',
+          TOOLS_MAX_TIMEOUT_MS: '1000',
+          TOOLS_DEFAULT_TIMEOUT_MS: '2000',
+        });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      const problems = (error as ConfigValidationError).problems.join('\n');
+      for (const name of ['TOOLS_FS_MAX_READ_BYTES', 'TOOLS_HTTP_MAX_BYTES', 'TOOLS_HTTP_TIMEOUT_MS', 'TOOLS_HTTP_ALLOW_PRIVATE']) {
+        expect(problems).toContain(name);
+      }
+      expect(problems).toContain('TOOLS_DEFAULT_TIMEOUT_MS must not exceed TOOLS_MAX_TIMEOUT_MS');
+    });
+
+    it('refuses malformed or over-broad allowed hosts', () => {
+      for (const bad of ['http://api.example.com', 'api.example.com/path', 'user@host', '*.com', '*.10.0.0', '*.[::1]', 'a b']) {
+        expect(() => loadConfig({ TOOLS_HTTP_ALLOWED_HOSTS: bad })).toThrow(/TOOLS_HTTP_ALLOWED_HOSTS/);
+      }
+    });
+
+    it('refuses the file system root as sandbox and private fetches in production', () => {
+      expect(() => loadConfig({ TOOLS_SANDBOX_ROOT: '/' })).toThrow(/TOOLS_SANDBOX_ROOT/);
+      const strong = 'x'.repeat(40);
+      const production = {
+        NODE_ENV: 'production',
+        SMS_SENDER: 'http',
+        SMS_HTTP_URL: 'https://sms.example.com/send',
+        JWT_SECRET: strong,
+        ENCRYPTION_KEY: strong,
+      };
+      expect(() => loadConfig({ ...production, TOOLS_HTTP_ALLOW_PRIVATE: 'true' })).toThrow(/TOOLS_HTTP_ALLOW_PRIVATE/);
+      expect(loadConfig(production).tools.httpAllowPrivate).toBe(false);
+    });
   });
 });

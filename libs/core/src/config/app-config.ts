@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /**
  * The whole runtime configuration, read once from the environment at boot.
@@ -49,6 +49,8 @@ export interface AppConfig {
     defaultRateWindowSec: number;
     /** Sessions idle longer than this are expired. */
     sessionIdleTimeoutSec: number;
+    /** How often sessions' in-memory activity and counters are written, in one batched UPDATE (and at shutdown). */
+    sessionFlushMs: number;
     /** The first administrator, created on first start when both are set. */
     adminEmail: string | undefined;
     adminPassword: string | undefined;
@@ -60,6 +62,45 @@ export interface AppConfig {
     smsCodeTtlSec: number;
     smsMaxAttempts: number;
   };
+  tools: {
+    /** Absolute directory the filesystem tool may touch; created at start. */
+    sandboxRoot: string;
+    /** Largest file the filesystem tool reads or writes, in bytes. */
+    fsMaxReadBytes: number;
+    /** Hosts the fetch tool may reach: exact names/addresses or `*.suffix`, normalised like URL hosts. */
+    httpAllowedHosts: string[];
+    httpMaxBytes: number;
+    httpTimeoutMs: number;
+    /** Tests only: lets the fetch tool reach private/loopback addresses (never metadata ones). */
+    httpAllowPrivate: boolean;
+    /** Upper bound of a tool call's `options.timeout`, and the timeout when none is given. */
+    maxTimeoutMs: number;
+    defaultTimeoutMs: number;
+  };
+  toolExecutions: {
+    /** Durable queue of async executions: whether this process runs queued work, how often it looks, how many at once. */
+    queueEnabled: boolean;
+    queuePollMs: number;
+    queueConcurrency: number;
+    /** Runs of an async execution (a lease that expired counts as one) before it is failed. */
+    queueMaxAttempts: number;
+    /** Bound on the stored input and result of an execution (bytes of JSON); larger ones are kept as a preview. */
+    maxStoredBytes: number;
+  };
+  mcp: {
+    /** Origins a browser may call the MCP endpoints from: hostnames (any scheme and port) or full origins. */
+    allowedOrigins: string[];
+    /** Host header values the MCP endpoints answer to (hostnames, any port): DNS-rebinding protection. */
+    allowedHosts: string[];
+    /** Tools per `tools/list` page. */
+    pageSize: number;
+    /** Lifetime of a single-use WebSocket ticket. */
+    ticketTtlSec: number;
+  };
+  upstreams: {
+    /** JSON file declaring the upstream MCP servers the gateway federates (MCP_UPSTREAMS_FILE); unset: none. */
+    file: string | undefined;
+  };
   secrets: {
     /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
     smsHttpToken: string | undefined;
@@ -67,6 +108,8 @@ export interface AppConfig {
     jwtSecret: string;
     /** Key for secrets stored at rest (MFA seeds). */
     encryptionKey: string;
+    /** Every non-empty UPSTREAM_* variable: the only values MCP_UPSTREAMS_FILE may hand to an upstream ({"fromEnv": ...}). */
+    upstreamSecrets: Readonly<Record<string, string>>;
     /** True when a secret above was generated because none was configured. */
     generated: string[];
   };
@@ -170,6 +213,75 @@ function parseTrustProxy(reader: EnvReader): boolean | number | string[] {
   return entries;
 }
 
+/**
+ * TOOLS_HTTP_ALLOWED_HOSTS entries are normalised the way the URL parser normalises a request's
+ * host (case, IDN to punycode, IPv4 shorthand, IPv6 brackets), so matching is a plain comparison.
+ */
+function parseAllowedHosts(reader: EnvReader): string[] {
+  const hosts: string[] = [];
+  for (const entry of reader.list('TOOLS_HTTP_ALLOWED_HOSTS')) {
+    const wildcard = entry.startsWith('*.');
+    const name = wildcard ? entry.slice(2) : entry;
+    let host: string | undefined;
+    try {
+      const parsed = new URL(`http://${name}`);
+      if (parsed.host === parsed.hostname && parsed.pathname === '/' && !parsed.username && !parsed.search && !parsed.hash) {
+        host = parsed.hostname.replace(/\.$/, '');
+      }
+    } catch {
+      host = undefined;
+    }
+    if (!host || (wildcard && (host.startsWith('[') || !host.includes('.') || /^[\d.]+$/.test(host)))) {
+      reader.problems.push(`TOOLS_HTTP_ALLOWED_HOSTS entries must be host names, IP addresses or *.domain.suffix (got "${entry}")`);
+      continue;
+    }
+    hosts.push(wildcard ? `*.${host}` : host);
+  }
+  return hosts;
+}
+
+const LOCAL_HOSTNAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * MCP_ALLOWED_HOSTS / MCP_ALLOWED_ORIGINS default to the localhost forms plus the listen host (when
+ * it is a specific address). Hosts are hostnames (ports are ignored, IPv6 in brackets); origins are
+ * hostnames or full origins like https://app.example.com.
+ */
+function parseMcp(r: EnvReader): AppConfig['mcp'] {
+  const listen = r.string('HOST', '0.0.0.0').toLowerCase();
+  const defaults = [...LOCAL_HOSTNAMES];
+  if (!['0.0.0.0', '::', '[::]'].includes(listen)) defaults.push(listen.includes(':') && !listen.startsWith('[') ? `[${listen}]` : listen);
+  const hosts = r.list('MCP_ALLOWED_HOSTS').map((h) => h.toLowerCase());
+  for (const host of hosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host)) r.problems.push(`MCP_ALLOWED_HOSTS entries must be hostnames without port (got "${host}")`);
+  }
+  const origins = r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase());
+  for (const origin of origins) {
+    if (!/^(https?:\/\/[^/\s]+|\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(origin)) {
+      r.problems.push(`MCP_ALLOWED_ORIGINS entries must be hostnames or origins like https://app.example.com (got "${origin}")`);
+    }
+  }
+  return {
+    allowedHosts: hosts.length > 0 ? hosts : defaults,
+    allowedOrigins: origins.length > 0 ? origins : defaults,
+    pageSize: r.int('MCP_PAGE_SIZE', 100, 1, 1000),
+    ticketTtlSec: r.int('MCP_TICKET_TTL', 30, 1, 300),
+  };
+}
+
+function optionalPath(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(path);
+}
+
+/** The UPSTREAM_* variables, by name: upstream credentials, referenced (never written) in MCP_UPSTREAMS_FILE. */
+function upstreamSecretsOf(env: Env): Readonly<Record<string, string>> {
+  const secrets: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (/^UPSTREAM_[A-Z0-9_]+$/.test(name) && value !== undefined && value.trim() !== '') secrets[name] = value.trim();
+  }
+  return Object.freeze(secrets);
+}
+
 export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig {
   const r = new EnvReader(env);
   const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
@@ -229,6 +341,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       defaultRateLimit: r.int('RATE_LIMIT', 600, 1, 10_000_000),
       defaultRateWindowSec: r.int('RATE_LIMIT_WINDOW', 60, 1, 86_400),
       sessionIdleTimeoutSec: r.int('SESSION_IDLE_TIMEOUT', 8 * 3600, 60, 30 * 86_400),
+      sessionFlushMs: r.int('SESSION_FLUSH_MS', 5_000, 10, 30_000),
       adminEmail: r.raw('ADMIN_EMAIL')?.toLowerCase(),
       adminPassword: r.raw('ADMIN_PASSWORD'),
     },
@@ -239,10 +352,30 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       smsCodeTtlSec: r.int('SMS_CODE_TTL', 300, 30, 3600),
       smsMaxAttempts: r.int('SMS_MAX_ATTEMPTS', 5, 1, 20),
     },
+    tools: {
+      sandboxRoot: resolve(r.raw('TOOLS_SANDBOX_ROOT') ?? join(resolve(dataDir), 'sandbox')),
+      fsMaxReadBytes: r.int('TOOLS_FS_MAX_READ_BYTES', 1024 * 1024, 1, 64 * 1024 * 1024),
+      httpAllowedHosts: parseAllowedHosts(r),
+      httpMaxBytes: r.int('TOOLS_HTTP_MAX_BYTES', 1024 * 1024, 1, 64 * 1024 * 1024),
+      httpTimeoutMs: r.int('TOOLS_HTTP_TIMEOUT_MS', 10_000, 100, 600_000),
+      httpAllowPrivate: r.bool('TOOLS_HTTP_ALLOW_PRIVATE', false),
+      maxTimeoutMs: r.int('TOOLS_MAX_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      defaultTimeoutMs: r.int('TOOLS_DEFAULT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    },
+    toolExecutions: {
+      queueEnabled: r.bool('TOOLS_QUEUE_ENABLED', true),
+      queuePollMs: r.int('TOOLS_QUEUE_POLL_MS', 1_000, 10, 600_000),
+      queueConcurrency: r.int('TOOLS_QUEUE_CONCURRENCY', 4, 1, 256),
+      queueMaxAttempts: r.int('TOOLS_QUEUE_MAX_ATTEMPTS', 3, 1, 20),
+      maxStoredBytes: r.int('TOOLS_MAX_STORED_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    },
+    mcp: parseMcp(r),
+    upstreams: { file: optionalPath(r.raw('MCP_UPSTREAMS_FILE')) },
     secrets: {
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
+      upstreamSecrets: upstreamSecretsOf(env),
       generated,
     },
   };
@@ -255,6 +388,15 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   }
   if ((config.auth.adminEmail === undefined) !== (config.auth.adminPassword === undefined)) {
     r.problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if (config.tools.defaultTimeoutMs > config.tools.maxTimeoutMs) {
+    r.problems.push('TOOLS_DEFAULT_TIMEOUT_MS must not exceed TOOLS_MAX_TIMEOUT_MS');
+  }
+  if (config.tools.sandboxRoot === resolve('/')) {
+    r.problems.push('TOOLS_SANDBOX_ROOT must not be the file system root');
+  }
+  if (isProduction && config.tools.httpAllowPrivate) {
+    r.problems.push('TOOLS_HTTP_ALLOW_PRIVATE is for tests only and must not be true when NODE_ENV=production');
   }
   if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
   return config;

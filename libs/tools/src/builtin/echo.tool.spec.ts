@@ -1,0 +1,36 @@
+import Ajv from 'ajv';
+import { ToolError, ToolErrorCode } from '../provider/tool-error';
+import type { ToolCallContext } from '../provider/tool-provider';
+import { EchoTool } from './echo.tool';
+
+function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
+  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
+}
+
+describe('EchoTool', () => {
+  const tool = new EchoTool();
+
+  it('returns its message, matching the output schema', async () => {
+    const output = await tool.execute({ message: 'hello' }, ctx());
+    expect(output).toEqual({ message: 'hello' });
+    expect(new Ajv({ strict: true }).compile(tool.definition.outputSchema)(output)).toBe(true);
+  });
+
+  it('waits delayMs, and stops waiting when aborted', async () => {
+    let started = Date.now();
+    await tool.execute({ message: 'x', delayMs: 50 }, ctx());
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 30);
+    started = Date.now();
+    await expect(tool.execute({ message: 'x', delayMs: 60_000 }, ctx(controller.signal))).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('passes a timeout reason through', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new ToolError(ToolErrorCode.TIMEOUT, 'took too long')), 20);
+    await expect(tool.execute({ message: 'x', delayMs: 60_000 }, ctx(controller.signal))).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+});

@@ -1,0 +1,385 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from '@app/audit';
+import { AppException, Clock, ErrorDetail, Principal } from '@app/core';
+import { MigrationService, returnedRows } from '@app/database';
+import { PERMISSION_PATTERN } from '@app/auth';
+import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
+import { fingerprint } from '../common/fingerprint';
+import { rateWindowMs } from '../common/rate-window';
+import { ToolSchemaValidator } from '../execution/tool-schema-validator';
+import { ToolsErrorCode } from '../tool-error-codes';
+import { CatalogTool, effectiveSettings, RateLimit, ToolOverrides } from './catalog-tool';
+import { catalogToolOf, TOOL_COLUMNS, ToolRow } from './tool.row';
+import { ToolProviderRegistry } from './tool-provider.registry';
+
+/** Serialises reconciliations across replicas (arbitrary constant, unique to this purpose). */
+const RECONCILE_LOCK_KEY = '5830172946617205531';
+/** Other replicas' admin changes reach this one within this interval. */
+const REFRESH_INTERVAL_MS = 10_000;
+const TOOL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+export interface ToolListFilter {
+  category?: ToolCategory;
+  enabled?: boolean;
+  offset: number;
+  limit: number;
+}
+
+/** An admin's change: a value sets the override, `null` returns the field to the provider's default. */
+export interface ToolChanges {
+  enabled?: boolean | null;
+  permissions?: string[] | null;
+  rateLimit?: RateLimit | null;
+}
+
+export interface ClientMeta {
+  ipAddress: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * The catalogue: every provider's tools, stored in `tools` with the admins' overrides, served
+ * from memory. At start it reconciles the table with what the providers list now (new tools
+ * added, changed definitions updated, vanished ones marked unavailable, overrides kept), then
+ * keeps the in-memory copy current: at once after a change made here, within
+ * REFRESH_INTERVAL_MS after one made by another replica.
+ */
+@Injectable()
+export class ToolCatalogService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ToolCatalogService.name);
+  private tools = new Map<string, CatalogTool>();
+  /** Available tools sorted by id: what listings page through. */
+  private listed: CatalogTool[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** Bumped by every local change, so a reload that read the table before it does not undo it. */
+  private generation = 0;
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+  private loaded = false;
+  private readonly changeListeners = new Set<() => void>();
+  /** What listeners were last told about: ids, availability and last change of every tool. */
+  private signature = '';
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly migrations: MigrationService,
+    private readonly registry: ToolProviderRegistry,
+    private readonly validator: ToolSchemaValidator,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.refreshTimer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue refresh failed'));
+    }, REFRESH_INTERVAL_MS);
+    this.refreshTimer.unref();
+    // With RUN_MIGRATIONS=false a deployment job may not have created the tables yet: the
+    // catalogue then stays empty (and the server not ready) until a refresh finds the schema.
+    if (await this.schemaIsCurrent()) {
+      await this.reconcile();
+      this.markLoaded();
+    } else {
+      this.logger.warn('Schema is not current: the tool catalogue loads once the migrations have run');
+    }
+  }
+
+  onApplicationShutdown(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  /** Resolves once the first reconciliation has loaded the catalogue. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.loaded) return this.reload();
+    if (!(await this.schemaIsCurrent())) return;
+    await this.reconcile();
+    this.markLoaded();
+  }
+
+  private markLoaded(): void {
+    this.loaded = true;
+    this.markReady();
+  }
+
+  private schemaIsCurrent(): Promise<boolean> {
+    return this.migrations.isCurrent().catch(() => false);
+  }
+
+  /**
+   * Calls `listener` after the in-memory catalogue changed (a tool added, changed, enabled,
+   * disabled or gone; here or, within the refresh interval, on another replica). Returns the
+   * unsubscribe function. The MCP gateway tells its clients `tools/list_changed` from this.
+   */
+  onChanged(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** A tool by id, available or not (callers decide what unavailable means for them). */
+  find(id: string): CatalogTool | undefined {
+    return this.tools.get(id);
+  }
+
+  list(filter: ToolListFilter): { tools: CatalogTool[]; total: number } {
+    const matching = this.listed.filter(
+      (tool) =>
+        (filter.category === undefined || tool.category === filter.category) &&
+        (filter.enabled === undefined || tool.enabled === filter.enabled),
+    );
+    return { tools: matching.slice(filter.offset, filter.offset + filter.limit), total: matching.length };
+  }
+
+  /**
+   * Brings the table in line with what every provider lists now. A provider that fails to
+   * answer keeps its tools as they were (an upstream server that is down is not a removal).
+   */
+  async reconcile(): Promise<void> {
+    const listed = new Map<string, { definition: ToolDefinition; provider: string; hash: string }>();
+    const answered = new Set<string>();
+    for (const provider of this.registry.all()) {
+      let definitions: ToolDefinition[];
+      try {
+        definitions = await provider.listTools();
+      } catch (error) {
+        this.logger.warn({ err: error, provider: provider.name }, 'Tool provider did not list its tools; keeping its catalogue entries');
+        continue;
+      }
+      answered.add(provider.name);
+      for (const definition of definitions) {
+        const problem = this.problemWith(definition);
+        if (problem) {
+          this.logger.error({ provider: provider.name, tool: definition?.id }, `Tool definition refused: ${problem}`);
+          continue;
+        }
+        if (listed.has(definition.id)) {
+          this.logger.error({ provider: provider.name, tool: definition.id }, 'Tool id listed twice; the first listing wins');
+          continue;
+        }
+        listed.set(definition.id, { definition, provider: provider.name, hash: fingerprint(definition) });
+      }
+    }
+
+    const changes = { added: [] as string[], updated: [] as string[], restored: [] as string[], unavailable: [] as string[] };
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock($1)`, [RECONCILE_LOCK_KEY]);
+      const rows: ToolRow[] = await manager.query(`SELECT ${TOOL_COLUMNS} FROM tools ORDER BY id`);
+      const existing = new Map(rows.map((row) => [row.id, row]));
+      const now = this.clock.now();
+      for (const [id, entry] of listed) {
+        const row = existing.get(id);
+        if (!row) {
+          await this.write(manager, 'insert', entry.definition, entry.provider, entry.hash, {}, now);
+          changes.added.push(id);
+        } else if (row.definition_hash !== entry.hash || !row.available || row.provider !== entry.provider) {
+          await this.write(manager, 'update', entry.definition, entry.provider, entry.hash, row.overrides ?? {}, now);
+          (row.available ? changes.updated : changes.restored).push(id);
+        }
+      }
+      for (const row of rows) {
+        if (row.available && !listed.has(row.id) && (answered.has(row.provider) || !this.registry.get(row.provider))) {
+          await manager.query(`UPDATE tools SET available = false, updated_at = $2 WHERE id = $1`, [row.id, now]);
+          changes.unavailable.push(row.id);
+        }
+      }
+      for (const ids of Object.values(changes)) ids.sort();
+      if (Object.values(changes).some((ids) => ids.length > 0)) {
+        await this.audit.record(manager, {
+          action: 'tool.catalog.reconciled',
+          resource: 'tools',
+          result: 'success',
+          severity: 'info',
+          details: changes,
+        });
+      }
+    });
+    if (Object.values(changes).some((ids) => ids.length > 0)) this.logger.log({ ...changes }, 'Tool catalogue reconciled');
+    await this.reload();
+  }
+
+  /** Re-reads the table into memory. */
+  async reload(): Promise<void> {
+    const generation = this.generation;
+    const rows: ToolRow[] = await this.dataSource.query(`SELECT ${TOOL_COLUMNS} FROM tools ORDER BY id`);
+    if (generation !== this.generation) return;
+    const tools = new Map<string, CatalogTool>();
+    for (const row of rows) tools.set(row.id, catalogToolOf(row));
+    this.install(tools);
+  }
+
+  /** An administrator's change to one tool, audited in the same transaction. */
+  async update(actor: Principal, id: string, changes: ToolChanges, client: ClientMeta): Promise<CatalogTool> {
+    const problems = validateChanges(changes);
+    if (problems.length > 0) throw AppException.validation(problems);
+    const updated = await this.dataSource.transaction(async (manager) => {
+      const [row]: ToolRow[] = await manager.query(`SELECT ${TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE`, [id]);
+      if (!row) throw AppException.notFound('Tool not found');
+      if (changes.enabled === true && row.definition.pendingApproval) {
+        throw AppException.conflict(
+          `Tool ${id} has a changed upstream definition awaiting approval: POST /admin/tools/${id}/approve`,
+          ToolsErrorCode.TOOL_PENDING_APPROVAL,
+        );
+      }
+      const overrides = applyChanges(row.overrides ?? {}, changes);
+      const before = { enabled: row.enabled, permissions: row.permissions, rateLimit: { requests: row.rate_limit_requests, window: row.rate_limit_window } };
+      const after = effectiveSettings(row.definition, overrides);
+      const now = this.clock.now();
+      const [saved] = returnedRows<ToolRow>(
+        await manager.query(
+          `UPDATE tools SET enabled = $2, permissions = $3, rate_limit_requests = $4, rate_limit_window = $5,
+             overrides = $6::jsonb, updated_at = $7, updated_by = $8
+           WHERE id = $1 RETURNING ${TOOL_COLUMNS}`,
+          [id, after.enabled, after.permissions, after.rateLimit.requests, after.rateLimit.window, JSON.stringify(overrides), now, actor.userId],
+        ),
+      );
+      await this.audit.record(manager, {
+        action: 'admin.tool.updated',
+        userId: actor.userId,
+        resource: `tool:${id}`,
+        result: 'success',
+        severity: before.enabled && !after.enabled ? 'warning' : 'info',
+        ipAddress: client.ipAddress,
+        userAgent: client.userAgent,
+        details: { changes, before, after },
+      });
+      return catalogToolOf(saved);
+    });
+    this.generation += 1;
+    const tools = new Map(this.tools);
+    tools.set(updated.id, updated);
+    this.install(tools);
+    return updated;
+  }
+
+  private install(tools: Map<string, CatalogTool>): void {
+    for (const tool of tools.values()) {
+      if (!tool.available) continue;
+      try {
+        this.validator.prepare(tool);
+      } catch (error) {
+        // Refused at reconcile time already; only a hand-edited row gets here.
+        this.logger.error({ err: error, tool: tool.id }, 'Tool schema does not compile; the tool is unavailable');
+        tool.available = false;
+      }
+    }
+    this.tools = tools;
+    this.listed = [...tools.values()].filter((tool) => tool.available).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.validator.retainOnly([...tools.values()].map((tool) => tool.definitionHash));
+    const signature = this.listed
+      .map((tool) => `${tool.id}@${tool.updatedAt.getTime()}:${tool.enabled}:${tool.definitionHash}:${tool.permissions.join(',')}`)
+      .join('|');
+    if (signature === this.signature) return;
+    const first = this.signature === '';
+    this.signature = signature;
+    if (first) return;
+    for (const listener of this.changeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error({ err: error }, 'Tool catalogue change listener failed');
+      }
+    }
+  }
+
+  private async write(
+    manager: EntityManager,
+    mode: 'insert' | 'update',
+    definition: ToolDefinition,
+    provider: string,
+    hash: string,
+    overrides: ToolOverrides,
+    now: Date,
+  ): Promise<void> {
+    const effective = effectiveSettings(definition, overrides);
+    const values = [
+      definition.id,
+      definition.name,
+      definition.description ?? '',
+      definition.version,
+      definition.category,
+      effective.enabled,
+      JSON.stringify(definition.inputSchema),
+      JSON.stringify(definition.outputSchema),
+      effective.permissions,
+      effective.rateLimit.requests,
+      effective.rateLimit.window,
+      provider,
+      JSON.stringify(definition.annotations ?? {}),
+      JSON.stringify(definition),
+      hash,
+      now,
+    ];
+    if (mode === 'insert') {
+      await manager.query(
+        `INSERT INTO tools (id, name, description, version, category, enabled, input_schema, output_schema, permissions,
+           rate_limit_requests, rate_limit_window, provider, annotations, definition, definition_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $16)`,
+        values,
+      );
+    } else {
+      await manager.query(
+        `UPDATE tools SET name = $2, description = $3, version = $4, category = $5, enabled = $6, input_schema = $7::jsonb,
+           output_schema = $8::jsonb, permissions = $9, rate_limit_requests = $10, rate_limit_window = $11, provider = $12,
+           annotations = $13::jsonb, definition = $14::jsonb, definition_hash = $15, available = true, updated_at = $16
+         WHERE id = $1`,
+        values,
+      );
+    }
+  }
+
+  /** Why a provider's definition cannot enter the catalogue, or null. */
+  private problemWith(definition: ToolDefinition): string | null {
+    if (!definition || typeof definition !== 'object') return 'not an object';
+    if (typeof definition.id !== 'string' || !TOOL_ID_PATTERN.test(definition.id)) return 'id is missing or malformed';
+    if (typeof definition.name !== 'string' || definition.name.length === 0) return 'name is missing';
+    if (typeof definition.version !== 'string') return 'version is missing';
+    if (!TOOL_CATEGORIES.includes(definition.category)) return `category must be one of ${TOOL_CATEGORIES.join(', ')}`;
+    if (!Array.isArray(definition.permissions) || !definition.permissions.every((p) => PERMISSION_PATTERN.test(p))) {
+      return 'permissions must be permission names';
+    }
+    const limit = definition.rateLimit;
+    if (!limit || !Number.isInteger(limit.requests) || limit.requests < 1 || rateWindowMs(limit.window) === null) {
+      return 'rateLimit must be { requests: positive integer, window: like 1m }';
+    }
+    try {
+      this.validator.prepare({
+        definitionHash: fingerprint(definition),
+        inputSchema: definition.inputSchema,
+        outputSchema: definition.outputSchema,
+      });
+    } catch (error) {
+      return `schema does not compile: ${(error as Error).message}`;
+    }
+    return null;
+  }
+}
+
+function validateChanges(changes: ToolChanges): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  if (changes.enabled === undefined && changes.permissions === undefined && changes.rateLimit === undefined) {
+    problems.push({ message: 'Give at least one of enabled, permissions, rateLimit', code: 'required' });
+  }
+  if (changes.rateLimit && rateWindowMs(changes.rateLimit.window) === null) {
+    problems.push({ field: 'rateLimit.window', message: 'must be a window like 30s, 1m, 1h or 1d (at most 7d)', code: 'rateWindow' });
+  }
+  return problems;
+}
+
+function applyChanges(current: ToolOverrides, changes: ToolChanges): ToolOverrides {
+  const next: ToolOverrides = { ...current };
+  if (changes.enabled === null) delete next.enabled;
+  else if (changes.enabled !== undefined) next.enabled = changes.enabled;
+  if (changes.permissions === null) delete next.permissions;
+  else if (changes.permissions !== undefined) next.permissions = [...new Set(changes.permissions)].sort();
+  if (changes.rateLimit === null) delete next.rateLimit;
+  else if (changes.rateLimit !== undefined) next.rateLimit = { requests: changes.rateLimit.requests, window: changes.rateLimit.window };
+  return next;
+}

@@ -1,0 +1,193 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, AppConfig, Clock, ErrorCode } from '@app/core';
+import { holdsAll, resolvePermissions } from '@app/auth';
+import { UsersService } from '@app/users';
+import type { CatalogTool } from '../catalog/catalog-tool';
+import { ToolCatalogService } from '../catalog/tool-catalog.service';
+import { ExecutionFailureCode } from '../tool-error-codes';
+import { ExecutionRecorder } from './execution-recorder';
+import type { ExecutionError, ToolExecution } from './tool-execution';
+import { ToolExecutionRepository } from './tool-execution.repository';
+import { RunCaller, RunOutcome, ToolRunner } from './tool-runner';
+import { ToolSchemaValidator } from './tool-schema-validator';
+
+/** Added to a call's timeout to form its lease: time to record the outcome after the deadline. */
+export const LEASE_GRACE_MS = 30_000;
+/** How long shutdown waits for running async calls before cancelling them back into the queue. */
+const SHUTDOWN_WAIT_MS = 5_000;
+const ABANDONED_BATCH = 50;
+
+/**
+ * The durable queue of async executions. The queue is the `tool_executions` table: each process
+ * polls it (every TOOLS_QUEUE_POLL_MS, and at once when it accepts a call), claims rows with
+ * FOR UPDATE SKIP LOCKED under a lease of timeout + LEASE_GRACE_MS, runs them and records the
+ * outcome. A process that dies leaves its lease to expire; the row is then claimed again (its
+ * `attempts` grows) until TOOLS_QUEUE_MAX_ATTEMPTS, after which it is failed and audited. A
+ * process that stops cleanly cancels what it runs and hands the rows back.
+ */
+@Injectable()
+export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(ToolExecutionQueue.name);
+  private readonly settings: AppConfig['toolExecutions'];
+  private readonly running = new Map<string, Promise<void>>();
+  /** Set when shutdown begins: no more claims. */
+  private draining = false;
+  /** Fired when shutdown stops waiting: cancels the calls still running. */
+  private readonly stopping = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repository: ToolExecutionRepository,
+    private readonly recorder: ExecutionRecorder,
+    private readonly runner: ToolRunner,
+    private readonly catalog: ToolCatalogService,
+    private readonly validator: ToolSchemaValidator,
+    private readonly users: UsersService,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.settings = config.toolExecutions;
+  }
+
+  get enabled(): boolean {
+    return this.settings.queueEnabled;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled) {
+      this.logger.log('Async tool queue disabled in this process (TOOLS_QUEUE_ENABLED=false)');
+      return;
+    }
+    // Not awaited: with migrations pending the catalogue loads later, and start-up must not wait for it.
+    void this.catalog.whenReady().then(() => {
+      if (this.draining) return;
+      this.timer = setInterval(() => this.nudge(), this.settings.queuePollMs);
+      this.timer.unref();
+      this.nudge();
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const inFlight = [...this.running.values()];
+    if (inFlight.length > 0) {
+      const waited = await Promise.race([
+        Promise.allSettled(inFlight).then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS).unref()),
+      ]);
+      if (!waited) this.logger.warn({ executions: [...this.running.keys()] }, 'Cancelling running async executions; they return to the queue');
+    }
+    this.stopping.abort();
+    await this.polling;
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** Looks for work now (called on a timer and whenever this process accepts an async call). */
+  nudge(): void {
+    if (!this.enabled || this.draining) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = this.poll()
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'Async tool queue poll failed'))
+      .finally(() => {
+        this.polling = undefined;
+        if (this.pollAgain) {
+          this.pollAgain = false;
+          this.nudge();
+        }
+      });
+  }
+
+  private async poll(): Promise<void> {
+    await this.failAbandoned();
+    while (!this.draining && this.running.size < this.settings.queueConcurrency) {
+      const execution = await this.repository.claimNext(this.clock.now(), LEASE_GRACE_MS, this.settings.queueMaxAttempts);
+      if (!execution) return;
+      const work = this.process(execution)
+        .catch((error: unknown) => this.logger.error({ err: error, executionId: execution.id }, 'Async execution could not be recorded'))
+        .finally(() => {
+          this.running.delete(execution.id);
+          this.nudge();
+        });
+      this.running.set(execution.id, work);
+    }
+  }
+
+  /** Fails (and audits) rows that can no longer finish: see ToolExecutionRepository.failAbandoned. */
+  private async failAbandoned(): Promise<void> {
+    const failed = await this.dataSource.transaction(async (manager) => {
+      const rows = await this.repository.failAbandoned(
+        manager,
+        this.clock.now(),
+        this.settings.queueMaxAttempts,
+        {
+          interrupted: { code: ExecutionFailureCode.INTERRUPTED, message: 'The server stopped before the call finished' },
+          exhausted: {
+            code: ExecutionFailureCode.ATTEMPTS_EXHAUSTED,
+            message: `The call did not finish in ${this.settings.queueMaxAttempts} attempt(s)`,
+          },
+        },
+        ABANDONED_BATCH,
+      );
+      await this.recorder.auditAbandoned(manager, rows);
+      return rows;
+    });
+    for (const execution of failed) {
+      this.logger.warn({ executionId: execution.id, tool: execution.toolId, attempts: execution.attempts }, 'Abandoned tool execution failed');
+    }
+    this.recorder.countAbandoned(failed);
+  }
+
+  /** Runs one claimed execution, re-checking what may have changed since it was accepted. */
+  private async process(execution: ToolExecution): Promise<void> {
+    const checked = await this.check(execution);
+    const outcome =
+      'refused' in checked
+        ? checked.refused
+        : await this.runner.run(checked.tool, execution.input, checked.caller, {
+            timeoutMs: execution.timeoutMs,
+            signal: this.stopping.signal,
+          });
+    if (outcome.cancelled) {
+      await this.repository.release(execution);
+      return;
+    }
+    await this.recorder.finish(execution, outcome);
+  }
+
+  /**
+   * Steps 1, 2 and 4 again, as of now: the tool may have been disabled or removed, the caller
+   * suspended or stripped of a permission, the schema changed. The caller's permissions are read
+   * afresh (the tool may make finer checks with them).
+   */
+  private async check(execution: ToolExecution): Promise<{ refused: RunOutcome } | { tool: CatalogTool; caller: RunCaller }> {
+    const refuse = (error: ExecutionError) => {
+      const now = this.clock.now();
+      const refused: RunOutcome = { status: 'failed', result: null, error, startedAt: now, finishedAt: now, durationMs: 0, cancelled: false };
+      return { refused };
+    };
+    const tool = this.catalog.find(execution.toolId);
+    if (!tool || !tool.available) return refuse({ code: ExecutionFailureCode.TOOL_UNAVAILABLE, message: 'The tool is no longer available' });
+    if (!tool.enabled) return refuse({ code: ExecutionFailureCode.TOOL_DISABLED, message: 'The tool was disabled before the call ran' });
+    const user = await this.users.accessState(execution.userId);
+    if (!user || user.status !== 'active') return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: 'The caller is no longer active' });
+    const permissions = resolvePermissions(user.roles, user.permissions);
+    if (!holdsAll(permissions, tool.permissions)) {
+      return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: "The caller no longer holds the tool's permissions" });
+    }
+    const details = this.validator.validateInput(tool, execution.input);
+    if (details.length > 0) {
+      return refuse({ code: ErrorCode.VALIDATION_ERROR, message: "The parameters no longer match the tool's input schema", details });
+    }
+    return { tool, caller: { userId: execution.userId, permissions } };
+  }
+}

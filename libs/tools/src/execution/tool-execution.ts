@@ -1,0 +1,51 @@
+import type { ErrorDetail } from '@app/core';
+
+export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+/** Why a call that ran did not complete; written for the caller (no stack traces, no host paths). */
+export interface ExecutionError {
+  code: string;
+  message: string;
+  details?: ErrorDetail[];
+}
+
+/** One tool call, as recorded in `tool_executions`. */
+export interface ToolExecution {
+  id: string;
+  toolId: string;
+  userId: string;
+  sessionId: string | null;
+  requestId: string | null;
+  requestHash: string | null;
+  status: ExecutionStatus;
+  async: boolean;
+  input: unknown;
+  result: unknown;
+  error: ExecutionError | null;
+  timeoutMs: number;
+  ipAddress: string | null;
+  userAgent: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  durationMs: number | null;
+  attempts: number;
+}
+
+/** What a caller asks for (the REST body; the MCP gateway builds the same from `tools/call`). */
+export interface ExecuteToolRequest {
+  parameters: unknown;
+  /** `contextId` (extension): run in that context: only its tools, its settings applied. */
+  context?: { sessionId?: string; requestId?: string; contextId?: string };
+  options?: { timeout?: number; async?: boolean };
+}
+
+/** Where the call came from, for the audit record and the execution row. */
+export interface ExecutionMeta {
+  ipAddress: string | null;
+  userAgent: string | null;
+  /** Progress notifications of long tools (MCP relays them; REST has nowhere to send them). */
+  reportProgress?: (progress: number, total?: number, message?: string) => void;
+  /** Cancels a synchronous call from outside (MCP: the client cancelled the request or went away). */
+  signal?: AbortSignal;
+}

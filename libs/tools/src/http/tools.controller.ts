@@ -1,0 +1,104 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  AppException,
+  clientInfo,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  paginationOf,
+  Principal,
+  RequirePermissions,
+} from '@app/core';
+import { Permission } from '@app/auth';
+import { ToolCatalogService } from '../catalog/tool-catalog.service';
+import { ToolExecutionService } from '../execution/tool-execution.service';
+import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';
+import { ExecuteToolDto } from './dto/execute-tool.dto';
+import { ListToolsQueryDto } from './dto/list-tools-query.dto';
+import { ToolExecutionDto } from './dto/tool-execution.dto';
+import { ToolListDto } from './dto/tool-list.dto';
+import { ToolDto } from './dto/tool.dto';
+
+const integer = { schema: { type: 'integer' as const } };
+
+@ApiTags('Tools')
+@Controller('tools')
+export class ToolsController {
+  constructor(
+    private readonly catalog: ToolCatalogService,
+    private readonly executions: ToolExecutionService,
+  ) {}
+
+  @Get()
+  @RequirePermissions(Permission.TOOLS_READ)
+  @ApiOperation({ summary: 'List available tools' })
+  @ApiOkResponse({ description: 'Tools list', type: ToolListDto })
+  @ApiBadRequestResponse({ description: 'Validation error (e.g. limit above 100)', type: ErrorResponseDto })
+  list(@Query() query: ListToolsQueryDto): ToolListDto {
+    const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: query.offset, limit: query.limit });
+    return { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
+  }
+
+  // Declared before ':id' for readability; the router prefers the static segment either way.
+  @Get('executions/:executionId')
+  @ApiOperation({ summary: 'Get an execution (its owner or an admin; extension)' })
+  @ApiOkResponse({ description: 'The execution', type: ToolExecutionDto })
+  @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
+  @ApiNotFoundResponse({ description: 'No such execution, or not yours', type: ErrorResponseDto })
+  async execution(@CurrentPrincipal() principal: Principal, @Param('executionId') executionId: string): Promise<ToolExecutionDto> {
+    return ToolExecutionDto.from(await this.executions.find(principal, executionId));
+  }
+
+  @Get(':id')
+  @RequirePermissions(Permission.TOOLS_READ)
+  @ApiOperation({ summary: 'Get tool details' })
+  @ApiOkResponse({ description: 'Tool details', type: ToolDto })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  get(@Param('id') id: string): ToolDto {
+    const tool = this.catalog.find(id);
+    if (!tool || !tool.available) throw AppException.notFound('Tool not found');
+    return ToolDto.from(tool);
+  }
+
+  @Post(':id/execute')
+  @HttpCode(200)
+  @RequirePermissions(Permission.TOOLS_EXECUTE)
+  @ApiOperation({
+    summary: 'Execute tool',
+    description:
+      'A call that runs and fails answers 200 with status "failed" and an error. With options.async the answer is ' +
+      'immediate, status "pending"; fetch the outcome from GET /tools/executions/{executionId}. A repeated ' +
+      'context.requestId returns the first execution instead of running again.',
+  })
+  @ApiOkResponse({ description: 'Execution result', type: ToolExecutionDto })
+  @ApiBadRequestResponse({ description: 'Validation error: one detail per offending parameter', type: ErrorResponseDto })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'IDEMPOTENCY_KEY_REUSED: the requestId belongs to a different call', type: ErrorResponseDto })
+  @ApiTooManyRequestsResponse({
+    description: 'Rate limit exceeded',
+    type: ErrorResponseDto,
+    headers: { 'X-RateLimit-Limit': integer, 'X-RateLimit-Remaining': integer, 'X-RateLimit-Reset': integer, 'Retry-After': integer },
+  })
+  async execute(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: ExecuteToolDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ToolExecutionDto> {
+    const outcome = await this.executions.execute(principal, id, body, clientInfo(request));
+    // The tool's own budget, in place of the general per-user one the global limiter wrote.
+    if (outcome.rateLimit) reply.headers(rateLimitHeaders(outcome.rateLimit));
+    return ToolExecutionDto.from(outcome.execution);
+  }
+}

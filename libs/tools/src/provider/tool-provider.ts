@@ -1,0 +1,58 @@
+/** A JSON Schema document (draft-07 keywords, also valid under 2020-12), compiled by ajv. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+export type ToolCategory = 'system' | 'data' | 'analytics' | 'monitoring';
+
+export const TOOL_CATEGORIES: readonly ToolCategory[] = ['system', 'data', 'analytics', 'monitoring'];
+
+/** MCP tool annotations: hints for clients, never trusted for security decisions. */
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+/** What a provider says about one of its tools; the catalogue stores it and admins may override permissions and rate limit. */
+export interface ToolDefinition {
+  /** Stable id, e.g. `tool_filesystem`. */
+  id: string;
+  name: string;
+  title?: string;
+  description: string;
+  version: string;
+  category: ToolCategory;
+  inputSchema: JsonSchema;
+  outputSchema: JsonSchema;
+  /** Permissions a caller must hold to call the tool at all. */
+  permissions: string[];
+  /** Default per-user limit: `requests` per `window` (`30s`, `1m`, `1h`, `1d`). */
+  rateLimit: { requests: number; window: string };
+  annotations?: ToolAnnotations;
+  enabledByDefault?: boolean;
+  /**
+   * The provider withholds the tool until an administrator acts (an upstream changed a pinned
+   * definition): the tool is disabled whatever the overrides say.
+   */
+  pendingApproval?: boolean;
+}
+
+export interface ToolCallContext {
+  /** Aborted on timeout or cancellation; tools stop their I/O and loops when it fires. */
+  signal: AbortSignal;
+  userId: string;
+  /** The caller's effective permissions, for checks finer than the tool's own `permissions`. */
+  permissions: string[];
+  reportProgress?(progress: number, total?: number, message?: string): void;
+}
+
+/**
+ * A source of tools. The execution pipeline only talks to this interface, so built-in tools and
+ * (later) upstream MCP servers are interchangeable. `execute` resolves with the tool's output, or
+ * rejects with a ToolError for expected failures; anything else is a fault of the provider.
+ */
+export interface ToolProvider {
+  readonly name: string;
+  listTools(): Promise<ToolDefinition[]>;
+  execute(toolId: string, input: unknown, ctx: ToolCallContext): Promise<unknown>;
+}

@@ -1,0 +1,51 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ContextAccessModule } from '@app/contexts/context-access.module';
+import { SessionsModule } from '@app/sessions';
+import { UsersModule } from '@app/users';
+import { BuiltinToolProvider } from './builtin/builtin-tool.provider';
+import { ToolCatalogService } from './catalog/tool-catalog.service';
+import { ToolProviderRegistry } from './catalog/tool-provider.registry';
+import { ExecutionRecorder } from './execution/execution-recorder';
+import { ToolExecutionQueue } from './execution/tool-execution.queue';
+import { ToolExecutionRepository } from './execution/tool-execution.repository';
+import { ToolExecutionService } from './execution/tool-execution.service';
+import { toolDurationHistogram, toolExecutionsCounter } from './execution/tool-metrics';
+import { ToolRunner } from './execution/tool-runner';
+import { ToolSchemaValidator } from './execution/tool-schema-validator';
+import { AdminToolsController } from './http/admin-tools.controller';
+import { ToolsController } from './http/tools.controller';
+import { InMemoryRateLimitStore } from './rate-limit/in-memory-rate-limit.store';
+import { RateLimitStore } from './rate-limit/rate-limit-store';
+import { ToolRateLimiter } from './rate-limit/tool-rate-limiter';
+import { ToolRuntimeStats } from './runtime/tool-runtime-stats';
+import { TOOL_PROVIDERS } from './tool-providers.token';
+
+/**
+ * The tool catalogue, the execution pipeline (REST here; the MCP gateway imports this module
+ * and calls ToolExecutionService) and the built-in tools. More tool sources join by declaring
+ * TOOL_PROVIDERS in their own module.
+ */
+@Module({
+  imports: [DiscoveryModule, UsersModule, SessionsModule, ContextAccessModule],
+  controllers: [ToolsController, AdminToolsController],
+  providers: [
+    ToolRuntimeStats,
+    BuiltinToolProvider,
+    { provide: TOOL_PROVIDERS, useExisting: BuiltinToolProvider },
+    ToolProviderRegistry,
+    ToolSchemaValidator,
+    ToolCatalogService,
+    { provide: RateLimitStore, useClass: InMemoryRateLimitStore },
+    ToolRateLimiter,
+    ToolRunner,
+    ToolExecutionRepository,
+    ExecutionRecorder,
+    ToolExecutionQueue,
+    ToolExecutionService,
+    toolExecutionsCounter,
+    toolDurationHistogram,
+  ],
+  exports: [ToolCatalogService, ToolExecutionService, ToolRuntimeStats, ToolProviderRegistry],
+})
+export class ToolsModule {}
