@@ -3,8 +3,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { APP_CONFIG, AppConfig, Clock, newId } from '@app/core';
 import { returnedRows } from '@app/database';
+import { SessionActivityService } from './session-activity.service';
 import { ConnectionType, SessionEntity } from './session.entity';
 import { SessionStateCache } from './session-state.cache';
+import { SessionTerminationNotifier } from './session-termination.notifier';
 
 export interface OpenSessionInput {
   userId: string;
@@ -23,13 +25,15 @@ export interface EndAllOptions {
 /** Reason recorded on sessions that went unused for longer than the idle timeout. */
 export const SESSION_EXPIRED = 'expired';
 
-/** Re-read each cached session's row at least this often (cross-replica terminations, write-behind of activity). */
+/** Re-read each cached session's row at least this often (cross-replica terminations). */
 const MAX_REVALIDATE_MS = 15_000;
 const MAX_SWEEP_MS = 300_000;
 
 /**
  * Sessions: one row per login, MCP connection or socket. Access tokens name their session, and
  * every request asks `isActive`, so ending a session takes effect on the very next request.
+ * Activity is recorded in memory (SessionActivityService) and written in batches; every ending
+ * is announced through SessionTerminationNotifier (after its transaction commits).
  *
  * `isActive` reads through SessionStateCache and uses the data source's own connection: do not
  * call it inside a transaction (the embedded database has a single connection).
@@ -46,6 +50,8 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     private readonly cache: SessionStateCache,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly activity: SessionActivityService,
+    private readonly notifier: SessionTerminationNotifier,
   ) {
     this.idleMs = config.auth.sessionIdleTimeoutSec * 1000;
     this.revalidateMs = Math.min(MAX_REVALIDATE_MS, Math.floor(this.idleMs / 4));
@@ -111,19 +117,22 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
       return false;
     }
     if (now > entry.lastActivityMs) entry.lastActivityMs = now;
-    return !this.cache.isDenied(sessionId);
+    if (this.cache.isDenied(sessionId)) return false;
+    this.activity.touch(sessionId, now);
+    return true;
   }
 
   /** Ends one session (idempotent: false when it had already ended). */
   async end(manager: EntityManager, sessionId: string, reason: string, endedBy: string | null = null): Promise<boolean> {
     this.cache.deny(sessionId);
-    const rows = returnedRows(
+    const rows = returnedRows<{ id: string; user_id: string }>(
       await manager.query(
         `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3, ended_by = $4
-         WHERE id = $1 AND status = 'active' RETURNING id`,
+         WHERE id = $1 AND status = 'active' RETURNING id, user_id`,
         [sessionId, this.clock.now(), reason, endedBy],
       ),
     );
+    this.notifier.notify(manager, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason, endedBy })));
     return rows.length > 0;
   }
 
@@ -137,6 +146,8 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
       ),
     );
     for (const row of rows) this.cache.deny(row.id);
+    const endedBy = opts.endedBy ?? null;
+    this.notifier.notify(manager, rows.map((row) => ({ sessionId: row.id, userId, reason, endedBy })));
     return rows.length;
   }
 
@@ -146,17 +157,21 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
 
   /** Marks every session idle past the timeout as expired (run periodically; also callable). */
   async expireIdle(): Promise<number> {
+    // This process's recent activity first, so the sweep judges by it.
+    await this.activity.flush();
     const now = this.clock.nowMs();
-    const rows = returnedRows<{ id: string }>(
+    const rows = returnedRows<{ id: string; user_id: string }>(
       await this.dataSource.query(
         `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3
-         WHERE status = 'active' AND last_activity < $1 RETURNING id`,
+         WHERE status = 'active' AND last_activity < $1 RETURNING id, user_id`,
         [new Date(now - this.idleMs), new Date(now), SESSION_EXPIRED],
       ),
     );
-    // A replica may know of activity newer than the row; a session it still uses is re-read
-    // as terminated and refused, which errs on the safe side for sessions near the timeout.
+    // Another replica may hold activity it has not flushed yet (at most SESSION_FLUSH_MS old); a
+    // session it still uses is re-read as terminated and refused, which errs on the safe side for
+    // sessions near the timeout.
     for (const row of rows) this.cache.deny(row.id);
+    this.notifier.notify(null, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason: SESSION_EXPIRED, endedBy: null })));
     return rows.length;
   }
 
@@ -171,14 +186,9 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
       this.cache.deny(sessionId);
       return undefined;
     }
-    const lastActivityMs = Math.max(new Date(row.last_activity).getTime(), knownActivityMs);
-    if (now - lastActivityMs <= this.idleMs) {
-      // Write-behind of activity: at most one write per session per revalidation interval.
-      await this.dataSource.query(
-        `UPDATE sessions SET last_activity = $2 WHERE id = $1 AND status = 'active' AND last_activity < $2`,
-        [sessionId, new Date(now)],
-      );
-    }
+    // The row lags this process's activity by up to one flush interval; the activity batch writes it.
+    const unflushedMs = this.activity.pending(sessionId)?.lastActivityMs ?? 0;
+    const lastActivityMs = Math.max(new Date(row.last_activity).getTime(), knownActivityMs, unflushedMs);
     const entry = { userId: row.user_id, lastActivityMs, checkedAtMs: now };
     this.cache.set(sessionId, entry);
     return entry;
@@ -186,9 +196,13 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
 
   private async expire(sessionId: string, now: number): Promise<void> {
     this.cache.deny(sessionId);
-    await this.dataSource.query(
-      `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3 WHERE id = $1 AND status = 'active'`,
-      [sessionId, new Date(now), SESSION_EXPIRED],
+    const rows = returnedRows<{ id: string; user_id: string }>(
+      await this.dataSource.query(
+        `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3 WHERE id = $1 AND status = 'active'
+         RETURNING id, user_id`,
+        [sessionId, new Date(now), SESSION_EXPIRED],
+      ),
     );
+    this.notifier.notify(null, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason: SESSION_EXPIRED, endedBy: null })));
   }
 }

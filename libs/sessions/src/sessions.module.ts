@@ -1,12 +1,27 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { HttpSessionActivityHook } from './http-session-activity.hook';
 import { RefreshTokenEntity, SessionEntity } from './session.entity';
+import { SessionActivityService } from './session-activity.service';
+import { SessionQueryService } from './session-query.service';
 import { InMemorySessionStateCache, SessionStateCache } from './session-state.cache';
+import { SessionTerminationNotifier } from './session-termination.notifier';
+import { SessionTerminationService } from './session-termination.service';
 import { SessionService } from './session.service';
+import { SessionsController } from './sessions.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([SessionEntity, RefreshTokenEntity])],
-  providers: [SessionService, { provide: SessionStateCache, useClass: InMemorySessionStateCache }],
-  exports: [SessionService, SessionStateCache],
+  controllers: [SessionsController],
+  providers: [
+    SessionService,
+    { provide: SessionStateCache, useClass: InMemorySessionStateCache },
+    SessionActivityService,
+    SessionTerminationNotifier,
+    SessionQueryService,
+    SessionTerminationService,
+    HttpSessionActivityHook,
+  ],
+  exports: [SessionService, SessionStateCache, SessionActivityService, SessionTerminationNotifier],
 })
 export class SessionsModule {}

@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '@app/audit';
+// The catalogue itself, not the @app/auth face: that module imports this one.
+import { Permission } from '@app/auth/permissions';
+import { AppException, Clock, Principal } from '@app/core';
+import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
+import { SessionService } from './session.service';
+import { SessionTerminationNotifier } from './session-termination.notifier';
+
+/** End reason of sessions terminated through the API (by their owner or an administrator). */
+export const SESSION_TERMINATED = 'terminated';
+
+export const SESSION_TERMINATE_ACTION = 'session.terminate';
+
+/**
+ * POST /sessions/{id}/terminate. The session's owner, or an administrator holding
+ * admin:sessions:write; to anyone else the session does not exist (404). Idempotent: a session
+ * that already ended answers 200 again, without a second audit record.
+ */
+@Injectable()
+export class SessionTerminationService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly sessions: SessionService,
+    private readonly notifier: SessionTerminationNotifier,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async terminate(
+    actor: Principal,
+    sessionId: string,
+    client: { ipAddress: string | null; userAgent: string | null },
+  ): Promise<TerminateSessionResponseDto> {
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      const [row]: Array<{ user_id: string; end_reason: string | null; ended_by: string | null }> = await manager.query(
+        `SELECT user_id, end_reason, ended_by FROM sessions WHERE id = $1 FOR UPDATE`,
+        [sessionId],
+      );
+      if (!row || !mayTerminate(actor, row.user_id)) throw AppException.notFound('Session not found');
+      const ended = await this.sessions.end(manager, sessionId, SESSION_TERMINATED, actor.userId);
+      if (ended) {
+        const byOther = row.user_id !== actor.userId;
+        await this.audit.record(manager, {
+          action: SESSION_TERMINATE_ACTION,
+          userId: actor.userId,
+          resource: `session:${sessionId}`,
+          result: 'success',
+          severity: byOther ? 'warning' : 'info',
+          ipAddress: client.ipAddress,
+          userAgent: client.userAgent,
+          details: { ownerId: row.user_id, endedBy: actor.userId, byAdministrator: byOther },
+        });
+      }
+      return { ended, ownerId: row.user_id, reason: row.end_reason ?? SESSION_TERMINATED, endedBy: row.ended_by };
+    });
+    if (!outcome.ended) {
+      // Announce again: a connection that outlived the first ending (another replica ended it,
+      // a listener failed) is closed now.
+      this.notifier.notify(null, [{ sessionId, userId: outcome.ownerId, reason: outcome.reason, endedBy: outcome.endedBy }]);
+    }
+    return {
+      message: outcome.ended ? 'Session terminated' : 'Session was already terminated',
+      sessionId,
+      timestamp: this.clock.now().toISOString(),
+    };
+  }
+}
+
+function mayTerminate(actor: Principal, ownerId: string): boolean {
+  if (actor.userId === ownerId) return true;
+  return actor.roles.includes('admin') && actor.permissions.includes(Permission.ADMIN_SESSIONS_WRITE);
+}

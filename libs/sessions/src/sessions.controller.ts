@@ -1,0 +1,53 @@
+import { Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+// The catalogue itself, not the @app/auth face: that module imports this one.
+import { Permission } from '@app/auth/permissions';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions } from '@app/core';
+import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
+import { SessionListDto } from './dto/session-list.dto';
+import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
+import { SessionQueryService } from './session-query.service';
+import { SessionTerminationService } from './session-termination.service';
+
+@ApiTags('Sessions')
+@Controller('sessions')
+export class SessionsController {
+  constructor(
+    private readonly query: SessionQueryService,
+    private readonly termination: SessionTerminationService,
+  ) {}
+
+  @Get()
+  @RequirePermissions(Permission.SESSIONS_READ)
+  @ApiOperation({
+    summary: 'List sessions',
+    description:
+      "The caller's sessions, newest first; administrators see everyone's. Metrics are live. Extensions: page, limit, " +
+      'status, userId (administrators: any user; others: only themselves, else 403).',
+  })
+  @ApiOkResponse({ description: 'Sessions list', type: SessionListDto })
+  @ApiBadRequestResponse({ description: 'Validation error (e.g. limit above 100)', type: ErrorResponseDto })
+  list(@CurrentPrincipal() principal: Principal, @Query() query: ListSessionsQueryDto): Promise<SessionListDto> {
+    return this.query.list(principal, query);
+  }
+
+  @Post(':id/terminate')
+  @HttpCode(200)
+  @RequirePermissions(Permission.SESSIONS_WRITE)
+  @ApiOperation({
+    summary: 'Terminate session',
+    description:
+      "The session's owner, or an administrator (admin:sessions:write). Its access tokens are refused from the next " +
+      'request on and its refresh token no longer works. Terminating an ended session answers 200 again.',
+  })
+  @ApiOkResponse({ description: 'Session terminated', type: TerminateSessionResponseDto })
+  @ApiNotFoundResponse({ description: 'Resource not found (or not yours)', type: ErrorResponseDto })
+  terminate(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Req() request: FastifyRequest,
+  ): Promise<TerminateSessionResponseDto> {
+    return this.termination.terminate(principal, id, clientInfo(request));
+  }
+}
