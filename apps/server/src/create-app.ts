@@ -17,6 +17,7 @@ import {
   traceIdFor,
 } from '@app/core';
 import { HttpMetricsService } from '@app/health';
+import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -65,6 +66,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalFilters(new AllExceptionsFilter(routes));
   app.useGlobalPipes(createValidationPipe());
+  // MCP over WebSocket shares the HTTP server; the adapter routes upgrades by path template.
+  app.useWebSocketAdapter(new McpWsAdapter(app));
 
   await app.register(helmet as never, {
     // Swagger UI is the only HTML we serve; it needs inline styles and data: images.

@@ -22,6 +22,13 @@ export function invalidToken(): AppException {
   });
 }
 
+/** A bearer token or API key in the query string: refused, whatever else the request carries. */
+export function credentialsInUrl(): AppException {
+  return new AppException(ErrorCode.UNAUTHORIZED, 'Credentials are not accepted in the URL; send Authorization: Bearer <token>', 401, [], {
+    'WWW-Authenticate': `${REALM}, error="invalid_request"`,
+  });
+}
+
 /** Password checked out; the account needs its second factor. */
 export function mfaRequired(): AppException {
   return new AppException(ErrorCode.MFA_REQUIRED, 'Multi-factor authentication code required', 401, [], {

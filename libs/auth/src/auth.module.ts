@@ -4,6 +4,8 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
+import { ApiKeyService } from './api-keys/api-key.service';
+import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { AuthenticationGuard } from './guards/authentication.guard';
@@ -32,16 +34,17 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
       }),
     }),
   ],
-  controllers: [AuthController],
+  controllers: [AuthController, ApiKeysController],
   providers: [
     AuthService,
     PasswordService,
     AccessTokenService,
     RefreshTokenService,
+    ApiKeyService,
     AuthenticationGuard,
     { provide: APP_GUARD, useExisting: AuthenticationGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
-  exports: [AuthService, PasswordService, AccessTokenService, AuthenticationGuard],
+  exports: [AuthService, PasswordService, AccessTokenService, AuthenticationGuard, ApiKeyService],
 })
 export class AuthModule {}

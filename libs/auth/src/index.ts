@@ -7,6 +7,7 @@ export * from './password/password.service';
 export * from './tokens/access-token.service';
 export * from './tokens/bearer-token';
 export * from './guards/authentication.guard';
+export * from './api-keys';
 export * from './decorators/auth-rate-limit.decorator';
 export * from './dto/login.dto';
 export * from './dto/login-response.dto';

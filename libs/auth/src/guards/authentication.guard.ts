@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import {
   AppException,
+  clientInfo,
   IS_PUBLIC_KEY,
   Principal,
   REQUIRED_PERMISSIONS_KEY,
@@ -11,7 +12,9 @@ import {
 } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
-import { authenticationRequired, invalidToken } from '../auth.errors';
+import { ApiKeyService } from '../api-keys/api-key.service';
+import { looksLikeApiKey } from '../api-keys/api-key-secret';
+import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
 import { holdsAll, resolvePermissions } from '../permissions';
 import { AccessTokenService } from '../tokens/access-token.service';
 import { bearerToken } from '../tokens/bearer-token';
@@ -30,6 +33,7 @@ export class AuthenticationGuard implements CanActivate {
     private readonly tokens: AccessTokenService,
     private readonly sessions: SessionService,
     private readonly users: UsersService,
+    private readonly apiKeys: ApiKeyService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -50,10 +54,20 @@ export class AuthenticationGuard implements CanActivate {
     return true;
   }
 
-  /** The principal of a request's access token; throws the 401s. */
+  /**
+   * The principal of a request's access token or agent API key (both as `Authorization: Bearer`);
+   * throws the 401s. Credentials are never taken from the URL (they end up in logs and
+   * histories): a request that puts one there is refused even if it also sends the header.
+   */
   async authenticate(request: FastifyRequest): Promise<Principal> {
+    if (hasCredentialInUrl(request.query)) throw credentialsInUrl();
     const token = bearerToken(request);
     if (!token) throw authenticationRequired();
+    if (looksLikeApiKey(token)) {
+      const principal = await this.apiKeys.authenticate(token, clientInfo(request));
+      if (!principal) throw invalidToken();
+      return principal;
+    }
     const claims = this.tokens.verify(token);
     if (!claims) throw invalidToken();
     if (!(await this.sessions.isActive(claims.sid))) throw invalidToken();
@@ -68,4 +82,12 @@ export class AuthenticationGuard implements CanActivate {
       via: 'jwt',
     };
   }
+}
+
+/** Query parameters that carry a credential by convention (RFC 6750 `access_token` and friends). */
+const URL_CREDENTIAL_PARAMS = new Set(['access_token', 'token', 'api_key', 'apikey', 'api-key']);
+
+function hasCredentialInUrl(query: unknown): boolean {
+  if (!query || typeof query !== 'object') return false;
+  return Object.keys(query).some((name) => URL_CREDENTIAL_PARAMS.has(name.toLowerCase()));
 }

@@ -13,6 +13,10 @@ export interface Principal {
   permissions: string[];
   /** How the caller authenticated. */
   via: 'jwt' | 'api_key';
+  /** The agent API key used (via 'api_key'). */
+  apiKeyId?: string;
+  /** The one context the credential is bound to (an API key created for a context), if any. */
+  contextId?: string;
 }
 
 declare module 'fastify' {

@@ -1,0 +1,46 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions } from '@app/core';
+import { Permission } from '../permissions';
+import { ApiKeyService } from './api-key.service';
+import { ApiKeyDto, ApiKeyListDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import { CreateApiKeyDto } from './dto/create-api-key.dto';
+
+/** Extension to the contract: agent API keys, managed by their owner with a user login. */
+@ApiTags('Authentication')
+@Controller('auth/api-keys')
+@RequirePermissions(Permission.APIKEYS_MANAGE)
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeyService) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Create an agent API key (extension)',
+    description:
+      'Returns the key once. Send it as `Authorization: Bearer <key>` to the REST API and the MCP endpoints. ' +
+      'Optional expiry, binding to one context, and a subset of your permissions. Not available to API-key callers.',
+  })
+  @ApiCreatedResponse({ description: 'The key (shown only now) and its settings', type: CreatedApiKeyDto })
+  @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
+  async create(@CurrentPrincipal() principal: Principal, @Body() dto: CreateApiKeyDto, @Req() request: FastifyRequest): Promise<CreatedApiKeyDto> {
+    const { key, view } = await this.keys.create(principal, dto, clientInfo(request));
+    return Object.assign(new CreatedApiKeyDto(), ApiKeyDto.from(view), { key });
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List your agent API keys (extension; never shows the keys)' })
+  @ApiOkResponse({ description: 'Your keys, newest first', type: ApiKeyListDto })
+  async list(@CurrentPrincipal() principal: Principal): Promise<ApiKeyListDto> {
+    return { apiKeys: (await this.keys.list(principal)).map((view) => ApiKeyDto.from(view)) };
+  }
+
+  @Delete(':id')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke an agent API key (extension)', description: 'Ends the key\'s session, closing its live MCP connections.' })
+  @ApiOkResponse({ description: 'The revoked key', type: ApiKeyDto })
+  @ApiNotFoundResponse({ description: 'No such key of yours', type: ErrorResponseDto })
+  async revoke(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.keys.revoke(principal, id, clientInfo(request)));
+  }
+}

@@ -1,0 +1,153 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { createMcpHandler, isJsonContentType, isLegacyRequest, McpHttpHandler } from '@modelcontextprotocol/server';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppException, clientInfo, Principal } from '@app/core';
+import { AuthenticationGuard } from '@app/auth';
+import { authInfoOf, LegacySessionHandler, ParsedBody } from '../sessions/legacy-session.handler';
+import type { McpCaller } from '../tools/mcp-caller';
+import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
+import { McpToolIndex } from '../tools/mcp-tool-index';
+import { JsonRpcCode, jsonRpcErrorResponse } from './json-rpc-responses';
+import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
+import { McpScopeResolver } from './mcp-scope.resolver';
+import { OriginPolicy } from './origin-policy';
+import { sendWebResponse, toWebRequest } from './web-exchange';
+
+/**
+ * MCP over Streamable HTTP at /api/v1/mcp and /api/v1/contexts/{id}/mcp, both protocol eras on
+ * the same URL. In order: Host/Origin (403), authentication (401 with the RFC 9728 pointer), the
+ * endpoint's scope (context: 404/403), then the era: requests carrying the 2026-07-28 envelope go
+ * to the SDK's stateless `createMcpHandler` (which checks the MCP-Protocol-Version, Mcp-Method and
+ * Mcp-Name headers against the body), everything else to the 2025 session handler.
+ *
+ * Registered as plain Fastify routes in their own encapsulated scope: the SDK needs the raw body
+ * (so it answers 415, -32700 and 413 as the spec says) and streams SSE answers itself.
+ */
+@Injectable()
+export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(McpHttpEndpoint.name);
+  private modern!: McpHttpHandler;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly guard: AuthenticationGuard,
+    private readonly origins: OriginPolicy,
+    private readonly scopes: McpScopeResolver,
+    private readonly builder: McpServerBuilder,
+    private readonly legacy: LegacySessionHandler,
+    private readonly index: McpToolIndex,
+  ) {}
+
+  onModuleInit(): void {
+    this.modern = createMcpHandler(
+      (ctx) => {
+        const caller = ctx.authInfo?.extra?.[MCP_CALLER_KEY] as McpCaller;
+        return this.builder.build(() => caller, () => caller.principal.sessionId || null);
+      },
+      {
+        legacy: 'reject',
+        responseMode: 'auto',
+        maxRequestBodySize: MAX_MESSAGE_BYTES,
+        onerror: (error) => this.logger.debug({ err: error }, 'MCP request refused or failed'),
+      },
+    );
+    // 2026-07-28 clients hear of catalogue changes on their subscriptions/listen streams.
+    this.unsubscribe = this.index.onChanged(() => this.modern.notify.toolsChanged());
+
+    // Absent in application contexts without HTTP (the CLI).
+    const fastify = this.adapterHost.httpAdapter?.getInstance?.() as FastifyInstance | undefined;
+    if (!fastify?.register) return;
+    const handler = (request: FastifyRequest, reply: FastifyReply) => this.handle(request, reply);
+    void fastify.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_MESSAGE_BYTES }, (_request, body, done) => done(null, body));
+      scope.setErrorHandler((error: FastifyError, _request, reply) => {
+        const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+        if (status >= 500) this.logger.error({ err: error }, 'MCP endpoint failed');
+        return sendWebResponse(reply, jsonRpcErrorResponse(status, JsonRpcCode.SERVER_ERROR, status >= 500 ? 'Internal error' : error.message));
+      });
+      for (const url of [MCP_PATH, CONTEXT_MCP_PATH]) scope.route({ method: ['GET', 'POST', 'DELETE'], url, handler });
+    });
+    const metadata = (request: FastifyRequest, reply: FastifyReply) => this.protectedResourceMetadata(request, reply);
+    fastify.get(PROTECTED_RESOURCE_PATH, metadata);
+    fastify.get(`${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, metadata);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.unsubscribe?.();
+    await this.modern?.close();
+  }
+
+  private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const refusal = this.origins.check(request.headers.host, single(request.headers.origin));
+    if (refusal) return sendWebResponse(reply, jsonRpcErrorResponse(refusal.status, JsonRpcCode.SERVER_ERROR, refusal.message));
+
+    let principal: Principal;
+    try {
+      principal = await this.guard.authenticate(request);
+    } catch (error) {
+      return sendWebResponse(reply, this.unauthorized(request, error));
+    }
+    let caller: McpCaller;
+    try {
+      const scope = await this.scopes.resolve(principal, (request.params as { id?: string }).id);
+      caller = { principal, ...scope, ...clientInfo(request) };
+    } catch (error) {
+      if (!(error instanceof AppException)) throw error;
+      return sendWebResponse(reply, jsonRpcErrorResponse(error.getStatus(), JsonRpcCode.SERVER_ERROR, error.message));
+    }
+
+    const webRequest = toWebRequest(request, reply);
+    if (request.method !== 'POST') return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, undefined));
+    if (!isJsonContentType(webRequest.headers.get('content-type'))) {
+      return sendWebResponse(reply, jsonRpcErrorResponse(415, JsonRpcCode.SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'));
+    }
+    const body = parse(request.body);
+    if (!body.ok) return sendWebResponse(reply, jsonRpcErrorResponse(400, JsonRpcCode.PARSE_ERROR, 'Parse error: the body is not valid JSON'));
+    if (!(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
+      return sendWebResponse(reply, await this.modern.fetch(webRequest, { authInfo: authInfoOf(caller), parsedBody: body.value }));
+    }
+    return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, body));
+  }
+
+  /** 401 with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization, RFC 9728). */
+  private unauthorized(request: FastifyRequest, error: unknown): Response {
+    if (!(error instanceof AppException) || error.getStatus() !== 401) throw error;
+    const given = typeof request.headers.authorization === 'string';
+    const challenge = `Bearer resource_metadata="${baseUrlOf(request)}${PROTECTED_RESOURCE_PATH}"${given ? ', error="invalid_token"' : ''}`;
+    return jsonRpcErrorResponse(401, JsonRpcCode.UNAUTHORIZED, error.message, { 'www-authenticate': challenge });
+  }
+
+  /** RFC 9728 protected resource metadata: bearer tokens (access tokens or agent API keys) in the header only. */
+  private async protectedResourceMetadata(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // The document names this host: answer only for hosts the MCP endpoints answer for.
+    const refusal = this.origins.check(request.headers.host, undefined);
+    if (refusal) return sendWebResponse(reply, jsonRpcErrorResponse(refusal.status, JsonRpcCode.SERVER_ERROR, refusal.message));
+    const base = baseUrlOf(request);
+    await reply.header('cache-control', 'max-age=3600').send({
+      resource: `${base}${MCP_PATH}`,
+      bearer_methods_supported: ['header'],
+      resource_name: 'Secure MCP Server',
+      resource_documentation: `${base}/api/docs`,
+    });
+  }
+}
+
+function parse(body: unknown): ParsedBody {
+  if (typeof body !== 'string' || body.length === 0) return { ok: false };
+  try {
+    return { ok: true, value: JSON.parse(body) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function baseUrlOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}

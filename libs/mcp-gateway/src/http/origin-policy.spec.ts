@@ -1,0 +1,43 @@
+import { loadConfig } from '@app/core';
+import { hostnameOf, OriginPolicy } from './origin-policy';
+
+describe('OriginPolicy', () => {
+  const policy = (env: Record<string, string> = {}) => new OriginPolicy(loadConfig({ HOST: '127.0.0.1', ...env }));
+
+  it('allows the localhost forms by default, on any port, and no Origin at all', () => {
+    const p = policy();
+    for (const host of ['localhost:3000', '127.0.0.1', '[::1]:8080']) expect(p.check(host, undefined)).toBeNull();
+    expect(p.check('localhost:3000', 'http://localhost:5173')).toBeNull();
+  });
+
+  it('refuses a foreign Host, a foreign or opaque Origin (DNS rebinding, cross-site)', () => {
+    const p = policy();
+    expect(p.check('evil.example', undefined)?.status).toBe(403);
+    expect(p.check(undefined, undefined)?.status).toBe(403);
+    expect(p.check('localhost', 'https://evil.example')?.status).toBe(403);
+    expect(p.check('localhost', 'null')?.status).toBe(403);
+    expect(p.check('localhost', 'not a url')?.status).toBe(403);
+  });
+
+  it('uses the configured lists: hostnames match any port, full origins match exactly', () => {
+    const p = policy({ MCP_ALLOWED_HOSTS: 'mcp.example.com', MCP_ALLOWED_ORIGINS: 'https://app.example.com, tools.example.org' });
+    expect(p.check('mcp.example.com:443', 'https://app.example.com')).toBeNull();
+    expect(p.check('mcp.example.com', 'http://app.example.com')?.status).toBe(403);
+    expect(p.check('mcp.example.com', 'http://tools.example.org:8080')).toBeNull();
+    expect(p.check('localhost', undefined)?.status).toBe(403);
+  });
+
+  it('adds a specific listen host to the defaults, and validates the variables', () => {
+    expect(loadConfig({ HOST: '10.1.2.3' }).mcp.allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]', '10.1.2.3']);
+    expect(loadConfig({ HOST: '0.0.0.0' }).mcp.allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
+    expect(() => loadConfig({ MCP_ALLOWED_HOSTS: 'http://x.example' })).toThrow(/MCP_ALLOWED_HOSTS/);
+    expect(() => loadConfig({ MCP_ALLOWED_ORIGINS: 'ftp://x.example/path' })).toThrow(/MCP_ALLOWED_ORIGINS/);
+  });
+
+  it('reads hostnames out of Host headers', () => {
+    expect(hostnameOf('Example.COM:80')).toBe('example.com');
+    expect(hostnameOf('[::1]:3000')).toBe('[::1]');
+    expect(hostnameOf('user@host')).toBeUndefined();
+    expect(hostnameOf('host/path')).toBeUndefined();
+  });
+});

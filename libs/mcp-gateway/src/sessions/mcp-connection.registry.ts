@@ -1,0 +1,196 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Server } from '@modelcontextprotocol/server';
+import { DataSource } from 'typeorm';
+import { AuditService } from '@app/audit';
+import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
+import type { McpCaller } from '../tools/mcp-caller';
+import { McpToolIndex } from '../tools/mcp-tool-index';
+
+/** A live MCP connection that outlasts one request: a 2025-era HTTP session or a WebSocket. */
+export interface LiveConnection {
+  sessionId: string;
+  kind: ConnectionType;
+  userId: string;
+  /** The session of the credential that opened it (login or API key): when that ends, this ends too. */
+  parentSessionId: string | null;
+  /** `jwt` or the API key id: a session is used with the credential kind that opened it. */
+  credential: string;
+  contextId: string | null;
+  server: Server;
+  /** Closes the transport (and for WebSockets the socket, with a close code and this reason). */
+  close(reason: string): void;
+}
+
+/** Reasons recorded when the gateway ends an MCP session itself. */
+export const MCP_SESSION_CLOSED = 'closed';
+export const MCP_PARENT_ENDED = 'parent_session_ended';
+export const MCP_SERVER_SHUTDOWN = 'server_shutdown';
+
+export function credentialOf(caller: McpCaller): string {
+  return caller.principal.apiKeyId ?? caller.principal.via;
+}
+
+/**
+ * Every live MCP connection of this process, by session id. It opens and ends their `Session`
+ * rows (audited), closes a connection as soon as its session ends anywhere in the app (DELETE,
+ * POST /sessions/{id}/terminate, logout, idle expiry, suspension, key revocation), ends the
+ * connections a credential opened when the credential's own session ends, and tells every
+ * connection `notifications/tools/list_changed` when the catalogue changes.
+ */
+@Injectable()
+export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
+  private readonly logger = new Logger(McpConnectionRegistry.name);
+  private readonly connections = new Map<string, LiveConnection>();
+  private readonly byParent = new Map<string, Set<string>>();
+  private readonly unsubscribers: Array<() => void> = [];
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly sessions: SessionService,
+    private readonly notifier: SessionTerminationNotifier,
+    private readonly audit: AuditService,
+    private readonly index: McpToolIndex,
+  ) {}
+
+  onModuleInit(): void {
+    this.unsubscribers.push(this.notifier.onTerminated((event) => this.onTerminated(event)));
+    this.unsubscribers.push(this.index.onChanged(() => this.broadcastToolsChanged()));
+  }
+
+  onModuleDestroy(): void {
+    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
+  }
+
+  /** Ends every open session (the database is still open here) and closes its connection. */
+  async beforeApplicationShutdown(): Promise<void> {
+    const open = [...this.connections.values()];
+    if (open.length === 0) return;
+    for (const connection of open) this.remove(connection.sessionId);
+    for (const connection of open) connection.close('server shutting down');
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        for (const connection of open) await this.sessions.end(manager, connection.sessionId, MCP_SERVER_SHUTDOWN, null);
+      });
+    } catch (error) {
+      this.logger.warn({ err: error, sessions: open.length }, 'Could not end MCP sessions at shutdown; they expire when idle');
+    }
+  }
+
+  get(sessionId: string): LiveConnection | undefined {
+    return this.connections.get(sessionId);
+  }
+
+  count(kind: ConnectionType): number {
+    let n = 0;
+    for (const connection of this.connections.values()) if (connection.kind === kind) n++;
+    return n;
+  }
+
+  /** Opens the `Session` row of a new connection, audited in the same transaction. */
+  async open(caller: McpCaller, kind: ConnectionType, transport: string): Promise<string> {
+    const { principal } = caller;
+    return this.dataSource.transaction(async (manager) => {
+      const session = await this.sessions.open(manager, {
+        userId: principal.userId,
+        connectionType: kind,
+        ipAddress: caller.ipAddress,
+        userAgent: caller.userAgent,
+        contextId: caller.contextId,
+      });
+      await this.audit.record(manager, {
+        action: 'mcp.session.opened',
+        userId: principal.userId,
+        resource: `session:${session.id}`,
+        result: 'success',
+        severity: 'info',
+        ipAddress: caller.ipAddress,
+        userAgent: caller.userAgent,
+        details: { transport, contextId: caller.contextId, via: principal.via, apiKeyId: principal.apiKeyId ?? null, parentSessionId: principal.sessionId },
+      });
+      return session.id;
+    });
+  }
+
+  add(connection: LiveConnection): void {
+    this.connections.set(connection.sessionId, connection);
+    if (connection.parentSessionId) {
+      let children = this.byParent.get(connection.parentSessionId);
+      if (!children) this.byParent.set(connection.parentSessionId, (children = new Set()));
+      children.add(connection.sessionId);
+    }
+  }
+
+  /**
+   * The client ended the connection (DELETE, or closed its socket): forget it at once, so its id
+   * answers 404 from now on, then end its session.
+   */
+  async closedByClient(sessionId: string, how: string): Promise<void> {
+    const connection = this.remove(sessionId);
+    if (!connection) return;
+    connection.close('closed by client');
+    await this.endSession(connection, MCP_SESSION_CLOSED, connection.userId, how);
+  }
+
+  /** Ends a session this gateway opened but could not use (e.g. a refused initialize). */
+  async abandon(sessionId: string, userId: string, why: string): Promise<void> {
+    const connection = this.remove(sessionId);
+    connection?.close(why);
+    try {
+      await this.dataSource.transaction((manager) => this.sessions.end(manager, sessionId, why, userId));
+    } catch (error) {
+      this.logger.warn({ err: error, sessionId }, 'Could not end an abandoned MCP session');
+    }
+  }
+
+  private remove(sessionId: string): LiveConnection | undefined {
+    const connection = this.connections.get(sessionId);
+    if (!connection) return undefined;
+    this.connections.delete(sessionId);
+    if (connection.parentSessionId) {
+      const children = this.byParent.get(connection.parentSessionId);
+      children?.delete(sessionId);
+      if (children?.size === 0) this.byParent.delete(connection.parentSessionId);
+    }
+    return connection;
+  }
+
+  private onTerminated(event: SessionTerminatedEvent): void {
+    const connection = this.remove(event.sessionId);
+    if (connection) {
+      this.logger.log({ sessionId: event.sessionId, reason: event.reason, kind: connection.kind }, 'MCP session ended; closing its connection');
+      connection.close(`session ${event.reason}`);
+    }
+    const children = this.byParent.get(event.sessionId);
+    if (!children) return;
+    for (const childId of [...children]) {
+      const child = this.connections.get(childId);
+      if (!child) continue;
+      // Its end is announced like any other, which closes the connection.
+      this.endSession(child, MCP_PARENT_ENDED, event.endedBy, `parent session ${event.reason}`).catch((error: unknown) =>
+        this.logger.warn({ err: error, sessionId: childId }, 'Could not end an MCP session whose credential session ended'),
+      );
+    }
+  }
+
+  private async endSession(connection: LiveConnection, reason: string, endedBy: string | null, how: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const ended = await this.sessions.end(manager, connection.sessionId, reason, endedBy);
+      if (!ended) return;
+      await this.audit.record(manager, {
+        action: 'mcp.session.closed',
+        userId: connection.userId,
+        resource: `session:${connection.sessionId}`,
+        result: 'success',
+        severity: 'info',
+        details: { kind: connection.kind, reason, how },
+      });
+    });
+  }
+
+  private broadcastToolsChanged(): void {
+    for (const connection of this.connections.values()) {
+      connection.server.sendToolListChanged().catch((error: unknown) => this.logger.debug({ err: error }, 'tools/list_changed not delivered'));
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  CallToolRequest,
+  CallToolResult,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  ServerContext,
+} from '@modelcontextprotocol/server';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { APP_CONFIG, AppConfig, AppException } from '@app/core';
+import { SessionActivityService } from '@app/sessions';
+import { ToolExecutionService } from '@app/tools';
+import { completedResult, failedResult, refusedResult } from './mcp-call-result';
+import type { McpCaller } from './mcp-caller';
+import { McpToolIndex, ToolPage } from './mcp-tool-index';
+import { countMessages } from './message-counter';
+
+/** Where a server's handlers learn who is calling: per request (HTTP) or per connection (WebSocket). */
+export type CallerSource = (ctx: ServerContext) => McpCaller | Promise<McpCaller>;
+
+/** The caller an HTTP request carries to the SDK (and back to our handlers) in `authInfo.extra`. */
+export const MCP_CALLER_KEY = 'mcpCaller';
+
+/** Callers of HTTP endpoints: the one the request was authenticated as. */
+export const callerOfRequest: CallerSource = (ctx) => {
+  const caller = ctx.http?.authInfo?.extra?.[MCP_CALLER_KEY] as McpCaller | undefined;
+  if (!caller) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Request has no authenticated caller');
+  return caller;
+};
+
+/**
+ * Builds the low-level SDK `Server` that answers one HTTP request (2026-07-28), one 2025 session
+ * or one WebSocket: `tools/list` from the caller's cached list, `tools/call` through the same
+ * execution pipeline as REST (identity, permissions, rate limit, validation, audit, session
+ * counters), with progress notifications and cancellation. Construction is cheap by design: the
+ * SDK wants one instance per request, so everything expensive is prepared elsewhere.
+ */
+@Injectable()
+export class McpServerBuilder {
+  private readonly logger = new Logger(McpServerBuilder.name);
+  private readonly info: { name: string; title: string; version: string };
+  /** Shared: the SDK only uses it for elicitation, and a fresh Ajv per request would dominate its cost. */
+  private readonly jsonSchemaValidator = new AjvJsonSchemaValidator();
+
+  constructor(
+    private readonly index: McpToolIndex,
+    private readonly executions: ToolExecutionService,
+    private readonly activity: SessionActivityService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.info = { name: 'secure-mcp-server', title: 'Secure MCP Server', version: config.version };
+  }
+
+  build(callerOf: CallerSource, countIn: () => string | null): Server {
+    const server = new Server(this.info, {
+      capabilities: { tools: { listChanged: true } },
+      jsonSchemaValidator: this.jsonSchemaValidator,
+    });
+    server.setRequestHandler('tools/list', async (request, ctx): Promise<ToolPage> => {
+      const caller = await callerOf(ctx);
+      return this.index.page(caller, request.params?.cursor);
+    });
+    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx));
+    countMessages(server, this.activity, countIn);
+    return server;
+  }
+
+  private async call(caller: McpCaller, request: CallToolRequest, ctx: ServerContext): Promise<CallToolResult> {
+    const name = request.params.name;
+    const tool = this.index.find(caller, name);
+    if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    const progressToken = request.params._meta?.progressToken;
+    const reportProgress =
+      progressToken === undefined
+        ? undefined
+        : (progress: number, total?: number, message?: string) => {
+            ctx.mcpReq
+              .notify({ method: 'notifications/progress', params: { progressToken, progress, total, message } })
+              .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
+          };
+    try {
+      const { execution } = await this.executions.execute(
+        caller.principal,
+        tool.id,
+        { parameters: request.params.arguments ?? {}, context: caller.contextId ? { contextId: caller.contextId } : undefined },
+        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
+      );
+      // A failed run is counted (tool_executions, errors) by the pipeline itself.
+      return execution.status === 'completed' ? completedResult(tool, execution.result) : failedResult(tool, execution.error);
+    } catch (error) {
+      if (!(error instanceof AppException)) throw error;
+      if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+      const sessionId = caller.principal.sessionId;
+      if (sessionId) this.activity.count(sessionId, { errors: 1 });
+      return refusedResult(tool, error);
+    }
+  }
+}

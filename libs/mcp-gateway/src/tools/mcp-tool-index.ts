@@ -1,0 +1,152 @@
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ListToolsResult, ProtocolError, ProtocolErrorCode, Tool } from '@modelcontextprotocol/server';
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { Permission } from '@app/auth';
+import { CatalogTool, ToolCatalogService } from '@app/tools';
+import type { McpCaller } from './mcp-caller';
+
+export type ToolPage = ListToolsResult;
+
+interface Entry {
+  tool: CatalogTool;
+  view: Tool;
+}
+
+/** Distinct permission sets remembered at once (one per role/grant combination in practice). */
+const MAX_CACHED_LISTS = 1_000;
+
+/**
+ * What each caller may see over MCP: enabled, available tools whose permissions the caller holds
+ * (plus `tools:execute`), sorted by id, restricted to the context's tools on a context endpoint.
+ * The MCP view of every tool is built once per catalogue change, and the visible list once per
+ * distinct permission set, so `tools/list` costs a map lookup and a slice.
+ */
+@Injectable()
+export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
+  private readonly pageSize: number;
+  private views = new Map<string, Tool>();
+  private lists = new Map<string, Entry[]>();
+  private readonly listeners = new Set<() => void>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly catalog: ToolCatalogService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.pageSize = config.mcp.pageSize;
+  }
+
+  onModuleInit(): void {
+    this.unsubscribe = this.catalog.onChanged(() => {
+      this.views = new Map();
+      this.lists = new Map();
+      for (const listener of this.listeners) listener();
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
+  }
+
+  /** Called after the visible catalogue changed (for `notifications/tools/list_changed`). */
+  onChanged(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** One page of the caller's tools; the cursor is the last id of the previous page. */
+  page(caller: McpCaller, cursor: string | undefined): ToolPage {
+    let entries = this.visible(caller.principal.permissions);
+    if (caller.contextTools) {
+      const inContext = caller.contextTools;
+      entries = entries.filter((entry) => inContext.has(entry.tool.id));
+    }
+    let start = 0;
+    if (cursor !== undefined) {
+      const after = decodeCursor(cursor);
+      start = firstAfter(entries, after);
+    }
+    const slice = entries.slice(start, start + this.pageSize);
+    const tools = slice.map((entry) => entry.view);
+    if (start + this.pageSize < entries.length) return { tools, nextCursor: encodeCursor(slice[slice.length - 1].tool.id) };
+    return { tools };
+  }
+
+  /**
+   * The tool `name` names, if this endpoint offers it to anyone: it exists, is available and (on
+   * a context endpoint) belongs to the context. Whether this caller may run it is the pipeline's
+   * decision (a disabled tool or a missing permission is a tool error, not an unknown tool).
+   */
+  find(caller: McpCaller, name: string): CatalogTool | undefined {
+    const tool = this.catalog.find(name);
+    if (!tool || !tool.available) return undefined;
+    if (caller.contextTools && !caller.contextTools.has(tool.id)) return undefined;
+    return tool;
+  }
+
+  private visible(permissions: readonly string[]): Entry[] {
+    const key = permissions.join(' ');
+    let list = this.lists.get(key);
+    if (list) return list;
+    const held = new Set(permissions);
+    list = [];
+    if (held.has(Permission.TOOLS_EXECUTE)) {
+      const { tools } = this.catalog.list({ enabled: true, offset: 0, limit: Number.MAX_SAFE_INTEGER });
+      for (const tool of tools) {
+        if (tool.permissions.every((permission) => held.has(permission))) list.push({ tool, view: this.viewOf(tool) });
+      }
+    }
+    if (this.lists.size >= MAX_CACHED_LISTS) this.lists.clear();
+    this.lists.set(key, list);
+    return list;
+  }
+
+  private viewOf(tool: CatalogTool): Tool {
+    let view = this.views.get(tool.id);
+    if (!view) {
+      view = mcpToolOf(tool);
+      this.views.set(tool.id, view);
+    }
+    return view;
+  }
+}
+
+/** The MCP shape of a catalogue tool: `name` is the tool id, the same one REST uses. */
+export function mcpToolOf(tool: CatalogTool): Tool {
+  const view: Tool = {
+    name: tool.id,
+    title: tool.definition.title ?? tool.name,
+    description: tool.description,
+    inputSchema: tool.inputSchema as Tool['inputSchema'],
+  };
+  if (hasObjectOutput(tool)) view.outputSchema = tool.outputSchema as Tool['outputSchema'];
+  if (Object.keys(tool.annotations).length > 0) view.annotations = { ...tool.annotations };
+  return view;
+}
+
+/** MCP output schemas describe `structuredContent`, which must be an object. */
+export function hasObjectOutput(tool: CatalogTool): boolean {
+  return tool.outputSchema?.type === 'object';
+}
+
+function encodeCursor(lastId: string): string {
+  return Buffer.from(lastId, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = typeof cursor === 'string' && cursor.length <= 256 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!id || encodeCursor(id) !== cursor) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Invalid cursor');
+  return id;
+}
+
+/** Index of the first entry whose id sorts after `id` (entries are sorted by id). */
+function firstAfter(entries: Entry[], id: string): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (entries[middle].tool.id <= id) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}

@@ -1,0 +1,53 @@
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
+import { WebSocket } from 'ws';
+
+/**
+ * An MCP server transport over one WebSocket: one JSON-RPC message per text frame, as the SDK's
+ * `WebSocketClientTransport` sends them (the SDKs ship no server side). Frames that arrive before
+ * the server has connected are kept and delivered on `start`, so the client's `initialize` is
+ * never lost to the time it takes to set the session up.
+ */
+export class WebSocketServerTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  sessionId?: string;
+  private queued: JSONRPCMessage[] | null = [];
+
+  constructor(private readonly socket: WebSocket) {
+    socket.on('message', (data, isBinary) => this.receive(data, isBinary));
+    socket.on('close', () => this.onclose?.());
+    socket.on('error', (error) => this.onerror?.(error));
+  }
+
+  async start(): Promise<void> {
+    const queued = this.queued ?? [];
+    this.queued = null;
+    for (const message of queued) this.onmessage?.(message);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    await new Promise<void>((resolve, reject) => this.socket.send(JSON.stringify(message), (error) => (error ? reject(error) : resolve())));
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1000, 'closed');
+  }
+
+  private receive(data: unknown, isBinary: boolean): void {
+    let message: JSONRPCMessage;
+    try {
+      if (isBinary) throw new Error('binary frame');
+      message = JSON.parse(String(data)) as JSONRPCMessage;
+      if (!message || typeof message !== 'object' || Array.isArray(message) || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+        throw new Error('not a JSON-RPC message');
+      }
+    } catch {
+      void this.send({ jsonrpc: '2.0', id: null as unknown as string, error: { code: -32700, message: 'Parse error: each frame must be one JSON-RPC message' } } as JSONRPCMessage);
+      return;
+    }
+    if (this.queued) this.queued.push(message);
+    else this.onmessage?.(message);
+  }
+}

@@ -1,0 +1,75 @@
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { WebSocket as WsWebSocket } from 'ws';
+import { http, TestApp } from '../support/test-app';
+import { Caller, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
+
+export { Caller, login, signUp, PASSWORD };
+
+/** Environment for the MCP suites: the tools suites' (fast hashing, first admin, limits out of the way). */
+export function mcpEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return toolsEnv({ ...extra });
+}
+
+/** The v1 SDK's WebSocket client transport uses globalThis.WebSocket, which Node 20 lacks. */
+export function installWebSocketGlobal(): void {
+  const scope = globalThis as unknown as { WebSocket?: unknown };
+  if (typeof scope.WebSocket === 'undefined') scope.WebSocket = WsWebSocket;
+}
+
+export type Era = 'modern' | 'legacy';
+
+/** A client of the official v2 SDK: pinned to 2026-07-28, or on the 2025 era (initialize). */
+export async function connectHttp(
+  url: string,
+  credential: string,
+  era: Era,
+  options: { protocolVersion?: string } = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${credential}` } } });
+  const client =
+    era === 'modern'
+      ? new Client({ name: 'e2e-modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } })
+      : new Client({ name: 'e2e-legacy', version: '1.0.0' }, options.protocolVersion ? { supportedProtocolVersions: [options.protocolVersion] } : {});
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Every tool name over every page. */
+export async function listAll(client: Client): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {});
+    names.push(...page.tools.map((tool) => tool.name));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return names;
+}
+
+export async function createApiKey(t: TestApp, owner: Caller, body: Record<string, unknown>): Promise<{ id: string; key: string }> {
+  const res = await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token: owner.token, body });
+  if (res.status !== 201) throw new Error(`create key: ${res.status} ${res.text}`);
+  return { id: res.body.id, key: res.body.key };
+}
+
+export async function createContext(t: TestApp, owner: Caller, name: string, tools: string[]): Promise<string> {
+  const res = await http(t.baseUrl, 'POST', '/api/v1/contexts', { token: owner.token, body: { name, tools } });
+  if (res.status !== 201) throw new Error(`create context: ${res.status} ${res.text}`);
+  return res.body.id;
+}
+
+export async function ticketFor(t: TestApp, credential: string): Promise<string> {
+  const res = await http(t.baseUrl, 'POST', '/api/v1/mcp/tickets', { token: credential });
+  if (res.status !== 200) throw new Error(`ticket: ${res.status} ${res.text}`);
+  return res.body.ticket;
+}
+
+/** Polls until `check` holds (activity counters are written in batches). */
+export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
