@@ -1,0 +1,435 @@
+import { Logger } from '@nestjs/common';
+import { Client, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
+import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { Clock } from '@app/core';
+import { abortedError, ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error';
+import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/tool-provider';
+import { ReconnectBackoff } from './reconnect-backoff';
+import type { UpstreamConfig } from './upstream-config';
+import { clip, readFailure, UpstreamErrorCode } from './upstream-failure';
+import type { UpstreamPinStore } from './upstream-pin.store';
+import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
+import { createUpstreamTransport } from './upstream-transport';
+
+export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
+
+export interface UpstreamStatus {
+  name: string;
+  transport: 'stdio' | 'http';
+  state: UpstreamState;
+  toolCount: number;
+  /** Offered tools whose definition differs from the approved one (disabled until approved). */
+  pendingApproval: number;
+  lastError: string | null;
+  lastConnectedAt: Date | null;
+  nextRetryAt: Date | null;
+  /** Failed attempts since the last successful connection. */
+  failures: number;
+  /** The child process of a stdio upstream while it runs (tests use it to kill the upstream). */
+  pid: number | null;
+}
+
+export interface UpstreamProviderDeps {
+  pins: Pick<UpstreamPinStore, 'observe' | 'approvedHashes'>;
+  /** Asks the catalogue to reconcile; resolves when it has. */
+  requestReconcile: () => Promise<void>;
+  clock: Clock;
+  createTransport?: (config: UpstreamConfig) => Transport;
+  random?: () => number;
+}
+
+/** How long the catalogue's first reconciliation waits for an upstream still connecting at boot. */
+const BOOT_LIST_WAIT_MS = 5_000;
+const CLIENT_INFO = { name: 'secure-mcp-gateway', version: '1.0.0' };
+const MAX_STDERR_LINE = 500;
+
+/**
+ * The tools of one upstream MCP server, through the official v2 client. It connects at start
+ * (never holding up boot for long), lists the tools (all pages) at every (re)connection and on
+ * `notifications/tools/list_changed`, pins each definition (UpstreamPinStore) and asks the
+ * catalogue to reconcile. A broken connection (process exited, HTTP errors, failed pings) marks
+ * it down and reconnects with capped, jittered exponential backoff; meanwhile calls fail at once
+ * with UPSTREAM_UNAVAILABLE instead of waiting. Calls carry the pipeline's abort signal to the
+ * upstream (cancellation), and a tool whose offered definition is not the approved one is never
+ * called.
+ */
+export class UpstreamToolProvider implements ToolProvider {
+  readonly name: string;
+  private readonly logger = new Logger(UpstreamToolProvider.name);
+  private readonly backoff: ReconnectBackoff;
+  private readonly createTransport: (config: UpstreamConfig) => Transport;
+  private state: UpstreamState = 'connecting';
+  /** Bumped whenever a connection ends: callbacks of older connections then do nothing. */
+  private generation = 0;
+  private client: Client | null = null;
+  private transport: Transport | null = null;
+  private entries = new Map<string, UpstreamToolEntry>();
+  private approved = new Map<string, string>();
+  private listed = false;
+  private readonly firstAttempt: Promise<void>;
+  private settleFirstAttempt!: () => void;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  /** Listings are applied one at a time, in order. */
+  private listings: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private lastError: string | null = null;
+  private lastConnectedAt: Date | null = null;
+  private nextRetryAt: Date | null = null;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly deps: UpstreamProviderDeps,
+  ) {
+    this.name = config.providerName;
+    this.backoff = new ReconnectBackoff(config.reconnect.initialDelayMs, config.reconnect.maxDelayMs, deps.random);
+    this.createTransport = deps.createTransport ?? ((c) => createUpstreamTransport(c));
+    this.firstAttempt = new Promise((resolve) => (this.settleFirstAttempt = resolve));
+  }
+
+  /** Starts connecting; returns at once (a dead upstream must not hold up the gateway). */
+  start(): void {
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.generation += 1;
+    this.clearTimers();
+    this.settleFirstAttempt();
+    await this.closeConnection(true);
+  }
+
+  status(): UpstreamStatus {
+    const pid = this.config.transport === 'stdio' ? ((this.transport as StdioClientTransport | null)?.pid ?? null) : null;
+    return {
+      name: this.config.name,
+      transport: this.config.transport,
+      state: this.state,
+      toolCount: this.entries.size,
+      pendingApproval: [...this.entries.values()].filter((entry) => this.isPending(entry)).length,
+      lastError: this.lastError,
+      lastConnectedAt: this.lastConnectedAt,
+      nextRetryAt: this.state === 'down' ? this.nextRetryAt : null,
+      failures: this.backoff.attempts,
+      pid: this.state === 'connected' ? pid : null,
+    };
+  }
+
+  /**
+   * The last listing, each definition marked pending when it is not the approved one. The
+   * approvals are re-read every time, so one made on another replica takes effect here at the
+   * next reconciliation. Rejects while the upstream has never answered, so the catalogue keeps
+   * this provider's tools as they were.
+   */
+  async listTools(): Promise<ToolDefinition[]> {
+    if (!this.listed) await waitAtMost(this.firstAttempt, Math.min(BOOT_LIST_WAIT_MS, this.config.timeouts.connectMs + this.config.timeouts.listMs));
+    if (!this.listed) throw new Error(`Upstream ${this.config.name} has not listed its tools yet (${this.lastError ?? this.state})`);
+    await this.refreshApprovals();
+    return [...this.entries.values()].map((entry) => {
+      const definition = structuredClone(entry.definition);
+      if (this.isPending(entry)) definition.pendingApproval = true;
+      return definition;
+    });
+  }
+
+  /** Re-reads the approved hashes (after an approval) so calls and listings follow them at once. */
+  async refreshApprovals(toolIds: string[] = [...this.entries.keys()]): Promise<void> {
+    try {
+      const fresh = await this.deps.pins.approvedHashes(toolIds);
+      const approved = new Map(this.approved);
+      for (const id of toolIds) {
+        const hash = fresh.get(id);
+        if (hash === undefined) approved.delete(id);
+        else approved.set(id, hash);
+      }
+      this.approved = approved;
+    } catch (error) {
+      this.logger.warn({ err: error, upstream: this.config.name }, 'Could not re-read the approved tool definitions; keeping the known ones');
+    }
+  }
+
+  async execute(toolId: string, input: unknown, ctx: ToolCallContext): Promise<unknown> {
+    throwIfAborted(ctx.signal);
+    // Down since boot: the catalogue still has the tools from an earlier run, this provider not yet.
+    if (!this.listed) throw this.unavailable();
+    const entry = this.entries.get(toolId);
+    if (!entry) throw new ToolError(ToolErrorCode.NOT_FOUND, `Upstream ${this.config.name} does not offer ${toolId}`);
+    if (this.isPending(entry)) {
+      await this.refreshApprovals([toolId]);
+      if (this.isPending(entry)) {
+        throw new ToolError(
+          UpstreamErrorCode.DEFINITION_NOT_APPROVED,
+          `The definition upstream ${this.config.name} now offers for ${toolId} has not been approved by an administrator`,
+        );
+      }
+    }
+    const client = this.client;
+    if (this.state !== 'connected' || !client) throw this.unavailable();
+    if (this.inFlight >= this.config.maxConcurrentCalls) {
+      throw new ToolError(ToolErrorCode.BUSY, `Upstream ${this.config.name} already has ${this.config.maxConcurrentCalls} calls in flight; try again shortly`);
+    }
+    const generation = this.generation;
+    const report = ctx.reportProgress;
+    this.inFlight += 1;
+    let result: CallToolResult;
+    try {
+      result = (await client.callTool(
+        { name: entry.upstreamName, arguments: (input ?? {}) as Record<string, unknown> },
+        {
+          // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
+          signal: ctx.signal,
+          timeout: this.config.timeouts.callMs,
+          ...(report ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) } : {}),
+        },
+      )) as CallToolResult;
+    } catch (error) {
+      throw this.callFailure(error, ctx.signal, generation, toolId);
+    } finally {
+      this.inFlight -= 1;
+    }
+    if (result.isError) throw new ToolError(ToolErrorCode.UPSTREAM_ERROR, errorMessageOf(result, this.config.name));
+    if (entry.hasOutputSchema) return result.structuredContent;
+    return result.structuredContent === undefined
+      ? { content: result.content ?? [] }
+      : { content: result.content ?? [], structuredContent: result.structuredContent };
+  }
+
+  private async connect(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const generation = ++this.generation;
+    this.state = 'connecting';
+    this.nextRetryAt = null;
+    let transport: Transport;
+    try {
+      transport = this.createTransport(this.config);
+    } catch (error) {
+      this.fail(generation, error, 'connect');
+      this.settleFirstAttempt();
+      return;
+    }
+    const client = new Client(CLIENT_INFO, {
+      versionNegotiation: { mode: this.config.protocol },
+      // The provider lists itself, with its own timeout, serialised with (re)connection listings.
+      listChanged: { tools: { autoRefresh: false, debounceMs: 100, onChanged: () => this.relist(generation) } },
+    });
+    client.onclose = () => this.fail(generation, new Error('closed'), 'close');
+    client.onerror = (error) => this.transportError(generation, error);
+    this.client = client;
+    this.transport = transport;
+    this.drainStderr(transport);
+    try {
+      await client.connect(transport, { timeout: this.config.timeouts.connectMs });
+      const { tools } = await client.listTools(undefined, { timeout: this.config.timeouts.listMs, cacheMode: 'refresh' });
+      await this.serially(() => this.adopt(generation, tools, client));
+      if (generation !== this.generation) return;
+      this.state = 'connected';
+      this.lastError = null;
+      this.lastConnectedAt = this.deps.clock.now();
+      this.backoff.reset();
+      this.startHealthChecks(generation);
+      this.logger.log(
+        { upstream: this.config.name, tools: this.entries.size, era: client.getProtocolEra() },
+        `Upstream ${this.config.name} connected (${this.entries.size} tools)`,
+      );
+    } catch (error) {
+      this.fail(generation, error, 'connect');
+    } finally {
+      // Settled before the reconciliation below: that one calls listTools(), which waits for this.
+      this.settleFirstAttempt();
+    }
+    if (generation === this.generation) void this.deps.requestReconcile();
+  }
+
+  /** Applies a listing: entries, pins (new ones pinned, changed ones pending and audited). */
+  private async adopt(generation: number, tools: Tool[], client: Client): Promise<void> {
+    if (generation !== this.generation) return;
+    const version = client.getServerVersion()?.version;
+    const entries = new Map<string, UpstreamToolEntry>();
+    for (const tool of tools) {
+      const entry = upstreamToolEntryOf(this.config, tool, version);
+      if ('problem' in entry) {
+        this.logger.error({ upstream: this.config.name }, `Upstream tool ignored: ${entry.problem}`);
+        continue;
+      }
+      if (entries.has(entry.toolId)) {
+        this.logger.error({ upstream: this.config.name, tool: entry.toolId }, 'Upstream listed a tool name twice; the first listing wins');
+        continue;
+      }
+      entries.set(entry.toolId, entry);
+    }
+    const approved = await this.deps.pins.observe(this.config.name, [...entries.values()]);
+    if (generation !== this.generation) return;
+    this.entries = entries;
+    this.approved = approved;
+    this.listed = true;
+  }
+
+  /** `notifications/tools/list_changed`: list again, pin, reconcile. */
+  private relist(generation: number): void {
+    void this.serially(async () => {
+      const client = this.client;
+      if (generation !== this.generation || this.state !== 'connected' || !client) return;
+      try {
+        const { tools } = await client.listTools(undefined, { timeout: this.config.timeouts.listMs, cacheMode: 'refresh' });
+        await this.adopt(generation, tools, client);
+      } catch (error) {
+        if (readFailure(error).kind === 'connection') this.fail(generation, error, 'list');
+        else this.logger.warn({ err: error, upstream: this.config.name }, 'Re-listing the upstream\'s tools failed');
+        return;
+      }
+      if (generation === this.generation) await this.deps.requestReconcile();
+    });
+  }
+
+  /** The connection of `generation` is gone: mark down, drop it, retry later. */
+  private fail(generation: number, error: unknown, during: 'connect' | 'close' | 'call' | 'ping' | 'list'): void {
+    if (generation !== this.generation || this.state === 'stopped') return;
+    this.generation += 1;
+    const reading = readFailure(error);
+    this.lastError =
+      during === 'close'
+        ? this.config.transport === 'stdio'
+          ? 'the upstream process exited'
+          : 'the connection closed'
+        : during === 'connect' && reading.kind === 'timeout'
+          ? `no answer within ${this.config.timeouts.connectMs} ms`
+          : (reading.publicSummary ?? reading.summary);
+    const wasConnected = this.state === 'connected';
+    this.state = 'down';
+    this.clearTimers();
+    void this.closeConnection(false);
+    const delay = this.backoff.next();
+    this.nextRetryAt = new Date(this.deps.clock.nowMs() + delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect();
+    }, delay);
+    this.retryTimer.unref();
+    const log = { err: during === 'close' ? undefined : error, upstream: this.config.name, during, retryInMs: delay };
+    if (wasConnected) this.logger.warn(log, `Upstream ${this.config.name} is down: ${this.lastError}`);
+    else this.logger.warn(log, `Upstream ${this.config.name} could not be reached: ${this.lastError}`);
+  }
+
+  private callFailure(error: unknown, signal: AbortSignal, generation: number, toolId: string): ToolError {
+    if (signal.aborted) return abortedError(signal);
+    const reading = readFailure(error);
+    switch (reading.kind) {
+      case 'connection':
+        this.fail(generation, error, 'call');
+        return this.unavailable(reading.summary);
+      case 'timeout':
+        return new ToolError(ToolErrorCode.TIMEOUT, `Upstream ${this.config.name} did not answer within ${this.config.timeouts.callMs} ms`);
+      case 'protocol':
+        return new ToolError(
+          (error as { code?: number }).code === ProtocolErrorCode.InvalidParams ? ToolErrorCode.INVALID_INPUT : ToolErrorCode.UPSTREAM_ERROR,
+          `Upstream ${this.config.name}: ${reading.summary}`,
+        );
+      default:
+        this.logger.error({ err: error, upstream: this.config.name, tool: toolId }, 'Upstream call failed unexpectedly');
+        return new ToolError(ToolErrorCode.UPSTREAM_ERROR, `Upstream ${this.config.name} failed: ${reading.summary}`);
+    }
+  }
+
+  private unavailable(reason?: string): ToolError {
+    const why = reason ?? (this.state === 'connecting' ? 'still connecting' : (this.lastError ?? this.state));
+    const retry = this.state === 'down' && this.nextRetryAt ? '; the gateway is reconnecting' : '';
+    return new ToolError(UpstreamErrorCode.UPSTREAM_UNAVAILABLE, `Upstream ${this.config.name} is unavailable (${why})${retry}`);
+  }
+
+  /** Errors the transport reports outside a request (e.g. the HTTP event stream dropped): check the link now. */
+  private transportError(generation: number, error: Error): void {
+    if (generation !== this.generation) return;
+    this.logger.debug({ err: error, upstream: this.config.name }, 'Upstream transport reported an error');
+    if (this.state !== 'connected' || this.checkTimer) return;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = undefined;
+      void this.ping(generation);
+    }, 50);
+    this.checkTimer.unref();
+  }
+
+  private startHealthChecks(generation: number): void {
+    if (this.config.healthCheckMs === 0) return;
+    this.healthTimer = setInterval(() => void this.ping(generation), this.config.healthCheckMs);
+    this.healthTimer.unref();
+  }
+
+  /** A ping that fails or times out means the upstream is gone or hung: reconnect. */
+  private async ping(generation: number): Promise<void> {
+    const client = this.client;
+    if (!client || generation !== this.generation || this.state !== 'connected') return;
+    try {
+      await client.ping({ timeout: Math.min(this.config.timeouts.connectMs, 5_000) });
+    } catch (error) {
+      const kind = readFailure(error).kind;
+      if (kind === 'connection' || kind === 'timeout') this.fail(generation, error, 'ping');
+    }
+  }
+
+  private async closeConnection(graceful: boolean): Promise<void> {
+    const client = this.client;
+    const transport = this.transport;
+    this.client = null;
+    this.transport = null;
+    if (!client) return;
+    if (graceful && transport && 'terminateSession' in transport) {
+      // Ends the 2025-era HTTP session politely (DELETE); a server that is gone is not waited for.
+      await waitAtMost((transport as { terminateSession(): Promise<void> }).terminateSession().catch(() => undefined), 1_000);
+    }
+    await client.close().catch((error: unknown) => this.logger.debug({ err: error, upstream: this.config.name }, 'Closing the upstream client failed'));
+  }
+
+  private drainStderr(transport: Transport): void {
+    const stderr = this.config.transport === 'stdio' ? (transport as StdioClientTransport).stderr : null;
+    stderr?.on('data', (chunk: Buffer) => {
+      for (const line of String(chunk).split('\n')) {
+        if (line.trim()) this.logger.debug({ upstream: this.config.name, line: line.slice(0, MAX_STDERR_LINE) }, 'upstream stderr');
+      }
+    });
+  }
+
+  private isPending(entry: UpstreamToolEntry): boolean {
+    return this.approved.get(entry.toolId) !== entry.hash;
+  }
+
+  private serially(work: () => Promise<void>): Promise<void> {
+    const next = this.listings.then(work);
+    this.listings = next.catch(() => undefined);
+    return next;
+  }
+
+  private clearTimers(): void {
+    for (const timer of [this.retryTimer, this.checkTimer]) if (timer) clearTimeout(timer);
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.retryTimer = this.checkTimer = this.healthTimer = undefined;
+  }
+}
+
+/** The upstream's own words for a failed call (its text content), or a plain statement. */
+function errorMessageOf(result: CallToolResult, upstream: string): string {
+  const text = (result.content ?? [])
+    .filter((block): block is { type: 'text'; text: string } => block.type === 'text' && typeof (block as { text?: unknown }).text === 'string')
+    .map((block) => block.text)
+    .join(' ');
+  return text.trim() ? clip(text, 1000) : `The tool on upstream ${upstream} reported an error`;
+}
+
+function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
+}

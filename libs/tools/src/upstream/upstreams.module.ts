@@ -1,0 +1,35 @@
+import { Module } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@app/core';
+import { HealthModule } from '@app/health';
+import { ToolsModule } from '../tools.module';
+import { TOOL_PROVIDERS } from '../tool-providers.token';
+import { CatalogSync } from './catalog-sync';
+import { UpstreamApprovalController } from './http/upstream-approval.controller';
+import { UpstreamApprovalService } from './upstream-approval.service';
+import { loadUpstreamsFile } from './upstream-config';
+import { UpstreamPinStore } from './upstream-pin.store';
+import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
+
+/**
+ * Federated upstream MCP servers: one tool provider per upstream declared in MCP_UPSTREAMS_FILE
+ * (validated at boot: a bad file stops the server with every problem named), definition pinning
+ * with admin approval, and their health. Joins the catalogue through TOOL_PROVIDERS.
+ */
+@Module({
+  imports: [ToolsModule, HealthModule],
+  controllers: [UpstreamApprovalController],
+  providers: [
+    {
+      provide: UPSTREAM_CONFIGS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => loadUpstreamsFile(config.upstreams.file, config.secrets.upstreamSecrets),
+    },
+    UpstreamPinStore,
+    CatalogSync,
+    UpstreamRegistry,
+    UpstreamApprovalService,
+    { provide: TOOL_PROVIDERS, inject: [UpstreamRegistry], useFactory: (registry: UpstreamRegistry) => registry.all() },
+  ],
+  exports: [UpstreamRegistry],
+})
+export class UpstreamsModule {}

@@ -1,0 +1,137 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UpstreamRegistry } from '@app/tools';
+import { DATABASE_KINDS, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_EMAIL, Caller, execute, login, toolsEnv } from '../tools/tools-test-kit';
+import {
+  freePort,
+  getTool,
+  HttpUpstream,
+  MUTABLE_UPSTREAM,
+  startEverythingHttp,
+  stdioUpstream,
+  upstreamHealth,
+  waitFor,
+  writeUpstreamsFile,
+} from './upstream-test-kit';
+
+/** Upstreams that are dead, die, hang or fail: the gateway answers fast, reconnects, and nothing else suffers. */
+describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
+  let t: TestApp;
+  let remote: HttpUpstream;
+  let admin: Caller;
+  let bootMs: number;
+
+  beforeAll(async () => {
+    remote = await startEverythingHttp(await freePort());
+    const deadPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'smcp-faults-'));
+    const file = writeUpstreamsFile(dir, [
+      {
+        name: 'remote',
+        transport: 'http',
+        url: remote.url,
+        category: 'data',
+        permissions: ['tools:execute'],
+        reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+        healthCheckMs: 250,
+      },
+      // Long first delay: the stdio upstream stays visibly down for a moment after it is killed.
+      stdioUpstream('mutable', MUTABLE_UPSTREAM, [], { reconnect: { initialDelayMs: 1500, maxDelayMs: 3000 } }),
+      // Nothing listens there: connection refused at every attempt.
+      { name: 'dead', transport: 'http', url: `http://127.0.0.1:${deadPort}/mcp`, category: 'data', permissions: [], reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } },
+    ]);
+    const started = Date.now();
+    t = await startTestApp(kind, { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
+    bootMs = Date.now() - started;
+    admin = await login(t, ADMIN_EMAIL);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await remote?.kill();
+  });
+
+  const timed = async <T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> => {
+    const started = performance.now();
+    const value = await work();
+    return { value, ms: performance.now() - started };
+  };
+
+  it('boots without waiting for a dead upstream, shows it down and keeps retrying; the rest works', async () => {
+    expect(bootMs).toBeLessThan(15_000);
+    const dead = await upstreamHealth(t, 'dead');
+    expect(dead).toMatchObject({ status: 'degraded', transport: 'http', toolCount: 0, lastConnectedAt: null });
+    expect(['down', 'connecting']).toContain(dead!.state);
+    const retried = await waitFor('a few retries', async () => {
+      const health = await upstreamHealth(t, 'dead');
+      return (health?.failures as number) >= 2 ? health : undefined;
+    });
+    expect(retried.lastError).toBe('connection refused');
+    expect(await execute(t, admin, 'tool_echo', { parameters: { message: 'still fine' } })).toMatchObject({ status: 200, body: { status: 'completed' } });
+    expect((await execute(t, admin, 'remote.echo', { parameters: { message: 'hi' } })).body.status).toBe('completed');
+  });
+
+  it('maps an upstream isError result to a failed execution with the upstream\'s message', async () => {
+    const res = await execute(t, admin, 'mutable.fail', { parameters: {} });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'failed', error: { code: 'UPSTREAM_ERROR', message: 'the fixture failed on purpose' } });
+  });
+
+  it('stops a slow upstream call at the deadline and cancels it upstream', async () => {
+    const { value: res, ms } = await timed(() => execute(t, admin, 'mutable.slow', { parameters: { ms: 20_000 }, options: { timeout: 300 } }));
+    expect(res.body).toMatchObject({ status: 'failed', error: { code: 'TIMEOUT' } });
+    expect(ms).toBeLessThan(3_000);
+    const stats = await waitFor('upstream saw the cancellation', async () => {
+      const res2 = await execute(t, admin, 'mutable.stats', { parameters: {} });
+      return res2.body.result?.cancelled >= 1 ? res2.body.result : undefined;
+    });
+    // Structured content, checked against the upstream's output schema; and the child's whole environment.
+    expect(stats).toEqual({ calls: expect.any(Number), cancelled: 1, envKeys: [] });
+  });
+
+  it('fails fast while an HTTP upstream is killed, and comes back without a restart of the gateway', async () => {
+    await remote.kill();
+    const first = await timed(() => execute(t, admin, 'remote.echo', { parameters: { message: 'anyone?' } }));
+    expect(first.value.body).toMatchObject({ status: 'failed', error: { code: 'UPSTREAM_UNAVAILABLE' } });
+    expect(first.ms).toBeLessThan(2_000);
+    const down = await waitFor('remote down', async () => {
+      const health = await upstreamHealth(t, 'remote');
+      return health?.state !== 'connected' ? health : undefined;
+    });
+    expect(down.status).toBe('degraded');
+    const again = await timed(() => execute(t, admin, 'remote.echo', { parameters: { message: 'anyone?' } }));
+    expect(again.value.body.error.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(again.ms).toBeLessThan(1_000);
+    // Its tools stay in the catalogue: an outage is not a removal.
+    expect(await getTool(t, admin, 'remote.echo')).toMatchObject({ enabled: true });
+
+    remote = await startEverythingHttp(remote.port);
+    await waitFor('remote connected again', async () => (await upstreamHealth(t, 'remote'))?.state === 'connected');
+    expect((await execute(t, admin, 'remote.echo', { parameters: { message: 'back' } })).body).toMatchObject({
+      status: 'completed',
+      result: { content: [{ type: 'text', text: 'Echo: back' }] },
+    });
+  });
+
+  it('respawns a killed stdio upstream: down, then connected, calls work again', async () => {
+    const registry = t.app.get(UpstreamRegistry);
+    const pid = registry.get('mutable')!.status().pid!;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    const down = await waitFor('mutable down', async () => {
+      const health = await upstreamHealth(t, 'mutable');
+      return health?.state === 'down' ? health : undefined;
+    });
+    expect(down).toMatchObject({ status: 'degraded', lastError: 'the upstream process exited' });
+    const during = await timed(() => execute(t, admin, 'mutable.stats', { parameters: {} }));
+    expect(during.value.body.error.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(during.ms).toBeLessThan(1_000);
+
+    await waitFor('mutable connected again', async () => (await upstreamHealth(t, 'mutable'))?.state === 'connected');
+    expect(registry.get('mutable')!.status().pid).not.toBe(pid);
+    const res = await execute(t, admin, 'mutable.stats', { parameters: {} });
+    expect(res.body).toMatchObject({ status: 'completed', result: { calls: 1, cancelled: 0 } });
+  });
+});

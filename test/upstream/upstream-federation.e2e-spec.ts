@@ -1,0 +1,156 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_EMAIL, auditFor, Caller, execute, executionRow, login, signUp, toolsEnv } from '../tools/tools-test-kit';
+import {
+  EVERYTHING,
+  EVERYTHING_TOOLS,
+  freePort,
+  HttpUpstream,
+  listTools,
+  mcpClient,
+  mcpToolNames,
+  startEverythingHttp,
+  stdioUpstream,
+  upstreamHealth,
+  waitFor,
+  writeUpstreamsFile,
+} from './upstream-test-kit';
+
+/**
+ * @modelcontextprotocol/server-everything federated twice: as a stdio child (no shell, only the
+ * environment it is given) and as a Streamable HTTP server on a loopback port. Its tools join
+ * the catalogue under each upstream's prefix and run through the real pipeline.
+ */
+describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
+  let t: TestApp;
+  let remote: HttpUpstream;
+  let admin: Caller;
+  let user: Caller;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    remote = await startEverythingHttp(await freePort());
+    const dir = mkdtempSync(join(tmpdir(), 'smcp-upstreams-'));
+    const file = writeUpstreamsFile(dir, [
+      stdioUpstream('everything', EVERYTHING, ['stdio'], { category: 'data', env: { EVERYTHING_MARKER: 'given-by-config' } }),
+      {
+        name: 'remote',
+        transport: 'http',
+        url: remote.url,
+        headers: { Authorization: { fromEnv: 'UPSTREAM_REMOTE_TOKEN', prefix: 'Bearer ' } },
+        idPrefix: 'remote:',
+        category: 'analytics',
+        // executions:read: developers and admins hold it, plain users do not.
+        permissions: ['tools:execute', 'executions:read'],
+      },
+    ]);
+    t = await startTestApp(kind, { env: toolsEnv({ MCP_UPSTREAMS_FILE: file, UPSTREAM_REMOTE_TOKEN: 'gateway-credential-for-remote' }) });
+    db = t.app.get(DataSource);
+    admin = await login(t, ADMIN_EMAIL);
+    user = await signUp(t, `fed-${kind}@example.com`);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await remote?.kill();
+  });
+
+  it('lists both upstreams\' tools under their prefixes, with the configured category and permissions', async () => {
+    const tools = await waitFor('both upstreams listed', async () => {
+      const all = await listTools(t, admin);
+      const upstream = all.filter((tool) => tool.id.startsWith('everything.') || tool.id.startsWith('remote:'));
+      return upstream.length === 2 * EVERYTHING_TOOLS.length ? all : undefined;
+    });
+    const ids = tools.map((tool) => tool.id);
+    for (const name of EVERYTHING_TOOLS) {
+      expect(ids).toContain(`everything.${name}`);
+      expect(ids).toContain(`remote:${name}`);
+    }
+    expect(ids).toContain('tool_echo'); // the built-in tools are still there
+    const echo = tools.find((tool) => tool.id === 'everything.echo')!;
+    expect(echo).toMatchObject({ name: 'echo', category: 'data', enabled: true, permissions: ['tools:execute'] });
+    expect(echo.schema.input.properties.message).toBeDefined();
+    const remoteEcho = tools.find((tool) => tool.id === 'remote:echo')!;
+    expect(remoteEcho).toMatchObject({ category: 'analytics', permissions: ['executions:read', 'tools:execute'] });
+    // The upstream's own output schema is the result schema.
+    expect(tools.find((tool) => tool.id === 'everything.get-structured-content')!.schema.output.properties.temperature).toBeDefined();
+  });
+
+  it('runs a stdio upstream tool through the pipeline: execution row and audit entry', async () => {
+    const res = await execute(t, user, 'everything.echo', { parameters: { message: 'hello upstream' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ toolId: 'everything.echo', status: 'completed' });
+    expect(res.body.result).toEqual({ content: [{ type: 'text', text: 'Echo: hello upstream' }] });
+    const row = await executionRow(db, res.body.executionId);
+    expect(row).toMatchObject({ tool_id: 'everything.echo', user_id: user.userId, status: 'completed' });
+    const audit = await auditFor(db, res.body.executionId);
+    expect(audit).toEqual([expect.objectContaining({ action: 'tool.execute', result: 'success', user_id: user.userId })]);
+  });
+
+  it('runs the Streamable HTTP upstream\'s tools, under their own permissions', async () => {
+    const ok = await execute(t, admin, 'remote:echo', { parameters: { message: 'over http' } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ status: 'completed', result: { content: [{ type: 'text', text: 'Echo: over http' }] } });
+    const refused = await execute(t, user, 'remote:echo', { parameters: { message: 'not for you' } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toContain('executions:read');
+  });
+
+  it('passes structured content through and checks it against the upstream\'s output schema', async () => {
+    const res = await execute(t, user, 'everything.get-structured-content', { parameters: { location: 'Chicago' } });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('completed');
+    expect(res.body.result).toEqual({ temperature: expect.any(Number), conditions: expect.any(String), humidity: expect.any(Number) });
+    const sum = await execute(t, user, 'remote:get-sum', { parameters: { a: 2, b: 40 } });
+    expect(sum.status).toBe(403); // remote needs executions:read
+    const local = await execute(t, user, 'everything.get-sum', { parameters: { a: 2, b: 40 } });
+    expect(local.body.result.content[0].text).toContain('42');
+  });
+
+  it('validates parameters against the upstream\'s input schema before calling it', async () => {
+    const res = await execute(t, user, 'everything.get-sum', { parameters: { a: 'two', b: 40 } });
+    expect(res.status).toBe(400);
+    expect(res.body.details).toEqual([expect.objectContaining({ field: 'parameters.a' })]);
+  });
+
+  it('serves the federated tools to MCP agents: tools/list and tools/call through /api/v1/mcp', async () => {
+    const client = await mcpClient(t, user);
+    try {
+      const names = await mcpToolNames(client);
+      expect(names).toContain('everything.echo');
+      expect(names).not.toContain('remote:echo'); // the user lacks executions:read
+      const result = await client.callTool({ name: 'everything.echo', arguments: { message: 'via mcp' } });
+      expect(result.isError).toBeFalsy();
+      expect(JSON.stringify(result)).toContain('Echo: via mcp');
+      const failed = await client.callTool({ name: 'everything.get-sum', arguments: { a: 'x', b: 1 } });
+      expect(failed.isError).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('gives a stdio upstream only the environment it is configured with', async () => {
+    const res = await execute(t, user, 'everything.get-env', { parameters: {} });
+    expect(res.body.status).toBe('completed');
+    const env = JSON.parse(res.body.result.content[0].text);
+    // No HOME, PATH, USER or SHELL of the gateway, and none of its secrets.
+    expect(env).toEqual({ EVERYTHING_MARKER: 'given-by-config' });
+  });
+
+  it('shows each upstream in /health/detailed', async () => {
+    const everything = await upstreamHealth(t, 'everything');
+    const http2 = await upstreamHealth(t, 'remote');
+    expect(everything).toMatchObject({ status: 'healthy', name: 'everything', transport: 'stdio', state: 'connected', toolCount: 13, lastError: null });
+    expect(http2).toMatchObject({ status: 'healthy', name: 'remote', transport: 'http', state: 'connected', toolCount: 13 });
+    expect(Date.parse(String(everything!.lastConnectedAt))).not.toBeNaN();
+    // Public endpoint: no URLs, commands or credentials.
+    const text = (await http(t.baseUrl, 'GET', '/api/v1/health/detailed')).text;
+    expect(text).not.toContain(String(remote.port));
+    expect(text).not.toContain('gateway-credential-for-remote');
+    expect(text).not.toContain('server-everything');
+  });
+});
+

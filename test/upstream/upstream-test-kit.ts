@@ -1,0 +1,155 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { http, TestApp } from '../support/test-app';
+import { Caller } from '../tools/tools-test-kit';
+
+/** The reference server of the official MCP servers repository (ESM, v1 SDK, 2025 era only). */
+export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+/** Our own upstream on the official v2 server SDK, whose greet description can be changed. */
+export const MUTABLE_UPSTREAM = join(__dirname, 'fixtures', 'mutable-upstream.cjs');
+const LOOPBACK_ONLY = join(__dirname, 'fixtures', 'loopback-only.cjs');
+
+/** server-everything's 13 tools (the sampling/elicitation ones appear only for clients declaring those). */
+export const EVERYTHING_TOOLS = [
+  'echo',
+  'get-annotated-message',
+  'get-env',
+  'get-resource-links',
+  'get-resource-reference',
+  'get-structured-content',
+  'get-sum',
+  'get-tiny-image',
+  'gzip-file-as-resource',
+  'simulate-research-query',
+  'toggle-simulated-logging',
+  'toggle-subscriber-updates',
+  'trigger-long-running-operation',
+];
+
+/** A stdio upstream entry running a Node script with no shell and only `env`. */
+export function stdioUpstream(name: string, script: string, args: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, transport: 'stdio', command: process.execPath, args: [script, ...args], category: 'system', permissions: ['tools:execute'], ...extra };
+}
+
+export function writeUpstreamsFile(dir: string, upstreams: unknown[]): string {
+  const path = join(dir, 'upstreams.json');
+  writeFileSync(path, JSON.stringify({ upstreams }, null, 2));
+  return path;
+}
+
+/** A free loopback port (released again before use: good enough on a test machine). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface HttpUpstream {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** SIGKILL: the upstream vanishes without a goodbye. */
+  kill(): Promise<void>;
+}
+
+/**
+ * server-everything in Streamable HTTP mode on `port`. It binds every interface by itself; the
+ * preloaded loopback-only.cjs makes it bind 127.0.0.1, and we only ever talk to it there.
+ */
+export async function startEverythingHttp(port: number): Promise<HttpUpstream> {
+  const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, EVERYTHING, 'streamableHttp'], {
+    env: { PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      output += String(chunk);
+      if (output.includes(`listening on port ${port}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server-everything exited (${code}): ${output}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    port,
+    child,
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+/** Polls `probe` until it returns something truthy. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function listTools(t: TestApp, caller: Caller): Promise<Array<Record<string, any>>> {
+  const res = await http(t.baseUrl, 'GET', '/api/v1/tools?limit=100', { token: caller.token });
+  if (res.status !== 200) throw new Error(`GET /tools: ${res.status} ${res.text}`);
+  return res.body.tools;
+}
+
+export async function getTool(t: TestApp, caller: Caller, id: string): Promise<Record<string, any> | undefined> {
+  const res = await http(t.baseUrl, 'GET', `/api/v1/tools/${encodeURIComponent(id)}`, { token: caller.token });
+  return res.status === 200 ? res.body : undefined;
+}
+
+export type UpstreamHealth = { status: string; state: string; toolCount: number; lastError: string | null; lastConnectedAt: string | null; [key: string]: unknown };
+
+export async function upstreamHealth(t: TestApp, name: string): Promise<UpstreamHealth | undefined> {
+  const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
+  return res.body?.components?.[`upstream:${name}`];
+}
+
+/** An official v2 SDK client on the gateway's /api/v1/mcp, pinned to 2026-07-28. */
+export async function mcpClient(t: TestApp, caller: Caller): Promise<Client> {
+  const client = new Client({ name: 'upstream-e2e', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.baseUrl}/api/v1/mcp`), { requestInit: { headers: { authorization: `Bearer ${caller.token}` } } }));
+  return client;
+}
+
+/** Every tool name the gateway shows this client, over every page. */
+export async function mcpToolNames(client: Client): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {}, { cacheMode: 'refresh' });
+    names.push(...page.tools.map((tool) => tool.name));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return names;
+}
