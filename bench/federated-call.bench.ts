@@ -33,6 +33,7 @@ import { Pool } from 'pg';
 import { loadConfig } from '@app/core';
 import { createApp } from '../apps/server/src/create-app';
 import { createTestDatabase } from '../test/support/test-database';
+import { log, median, runMain } from './support/bench-util';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -326,17 +327,4 @@ async function request(method: string, url: string, headers: Record<string, stri
   return { status: response.status, text: await response.text() };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -26,6 +26,7 @@ import { AuditRowContent, computeAuditHash, GENESIS_HASH } from '@app/audit';
 import { loadConfig, newId } from '@app/core';
 import { createApp } from '../apps/server/src/create-app';
 import { createTestDatabase } from '../test/support/test-database';
+import { log, median, post, put, runMain, urlOf } from './support/bench-util';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -248,41 +249,4 @@ async function load(url: string, token: string, seconds: number): Promise<Round>
   return { rps: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99: result.latency.p99 };
 }
 
-async function post(url: string, body: unknown, token?: string): Promise<Record<string, any>> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as Record<string, any>;
-}
-
-async function put(url: string, token: string, body: unknown): Promise<void> {
-  const response = await fetch(url, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`PUT ${url}: ${response.status} ${await response.text()}`);
-}
-
-function urlOf(address: ReturnType<FastifyInstance['server']['address']>): string {
-  if (!address || typeof address === 'string') throw new Error('server has no TCP address');
-  return `http://127.0.0.1:${address.port}`;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);
