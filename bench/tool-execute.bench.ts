@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import Fastify, { FastifyInstance } from 'fastify';
 import { createVerifier } from 'fast-jwt';
 import { Pool } from 'pg';
-import { AuditRowContent, computeAuditHash, GENESIS_HASH } from '@app/audit';
+import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_SQL, auditInsertParams, AuditRowContent, GENESIS_HASH } from '@app/audit';
 import { loadConfig, newId } from '@app/core';
 import { createApp } from '../apps/server/src/create-app';
 import { createTestDatabase } from '../test/support/test-database';
@@ -37,7 +37,6 @@ const GOAL = 0.6;
 const ADMIN_EMAIL = 'bench@example.com';
 const ADMIN_PASSWORD = 'Bench&Pa55word!Zebra';
 /** The audit writer's chain lock (AuditService's CHAIN_LOCK_KEY): the baseline takes the same one. */
-const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
 const BODY = JSON.stringify({ parameters: { message: 'hello, bench' } });
 
 const execFileAsync = promisify(execFile);
@@ -197,25 +196,7 @@ async function startBareServer(pool: Pool, issuer: string, audience: string, sec
         severity: 'info',
         metadata: { sessionId: claims.sid, requestId: null },
       };
-      await client.query(
-        `INSERT INTO audit_logs (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
-         VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`,
-        [
-          content.id,
-          content.timestamp,
-          content.userId,
-          content.action,
-          content.resource,
-          JSON.stringify(content.details),
-          content.result,
-          content.ipAddress,
-          content.userAgent,
-          content.severity,
-          JSON.stringify(content.metadata),
-          prevHash,
-          computeAuditHash(prevHash, content),
-        ],
-      );
+      await client.query(AUDIT_INSERT_SQL, auditInsertParams(content, prevHash));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -68,3 +68,30 @@ export function canonicalAuditContent(content: AuditRowContent): string {
 export function computeAuditHash(prevHash: string, content: AuditRowContent): string {
   return createHash('sha256').update(prevHash).update('\n').update(canonicalAuditContent(content)).digest('hex');
 }
+
+/** Advisory-lock key that serialises appends to the chain (held until the writer's transaction ends). */
+export const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
+
+/** The one INSERT of an audit row; parameters from auditInsertParams. */
+export const AUDIT_INSERT_SQL = `INSERT INTO audit_logs
+   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
+ VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`;
+
+/** Parameters of AUDIT_INSERT_SQL for a row linked to prevHash (its hash computed here). */
+export function auditInsertParams(content: AuditRowContent, prevHash: string): unknown[] {
+  return [
+    content.id,
+    content.timestamp,
+    content.userId,
+    content.action,
+    content.resource,
+    JSON.stringify(content.details),
+    content.result,
+    content.ipAddress,
+    content.userAgent,
+    content.severity,
+    JSON.stringify(content.metadata),
+    prevHash,
+    computeAuditHash(prevHash, content),
+  ];
+}

@@ -2,7 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { Clock, newId } from '@app/core';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
-import { AuditRowContent, computeAuditHash, GENESIS_HASH } from './audit-hash';
+import {
+  AUDIT_CHAIN_LOCK_KEY,
+  AUDIT_INSERT_SQL,
+  auditInsertParams,
+  AuditRowContent,
+  computeAuditHash,
+  GENESIS_HASH,
+} from './audit-hash';
 import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
 import { AUDIT_LOG_COLUMNS, AuditLogRow, auditRowContent } from './audit-log.row';
 
@@ -10,7 +17,6 @@ import { AUDIT_LOG_COLUMNS, AuditLogRow, auditRowContent } from './audit-log.row
  * Serialises writers of the chain across every connection and replica (an arbitrary constant,
  * unique to this purpose in the application). Held until the writer's transaction ends.
  */
-const CHAIN_LOCK_KEY = '4702893516120394117';
 const VERIFY_BATCH_SIZE = 500;
 
 /**
@@ -85,33 +91,14 @@ export class AuditService {
     const content = this.contentOf(entry);
     const [lock]: Array<{ isolation: string }> = await manager.query(
       `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
-      [CHAIN_LOCK_KEY],
+      [AUDIT_CHAIN_LOCK_KEY],
     );
     if (lock.isolation !== 'read committed') {
       throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
     }
     const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
     const prevHash = head?.hash ?? GENESIS_HASH;
-    await manager.query(
-      `INSERT INTO audit_logs
-         (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
-       VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`,
-      [
-        content.id,
-        content.timestamp,
-        content.userId,
-        content.action,
-        content.resource,
-        JSON.stringify(content.details),
-        content.result,
-        content.ipAddress,
-        content.userAgent,
-        content.severity,
-        JSON.stringify(content.metadata),
-        prevHash,
-        computeAuditHash(prevHash, content),
-      ],
-    );
+    await manager.query(AUDIT_INSERT_SQL, auditInsertParams(content, prevHash));
   }
 
   /** Validates and sanitises an entry into exactly what will be stored (and hashed). */

@@ -7,24 +7,14 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { APP_CONFIG, loadConfig } from '@app/core';
-import { ToolError } from '../provider/tool-error';
 import { TOOL_CATEGORIES, ToolCallContext, ToolDefinition } from '../provider/tool-provider';
 import { ToolRuntimeStats } from '../runtime/tool-runtime-stats';
 import { BuiltinToolProvider } from './builtin-tool.provider';
 import { FILESYSTEM_WRITE_PERMISSION } from './filesystem.tool';
+import { failure } from './tool-call.test-helpers';
 
 function ctx(permissions = ['tools:execute']): ToolCallContext {
   return { signal: new AbortController().signal, userId: 'usr_test', permissions };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ToolError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('BuiltinToolProvider', () => {

@@ -1,11 +1,7 @@
 import Ajv from 'ajv';
 import { ToolError, ToolErrorCode } from '../provider/tool-error';
-import type { ToolCallContext } from '../provider/tool-provider';
 import { EchoTool } from './echo.tool';
-
-function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
-  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
-}
+import { ctx } from './tool-call.test-helpers';
 
 describe('EchoTool', () => {
   const tool = new EchoTool();

@@ -1,9 +1,8 @@
 import Ajv from 'ajv';
 import { createServer, IncomingMessage, RequestOptions, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { ToolError } from '../provider/tool-error';
-import type { ToolCallContext } from '../provider/tool-provider';
 import { HttpFetchSettings, HttpFetchTool, HttpTransport, nodeHttpTransport } from './http-fetch.tool';
+import { ctx, failure } from './tool-call.test-helpers';
 
 const MAX_BYTES = 1024;
 
@@ -39,20 +38,6 @@ async function startServer(handler: (req: IncomingMessage, res: ServerResponse, 
 async function stopServer(server: TestServer): Promise<void> {
   server.server.closeAllConnections();
   await new Promise<void>((resolve) => server.server.close(() => resolve()));
-}
-
-function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
-  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ToolError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** A transport that fails the test if anything tries to open a connection. */

@@ -1,21 +1,6 @@
 import Ajv from 'ajv';
-import { ToolError } from '../provider/tool-error';
-import type { ToolCallContext } from '../provider/tool-provider';
 import { JSON_QUERY_DEFAULTS, JsonQueryTool } from './json-query.tool';
-
-function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
-  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ToolError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
+import { ctx, failure } from './tool-call.test-helpers';
 
 const PEOPLE = {
   people: [

@@ -1,22 +1,7 @@
 import Ajv from 'ajv';
-import { ToolError } from '../provider/tool-error';
-import type { ToolCallContext } from '../provider/tool-provider';
 import { aggregate, describe as describeValues, histogramOfSorted, percentileOfSorted } from './statistics';
 import { StatisticsTool } from './statistics.tool';
-
-function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
-  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ToolError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
+import { ctx, failure } from './tool-call.test-helpers';
 
 // Hand-computed: n = 8, sum = 40, mean = 5, squared deviations 9+1+1+1+0+0+4+16 = 32,
 // population variance 32/8 = 4, sample variance 32/7.

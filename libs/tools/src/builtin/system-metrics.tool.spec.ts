@@ -1,13 +1,9 @@
 import Ajv from 'ajv';
 import { availableParallelism, totalmem } from 'node:os';
 import { ToolError } from '../provider/tool-error';
-import type { ToolCallContext } from '../provider/tool-provider';
 import { ToolRuntimeStats } from '../runtime/tool-runtime-stats';
 import { SystemMetricsTool } from './system-metrics.tool';
-
-function ctx(signal: AbortSignal = new AbortController().signal): ToolCallContext {
-  return { signal, userId: 'usr_test', permissions: ['tools:execute'] };
-}
+import { ctx } from './tool-call.test-helpers';
 
 interface Metrics {
   cpu: { cores: number; loadAverage: number[]; processUserMs: number; processPercent: number | null };
