@@ -2,7 +2,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-export const BUILT_MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'server', 'src', 'main.js');
+/** The built server; TEST_SERVER_DIST points at another build output (a private build beside dist/). */
+export const BUILT_MAIN = join(process.env.TEST_SERVER_DIST ?? join(__dirname, '..', '..', 'dist'), 'apps', 'server', 'src', 'main.js');
 
 export interface ServerProcess {
   child: ChildProcess;
