@@ -53,7 +53,7 @@ export class AdminUsersService {
       });
       return Object.assign(user, { roles, permissions, updatedAt: now });
     });
-    this.users.invalidate(userId);
+    await this.users.invalidate(userId);
     return UserDto.from(updated);
   }
 
@@ -76,7 +76,7 @@ export class AdminUsersService {
       });
       return Object.assign(user, { status: 'suspended' as const, updatedAt: now });
     });
-    this.users.invalidate(userId);
+    await this.users.invalidate(userId);
     return UserDto.from(updated);
   }
 
@@ -89,7 +89,7 @@ export class AdminUsersService {
       await this.audit.record(manager, this.event('admin.user.reactivated', actor, user.id, client));
       return Object.assign(user, { status: 'active' as const, updatedAt: now });
     });
-    this.users.invalidate(userId);
+    await this.users.invalidate(userId);
     return UserDto.from(updated);
   }
 

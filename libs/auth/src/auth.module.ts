@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { APP_CONFIG, AppConfig } from '@app/core';
+import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
 import { ApiKeyService } from './api-keys/api-key.service';
@@ -9,7 +10,9 @@ import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { AuthenticationGuard } from './guards/authentication.guard';
+import { InMemoryThrottlerStorage } from './guards/in-memory-throttler.storage';
 import { RateLimitGuard } from './guards/rate-limit.guard';
+import { RedisThrottlerStorage } from './guards/redis-throttler.storage';
 import { MfaModule } from './mfa/mfa.module';
 import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
@@ -26,11 +29,12 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
     SessionsModule,
     MfaModule,
     // RateLimitGuard picks limit and window per route; this entry only names the throttler.
-    // A shared store (Redis) plugs in here as `storage`.
+    // With REDIS_URL the counts live in Redis, shared by every replica.
     ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
+      inject: [APP_CONFIG, RedisConnection],
+      useFactory: (config: AppConfig, redis: RedisConnection) => ({
         throttlers: [{ name: 'default', limit: config.auth.defaultRateLimit, ttl: config.auth.defaultRateWindowSec * 1000 }],
+        storage: redis.enabled ? new RedisThrottlerStorage(redis) : new InMemoryThrottlerStorage(),
       }),
     }),
   ],

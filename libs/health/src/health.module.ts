@@ -7,6 +7,7 @@ import { HealthService } from './health.service';
 import { HttpMetricsService, httpDurationProvider } from './http-metrics.service';
 import { MetricsController } from './metrics.controller';
 import { ReadinessService } from './readiness.service';
+import { RedisHealthIndicator } from './redis-health.indicator';
 
 @Module({
   imports: [
@@ -14,7 +15,7 @@ import { ReadinessService } from './readiness.service';
     PrometheusModule.register({ controller: MetricsController, path: '/metrics', defaultMetrics: { enabled: true } }),
   ],
   controllers: [HealthController],
-  providers: [HealthService, ReadinessService, EventLoopMonitor, HttpMetricsService, httpDurationProvider],
+  providers: [HealthService, ReadinessService, RedisHealthIndicator, EventLoopMonitor, HttpMetricsService, httpDurationProvider],
   exports: [HealthService, ReadinessService, HttpMetricsService, PrometheusModule],
 })
 export class HealthModule {}

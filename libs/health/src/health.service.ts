@@ -8,6 +8,7 @@ import {
 } from '@nestjs/terminus';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { EventLoopMonitor } from './event-loop.monitor';
+import { RedisHealthIndicator } from './redis-health.indicator';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
@@ -34,6 +35,7 @@ export class HealthService {
     private readonly memory: MemoryHealthIndicator,
     private readonly disk: DiskHealthIndicator,
     private readonly eventLoop: EventLoopMonitor,
+    private readonly redis: RedisHealthIndicator,
   ) {}
 
   register(contributor: HealthContributor): void {
@@ -41,10 +43,11 @@ export class HealthService {
   }
 
   async detailed(): Promise<{ status: HealthStatus; components: Record<string, ComponentHealth> }> {
-    const [database, memory, disk, ...extra] = await Promise.all([
+    const [database, memory, disk, redis, ...extra] = await Promise.all([
       this.database(),
       this.heap(),
       this.diskSpace(),
+      this.redis.check(),
       ...this.contributors.map((c) => c().catch((): Record<string, ComponentHealth> => ({}))),
     ]);
     const components: Record<string, ComponentHealth> = {
@@ -52,6 +55,7 @@ export class HealthService {
       memory,
       disk,
       eventLoop: this.loop(),
+      redis,
       ...Object.assign({}, ...extra),
     };
     const statuses = Object.values(components).map((c) => c.status);

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { AuthModule } from '@app/auth';
 import { ContextAccessModule } from '@app/contexts';
+import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { ToolsModule } from '@app/tools';
 import { UsersModule } from '@app/users';
@@ -11,9 +12,11 @@ import { McpScopeResolver } from './http/mcp-scope.resolver';
 import { OriginPolicy } from './http/origin-policy';
 import { LegacySessionHandler } from './sessions/legacy-session.handler';
 import { McpConnectionRegistry } from './sessions/mcp-connection.registry';
+import { McpSessionStore } from './sessions/mcp-session.store';
 import { McpTicketsController } from './tickets/mcp-tickets.controller';
 import { TicketService } from './tickets/ticket.service';
 import { InMemoryTicketStore, TicketStore } from './tickets/ticket.store';
+import { RedisTicketStore } from './tickets/redis-ticket.store';
 import { McpServerBuilder } from './tools/mcp-server.builder';
 import { McpToolIndex } from './tools/mcp-tool-index';
 import { McpWsConnections } from './ws/mcp-ws.connections';
@@ -31,11 +34,16 @@ import { PrincipalRefresher } from './ws/principal-refresher';
   controllers: [McpTicketsController],
   providers: [
     OriginPolicy,
-    { provide: TicketStore, useClass: InMemoryTicketStore },
+    {
+      provide: TicketStore,
+      inject: [RedisConnection],
+      useFactory: (redis: RedisConnection) => (redis.enabled ? new RedisTicketStore(redis) : new InMemoryTicketStore()),
+    },
     TicketService,
     McpToolIndex,
     McpServerBuilder,
     McpScopeResolver,
+    McpSessionStore,
     McpConnectionRegistry,
     LegacySessionHandler,
     McpHttpEndpoint,

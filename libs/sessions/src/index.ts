@@ -1,5 +1,6 @@
 export * from './session.entity';
 export * from './session-state.cache';
+export * from './cluster-session-state.cache';
 export * from './session.service';
 export * from './session-activity.service';
 export * from './session-termination.notifier';

@@ -12,13 +12,13 @@ export interface CachedSession {
 /**
  * The cheap half of "is this session still active": remembered active sessions, and a deny
  * list that an ended session joins at once (before its transaction even commits: failing
- * closed is the safe side). An abstract class so a Redis-backed variant can broadcast
- * denials to other replicas.
+ * closed is the safe side). `deny` resolves once every replica has been told (see
+ * ClusterSessionStateCache, the binding).
  */
 export abstract class SessionStateCache {
   abstract get(sessionId: string): CachedSession | undefined;
   abstract set(sessionId: string, session: CachedSession): void;
-  abstract deny(sessionId: string): void;
+  abstract deny(...sessionIds: string[]): void | Promise<void>;
   abstract isDenied(sessionId: string): boolean;
 }
 
@@ -45,14 +45,21 @@ export class InMemorySessionStateCache extends SessionStateCache {
     this.active.set(sessionId, session);
   }
 
-  deny(sessionId: string): void {
-    this.active.delete(sessionId);
-    if (this.denied.size >= MAX_DENIED) this.prune();
-    this.denied.set(sessionId, Date.now() + DENY_RETENTION_MS);
+  deny(...sessionIds: string[]): void {
+    for (const sessionId of sessionIds) {
+      this.active.delete(sessionId);
+      if (this.denied.size >= MAX_DENIED) this.prune();
+      this.denied.set(sessionId, Date.now() + DENY_RETENTION_MS);
+    }
   }
 
   isDenied(sessionId: string): boolean {
     return this.denied.has(sessionId);
+  }
+
+  /** Forgets the remembered active sessions (denials stay): each is read from its row again. */
+  forgetActive(): void {
+    this.active.clear();
   }
 
   private prune(): void {

@@ -124,7 +124,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
 
   /** Ends one session (idempotent: false when it had already ended). */
   async end(manager: EntityManager, sessionId: string, reason: string, endedBy: string | null = null): Promise<boolean> {
-    this.cache.deny(sessionId);
+    await this.cache.deny(sessionId);
     const rows = returnedRows<{ id: string; user_id: string }>(
       await manager.query(
         `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3, ended_by = $4
@@ -145,7 +145,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
         [userId, this.clock.now(), reason, opts.endedBy ?? null, opts.exceptSessionId ?? ''],
       ),
     );
-    for (const row of rows) this.cache.deny(row.id);
+    await this.cache.deny(...rows.map((row) => row.id));
     const endedBy = opts.endedBy ?? null;
     this.notifier.notify(manager, rows.map((row) => ({ sessionId: row.id, userId, reason, endedBy })));
     return rows.length;
@@ -170,7 +170,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     // Another replica may hold activity it has not flushed yet (at most SESSION_FLUSH_MS old); a
     // session it still uses is re-read as terminated and refused, which errs on the safe side for
     // sessions near the timeout.
-    for (const row of rows) this.cache.deny(row.id);
+    await this.cache.deny(...rows.map((row) => row.id));
     this.notifier.notify(null, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason: SESSION_EXPIRED, endedBy: null })));
     return rows.length;
   }
@@ -183,7 +183,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     const row = rows[0];
     if (!row || this.cache.isDenied(sessionId)) return undefined;
     if (row.status !== 'active') {
-      this.cache.deny(sessionId);
+      await this.cache.deny(sessionId);
       return undefined;
     }
     // The row lags this process's activity by up to one flush interval; the activity batch writes it.
@@ -195,7 +195,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async expire(sessionId: string, now: number): Promise<void> {
-    this.cache.deny(sessionId);
+    await this.cache.deny(sessionId);
     const rows = returnedRows<{ id: string; user_id: string }>(
       await this.dataSource.query(
         `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3 WHERE id = $1 AND status = 'active'

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { ClusterSessionStateCache } from './cluster-session-state.cache';
 import { HttpSessionActivityHook } from './http-session-activity.hook';
 import { RefreshTokenEntity, SessionEntity } from './session.entity';
 import { SessionActivityService } from './session-activity.service';
 import { SessionQueryService } from './session-query.service';
-import { InMemorySessionStateCache, SessionStateCache } from './session-state.cache';
+import { SessionStateCache } from './session-state.cache';
 import { SessionTerminationNotifier } from './session-termination.notifier';
 import { SessionTerminationService } from './session-termination.service';
 import { SessionService } from './session.service';
@@ -15,7 +16,7 @@ import { SessionsController } from './sessions.controller';
   controllers: [SessionsController],
   providers: [
     SessionService,
-    { provide: SessionStateCache, useClass: InMemorySessionStateCache },
+    { provide: SessionStateCache, useClass: ClusterSessionStateCache },
     SessionActivityService,
     SessionTerminationNotifier,
     SessionQueryService,

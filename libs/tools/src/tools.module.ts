@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ContextAccessModule } from '@app/contexts/context-access.module';
+import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
 import { BuiltinToolProvider } from './builtin/builtin-tool.provider';
@@ -15,7 +16,9 @@ import { ToolRunner } from './execution/tool-runner';
 import { ToolSchemaValidator } from './execution/tool-schema-validator';
 import { AdminToolsController } from './http/admin-tools.controller';
 import { ToolsController } from './http/tools.controller';
+import { ToolListCache } from './http/tool-list.cache';
 import { InMemoryRateLimitStore } from './rate-limit/in-memory-rate-limit.store';
+import { RedisRateLimitStore } from './rate-limit/redis-rate-limit.store';
 import { RateLimitStore } from './rate-limit/rate-limit-store';
 import { ToolRateLimiter } from './rate-limit/tool-rate-limiter';
 import { ToolRuntimeStats } from './runtime/tool-runtime-stats';
@@ -36,7 +39,12 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
     ToolProviderRegistry,
     ToolSchemaValidator,
     ToolCatalogService,
-    { provide: RateLimitStore, useClass: InMemoryRateLimitStore },
+    ToolListCache,
+    {
+      provide: RateLimitStore,
+      inject: [RedisConnection],
+      useFactory: (redis: RedisConnection) => (redis.enabled ? new RedisRateLimitStore(redis) : new InMemoryRateLimitStore()),
+    },
     ToolRateLimiter,
     ToolRunner,
     ToolExecutionRepository,

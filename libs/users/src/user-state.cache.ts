@@ -14,8 +14,8 @@ export interface UserAccessState {
 /**
  * Per-request user state, cached so the guard does not query the users table on every call.
  * Changes to roles, permissions or status invalidate the entry explicitly, so they apply on
- * the next request. An abstract class so a Redis-backed variant (invalidation across
- * replicas) can be bound in its place.
+ * the next request; `invalidate` resolves once every replica has been told
+ * (ClusterUserStateCache).
  */
 export abstract class UserStateCache {
   /** The cached state, or undefined when it has to be loaded. */
@@ -26,11 +26,11 @@ export abstract class UserStateCache {
    */
   abstract generation(userId: string): number;
   abstract set(userId: string, state: UserAccessState, generation: number): void;
-  abstract invalidate(userId: string): void;
+  abstract invalidate(userId: string): void | Promise<void>;
 }
 
 /** How long a cached state is trusted without an invalidation (bounds staleness across replicas). */
-const DEFAULT_TTL_MS = 10_000;
+export const DEFAULT_USER_STATE_TTL_MS = 10_000;
 const MAX_ENTRIES = 50_000;
 
 @Injectable()
@@ -41,7 +41,7 @@ export class InMemoryUserStateCache extends UserStateCache {
   private counter = 0;
   private floor = 0;
 
-  constructor(private readonly ttlMs = DEFAULT_TTL_MS) {
+  constructor(private readonly ttlMs = DEFAULT_USER_STATE_TTL_MS) {
     super();
   }
 
@@ -75,4 +75,12 @@ export class InMemoryUserStateCache extends UserStateCache {
     }
     this.stamps.set(userId, ++this.counter);
   }
+
+  /** Forgets every entry, and makes every load already under way miss. */
+  invalidateAll(): void {
+    this.entries.clear();
+    this.stamps.clear();
+    this.floor = ++this.counter;
+  }
 }
+

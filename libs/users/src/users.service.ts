@@ -213,7 +213,7 @@ export class UsersService {
    * Call after committing any change to a user's roles, permissions, status or email, so the
    * next request sees it.
    */
-  invalidate(userId: string): void {
-    this.stateCache.invalidate(userId);
+  async invalidate(userId: string): Promise<void> {
+    await this.stateCache.invalidate(userId);
   }
 }

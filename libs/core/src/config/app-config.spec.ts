@@ -51,6 +51,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads Redis: off by default, a redis(s) URL never echoed, a key prefix', () => {
+    expect(loadConfig({}).redisUrl).toBeUndefined();
+    expect(loadConfig({}).redisKeyPrefix).toBe('smcp:');
+    const config = loadConfig({ REDIS_URL: 'rediss://:s3cret@cache.internal:6380/0', REDIS_KEY_PREFIX: 'prod-eu:' });
+    expect(config.redisUrl).toBe('rediss://:s3cret@cache.internal:6380/0');
+    expect(config.redisKeyPrefix).toBe('prod-eu:');
+    expect(() => loadConfig({ REDIS_URL: 'http://:s3cret@cache.internal' })).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ REDIS_URL: 'http://:s3cret@cache.internal' })).not.toThrow(/s3cret/);
+    expect(() => loadConfig({ REDIS_KEY_PREFIX: 'has space' })).toThrow(/REDIS_KEY_PREFIX/);
+  });
+
   it('parses TRUST_PROXY forms', () => {
     expect(loadConfig({}).http.trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);

@@ -30,6 +30,8 @@ export interface AppConfig {
   };
   dataDir: string;
   redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
   auth: {
     bcryptCost: number;
@@ -84,6 +86,8 @@ export interface AppConfig {
     queueConcurrency: number;
     /** Runs of an async execution (a lease that expired counts as one) before it is failed. */
     queueMaxAttempts: number;
+    /** Added to a call's timeout to form its lease: how long a claimed execution whose process died stays claimed. */
+    queueLeaseGraceMs: number;
     /** Bound on the stored input and result of an execution (bytes of JSON); larger ones are kept as a preview. */
     maxStoredBytes: number;
   };
@@ -323,6 +327,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     },
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'smcp:'),
     log: {
       level: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
       pretty: r.bool('LOG_PRETTY', false),
@@ -367,6 +372,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       queuePollMs: r.int('TOOLS_QUEUE_POLL_MS', 1_000, 10, 600_000),
       queueConcurrency: r.int('TOOLS_QUEUE_CONCURRENCY', 4, 1, 256),
       queueMaxAttempts: r.int('TOOLS_QUEUE_MAX_ATTEMPTS', 3, 1, 20),
+      queueLeaseGraceMs: r.int('TOOLS_QUEUE_LEASE_GRACE_MS', 30_000, 100, 3_600_000),
       maxStoredBytes: r.int('TOOLS_MAX_STORED_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     },
     mcp: parseMcp(r),
@@ -388,6 +394,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   }
   if ((config.auth.adminEmail === undefined) !== (config.auth.adminPassword === undefined)) {
     r.problems.push('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(config.redisKeyPrefix)) {
+    r.problems.push('REDIS_KEY_PREFIX must be 1 to 64 characters of letters, digits, _ . : -');
   }
   if (config.tools.defaultTimeoutMs > config.tools.maxTimeoutMs) {
     r.problems.push('TOOLS_DEFAULT_TIMEOUT_MS must not exceed TOOLS_MAX_TIMEOUT_MS');

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { AppException, Clock, ErrorDetail, Principal } from '@app/core';
 import { MigrationService, returnedRows } from '@app/database';
+import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { PERMISSION_PATTERN } from '@app/auth';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
 import { fingerprint } from '../common/fingerprint';
@@ -19,6 +20,9 @@ const RECONCILE_LOCK_KEY = '5830172946617205531';
 /** Other replicas' admin changes reach this one within this interval. */
 const REFRESH_INTERVAL_MS = 10_000;
 const TOOL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** Another replica changed the `tools` table: re-read it now rather than at the next refresh. */
+export const TOOL_CATALOGUE_CHANGED = clusterEvent<{ toolIds: string[] }>('tools.catalogue.changed');
 
 export interface ToolListFilter {
   category?: ToolCategory;
@@ -43,8 +47,9 @@ export interface ClientMeta {
  * The catalogue: every provider's tools, stored in `tools` with the admins' overrides, served
  * from memory. At start it reconciles the table with what the providers list now (new tools
  * added, changed definitions updated, vanished ones marked unavailable, overrides kept), then
- * keeps the in-memory copy current: at once after a change made here, within
- * REFRESH_INTERVAL_MS after one made by another replica.
+ * keeps the in-memory copy current: at once after a change made here; after one made by
+ * another replica as soon as its announcement arrives (cluster event bus), at the latest within
+ * REFRESH_INTERVAL_MS (the announcement was lost: Redis away).
  */
 @Injectable()
 export class ToolCatalogService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -61,6 +66,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   private readonly changeListeners = new Set<() => void>();
   /** What listeners were last told about: ids, availability and last change of every tool. */
   private signature = '';
+  private listingRevision = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -69,8 +75,16 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     private readonly validator: ToolSchemaValidator,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly bus: ClusterEventBus,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    bus.subscribe(TOOL_CATALOGUE_CHANGED, (_change, origin) => {
+      if (origin === 'remote' && this.loaded) this.reload().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue reload failed'));
+    });
+    // Announcements may have been missed while the bus was down.
+    bus.onResync(() => {
+      if (this.loaded) this.reload().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue reload failed'));
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -122,6 +136,11 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   onChanged(listener: () => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
+  }
+
+  /** Changes whenever what listings show changes (the first load too): a key for caches of listings. */
+  get revision(): number {
+    return this.listingRevision;
   }
 
   /** A tool by id, available or not (callers decide what unavailable means for them). */
@@ -201,8 +220,10 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
         });
       }
     });
-    if (Object.values(changes).some((ids) => ids.length > 0)) this.logger.log({ ...changes }, 'Tool catalogue reconciled');
+    const changed = Object.values(changes).flat();
+    if (changed.length > 0) this.logger.log({ ...changes }, 'Tool catalogue reconciled');
     await this.reload();
+    if (changed.length > 0) await this.bus.publish(TOOL_CATALOGUE_CHANGED, { toolIds: changed });
   }
 
   /** Re-reads the table into memory. */
@@ -256,6 +277,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     const tools = new Map(this.tools);
     tools.set(updated.id, updated);
     this.install(tools);
+    await this.bus.publish(TOOL_CATALOGUE_CHANGED, { toolIds: [updated.id] });
     return updated;
   }
 
@@ -277,6 +299,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
       .map((tool) => `${tool.id}@${tool.updatedAt.getTime()}:${tool.enabled}:${tool.definitionHash}:${tool.permissions.join(',')}`)
       .join('|');
     if (signature === this.signature) return;
+    this.listingRevision += 1;
     const first = this.signature === '';
     this.signature = signature;
     if (first) return;

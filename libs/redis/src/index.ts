@@ -1,0 +1,6 @@
+export * from './cluster-event-bus';
+export * from './outage-log';
+export * from './redis-connection.service';
+export * from './redis.module';
+export * from './redis-script';
+export * from './redis-event-bus';

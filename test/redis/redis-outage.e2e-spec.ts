@@ -1,0 +1,123 @@
+import { http, TestApp } from '../support/test-app';
+import { TcpProxy } from '../support/tcp-proxy';
+import { Caller, login, mcpEnv, signUp, ticketFor, eventually, upgradeStatus } from '../mcp/mcp-test-kit';
+import { ADMIN_EMAIL, execute, updateTool } from '../tools/tools-test-kit';
+import { dropPrefix, openLegacyStream, readToEnd, REDIS_URL, sharedSecrets, startReplicaPair, uniquePrefix } from './redis-test-kit';
+
+const wsUrl = (t: TestApp, ticket: string) => `${t.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket}`;
+
+
+const redisState = async (t: TestApp) => (await http(t.baseUrl, 'GET', '/api/v1/health/detailed')).body.components.redis.state as string;
+
+/**
+ * Redis taken away (a TCP proxy in front of the real one, cut and restored): replicas start and
+ * keep serving, say so in /health/detailed, limit rates per process and stay fail-closed on
+ * sessions. PostgreSQL only: two replicas need a database server (the embedded one is per process).
+ */
+describe('replicas when Redis is unreachable', () => {
+  const prefix = uniquePrefix();
+  const redisTarget = new URL(REDIS_URL);
+  const proxy = new TcpProxy(redisTarget.hostname, Number(redisTarget.port || 6379));
+  let a: TestApp;
+  let b: TestApp;
+  let close: (() => Promise<void>) | undefined;
+  let admin: Caller;
+  let user: Caller;
+
+  beforeAll(async () => {
+    const port = await proxy.start();
+    await proxy.cut();
+    const env = mcpEnv({
+      ...sharedSecrets(),
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      REDIS_KEY_PREFIX: prefix,
+      TRUST_PROXY: 'true',
+      AUTH_RATE_LIMIT: '10',
+    });
+    // Nothing listens on the port: both still start.
+    ({ a, b, close } = await startReplicaPair(env));
+    admin = await login(a, ADMIN_EMAIL);
+    user = await signUp(a, 'outage-user@example.com');
+  });
+
+  afterAll(async () => {
+    await close?.();
+    await proxy.cut();
+    await dropPrefix(prefix);
+  });
+
+  it('starts and serves; liveness and readiness stay up; /health/detailed says degraded with redis down', async () => {
+    for (const t of [a, b]) {
+      expect((await http(t.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
+      expect((await http(t.baseUrl, 'GET', '/api/v1/ready')).status).toBe(200);
+      const detailed = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
+      expect(detailed.status).toBe(200);
+      expect(detailed.body.status).toBe('degraded');
+      expect(detailed.body.components.database.status).toBe('healthy');
+      expect(detailed.body.components.redis).toMatchObject({ status: 'degraded', state: 'down', degraded: expect.arrayContaining([expect.stringContaining('rate limits')]) });
+    }
+  });
+
+  it('still limits rates, per replica', async () => {
+    const client = { 'x-forwarded-for': '203.0.113.40' };
+    for (let i = 0; i < 10; i++) {
+      expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).not.toBe(429);
+    }
+    expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).toBe(429);
+    // B counts on its own while Redis is away.
+    expect((await http(b.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).not.toBe(429);
+
+    expect((await updateTool(a, admin, 'tool_echo', { rateLimit: { requests: 2, window: '1m' } })).status).toBe(200);
+    try {
+      expect((await execute(a, user, 'tool_echo', { parameters: { message: '1' } })).status).toBe(200);
+      const second = await execute(a, user, 'tool_echo', { parameters: { message: '2' } });
+      expect(second.status).toBe(200);
+      expect(second.headers.get('x-ratelimit-remaining')).toBe('0');
+      const refused = await execute(a, user, 'tool_echo', { parameters: { message: '3' } });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('x-ratelimit-limit')).toBe('2');
+    } finally {
+      expect((await updateTool(a, admin, 'tool_echo', { rateLimit: null })).status).toBe(200);
+    }
+  });
+
+  it('refuses on B a session terminated through A (B reads the row while it cannot hear A)', async () => {
+    const caller = await login(a, 'outage-user@example.com');
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
+    expect((await http(a.baseUrl, 'POST', `/api/v1/sessions/${caller.sessionId}/terminate`, { token: caller.token })).status).toBe(200);
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(401);
+  });
+
+  it('keeps tickets single use on the replica that issued them', async () => {
+    const ticket = await ticketFor(a, user.token);
+    expect(await upgradeStatus(wsUrl(b, ticket))).toBe(401);
+    expect(await upgradeStatus(wsUrl(a, ticket))).toBe(101);
+    expect(await upgradeStatus(wsUrl(a, ticket))).toBe(401);
+  });
+
+  it('shares state again once Redis is back, and degrades again (still serving) when it is cut', async () => {
+    await proxy.restore();
+    for (const t of [a, b]) expect(await eventually(() => redisState(t), (state) => state === 'up', 15_000, 200)).toBe('up');
+    expect((await http(a.baseUrl, 'GET', '/api/v1/health/detailed')).body.components.redis.status).toBe('healthy');
+    expect(await upgradeStatus(wsUrl(b, await ticketFor(a, user.token)))).toBe(101);
+    // B hears A again: a stream on B ends as soon as its session is terminated through A.
+    const { sessionId, reader } = await openLegacyStream(b, user.token);
+    try {
+      expect((await http(a.baseUrl, 'POST', `/api/v1/sessions/${sessionId}/terminate`, { token: user.token })).status).toBe(200);
+      expect(await readToEnd(reader, 5_000)).toBe('ended');
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+
+    const caller = await login(a, 'outage-user@example.com');
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
+
+    await proxy.cut();
+    for (const t of [a, b]) expect(await eventually(() => redisState(t), (state) => state === 'down', 15_000, 200)).toBe('down');
+    expect((await http(b.baseUrl, 'GET', '/api/v1/ready')).status).toBe(200);
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
+    expect((await http(a.baseUrl, 'POST', `/api/v1/sessions/${caller.sessionId}/terminate`, { token: caller.token })).status).toBe(200);
+    expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(401);
+  });
+});
