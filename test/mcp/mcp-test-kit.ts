@@ -64,12 +64,49 @@ export async function ticketFor(t: TestApp, credential: string): Promise<string>
   return res.body.ticket;
 }
 
-/** Polls until `check` holds (activity counters are written in batches). */
-export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+/** Polls until `check` holds or the deadline passes; returns the last value (activity counters are written in batches). */
+export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (check(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** The HTTP status a refused WebSocket upgrade answers with (or 101 when it is accepted). */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}, protocols: string[] = ['mcp']): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = new WsWebSocket(url, protocols, { headers });
+    socket.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.on('open', () => {
+      resolve(101);
+      socket.close();
+    });
+    socket.on('error', () => undefined);
+  });
+}
+
+/** A 2025-era MCP session opened by hand at `url` (initialize, then notifications/initialized); returns its id. */
+export async function initializeLegacy(url: string, credential: string): Promise<string> {
+  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}` };
+  const initialize = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+  });
+  await initialize.text();
+  const sessionId = initialize.headers.get('mcp-session-id');
+  if (initialize.status !== 200 || !sessionId) throw new Error(`initialize: ${initialize.status}`);
+  const initialized = await fetch(url, {
+    method: 'POST',
+    headers: { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await initialized.text();
+  if (initialized.status !== 202) throw new Error(`initialized: ${initialized.status}`);
+  return sessionId;
 }

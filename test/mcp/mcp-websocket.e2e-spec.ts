@@ -1,8 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
-import { WebSocket as WsWebSocket } from 'ws';
 import { http, startTestApp, TestApp } from '../support/test-app';
-import { Caller, createApiKey, createContext, installWebSocketGlobal, listAll, mcpEnv, signUp, ticketFor } from './mcp-test-kit';
+import { Caller, createApiKey, createContext, installWebSocketGlobal, listAll, mcpEnv, signUp, ticketFor, upgradeStatus } from './mcp-test-kit';
 
 installWebSocketGlobal();
 
@@ -16,21 +15,6 @@ async function connectWs(t: TestApp, path: string, ticket: string): Promise<{ cl
   return { client, transport };
 }
 
-/** The HTTP status a refused upgrade answers with (or 101 when it is accepted). */
-function upgradeStatus(url: string, headers: Record<string, string> = {}, protocols: string[] = ['mcp']): Promise<number> {
-  return new Promise((resolve) => {
-    const socket = new WsWebSocket(url, protocols, { headers });
-    socket.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.on('open', () => {
-      resolve(101);
-      socket.close();
-    });
-    socket.on('error', () => undefined);
-  });
-}
 
 describe('MCP over WebSocket (v1 SDK client, tickets)', () => {
   let t: TestApp;

@@ -6,6 +6,7 @@ import { AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import type { McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
+import { McpHandshake, McpSessionStore } from './mcp-session.store';
 
 /** A live MCP connection that outlasts one request: a 2025-era HTTP session or a WebSocket. */
 export interface LiveConnection {
@@ -22,6 +23,9 @@ export interface LiveConnection {
   close(reason: string): void;
 }
 
+/** What ending a session needs to know about it (a live connection, or a stored session). */
+export type EndableSession = Pick<LiveConnection, 'sessionId' | 'kind' | 'userId'>;
+
 /** Reasons recorded when the gateway ends an MCP session itself. */
 export const MCP_SESSION_CLOSED = 'closed';
 export const MCP_PARENT_ENDED = 'parent_session_ended';
@@ -33,10 +37,14 @@ export function credentialOf(caller: McpCaller): string {
 
 /**
  * Every live MCP connection of this process, by session id. It opens and ends their `Session`
- * rows (audited), closes a connection as soon as its session ends anywhere in the app (DELETE,
- * POST /sessions/{id}/terminate, logout, idle expiry, suspension, key revocation), ends the
+ * rows (audited, with the `mcp_sessions` row that lets any replica serve a 2025-era session),
+ * closes a connection as soon as its session ends anywhere in the app (DELETE, POST
+ * /sessions/{id}/terminate, logout, idle expiry, suspension, key revocation), ends the
  * connections a credential opened when the credential's own session ends, and tells every
  * connection `notifications/tools/list_changed` when the catalogue changes.
+ *
+ * A 2025-era HTTP connection here is only this replica's copy of a session that lives in the
+ * database: `release` drops the copy and leaves the session running for the other replicas.
  */
 @Injectable()
 export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
@@ -44,6 +52,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
   private readonly connections = new Map<string, LiveConnection>();
   private readonly byParent = new Map<string, Set<string>>();
   private readonly unsubscribers: Array<() => void> = [];
+  private shuttingDown = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -51,6 +60,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     private readonly notifier: SessionTerminationNotifier,
     private readonly audit: AuditService,
     private readonly index: McpToolIndex,
+    private readonly store: McpSessionStore,
   ) {}
 
   onModuleInit(): void {
@@ -62,12 +72,18 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
   }
 
-  /** Ends every open session (the database is still open here) and closes its connection. */
+  /**
+   * Closes every connection. WebSocket sessions end with their sockets (the database is still
+   * open here); 2025-era HTTP sessions stay open, for other replicas or this one after a restart.
+   */
   async beforeApplicationShutdown(): Promise<void> {
-    const open = [...this.connections.values()];
+    this.shuttingDown = true;
+    const all = [...this.connections.values()];
+    if (all.length === 0) return;
+    for (const connection of all) this.remove(connection.sessionId);
+    for (const connection of all) connection.close('server shutting down');
+    const open = all.filter((connection) => connection.kind === 'websocket');
     if (open.length === 0) return;
-    for (const connection of open) this.remove(connection.sessionId);
-    for (const connection of open) connection.close('server shutting down');
     try {
       await this.dataSource.transaction(async (manager) => {
         for (const connection of open) await this.sessions.end(manager, connection.sessionId, MCP_SERVER_SHUTDOWN, null);
@@ -77,18 +93,20 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     }
   }
 
+  /** From the start of shutdown on, no connection is taken on (it would outlive the last close). */
+  get closing(): boolean {
+    return this.shuttingDown;
+  }
+
   get(sessionId: string): LiveConnection | undefined {
     return this.connections.get(sessionId);
   }
 
-  count(kind: ConnectionType): number {
-    let n = 0;
-    for (const connection of this.connections.values()) if (connection.kind === kind) n++;
-    return n;
-  }
-
-  /** Opens the `Session` row of a new connection, audited in the same transaction. */
-  async open(caller: McpCaller, kind: ConnectionType, transport: string): Promise<string> {
+  /**
+   * Opens the `Session` row of a new connection and its `mcp_sessions` row, audited in the same
+   * transaction. `handshake`: the client's `initialize` params of a 2025-era HTTP session.
+   */
+  async open(caller: McpCaller, kind: ConnectionType, transport: string, handshake?: McpHandshake): Promise<string> {
     const { principal } = caller;
     return this.dataSource.transaction(async (manager) => {
       const session = await this.sessions.open(manager, {
@@ -97,6 +115,13 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
         ipAddress: caller.ipAddress,
         userAgent: caller.userAgent,
         contextId: caller.contextId,
+      });
+      await this.store.insert(manager, {
+        sessionId: session.id,
+        transport,
+        credential: credentialOf(caller),
+        parentSessionId: principal.sessionId || null,
+        handshake,
       });
       await this.audit.record(manager, {
         action: 'mcp.session.opened',
@@ -112,13 +137,16 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     });
   }
 
-  add(connection: LiveConnection): void {
+  /** Registers a connection; false (and not registered) once shutdown has begun. */
+  add(connection: LiveConnection): boolean {
+    if (this.shuttingDown) return false;
     this.connections.set(connection.sessionId, connection);
     if (connection.parentSessionId) {
       let children = this.byParent.get(connection.parentSessionId);
       if (!children) this.byParent.set(connection.parentSessionId, (children = new Set()));
       children.add(connection.sessionId);
     }
+    return true;
   }
 
   /**
@@ -130,6 +158,17 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     if (!connection) return;
     connection.close('closed by client');
     await this.endSession(connection, MCP_SESSION_CLOSED, connection.userId, how);
+  }
+
+  /** Drops this replica's copy of a session and closes its streams; the session itself stays as it is. */
+  release(sessionId: string, why: string): void {
+    this.remove(sessionId)?.close(why);
+  }
+
+  /** Ends a stored session that has no connection here (e.g. one whose credential session ended elsewhere). */
+  async end(session: EndableSession, reason: string, how: string): Promise<void> {
+    this.release(session.sessionId, reason);
+    await this.endSession(session, reason, null, how);
   }
 
   /** Ends a session this gateway opened but could not use (e.g. a refused initialize). */
@@ -173,7 +212,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     }
   }
 
-  private async endSession(connection: LiveConnection, reason: string, endedBy: string | null, how: string): Promise<void> {
+  private async endSession(connection: EndableSession, reason: string, endedBy: string | null, how: string): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const ended = await this.sessions.end(manager, connection.sessionId, reason, endedBy);
       if (!ended) return;
