@@ -1,5 +1,11 @@
 import { createConnection, createServer, Server, Socket } from 'node:net';
 
+interface Link {
+  client: Socket;
+  /** Unset while stalled: the connection was accepted but not passed on yet. */
+  upstream: Socket | undefined;
+}
+
 /**
  * A TCP proxy the suites can cut and restore, to take a real PostgreSQL away from the app
  * and give it back without touching the machine's server.
@@ -7,6 +13,8 @@ import { createConnection, createServer, Server, Socket } from 'node:net';
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly links = new Set<Link>();
+  private stalled = false;
   port = 0;
 
   constructor(
@@ -16,15 +24,15 @@ export class TcpProxy {
 
   async start(port = 0): Promise<number> {
     this.server = createServer((client) => {
-      const upstream = createConnection(this.targetPort, this.targetHost);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      const link: Link = { client, upstream: undefined };
+      this.links.add(link);
+      this.track(client);
+      client.on('close', () => {
+        this.links.delete(link);
+        link.upstream?.destroy();
+      });
+      if (this.stalled) client.pause();
+      else this.connect(link);
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -35,8 +43,34 @@ export class TcpProxy {
     return this.port;
   }
 
+  /**
+   * Lets no byte through in either direction and closes nothing, like a database that froze or a
+   * network that drops packets: queries wait, new connections are accepted and then hang.
+   */
+  stall(): void {
+    this.stalled = true;
+    for (const { client, upstream } of this.links) {
+      if (!upstream) continue;
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** Ends a stall: what was held goes through, and waiting connections are passed on. */
+  resume(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    for (const link of this.links) {
+      if (!link.upstream) this.connect(link);
+      else link.client.pipe(link.upstream).pipe(link.client);
+    }
+  }
+
   /** Drops every open connection and refuses new ones, like a database that went away. */
   async cut(): Promise<void> {
+    this.stalled = false;
     const server = this.server;
     this.server = undefined;
     for (const socket of this.sockets) socket.destroy();
@@ -48,5 +82,19 @@ export class TcpProxy {
   async restore(): Promise<void> {
     if (this.server) return;
     await this.start(this.port);
+  }
+
+  private connect(link: Link): void {
+    const upstream = createConnection(this.targetPort, this.targetHost);
+    link.upstream = upstream;
+    this.track(upstream);
+    upstream.on('close', () => link.client.destroy());
+    link.client.pipe(upstream).pipe(link.client);
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
   }
 }

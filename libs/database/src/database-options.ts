@@ -3,6 +3,10 @@ import type { AppConfig } from '@app/core';
 import { MIGRATIONS } from './migrations';
 import type { EmbeddedConnection } from './embedded-postgres';
 import { TypeOrmLogger } from './typeorm-logger';
+import { clientWithQueryDeadline } from './query-deadline.client';
+
+/** How much longer than statement_timeout a query may go unanswered before its connection is dropped. */
+export const QUERY_DEADLINE_MARGIN_MS = 1_000;
 
 /**
  * The one set of TypeORM options, used by the application and by ormconfig.ts (the CLI).
@@ -34,6 +38,10 @@ export function buildDataSourceOptions(
       idleTimeoutMillis: 30_000,
       statement_timeout: config.database.statementTimeoutMs || undefined,
       application_name: 'secure-mcp-server',
+      // A networked server can go silent (statement_timeout never fires then); the embedded one cannot.
+      ...(!embedded && config.database.statementTimeoutMs > 0
+        ? { Client: clientWithQueryDeadline(config.database.statementTimeoutMs + QUERY_DEADLINE_MARGIN_MS) }
+        : {}),
     },
   };
 }

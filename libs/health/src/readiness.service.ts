@@ -27,7 +27,9 @@ export class ReadinessService {
     if (this.shuttingDown) return false;
     try {
       await withTimeout(this.dataSource.query('SELECT 1'), PING_TIMEOUT_MS);
-      return await withTimeout(this.migrations.isCurrent(), PING_TIMEOUT_MS);
+      const current = await withTimeout(this.migrations.isCurrent(), PING_TIMEOUT_MS);
+      // A check that began before SIGTERM must not answer "ready" after it.
+      return current && !this.shuttingDown;
     } catch {
       return false;
     }

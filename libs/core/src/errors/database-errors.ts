@@ -13,6 +13,7 @@ const UNAVAILABLE_CODES = new Set([
   '08004',
   '08006',
   '53300', // too_many_connections
+  '57014', // query_canceled: DATABASE_STATEMENT_TIMEOUT_MS passed (an overloaded or stalled database); retry later
 ]);
 
 /** True when an error means "the database cannot be reached", as opposed to a bad query. */

@@ -22,6 +22,8 @@ export const MCP_SUBPROTOCOL = 'mcp';
 export const SESSION_ENDED_CLOSE_CODE = 4001;
 /** Close code for a socket whose user or credential no longer grants access. */
 export const ACCESS_REVOKED_CLOSE_CODE = 4003;
+/** RFC 6455 "going away": this server is stopping; the session is over, reconnecting reaches another replica. */
+export const SERVER_GOING_AWAY_CLOSE_CODE = 1001;
 
 const ACCEPTED = Symbol('mcp.acceptedUpgrade');
 const PING_INTERVAL_MS = 30_000;
@@ -58,6 +60,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(McpWsConnections.name);
   private readonly alive = new Map<WebSocket, boolean>();
   private pinger: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(
     private readonly origins: OriginPolicy,
@@ -85,7 +88,9 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     this.pinger.unref();
   }
 
+  /** Runs before the registry closes every connection at shutdown (beforeApplicationShutdown). */
   onModuleDestroy(): void {
+    this.stopping = true;
     if (this.pinger) clearInterval(this.pinger);
   }
 
@@ -127,7 +132,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       credential: credentialOf(accepted.caller),
       contextId: accepted.caller.contextId,
       server,
-      close: (reason) => socket.close(SESSION_ENDED_CLOSE_CODE, reason.slice(0, 120)),
+      close: (reason) => socket.close(this.stopping ? SERVER_GOING_AWAY_CLOSE_CODE : SESSION_ENDED_CLOSE_CODE, reason.slice(0, 120)),
     });
     socket.on('close', () => {
       this.alive.delete(socket);
