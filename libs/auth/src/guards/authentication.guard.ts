@@ -11,7 +11,7 @@ import {
   Role,
 } from '@app/core';
 import { SessionService } from '@app/sessions';
-import { UsersService } from '@app/users';
+import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { looksLikeApiKey } from '../api-keys/api-key-secret';
 import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
@@ -28,6 +28,10 @@ import { bearerToken } from '../tokens/bearer-token';
  */
 @Injectable()
 export class AuthenticationGuard implements CanActivate {
+  private readonly rules = new WeakMap<object, WeakMap<object, AccessRule>>();
+  /** Effective permissions per cached user state (a change replaces the state object). */
+  private readonly effective = new WeakMap<UserAccessState, readonly string[]>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly tokens: AccessTokenService,
@@ -37,8 +41,8 @@ export class AuthenticationGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets)) return true;
+    const rule = this.ruleOf(context);
+    if (rule.isPublic) return true;
     // Fail closed for transports this guard cannot read credentials from (WebSocket, RPC): their
     // handlers must be @Public() and authenticate by other means (e.g. at connection time).
     if (context.getType() !== 'http') return false;
@@ -47,11 +51,41 @@ export class AuthenticationGuard implements CanActivate {
     const principal = await this.authenticate(request);
     request.principal = principal;
 
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES_KEY, targets) ?? [];
-    if (roles.length > 0 && !roles.some((role) => principal.roles.includes(role))) throw AppException.forbidden();
-    const permissions = this.reflector.getAllAndMerge<string[]>(REQUIRED_PERMISSIONS_KEY, targets) ?? [];
-    if (!holdsAll(principal.permissions, permissions)) throw AppException.forbidden();
+    if (rule.roles.length > 0 && !rule.roles.some((role) => principal.roles.includes(role))) throw AppException.forbidden();
+    if (!holdsAll(principal.permissions, rule.permissions)) throw AppException.forbidden();
     return true;
+  }
+
+  /** A handler's access rule; route metadata never changes, so it is read once per handler. */
+  private ruleOf(context: ExecutionContext): AccessRule {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    // Keyed by class too: an inherited handler can sit under classes with different metadata.
+    let rules = this.rules.get(controller);
+    if (!rules) {
+      rules = new WeakMap();
+      this.rules.set(controller, rules);
+    }
+    let rule = rules.get(handler);
+    if (!rule) {
+      const targets = [handler, controller];
+      rule = {
+        isPublic: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets) === true,
+        roles: this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES_KEY, targets) ?? [],
+        permissions: this.reflector.getAllAndMerge<string[]>(REQUIRED_PERMISSIONS_KEY, targets) ?? [],
+      };
+      rules.set(handler, rule);
+    }
+    return rule;
+  }
+
+  private permissionsOf(user: UserAccessState): readonly string[] {
+    let permissions = this.effective.get(user);
+    if (!permissions) {
+      permissions = resolvePermissions(user.roles, user.permissions);
+      this.effective.set(user, permissions);
+    }
+    return permissions;
   }
 
   /**
@@ -78,10 +112,16 @@ export class AuthenticationGuard implements CanActivate {
       email: user.email,
       sessionId: claims.sid,
       roles: [...user.roles],
-      permissions: resolvePermissions(user.roles, user.permissions),
+      permissions: [...this.permissionsOf(user)],
       via: 'jwt',
     };
   }
+}
+
+interface AccessRule {
+  isPublic: boolean;
+  roles: Role[];
+  permissions: string[];
 }
 
 /** Query parameters that carry a credential by convention (RFC 6750 `access_token` and friends). */

@@ -11,12 +11,13 @@ export class PasswordService implements OnModuleInit {
    * A hash of a random password at the same cost: logins for unknown emails are compared
    * against it, so they take as long as a wrong password for a real account.
    */
-  private dummyHash: string | undefined;
+  private dummyHash: Promise<string> | undefined;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  async onModuleInit(): Promise<void> {
-    this.dummyHash = await bcrypt.hash(randomBytes(24).toString('base64url'), this.config.auth.bcryptCost);
+  /** Starts the dummy hash without waiting for it: one bcrypt hash is a visible part of a cold start. */
+  onModuleInit(): void {
+    this.ensureDummy().catch(() => undefined);
   }
 
   /** Throws a 400 listing every rule the password breaks. */
@@ -33,13 +34,16 @@ export class PasswordService implements OnModuleInit {
 
   /** Compares against the stored hash, or the dummy hash when there is no account (same cost either way). */
   async verify(password: string, hash: string | null | undefined): Promise<boolean> {
-    const target = hash ?? this.dummyHash ?? (await this.ensureDummy());
+    const target = hash ?? (await this.ensureDummy());
     const matches = await bcrypt.compare(password, target);
     return matches && Boolean(hash);
   }
 
-  private async ensureDummy(): Promise<string> {
-    await this.onModuleInit();
-    return this.dummyHash as string;
+  private ensureDummy(): Promise<string> {
+    this.dummyHash ??= bcrypt.hash(randomBytes(24).toString('base64url'), this.config.auth.bcryptCost).catch((error: unknown) => {
+      this.dummyHash = undefined;
+      throw error;
+    });
+    return this.dummyHash;
   }
 }

@@ -1,14 +1,31 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+/**
+ * Random bytes for identifiers that are not secrets (request and trace ids), drawn from a pool
+ * refilled 4 KiB at a time: a randomBytes call per request was about 4% of a cached read's CPU.
+ */
+const POOL_SIZE = 4096;
+const pool = Buffer.allocUnsafe(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+function pooledRandom(size: number): Buffer {
+  if (poolOffset + size > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += size;
+  return pool.subarray(poolOffset - size, poolOffset);
+}
+
 /** Fastify genReqId: a caller's well-formed X-Request-Id is kept, anything else replaced. */
 export function requestIdFor(req: IncomingMessage): string {
   const header = req.headers['x-request-id'];
   if (typeof header === 'string' && REQUEST_ID.test(header)) return header;
-  return `req_${randomBytes(12).toString('base64url')}`;
+  return `req_${pooledRandom(12).toString('base64url')}`;
 }
 
 /** The W3C trace id from a valid traceparent, or a new one so every error can be correlated. */
@@ -17,7 +34,7 @@ export function traceIdFor(traceparent: string | string[] | undefined): string {
     const match = TRACEPARENT.exec(traceparent.trim());
     if (match && !/^0+$/.test(match[1])) return match[1];
   }
-  return randomBytes(16).toString('hex');
+  return pooledRandom(16).toString('hex');
 }
 
 declare module 'fastify' {

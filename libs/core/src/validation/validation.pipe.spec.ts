@@ -29,4 +29,26 @@ describe('createValidationPipe', () => {
     expect(value).toBeInstanceOf(Outer);
     expect(value.inner).toBeInstanceOf(Inner);
   });
+
+  it('answers empty queries from the first verdict: fresh instances with defaults, or the same refusal', async () => {
+    class Paging {
+      @IsOptional() @IsInt() @Max(10) limit: number = 5;
+    }
+    class Required {
+      @IsInt() count: number;
+    }
+    const query = (metatype: new () => object) => ({ type: 'query' as const, metatype });
+    const first = await pipe.transform({}, query(Paging));
+    const second = await pipe.transform({}, query(Paging));
+    expect(second).toBeInstanceOf(Paging);
+    expect(second).toEqual({ limit: 5 });
+    expect(second).not.toBe(first);
+    for (let i = 0; i < 2; i++) {
+      const error = await pipe.transform({}, query(Required)).catch((e) => e);
+      expect(error).toBeInstanceOf(AppException);
+      expect((error as AppException).details.map((d) => d.field)).toEqual(['count']);
+    }
+    const refused = await pipe.transform({ limit: '50' }, query(Paging)).catch((e) => e);
+    expect(refused).toBeInstanceOf(AppException);
+  });
 });

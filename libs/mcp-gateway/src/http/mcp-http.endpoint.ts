@@ -8,6 +8,7 @@ import { authInfoOf, LegacySessionHandler, ParsedBody } from '../sessions/legacy
 import type { McpCaller } from '../tools/mcp-caller';
 import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { McpToolIndex } from '../tools/mcp-tool-index';
+import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
 import { JsonRpcCode, jsonRpcErrorResponse } from './json-rpc-responses';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
 import { McpScopeResolver } from './mcp-scope.resolver';
@@ -44,7 +45,8 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     this.modern = createMcpHandler(
       (ctx) => {
         const caller = ctx.authInfo?.extra?.[MCP_CALLER_KEY] as McpCaller;
-        return this.builder.build(() => caller, () => caller.principal.sessionId || null);
+        const splice = ctx.authInfo?.extra?.[TOOL_LIST_SPLICE_KEY] as ToolListSplice | undefined;
+        return this.builder.build(() => caller, () => caller.principal.sessionId || null, splice);
       },
       {
         legacy: 'reject',
@@ -107,7 +109,12 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const body = parse(request.body);
     if (!body.ok) return sendWebResponse(reply, jsonRpcErrorResponse(400, JsonRpcCode.PARSE_ERROR, 'Parse error: the body is not valid JSON'));
     if (!(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
-      return sendWebResponse(reply, await this.modern.fetch(webRequest, { authInfo: authInfoOf(caller), parsedBody: body.value }));
+      const authInfo = authInfoOf(caller);
+      const splice = new ToolListSplice();
+      authInfo.extra = { ...authInfo.extra, [TOOL_LIST_SPLICE_KEY]: splice };
+      const response = await this.modern.fetch(webRequest, { authInfo, parsedBody: body.value });
+      // A tools/list answer (JSON, or one SSE event) is small until the cached tools go in.
+      return sendWebResponse(reply, response, splice.held ? (answer) => splice.apply(answer) : undefined);
     }
     return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, body));
   }

@@ -23,16 +23,24 @@ export function toWebRequest(request: FastifyRequest, reply: FastifyReply): Requ
 /**
  * Writes the SDK's Response through Fastify: whole bodies via `reply.send` (so Fastify's hooks,
  * headers and request log see them), event streams by streaming the body onto the socket.
+ * `rewrite` edits a whole answer before it is sent (see ToolListSplice).
  */
-export async function sendWebResponse(reply: FastifyReply, response: Response): Promise<void> {
+export async function sendWebResponse(reply: FastifyReply, response: Response, rewrite?: (body: string) => string | Buffer): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });
   const streaming = (headers['content-type'] ?? '').startsWith('text/event-stream');
+  if (rewrite) {
+    // A whole answer to edit (also an event stream that ends after its one answer).
+    delete headers['content-length'];
+    await reply.code(response.status).headers(headers).send(rewrite(await response.text()));
+    return;
+  }
   if (!streaming || !response.body) {
-    const text = response.body ? await response.text() : '';
-    await reply.code(response.status).headers(headers).send(text);
+    // Bytes as they are: decoding to a string only for Fastify to encode it again is measurable.
+    const body = response.body ? Buffer.from(await response.arrayBuffer()) : '';
+    await reply.code(response.status).headers(headers).send(body);
     return;
   }
   reply.hijack();

@@ -15,6 +15,7 @@ import { completedResult, failedResult, refusedResult } from './mcp-call-result'
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
 import { countMessages } from './message-counter';
+import type { ToolListSplice } from './tool-list-splice';
 
 /** Where a server's handlers learn who is calling: per request (HTTP) or per connection (WebSocket). */
 export type CallerSource = (ctx: ServerContext) => McpCaller | Promise<McpCaller>;
@@ -52,14 +53,18 @@ export class McpServerBuilder {
     this.info = { name: 'secure-mcp-server', title: 'Secure MCP Server', version: config.version };
   }
 
-  build(callerOf: CallerSource, countIn: () => string | null): Server {
+  /** With a `splice` (stateless HTTP), `tools/list` answers carry the index's cached JSON through it. */
+  build(callerOf: CallerSource, countIn: () => string | null, splice?: ToolListSplice): Server {
     const server = new Server(this.info, {
       capabilities: { tools: { listChanged: true } },
       jsonSchemaValidator: this.jsonSchemaValidator,
     });
     server.setRequestHandler('tools/list', async (request, ctx): Promise<ToolPage> => {
       const caller = await callerOf(ctx);
-      return this.index.page(caller, request.params?.cursor);
+      if (!splice) return this.index.page(caller, request.params?.cursor);
+      const { toolsJson, nextCursor } = this.index.serializedPage(caller, request.params?.cursor);
+      const tools = splice.hold(toolsJson);
+      return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
     server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx));
     countMessages(server, this.activity, countIn);

@@ -14,6 +14,8 @@ interface Entry {
 
 /** Distinct permission sets remembered at once (one per role/grant combination in practice). */
 const MAX_CACHED_LISTS = 1_000;
+/** Serialised pages remembered at once (each can be hundreds of KB with a large catalogue). */
+const MAX_CACHED_PAGES = 64;
 
 /**
  * What each caller may see over MCP: enabled, available tools whose permissions the caller holds
@@ -26,6 +28,7 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
   private readonly pageSize: number;
   private views = new Map<string, Tool>();
   private lists = new Map<string, Entry[]>();
+  private pages = new Map<string, { toolsJson: Buffer; nextCursor?: string }>();
   private readonly listeners = new Set<() => void>();
   private unsubscribe: (() => void) | undefined;
 
@@ -40,6 +43,7 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
     this.unsubscribe = this.catalog.onChanged(() => {
       this.views = new Map();
       this.lists = new Map();
+      this.pages = new Map();
       for (const listener of this.listeners) listener();
     });
   }
@@ -56,7 +60,38 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
 
   /** One page of the caller's tools; the cursor is the last id of the previous page. */
   page(caller: McpCaller, cursor: string | undefined): ToolPage {
-    let entries = this.visible(caller.principal.permissions);
+    const { entries, start } = this.locate(caller, cursor);
+    const slice = entries.slice(start, start + this.pageSize);
+    const tools = slice.map((entry) => entry.view);
+    if (start + this.pageSize < entries.length) return { tools, nextCursor: encodeCursor(slice[slice.length - 1].tool.id) };
+    return { tools };
+  }
+
+  /**
+   * The same page with its tools array as UTF-8 JSON, serialised once per catalogue change and
+   * permission set (see ToolListSplice). Context endpoints filter per context and are not cached.
+   */
+  serializedPage(caller: McpCaller, cursor: string | undefined): { toolsJson: Buffer; nextCursor?: string } {
+    if (caller.contextTools) {
+      const page = this.page(caller, cursor);
+      return { toolsJson: Buffer.from(JSON.stringify(page.tools)), nextCursor: page.nextCursor };
+    }
+    const { entries, start, key } = this.locate(caller, cursor);
+    const cacheKey = `${key}\u0000${start}`;
+    let cached = this.pages.get(cacheKey);
+    if (!cached) {
+      const slice = entries.slice(start, start + this.pageSize);
+      const nextCursor = start + this.pageSize < entries.length ? encodeCursor(slice[slice.length - 1].tool.id) : undefined;
+      cached = { toolsJson: Buffer.from(JSON.stringify(slice.map((entry) => entry.view))), nextCursor };
+      if (this.pages.size >= MAX_CACHED_PAGES) this.pages.clear();
+      this.pages.set(cacheKey, cached);
+    }
+    return cached.nextCursor === undefined ? { toolsJson: cached.toolsJson } : cached;
+  }
+
+  private locate(caller: McpCaller, cursor: string | undefined): { entries: Entry[]; start: number; key: string } {
+    const key = caller.principal.permissions.join(' ');
+    let entries = this.visible(key, caller.principal.permissions);
     if (caller.contextTools) {
       const inContext = caller.contextTools;
       entries = entries.filter((entry) => inContext.has(entry.tool.id));
@@ -66,10 +101,7 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
       const after = decodeCursor(cursor);
       start = firstAfter(entries, after);
     }
-    const slice = entries.slice(start, start + this.pageSize);
-    const tools = slice.map((entry) => entry.view);
-    if (start + this.pageSize < entries.length) return { tools, nextCursor: encodeCursor(slice[slice.length - 1].tool.id) };
-    return { tools };
+    return { entries, start, key };
   }
 
   /**
@@ -84,8 +116,7 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
     return tool;
   }
 
-  private visible(permissions: readonly string[]): Entry[] {
-    const key = permissions.join(' ');
+  private visible(key: string, permissions: readonly string[]): Entry[] {
     let list = this.lists.get(key);
     if (list) return list;
     const held = new Set(permissions);

@@ -15,7 +15,6 @@ import {
   clientInfo,
   CurrentPrincipal,
   ErrorResponseDto,
-  paginationOf,
   Principal,
   RequirePermissions,
 } from '@app/core';
@@ -28,6 +27,7 @@ import { ListToolsQueryDto } from './dto/list-tools-query.dto';
 import { ToolExecutionDto } from './dto/tool-execution.dto';
 import { ToolListDto } from './dto/tool-list.dto';
 import { ToolDto } from './dto/tool.dto';
+import { ToolListCache } from './tool-list.cache';
 
 const integer = { schema: { type: 'integer' as const } };
 
@@ -37,6 +37,7 @@ export class ToolsController {
   constructor(
     private readonly catalog: ToolCatalogService,
     private readonly executions: ToolExecutionService,
+    private readonly listings: ToolListCache,
   ) {}
 
   @Get()
@@ -44,9 +45,10 @@ export class ToolsController {
   @ApiOperation({ summary: 'List available tools' })
   @ApiOkResponse({ description: 'Tools list', type: ToolListDto })
   @ApiBadRequestResponse({ description: 'Validation error (e.g. limit above 100)', type: ErrorResponseDto })
-  list(@Query() query: ListToolsQueryDto): ToolListDto {
-    const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: query.offset, limit: query.limit });
-    return { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
+  list(@Query() query: ListToolsQueryDto, @Res({ passthrough: true }) reply: FastifyReply): string {
+    // A ToolListDto, serialised once per catalogue revision (see ToolListCache).
+    reply.type('application/json; charset=utf-8');
+    return this.listings.json(query);
   }
 
   // Declared before ':id' for readability; the router prefers the static segment either way.

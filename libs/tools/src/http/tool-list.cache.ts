@@ -1,0 +1,39 @@
+import { Injectable } from '@nestjs/common';
+import { paginationOf } from '@app/core';
+import { ToolCatalogService } from '../catalog/tool-catalog.service';
+import type { ListToolsQueryDto } from './dto/list-tools-query.dto';
+import type { ToolListDto } from './dto/tool-list.dto';
+import { ToolDto } from './dto/tool.dto';
+
+/** Distinct (filter, page) listings remembered at once; a crawler paging through cannot grow it further. */
+const MAX_ENTRIES = 256;
+
+/**
+ * `GET /tools` answers, serialised once per catalogue revision and query: the listing is the same
+ * for every caller allowed to read it, and turning the tool list (with its schemas) into JSON was
+ * the largest single cost of that request.
+ */
+@Injectable()
+export class ToolListCache {
+  private revision = -1;
+  private readonly entries = new Map<string, string>();
+
+  constructor(private readonly catalog: ToolCatalogService) {}
+
+  json(query: ListToolsQueryDto): string {
+    if (this.revision !== this.catalog.revision) {
+      this.entries.clear();
+      this.revision = this.catalog.revision;
+    }
+    const key = `${query.category ?? ''}|${query.enabled ?? ''}|${query.page}|${query.limit}`;
+    let json = this.entries.get(key);
+    if (json === undefined) {
+      const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: query.offset, limit: query.limit });
+      const body: ToolListDto = { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
+      json = JSON.stringify(body);
+      if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+      this.entries.set(key, json);
+    }
+    return json;
+  }
+}
