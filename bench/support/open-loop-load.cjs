@@ -3,11 +3,11 @@
 // the previous one returned), so a slow server cannot slow the load down and hide its queueing
 // (no coordinated omission). Latency runs from the moment each request is written, timed with
 // performance.now() (sub-millisecond).
-//   node open-loop-load.cjs <json: {url, headers, body, rate, seconds, connections}>
+//   node open-loop-load.cjs <json: {url, method, headers, body, rate, seconds, connections}>  (method: POST by default)
 // Prints {sent, ok, failed, achievedRate, p50, p90, p99, max} (milliseconds) on stdout.
 const http = require('node:http');
 
-const { url, headers, body, rate, seconds, connections } = JSON.parse(process.argv[2]);
+const { url, method = 'POST', headers, body = '', rate, seconds, connections } = JSON.parse(process.argv[2]);
 const target = new URL(url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const payload = Buffer.from(body);
@@ -22,7 +22,14 @@ function fire() {
   sent += 1;
   outstanding += 1;
   const request = http.request(
-    { agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { ...headers, 'content-length': payload.length } },
+    {
+      agent,
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method,
+      headers: method === 'GET' ? headers : { ...headers, 'content-length': payload.length },
+    },
     (response) => {
       response.on('data', () => undefined);
       response.on('end', () => {
@@ -38,7 +45,7 @@ function fire() {
     outstanding -= 1;
     failed += 1;
   });
-  request.end(payload);
+  request.end(method === 'GET' ? undefined : payload);
 }
 
 const started = performance.now();

@@ -1,0 +1,66 @@
+/**
+ * The benchmark suite (issue 8): every scenario starts what it needs (a fresh PostgreSQL
+ * database, baselines, upstreams, load generators in child processes on loopback), warms up,
+ * alternates baseline and candidate over rounds and reports medians and ratios; at the end one
+ * table of all of them, in Markdown.
+ *
+ *   npm run bench                 all scenarios, P1..P8
+ *   npm run bench -- P3 p5        only those (case does not matter)
+ *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
+ *
+ * Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_S, BENCH_CONNECTIONS; P4
+ * BENCH_RATE, BENCH_STEADY_SECONDS, BENCH_STEADY_ROUNDS, BENCH_LOW_RATE, BENCH_LOW_SECONDS; P6
+ * BENCH_LOGIN_CONNECTIONS, BENCH_READ_RATE; P7 BENCH_WS_SESSIONS, BENCH_IDLE_S, BENCH_SOAK_S,
+ * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P7/P8 run the built server (BENCH_SERVER_DIST, else
+ * TEST_SERVER_DIST, else dist/). PostgreSQL: TEST_PG_ADMIN_URL.
+ */
+import 'reflect-metadata';
+import { availableParallelism, cpus } from 'node:os';
+import { log, runMain } from './support/bench-util';
+import { failedRow, formatTable, Row, Scenario } from './support/report';
+import { benchSettings } from './support/settings';
+import { p1 } from './scenarios/p1-tools-list';
+import { p2 } from './scenarios/p2-tool-execute';
+import { p3 } from './scenarios/p3-mcp-call';
+import { p4 } from './scenarios/p4-federated-call';
+import { p5 } from './scenarios/p5-federated-list';
+import { p6 } from './scenarios/p6-login-storm';
+import { p7 } from './scenarios/p7-ws-sessions';
+import { p8 } from './scenarios/p8-cold-start';
+
+const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());
+  const unknown = wanted.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id));
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((scenario) => scenario.id).join(', ')}`);
+  const chosen = wanted.length > 0 ? SCENARIOS.filter((scenario) => wanted.includes(scenario.id)) : SCENARIOS;
+  const settings = benchSettings();
+  log(
+    `bench: ${chosen.map((scenario) => scenario.id).join(' ')}${settings.smoke ? ' (smoke)' : ''}; ${settings.rounds} rounds of ${settings.seconds}s, ` +
+      `warm-up ${settings.warmupSeconds}s, ${settings.connections} connections; ${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`,
+  );
+  const rows: Row[] = [];
+  for (const scenario of chosen) {
+    const started = Date.now();
+    log(`[${scenario.id}] ${scenario.what}`);
+    try {
+      rows.push(await scenario.run(settings));
+    } catch (error) {
+      process.stderr.write(`[${scenario.id}] failed: ${(error as Error).stack ?? String(error)}\n`);
+      rows.push(failedRow(scenario, error));
+    }
+    log(`[${scenario.id}] done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
+  log('');
+  log(formatTable(rows));
+  const notes = rows.flatMap((row) => row.notes ?? []);
+  const problems = rows.flatMap((row) => row.problems ?? []);
+  if (notes.length > 0) log(`\n${notes.map((note) => `- ${note}`).join('\n')}`);
+  if (problems.length > 0) log(`\nProblems:\n${problems.map((problem) => `- ${problem}`).join('\n')}`);
+  const failed = rows.filter((row) => row.candidate.startsWith('FAILED'));
+  if (failed.length > 0 || problems.length > 0) process.exitCode = 1;
+}
+
+// Servers, pools and timers of finished scenarios may linger; the table is out, so leave.
+runMain(() => main().then(() => process.exit(process.exitCode ?? 0)));

@@ -1,0 +1,98 @@
+/**
+ * P1. GET /api/v1/tools, authenticated, with everything a production request goes through:
+ * authentication and permission guards, the throttler (limits raised so it never answers 429,
+ * but it counts), metrics and the request log (LOG_LEVEL=info, one line per request, written to
+ * /dev/null). The server runs from source as a process of its own (so its log stays out of this
+ * output). Baseline: a bare Fastify route in this process that verifies the same token with
+ * fast-jwt and returns the same JSON. Goal: >= 0.75x requests/s, p99 <= 1.5x.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { FastifyInstance } from 'fastify';
+import { createVerifier } from 'fast-jwt';
+import { loadConfig } from '@app/core';
+import { createTestDatabase } from '../../test/support/test-database';
+import { urlOf } from '../support/bench-util';
+import { benchEnv, loginAdmin, spawnServer, waitReady } from '../support/gateway';
+import { Closed, closedLoop, Target } from '../support/load';
+import { fmt, Row, Scenario, times } from '../support/report';
+import { alternate, medianOf, pairedRatio } from '../support/rounds';
+
+const RPS_GOAL = 0.75;
+const P99_GOAL = 1.5;
+
+export const p1: Scenario = {
+  id: 'P1',
+  what: 'GET /tools, authenticated (guards, throttler, metrics, request log)',
+  async run(s): Promise<Row> {
+    const database = await createTestDatabase('smcp_bench');
+    const dataDir = mkdtempSync(join(tmpdir(), 'smcp-bench-'));
+    const env = benchEnv(database, dataDir, { LOG_LEVEL: 'info' });
+    const server = await spawnServer('source', env);
+    let bare: FastifyInstance | undefined;
+    try {
+      await waitReady(server, 120_000, 100);
+      const token = await loginAdmin(server.url);
+      const path = '/api/v1/tools';
+      const headers = { authorization: `Bearer ${token}` };
+      const sample = await fetch(`${server.url}${path}`, { headers });
+      const json = await sample.text();
+      if (sample.status !== 200) throw new Error(`GET ${path}: ${sample.status} ${json.slice(0, 300)}`);
+      const config = loadConfig(env, 'bench');
+      bare = await startBareServer(JSON.parse(json), config.auth.jwtIssuer, config.auth.jwtAudience, config.secrets.jwtSecret);
+      const candidate: Target = { url: `${server.url}${path}`, method: 'GET', headers };
+      const baseline: Target = { url: `${urlOf(bare.server.address())}${path}`, method: 'GET', headers };
+      const bareSample = await fetch(baseline.url, { headers });
+      if (bareSample.status !== 200 || (await bareSample.text()) !== json) throw new Error('the bare route does not answer the same JSON');
+
+      const [appRounds, bareRounds] = await alternate<Closed>(
+        'P1',
+        [
+          { label: 'app', measure: (sec) => closedLoop(candidate, sec, s.connections) },
+          { label: 'bare', measure: (sec) => closedLoop(baseline, sec, s.connections) },
+        ],
+        s,
+        ([a, b]) => `app ${fmt(a.rps)} req/s (p99 ${a.p99} ms), bare ${fmt(b.rps)} req/s (p99 ${b.p99} ms), ratio ${(a.rps / b.rps).toFixed(2)}`,
+      );
+      const failures = [...appRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
+      const ratio = pairedRatio(appRounds, bareRounds, (r) => r.rps);
+      const appP99 = medianOf(appRounds, (r) => r.p99);
+      const bareP99 = medianOf(bareRounds, (r) => r.p99);
+      // autocannon reports whole milliseconds: a 0 ms p99 counts as 1 ms so the ratio stays defined.
+      const p99Ratio = Math.max(appP99, 1) / Math.max(bareP99, 1);
+      return {
+        id: 'P1',
+        what: p1.what,
+        baseline: `${fmt(medianOf(bareRounds, (r) => r.rps))} req/s, p99 ${bareP99} ms (Fastify + fast-jwt)`,
+        candidate: `${fmt(medianOf(appRounds, (r) => r.rps))} req/s, p99 ${appP99} ms`,
+        ratio: `${times(ratio)}; p99 ${times(p99Ratio)}`,
+        goal: `≥ ${RPS_GOAL}×; p99 ≤ ${P99_GOAL}×`,
+        met: ratio >= RPS_GOAL && p99Ratio <= P99_GOAL,
+        notes: [`P1: ${json.length} bytes of JSON per answer; the server runs from source (ts-node, transpile only) with its log at info to /dev/null`],
+        problems: failures > 0 ? [`P1: ${failures} non-2xx answers or errors`] : [],
+      };
+    } finally {
+      await bare?.close();
+      await server.stop();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function startBareServer(body: unknown, issuer: string, audience: string, secret: string): Promise<FastifyInstance> {
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'], allowedIss: issuer, allowedAud: audience });
+  const fastify = Fastify({ logger: false });
+  fastify.get('/api/v1/tools', async (request, reply) => {
+    try {
+      const claims = verify((request.headers.authorization ?? '').slice('Bearer '.length)) as { typ?: string };
+      if (claims.typ !== 'access') throw new Error('typ');
+    } catch {
+      return reply.status(401).send({ error: 'UNAUTHORIZED' });
+    }
+    return body;
+  });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  return fastify;
+}

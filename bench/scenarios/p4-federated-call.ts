@@ -1,0 +1,156 @@
+/**
+ * P4. A federated MCP `tools/call` against calling the same upstream directly.
+ *
+ * The upstream is an official-SDK server (createMcpHandler, one `echo` tool) in a process of its
+ * own (support/echo-upstream.cjs). "Direct" posts 2026-07-28 `tools/call` requests to it.
+ * "Federated" posts the same request for `bench.echo` to the gateway (POST /api/v1/mcp: bearer
+ * authentication, RBAC, per-tool rate limit on but not reached, schema validation, execution row
+ * and hash-chained audit record on PostgreSQL), which calls the upstream through its
+ * UpstreamToolProvider (v2 client, Streamable HTTP). References, measured alongside: the built-in
+ * tool_echo through the same endpoint (the pipeline's own cost, no upstream) and REST
+ * `POST /api/v1/tools/bench.echo/execute` (which stands in if the MCP endpoint does not answer).
+ *
+ * Two goals: throughput at saturation (closed loop), federated/direct >= 0.4x; and latency at a
+ * steady BENCH_RATE (default 1,000) calls/s (open loop): federated p50 - direct p50 <= 1 ms. For
+ * reading the latter, the same at a low steady rate (BENCH_LOW_RATE, default 100/s), where the
+ * added median is per-call cost rather than queueing.
+ */
+import { Pool } from 'pg';
+import { log, median } from '../support/bench-util';
+import { raiseToolLimit, startGateway } from '../support/gateway';
+import { Closed, closedLoop, Open, openLoop, Target } from '../support/load';
+import { mcpRequest } from '../support/mcp-request';
+import { fmt, Row, Scenario, times } from '../support/report';
+import { alternate, medianOf, pairedRatio } from '../support/rounds';
+import { startUpstream, upstreamsFile, waitForTool } from '../support/upstream';
+
+const RATIO_GOAL = 0.4;
+const ADDED_LATENCY_GOAL_MS = 1;
+const TOOL_ID = 'bench.echo';
+const ARGS = { message: 'hello, bench' };
+
+export const p4: Scenario = {
+  id: 'P4',
+  what: 'federated MCP tools/call (bench.echo)',
+  async run(s): Promise<Row> {
+    const upstream = await startUpstream();
+    let pool: Pool | undefined;
+    try {
+      const gateway = await startGateway({}, (dataDir) => upstreamsFile(dataDir, upstream.url));
+      try {
+        const { url: appUrl, token } = gateway;
+        await waitForTool(appUrl, token, TOOL_ID);
+        await raiseToolLimit(appUrl, token, 'tool_echo');
+        const direct = mcpRequest(upstream.url, 'tools/call', { name: 'echo', arguments: ARGS });
+        const rest: Target = {
+          url: `${appUrl}/api/v1/tools/${TOOL_ID}/execute`,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ parameters: ARGS }),
+        };
+        let federated = mcpRequest(`${appUrl}/api/v1/mcp`, 'tools/call', { name: TOOL_ID, arguments: ARGS }, token);
+        let builtin = mcpRequest(`${appUrl}/api/v1/mcp`, 'tools/call', { name: 'tool_echo', arguments: ARGS }, token);
+        await expectEcho(direct);
+        await expectEcho(rest);
+        let viaMcp = true;
+        try {
+          await expectEcho(federated);
+        } catch (error) {
+          viaMcp = false;
+          log(`[P4] the MCP endpoint did not answer as expected (${(error as Error).message.slice(0, 200)}); measuring through REST instead`);
+          federated = rest;
+          builtin = { ...rest, url: `${appUrl}/api/v1/tools/tool_echo/execute` };
+        }
+        await expectEcho(builtin);
+
+        const saturate = (target: Target) => (sec: number) => closedLoop(target, sec, s.connections);
+        const sides = [
+          { label: 'direct', measure: saturate(direct) },
+          { label: 'federated', measure: saturate(federated) },
+          { label: 'built-in', measure: saturate(builtin) },
+          ...(viaMcp ? [{ label: 'REST', measure: saturate(rest) }] : []),
+        ];
+        const [directRounds, federatedRounds, builtinRounds, restRounds = []] = await alternate<Closed>('P4', sides, s, ([d, f, b, r]) => {
+          const line = `direct ${fmt(d.rps)}/s (p50 ${d.p50} ms), federated ${fmt(f.rps)}/s (p50 ${f.p50} ms), ratio ${(f.rps / d.rps).toFixed(2)}; built-in ${fmt(b.rps)}/s`;
+          return r ? `${line}; REST ${fmt(r.rps)}/s` : line;
+        });
+
+        const steadyPlan = { rounds: s.steadyRounds, seconds: s.steadySeconds, warmupSeconds: 0 };
+        const [directSteady, federatedSteady] = await alternate<Open>(
+          `P4 steady ${s.steadyRate}/s`,
+          [
+            { label: 'direct', measure: (sec) => openLoop(direct, s.steadyRate, sec) },
+            { label: 'federated', measure: (sec) => openLoop(federated, s.steadyRate, sec) },
+          ],
+          steadyPlan,
+          ([d, f]) =>
+            `direct p50 ${d.p50.toFixed(3)} ms (p99 ${d.p99.toFixed(2)}, ${fmt(d.achievedRate)}/s), ` +
+            `federated p50 ${f.p50.toFixed(3)} ms (p99 ${f.p99.toFixed(2)}, ${fmt(f.achievedRate)}/s), added ${(f.p50 - d.p50).toFixed(3)} ms`,
+        );
+        const [lowDirect, lowFederated, lowBuiltin] = await alternate<Open>(
+          `P4 steady ${s.lowRate}/s`,
+          [
+            { label: 'direct', measure: (sec) => openLoop(direct, s.lowRate, sec) },
+            { label: 'federated', measure: (sec) => openLoop(federated, s.lowRate, sec) },
+            { label: 'built-in', measure: (sec) => openLoop(builtin, s.lowRate, sec) },
+          ],
+          { rounds: s.steadyRounds, seconds: s.lowSeconds, warmupSeconds: 0 },
+          ([d, f, b]) => `direct p50 ${d.p50.toFixed(3)} ms, federated p50 ${f.p50.toFixed(3)} ms, built-in p50 ${b.p50.toFixed(3)} ms`,
+        );
+
+        const failures =
+          [...directRounds, ...federatedRounds, ...builtinRounds, ...restRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0) +
+          [...directSteady, ...federatedSteady, ...lowDirect, ...lowFederated, ...lowBuiltin].reduce((sum, r) => sum + r.failed, 0);
+        const directRps = medianOf(directRounds, (r) => r.rps);
+        const federatedRps = medianOf(federatedRounds, (r) => r.rps);
+        const builtinRps = medianOf(builtinRounds, (r) => r.rps);
+        const ratio = pairedRatio(federatedRounds, directRounds, (r) => r.rps);
+        const directP50 = medianOf(directSteady, (r) => r.p50);
+        const federatedP50 = medianOf(federatedSteady, (r) => r.p50);
+        const added = federatedP50 - directP50;
+        const lowAdded = medianOf(lowFederated, (r) => r.p50) - medianOf(lowDirect, (r) => r.p50);
+        pool = new Pool({ connectionString: gateway.database.url, max: 1 });
+        const [{ executions, audits }] = (
+          await pool.query(
+            `SELECT (SELECT count(*)::int FROM tool_executions WHERE tool_id = $1) AS executions,
+                    (SELECT count(*)::int FROM audit_logs WHERE action = 'tool.execute' AND resource = $2) AS audits`,
+            [TOOL_ID, `tool:${TOOL_ID}`],
+          )
+        ).rows;
+        const notes = [
+          `P4: ${viaMcp ? 'via MCP /api/v1/mcp' : 'via REST (the MCP endpoint did not answer)'}; references at saturation: built-in tool_echo ${fmt(builtinRps)}/s` +
+            (restRounds.length ? `, REST /tools/${TOOL_ID}/execute ${fmt(median(restRounds.map((r) => r.rps)))}/s` : '') +
+            `; federated/built-in ${(federatedRps / builtinRps).toFixed(2)}`,
+          `P4: at ${s.lowRate}/s (below saturation) p50 direct ${medianOf(lowDirect, (r) => r.p50).toFixed(3)} ms, federated ${medianOf(lowFederated, (r) => r.p50).toFixed(3)} ms, ` +
+            `built-in ${medianOf(lowBuiltin, (r) => r.p50).toFixed(3)} ms: added by federation ${lowAdded.toFixed(3)} ms`,
+          `P4: rows written for ${TOOL_ID}: ${executions} executions, ${audits} tool.execute audit records`,
+        ];
+        const short = federatedSteady.filter((r) => r.achievedRate < s.steadyRate * 0.95);
+        if (short.length > 0) notes.push(`P4: the federated side did not keep up with ${s.steadyRate}/s in ${short.length} round(s): its added latency there is queueing`);
+        return {
+          id: 'P4',
+          what: p4.what,
+          baseline: `${fmt(directRps)}/s direct; p50 ${directP50.toFixed(2)} ms at ${s.steadyRate}/s`,
+          candidate: `${fmt(federatedRps)}/s; p50 ${federatedP50.toFixed(2)} ms at ${s.steadyRate}/s`,
+          ratio: `${times(ratio)}; +${added.toFixed(2)} ms p50`,
+          goal: `≥ ${RATIO_GOAL}×; ≤ ${ADDED_LATENCY_GOAL_MS} ms added at ${s.steadyRate}/s`,
+          met: ratio >= RATIO_GOAL && added <= ADDED_LATENCY_GOAL_MS,
+          notes,
+          problems: failures > 0 ? [`P4: ${failures} non-2xx answers or errors`] : [],
+        };
+      } finally {
+        await pool?.end();
+        await gateway.close();
+      }
+    } finally {
+      upstream.stop();
+    }
+  },
+};
+
+async function expectEcho(target: Target): Promise<void> {
+  const response = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
+  const text = await response.text();
+  if (response.status !== 200 || !text.includes('hello, bench') || text.includes('"isError":true') || text.includes('"status":"failed"')) {
+    throw new Error(`${target.url} did not echo: ${response.status} ${text.slice(0, 500)}`);
+  }
+}

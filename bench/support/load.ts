@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Load generators, each in a child process so they never share an event loop with the servers
+ * under test: closed loop (autocannon: N connections, each sends when the previous answer came
+ * back) for throughput, open loop (open-loop-load.cjs: a fixed schedule) for latency at a rate.
+ */
+const execFileAsync = promisify(execFile);
+
+export interface Target {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Closed {
+  /** Responses per second, any status (autocannon's requests.average). */
+  rps: number;
+  /** 2xx responses per second over the run. */
+  okRps: number;
+  non2xx: number;
+  errors: number;
+  p50: number;
+  p99: number;
+}
+
+export interface Open {
+  sent: number;
+  ok: number;
+  failed: number;
+  achievedRate: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export async function closedLoop(target: Target, seconds: number, connections: number): Promise<Closed> {
+  const headers = Object.entries(target.headers ?? {}).flatMap(([name, value]) => ['--headers', `${name}=${value}`]);
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [
+      require.resolve('autocannon/autocannon.js'),
+      '--json',
+      '--connections', String(connections),
+      '--duration', String(seconds),
+      '--method', target.method ?? 'POST',
+      ...headers,
+      ...(target.body === undefined ? [] : ['--body', target.body]),
+      target.url,
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const result = JSON.parse(stdout) as {
+    requests: { average: number };
+    latency: { p50: number; p99: number };
+    non2xx: number;
+    errors: number;
+    '2xx': number;
+    duration: number;
+  };
+  return {
+    rps: result.requests.average,
+    okRps: result['2xx'] / (result.duration || seconds),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
+}
+
+export async function openLoop(target: Target, rate: number, seconds: number, connections = 256): Promise<Open> {
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [
+      join(__dirname, 'open-loop-load.cjs'),
+      JSON.stringify({ url: target.url, method: target.method ?? 'POST', headers: target.headers ?? {}, body: target.body ?? '', rate, seconds, connections }),
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout) as Open;
+}
