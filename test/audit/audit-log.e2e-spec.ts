@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { AuditEntry, AuditService, GENESIS_HASH, REDACTED } from '@app/audit';
+import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_SQL, auditInsertParams, AuditEntry, AuditRowContent, AuditService, GENESIS_HASH, REDACTED } from '@app/audit';
 import { Clock } from '@app/core';
 import { PassThrough } from 'node:stream';
 import { auditVerifyCommand } from '../../apps/server/src/cli/audit-verify.command';
@@ -126,6 +126,55 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       expect(await audit.verifyChain()).toEqual({ valid: true, checked: before + 30, firstInvalid: null });
       const all = await rows();
       expect(new Set(all.map((row) => row.prev_hash)).size).toBe(all.length);
+    });
+
+    it('writes a batch as consecutive rows, chained in the order given, committed with its transaction', async () => {
+      const before = (await audit.verifyChain()).checked;
+      await dataSource.transaction(async (manager) => {
+        await manager.query(`INSERT INTO audit_probe (id) VALUES ('batch')`);
+        await audit.recordMany(manager, [0, 1, 2, 3].map((i) => entry({ action: 'test.batch', details: { i } })));
+      });
+      const batch = (await rows()).slice(-4);
+      expect(batch.map((row) => [row.action, row.details.i])).toEqual([0, 1, 2, 3].map((i) => ['test.batch', i]));
+      batch.slice(1).forEach((row, i) => expect(row.prev_hash).toBe(batch[i].hash));
+      expect(await audit.verifyChain()).toEqual({ valid: true, checked: before + 4, firstInvalid: null });
+
+      await dataSource
+        .transaction(async (manager) => {
+          await audit.recordMany(manager, [entry({ action: 'test.batch_rollback' }), entry({ action: 'test.batch_rollback' })]);
+          throw new Error('rollback');
+        })
+        .catch(() => undefined);
+      expect(await countOf('test.batch_rollback')).toBe(0);
+    });
+
+    it('links to rows another replica appended since this one last wrote', async () => {
+      await audit.recordStandalone(entry({ action: 'test.before_replica' }));
+      // Another replica: its own chain lock and head read, on a connection of its own.
+      await dataSource.transaction(async (manager) => {
+        await manager.query(`SELECT pg_advisory_xact_lock($1)`, [AUDIT_CHAIN_LOCK_KEY]);
+        const [head] = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
+        const content: AuditRowContent = {
+          id: `aud_replica${Date.now()}`,
+          timestamp: new Date().toISOString(),
+          userId: null,
+          action: 'test.other_replica',
+          resource: null,
+          details: {},
+          result: 'success',
+          ipAddress: null,
+          userAgent: null,
+          severity: 'info',
+          metadata: {},
+        };
+        await manager.query(AUDIT_INSERT_SQL, auditInsertParams(content, head.hash));
+      });
+      await audit.recordStandalone(entry({ action: 'test.after_replica' }));
+      await audit.recordMany(dataSource.manager, [entry({ action: 'test.after_replica' }), entry({ action: 'test.after_replica' })]);
+      const last = (await rows()).slice(-4);
+      expect(last.map((row) => row.action)).toEqual(['test.other_replica', 'test.after_replica', 'test.after_replica', 'test.after_replica']);
+      last.slice(1).forEach((row, i) => expect(row.prev_hash).toBe(last[i].hash));
+      expect((await audit.verifyChain()).valid).toBe(true);
     });
 
     it('stores the timestamp from the clock, at millisecond precision', async () => {

@@ -83,6 +83,20 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
       expect(metrics.text).toMatch(/tool_executions_total\{tool="tool_echo",status="completed"\} [1-9]/);
       expect(metrics.text).toMatch(/tool_execution_duration_seconds_count\{tool="tool_echo"\} [1-9]/);
     });
+
+    it('records calls that finish together (one group commit) each with its own row and audit entry, the chain intact', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => execute(t, i % 2 ? alice : bob, 'tool_echo', { parameters: { message: `together ${i}` } })),
+      );
+      expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
+      for (const [i, answer] of answers.entries()) {
+        // Answered only once durable: the row and the audit entry are already there.
+        expect(await executionRow(db, answer.body.executionId)).toMatchObject({ status: 'completed', result: { message: `together ${i}` } });
+        expect(await auditFor(db, answer.body.executionId)).toEqual([expect.objectContaining({ result: 'success', user_id: (i % 2 ? alice : bob).userId })]);
+      }
+      const verify = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin.token });
+      expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
+    });
   });
 
   describe('refusals', () => {

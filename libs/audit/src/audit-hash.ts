@@ -77,6 +77,31 @@ export const AUDIT_INSERT_SQL = `INSERT INTO audit_logs
    (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
  VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`;
 
+/** Column types of AUDIT_INSERT_SQL's parameters, in order (for the multi-row form). */
+export const AUDIT_INSERT_MANY_TYPES = [
+  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text',
+] as const;
+
+/**
+ * Many rows at once, linked after an expected chain head: one array per column (the parameters of
+ * AUDIT_INSERT_SQL, column by column), then the expected head ($14) and GENESIS_HASH ($15).
+ * Inserts nothing (returns no row) unless the table's head is still the expected one; rows go in
+ * array order, so `seq` follows the chain. Only correct under the chain lock, taken in an earlier
+ * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
+ * committed row).
+ */
+export const AUDIT_INSERT_LINKED_SQL = `INSERT INTO audit_logs
+   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
+ SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash
+   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY
+     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, ord)
+  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $15) = $14
+  ORDER BY ord
+ RETURNING seq`;
+
+/** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
+export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
+
 /** Parameters of AUDIT_INSERT_SQL for a row linked to prevHash (its hash computed here). */
 export function auditInsertParams(content: AuditRowContent, prevHash: string): unknown[] {
   return [

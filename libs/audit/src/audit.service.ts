@@ -4,7 +4,8 @@ import { Clock, newId } from '@app/core';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
 import {
   AUDIT_CHAIN_LOCK_KEY,
-  AUDIT_INSERT_SQL,
+  AUDIT_INSERT_LINKED_SQL,
+  AUDIT_INSERT_MANY_TYPES,
   auditInsertParams,
   AuditRowContent,
   computeAuditHash,
@@ -22,11 +23,15 @@ const VERIFY_BATCH_SIZE = 500;
 /**
  * The audit writer every module uses, and the chain verifier.
  *
- * Each record costs one advisory lock, one SELECT (the chain head) and one INSERT, all on the
- * caller's transaction: the record commits or rolls back with the change it describes.
+ * Each record (or batch of records) costs one advisory lock and one INSERT (plus a SELECT of
+ * the chain head when another writer moved it), all on the caller's transaction: the record
+ * commits or rolls back with the change it describes.
  */
 @Injectable()
 export class AuditService {
+  /** The chain head as this process last wrote it: a guess, checked by every insert. */
+  private head: string | undefined;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
@@ -43,6 +48,21 @@ export class AuditService {
       return;
     }
     await this.append(manager, entry);
+  }
+
+  /**
+   * Appends several records, chained in the given order, inside the caller's transaction (or one
+   * of its own): one chain lock and one head read for all of them, one INSERT. For writers that
+   * commit many changes together (the tool pipeline's group commit). `chainLocked`: the caller's
+   * transaction already took AUDIT_CHAIN_LOCK_SQL, in READ COMMITTED, in an earlier statement.
+   */
+  async recordMany(manager: EntityManager, entries: AuditEntry[], options: { chainLocked?: boolean } = {}): Promise<void> {
+    if (entries.length === 0) return;
+    if (!manager.queryRunner?.isTransactionActive) {
+      await manager.transaction((transactional) => this.appendMany(transactional, entries, false));
+      return;
+    }
+    await this.appendMany(manager, entries, options.chainLocked === true);
   }
 
   /** Appends a record in a transaction of its own (events with no accompanying change, e.g. a failed login). */
@@ -88,7 +108,49 @@ export class AuditService {
   }
 
   private async append(manager: EntityManager, entry: AuditEntry): Promise<void> {
-    const content = this.contentOf(entry);
+    await this.appendMany(manager, [entry], false);
+  }
+
+  /**
+   * Links the rows to the chain head and inserts them. The head is usually the last hash this
+   * process wrote: the INSERT checks it against the table (its snapshot is taken after the lock,
+   * so it sees every committed row) and inserts nothing when another writer moved the head; then
+   * the head is read and the rows are linked again. Saves a round trip per write under the lock.
+   */
+  private async appendMany(manager: EntityManager, entries: AuditEntry[], chainLocked: boolean): Promise<void> {
+    const contents = entries.map((entry) => this.contentOf(entry));
+    if (!chainLocked) await this.lockChain(manager);
+    if (this.head !== undefined && (await this.insertLinked(manager, contents, this.head))) return;
+    const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
+    if (!(await this.insertLinked(manager, contents, head?.hash ?? GENESIS_HASH))) {
+      throw new Error('The audit chain head moved while the chain lock was held');
+    }
+  }
+
+  /** Inserts the rows chained after `prevHash` if that is still the head; false (nothing inserted) if not. */
+  private async insertLinked(manager: EntityManager, contents: AuditRowContent[], prevHash: string): Promise<boolean> {
+    const expected = prevHash;
+    const rows = contents.map((content) => {
+      const params = auditInsertParams(content, prevHash);
+      prevHash = params[12] as string;
+      return params;
+    });
+    const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, [
+      ...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])),
+      expected,
+      GENESIS_HASH,
+    ]);
+    if (inserted.length === 0) {
+      this.head = undefined;
+      return false;
+    }
+    // Written, not yet committed: if the transaction rolls back, the next write's check catches it.
+    this.head = prevHash;
+    return true;
+  }
+
+  /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
+  private async lockChain(manager: EntityManager): Promise<void> {
     const [lock]: Array<{ isolation: string }> = await manager.query(
       `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
       [AUDIT_CHAIN_LOCK_KEY],
@@ -96,9 +158,6 @@ export class AuditService {
     if (lock.isolation !== 'read committed') {
       throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
     }
-    const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
-    const prevHash = head?.hash ?? GENESIS_HASH;
-    await manager.query(AUDIT_INSERT_SQL, auditInsertParams(content, prevHash));
   }
 
   /** Validates and sanitises an entry into exactly what will be stored (and hashed). */

@@ -4,19 +4,28 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditEntry, AuditService, sanitizeAuditData } from '@app/audit';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, isDatabaseUnavailable } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { boundedJson } from '../common/stored-json';
 import type { ToolExecution } from './tool-execution';
 import { ExecutionFinish, ToolExecutionRepository } from './tool-execution.repository';
 import { TOOL_DURATION_METRIC, TOOL_EXECUTIONS_METRIC } from './tool-metrics';
+import { WriteBatcher } from './write-batcher';
 
 export const TOOL_EXECUTE_ACTION = 'tool.execute';
+/** Calls recorded in one transaction at most (bounds its statements' size and its lock time). */
+const MAX_BATCH = 256;
 
 /**
  * Step 7 of the pipeline, shared by synchronous calls and the queue: the execution row and its
  * audit record in one short transaction (never open while a tool runs), then the session's
  * counters and the Prometheus figures.
+ *
+ * Calls that finish while a recording transaction is in progress are recorded together in the
+ * next one (group commit): one UPDATE of their rows, which also takes the audit chain lock, and
+ * one INSERT of their audit records. Every call still commits with its audit record and answers
+ * only after that commit; the chain lock, the dominant cost under load, is taken once per batch
+ * instead of once per call. A failing batch is retried call by call (WriteBatcher).
  *
  * The counters go through SessionActivityService's write-behind, not into that transaction:
  * every call of a session updates the same `sessions` row, and concurrent calls of one session
@@ -29,6 +38,7 @@ export const TOOL_EXECUTE_ACTION = 'tool.execute';
 export class ExecutionRecorder {
   private readonly logger = new Logger(ExecutionRecorder.name);
   private readonly maxStoredBytes: number;
+  private readonly finishes = new WriteBatcher((finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>) => this.writeFinishes(finished), MAX_BATCH, isDatabaseUnavailable);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -50,6 +60,7 @@ export class ExecutionRecorder {
   /**
    * Records the end of a call this process ran. Returns false when the lease was lost (another
    * process took the row over): then nothing is written and the caller must not report success.
+   * Resolves only once the row and its audit record are committed.
    */
   async finish(execution: ToolExecution, outcome: Omit<ExecutionFinish, 'storedResult'> & { result: unknown }): Promise<boolean> {
     const finish: ExecutionFinish = {
@@ -59,11 +70,7 @@ export class ExecutionRecorder {
       durationMs: outcome.durationMs,
       storedResult: outcome.status === 'completed' ? boundedJson(outcome.result, this.maxStoredBytes) : null,
     };
-    const recorded = await this.dataSource.transaction(async (manager) => {
-      if (!(await this.repository.finish(manager, execution, finish))) return false;
-      await this.audit.record(manager, this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }));
-      return true;
-    });
+    const recorded = await this.finishes.submit({ execution, finish });
     if (!recorded) {
       this.logger.warn({ executionId: execution.id, tool: execution.toolId }, 'Execution lease was lost before the call finished; its outcome is discarded');
       return false;
@@ -71,6 +78,18 @@ export class ExecutionRecorder {
     this.countInSession(execution.sessionId, finish.status === 'failed');
     this.count(execution.toolId, finish.status, finish.durationMs);
     return true;
+  }
+
+  /** One transaction for calls that finished together: their rows, then their audit records, chained in order. */
+  private async writeFinishes(finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>): Promise<boolean[]> {
+    return this.dataSource.transaction(async (manager) => {
+      const written = await this.repository.finishMany(manager, finished);
+      const entries = finished
+        .filter((_, i) => written[i])
+        .map(({ execution, finish }) => this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }));
+      await this.audit.recordMany(manager, entries, { chainLocked: true });
+      return written;
+    });
   }
 
   /** Audits executions the repository failed as abandoned, in the transaction that failed them. */

@@ -3,9 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DataSource, EntityManager } from 'typeorm';
+import { AUDIT_CHAIN_LOCK_SQL } from '@app/audit';
+import { isDatabaseUnavailable } from '@app/core';
 import { returnedRows } from '@app/database';
 import type { ExecutionError, ToolExecution } from './tool-execution';
 import { EXECUTION_COLUMNS, executionOf, ToolExecutionRow } from './tool-execution.row';
+import { WriteBatcher } from './write-batcher';
 
 /** How a finished call is written back. */
 export interface ExecutionFinish {
@@ -17,6 +20,16 @@ export interface ExecutionFinish {
   durationMs: number;
 }
 
+/** A row about to be inserted. */
+interface NewExecution {
+  execution: ToolExecution;
+  stored: { input: string; payload: string | null };
+  lockedUntil: Date | null;
+}
+
+/** Rows per INSERT at most. */
+const MAX_INSERT_BATCH = 256;
+
 /**
  * SQL of `tool_executions`. Writes that finish a call take the caller's transaction manager, so
  * the row, the session counters and the audit record commit together.
@@ -26,50 +39,66 @@ export class ToolExecutionRepository {
   /** This process's name in `locked_by`: a lease names who holds it. */
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
+  private readonly inserts = new WriteBatcher((rows: NewExecution[]) => this.insertMany(rows), MAX_INSERT_BATCH, isDatabaseUnavailable);
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
    * Inserts the row; when the caller already used its `requestId`, inserts nothing and returns
    * the earlier execution instead (`created: false`). Never two rows for one key, even racing.
+   * Rows inserted at the same moment share one statement (see WriteBatcher).
    */
   async insert(
     execution: ToolExecution,
     stored: { input: string; payload: string | null },
     lockedUntil: Date | null,
   ): Promise<{ execution: ToolExecution; created: boolean }> {
-    const rows = returnedRows<{ id: string }>(
-      await this.dataSource.query(
-        `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
-         RETURNING id`,
-        [
-          execution.id,
-          execution.toolId,
-          execution.userId,
-          execution.sessionId,
-          execution.requestId,
-          execution.requestHash,
-          execution.status,
-          execution.async,
-          stored.input,
-          execution.timeoutMs,
-          execution.ipAddress,
-          execution.userAgent,
-          execution.createdAt,
-          execution.startedAt,
-          execution.attempts,
-          lockedUntil ? this.workerId : null,
-          lockedUntil,
-          stored.payload,
-        ],
-      ),
-    );
-    if (rows.length > 0) return { execution, created: true };
+    if (await this.inserts.submit({ execution, stored, lockedUntil })) return { execution, created: true };
     const earlier = await this.findByRequestId(execution.userId, execution.requestId!);
     if (!earlier) throw new Error('Idempotent insert found neither a new nor an earlier execution');
     return { execution: earlier, created: false };
+  }
+
+  /** One INSERT for many rows; per row, whether it was inserted (false: its requestId was taken). */
+  private async insertMany(rows: NewExecution[]): Promise<boolean[]> {
+    const column = <V>(pick: (row: NewExecution) => V): V[] => rows.map(pick);
+    const inserted = returnedRows<{ id: string }>(
+      await this.dataSource.query(
+        `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload)
+         SELECT id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::jsonb[],
+                       $10::int[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],
+                       $17::timestamptz[], $18::text[])
+             AS r(id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload)
+         ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+         RETURNING id`,
+        [
+          column((r) => r.execution.id),
+          column((r) => r.execution.toolId),
+          column((r) => r.execution.userId),
+          column((r) => r.execution.sessionId),
+          column((r) => r.execution.requestId),
+          column((r) => r.execution.requestHash),
+          column((r) => r.execution.status),
+          column((r) => r.execution.async),
+          column((r) => r.stored.input),
+          column((r) => r.execution.timeoutMs),
+          column((r) => r.execution.ipAddress),
+          column((r) => r.execution.userAgent),
+          column((r) => r.execution.createdAt),
+          column((r) => r.execution.startedAt),
+          column((r) => r.execution.attempts),
+          column((r) => (r.lockedUntil ? this.workerId : null)),
+          column((r) => r.lockedUntil),
+          column((r) => r.stored.payload),
+        ],
+      ),
+    );
+    const created = new Set(inserted.map((row) => row.id));
+    return rows.map((row) => created.has(row.execution.id));
   }
 
   async findById(id: string): Promise<ToolExecution | null> {
@@ -113,29 +142,38 @@ export class ToolExecutionRepository {
   }
 
   /**
-   * Writes the outcome. False when this process no longer holds the lease (it expired and
-   * another process took the row over): then nothing is written.
+   * Writes the outcomes of calls this process holds the lease of, in one statement and in the
+   * caller's transaction. Returns, per call, whether it was written: false when this process no
+   * longer holds the lease (it expired and another process took the row over). When a row is
+   * written, the statement has also taken the audit chain lock (AUDIT_CHAIN_LOCK_SQL), saving the
+   * audit writer a round trip.
    */
-  async finish(manager: EntityManager, execution: ToolExecution, finish: ExecutionFinish): Promise<boolean> {
-    const rows = returnedRows<{ id: string }>(
+  async finishMany(manager: EntityManager, finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>): Promise<boolean[]> {
+    const rows = returnedRows<{ id: string; isolation: string }>(
       await manager.query(
-        `UPDATE tool_executions
-            SET status = $3, result = $4::jsonb, error = $5::jsonb, finished_at = $6, duration_ms = $7,
+        `UPDATE tool_executions AS t
+            SET status = d.status, result = d.result, error = d.error, finished_at = d.finished_at, duration_ms = d.duration_ms,
                 payload = NULL, locked_by = NULL, locked_until = NULL
-          WHERE id = $1 AND status = 'running' AND locked_by = $2
-          RETURNING id`,
+           FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[], $7::float8[])
+                AS d(id, status, result, error, finished_at, duration_ms)
+          WHERE t.id = d.id AND t.status = 'running' AND t.locked_by = $1
+          RETURNING t.id, ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, current_setting('transaction_isolation') AS isolation`,
         [
-          execution.id,
           this.workerId,
-          finish.status,
-          finish.storedResult,
-          finish.error ? JSON.stringify(finish.error) : null,
-          finish.finishedAt,
-          finish.durationMs,
+          finished.map((f) => f.execution.id),
+          finished.map((f) => f.finish.status),
+          finished.map((f) => f.finish.storedResult),
+          finished.map((f) => (f.finish.error ? JSON.stringify(f.finish.error) : null)),
+          finished.map((f) => f.finish.finishedAt),
+          finished.map((f) => f.finish.durationMs),
         ],
       ),
     );
-    return rows.length > 0;
+    if (rows.length > 0 && rows[0].isolation !== 'read committed') {
+      throw new Error(`Executions are recorded in a READ COMMITTED transaction, not ${rows[0].isolation}`);
+    }
+    const written = new Set(rows.map((row) => row.id));
+    return finished.map((f) => written.has(f.execution.id));
   }
 
   /** Hands a claimed row back to the queue (this process is stopping before it could finish). */
