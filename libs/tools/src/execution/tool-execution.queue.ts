@@ -13,8 +13,6 @@ import { ToolExecutionRepository } from './tool-execution.repository';
 import { RunCaller, RunOutcome, ToolRunner } from './tool-runner';
 import { ToolSchemaValidator } from './tool-schema-validator';
 
-/** Added to a call's timeout to form its lease: time to record the outcome after the deadline. */
-export const LEASE_GRACE_MS = 30_000;
 /** How long shutdown waits for running async calls before cancelling them back into the queue. */
 const SHUTDOWN_WAIT_MS = 5_000;
 const ABANDONED_BATCH = 50;
@@ -22,7 +20,7 @@ const ABANDONED_BATCH = 50;
 /**
  * The durable queue of async executions. The queue is the `tool_executions` table: each process
  * polls it (every TOOLS_QUEUE_POLL_MS, and at once when it accepts a call), claims rows with
- * FOR UPDATE SKIP LOCKED under a lease of timeout + LEASE_GRACE_MS, runs them and records the
+ * FOR UPDATE SKIP LOCKED under a lease of timeout + TOOLS_QUEUE_LEASE_GRACE_MS, runs them and records the
  * outcome. A process that dies leaves its lease to expire; the row is then claimed again (its
  * `attempts` grows) until TOOLS_QUEUE_MAX_ATTEMPTS, after which it is failed and audited. A
  * process that stops cleanly cancels what it runs and hands the rows back.
@@ -110,7 +108,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   private async poll(): Promise<void> {
     await this.failAbandoned();
     while (!this.draining && this.running.size < this.settings.queueConcurrency) {
-      const execution = await this.repository.claimNext(this.clock.now(), LEASE_GRACE_MS, this.settings.queueMaxAttempts);
+      const execution = await this.repository.claimNext(this.clock.now(), this.settings.queueLeaseGraceMs, this.settings.queueMaxAttempts);
       if (!execution) return;
       const work = this.process(execution)
         .catch((error: unknown) => this.logger.error({ err: error, executionId: execution.id }, 'Async execution could not be recorded'))

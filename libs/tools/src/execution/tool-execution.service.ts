@@ -13,7 +13,7 @@ import { ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
 import { ToolsErrorCode } from '../tool-error-codes';
 import { ExecutionRecorder, TOOL_EXECUTE_ACTION } from './execution-recorder';
 import type { ExecuteToolRequest, ExecutionMeta, ToolExecution } from './tool-execution';
-import { LEASE_GRACE_MS, ToolExecutionQueue } from './tool-execution.queue';
+import { ToolExecutionQueue } from './tool-execution.queue';
 import { ToolExecutionRepository } from './tool-execution.repository';
 import { ToolRunner } from './tool-runner';
 import { ToolSchemaValidator } from './tool-schema-validator';
@@ -47,6 +47,7 @@ export interface ExecutionOutcome {
 export class ToolExecutionService {
   private readonly maxTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
+  private readonly leaseGraceMs: number;
 
   constructor(
     private readonly catalog: ToolCatalogService,
@@ -64,6 +65,7 @@ export class ToolExecutionService {
   ) {
     this.maxTimeoutMs = config.tools.maxTimeoutMs;
     this.defaultTimeoutMs = config.tools.defaultTimeoutMs;
+    this.leaseGraceMs = config.toolExecutions.queueLeaseGraceMs;
   }
 
   async execute(principal: Principal, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
@@ -134,7 +136,7 @@ export class ToolExecutionService {
     }
 
     // The lease lets the queue's sweeper fail this row if the process dies mid-call.
-    const leaseUntil = new Date(now.getTime() + execution.timeoutMs + LEASE_GRACE_MS);
+    const leaseUntil = new Date(now.getTime() + execution.timeoutMs + this.leaseGraceMs);
     const inserted = await this.repository.insert(execution, stored, leaseUntil);
     if (!inserted.created) return this.replay(inserted.execution, requestHash);
     return { execution: await this.run(tool, execution, principal, meta), rateLimit, replayed: false };

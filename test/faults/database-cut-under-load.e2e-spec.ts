@@ -1,0 +1,219 @@
+import { Client } from 'pg';
+import { http, HttpResult } from '../support/test-app';
+import { TcpProxy } from '../support/tcp-proxy';
+import { count, FaultServer, LoadRun, loginAdmin, Outcome, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
+
+/**
+ * PostgreSQL goes away while the server is busy, and comes back. PostgreSQL only: the database
+ * has to be a real server behind a TCP connection we can cut (test/support/tcp-proxy.ts), and the
+ * server runs as its own built process so the cut cannot touch the test's own connections.
+ */
+const FAST_MS = 3_000;
+const CUT_MS = 4_000;
+/** The stall case's timeouts: a silent database is given up on shortly after the statement timeout. */
+const STATEMENT_MS = 1_500;
+const CONNECT_MS = 1_000;
+/**
+ * Longest a request may take while the database is silent: one query's deadline (statement
+ * timeout + 1 s), two more attempts that wait for a connection, and a second of slack. The stall
+ * lasts longer than this, so a request that simply waited for the database to come back fails.
+ */
+const STALL_BOUND_MS = STATEMENT_MS + 1_000 + 2 * CONNECT_MS + 1_000;
+const STALL_MS = STALL_BOUND_MS + 2_000;
+
+async function timed(run: () => Promise<HttpResult>): Promise<HttpResult & { ms: number }> {
+  const started = Date.now();
+  const res = await run();
+  return { ...res, ms: Date.now() - started };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await check()) return Date.now();
+    await sleep(100);
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** The slowest answer of each phase and kind, for the record. */
+function slowest(outcomes: Outcome[], phase: (o: Outcome) => string): Record<string, number> {
+  const max: Record<string, number> = {};
+  for (const o of outcomes) {
+    const key = `${phase(o)} ${o.kind}`;
+    max[key] = Math.max(max[key] ?? 0, Math.round(o.durationMs));
+  }
+  return max;
+}
+
+/**
+ * Writes (executions, contexts) and reads on 12 keep-alive connections, 250 a second: steady
+ * load, not a busy loop of instant 503s that would starve this shared 2-core machine.
+ */
+function mixedLoad(baseUrl: string, token: string, timeoutSec: number): LoadRun {
+  let n = 0;
+  return startLoad(
+    baseUrl,
+    token,
+    [
+      { kind: 'execute', method: 'POST', path: '/api/v1/tools/tool_echo/execute', body: () => ({ parameters: { message: `w${n++}` } }) },
+      { kind: 'context', method: 'POST', path: '/api/v1/contexts', body: () => ({ name: `cut-${n++}`, tools: ['tool_echo'] }) },
+      { kind: 'list', method: 'GET', path: '/api/v1/tools' },
+    ],
+    { connections: 12, timeoutSec, rate: 250 },
+  );
+}
+
+/** Straight from PostgreSQL (not through the proxy): every write the load saw acknowledged is there. */
+async function expectAcknowledgedWritesStored(databaseUrl: string, outcomes: Outcome[]): Promise<void> {
+  const contexts = outcomes.filter((o) => o.kind === 'context' && o.status === 201).map((o) => JSON.parse(o.body).id as string);
+  const executions = outcomes.filter((o) => o.kind === 'execute' && o.status === 200).map((o) => JSON.parse(o.body).executionId as string);
+  expect(contexts.length).toBeGreaterThan(0);
+  expect(executions.length).toBeGreaterThan(0);
+  const pg = new Client({ connectionString: databaseUrl });
+  await pg.connect();
+  try {
+    const { rows: storedContexts } = await pg.query(`SELECT id FROM contexts WHERE id = ANY($1)`, [contexts]);
+    const { rows: storedExecutions } = await pg.query(`SELECT id FROM tool_executions WHERE id = ANY($1) AND status = 'completed'`, [executions]);
+    expect(storedContexts.length).toBe(contexts.length);
+    expect(storedExecutions.length).toBe(executions.length);
+  } finally {
+    await pg.end();
+  }
+}
+
+const UNAVAILABLE_BODY = {
+  error: 'SERVICE_UNAVAILABLE',
+  message: 'Database temporarily unavailable',
+  details: [],
+  timestamp: expect.any(String),
+  requestId: expect.any(String),
+  traceId: expect.any(String),
+};
+
+describe('database outage under load (built server, PostgreSQL behind a proxy)', () => {
+  let fault: FaultServer | undefined;
+  let proxy: TcpProxy | undefined;
+  afterEach(async () => {
+    await fault?.cleanup();
+    await proxy?.cut();
+    fault = undefined;
+    proxy = undefined;
+  });
+
+  async function startBehindProxy(env: Record<string, string>): Promise<{ server: FaultServer['server']; databaseUrl: string; proxy: TcpProxy }> {
+    let created: TcpProxy | undefined;
+    fault = await startFaultServer(async (database) => {
+      const target = new URL(database.url);
+      created = new TcpProxy(target.hostname, Number(target.port || 5432));
+      proxy = created;
+      target.host = `127.0.0.1:${await created.start()}`;
+      return target.toString();
+    }, env);
+    return { server: fault.server, databaseUrl: fault.database.url, proxy: created! };
+  }
+
+  it('cut: answers fast 503s while the database is away, stays alive, recovers by itself and loses nothing it acknowledged', async () => {
+    const { server, databaseUrl, proxy } = await startBehindProxy({ DATABASE_CONNECT_TIMEOUT_MS: '1000' });
+    const token = await loginAdmin(server.baseUrl);
+    await unlimitEcho(server.baseUrl, token);
+    // A request that takes this long is a hang.
+    const load = mixedLoad(server.baseUrl, token, FAST_MS / 1000 + 2);
+    await sleep(2_000);
+
+    const cutAt = Date.now();
+    await proxy.cut();
+    await sleep(500);
+    // Readiness drops within the probe's own timeout, liveness stays, and a write fails fast
+    // with the contract's Error body.
+    const ready = await timed(() => http(server.baseUrl, 'GET', '/api/v1/ready'));
+    expect({ status: ready.status, body: ready.body }).toEqual({ status: 503, body: { ready: false, timestamp: expect.any(String) } });
+    expect(ready.ms).toBeLessThan(2_500);
+    expect((await http(server.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
+    const write = await timed(() => http(server.baseUrl, 'POST', '/api/v1/contexts', { token, body: { name: 'during the cut' } }));
+    expect(write.status).toBe(503);
+    expect(write.body).toEqual(UNAVAILABLE_BODY);
+    expect(write.headers.get('retry-after')).toBe('5');
+    expect(write.ms).toBeLessThan(FAST_MS);
+    await sleep(CUT_MS - (Date.now() - cutAt));
+
+    const restoredAt = Date.now();
+    await proxy.restore();
+    const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
+    await sleep(2_500);
+    await load.stop();
+
+    // Same process all along: recovered without a restart.
+    expect(server.child.exitCode).toBeNull();
+
+    // Every answer was quick (no request waited on a dead connection) and either served or a 503.
+    const slow = load.outcomes.filter((o) => o.durationMs >= FAST_MS);
+    expect(slow.map((o) => `${o.kind} ${o.status} ${o.durationMs} ms`)).toEqual([]);
+    expect(load.timeouts()).toBe(0);
+    const phase = (o: Outcome) => (o.at < cutAt ? 'before' : o.at < restoredAt ? 'cut' : o.at < readyAgainAt ? 'restoring' : 'after');
+    const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
+    const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
+    const unavailable = load.outcomes.filter((o) => o.status === 503);
+    expect(unavailable.length).toBeGreaterThan(0);
+    for (const o of unavailable) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
+    expect(load.outcomes.filter((o) => phase(o) === 'before' && o.status === 503)).toEqual([]);
+
+    // Writes succeed again once ready (a moment's grace for connections opened just before).
+    const after = load.outcomes.filter((o) => o.at > readyAgainAt + 1_000);
+    expect(after.filter((o) => o.status === 503).length).toBe(0);
+    expect(after.filter((o) => o.kind === 'context' && o.status === 201).length).toBeGreaterThan(0);
+    expect(after.filter((o) => o.kind === 'execute' && o.status === 200).length).toBeGreaterThan(0);
+
+    // Nothing acknowledged is lost.
+    await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
+
+    process.stdout.write(`${JSON.stringify({ cut: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - restoredAt })}\n`);
+  });
+
+  it('stall: stops waiting for a database that went silent (503 shortly after the statement timeout, no hang), then recovers', async () => {
+    const { server, databaseUrl, proxy } = await startBehindProxy({
+      DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
+      DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_MS),
+    });
+    const token = await loginAdmin(server.baseUrl);
+    await unlimitEcho(server.baseUrl, token);
+    const load = mixedLoad(server.baseUrl, token, STALL_BOUND_MS / 1000 + 3);
+    await sleep(2_000);
+
+    const stalledAt = Date.now();
+    proxy.stall();
+    await sleep(300);
+    const ready = await timed(() => http(server.baseUrl, 'GET', '/api/v1/ready'));
+    expect(ready.status).toBe(503);
+    expect(ready.ms).toBeLessThan(2_500);
+    expect((await http(server.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
+    const write = await timed(() => http(server.baseUrl, 'POST', '/api/v1/contexts', { token, body: { name: 'during the stall' } }));
+    expect({ status: write.status, body: write.body }).toEqual({ status: 503, body: UNAVAILABLE_BODY });
+    expect(write.ms).toBeLessThan(STALL_BOUND_MS);
+    await sleep(STALL_MS - (Date.now() - stalledAt));
+
+    const resumedAt = Date.now();
+    proxy.resume();
+    const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
+    await sleep(2_500);
+    await load.stop();
+    expect(server.child.exitCode).toBeNull();
+
+    const phase = (o: Outcome) => (o.at < stalledAt ? 'before' : o.at < resumedAt ? 'stall' : o.at < readyAgainAt ? 'resuming' : 'after');
+    process.stdout.write(`${JSON.stringify({ stallSlowestMs: slowest(load.outcomes, phase) })}\n`);
+    const slow = load.outcomes.filter((o) => o.durationMs >= STALL_BOUND_MS);
+    expect(slow.map((o) => `${o.kind} ${o.status} ${o.durationMs} ms`)).toEqual([]);
+    expect(load.timeouts()).toBe(0);
+    const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
+    const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
+    for (const o of load.outcomes.filter((o) => o.status === 503)) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE' });
+    const after = load.outcomes.filter((o) => o.at > readyAgainAt + 1_000);
+    expect(after.filter((o) => o.status === 503).length).toBe(0);
+    expect(after.filter((o) => o.kind === 'context' && o.status === 201).length).toBeGreaterThan(0);
+
+    await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
+    process.stdout.write(`${JSON.stringify({ stall: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - resumedAt })}\n`);
+  });
+});
