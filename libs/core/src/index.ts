@@ -17,3 +17,4 @@ export * from './auth/principal';
 export * from './auth/access.decorators';
 export * from './http/ids';
 export * from './http/client-info';
+export * from './concurrency/work-limit';

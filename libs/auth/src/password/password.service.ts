@@ -1,7 +1,8 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import * as bcrypt from 'bcrypt';
 import { randomBytes } from 'node:crypto';
-import { APP_CONFIG, AppConfig, AppException } from '@app/core';
+import { availableParallelism } from 'node:os';
+import { APP_CONFIG, AppConfig, AppException, WorkLimit } from '@app/core';
 import { passwordProblems } from './password-policy';
 
 /** Hashing and checking passwords with bcrypt at the configured cost. */
@@ -12,6 +13,12 @@ export class PasswordService implements OnModuleInit {
    * against it, so they take as long as a wrong password for a real account.
    */
   private dummyHash: Promise<string> | undefined;
+  /**
+   * bcrypt runs on libuv's pool (four threads by default). More hashes at once than there are
+   * cores add no logins per second, they only crowd the event loop off the CPU (every other
+   * request slows down during a login storm), so at most one per core runs at a time.
+   */
+  private readonly hashing = new WorkLimit(Math.max(1, availableParallelism()));
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
@@ -29,18 +36,18 @@ export class PasswordService implements OnModuleInit {
   }
 
   hash(password: string): Promise<string> {
-    return bcrypt.hash(password, this.config.auth.bcryptCost);
+    return this.hashing.run(() => bcrypt.hash(password, this.config.auth.bcryptCost));
   }
 
   /** Compares against the stored hash, or the dummy hash when there is no account (same cost either way). */
   async verify(password: string, hash: string | null | undefined): Promise<boolean> {
     const target = hash ?? (await this.ensureDummy());
-    const matches = await bcrypt.compare(password, target);
+    const matches = await this.hashing.run(() => bcrypt.compare(password, target));
     return matches && Boolean(hash);
   }
 
   private ensureDummy(): Promise<string> {
-    this.dummyHash ??= bcrypt.hash(randomBytes(24).toString('base64url'), this.config.auth.bcryptCost).catch((error: unknown) => {
+    this.dummyHash ??= this.hash(randomBytes(24).toString('base64url')).catch((error: unknown) => {
       this.dummyHash = undefined;
       throw error;
     });
