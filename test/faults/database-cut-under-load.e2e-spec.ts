@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { http, HttpResult } from '../support/test-app';
+import { upgradeStatus } from '../mcp/mcp-test-kit';
 import { TcpProxy } from '../support/tcp-proxy';
 import { count, FaultServer, LoadRun, loginAdmin, Outcome, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
 
@@ -21,7 +22,7 @@ const CONNECT_MS = 1_000;
 const STALL_BOUND_MS = STATEMENT_MS + 1_000 + 2 * CONNECT_MS + 1_000;
 const STALL_MS = STALL_BOUND_MS + 2_000;
 
-async function timed(run: () => Promise<HttpResult>): Promise<HttpResult & { ms: number }> {
+async function timed<T extends object = HttpResult>(run: () => Promise<T>): Promise<T & { ms: number }> {
   const started = Date.now();
   const res = await run();
   return { ...res, ms: Date.now() - started };
@@ -119,6 +120,8 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     await unlimitEcho(server.baseUrl, token);
     // A request that takes this long is a hang.
     const load = mixedLoad(server.baseUrl, token, FAST_MS / 1000 + 2);
+    const ticket = await http(server.baseUrl, 'POST', '/api/v1/mcp/tickets', { token });
+    expect(ticket.status).toBe(200);
     await sleep(2_000);
 
     const cutAt = Date.now();
@@ -135,6 +138,10 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     expect(write.body).toEqual(UNAVAILABLE_BODY);
     expect(write.headers.get('retry-after')).toBe('5');
     expect(write.ms).toBeLessThan(FAST_MS);
+    // A WebSocket upgrade that needs the database is refused the same way (503, not 500).
+    const upgrade = await timed(async () => ({ status: await upgradeStatus(`${server.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket.body.ticket}`) }));
+    expect(upgrade.status).toBe(503);
+    expect(upgrade.ms).toBeLessThan(FAST_MS);
     await sleep(CUT_MS - (Date.now() - cutAt));
 
     const restoredAt = Date.now();

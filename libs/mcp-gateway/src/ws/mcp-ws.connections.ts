@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, Principal } from '@app/core';
+import { AppException, isDatabaseUnavailable, Principal } from '@app/core';
 import { AuthenticationGuard } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import type { FastifyRequest } from 'fastify';
@@ -104,6 +104,11 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
         () => done(true),
         (error: unknown) => {
           if (error instanceof Refused) return done(false, error.status, error.message, error.headers);
+          // As on the REST routes: the database being away is a 503 to retry, not a server fault.
+          if (isDatabaseUnavailable(error)) {
+            this.logger.warn({ err: error }, 'MCP WebSocket upgrade refused: database unavailable');
+            return done(false, 503, 'Service Unavailable', { 'Retry-After': '5' });
+          }
           this.logger.error({ err: error }, 'MCP WebSocket upgrade failed');
           done(false, 500, 'Internal Server Error');
         },
