@@ -1,8 +1,8 @@
 import { http, TestApp } from '../support/test-app';
 import { TcpProxy } from '../support/tcp-proxy';
-import { Caller, login, mcpEnv, signUp, ticketFor, eventually, upgradeStatus } from '../mcp/mcp-test-kit';
+import { Caller, eventually, login, signUp, ticketFor, upgradeStatus } from '../mcp/mcp-test-kit';
 import { ADMIN_EMAIL, execute, updateTool } from '../tools/tools-test-kit';
-import { dropPrefix, openLegacyStream, readToEnd, REDIS_URL, sharedSecrets, startReplicaPair, uniquePrefix } from './redis-test-kit';
+import { dropPrefix, openLegacyStream, readToEnd, REDIS_URL, startReplicaPair, uniquePrefix } from './redis-test-kit';
 
 const wsUrl = (t: TestApp, ticket: string) => `${t.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket}`;
 
@@ -27,15 +27,8 @@ describe('replicas when Redis is unreachable', () => {
   beforeAll(async () => {
     const port = await proxy.start();
     await proxy.cut();
-    const env = mcpEnv({
-      ...sharedSecrets(),
-      REDIS_URL: `redis://127.0.0.1:${port}`,
-      REDIS_KEY_PREFIX: prefix,
-      TRUST_PROXY: 'true',
-      AUTH_RATE_LIMIT: '10',
-    });
-    // Nothing listens on the port: both still start.
-    ({ a, b, close } = await startReplicaPair(env));
+    // Nothing answers behind the proxy: both still start.
+    ({ a, b, close } = await startReplicaPair(prefix, `redis://127.0.0.1:${port}`));
     admin = await login(a, ADMIN_EMAIL);
     user = await signUp(a, 'outage-user@example.com');
   });

@@ -2,9 +2,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { http, TestApp } from '../support/test-app';
-import { Caller, installWebSocketGlobal, login, mcpEnv, signUp, ticketFor, eventually, upgradeStatus } from '../mcp/mcp-test-kit';
+import { Caller, eventually, installWebSocketGlobal, login, signUp, ticketFor, upgradeStatus } from '../mcp/mcp-test-kit';
 import { ADMIN_EMAIL, execute, updateTool } from '../tools/tools-test-kit';
-import { dropPrefix, openLegacyStream, readToEnd, REDIS_URL, sharedSecrets, startReplicaPair, uniquePrefix } from './redis-test-kit';
+import { dropPrefix, openLegacyStream, readToEnd, startReplicaPair, uniquePrefix } from './redis-test-kit';
 
 installWebSocketGlobal();
 
@@ -25,15 +25,7 @@ describe('several replicas sharing state through Redis', () => {
   let user: Caller;
 
   beforeAll(async () => {
-    const env = mcpEnv({
-      ...sharedSecrets(),
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      // The auth routes' budget (per client IP) is what the throttler test shares between A and B.
-      TRUST_PROXY: 'true',
-      AUTH_RATE_LIMIT: '10',
-    });
-    ({ a, b, close } = await startReplicaPair(env));
+    ({ a, b, close } = await startReplicaPair(prefix));
     admin = await login(a, ADMIN_EMAIL);
     user = await signUp(a, 'replica-user@example.com');
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { rmSync } from 'node:fs';
-import { initializeLegacy } from '../mcp/mcp-test-kit';
+import { initializeLegacy, mcpEnv } from '../mcp/mcp-test-kit';
 import { startTestApp, TestApp } from '../support/test-app';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -58,9 +58,12 @@ export async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>,
 
 /**
  * Two replicas (A and B) of one deployment in this process: one PostgreSQL database, the same
- * secrets and environment. `close` stops both and drops what they shared.
+ * secrets, Redis at `redisUrl` under `prefix`. The auth routes' budget (10 per client IP, the
+ * client IP taken from X-Forwarded-For) is what the suites share or split between A and B.
+ * `close` stops both and drops the database.
  */
-export async function startReplicaPair(env: Record<string, string>): Promise<{ a: TestApp; b: TestApp; close(): Promise<void> }> {
+export async function startReplicaPair(prefix: string, redisUrl = REDIS_URL): Promise<{ a: TestApp; b: TestApp; close(): Promise<void> }> {
+  const env = mcpEnv({ ...sharedSecrets(), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, TRUST_PROXY: 'true', AUTH_RATE_LIMIT: '10' });
   const a = await startTestApp('postgres', { env });
   const b = await startTestApp('postgres', { env, reuse: { database: a.database, dataDir: '' } });
   return {
