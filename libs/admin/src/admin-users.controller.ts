@@ -13,6 +13,7 @@ import { Permission } from '@app/auth';
 import { UserDto } from '@app/users';
 import { AdminUsersService } from './admin-users.service';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
+import { MfaResetResponseDto } from './dto/mfa-reset-response.dto';
 import { UpdateRolesDto } from './dto/update-roles.dto';
 import { UserListDto } from './dto/user-list.dto';
 
@@ -66,5 +67,23 @@ export class AdminUsersController {
   @ApiConflictResponse({ description: 'The user is not suspended', type: ErrorResponseDto })
   reactivate(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<UserDto> {
     return this.admin.reactivate(actor, id, clientInfo(request));
+  }
+
+  @Post(':id/mfa/reset')
+  @HttpCode(200)
+  @RequirePermissions(Permission.ADMIN_USERS_WRITE)
+  @ApiOperation({
+    summary: "Reset a user's MFA and end all their sessions (Admin only, extension)",
+    description:
+      'For a user who lost their factor (or whose factor may be in other hands): removes the active factor, any ' +
+      'pending enrollment, the backup codes and outstanding SMS codes, and ends every session of the user, who ' +
+      'signs in again with the password alone and enrolls afresh. Audited with critical severity. Not for your ' +
+      'own account, and only with a user login (API keys get 403).',
+  })
+  @ApiOkResponse({ description: 'MFA reset', type: MfaResetResponseDto })
+  @ApiNotFoundResponse({ description: 'NOT_FOUND: no such user', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'MFA_NOT_ENABLED: nothing to reset; CONFLICT: your own account', type: ErrorResponseDto })
+  resetMfa(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<MfaResetResponseDto> {
+    return this.admin.resetMfa(actor, id, clientInfo(request));
   }
 }

@@ -2,16 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
-import { ClientInfo } from '@app/auth';
+import { assertInteractiveLogin, ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
 import { AppException, Clock, ErrorCode, paginationOf, Principal, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserDto, UserEntity, UsersService } from '@app/users';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
+import { MfaResetResponseDto } from './dto/mfa-reset-response.dto';
 import { UpdateRolesDto } from './dto/update-roles.dto';
 import { UserListDto } from './dto/user-list.dto';
 
 /** Session end reason when an admin suspends the user. */
 export const SUSPENDED_SESSION_REASON = 'suspended';
+/** Session end reason when an admin resets the user's MFA. */
+export const MFA_RESET_SESSION_REASON = 'mfa_reset';
 
 /**
  * What administrators do to accounts. Each change locks the active admins' rows first (one
@@ -24,6 +27,7 @@ export class AdminUsersService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly users: UsersService,
     private readonly sessions: SessionService,
+    private readonly mfa: MfaService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {}
@@ -91,6 +95,36 @@ export class AdminUsersService {
     });
     await this.users.invalidate(userId);
     return UserDto.from(updated);
+  }
+
+  /**
+   * Removes a user's second factor (active or pending), backup codes and SMS codes, and ends every
+   * one of their sessions: the reset is for a lost factor or one that may be in other hands, so
+   * whoever is signed in must prove the password again and the user enrolls afresh. Critical in
+   * the audit log. Not for oneself (a stolen admin token must not strip the admin's own factor:
+   * replacing one's own needs a current code) and not with an API key.
+   */
+  async resetMfa(actor: Principal, userId: string, client: ClientInfo): Promise<MfaResetResponseDto> {
+    assertInteractiveLogin(actor);
+    if (userId === actor.userId) {
+      throw AppException.conflict('Administrators cannot reset their own MFA; replace it with POST /auth/mfa/enable and a current code');
+    }
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      const { user } = await this.lockTarget(manager, userId);
+      const removed = await this.mfa.reset(manager, user.id);
+      if (!removed) return null;
+      const now = this.clock.now();
+      const sessionsEnded = await this.sessions.endAllForUser(manager, user.id, MFA_RESET_SESSION_REASON, { endedBy: actor.userId });
+      await this.audit.record(manager, {
+        ...this.event('admin.user.mfa_reset', actor, user.id, client),
+        severity: 'critical',
+        details: { removedType: removed.type, removedPendingType: removed.pendingType, sessionsEnded },
+      });
+      return { user: UserDto.from(Object.assign(user, { mfaEnabled: false, updatedAt: now })), sessionsEnded };
+    });
+    if (!outcome) throw AppException.conflict('The user has no MFA factor or enrollment to reset', MfaErrorCode.MFA_NOT_ENABLED);
+    await this.users.invalidate(userId);
+    return outcome;
   }
 
   private async lockTarget(manager: EntityManager, userId: string): Promise<{ user: UserEntity; otherActiveAdmins: number }> {

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AuthModule } from '@app/auth';
+import { AuthModule, MfaModule } from '@app/auth';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
 import { AdminProvisioningService } from './admin-provisioning.service';
@@ -9,7 +9,7 @@ import { FirstAdminBootstrap } from './first-admin.bootstrap';
 
 /** Admin-only routes (the global guard enforces `@Roles('admin')` and the admin:* permissions). */
 @Module({
-  imports: [AuthModule, UsersModule, SessionsModule],
+  imports: [AuthModule, MfaModule, UsersModule, SessionsModule],
   controllers: [AdminUsersController],
   providers: [AdminUsersService, AdminProvisioningService, FirstAdminBootstrap],
   exports: [AdminUsersService, AdminProvisioningService],

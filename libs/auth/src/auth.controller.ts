@@ -1,8 +1,10 @@
 import { Body, Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -13,18 +15,25 @@ import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, Public } fro
 import { UserDto } from '@app/users';
 import { AuthService } from './auth.service';
 import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
+import { NoStore } from './decorators/no-store.decorator';
 import { RefreshTokenAuth } from './decorators/refresh-token-auth.decorator';
+import { ChangePasswordDto } from './dto/change-password.dto';
+import { ChangePasswordResponseDto } from './dto/change-password-response.dto';
 import { LoginDto } from './dto/login.dto';
 import { LoginResponseDto } from './dto/login-response.dto';
 import { LogoutResponseDto } from './dto/logout-response.dto';
 import { RefreshResponseDto } from './dto/refresh-response.dto';
 import { RegisterDto } from './dto/register.dto';
+import { PasswordChangeService } from './password/password-change.service';
 import { bearerToken } from './tokens/bearer-token';
 
 @ApiTags('Authentication')
 @Controller('auth')
 export class AuthController {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly passwordChange: PasswordChangeService,
+  ) {}
 
   @Post('register')
   @Public()
@@ -41,6 +50,7 @@ export class AuthController {
   @HttpCode(200)
   @Public()
   @AuthRateLimit()
+  @NoStore()
   @ApiOperation({ summary: 'Login user' })
   @ApiOkResponse({ description: 'Login successful', type: LoginResponseDto })
   @ApiUnauthorizedResponse({
@@ -55,6 +65,7 @@ export class AuthController {
   @HttpCode(200)
   @RefreshTokenAuth()
   @AuthRateLimit()
+  @NoStore()
   @ApiOperation({ summary: 'Refresh access token', description: 'The bearer credential is the refresh token; it is rotated.' })
   @ApiOkResponse({ description: 'Token refreshed successfully', type: RefreshResponseDto })
   refresh(@Req() request: FastifyRequest): Promise<RefreshResponseDto> {
@@ -68,6 +79,37 @@ export class AuthController {
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
   logout(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<LogoutResponseDto> {
     return this.auth.logout(principal, clientInfo(request));
+  }
+
+  @Post('password')
+  @HttpCode(200)
+  @AuthRateLimit()
+  @ApiBearerAuth('BearerAuth')
+  @ApiOperation({
+    summary: 'Change your password (extension)',
+    description:
+      'Needs the current password; the new one must meet the registration policy and differ from it. ' +
+      'Ends every other session of the account (other logins, and the sessions of your API keys, which ' +
+      'open a new one on their next use); this session stays. Wrong current passwords count toward the ' +
+      'login lockout; while the account is locked the answer is 429 ACCOUNT_LOCKED with Retry-After. ' +
+      'Only with a user login: API keys are refused (403).',
+  })
+  @ApiOkResponse({ description: 'Password changed', type: ChangePasswordResponseDto })
+  @ApiBadRequestResponse({
+    description:
+      'VALIDATION_ERROR (details name newPassword or currentPassword: policy, same as current, missing), ' +
+      'or INVALID_CURRENT_PASSWORD (details: currentPassword)',
+    type: ErrorResponseDto,
+  })
+  @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
+  @ApiForbiddenResponse({ description: 'Called with an API key: credentials are managed with a user login', type: ErrorResponseDto })
+  @ApiConflictResponse({ description: 'The password was changed by a concurrent request', type: ErrorResponseDto })
+  changePassword(
+    @CurrentPrincipal() principal: Principal,
+    @Body() dto: ChangePasswordDto,
+    @Req() request: FastifyRequest,
+  ): Promise<ChangePasswordResponseDto> {
+    return this.passwordChange.change({ principal, ...clientInfo(request) }, dto.currentPassword, dto.newPassword);
   }
 
   @Get('me')

@@ -1,4 +1,4 @@
-import { AppException, ErrorCode } from '@app/core';
+import { AppException, ErrorCode, Principal } from '@app/core';
 
 const REALM = 'Bearer realm="secure-mcp-server"';
 
@@ -34,4 +34,22 @@ export function mfaRequired(): AppException {
   return new AppException(ErrorCode.MFA_REQUIRED, 'Multi-factor authentication code required', 401, [], {
     'WWW-Authenticate': REALM,
   });
+}
+
+/** Codes of the account routes beyond the core ones (the `error` field of the Error body). */
+export const AuthErrorCode = {
+  /** The password change's currentPassword is not the account's password. */
+  INVALID_CURRENT_PASSWORD: 'INVALID_CURRENT_PASSWORD',
+  /** Too many wrong passwords (at login or password change): try again after Retry-After seconds. */
+  ACCOUNT_LOCKED: 'ACCOUNT_LOCKED',
+} as const;
+
+/**
+ * Credentials (password, MFA, API keys, interactive sessions) are managed only with a user login:
+ * an API key is a narrow credential and must not be able to widen or take over the account.
+ */
+export function assertInteractiveLogin(principal: Principal): void {
+  if (principal.via !== 'jwt') {
+    throw AppException.forbidden('Credentials are managed with a user login, not with an API key');
+  }
 }

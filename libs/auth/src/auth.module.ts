@@ -14,6 +14,7 @@ import { InMemoryThrottlerStorage } from './guards/in-memory-throttler.storage';
 import { RateLimitGuard } from './guards/rate-limit.guard';
 import { RedisThrottlerStorage } from './guards/redis-throttler.storage';
 import { MfaModule } from './mfa/mfa.module';
+import { PasswordChangeService } from './password/password-change.service';
 import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
 import { RefreshTokenService } from './tokens/refresh-token.service';
@@ -42,6 +43,7 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
   providers: [
     AuthService,
     PasswordService,
+    PasswordChangeService,
     AccessTokenService,
     RefreshTokenService,
     ApiKeyService,

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
 import { SessionService } from '@app/sessions';
-import { LoginCandidate, LockoutPolicy, UserDto, UserEntity, UsersService } from '@app/users';
+import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UserEntity, UsersService } from '@app/users';
 import { invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
 import { LoginDto } from './dto/login.dto';
 import { LoginResponseDto } from './dto/login-response.dto';
@@ -47,11 +47,7 @@ export class AuthService {
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.lockout = {
-      threshold: config.auth.lockoutThreshold,
-      windowSec: config.auth.lockoutWindowSec,
-      durationSec: config.auth.lockoutDurationSec,
-    };
+    this.lockout = lockoutPolicyOf(config);
   }
 
   async register(dto: RegisterDto, client: ClientInfo): Promise<UserDto> {

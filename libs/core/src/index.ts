@@ -10,6 +10,7 @@ export * from './errors/all-exceptions.filter';
 export * from './http/request-context';
 export * from './http/route-registry';
 export * from './logging/logger';
+export * from './logging/error-serializer';
 export * from './validation/validation.pipe';
 export * from './pagination/pagination';
 export * from './http/public.decorator';

@@ -1,9 +1,11 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import type { Logger, QueryRunner } from 'typeorm';
+import { safeErrorMessage } from '@app/core';
 
 /**
  * Sends TypeORM's own messages through the application logger (structured, redacted) instead
- * of the console. Query text and parameters are never logged: parameters hold user data.
+ * of the console. Query text and parameters are never logged: parameters hold user data (a
+ * failing INSERT into users carries a bcrypt hash).
  */
 export class TypeOrmLogger implements Logger {
   private readonly logger = new NestLogger('TypeORM');
@@ -11,7 +13,8 @@ export class TypeOrmLogger implements Logger {
   logQuery(): void {}
 
   logQueryError(error: string | Error, _query: string, _parameters?: unknown[], _runner?: QueryRunner): void {
-    this.logger.warn(`Query failed: ${error instanceof Error ? error.message : error}`);
+    // Never the query or its parameters, and the message with quoted values masked.
+    this.logger.warn(`Query failed: ${safeErrorMessage(error)}`);
   }
 
   logQuerySlow(time: number): void {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AppException, newId, Role } from '@app/core';
+import { AppConfig, AppException, newId, Role } from '@app/core';
 import { returnedRows } from '@app/database';
 import { UserEntity, UserStatus } from './user.entity';
 import { UserAccessState, UserStateCache } from './user-state.cache';
@@ -32,6 +32,15 @@ export interface LockoutPolicy {
   threshold: number;
   windowSec: number;
   durationSec: number;
+}
+
+/** The login lockout as configured: wrong passwords at login and at a password change both count. */
+export function lockoutPolicyOf(config: AppConfig): LockoutPolicy {
+  return {
+    threshold: config.auth.lockoutThreshold,
+    windowSec: config.auth.lockoutWindowSec,
+    durationSec: config.auth.lockoutDurationSec,
+  };
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -135,6 +144,28 @@ export class UsersService {
       [userId, lockedUntil],
     );
     return lockedUntil;
+  }
+
+  /** The stored password hash of an account (for re-authentication), or null when there is none. */
+  async passwordHashOf(id: string, manager: EntityManager = this.dataSource.manager): Promise<string | null> {
+    const rows: Array<{ password_hash: string }> = await manager.query(`SELECT password_hash FROM users WHERE id = $1`, [id]);
+    return rows[0]?.password_hash ?? null;
+  }
+
+  /**
+   * Replaces the password hash if it is still `expectedHash` (the one the current password was
+   * checked against), so of two concurrent changes only the first wins. Clears the failure count:
+   * the caller has just proved the password. Returns false when the hash had changed meanwhile.
+   */
+  async replacePasswordHash(manager: EntityManager, id: string, expectedHash: string, newHash: string, now: Date): Promise<boolean> {
+    const rows = returnedRows<{ id: string }>(
+      await manager.query(
+        `UPDATE users SET password_hash = $3, failed_logins = 0, failed_window_start = NULL, updated_at = $4
+         WHERE id = $1 AND password_hash = $2 RETURNING id`,
+        [id, expectedHash, newHash, now],
+      ),
+    );
+    return rows.length === 1;
   }
 
   /** A successful login: forget earlier failures and note the time. */

@@ -31,6 +31,11 @@ export class BackupCodeService {
     await manager.update(MfaBackupCodeEntity, { userId, pending: true }, { pending: false });
   }
 
+  /** Every code of the user, pending or not (an administrator reset the factor). */
+  async discardAll(manager: EntityManager, userId: string): Promise<void> {
+    await manager.delete(MfaBackupCodeEntity, { userId });
+  }
+
   /**
    * Uses up a backup code. Returns how many unused codes remain, or null when `input` is not an
    * unused code of this user. Safe against two concurrent uses of one code (conditional update).

@@ -6,6 +6,8 @@ export const MfaErrorCode = {
   MFA_ALREADY_ENABLED: 'MFA_ALREADY_ENABLED',
   /** Nothing of the given type is pending or active to verify against. */
   MFA_NOT_PENDING: 'MFA_NOT_PENDING',
+  /** An administrator reset was asked for an account without a factor or enrollment. */
+  MFA_NOT_ENABLED: 'MFA_NOT_ENABLED',
   /** Too many wrong codes against the active factor; try again after Retry-After seconds. */
   MFA_LOCKED: 'MFA_LOCKED',
   /** The SMS gateway did not take the message. */

@@ -16,6 +16,7 @@ import { EnableMfaDto } from './dto/enable-mfa.dto';
 import { EnableMfaResponseDto, VerifyMfaResponseDto } from './dto/mfa-responses.dto';
 import { VerifyMfaDto } from './dto/verify-mfa.dto';
 import { MfaCaller, MfaService } from './mfa.service';
+import { NoStore } from '../decorators/no-store.decorator';
 
 /** Authenticated (the global guard): MFA is managed by the signed-in user for their own account. */
 @ApiTags('Authentication')
@@ -27,6 +28,7 @@ export class MfaController {
 
   @Post('enable')
   @HttpCode(200)
+  @NoStore()
   @ApiOperation({
     summary: 'Enable MFA',
     description:
@@ -52,6 +54,7 @@ export class MfaController {
 
   @Post('verify')
   @HttpCode(200)
+  @NoStore()
   @ApiOperation({
     summary: 'Verify MFA code',
     description: 'Verifies the pending enrollment (activating it and ending your other sessions) or, without one, the active factor.',

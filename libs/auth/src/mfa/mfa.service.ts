@@ -290,6 +290,26 @@ export class MfaService {
   }
 
   /**
+   * An administrator's reset (the user lost the factor, or it may be in other hands): removes the
+   * active factor, any pending enrollment, the backup codes and outstanding SMS codes, inside the
+   * caller's transaction, which must already hold the user's row lock (users first, as everywhere).
+   * Returns what was removed, or null when the account had neither a factor nor an enrollment.
+   */
+  async reset(manager: EntityManager, userId: string): Promise<{ type: MfaType | null; pendingType: MfaType | null } | null> {
+    const factor = await manager
+      .createQueryBuilder(UserMfaEntity, 'm')
+      .where('m.user_id = :userId', { userId })
+      .setLock('pessimistic_write')
+      .getOne();
+    const removed = factor ? { type: isActive(factor) ? factor.type : null, pendingType: factor.pendingType } : null;
+    await this.smsChallenges.discard(manager, userId);
+    await this.backupCodes.discardAll(manager, userId);
+    await manager.delete(UserMfaEntity, { userId });
+    await manager.query(`UPDATE users SET mfa_enabled = false, updated_at = $2 WHERE id = $1`, [userId, this.clock.now()]);
+    return removed && (removed.type || removed.pendingType) ? removed : null;
+  }
+
+  /**
    * Checks a code against the ACTIVE factor and consumes it: a backup code (xxxx-xxxx), else a
    * TOTP code for a step later than the last accepted one, else the newest SMS login code.
    * `caller` is null on the login path (the login writes its own audit record).

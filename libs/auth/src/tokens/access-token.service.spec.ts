@@ -98,6 +98,19 @@ describe('AccessTokenService', () => {
     expect(service.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims))).toBeNull();
   });
 
+  it('honours nbf: refused while in the future, accepted once reached, refused when not a number', () => {
+    const now = Date.UTC(2030, 0, 1) / 1000;
+    const header = { alg: 'HS256', typ: 'JWT' };
+    const claims = claimsOf(sign().token);
+    expect(service.verify(forge(header, { ...claims, nbf: now + 1 }))).toBeNull();
+    expect(service.verify(forge(header, { ...claims, nbf: now + 3600 }))).toBeNull();
+    expect(service.verify(forge(header, { ...claims, nbf: String(now - 10) }))).toBeNull();
+    expect(service.verify(forge(header, { ...claims, nbf: now }))).toMatchObject({ sub: 'usr_1' });
+    const later = forge(header, { ...claims, nbf: now + 60 });
+    clock.ms += 60_000;
+    expect(service.verify(later)).toMatchObject({ sub: 'usr_1' });
+  });
+
   it('refuses garbage without throwing', () => {
     for (const junk of ['', 'abc', 'a.b', 'a.b.c', '...', 'x'.repeat(5000), `${sign().token}.extra`]) {
       expect(service.verify(junk)).toBeNull();

@@ -15,6 +15,8 @@ export interface AccessTokenClaims {
   typ: typeof ACCESS_TOKEN_TYPE;
   iat: number;
   exp: number;
+  /** Not before: we never set it, but a token that carries one is honoured (RFC 7519 §4.1.5). */
+  nbf?: number;
   jti: string;
 }
 
@@ -102,7 +104,9 @@ export class AccessTokenService {
       typeof claims.exp === 'number' &&
       typeof claims.iat === 'number' &&
       now < claims.exp &&
-      claims.iat <= now + IAT_LEEWAY_SEC;
+      claims.iat <= now + IAT_LEEWAY_SEC &&
+      // No leeway: our tokens carry no nbf, so any given one is checked strictly.
+      (claims.nbf === undefined || (typeof claims.nbf === 'number' && claims.nbf <= now));
     return valid ? (claims as AccessTokenClaims) : null;
   }
 

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { ConfigValidationError, loadConfig } from './app-config';
+import { ConfigValidationError, loadConfig, secretWeakness } from './app-config';
 
 describe('loadConfig', () => {
   it('starts on the embedded default with no configuration at all', () => {
@@ -32,14 +33,45 @@ describe('loadConfig', () => {
   });
 
   it('accepts configured secrets in production and rejects short ones', () => {
-    const strong = 'x'.repeat(40);
+    const strong = 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA';
     const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' };
     expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
     expect(() => loadConfig({ ...production, JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
   });
 
+  it.each([
+    ['one repeated character', 'j'.repeat(48)],
+    ['too few distinct characters', 'abcabcabcaabbccabcabcbbacabcacbacbacb'],
+    ['a short pattern repeated', 'Passw0rd!1Passw0rd!1Passw0rd!1Passw0rd!1'],
+    ['an alphabet run', 'abcdefghijklmnopqrstuvwxyz0123456789'],
+    ['low estimated entropy', 'aaaaaaaaaaaaaaaaaaaaaaaabcdefghij1'],
+  ])('refuses a production JWT_SECRET or ENCRYPTION_KEY with %s, without echoing it', (_why, weak) => {
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' };
+    const strong = randomBytes(48).toString('base64');
+    for (const name of ['JWT_SECRET', 'ENCRYPTION_KEY']) {
+      let message = '';
+      try {
+        loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong, [name]: weak });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(new RegExp(`${name} is too easy to guess`));
+      expect(message).not.toContain(weak);
+    }
+    // Outside production the same value is only a development convenience.
+    expect(loadConfig({ NODE_ENV: 'test', JWT_SECRET: weak, ENCRYPTION_KEY: weak }).secrets.jwtSecret).toBe(weak);
+  });
+
+  it('accepts generated secrets of the usual shapes', () => {
+    for (let i = 0; i < 50; i++) {
+      for (const secret of [randomBytes(16).toString('hex'), randomBytes(32).toString('hex'), randomBytes(48).toString('base64'), randomBytes(24).toString('base64url')]) {
+        expect(secretWeakness(secret)).toBeNull();
+      }
+    }
+  });
+
   it('refuses the log SMS sender in production', () => {
-    const strong = 'x'.repeat(40);
+    const strong = randomBytes(48).toString('base64');
     expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, ENCRYPTION_KEY: strong })).toThrow(/SMS_SENDER/);
   });
 
@@ -138,7 +170,7 @@ describe('loadConfig', () => {
 
     it('refuses the file system root as sandbox and private fetches in production', () => {
       expect(() => loadConfig({ TOOLS_SANDBOX_ROOT: '/' })).toThrow(/TOOLS_SANDBOX_ROOT/);
-      const strong = 'x'.repeat(40);
+      const strong = randomBytes(48).toString('base64');
       const production = {
         NODE_ENV: 'production',
         SMS_SENDER: 'http',

@@ -61,6 +61,8 @@ export interface AppConfig {
     issuer: string;
     smsSender: 'log' | 'http';
     smsHttpUrl: string | undefined;
+    /** Development only: the log sender writes the SMS text (with the code) to the log. Off by default. */
+    smsLogCodes: boolean;
     smsCodeTtlSec: number;
     smsMaxAttempts: number;
   };
@@ -191,6 +193,11 @@ class EnvReader {
     const value = this.raw(name);
     if (value !== undefined) {
       if (value.length < minLength) this.problems.push(`${name} must be at least ${minLength} characters long`);
+      else if (production) {
+        // Never the value itself: only what is wrong with it.
+        const weakness = secretWeakness(value);
+        if (weakness) this.problems.push(`${name} is too easy to guess (${weakness}); generate one, e.g. openssl rand -base64 48`);
+      }
       return value;
     }
     if (production) {
@@ -200,6 +207,37 @@ class EnvReader {
     generated.push(name);
     return randomBytes(48).toString('base64url');
   }
+}
+
+/** Fewest distinct characters a production secret may have (32 random hex digits have about 15). */
+const SECRET_MIN_DISTINCT = 10;
+/** Least estimated entropy in bits (length × Shannon entropy per character); 32 random hex digits estimate ≈ 115. */
+const SECRET_MIN_BITS = 96;
+
+/**
+ * Why a configured secret looks humanly chosen rather than generated, or null. A heuristic, not a
+ * proof: it catches one repeated character, a short pattern repeated, an alphabet or digit run,
+ * and text with too few distinct characters, which length alone lets through.
+ */
+export function secretWeakness(secret: string): string | null {
+  const chars = [...secret];
+  const counts = new Map<string, number>();
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
+  if (counts.size < SECRET_MIN_DISTINCT) return `only ${counts.size} distinct characters`;
+  for (let period = 1; period <= chars.length / 2; period++) {
+    if (chars.length % period === 0 && secret === secret.slice(0, period).repeat(chars.length / period)) {
+      return 'a short pattern repeated';
+    }
+  }
+  let stepsOfOne = 0;
+  for (let i = 1; i < chars.length; i++) {
+    if (Math.abs(chars[i].codePointAt(0)! - chars[i - 1].codePointAt(0)!) === 1) stepsOfOne++;
+  }
+  if (stepsOfOne * 2 >= chars.length - 1) return 'mostly a run of consecutive characters';
+  let bits = 0;
+  for (const count of counts.values()) bits -= count * Math.log2(count / chars.length);
+  if (bits < SECRET_MIN_BITS) return `about ${Math.floor(bits)} bits of estimated entropy, at least ${SECRET_MIN_BITS} needed`;
+  return null;
 }
 
 function parseTrustProxy(reader: EnvReader): boolean | number | string[] {
@@ -354,6 +392,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       issuer: r.string('MFA_ISSUER', 'Secure MCP Server'),
       smsSender: r.oneOf('SMS_SENDER', ['log', 'http'] as const, 'log'),
       smsHttpUrl: r.url('SMS_HTTP_URL', ['https:', 'http:']),
+      smsLogCodes: r.bool('SMS_LOG_CODES', false),
       smsCodeTtlSec: r.int('SMS_CODE_TTL', 300, 30, 3600),
       smsMaxAttempts: r.int('SMS_MAX_ATTEMPTS', 5, 1, 20),
     },
@@ -388,6 +427,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
 
   if (isProduction && config.mfa.smsSender === 'log') {
     r.problems.push('SMS_SENDER must be "http" when NODE_ENV=production (the log sender writes codes to the log)');
+  }
+  if (isProduction && config.mfa.smsLogCodes) {
+    r.problems.push('SMS_LOG_CODES writes one-time codes to the log and must not be true when NODE_ENV=production');
   }
   if (config.mfa.smsSender === 'http' && !config.mfa.smsHttpUrl) {
     r.problems.push('SMS_HTTP_URL is required when SMS_SENDER=http');

@@ -4,6 +4,7 @@ import { RouteRegistry } from '../http/route-registry';
 import { AppException, ErrorDetail } from './app.exception';
 import { ErrorCode, ErrorCodeValue, codeForStatus } from './error-code';
 import { isDatabaseUnavailable } from './database-errors';
+import { safeErrorMessage } from '../logging/error-serializer';
 
 interface Rendered {
   status: number;
@@ -34,9 +35,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const rendered = this.render(exception, request);
 
     if (rendered.status >= 500 && rendered.code !== ErrorCode.SERVICE_UNAVAILABLE) {
+      // `err` goes through serializeError: never the driver's parameters, row or SQL.
       this.logger.error({ err: exception, requestId: request.id }, 'Unhandled error');
     } else if (rendered.status >= 500) {
-      this.logger.warn({ requestId: request.id, reason: (exception as Error)?.message }, 'Dependency unavailable');
+      this.logger.warn({ requestId: request.id, reason: safeErrorMessage(exception) }, 'Dependency unavailable');
     }
     if (reply.sent) return;
 

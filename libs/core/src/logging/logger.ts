@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pino, { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
 import type { AppConfig } from '../config/app-config';
+import { serializeError } from './error-serializer';
 
 /**
  * Paths never written to a log: credentials in headers and any secret-looking field in a
@@ -38,6 +39,8 @@ export function createRootLogger(config: AppConfig): Logger {
     base: { service: 'secure-mcp-server', version: config.version },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    // Errors are written from an allow-list of fields, never whole (see serializeError).
+    serializers: { err: serializeError, error: serializeError },
     messageKey: 'msg',
     transport: config.log.pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
   });

@@ -4,20 +4,21 @@ import { SmsSender } from './sms-sender';
 
 /**
  * Development sender: nothing leaves the process. The text (which carries the code) is written
- * to the log only in development, never in test; the last message per number is kept in memory
- * so tests and local tools can read it. Production refuses this sender at config time.
+ * to the log only when the developer asked for it (SMS_LOG_CODES=true); otherwise the line says
+ * a code was sent, and nothing more. The last message per number is kept in memory so tests and
+ * local tools can read it. Production refuses this sender (and SMS_LOG_CODES) at config time.
  */
 export class LogSmsSender extends SmsSender {
   private readonly logger = new Logger('SmsSender');
   private readonly lastByPhone = new Map<string, string>();
 
-  constructor(private readonly logText: boolean) {
+  constructor(private readonly logCodes: boolean) {
     super();
   }
 
   async send(to: string, text: string): Promise<void> {
     this.lastByPhone.set(to, text);
-    if (this.logText) this.logger.log(`SMS to ${maskPhone(to)}: ${text}`);
+    if (this.logCodes) this.logger.log(`SMS to ${maskPhone(to)}: ${text}`);
     else this.logger.log(`SMS to ${maskPhone(to)}: code sent`);
   }
 

@@ -11,5 +11,5 @@ export const smsSenderProvider: Provider = {
   useFactory: (config: AppConfig): SmsSender =>
     config.mfa.smsSender === 'http' && config.mfa.smsHttpUrl
       ? new HttpSmsSender(config.mfa.smsHttpUrl, config.secrets.smsHttpToken)
-      : new LogSmsSender(config.env === 'development'),
+      : new LogSmsSender(config.mfa.smsLogCodes),
 };

@@ -30,7 +30,7 @@ describe('SMS senders', () => {
       expect(logged[0]).toContain('+1********23');
     });
 
-    it('in development writes the text to the log, with the number masked', async () => {
+    it('when asked to (SMS_LOG_CODES) writes the text to the log, with the number masked', async () => {
       await new LogSmsSender(true).send('+14155550123', '444444 is your code');
       expect(logged.join('\n')).toContain('444444 is your code');
       expect(logged.join('\n')).not.toContain('4155550123');
@@ -86,13 +86,34 @@ describe('SMS senders', () => {
     const build = (env: Record<string, string>) =>
       (smsSenderProvider as { useFactory: (config: ReturnType<typeof loadConfig>) => SmsSender }).useFactory(loadConfig(env));
 
+    it('never logs codes by default, in development too; SMS_LOG_CODES=true is the one way to see them', async () => {
+      await (build({ NODE_ENV: 'development' }) as LogSmsSender).send('+14155550123', '888888 is your code');
+      await (build({}) as LogSmsSender).send('+14155550123', '898989 is your code');
+      expect(logged).toEqual(['SMS to +1********23: code sent', 'SMS to +1********23: code sent']);
+      await (build({ NODE_ENV: 'development', SMS_LOG_CODES: 'true' }) as LogSmsSender).send('+14155550123', '999999 is your code');
+      expect(logged[2]).toBe('SMS to +1********23: 999999 is your code');
+    });
+
+    it('refuses SMS_LOG_CODES in production', () => {
+      expect(() =>
+        loadConfig({
+          NODE_ENV: 'production',
+          JWT_SECRET: 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA',
+          ENCRYPTION_KEY: 'Zr8Nq2Lw6Yt4Kp0Hx9Vb3Mc7Jd1Gs5Fa',
+          SMS_SENDER: 'http',
+          SMS_HTTP_URL: 'https://sms.example.com/send',
+          SMS_LOG_CODES: 'true',
+        }),
+      ).toThrow(/SMS_LOG_CODES/);
+    });
+
     it('uses the log sender by default and the HTTP sender when configured', () => {
       expect(build({ NODE_ENV: 'test' })).toBeInstanceOf(LogSmsSender);
       expect(build({ NODE_ENV: 'test', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' })).toBeInstanceOf(HttpSmsSender);
     });
 
     it('cannot run production with the log sender (config refuses it)', () => {
-      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(40), ENCRYPTION_KEY: 'e'.repeat(40) })).toThrow(/SMS_SENDER/);
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA', ENCRYPTION_KEY: 'Zr8Nq2Lw6Yt4Kp0Hx9Vb3Mc7Jd1Gs5Fa' })).toThrow(/SMS_SENDER/);
     });
   });
 });
