@@ -9,7 +9,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, Public } from '@app/core';
+import { Authenticated, clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, Public } from '@app/core';
 import { UserDto } from '@app/users';
 import { AuthService } from './auth.service';
 import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
@@ -63,6 +63,7 @@ export class AuthController {
 
   @Post('logout')
   @HttpCode(200)
+  @InteractiveOnly()
   @ApiOperation({ summary: 'Logout user' })
   @ApiOkResponse({ description: 'Logout successful', type: LogoutResponseDto })
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
@@ -71,6 +72,7 @@ export class AuthController {
   }
 
   @Get('me')
+  @Authenticated()
   @ApiOperation({ summary: 'The current user (extension)' })
   @ApiOkResponse({ description: 'The authenticated user', type: UserDto })
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })

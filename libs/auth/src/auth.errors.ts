@@ -35,3 +35,14 @@ export function mfaRequired(): AppException {
     'WWW-Authenticate': REALM,
   });
 }
+
+/** Stable code of the refusal below, for clients that tell it from a missing permission. */
+export const INTERACTIVE_LOGIN_REQUIRED = 'INTERACTIVE_LOGIN_REQUIRED';
+
+/** An API key on a route that manages credentials or sessions: only a user login may. */
+export function interactiveLoginRequired(): AppException {
+  return AppException.forbidden(
+    'This route needs a user login: API keys cannot manage MFA, API keys, passwords or sessions',
+    INTERACTIVE_LOGIN_REQUIRED,
+  );
+}
