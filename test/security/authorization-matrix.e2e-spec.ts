@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { RouteRegistry } from '@app/core';
 import { createApiKey, createContext, upgradeStatus } from '../mcp/mcp-test-kit';
 import { http, HttpResult, startTestApp, TestApp } from '../support/test-app';
-import { ADMIN_EMAIL, Caller, execute, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
+import { ADMIN_EMAIL, Caller, execute, login, PASSWORD, signUp, toolsEnv, waitForExecution } from '../tools/tools-test-kit';
 
 /**
  * Every route × every kind of caller → the status it must answer. The routes come from the
@@ -299,6 +299,27 @@ describe('authorization matrix (PostgreSQL)', () => {
       const read = await http(t.baseUrl, 'GET', `/api/v1/tools/executions/${inContext.body.executionId}`, { token: f.keys.boundKey });
       expect(read.status).toBe(200);
       expect(read.body.result).toEqual({ message: 'kept' });
+    });
+
+    it("a key's queued (async) call runs within the key's permissions, not its owner's", async () => {
+      // The developer may write files; their key may only read tools and execute.
+      const narrow = await createApiKey(t, f.developer, { name: 'no-write', permissions: ['tools:read', 'tools:execute'] });
+      const write = { operation: 'write', path: 'matrix/key.txt', content: 'x', createDirectories: true };
+      const queued = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
+        token: narrow.key,
+        body: { parameters: write, options: { async: true } },
+      });
+      expect(queued.status).toBe(200);
+      expect(queued.body.status).toBe('pending');
+      const ran = await waitForExecution(t, { ...f.developer, token: narrow.key }, queued.body.executionId);
+      expect(ran.body.status).toBe('failed');
+      expect(ran.body.error.code).toBe('PERMISSION_DENIED');
+      // The developer's own login may.
+      const own = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
+        token: f.developer.token,
+        body: { parameters: { ...write, path: 'matrix/own.txt' }, options: { async: true } },
+      });
+      expect((await waitForExecution(t, f.developer, own.body.executionId)).body.status).toBe('completed');
     });
 
     it('bound and restricted keys reach no other context over MCP WebSocket either', async () => {

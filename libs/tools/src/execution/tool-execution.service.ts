@@ -128,7 +128,12 @@ export class ToolExecutionService {
       durationMs: null,
       attempts: isAsync ? 0 : 1,
     };
-    const stored = { input: this.recorder.storedInput(parameters), payload: isAsync ? JSON.stringify(parameters) : null };
+    const stored = {
+      input: this.recorder.storedInput(parameters),
+      payload: isAsync ? JSON.stringify(parameters) : null,
+      // The queue runs the call later as the user: an API key's narrower permissions go with it.
+      callerPermissions: isAsync && principal.via === 'api_key' ? JSON.stringify(principal.permissions) : null,
+    };
 
     if (isAsync) {
       const inserted = await this.repository.insert(execution, stored, null);
