@@ -302,24 +302,7 @@ describe('authorization matrix (PostgreSQL)', () => {
     });
 
     it("a key's queued (async) call runs within the key's permissions, not its owner's", async () => {
-      // The developer may write files; their key may only read tools and execute.
-      const narrow = await createApiKey(t, f.developer, { name: 'no-write', permissions: ['tools:read', 'tools:execute'] });
-      const write = { operation: 'write', path: 'matrix/key.txt', content: 'x', createDirectories: true };
-      const queued = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
-        token: narrow.key,
-        body: { parameters: write, options: { async: true } },
-      });
-      expect(queued.status).toBe(200);
-      expect(queued.body.status).toBe('pending');
-      const ran = await waitForExecution(t, { ...f.developer, token: narrow.key }, queued.body.executionId);
-      expect(ran.body.status).toBe('failed');
-      expect(ran.body.error.code).toBe('PERMISSION_DENIED');
-      // The developer's own login may.
-      const own = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
-        token: f.developer.token,
-        body: { parameters: { ...write, path: 'matrix/own.txt' }, options: { async: true } },
-      });
-      expect((await waitForExecution(t, f.developer, own.body.executionId)).body.status).toBe('completed');
+      await expectQueuedCallWithinKey(t, f.developer);
     });
 
     it('bound and restricted keys reach no other context over MCP WebSocket either', async () => {
@@ -331,5 +314,46 @@ describe('authorization matrix (PostgreSQL)', () => {
       expect(await upgradeStatus(`${ws}/api/v1/contexts/${f.userContext}/mcp/ws`, bearer(f.keys.boundKey))).toBe(101);
       expect(await upgradeStatus(`${ws}/api/v1/contexts/${f.adminContext}/mcp/ws`, bearer(f.keys.adminBoundKey))).toBe(101);
     });
+  });
+});
+
+/** The developer may write files; a key of theirs that may only read tools and execute must not, queued or not. */
+async function expectQueuedCallWithinKey(t: TestApp, developer: Caller): Promise<void> {
+  const narrow = await createApiKey(t, developer, { name: 'no-write', permissions: ['tools:read', 'tools:execute'] });
+  const write = { operation: 'write', path: 'matrix/key.txt', content: 'x', createDirectories: true };
+  const queued = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
+    token: narrow.key,
+    body: { parameters: write, options: { async: true } },
+  });
+  expect(queued.status).toBe(200);
+  expect(queued.body.status).toBe('pending');
+  const ran = await waitForExecution(t, { ...developer, token: narrow.key }, queued.body.executionId);
+  expect(ran.body.status).toBe('failed');
+  expect(ran.body.error.code).toBe('PERMISSION_DENIED');
+  // The developer's own login may.
+  const own = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_filesystem/execute', {
+    token: developer.token,
+    body: { parameters: { ...write, path: 'matrix/own.txt' }, options: { async: true } },
+  });
+  expect((await waitForExecution(t, developer, own.body.executionId)).body.status).toBe('completed');
+}
+
+// The narrowing travels in a stored column: the embedded database keeps it too.
+describe("a key's queued call (embedded database)", () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp('embedded', { env: toolsEnv() });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("runs within the key's permissions, not its owner's", async () => {
+    const developer = await signUp(t, 'queued.dev@example.com');
+    const admin = await login(t, ADMIN_EMAIL);
+    expect((await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${developer.userId}/roles`, { token: admin.token, body: { roles: ['developer'] } })).status).toBe(200);
+    await expectQueuedCallWithinKey(t, developer);
   });
 });

@@ -2,9 +2,11 @@ import type { Role } from '@app/core';
 
 /**
  * The permission catalogue. A principal's effective permissions are the union of its roles'
- * defaults (below) and the user's own `permissions` (granted by an admin). Routes state what
- * they need with `@Roles(...)` (any one of the roles) and `@RequirePermissions(...)` (all of
- * them); the global guard checks both on every request against the user's current state.
+ * defaults (below) and the user's own `permissions` (granted by an admin); an API key's are
+ * narrowed further (`apiKeyPermissions`). Every route states what it needs: `@Roles(...)` (any
+ * one of the roles) and `@RequirePermissions(...)` (all of them), or `@Public()`,
+ * `@Authenticated()`, `@InteractiveOnly()`; the global guard checks them on every request
+ * against the user's current state.
  *
  * | permission            | what it allows                                        | user | developer | admin |
  * |-----------------------|-------------------------------------------------------|------|-----------|-------|
