@@ -1,7 +1,8 @@
 import { Controller, Get, Post } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { DiscoveryModule, Reflector } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
 import { Authenticated, InteractiveOnly, Public, RequirePermissions, Roles } from '@app/core';
-import { undeclaredRoutes } from './route-access.check';
+import { RouteAccessCheck, undeclaredRoutes } from './route-access.check';
 
 @Controller('declared')
 class Declared {
@@ -36,5 +37,20 @@ describe('undeclaredRoutes', () => {
   it('names each handler that declares nothing, inherited ones too', () => {
     expect(undeclaredRoutes([Forgot], reflector)).toEqual(['Forgot.forgotten']);
     expect(undeclaredRoutes([Inherited], reflector)).toEqual(['Inherited.forgotten']);
+  });
+
+  it('stops the application at boot when a controller route declares nothing', async () => {
+    const build = (controllers: Array<new () => object>) =>
+      Test.createTestingModule({ imports: [DiscoveryModule], controllers, providers: [RouteAccessCheck] }).compile();
+    const fine = await build([Declared, ClassLevel]);
+    await expect(fine.init()).resolves.toBe(fine);
+    await fine.close();
+    const broken = await build([Declared, Forgot]);
+    const refused = await broken.init().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toContain('Forgot.forgotten');
   });
 });
