@@ -264,6 +264,15 @@ describe('authorization matrix (PostgreSQL)', () => {
       expect(all.body.contexts.map((c: { id: string }) => c.id)).toContain(f.userContext);
     });
 
+    it("an admin's key reaches exactly the admin routes its list names; bound, none", async () => {
+      const auditor = await createApiKey(t, f.admin, { name: 'auditor', permissions: ['admin:audit:read'] });
+      expect((await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs', { token: auditor.key })).status).toBe(200);
+      expect((await http(t.baseUrl, 'GET', '/api/v1/admin/users', { token: auditor.key })).status).toBe(403);
+      const boundAuditor = await createApiKey(t, f.admin, { name: 'bound-auditor', permissions: ['admin:audit:read', 'tools:read'], contextId: f.adminContext });
+      expect((await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs', { token: boundAuditor.key })).status).toBe(403);
+      expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: boundAuditor.key })).status).toBe(200);
+    });
+
     it('a bound key cannot run a call in another context through context.contextId', async () => {
       const other = await http(t.baseUrl, 'POST', `/api/v1/tools/${ECHO}/execute`, {
         token: f.keys.boundKey,
