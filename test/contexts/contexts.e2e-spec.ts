@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { AppException, Principal } from '@app/core';
+import { resolvePermissions } from '@app/auth';
 import { assertToolInContext, ContextAccessService } from '@app/contexts';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, IDENTITY_ENV, IdentityClient } from '../auth/identity.helpers';
@@ -45,7 +46,8 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
     email: 'x@example.com',
     sessionId: '',
     roles,
-    permissions: [],
+    // Scope follows effective permissions, as the guard builds them.
+    permissions: resolvePermissions(roles, []),
     via: 'jwt',
   });
 

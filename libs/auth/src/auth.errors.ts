@@ -1,4 +1,4 @@
-import { AppException, ErrorCode, Principal } from '@app/core';
+import { AppException, ErrorCode } from '@app/core';
 
 const REALM = 'Bearer realm="secure-mcp-server"';
 
@@ -36,6 +36,17 @@ export function mfaRequired(): AppException {
   });
 }
 
+/** Stable code of the refusal below, for clients that tell it from a missing permission. */
+export const INTERACTIVE_LOGIN_REQUIRED = 'INTERACTIVE_LOGIN_REQUIRED';
+
+/** An API key on a route that manages credentials or sessions: only a user login may. */
+export function interactiveLoginRequired(): AppException {
+  return AppException.forbidden(
+    'This route needs a user login: API keys cannot manage MFA, API keys, passwords or sessions',
+    INTERACTIVE_LOGIN_REQUIRED,
+  );
+}
+
 /** Codes of the account routes beyond the core ones (the `error` field of the Error body). */
 export const AuthErrorCode = {
   /** The password change's currentPassword is not the account's password. */
@@ -44,12 +55,3 @@ export const AuthErrorCode = {
   ACCOUNT_LOCKED: 'ACCOUNT_LOCKED',
 } as const;
 
-/**
- * Credentials (password, MFA, API keys, interactive sessions) are managed only with a user login:
- * an API key is a narrow credential and must not be able to widen or take over the account.
- */
-export function assertInteractiveLogin(principal: Principal): void {
-  if (principal.via !== 'jwt') {
-    throw AppException.forbidden('Credentials are managed with a user login, not with an API key');
-  }
-}

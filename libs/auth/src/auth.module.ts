@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { RedisConnection } from '@app/redis';
@@ -13,6 +13,7 @@ import { AuthenticationGuard } from './guards/authentication.guard';
 import { InMemoryThrottlerStorage } from './guards/in-memory-throttler.storage';
 import { RateLimitGuard } from './guards/rate-limit.guard';
 import { RedisThrottlerStorage } from './guards/redis-throttler.storage';
+import { RouteAccessCheck } from './guards/route-access.check';
 import { MfaModule } from './mfa/mfa.module';
 import { PasswordChangeService } from './password/password-change.service';
 import { PasswordService } from './password/password.service';
@@ -26,6 +27,7 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
  */
 @Module({
   imports: [
+    DiscoveryModule,
     UsersModule,
     SessionsModule,
     MfaModule,
@@ -48,6 +50,7 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
     RefreshTokenService,
     ApiKeyService,
     AuthenticationGuard,
+    RouteAccessCheck,
     { provide: APP_GUARD, useExisting: AuthenticationGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],

@@ -1,4 +1,4 @@
-import { ALL_PERMISSIONS, holdsAll, Permission, PERMISSION_PATTERN, resolvePermissions, ROLE_PERMISSIONS } from './permissions';
+import { ALL_PERMISSIONS, apiKeyPermissions, holdsAll, Permission, PERMISSION_PATTERN, resolvePermissions, ROLE_PERMISSIONS } from './permissions';
 
 describe('permissions', () => {
   it('gives users the basic set', () => {
@@ -45,5 +45,27 @@ describe('permissions', () => {
   it('accepts well-formed permission strings only', () => {
     for (const permission of [...ALL_PERMISSIONS, 'tool:filesystem:read']) expect(PERMISSION_PATTERN.test(permission)).toBe(true);
     for (const bad of ['admin', 'Tools:Read', 'tools:', ':read', 'tools read', 'a:b:c:d:e:f']) expect(PERMISSION_PATTERN.test(bad)).toBe(false);
+  });
+
+  it('never makes an admin:* grant effective for a non-admin', () => {
+    expect(resolvePermissions(['developer'], ['admin:users:read', 'tool:x:run'])).not.toContain('admin:users:read');
+    expect(resolvePermissions(['user'], ['admin:contexts:read'])).not.toContain('admin:contexts:read');
+    expect(resolvePermissions(['user'], ['tool:x:run'])).toContain('tool:x:run');
+    expect(resolvePermissions(['admin'], ['tool:x:run'])).toContain('tool:x:run');
+  });
+
+  it("narrows a key to its own list within the owner's current permissions", () => {
+    const owner = resolvePermissions(['user'], []);
+    expect(apiKeyPermissions(owner, null, false)).toEqual(owner);
+    expect(apiKeyPermissions(owner, ['tools:read', 'admin:users:read', 'tools:write'], false)).toEqual(['tools:read']);
+  });
+
+  it('keeps an admin-owned bound key away from admin:* and from widening its context', () => {
+    const admin = resolvePermissions(['admin'], ['tool:x:run']);
+    const bound = apiKeyPermissions(admin, null, true);
+    expect(bound.filter((p) => p.startsWith('admin:'))).toEqual([]);
+    for (const dropped of ['apikeys:manage', 'contexts:write', 'tools:write', 'sessions:write']) expect(bound).not.toContain(dropped);
+    expect(bound).toEqual(expect.arrayContaining(['tools:read', 'tools:execute', 'contexts:read', 'sessions:read', 'tool:x:run']));
+    expect(apiKeyPermissions(admin, ['tools:read', 'admin:audit:read'], true)).toEqual(['tools:read']);
   });
 });

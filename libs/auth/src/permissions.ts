@@ -2,9 +2,11 @@ import type { Role } from '@app/core';
 
 /**
  * The permission catalogue. A principal's effective permissions are the union of its roles'
- * defaults (below) and the user's own `permissions` (granted by an admin). Routes state what
- * they need with `@Roles(...)` (any one of the roles) and `@RequirePermissions(...)` (all of
- * them); the global guard checks both on every request against the user's current state.
+ * defaults (below) and the user's own `permissions` (granted by an admin); an API key's are
+ * narrowed further (`apiKeyPermissions`). Every route states what it needs: `@Roles(...)` (any
+ * one of the roles) and `@RequirePermissions(...)` (all of them), or `@Public()`,
+ * `@Authenticated()`, `@InteractiveOnly()`; the global guard checks them on every request
+ * against the user's current state.
  *
  * | permission            | what it allows                                        | user | developer | admin |
  * |-----------------------|-------------------------------------------------------|------|-----------|-------|
@@ -23,9 +25,15 @@ import type { Role } from '@app/core';
  * | admin:audit:read      | read and verify the audit log                         |      |           |   ✓   |
  * | admin:tools:write     | enable, disable and configure any tool                |      |           |   ✓   |
  * | admin:sessions:write  | terminate any user's sessions                         |      |           |   ✓   |
+ * | admin:sessions:read   | list any user's sessions                              |      |           |   ✓   |
+ * | admin:contexts:read   | see and use any user's contexts                       |      |           |   ✓   |
+ * | admin:contexts:write  | change and delete any user's contexts                 |      |           |   ✓   |
+ * | admin:executions:read | read any user's tool executions (input and result)    |      |           |   ✓   |
  *
- * Admin routes require the `admin` role and the matching `admin:*` permission, so a
- * permission granted to a non-admin alone never opens an admin route.
+ * Data scope (whose contexts, sessions and executions a caller sees) is decided by these
+ * permissions, never by a role name, so an admin's narrowed API key sees what its list allows.
+ * `admin:*` permissions count only for holders of the `admin` role: a grant to a non-admin is
+ * stored but not effective, so it never opens an admin route or widens a scope.
  */
 export const Permission = {
   TOOLS_READ: 'tools:read',
@@ -43,6 +51,10 @@ export const Permission = {
   ADMIN_AUDIT_READ: 'admin:audit:read',
   ADMIN_TOOLS_WRITE: 'admin:tools:write',
   ADMIN_SESSIONS_WRITE: 'admin:sessions:write',
+  ADMIN_SESSIONS_READ: 'admin:sessions:read',
+  ADMIN_CONTEXTS_READ: 'admin:contexts:read',
+  ADMIN_CONTEXTS_WRITE: 'admin:contexts:write',
+  ADMIN_EXECUTIONS_READ: 'admin:executions:read',
 } as const;
 
 export type PermissionName = (typeof Permission)[keyof typeof Permission];
@@ -72,11 +84,45 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly PermissionName[]>>
  */
 export const PERMISSION_PATTERN = /^[a-z][a-z0-9_-]*(:[a-z0-9_-]+){1,4}$/;
 
-/** Effective permissions: the roles' defaults plus the user's own grants, sorted and unique. */
+const ADMIN_PREFIX = 'admin:';
+
+/**
+ * Effective permissions: the roles' defaults plus the user's own grants, sorted and unique;
+ * `admin:*` grants only for administrators.
+ */
 export function resolvePermissions(roles: readonly Role[], own: readonly string[]): string[] {
-  const result = new Set<string>(own);
+  const admin = roles.includes('admin');
+  const result = new Set<string>(admin ? own : own.filter((permission) => !permission.startsWith(ADMIN_PREFIX)));
   for (const role of roles) for (const permission of ROLE_PERMISSIONS[role] ?? []) result.add(permission);
   return [...result].sort();
+}
+
+/**
+ * What a key bound to one context may still do: use and read things in that context. Catalogue
+ * permissions not listed here (every admin:*, apikeys:manage, contexts:write, tools:write) are
+ * dropped, so such a key never reaches an admin route nor widens its own context; permissions
+ * outside the catalogue are tools' own and stay.
+ */
+const BOUND_KEY_PERMISSIONS: ReadonlySet<string> = new Set<PermissionName>([
+  Permission.TOOLS_READ,
+  Permission.TOOLS_EXECUTE,
+  Permission.EXECUTIONS_READ,
+  Permission.TOOLS_FILESYSTEM_WRITE,
+  Permission.CONTEXTS_READ,
+  Permission.SESSIONS_READ,
+]);
+const CATALOGUE: ReadonlySet<string> = new Set(ALL_PERMISSIONS);
+
+/**
+ * An API key's effective permissions: the owner's current effective ones, narrowed to the key's
+ * own list (null: the owner's all) and, for a key bound to a context, to what a bound key may do.
+ */
+export function apiKeyPermissions(ownerEffective: readonly string[], keyList: readonly string[] | null, bound: boolean): string[] {
+  return ownerEffective.filter(
+    (permission) =>
+      (keyList === null || keyList.includes(permission)) &&
+      (!bound || BOUND_KEY_PERMISSIONS.has(permission) || (!CATALOGUE.has(permission) && !permission.startsWith(ADMIN_PREFIX))),
+  );
 }
 
 /** True when every required permission is among the held ones. */

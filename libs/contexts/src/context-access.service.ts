@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { Permission } from '@app/auth';
 import { AppException, Principal } from '@app/core';
 import { CONTEXT_COLUMNS, ContextEntity, contextOf, ContextRow } from './context.entity';
 import type { ContextSettings } from './context-settings';
@@ -13,9 +14,18 @@ export interface ExecutionContextInfo {
   settings: ContextSettings;
 }
 
-/** Owners manage their contexts; administrators manage everyone's. */
-export function mayManageContext(principal: Principal, ownerId: string): boolean {
-  return principal.userId === ownerId || principal.roles.includes('admin');
+/**
+ * Who may see (and run tools in) a context: its owner, or a holder of admin:contexts:read. A key
+ * bound to a context sees that context and no other, whoever owns them.
+ */
+export function maySeeContext(principal: Principal, context: { id: string; user_id: string }): boolean {
+  if (principal.contextId !== undefined && principal.contextId !== context.id) return false;
+  return principal.userId === context.user_id || principal.permissions.includes(Permission.ADMIN_CONTEXTS_READ);
+}
+
+/** Who may change or delete a context: its owner, or a holder of admin:contexts:write. */
+export function mayChangeContext(principal: Principal, context: { id: string; user_id: string }): boolean {
+  return maySeeContext(principal, context) && (principal.userId === context.user_id || principal.permissions.includes(Permission.ADMIN_CONTEXTS_WRITE));
 }
 
 /**
@@ -27,7 +37,10 @@ export function mayManageContext(principal: Principal, ownerId: string): boolean
 export class ContextAccessService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The context if the principal may see it, else 404. `forUpdate` locks the row in the manager's transaction. */
+  /**
+   * The context if the principal may see it, else 404. `forUpdate` (a change is coming) locks the
+   * row in the manager's transaction and needs the right to change it (403 when only seen).
+   */
   async findVisible(
     principal: Principal,
     contextId: string,
@@ -38,7 +51,8 @@ export class ContextAccessService {
       `SELECT ${CONTEXT_COLUMNS} FROM contexts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
       [contextId],
     );
-    if (!row || !mayManageContext(principal, row.user_id)) throw AppException.notFound('Context not found');
+    if (!row || !maySeeContext(principal, row)) throw AppException.notFound('Context not found');
+    if (forUpdate && !mayChangeContext(principal, row)) throw AppException.forbidden('You may see this context but not change it');
     return contextOf(row);
   }
 

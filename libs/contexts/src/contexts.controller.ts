@@ -36,7 +36,7 @@ export class ContextsController {
   @ApiOperation({
     summary: 'List contexts',
     description:
-      "Your contexts (administrators: everyone's). Extensions: page, limit (at most 100) and userId (administrators " +
+      "Your contexts (administrators holding admin:contexts:read: everyone's; not for context-bound API keys). Extensions: page, limit (at most 100) and userId (administrators " +
       'any user, others only themselves). Default order: name ascending, created and updated newest first.',
   })
   @ApiOkResponse({ description: 'Contexts list', type: ContextListDto })

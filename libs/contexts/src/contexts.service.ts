@@ -2,6 +2,7 @@ import { forwardRef, Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
+import { Permission } from '@app/auth';
 import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, paginationOf, Principal } from '@app/core';
 import { returnedRows } from '@app/database';
 import { ToolCatalogService } from '@app/tools';
@@ -79,7 +80,8 @@ export class ContextsService {
   }
 
   async list(principal: Principal, query: ListContextsQueryDto): Promise<ContextListDto> {
-    const admin = principal.roles.includes('admin');
+    if (principal.contextId !== undefined) throw AppException.forbidden('This API key is bound to one context; it cannot list contexts');
+    const admin = principal.permissions.includes(Permission.ADMIN_CONTEXTS_READ);
     if (!admin && query.userId !== undefined && query.userId !== principal.userId) {
       throw AppException.forbidden("Only administrators may list other users' contexts");
     }

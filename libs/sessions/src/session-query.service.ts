@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+// The catalogue itself, not the @app/auth face: that module imports this one.
+import { Permission } from '@app/auth/permissions';
 import { APP_CONFIG, AppConfig, AppException, Clock, paginationOf, Principal } from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
@@ -25,8 +27,9 @@ interface SessionRow {
 }
 
 /**
- * Sessions as the API shows them: the caller's own, or everyone's for an administrator, with
- * live counters (the row plus what this process has not written yet).
+ * Sessions as the API shows them: the caller's own, or everyone's for a holder of
+ * admin:sessions:read; a key bound to a context sees only that context's sessions. With live
+ * counters (the row plus what this process has not written yet).
  */
 @Injectable()
 export class SessionQueryService {
@@ -42,7 +45,7 @@ export class SessionQueryService {
   }
 
   async list(principal: Principal, query: ListSessionsQueryDto): Promise<SessionListDto> {
-    const admin = principal.roles.includes('admin');
+    const admin = principal.permissions.includes(Permission.ADMIN_SESSIONS_READ);
     if (!admin && query.userId !== undefined && query.userId !== principal.userId) {
       throw AppException.forbidden("Only administrators may list other users' sessions");
     }
@@ -62,6 +65,10 @@ export class SessionQueryService {
     if (userId !== undefined) {
       params.push(userId);
       where.push(`user_id = $${params.length}`);
+    }
+    if (principal.contextId !== undefined) {
+      params.push(principal.contextId);
+      where.push(`context_id = $${params.length}`);
     }
     if (query.status === 'active') where.push(live());
     if (query.status === 'terminated') where.push(`NOT ${live()}`);

@@ -15,8 +15,8 @@ export const SESSION_TERMINATED = 'terminated';
 export const SESSION_TERMINATE_ACTION = 'session.terminate';
 
 /**
- * POST /sessions/{id}/terminate. The session's owner, or an administrator holding
- * admin:sessions:write; to anyone else the session does not exist (404). Idempotent: a session
+ * POST /sessions/{id}/terminate, with a user login only (the route refuses API keys). The
+ * session's owner, or a holder of admin:sessions:write; to anyone else the session does not exist (404). Idempotent: a session
  * that already ended answers 200 again, without a second audit record.
  */
 @Injectable()
@@ -71,5 +71,5 @@ export class SessionTerminationService {
 
 function mayTerminate(actor: Principal, ownerId: string): boolean {
   if (actor.userId === ownerId) return true;
-  return actor.roles.includes('admin') && actor.permissions.includes(Permission.ADMIN_SESSIONS_WRITE);
+  return actor.permissions.includes(Permission.ADMIN_SESSIONS_WRITE);
 }

@@ -3,7 +3,7 @@ import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation
 import type { FastifyRequest } from 'fastify';
 // The catalogue itself, not the @app/auth face: that module imports this one.
 import { Permission } from '@app/auth/permissions';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions } from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
@@ -23,7 +23,7 @@ export class SessionsController {
   @ApiOperation({
     summary: 'List sessions',
     description:
-      "The caller's sessions, newest first; administrators see everyone's. Metrics are live. Extensions: page, limit, " +
+      "The caller's sessions, newest first; administrators (admin:sessions:read) see everyone's, a context-bound API key its context's only. Metrics are live. Extensions: page, limit, " +
       'status, userId (administrators: any user; others: only themselves, else 403).',
   })
   @ApiOkResponse({ description: 'Sessions list', type: SessionListDto })
@@ -35,10 +35,11 @@ export class SessionsController {
   @Post(':id/terminate')
   @HttpCode(200)
   @RequirePermissions(Permission.SESSIONS_WRITE)
+  @InteractiveOnly()
   @ApiOperation({
     summary: 'Terminate session',
     description:
-      "The session's owner, or an administrator (admin:sessions:write). Its access tokens are refused from the next " +
+      "With a user login (not an API key). The session's owner, or an administrator (admin:sessions:write). Its access tokens are refused from the next " +
       'request on and its refresh token no longer works. Terminating an ended session answers 200 again.',
   })
   @ApiOkResponse({ description: 'Session terminated', type: TerminateSessionResponseDto })

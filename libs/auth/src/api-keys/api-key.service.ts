@@ -6,7 +6,7 @@ import { AppException, Clock, ErrorDetail, newId, Principal } from '@app/core';
 import { returnedRows } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
-import { resolvePermissions } from '../permissions';
+import { apiKeyPermissions, resolvePermissions } from '../permissions';
 import { API_KEY_COLUMNS, ApiKeyRow, ApiKeyView, apiKeyViewOf } from './api-key.row';
 import { displayPrefix, generateApiKey, hashApiKey, isWellFormedApiKey, sameHash } from './api-key-secret';
 
@@ -78,7 +78,8 @@ export class ApiKeyService {
     }
     if (input.contextId !== undefined) {
       const [context]: Array<{ user_id: string }> = await this.dataSource.query(`SELECT user_id FROM contexts WHERE id = $1`, [input.contextId]);
-      if (!context || (context.user_id !== owner.userId && !owner.roles.includes('admin'))) {
+      // Own contexts only: a bound key never holds admin:* permissions, so it could not reach another's.
+      if (!context || context.user_id !== owner.userId) {
         problems.push({ field: 'contextId', message: 'must be one of your contexts', code: 'context' });
       }
     }
@@ -169,8 +170,7 @@ export class ApiKeyService {
     if (!user || user.status !== 'active') return null;
     const sessionId = await this.sessionFor(row, client);
     if (!sessionId) return null;
-    const own = resolvePermissions(user.roles, user.permissions);
-    const permissions = row.permissions ? own.filter((permission) => row.permissions!.includes(permission)) : own;
+    const permissions = apiKeyPermissions(resolvePermissions(user.roles, user.permissions), row.permissions, row.context_id !== null);
     return {
       userId: user.id,
       email: user.email,

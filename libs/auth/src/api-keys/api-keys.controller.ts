@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions } from '@app/core';
 import { NoStore } from '../decorators/no-store.decorator';
 import { Permission } from '../permissions';
 import { ApiKeyService } from './api-key.service';
@@ -12,6 +12,7 @@ import { CreateApiKeyDto } from './dto/create-api-key.dto';
 @ApiTags('Authentication')
 @Controller('auth/api-keys')
 @RequirePermissions(Permission.APIKEYS_MANAGE)
+@InteractiveOnly()
 export class ApiKeysController {
   constructor(private readonly keys: ApiKeyService) {}
 

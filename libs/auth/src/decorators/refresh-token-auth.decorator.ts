@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { ErrorResponseDto, IS_PUBLIC_KEY } from '@app/core';
+import { DeclaresAccess, ErrorResponseDto, IS_PUBLIC_KEY } from '@app/core';
 
 /**
  * For POST /auth/refresh: the bearer credential is a refresh token, which the route verifies
@@ -10,6 +10,7 @@ import { ErrorResponseDto, IS_PUBLIC_KEY } from '@app/core';
 export const RefreshTokenAuth = (): MethodDecorator & ClassDecorator =>
   applyDecorators(
     SetMetadata(IS_PUBLIC_KEY, true),
+    DeclaresAccess(),
     ApiBearerAuth('BearerAuth'),
     ApiUnauthorizedResponse({ description: 'Missing, invalid, expired or reused refresh token', type: ErrorResponseDto }),
   );

@@ -2,8 +2,10 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import {
+  ACCESS_DECLARED_KEY,
   AppException,
   clientInfo,
+  INTERACTIVE_ONLY_KEY,
   IS_PUBLIC_KEY,
   Principal,
   REQUIRED_PERMISSIONS_KEY,
@@ -14,7 +16,7 @@ import { SessionService } from '@app/sessions';
 import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { looksLikeApiKey } from '../api-keys/api-key-secret';
-import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
+import { authenticationRequired, credentialsInUrl, interactiveLoginRequired, invalidToken } from '../auth.errors';
 import { holdsAll, resolvePermissions } from '../permissions';
 import { AccessTokenService } from '../tokens/access-token.service';
 import { bearerToken } from '../tokens/bearer-token';
@@ -24,7 +26,9 @@ import { bearerToken } from '../tokens/bearer-token';
  * route that forgets to say anything fails closed. Per request it checks the token, that its
  * session is still active and that the user is still active (both cached, invalidated on
  * change), builds the principal from the user's *current* roles and permissions, and then
- * enforces `@Roles` (any of) and `@RequirePermissions` (all of).
+ * enforces `@InteractiveOnly` (no API keys), `@Roles` (any of) and `@RequirePermissions` (all
+ * of). A route that declares no access rule at all is refused (RouteAccessCheck stops the boot
+ * before that can happen).
  */
 @Injectable()
 export class AuthenticationGuard implements CanActivate {
@@ -43,6 +47,7 @@ export class AuthenticationGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const rule = this.ruleOf(context);
     if (rule.isPublic) return true;
+    if (!rule.declared) throw AppException.forbidden();
     // Fail closed for transports this guard cannot read credentials from (WebSocket, RPC): their
     // handlers must be @Public() and authenticate by other means (e.g. at connection time).
     if (context.getType() !== 'http') return false;
@@ -51,6 +56,7 @@ export class AuthenticationGuard implements CanActivate {
     const principal = await this.authenticate(request);
     request.principal = principal;
 
+    if (rule.interactiveOnly && principal.via !== 'jwt') throw interactiveLoginRequired();
     if (rule.roles.length > 0 && !rule.roles.some((role) => principal.roles.includes(role))) throw AppException.forbidden();
     if (!holdsAll(principal.permissions, rule.permissions)) throw AppException.forbidden();
     return true;
@@ -71,6 +77,8 @@ export class AuthenticationGuard implements CanActivate {
       const targets = [handler, controller];
       rule = {
         isPublic: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets) === true,
+        declared: this.reflector.getAllAndOverride<boolean>(ACCESS_DECLARED_KEY, targets) === true,
+        interactiveOnly: this.reflector.getAllAndOverride<boolean>(INTERACTIVE_ONLY_KEY, targets) === true,
         roles: this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES_KEY, targets) ?? [],
         permissions: this.reflector.getAllAndMerge<string[]>(REQUIRED_PERMISSIONS_KEY, targets) ?? [],
       };
@@ -120,6 +128,8 @@ export class AuthenticationGuard implements CanActivate {
 
 interface AccessRule {
   isPublic: boolean;
+  declared: boolean;
+  interactiveOnly: boolean;
   roles: Role[];
   permissions: string[];
 }

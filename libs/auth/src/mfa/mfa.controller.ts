@@ -1,7 +1,6 @@
 import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
-  ApiBearerAuth,
   ApiConflictResponse,
   ApiOkResponse,
   ApiOperation,
@@ -10,7 +9,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto } from '@app/core';
+import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly } from '@app/core';
 import type { Principal } from '@app/core';
 import { EnableMfaDto } from './dto/enable-mfa.dto';
 import { EnableMfaResponseDto, VerifyMfaResponseDto } from './dto/mfa-responses.dto';
@@ -18,9 +17,9 @@ import { VerifyMfaDto } from './dto/verify-mfa.dto';
 import { MfaCaller, MfaService } from './mfa.service';
 import { NoStore } from '../decorators/no-store.decorator';
 
-/** Authenticated (the global guard): MFA is managed by the signed-in user for their own account. */
+/** MFA is managed by the signed-in user for their own account, with a user login (never an API key). */
 @ApiTags('Authentication')
-@ApiBearerAuth('BearerAuth')
+@InteractiveOnly()
 @ApiUnauthorizedResponse({ description: 'Authentication required, or a wrong MFA code', type: ErrorResponseDto })
 @Controller('auth/mfa')
 export class MfaController {

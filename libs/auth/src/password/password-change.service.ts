@@ -5,7 +5,7 @@ import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock, Principal } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { LockoutPolicy, lockoutPolicyOf, UsersService } from '@app/users';
-import { assertInteractiveLogin, AuthErrorCode, invalidToken } from '../auth.errors';
+import { AuthErrorCode, invalidToken } from '../auth.errors';
 import { ChangePasswordResponseDto } from '../dto/change-password-response.dto';
 import { PasswordService } from './password.service';
 
@@ -41,7 +41,6 @@ export class PasswordChangeService {
   }
 
   async change(caller: Caller, currentPassword: string, newPassword: string): Promise<ChangePasswordResponseDto> {
-    assertInteractiveLogin(caller.principal);
     const userId = caller.principal.userId;
     const user = await this.users.findById(userId);
     if (!user) throw invalidToken();

@@ -1,5 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiExtension } from '@nestjs/swagger';
+import { ACCESS_DECLARED_KEY } from '../auth/access.decorators';
 
 export const IS_PUBLIC_KEY = 'isPublic';
 
@@ -8,4 +9,4 @@ export const IS_PUBLIC_KEY = 'isPublic';
  * It also marks the OpenAPI operation so the document says `security: []` for it.
  */
 export const Public = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(SetMetadata(IS_PUBLIC_KEY, true), ApiExtension('x-public', true));
+  applyDecorators(SetMetadata(IS_PUBLIC_KEY, true), SetMetadata(ACCESS_DECLARED_KEY, true), ApiExtension('x-public', true));

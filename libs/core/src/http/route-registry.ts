@@ -3,18 +3,34 @@ import type { FastifyInstance } from 'fastify';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+const REGISTRIES = new WeakMap<FastifyInstance, RouteRegistry>();
+
 /**
  * Remembers every registered route so a miss can tell "no such path" (404) from
- * "path exists, other method" (405 with Allow). Fastify answers both with 404.
+ * "path exists, other method" (405 with Allow). Fastify answers both with 404. The list of
+ * routes also drives the authorization matrix test: a new route must get an entry there.
  */
 export class RouteRegistry {
   private readonly router = FindMyWay({ ignoreTrailingSlash: true });
+  private readonly registered = new Map<string, RegisteredRoute>();
+
+  /** The registry attached to this Fastify instance, if any. */
+  static of(fastify: FastifyInstance): RouteRegistry | undefined {
+    return REGISTRIES.get(fastify);
+  }
 
   attach(fastify: FastifyInstance): void {
+    REGISTRIES.set(fastify, this);
     fastify.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const method of methods) {
         if (!METHODS.includes(method as (typeof METHODS)[number])) continue;
+        this.registered.set(`${method} ${route.url}`, { method, url: route.url });
         try {
           this.router.on(method as (typeof METHODS)[number], route.url, () => undefined);
         } catch {
@@ -22,6 +38,11 @@ export class RouteRegistry {
         }
       }
     });
+  }
+
+  /** Every route registered so far (all layers: controllers, MCP, documentation), sorted. */
+  routes(): RegisteredRoute[] {
+    return [...this.registered.values()].sort((a, b) => a.url.localeCompare(b.url) || a.method.localeCompare(b.method));
   }
 
   /**

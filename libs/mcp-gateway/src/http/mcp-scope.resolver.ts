@@ -11,7 +11,7 @@ const WHOLE_CATALOGUE: McpScope = { contextId: null, contextTools: null };
 
 /**
  * Which tools an endpoint offers this caller: all of them on /api/v1/mcp, the context's on
- * /api/v1/contexts/{id}/mcp (owner or admin; unknown or foreign → 404, archived → 403). An API key
+ * /api/v1/contexts/{id}/mcp (its owner or a holder of admin:contexts:read; unknown or foreign → 404, archived → 403). An API key
  * bound to a context sees only that context, on either endpoint, and no other context.
  */
 @Injectable()

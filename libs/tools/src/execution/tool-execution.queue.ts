@@ -165,7 +165,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   /**
    * Steps 1, 2 and 4 again, as of now: the tool may have been disabled or removed, the caller
    * suspended or stripped of a permission, the schema changed. The caller's permissions are read
-   * afresh (the tool may make finer checks with them).
+   * afresh (the tool may make finer checks with them), within an API key's if one queued the call.
    */
   private async check(execution: ToolExecution): Promise<{ refused: RunOutcome } | { tool: CatalogTool; caller: RunCaller }> {
     const refuse = (error: ExecutionError) => {
@@ -178,7 +178,9 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     if (!tool.enabled) return refuse({ code: ExecutionFailureCode.TOOL_DISABLED, message: 'The tool was disabled before the call ran' });
     const user = await this.users.accessState(execution.userId);
     if (!user || user.status !== 'active') return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: 'The caller is no longer active' });
-    const permissions = resolvePermissions(user.roles, user.permissions);
+    const own = resolvePermissions(user.roles, user.permissions);
+    const narrowed = execution.callerPermissions;
+    const permissions = narrowed ? own.filter((permission) => narrowed.includes(permission)) : own;
     if (!holdsAll(permissions, tool.permissions)) {
       return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: "The caller no longer holds the tool's permissions" });
     }

@@ -23,8 +23,15 @@ export interface ExecutionFinish {
 /** A row about to be inserted. */
 interface NewExecution {
   execution: ToolExecution;
-  stored: { input: string; payload: string | null };
+  stored: StoredExecution;
   lockedUntil: Date | null;
+}
+
+/** How a row keeps what the queue needs: the exact parameters and the caller's narrower permissions. */
+export interface StoredExecution {
+  input: string;
+  payload: string | null;
+  callerPermissions: string | null;
 }
 
 /** Rows per INSERT at most. */
@@ -50,7 +57,7 @@ export class ToolExecutionRepository {
    */
   async insert(
     execution: ToolExecution,
-    stored: { input: string; payload: string | null },
+    stored: StoredExecution,
     lockedUntil: Date | null,
   ): Promise<{ execution: ToolExecution; created: boolean }> {
     if (await this.inserts.submit({ execution, stored, lockedUntil })) return { execution, created: true };
@@ -65,14 +72,14 @@ export class ToolExecutionRepository {
     const inserted = returnedRows<{ id: string }>(
       await this.dataSource.query(
         `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload)
+           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions)
          SELECT id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload
+                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::jsonb[],
                        $10::int[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],
-                       $17::timestamptz[], $18::text[])
+                       $17::timestamptz[], $18::text[], $19::text[])
              AS r(id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload)
+                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions)
          ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
          RETURNING id`,
         [
@@ -94,6 +101,7 @@ export class ToolExecutionRepository {
           column((r) => (r.lockedUntil ? this.workerId : null)),
           column((r) => r.lockedUntil),
           column((r) => r.stored.payload),
+          column((r) => r.stored.callerPermissions),
         ],
       ),
     );
@@ -120,7 +128,7 @@ export class ToolExecutionRepository {
    * replica poll at once without two of them taking the same row.
    */
   async claimNext(now: Date, leaseGraceMs: number, maxAttempts: number): Promise<ToolExecution | null> {
-    const [row] = returnedRows<ToolExecutionRow & { payload: string | null }>(
+    const [row] = returnedRows<ToolExecutionRow & { payload: string | null; caller_permissions: string | null }>(
       await this.dataSource.query(
         `UPDATE tool_executions
             SET status = 'running', attempts = attempts + 1, started_at = $1, locked_by = $2,
@@ -132,13 +140,17 @@ export class ToolExecutionRepository {
              ORDER BY created_at
              LIMIT 1
              FOR UPDATE SKIP LOCKED)
-          RETURNING ${EXECUTION_COLUMNS}, payload`,
+          RETURNING ${EXECUTION_COLUMNS}, payload, caller_permissions`,
         [now, this.workerId, leaseGraceMs, maxAttempts],
       ),
     );
     if (!row) return null;
     // The exact parameters: what `input` keeps may be redacted or cut short.
-    return { ...executionOf(row), input: row.payload === null ? row.input : JSON.parse(row.payload) };
+    return {
+      ...executionOf(row),
+      input: row.payload === null ? row.input : JSON.parse(row.payload),
+      callerPermissions: row.caller_permissions === null ? null : (JSON.parse(row.caller_permissions) as string[]),
+    };
   }
 
   /**

@@ -3,6 +3,7 @@ import { AuditService } from '@app/audit';
 // Deep imports: @app/contexts' index pulls in ContextsModule, which depends on this module.
 import { assertToolInContext } from '@app/contexts/assert-tool-in-context';
 import { ContextAccessService } from '@app/contexts/context-access.service';
+import { Permission } from '@app/auth';
 import { APP_CONFIG, AppConfig, AppException, Clock, newId, Principal } from '@app/core';
 import { SessionService } from '@app/sessions';
 import type { CatalogTool } from '../catalog/catalog-tool';
@@ -81,7 +82,8 @@ export class ToolExecutionService {
       throw AppException.forbidden(`Calling ${tool.id} requires the permission(s): ${missing.join(', ')}`);
     }
 
-    // A context (asked for, or the one an API key is bound to) narrows the tools and brings its settings.
+    // A context (asked for, or the one an API key is bound to) narrows the tools and brings its
+    // settings. A bound key asking for another context finds none (ContextAccessService: 404).
     const contextId = request.context?.contextId ?? principal.contextId;
     const context = contextId ? await this.contexts.resolveForExecution(principal, contextId) : undefined;
     if (context) {
@@ -126,7 +128,12 @@ export class ToolExecutionService {
       durationMs: null,
       attempts: isAsync ? 0 : 1,
     };
-    const stored = { input: this.recorder.storedInput(parameters), payload: isAsync ? JSON.stringify(parameters) : null };
+    const stored = {
+      input: this.recorder.storedInput(parameters),
+      payload: isAsync ? JSON.stringify(parameters) : null,
+      // The queue runs the call later as the user: an API key's narrower permissions go with it.
+      callerPermissions: isAsync && principal.via === 'api_key' ? JSON.stringify(principal.permissions) : null,
+    };
 
     if (isAsync) {
       const inserted = await this.repository.insert(execution, stored, null);
@@ -142,13 +149,22 @@ export class ToolExecutionService {
     return { execution: await this.run(tool, execution, principal, meta), rateLimit, replayed: false };
   }
 
-  /** An execution for its owner or an administrator; anyone else learns nothing (404). */
+  /**
+   * An execution for its owner or a holder of admin:executions:read; a key bound to a context
+   * sees only executions run in that context's sessions. Anyone else learns nothing (404).
+   */
   async find(principal: Principal, executionId: string): Promise<ToolExecution> {
     const execution = await this.repository.findById(executionId);
-    if (!execution || (execution.userId !== principal.userId && !principal.roles.includes('admin'))) {
-      throw AppException.notFound('Execution not found');
-    }
+    if (!execution || !(await this.maySee(principal, execution))) throw AppException.notFound('Execution not found');
     return execution;
+  }
+
+  private async maySee(principal: Principal, execution: ToolExecution): Promise<boolean> {
+    if (principal.contextId !== undefined) {
+      if (execution.userId !== principal.userId || !execution.sessionId) return false;
+      return (await this.sessions.findById(execution.sessionId))?.contextId === principal.contextId;
+    }
+    return execution.userId === principal.userId || principal.permissions.includes(Permission.ADMIN_EXECUTIONS_READ);
   }
 
   private async run(tool: CatalogTool, execution: ToolExecution, principal: Principal, meta: ExecutionMeta): Promise<ToolExecution> {
@@ -185,7 +201,8 @@ export class ToolExecutionService {
   private async sessionFor(principal: Principal, requested: string | undefined): Promise<string | null> {
     if (requested === undefined || requested === principal.sessionId) return principal.sessionId || null;
     const session = await this.sessions.findById(requested);
-    if (!session || session.userId !== principal.userId || !(await this.sessions.isActive(requested))) {
+    const foreign = !session || session.userId !== principal.userId || (principal.contextId !== undefined && session.contextId !== principal.contextId);
+    if (foreign || !(await this.sessions.isActive(requested))) {
       throw new AppException(ToolsErrorCode.INVALID_SESSION, 'context.sessionId is not an active session of the caller', 400, [
         { field: 'context.sessionId', message: 'must be one of your active sessions', code: ToolsErrorCode.INVALID_SESSION },
       ]);

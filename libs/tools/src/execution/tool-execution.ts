@@ -30,6 +30,8 @@ export interface ToolExecution {
   finishedAt: Date | null;
   durationMs: number | null;
   attempts: number;
+  /** Of a queued call made with a narrower credential (an API key): the most its run may use. */
+  callerPermissions?: string[] | null;
 }
 
 /** What a caller asks for (the REST body; the MCP gateway builds the same from `tools/call`). */

@@ -7,7 +7,6 @@ import {
   ApiOperation,
   ApiTags,
   ApiTooManyRequestsResponse,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -53,9 +52,12 @@ export class ToolsController {
 
   // Declared before ':id' for readability; the router prefers the static segment either way.
   @Get('executions/:executionId')
-  @ApiOperation({ summary: 'Get an execution (its owner or an admin; extension)' })
+  @RequirePermissions(Permission.TOOLS_EXECUTE)
+  @ApiOperation({
+    summary: 'Get an execution (extension)',
+    description: 'Your own executions (a context-bound API key: those run in its context); administrators holding admin:executions:read any.',
+  })
   @ApiOkResponse({ description: 'The execution', type: ToolExecutionDto })
-  @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
   @ApiNotFoundResponse({ description: 'No such execution, or not yours', type: ErrorResponseDto })
   async execution(@CurrentPrincipal() principal: Principal, @Param('executionId') executionId: string): Promise<ToolExecutionDto> {
     return ToolExecutionDto.from(await this.executions.find(principal, executionId));
