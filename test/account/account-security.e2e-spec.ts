@@ -67,7 +67,7 @@ describe.each(DATABASE_KINDS)('account security: password change, admin MFA rese
 
     it('refuses anonymous callers with 401 and API keys with 403', async () => {
       expectError(await changePassword(undefined, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }), 401, 'UNAUTHORIZED');
-      expectError(await changePassword(apiKey, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }), 403, 'FORBIDDEN');
+      expectError(await changePassword(apiKey, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }), 403, 'INTERACTIVE_LOGIN_REQUIRED');
     });
 
     it('refuses a new password that breaks the policy, naming the field', async () => {
@@ -157,7 +157,7 @@ describe.each(DATABASE_KINDS)('account security: password change, admin MFA rese
       expectError(await resetMfa(userToken, userId), 403, 'FORBIDDEN');
       const key = await createKey(adminToken, { name: 'admin-agent' });
       expect(key.status).toBe(201);
-      expectError(await resetMfa(key.body.key, userId), 403, 'FORBIDDEN');
+      expectError(await resetMfa(key.body.key, userId), 403, 'INTERACTIVE_LOGIN_REQUIRED');
       expect((await id.login(email, PASSWORD)).body.error).toBe('MFA_REQUIRED');
     });
 
