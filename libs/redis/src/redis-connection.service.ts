@@ -178,7 +178,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     if (client.status !== 'ready') return `connection ${client.status}`;
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.timeouts.probeTimeoutMs)));
+    // setImmediate: after a stalled event loop the timer runs before pending socket reads; let them go first.
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => setImmediate(() => resolve('timeout')), this.timeouts.probeTimeoutMs)));
     try {
       const answer = await Promise.race([client.ping(), timeout]);
       if (answer !== 'timeout') return Math.round((performance.now() - started) * 100) / 100;
