@@ -172,7 +172,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private async ping(client: Redis): Promise<number | string> {
     if (client.status === 'connect' && Date.now() - (this.connectedAtMs.get(client) ?? 0) > this.timeouts.probeTimeoutMs) {
       // Connected but its handshake is not answered: a silent Redis. Start over.
-      client.disconnect(true);
+      replace(client);
       return 'no answer to the connection handshake';
     }
     if (client.status !== 'ready') return `connection ${client.status}`;
@@ -180,17 +180,18 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     let timer: NodeJS.Timeout | undefined;
     // setImmediate: after a stalled event loop the timer runs before pending socket reads; let them go first.
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => setImmediate(() => resolve('timeout')), this.timeouts.probeTimeoutMs)));
+    let failure = `no answer to PING within ${this.timeouts.probeTimeoutMs} ms`;
     try {
       const answer = await Promise.race([client.ping(), timeout]);
       if (answer !== 'timeout') return Math.round((performance.now() - started) * 100) / 100;
     } catch (error) {
-      return reasonOf(error);
+      failure = reasonOf(error);
     } finally {
       clearTimeout(timer);
     }
-    // A half-open socket never answers again; a fresh one will once Redis does.
-    if (client.status === 'ready') client.disconnect(true);
-    return `no answer to PING within ${this.timeouts.probeTimeoutMs} ms`;
+    // A half-open socket never answers again (its command timeout included); a fresh one will once Redis does.
+    if (client.status === 'ready') replace(client);
+    return failure;
   }
 
   private create(role: string, options: RedisOptions): Redis {
@@ -211,6 +212,14 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     client.on('close', () => this.breaker.failed(`${role}: connection closed`));
     return client;
   }
+}
+
+/**
+ * Drops the socket at once and lets ioredis reconnect (with its back-off). Not `disconnect(true)`:
+ * that ends the socket gracefully, which on a silent network waits for TCP to give up.
+ */
+function replace(client: Redis): void {
+  client.stream.destroy();
 }
 
 function reasonOf(error: unknown): string {
