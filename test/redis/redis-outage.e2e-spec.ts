@@ -82,11 +82,13 @@ describe('replicas when Redis is unreachable', () => {
     expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(401);
   });
 
-  it('keeps tickets single use on the replica that issued them', async () => {
-    const ticket = await ticketFor(a, user.token);
-    expect(await upgradeStatus(wsUrl(b, ticket))).toBe(401);
-    expect(await upgradeStatus(wsUrl(a, ticket))).toBe(101);
-    expect(await upgradeStatus(wsUrl(a, ticket))).toBe(401);
+  it('refuses WebSocket tickets (503 to retry) rather than issue one only this replica could redeem', async () => {
+    const refused = await http(a.baseUrl, 'POST', '/api/v1/mcp/tickets', { token: user.token });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
+    expect(refused.headers.get('retry-after')).toBe('5');
+    // A WebSocket with a bearer token needs no ticket and still connects.
+    expect(await upgradeStatus(`${a.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws`, { authorization: `Bearer ${user.token}` })).toBe(101);
   });
 
   it('shares state again once Redis is back, and degrades again (still serving) when it is cut', async () => {

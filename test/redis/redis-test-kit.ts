@@ -62,13 +62,18 @@ export async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>,
  * client IP taken from X-Forwarded-For) is what the suites share or split between A and B.
  * `close` stops both and drops the database.
  */
-export async function startReplicaPair(prefix: string, redisUrl = REDIS_URL): Promise<{ a: TestApp; b: TestApp; close(): Promise<void> }> {
-  const env = mcpEnv({ ...sharedSecrets(), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, TRUST_PROXY: 'true', AUTH_RATE_LIMIT: '10' });
+export async function startReplicaPair(
+  prefix: string,
+  redisUrl = REDIS_URL,
+  extraEnv: Record<string, string> = {},
+): Promise<{ a: TestApp; b: TestApp; env: Record<string, string>; close(): Promise<void> }> {
+  const env = mcpEnv({ ...sharedSecrets(), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, TRUST_PROXY: 'true', AUTH_RATE_LIMIT: '10', ...extraEnv });
   const a = await startTestApp('postgres', { env });
   const b = await startTestApp('postgres', { env, reuse: { database: a.database, dataDir: '' } });
   return {
     a,
     b,
+    env,
     close: async () => {
       await b.stop();
       await a.close();

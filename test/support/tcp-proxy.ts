@@ -4,6 +4,8 @@ interface Link {
   client: Socket;
   /** Unset while stalled: the connection was accepted but not passed on yet. */
   upstream: Socket | undefined;
+  /** Went silent: every byte either way is dropped from then on, for good. */
+  silent?: boolean;
 }
 
 /**
@@ -15,6 +17,7 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private readonly links = new Set<Link>();
   private stalled = false;
+  private silent = false;
   port = 0;
 
   constructor(
@@ -31,7 +34,8 @@ export class TcpProxy {
         this.links.delete(link);
         link.upstream?.destroy();
       });
-      if (this.stalled) client.pause();
+      if (this.silent) this.drop(link);
+      else if (this.stalled) client.pause();
       else this.connect(link);
     });
     await new Promise<void>((resolve, reject) => {
@@ -63,14 +67,31 @@ export class TcpProxy {
     if (!this.stalled) return;
     this.stalled = false;
     for (const link of this.links) {
+      if (link.silent) continue;
       if (!link.upstream) this.connect(link);
       else link.client.pipe(link.upstream).pipe(link.client);
     }
   }
 
+  /**
+   * Accepts and drops every byte, closing nothing, like a stuck node or a partition: the open
+   * connections stay half-open black holes even after `restore` (as after a real partition, only
+   * a new connection works again); new connections are accepted and then hear nothing.
+   */
+  silence(): void {
+    this.silent = true;
+    for (const link of this.links) this.drop(link);
+  }
+
+  /** Silences only the open connection whose client side uses this local port (one of several). */
+  silenceConnectionFrom(clientPort: number): void {
+    for (const link of this.links) if (link.client.remotePort === clientPort) this.drop(link);
+  }
+
   /** Drops every open connection and refuses new ones, like a database that went away. */
   async cut(): Promise<void> {
     this.stalled = false;
+    this.silent = false;
     const server = this.server;
     this.server = undefined;
     for (const socket of this.sockets) socket.destroy();
@@ -78,8 +99,9 @@ export class TcpProxy {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** Listens again on the same port. */
+  /** Listens again on the same port (after `cut`); passes new connections on again (after `silence`). */
   async restore(): Promise<void> {
+    this.silent = false;
     if (this.server) return;
     await this.start(this.port);
   }
@@ -90,6 +112,18 @@ export class TcpProxy {
     this.track(upstream);
     upstream.on('close', () => link.client.destroy());
     link.client.pipe(upstream).pipe(link.client);
+  }
+
+  private drop(link: Link): void {
+    link.silent = true;
+    const { client, upstream } = link;
+    if (upstream) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      upstream.resume();
+    }
+    // Flowing with no consumer: what arrives is read and thrown away.
+    client.resume();
   }
 
   private track(socket: Socket): void {

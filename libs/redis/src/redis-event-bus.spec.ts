@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AppConfig } from '@app/core';
+import { loadConfig } from '@app/core';
 import { clusterEvent, ClusterEventOrigin, InProcessEventBus } from './cluster-event-bus';
 import { RedisConnection } from './redis-connection.service';
 import { RedisEventBus } from './redis-event-bus';
@@ -30,7 +30,7 @@ describe('cluster event bus', () => {
     let b: RedisEventBus;
 
     beforeAll(async () => {
-      for (let i = 0; i < 2; i++) connections.push(new RedisConnection({ redisUrl: REDIS_URL, redisKeyPrefix: prefix } as AppConfig));
+      for (let i = 0; i < 2; i++) connections.push(new RedisConnection(loadConfig({ REDIS_URL, REDIS_KEY_PREFIX: prefix })));
       a = new RedisEventBus(connections[0]);
       b = new RedisEventBus(connections[1]);
       await Promise.all(connections.map((connection) => connection.onModuleInit()));
@@ -55,7 +55,7 @@ describe('cluster event bus', () => {
     });
 
     it('keeps deployments with different prefixes apart', async () => {
-      const other = new RedisConnection({ redisUrl: REDIS_URL, redisKeyPrefix: `${prefix}other:` } as AppConfig);
+      const other = new RedisConnection(loadConfig({ REDIS_URL, REDIS_KEY_PREFIX: `${prefix}other:` }));
       const bus = new RedisEventBus(other);
       await other.onModuleInit();
       try {
@@ -71,7 +71,7 @@ describe('cluster event bus', () => {
     });
 
     it('with Redis unreachable still delivers locally, reports false, and is not connected', async () => {
-      const down = new RedisConnection({ redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: prefix } as AppConfig);
+      const down = new RedisConnection(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: prefix }));
       const bus = new RedisEventBus(down);
       try {
         const seen: number[] = [];

@@ -14,8 +14,9 @@ interface Envelope {
 
 /**
  * Redis pub/sub on one channel per deployment. Pub/sub is at-most-once: a replica whose
- * subscription is down misses events, so `connected` is false until it is subscribed again, and
- * then `onResync` listeners drop what they cached.
+ * subscription is down, or that has no fresh proof it hears Redis (RedisConnection's breaker and
+ * heartbeat), may miss events, so `connected` is false until it is subscribed and proven again,
+ * and then `onResync` listeners drop what they cached.
  */
 export class RedisEventBus extends ClusterEventBus {
   private readonly replicaId = randomUUID();
@@ -35,21 +36,31 @@ export class RedisEventBus extends ClusterEventBus {
     subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
     subscriber.on('ready', () => void this.listen());
     subscriber.on('close', () => (this.subscribed = false));
+    // Whatever was announced while the breaker was open may have been missed.
+    redis.breaker.onChange((open) => {
+      if (!open && this.subscribed) this.resync();
+    });
   }
 
   get connected(): boolean {
-    return this.subscribed && this.redis.subscriber.status === 'ready';
+    return this.subscribed && this.redis.hearsEverything;
   }
 
+  /**
+   * When the announcement cannot be sent (Redis away), resolves false only once the other replicas
+   * that lost Redis too have stopped trusting their caches, so the change the caller is about to
+   * answer for (a logout, a suspension) already applies everywhere when it answers.
+   */
   async publish<T>(event: ClusterEvent<T>, payload: T): Promise<boolean> {
     this.dispatch(event.name, payload, 'local');
     const envelope: Envelope = { e: event.name, o: this.replicaId, p: payload };
     try {
-      await this.redis.commands.publish(this.channel, JSON.stringify(envelope));
+      await this.redis.run((client) => client.publish(this.channel, JSON.stringify(envelope)));
       this.publishOutage.recovered();
       return true;
     } catch (error) {
       this.publishOutage.failed(error);
+      await this.redis.untilPeersDistrust();
       return false;
     }
   }

@@ -1,4 +1,4 @@
-import type { AppConfig } from '@app/core';
+import { loadConfig } from '@app/core';
 import { InProcessEventBus, RedisConnection } from '@app/redis';
 import { RedisEventBus } from '@app/redis/redis-event-bus';
 import { ClusterSessionStateCache } from './cluster-session-state.cache';
@@ -21,7 +21,7 @@ describe('ClusterSessionStateCache', () => {
   });
 
   it('while it cannot hear the other replicas (Redis unreachable) it remembers nothing, but still denies', async () => {
-    const redis = new RedisConnection({ redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: 'smcp-unit-down:' } as AppConfig);
+    const redis = new RedisConnection(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: 'smcp-unit-down:' }));
     try {
       const cache = new ClusterSessionStateCache(new RedisEventBus(redis));
       cache.set('ses_1', entry());

@@ -10,8 +10,9 @@ export const SESSIONS_DENIED = clusterEvent<{ sessionIds: string[] }>('sessions.
  * in-process without). A denial is announced before `deny` resolves, i.e. before the ending
  * transaction commits and long before the terminate call answers, so another replica refuses
  * the session from then on. While this replica may be missing announcements (its subscription
- * is down) it remembers no active session: every request reads the session row (fail closed,
- * at the cost of a query per request); after it resubscribes it forgets what it remembered.
+ * is down, the Redis breaker is open, or its subscriber has not answered a heartbeat lately) it
+ * remembers no active session: every request reads the session row (fail closed, at the cost of
+ * a query per request); once it hears Redis again it forgets what it remembered.
  */
 @Injectable()
 export class ClusterSessionStateCache extends SessionStateCache {

@@ -1,4 +1,4 @@
-import type { AppConfig } from '@app/core';
+import { loadConfig } from '@app/core';
 import { InProcessEventBus, RedisConnection } from '@app/redis';
 import { RedisEventBus } from '@app/redis/redis-event-bus';
 import { ClusterUserStateCache } from './cluster-user-state.cache';
@@ -19,7 +19,7 @@ describe('ClusterUserStateCache', () => {
   });
 
   it('serves nothing from memory while it cannot hear the other replicas', async () => {
-    const redis = new RedisConnection({ redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: 'smcp-unit-down:' } as AppConfig);
+    const redis = new RedisConnection(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: 'smcp-unit-down:' }));
     try {
       const cache = new ClusterUserStateCache(new RedisEventBus(redis));
       cache.set('usr_1', state, cache.generation('usr_1'));

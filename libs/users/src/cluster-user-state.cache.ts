@@ -7,8 +7,9 @@ export const USER_CHANGED = clusterEvent<{ userId: string }>('users.changed');
  * The cache every replica keeps in step through the cluster event bus (Redis pub/sub with
  * REDIS_URL, in-process without): an invalidation reaches the other replicas before
  * `invalidate` resolves. While this replica may be missing invalidations (its subscription is
- * down) nothing is served from the cache, so every request reads the user's row; after it
- * resubscribes it forgets everything it cached.
+ * down, the Redis breaker is open, or its subscriber has not answered a heartbeat lately) nothing
+ * is served from the cache, so every request reads the user's row; once it hears Redis again it
+ * forgets everything it cached.
  */
 export class ClusterUserStateCache extends UserStateCache {
   private readonly local: InMemoryUserStateCache;

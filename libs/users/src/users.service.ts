@@ -227,7 +227,9 @@ export class UsersService {
     const cached = this.stateCache.get(userId);
     if (cached) return cached;
     const generation = this.stateCache.generation(userId);
-    const user = await this.findById(userId);
+    // Plain SQL: while Redis is away every request comes here, so the read must stay cheap.
+    const rows: UserAccessState[] = await this.dataSource.query(`SELECT id, email, status, roles, permissions FROM users WHERE id = $1`, [userId]);
+    const user = rows[0];
     if (!user) return null;
     const state: UserAccessState = {
       id: user.id,

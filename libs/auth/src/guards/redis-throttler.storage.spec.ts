@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AppConfig } from '@app/core';
+import { loadConfig } from '@app/core';
 import { RedisConnection } from '@app/redis';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
@@ -10,7 +10,7 @@ describe('RedisThrottlerStorage (real Redis)', () => {
   let storage: RedisThrottlerStorage;
 
   beforeAll(async () => {
-    redis = new RedisConnection({ redisUrl: REDIS_URL, redisKeyPrefix: `smcp-unit-${randomBytes(6).toString('hex')}:` } as AppConfig);
+    redis = new RedisConnection(loadConfig({ REDIS_URL, REDIS_KEY_PREFIX: `smcp-unit-${randomBytes(6).toString('hex')}:` }));
     await redis.onModuleInit();
     storage = new RedisThrottlerStorage(redis);
   });
@@ -50,7 +50,7 @@ describe('RedisThrottlerStorage (real Redis)', () => {
   });
 
   it('falls back to the in-process storage when Redis fails', async () => {
-    const down = new RedisConnection({ redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: 'smcp-unit-down:' } as AppConfig);
+    const down = new RedisConnection(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: 'smcp-unit-down:' }));
     const fallback = new RedisThrottlerStorage(down);
     try {
       expect(await fallback.increment('k', 60_000, 1, 60_000, 'default')).toMatchObject({ isBlocked: false, totalHits: 1 });

@@ -45,8 +45,8 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
 
 /**
  * @nestjs/throttler storage shared by every replica (REDIS_URL). Fixed windows on Redis's clock.
- * When Redis fails, the in-process storage counts instead (limits then hold per replica), and
- * that is logged once per outage.
+ * When Redis fails, or at once while its breaker is open, the in-process storage counts instead
+ * (limits then hold per replica), and that is logged once per outage.
  */
 @Injectable()
 export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
@@ -68,7 +68,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
     let reply: unknown;
     try {
       const base = this.redis.key('throttle', throttlerName, key);
-      reply = await THROTTLER_SCRIPT.run(this.redis.commands, [`${base}:hits`, `${base}:block`], [ttl, limit, blockDuration]);
+      reply = await this.redis.run((client) => THROTTLER_SCRIPT.run(client, [`${base}:hits`, `${base}:block`], [ttl, limit, blockDuration]));
       this.outage.recovered();
     } catch (error) {
       this.outage.failed(error);

@@ -94,6 +94,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_KEY_PREFIX: 'has space' })).toThrow(/REDIS_KEY_PREFIX/);
   });
 
+  it('reads the Redis breaker timings: 1 s each by default, bounded', () => {
+    expect(loadConfig({}).redisBreaker).toEqual({ commandTimeoutMs: 1_000, heartbeatMs: 1_000, probeTimeoutMs: 1_000 });
+    expect(loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '250', REDIS_HEARTBEAT_MS: '500', REDIS_PROBE_TIMEOUT_MS: '300' }).redisBreaker).toEqual({
+      commandTimeoutMs: 250,
+      heartbeatMs: 500,
+      probeTimeoutMs: 300,
+    });
+    expect(() => loadConfig({ REDIS_HEARTBEAT_MS: '0' })).toThrow(/REDIS_HEARTBEAT_MS/);
+    expect(() => loadConfig({ REDIS_PROBE_TIMEOUT_MS: 'soon' })).toThrow(/REDIS_PROBE_TIMEOUT_MS/);
+  });
+
   it('parses TRUST_PROXY forms', () => {
     expect(loadConfig({}).http.trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);

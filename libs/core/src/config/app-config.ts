@@ -32,6 +32,12 @@ export interface AppConfig {
   redisUrl: string | undefined;
   /** Prefix of every Redis key and channel, so several deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string;
+  /**
+   * How a Redis outage is noticed and its end proven (one breaker for every Redis user): a command
+   * unanswered within `commandTimeoutMs` opens it, so does a PING on either connection (sent every
+   * `heartbeatMs`) unanswered within `probeTimeoutMs`; only answered PINGs on both close it.
+   */
+  redisBreaker: { commandTimeoutMs: number; heartbeatMs: number; probeTimeoutMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
   auth: {
     bcryptCost: number;
@@ -366,6 +372,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'smcp:'),
+    redisBreaker: {
+      commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 1_000, 50, 60_000),
+      heartbeatMs: r.int('REDIS_HEARTBEAT_MS', 1_000, 100, 60_000),
+      probeTimeoutMs: r.int('REDIS_PROBE_TIMEOUT_MS', 1_000, 50, 60_000),
+    },
     log: {
       level: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
       pretty: r.bool('LOG_PRETTY', false),

@@ -109,6 +109,10 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
             this.logger.warn({ err: error }, 'MCP WebSocket upgrade refused: database unavailable');
             return done(false, 503, 'Service Unavailable', { 'Retry-After': '5' });
           }
+          // A ticket cannot be checked while Redis is away (RedisTicketStore): retry, not a fault.
+          if (error instanceof AppException && error.getStatus() === 503) {
+            return done(false, 503, 'Service Unavailable', { 'Retry-After': error.headers['retry-after'] ?? '5' });
+          }
           this.logger.error({ err: error }, 'MCP WebSocket upgrade failed');
           done(false, 500, 'Internal Server Error');
         },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AppConfig } from '@app/core';
+import { loadConfig } from '@app/core';
 import { RedisConnection } from '@app/redis';
 import { RedisRateLimitStore } from './redis-rate-limit.store';
 
@@ -10,7 +10,7 @@ describe('RedisRateLimitStore (real Redis)', () => {
   let store: RedisRateLimitStore;
 
   beforeAll(async () => {
-    redis = new RedisConnection({ redisUrl: REDIS_URL, redisKeyPrefix: `smcp-unit-${randomBytes(6).toString('hex')}:` } as AppConfig);
+    redis = new RedisConnection(loadConfig({ REDIS_URL, REDIS_KEY_PREFIX: `smcp-unit-${randomBytes(6).toString('hex')}:` }));
     await redis.onModuleInit();
     store = new RedisRateLimitStore(redis);
   });
@@ -52,7 +52,7 @@ describe('RedisRateLimitStore (real Redis)', () => {
   });
 
   it('falls back to counting in this process when Redis fails', async () => {
-    const down = new RedisConnection({ redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: 'smcp-unit-down:' } as AppConfig);
+    const down = new RedisConnection(loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: 'smcp-unit-down:' }));
     const fallback = new RedisRateLimitStore(down);
     try {
       expect((await fallback.hit('k', 1, 60_000, 1_000)).allowed).toBe(true);

@@ -30,8 +30,9 @@ return {1, limit - count, ttl}
 
 /**
  * Per-tool budgets shared by every replica. Windows run on Redis's clock (its key expiry), so
- * replicas with skewed clocks agree; `nowMs` only matters to the fallback. When Redis fails the
- * call is counted in this process instead (budgets then hold per replica), logged once per outage.
+ * replicas with skewed clocks agree; `nowMs` only matters to the fallback. When Redis fails, or at
+ * once while its breaker is open, the call is counted in this process instead (budgets then hold
+ * per replica), logged once per outage.
  */
 @Injectable()
 export class RedisRateLimitStore extends RateLimitStore {
@@ -50,7 +51,7 @@ export class RedisRateLimitStore extends RateLimitStore {
   async hit(key: string, limit: number, windowMs: number, nowMs: number): Promise<RateLimitDecision> {
     let reply: unknown;
     try {
-      reply = await RATE_LIMIT_SCRIPT.run(this.redis.commands, [this.redis.key('ratelimit', key)], [limit, windowMs]);
+      reply = await this.redis.run((client) => RATE_LIMIT_SCRIPT.run(client, [this.redis.key('ratelimit', key)], [limit, windowMs]));
       this.outage.recovered();
     } catch (error) {
       this.outage.failed(error);
