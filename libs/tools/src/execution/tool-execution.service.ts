@@ -129,7 +129,7 @@ export class ToolExecutionService {
     const stored = { input: this.recorder.storedInput(parameters), payload: isAsync ? JSON.stringify(parameters) : null };
 
     if (isAsync) {
-      const inserted = await this.repository.insert(execution, stored, null);
+      const inserted = await this.queue.enqueue(execution, stored);
       if (!inserted.created) return this.replay(inserted.execution, requestHash);
       this.queue.nudge();
       return { execution, rateLimit, replayed: false };
