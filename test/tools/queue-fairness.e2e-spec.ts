@@ -94,3 +94,42 @@ describe.each(DATABASE_KINDS)('async queue fairness (%s)', (kind) => {
     expect(other.status).toBe(200);
   });
 });
+
+/** Two replicas on one PostgreSQL database: the running counts the claim orders by are global. */
+describe('async queue fairness across two replicas (postgres)', () => {
+  let a: TestApp;
+  let b: TestApp | undefined;
+  let alice: Caller;
+  let bob: Caller;
+
+  beforeAll(async () => {
+    const env = toolsEnv({ TOOLS_QUEUE_CONCURRENCY: '1', TOOLS_QUEUE_POLL_MS: '50' });
+    a = await startTestApp('postgres', { env });
+    b = await startTestApp('postgres', { env, reuse: { dataDir: '', database: a.database } });
+    alice = await signUp(a, 'fair.replicas.alice@example.com');
+    bob = await signUp(a, 'fair.replicas.bob@example.com');
+  });
+  afterAll(async () => {
+    await b?.stop();
+    await a?.close();
+  });
+
+  it("runs another user's call on whichever replica frees first, ahead of one user's backlog", async () => {
+    const backlog: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const res = await execute(a, alice, 'tool_echo', { parameters: { message: 'queued', delayMs: 1_500 }, options: { async: true } });
+      backlog.push(res.body.executionId);
+    }
+    const trivial = await execute(a, bob, 'tool_echo', { parameters: { message: 'mine' }, options: { async: true } });
+    expect((await waitForExecution(a, bob, trivial.body.executionId, 30_000)).body.status).toBe('completed');
+    const db = a.app.get(DataSource);
+    const [bobRow] = await db.query(`SELECT started_at FROM tool_executions WHERE id = $1`, [trivial.body.executionId]);
+    const rows: Array<{ started_before: number }> = await db.query(
+      `SELECT count(*) FILTER (WHERE started_at < $2)::int AS started_before FROM tool_executions WHERE id = ANY($1::text[])`,
+      [backlog, bobRow.started_at],
+    );
+    // Two workers in all (one per replica): Bob waits for at most the two calls they held plus the next free one.
+    expect(rows[0].started_before).toBeLessThanOrEqual(3);
+    for (const id of backlog) expect((await waitForExecution(a, alice, id, 60_000)).body.status).toBe('completed');
+  });
+});
