@@ -13,6 +13,8 @@ export const ToolsErrorCode = {
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   /** Enabling a tool whose changed upstream definition awaits approval (409): approve it instead. */
   TOOL_PENDING_APPROVAL: 'TOOL_PENDING_APPROVAL',
+  /** The caller already has TOOLS_QUEUE_MAX_PENDING_PER_USER async executions waiting to start (429). */
+  QUEUE_FULL: 'QUEUE_FULL',
 } as const;
 
 /** Codes of `failed` executions that the pipeline itself decides (not the tool). */

@@ -96,6 +96,8 @@ export interface AppConfig {
     queueMaxAttempts: number;
     /** Added to a call's timeout to form its lease: how long a claimed execution whose process died stays claimed. */
     queueLeaseGraceMs: number;
+    /** Async executions one user may have waiting in the queue (not yet started); more are refused with 429. */
+    queueMaxPendingPerUser: number;
     /** Bound on the stored input and result of an execution (bytes of JSON); larger ones are kept as a preview. */
     maxStoredBytes: number;
   };
@@ -423,6 +425,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       queueConcurrency: r.int('TOOLS_QUEUE_CONCURRENCY', 4, 1, 256),
       queueMaxAttempts: r.int('TOOLS_QUEUE_MAX_ATTEMPTS', 3, 1, 20),
       queueLeaseGraceMs: r.int('TOOLS_QUEUE_LEASE_GRACE_MS', 30_000, 100, 3_600_000),
+      queueMaxPendingPerUser: r.int('TOOLS_QUEUE_MAX_PENDING_PER_USER', 100, 1, 1_000_000),
       maxStoredBytes: r.int('TOOLS_MAX_STORED_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     },
     mcp: parseMcp(r),

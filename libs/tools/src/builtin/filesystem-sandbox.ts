@@ -47,6 +47,11 @@ interface Pinned {
 
 /** Largest number of directory entries one search looks at before it stops and says so. */
 const SEARCH_ENTRY_BUDGET = 100_000;
+/**
+ * Longest stretch a search runs on the event loop before it yields: matching is CPU work, and a
+ * timer (the call's timeout) or another request must get its turn within this.
+ */
+const SEARCH_SLICE_MS = 10;
 const READ_CHUNK = 64 * 1024;
 
 function typeOf(stats: Stats | Dirent): EntryType {
@@ -54,6 +59,11 @@ function typeOf(stats: Stats | Dirent): EntryType {
   if (stats.isDirectory()) return 'directory';
   if (stats.isFile()) return 'file';
   return 'other';
+}
+
+/** Lets timers and I/O run (setImmediate: after pending I/O callbacks, unlike a resolved promise). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function errnoOf(error: unknown): string | undefined {
@@ -117,7 +127,10 @@ export class FilesystemSandbox {
     const target = await this.openExisting(path, O_RDONLY);
     try {
       const stats = await target.handle.stat();
+      this.refuseHardLink(stats, path);
       return { type: typeOf(stats), size: stats.size, modifiedAt: stats.mtime.toISOString(), createdAt: stats.birthtime.toISOString() };
+    } catch (error) {
+      throw this.translate(error, path);
     } finally {
       await target.handle.close();
     }
@@ -130,6 +143,7 @@ export class FilesystemSandbox {
       const stats = await target.handle.stat();
       if (stats.isDirectory()) throw new ToolError(ToolErrorCode.INVALID_INPUT, `${path.display} is a directory`);
       if (!stats.isFile()) throw new ToolError(ToolErrorCode.INVALID_INPUT, `${path.display} is not a regular file`);
+      this.refuseHardLink(stats, path);
       if (stats.size > max) throw new ToolError(ToolErrorCode.TOO_LARGE, `${path.display} is ${stats.size} bytes; the limit is ${max}`);
       // Read at most one byte past the limit: the file may have grown since fstat.
       const buffer = Buffer.alloc(Math.min(max + 1, Math.max(stats.size + 1, 1)));
@@ -172,6 +186,7 @@ export class FilesystemSandbox {
     const queue: Array<{ dir: Pinned; prefix: string; depth: number }> = [{ dir: start, prefix: path.segments.join('/'), depth: 0 }];
     let budget = SEARCH_ENTRY_BUDGET;
     let truncated = false;
+    let sliceStart = performance.now();
     try {
       while (queue.length > 0 && !truncated) {
         const { dir, prefix, depth } = queue.shift()!;
@@ -179,6 +194,10 @@ export class FilesystemSandbox {
           const iterator = await opendir(dir.path, { bufferSize: 128 });
           try {
             for await (const dirent of iterator) {
+              if (performance.now() - sliceStart > SEARCH_SLICE_MS) {
+                await yieldToEventLoop();
+                sliceStart = performance.now();
+              }
               throwIfAborted(signal);
               if (--budget < 0 || found.length >= maxResults) {
                 truncated = true;
@@ -392,6 +411,18 @@ export class FilesystemSandbox {
       }
     })();
     return this.procFdPromise;
+  }
+
+  /**
+   * A regular file with more than one name may be a hard link to a file outside the root (links
+   * need no access to the target's directory, and realpath cannot tell one name from another), so
+   * its contents and metadata are not served. Checked on the opened descriptor, so the answer is
+   * about the very inode that would be read.
+   */
+  private refuseHardLink(stats: Stats, path: SandboxPath): void {
+    if (stats.isFile() && stats.nlink > 1) {
+      throw new ToolError(ToolErrorCode.SANDBOX_VIOLATION, `${path.display} has more than one hard link and may name a file outside the sandbox`);
+    }
   }
 
   private isInside(real: string, root: string): boolean {

@@ -1,12 +1,13 @@
 import Ajv from 'ajv';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError } from '../provider/tool-error';
 import type { ToolCallContext } from '../provider/tool-provider';
 import { FilesystemSandbox } from './filesystem-sandbox';
-import { FILESYSTEM_WRITE_PERMISSION, FilesystemTool, nameMatcher } from './filesystem.tool';
+import { FILESYSTEM_WRITE_PERMISSION, FilesystemTool } from './filesystem.tool';
+import { nameMatcher } from './name-glob';
 import { parseSandboxPath } from './sandbox-path';
 
 const MAX = 1024;
@@ -155,13 +156,36 @@ describe('FilesystemTool', () => {
       expect(secrets.matches).toEqual([]);
     });
 
-    it('matches globs over whole names and substrings anywhere', () => {
-      expect(nameMatcher('*.md')('readme.md')).toBe(true);
-      expect(nameMatcher('*.md')('readme.md.bak')).toBe(false);
-      expect(nameMatcher('re?dme.*')('README.txt')).toBe(true);
-      expect(nameMatcher('a+b')('xa+by')).toBe(true);
-      expect(nameMatcher('(*)')('(x)')).toBe(true);
-      expect(nameMatcher('(*)')('x')).toBe(false);
+    it('answers a pathological glob at once (no backtracking regex)', async () => {
+      await writeFile(join(root, 'docs', 'a'.repeat(52)), '');
+      const output = (await tool.execute({ operation: 'search', pattern: '*a*a*a*a*a*a*a*b' }, ctx())) as { matches: unknown[] };
+      expect(output.matches).toEqual([]);
+    });
+
+    it('stops a long search soon after its signal fires, yielding to timers while it matches', async () => {
+      const many = join(root, 'many');
+      await mkdir(many);
+      for (let i = 0; i < 3000; i += 1) await writeFile(join(many, `${'a'.repeat(240)}${i}`), '');
+      const heavy = nameMatcher(`${'*a'.repeat(127)}*b`);
+      let matched = 0;
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new ToolError('TIMEOUT', 'stopped')), 20);
+      const search = new FilesystemSandbox({ root, maxFileBytes: MAX }).search(
+        parseSandboxPath('many'),
+        (name) => {
+          matched += 1;
+          return heavy(name);
+        },
+        1,
+        100,
+        controller.signal,
+      );
+      expect(await codeOf(search)).toBe('TIMEOUT');
+      clearTimeout(timer);
+      const atStop = matched;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(matched).toBe(atStop);
+      expect(atStop).toBeLessThan(3000);
     });
   });
 
@@ -237,6 +261,21 @@ describe('FilesystemTool', () => {
           expect([target, extra, code]).toEqual([target, extra, 'SANDBOX_VIOLATION']);
         }
       }
+      await expectOutsideUntouched();
+    });
+
+    it('refuses to read or stat a hard link to a file outside, and any file with a second link', async () => {
+      await link(join(outside, 'secret.txt'), join(root, 'docs', 'hard-out.txt'));
+      await link(join(root, 'docs', 'readme.md'), join(root, 'docs', 'readme-twin.md'));
+      for (const path of ['docs/hard-out.txt', 'docs/readme-twin.md', 'docs/readme.md']) {
+        for (const operation of ['read', 'stat']) {
+          expect([path, operation, await codeOf(tool.execute({ operation, path }, ctx()))]).toEqual([path, operation, 'SANDBOX_VIOLATION']);
+        }
+      }
+      // Overwriting replaces the link itself; the outside file keeps its contents.
+      await tool.execute({ operation: 'write', path: 'docs/hard-out.txt', content: 'replaced', overwrite: true }, writer());
+      expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('top secret');
+      expect(await tool.execute({ operation: 'read', path: 'docs/hard-out.txt' }, ctx())).toMatchObject({ content: 'replaced' });
       await expectOutsideUntouched();
     });
 

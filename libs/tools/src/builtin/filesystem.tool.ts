@@ -2,6 +2,7 @@ import { ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error
 import type { JsonSchema, ToolCallContext, ToolDefinition } from '../provider/tool-provider';
 import type { BuiltinTool } from './builtin-tool';
 import { FilesystemSandbox, SandboxOptions } from './filesystem-sandbox';
+import { nameMatcher } from './name-glob';
 import { MAX_PATH_LENGTH, parseSandboxPath } from './sandbox-path';
 import { requiredWhen } from './schema-helpers';
 
@@ -32,23 +33,6 @@ function outputBranch(operation: Operation, properties: Record<string, JsonSchem
     required: ['operation', 'path', ...Object.keys(properties)],
     properties: { operation: { const: operation }, path: { type: 'string' }, ...properties },
   };
-}
-
-/**
- * Name matcher for `search`: `*` and `?` make a glob over the whole name, anything else is a
- * substring; both ignore case.
- */
-export function nameMatcher(pattern: string): (name: string) => boolean {
-  if (!/[*?]/.test(pattern)) {
-    const needle = pattern.toLowerCase();
-    return (name) => name.toLowerCase().includes(needle);
-  }
-  const source = pattern
-    .split('')
-    .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
-    .join('');
-  const regex = new RegExp(`^${source}$`, 'is');
-  return (name) => regex.test(name);
 }
 
 /** system — list, stat, read, search and (with `tools:filesystem:write`) write inside the sandbox root. */

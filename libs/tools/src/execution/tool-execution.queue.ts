@@ -1,15 +1,15 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig, Clock, ErrorCode } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode } from '@app/core';
 import { holdsAll, resolvePermissions } from '@app/auth';
 import { UsersService } from '@app/users';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
-import { ExecutionFailureCode } from '../tool-error-codes';
+import { ExecutionFailureCode, ToolsErrorCode } from '../tool-error-codes';
 import { ExecutionRecorder } from './execution-recorder';
 import type { ExecutionError, ToolExecution } from './tool-execution';
-import { ToolExecutionRepository } from './tool-execution.repository';
+import { StoredExecution, ToolExecutionRepository } from './tool-execution.repository';
 import { RunCaller, RunOutcome, ToolRunner } from './tool-runner';
 import { ToolSchemaValidator } from './tool-schema-validator';
 
@@ -24,6 +24,10 @@ const ABANDONED_BATCH = 50;
  * outcome. A process that dies leaves its lease to expire; the row is then claimed again (its
  * `attempts` grows) until TOOLS_QUEUE_MAX_ATTEMPTS, after which it is failed and audited. A
  * process that stops cleanly cancels what it runs and hands the rows back.
+ *
+ * Fairness: a free worker takes the oldest row of the user with the fewest calls running (see
+ * ToolExecutionRepository.claimNext), and a user may have at most TOOLS_QUEUE_MAX_PENDING_PER_USER
+ * calls waiting; beyond that a submission is refused (429, Retry-After) before anything is stored.
  */
 @Injectable()
 export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -37,6 +41,9 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private pollAgain = false;
+  /** Per user, the admission in progress: a user's check-then-insert runs one at a time in this process. */
+  private readonly admitting = new Map<string, Promise<unknown>>();
+  private readonly defaultTimeoutMs: number;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -50,6 +57,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.settings = config.toolExecutions;
+    this.defaultTimeoutMs = config.tools.defaultTimeoutMs;
   }
 
   get enabled(): boolean {
@@ -85,6 +93,43 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     this.stopping.abort();
     await this.polling;
     await Promise.allSettled([...this.running.values()]);
+  }
+
+  /**
+   * Stores a new async execution if its user has room in the queue; throws the contract's 429
+   * (QUEUE_FULL, with Retry-After) otherwise. Within a process a user's admissions are serialised,
+   * so concurrent submissions cannot all see the same count; across replicas each may let one more in.
+   */
+  async enqueue(
+    execution: ToolExecution,
+    stored: StoredExecution,
+  ): Promise<{ execution: ToolExecution; created: boolean }> {
+    const userId = execution.userId;
+    const previous = this.admitting.get(userId) ?? Promise.resolve();
+    const admission = previous.catch(() => undefined).then(async () => {
+      const queued = await this.repository.queuedBy(userId);
+      if (queued.pending >= this.settings.queueMaxPendingPerUser) throw this.queueFull(queued.nextDeadline);
+      return this.repository.insert(execution, stored, null);
+    });
+    this.admitting.set(userId, admission);
+    try {
+      return await admission;
+    } finally {
+      if (this.admitting.get(userId) === admission) this.admitting.delete(userId);
+    }
+  }
+
+  private queueFull(nextDeadline: Date | null): AppException {
+    // When one of the user's running calls must have ended, one of their waiting ones can start.
+    const waitMs = nextDeadline ? nextDeadline.getTime() - this.clock.now().getTime() : this.defaultTimeoutMs;
+    const retryAfter = String(Math.min(3600, Math.max(1, Math.ceil(waitMs / 1000))));
+    return new AppException(
+      ToolsErrorCode.QUEUE_FULL,
+      `You have ${this.settings.queueMaxPendingPerUser} async executions waiting to start; submit more once some have started`,
+      429,
+      [],
+      { 'Retry-After': retryAfter },
+    );
   }
 
   /** Looks for work now (called on a timer and whenever this process accepts an async call). */

@@ -123,9 +123,11 @@ export class ToolExecutionRepository {
   }
 
   /**
-   * Claims the oldest runnable async execution for this process: a pending one, or a running
-   * one whose lease expired (its process died) while attempts remain. SKIP LOCKED lets every
-   * replica poll at once without two of them taking the same row.
+   * Claims a runnable async execution for this process: a pending one, or a running one whose
+   * lease expired (its process died) while attempts remain. Fair between users: the row goes to
+   * the user with the fewest calls running now (across every replica), and within that, to the
+   * oldest row — so one user's backlog takes turns with everyone else's instead of going first.
+   * SKIP LOCKED lets every replica poll at once without two of them taking the same row.
    */
   async claimNext(now: Date, leaseGraceMs: number, maxAttempts: number): Promise<ToolExecution | null> {
     const [row] = returnedRows<ToolExecutionRow & { payload: string | null; caller_permissions: string | null }>(
@@ -134,12 +136,15 @@ export class ToolExecutionRepository {
             SET status = 'running', attempts = attempts + 1, started_at = $1, locked_by = $2,
                 locked_until = $1::timestamptz + (timeout_ms + $3) * interval '1 millisecond'
           WHERE id = (
-            SELECT id FROM tool_executions
-             WHERE async AND attempts < $4
-               AND (status = 'pending' OR (status = 'running' AND locked_until < $1))
-             ORDER BY created_at
+            SELECT t.id FROM tool_executions t
+              LEFT JOIN (SELECT user_id, count(*) AS running FROM tool_executions
+                          WHERE async AND status = 'running' AND locked_until >= $1
+                          GROUP BY user_id) AS load ON load.user_id = t.user_id
+             WHERE t.async AND t.attempts < $4
+               AND (t.status = 'pending' OR (t.status = 'running' AND t.locked_until < $1))
+             ORDER BY coalesce(load.running, 0), t.created_at
              LIMIT 1
-             FOR UPDATE SKIP LOCKED)
+             FOR UPDATE OF t SKIP LOCKED)
           RETURNING ${EXECUTION_COLUMNS}, payload, caller_permissions`,
         [now, this.workerId, leaseGraceMs, maxAttempts],
       ),
@@ -151,6 +156,21 @@ export class ToolExecutionRepository {
       input: row.payload === null ? row.input : JSON.parse(row.payload),
       callerPermissions: row.caller_permissions === null ? null : (JSON.parse(row.caller_permissions) as string[]),
     };
+  }
+
+  /**
+   * A user's async calls waiting to start, and when the first of their running ones reaches its
+   * timeout (null when none runs): what admission to the queue is decided on.
+   */
+  async queuedBy(userId: string): Promise<{ pending: number; nextDeadline: Date | null }> {
+    const [row]: Array<{ pending: number; next_deadline: Date | string | null }> = await this.dataSource.query(
+      `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+              min(started_at + timeout_ms * interval '1 millisecond') FILTER (WHERE status = 'running') AS next_deadline
+         FROM tool_executions
+        WHERE user_id = $1 AND async AND status IN ('pending', 'running')`,
+      [userId],
+    );
+    return { pending: Number(row?.pending ?? 0), nextDeadline: row?.next_deadline ? new Date(row.next_deadline) : null };
   }
 
   /**

@@ -136,7 +136,7 @@ export class ToolExecutionService {
     };
 
     if (isAsync) {
-      const inserted = await this.repository.insert(execution, stored, null);
+      const inserted = await this.queue.enqueue(execution, stored);
       if (!inserted.created) return this.replay(inserted.execution, requestHash);
       this.queue.nudge();
       return { execution, rateLimit, replayed: false };

@@ -89,7 +89,7 @@ export class ToolsController {
   @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'IDEMPOTENCY_KEY_REUSED: the requestId belongs to a different call', type: ErrorResponseDto })
   @ApiTooManyRequestsResponse({
-    description: 'Rate limit exceeded',
+    description: 'Rate limit exceeded; or QUEUE_FULL: too many of the caller\'s async executions wait to start (Retry-After only)',
     type: ErrorResponseDto,
     headers: { 'X-RateLimit-Limit': integer, 'X-RateLimit-Remaining': integer, 'X-RateLimit-Reset': integer, 'Retry-After': integer },
   })

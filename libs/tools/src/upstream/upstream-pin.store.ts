@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { AppException, Clock, Principal } from '@app/core';
 import { returnedRows } from '@app/database';
+import { DefinitionFinding, screenDefinition } from './definition-screen';
 import { changedFields, PinnedDefinition, UpstreamToolEntry } from './upstream-tool-definition';
 
 /** Serialises pin changes across replicas (arbitrary constant, unique to this purpose). */
@@ -16,9 +17,12 @@ export interface ToolPin {
   toolId: string;
   upstream: string;
   upstreamTool: string;
-  /** The definition calls are allowed under: first seen (trust on first use) or approved by an admin. */
-  approvedHash: string;
-  approvedDefinition: PinnedDefinition;
+  /**
+   * The definition calls are allowed under: first seen (trust on first use) or approved by an
+   * admin. Null while a definition flagged on first sight awaits its first approval.
+   */
+  approvedHash: string | null;
+  approvedDefinition: PinnedDefinition | null;
   /** The definition the upstream offered when last listed; differs from the approved one while pending. */
   offeredHash: string;
   offeredDefinition: PinnedDefinition;
@@ -28,14 +32,16 @@ export interface ToolPin {
   approvedAt: Date | null;
   /** The administrator who approved; null for the first-seen pin. */
   approvedBy: string | null;
+  /** What the screen found in the offered definition (see definition-screen.ts); empty when clean. */
+  findings: DefinitionFinding[];
 }
 
 interface PinRow {
   tool_id: string;
   upstream: string;
   upstream_tool: string;
-  approved_hash: string;
-  approved_definition: PinnedDefinition;
+  approved_hash: string | null;
+  approved_definition: PinnedDefinition | null;
   offered_hash: string;
   offered_definition: PinnedDefinition;
   status: PinStatus;
@@ -43,10 +49,13 @@ interface PinRow {
   changed_at: Date | null;
   approved_at: Date | null;
   approved_by: string | null;
+  findings: DefinitionFinding[] | null;
 }
 
 const PIN_COLUMNS = `tool_id, upstream, upstream_tool, approved_hash, approved_definition, offered_hash, offered_definition,
-  status, first_seen_at, changed_at, approved_at, approved_by`;
+  status, first_seen_at, changed_at, approved_at, approved_by, findings`;
+
+const HELD_OUTCOME = 'disabled until an administrator approves the offered definition';
 
 export interface ApprovalOutcome {
   pin: ToolPin;
@@ -57,8 +66,10 @@ export interface ApprovalOutcome {
 /**
  * Definition pins of upstream tools (`upstream_tool_pins`). A tool is pinned the first time it is
  * seen; afterwards an offered definition whose hash differs from the approved one puts the pin in
- * `pending` (audited critical) until an administrator approves that exact hash. Every change and
- * its audit record commit in one transaction.
+ * `pending` (audited critical) until an administrator approves that exact hash. Trust on first use
+ * never covers a definition the screen flags (hidden text, instructions to the model): such a tool
+ * is pending from its first sight, with nothing approved (audited critical as
+ * tool.definition_flagged). Every change and its audit record commit in one transaction.
  */
 @Injectable()
 export class UpstreamPinStore {
@@ -86,6 +97,12 @@ export class UpstreamPinStore {
       const now = this.clock.now();
       for (const entry of entries) {
         const row = existing.get(entry.toolId);
+        const findings = screenDefinition(entry.pinned);
+        if (findings.length > 0 && (!row || (row.approved_hash === entry.hash && row.approved_by === null))) {
+          // First sight, or a definition only ever trusted automatically (pinned before screening existed).
+          await this.hold(manager, entry, upstream, findings, now, row !== undefined);
+          continue;
+        }
         if (!row) {
           await manager.query(
             `INSERT INTO upstream_tool_pins (tool_id, upstream, upstream_tool, approved_hash, approved_definition, offered_hash,
@@ -97,10 +114,10 @@ export class UpstreamPinStore {
           approved.set(entry.toolId, entry.hash);
           continue;
         }
-        approved.set(entry.toolId, row.approved_hash);
+        if (row.approved_hash !== null) approved.set(entry.toolId, row.approved_hash);
         if (entry.hash === row.approved_hash) {
           if (row.status === 'pending' || row.offered_hash !== entry.hash) {
-            await this.offer(manager, entry, upstream, 'approved', now);
+            await this.offer(manager, entry, upstream, 'approved', now, findings);
             await this.audit.record(manager, {
               action: 'tool.definition_restored',
               resource: `tool:${entry.toolId}`,
@@ -110,20 +127,11 @@ export class UpstreamPinStore {
             });
           }
         } else if (row.status !== 'pending' || row.offered_hash !== entry.hash) {
-          await this.offer(manager, entry, upstream, 'pending', now);
-          await this.audit.record(manager, {
-            action: 'tool.definition_changed',
-            resource: `tool:${entry.toolId}`,
-            result: 'failure',
-            severity: 'critical',
-            details: {
-              upstream,
-              upstreamTool: entry.upstreamName,
-              approvedHash: row.approved_hash,
-              offeredHash: entry.hash,
-              changedFields: changedFields(row.approved_definition, entry.pinned),
-              outcome: 'disabled until an administrator approves the offered definition',
-            },
+          await this.offer(manager, entry, upstream, 'pending', now, findings);
+          await this.auditHeld(manager, 'tool.definition_changed', upstream, entry, {
+            approvedHash: row.approved_hash,
+            changedFields: changedFields(row.approved_definition, entry.pinned),
+            findings,
           });
         }
       }
@@ -144,7 +152,7 @@ export class UpstreamPinStore {
   async approvedHashes(toolIds: string[]): Promise<Map<string, string>> {
     if (toolIds.length === 0) return new Map();
     const rows: Array<{ tool_id: string; approved_hash: string }> = await this.dataSource.query(
-      `SELECT tool_id, approved_hash FROM upstream_tool_pins WHERE tool_id = ANY($1::text[])`,
+      `SELECT tool_id, approved_hash FROM upstream_tool_pins WHERE tool_id = ANY($1::text[]) AND approved_hash IS NOT NULL`,
       [toolIds],
     );
     return new Map(rows.map((row) => [row.tool_id, row.approved_hash]));
@@ -200,13 +208,62 @@ export class UpstreamPinStore {
     });
   }
 
-  private async offer(manager: EntityManager, entry: UpstreamToolEntry, upstream: string, status: PinStatus, now: Date): Promise<void> {
+  private async offer(
+    manager: EntityManager,
+    entry: UpstreamToolEntry,
+    upstream: string,
+    status: PinStatus,
+    now: Date,
+    findings: DefinitionFinding[],
+  ): Promise<void> {
     await manager.query(
       `UPDATE upstream_tool_pins SET upstream = $2, upstream_tool = $3, offered_hash = $4, offered_definition = $5::jsonb,
-         status = $6, changed_at = $7
+         status = $6, changed_at = $7, findings = $8::jsonb
        WHERE tool_id = $1`,
-      [entry.toolId, upstream, entry.upstreamName, entry.hash, JSON.stringify(entry.pinned), status, now],
+      [entry.toolId, upstream, entry.upstreamName, entry.hash, JSON.stringify(entry.pinned), status, now, JSON.stringify(findings)],
     );
+  }
+
+  /**
+   * Holds a flagged definition with nothing approved: the provider treats the tool as pending
+   * (hidden from agents, calls refused) until an administrator approves this exact hash.
+   */
+  private async hold(
+    manager: EntityManager,
+    entry: UpstreamToolEntry,
+    upstream: string,
+    findings: DefinitionFinding[],
+    now: Date,
+    wasTrusted: boolean,
+  ): Promise<void> {
+    await manager.query(
+      `INSERT INTO upstream_tool_pins (tool_id, upstream, upstream_tool, approved_hash, approved_definition, offered_hash,
+         offered_definition, status, first_seen_at, changed_at, findings)
+       VALUES ($1, $2, $3, NULL, NULL, $4, $5::jsonb, 'pending', $6, $6, $7::jsonb)
+       ON CONFLICT (tool_id) DO UPDATE SET upstream = EXCLUDED.upstream, upstream_tool = EXCLUDED.upstream_tool,
+         approved_hash = NULL, approved_definition = NULL, offered_hash = EXCLUDED.offered_hash,
+         offered_definition = EXCLUDED.offered_definition, status = 'pending', changed_at = EXCLUDED.changed_at,
+         approved_at = NULL, findings = EXCLUDED.findings`,
+      [entry.toolId, upstream, entry.upstreamName, entry.hash, JSON.stringify(entry.pinned), now, JSON.stringify(findings)],
+    );
+    await this.auditHeld(manager, 'tool.definition_flagged', upstream, entry, { findings, trustRevoked: wasTrusted });
+  }
+
+  /** The critical audit record of a definition held for an administrator's approval. */
+  private async auditHeld(
+    manager: EntityManager,
+    action: 'tool.definition_changed' | 'tool.definition_flagged',
+    upstream: string,
+    entry: UpstreamToolEntry,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record(manager, {
+      action,
+      resource: `tool:${entry.toolId}`,
+      result: 'failure',
+      severity: 'critical',
+      details: { upstream, upstreamTool: entry.upstreamName, offeredHash: entry.hash, ...details, outcome: HELD_OUTCOME },
+    });
   }
 }
 
@@ -224,5 +281,6 @@ function pinOf(row: PinRow): ToolPin {
     changedAt: row.changed_at ? new Date(row.changed_at) : null,
     approvedAt: row.approved_at ? new Date(row.approved_at) : null,
     approvedBy: row.approved_by,
+    findings: row.findings ?? [],
   };
 }

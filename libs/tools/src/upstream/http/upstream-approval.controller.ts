@@ -17,7 +17,9 @@ export class UpstreamApprovalController {
   @RequirePermissions(Permission.ADMIN_TOOLS_WRITE)
   @ApiOperation({
     summary: 'Pinned and offered definition of an upstream tool (Admin only, extension)',
-    description: 'A tool whose upstream changed its definition stays disabled until the offered definition is approved.',
+    description:
+      'A tool whose upstream changed its definition, or whose definition was flagged on first sight (hidden text, ' +
+      'instructions to the model: see findings), stays disabled until the offered definition is approved.',
   })
   @ApiOkResponse({ description: 'The pin', type: ToolDefinitionApprovalDto })
   @ApiNotFoundResponse({ description: 'Not an upstream tool', type: ErrorResponseDto })
