@@ -11,6 +11,7 @@ export * from './http/request-context';
 export * from './http/route-registry';
 export * from './logging/logger';
 export * from './validation/validation.pipe';
+export * from './validation/json-input';
 export * from './pagination/pagination';
 export * from './http/public.decorator';
 export * from './auth/principal';
