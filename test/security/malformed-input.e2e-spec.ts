@@ -1,5 +1,6 @@
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
 import { expectError } from '../support/error-body';
+import { rawHttp } from '../support/raw-http';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, IDENTITY_ENV, IdentityClient } from '../auth/identity.helpers';
 
 /**
@@ -91,6 +92,11 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
     it('a method Node does not know is 400, one it knows but we do not route is 405', async () => {
       expectError(await send('FOO', '/api/v1/health'), 400, 'BAD_REQUEST');
       expectError(await send('PROPFIND', '/api/v1/health'), 405, 'METHOD_NOT_ALLOWED');
+    });
+
+    it('CONNECT, which Node never hands to Fastify, is 405 rather than a dropped socket', async () => {
+      const res = await rawHttp(t.baseUrl, 'CONNECT 127.0.0.1:5432 HTTP/1.1\r\nHost: 127.0.0.1:5432\r\n\r\n');
+      expectError({ ...res, body: res.body as any }, 405, 'METHOD_NOT_ALLOWED');
     });
 
     it('a body that is not JSON is 415, text/plain included; an empty JSON body is 400', async () => {

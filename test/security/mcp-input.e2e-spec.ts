@@ -79,7 +79,7 @@ describe('MCP input rules (postgres)', () => {
       body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":${deep}}}}`,
     });
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as { id: unknown; error?: { code?: number } };
     expect({ id: body.id, code: body.error?.code }).toEqual({ id: null, code: -32600 });
   });
 

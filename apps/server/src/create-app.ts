@@ -18,7 +18,7 @@ import {
 import { HttpMetricsService } from '@app/health';
 import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
-import { clientErrorHandler, frameworkErrorHandler, installInputChecks, installJsonParser } from './request-input';
+import { clientErrorHandler, frameworkErrorHandler, installInputChecks, installJsonParser, refuseConnectMethod } from './request-input';
 import { installSecurityHeaders } from './security-headers';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -64,6 +64,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   installRequestContext(fastify);
   installJsonParser(fastify);
   installInputChecks(fastify);
+  refuseConnectMethod(fastify.server);
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, options.extraModules), adapter, {
     bufferLogs: true,

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, Server, STATUS_CODES } from 'node:http';
 import {
   AppException,
   ErrorCode,
@@ -67,14 +67,25 @@ const CLIENT_ERRORS: Record<string, { status: number; code: ErrorCodeValue; mess
  */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable) {
-    const known = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, code: ErrorCode.BAD_REQUEST, message: 'Malformed HTTP request' };
-    const requestId = newRequestId();
-    const body = JSON.stringify(errorBody(known.code, known.message, [], requestId, traceIdFor(undefined)));
-    socket.write(
-      `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  const known = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, code: ErrorCode.BAD_REQUEST, message: 'Malformed HTTP request' };
+  answerOnSocket(socket, known.status, known.code, known.message);
   socket.destroy(error);
+}
+
+/** Node hands CONNECT to a 'connect' listener, never to Fastify; without one it drops the socket unanswered. */
+export function refuseConnectMethod(server: Server): void {
+  server.on('connect', (_request: IncomingMessage, socket: Socket) => {
+    answerOnSocket(socket, 405, ErrorCode.METHOD_NOT_ALLOWED, 'Method CONNECT is not allowed here');
+    socket.end();
+  });
+}
+
+function answerOnSocket(socket: Socket, status: number, code: ErrorCodeValue, message: string): void {
+  if (!socket.writable) return;
+  const requestId = newRequestId();
+  const body = JSON.stringify(errorBody(code, message, [], requestId, traceIdFor(undefined)));
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
