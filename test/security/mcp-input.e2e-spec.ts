@@ -1,7 +1,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { WebSocket } from 'ws';
 import { startTestApp, TestApp } from '../support/test-app';
-import { Caller, Era, mcpEnv, signUp, ticketFor } from '../mcp/mcp-test-kit';
+import { Caller, Era, mcpEnv, signUp, ticketFor, upgradeStatus } from '../mcp/mcp-test-kit';
 
 /**
  * MCP messages follow the same input rules as REST bodies: a `__proto__` (or
@@ -110,6 +110,13 @@ describe('MCP input rules (postgres)', () => {
         close: () => socket.close(),
       };
     }
+
+    it('refuses an upgrade whose context id or query holds NUL with 400, not a 500 from the lookup', async () => {
+      const base = t.baseUrl.replace('http://', 'ws://');
+      expect(await upgradeStatus(`${base}/api/v1/contexts/ctx%00x/mcp/ws?ticket=${await ticketFor(t, user.token)}`)).toBe(400);
+      expect(await upgradeStatus(`${base}/api/v1/mcp/ws?ticket=${await ticketFor(t, user.token)}&x=%00`)).toBe(400);
+      expect(await upgradeStatus(`${base}/api/v1/mcp/ws?ticket=${await ticketFor(t, user.token)}`)).toBe(101);
+    });
 
     it('answers a polluted, NUL-carrying or too deep frame with a JSON-RPC error and keeps the session usable', async () => {
       const ws = await open();

@@ -14,7 +14,7 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD, IDENTITY_ENV, PASSWORD } from '../auth/ide
  * SQL or server path in a body, and any request left unanswered.
  *
  * Deterministic: FUZZ_SEED (default below) picks the cases; FUZZ_CASES (per operation and
- * identity) bounds the run. A failure prints the seed and each failing request.
+ * identity) bounds the run, FUZZ_TIMEOUT_MS the test. A failure prints the seed and each failing request.
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const CASES_PER_OPERATION: Record<DatabaseKind, number> = {
@@ -459,7 +459,7 @@ describe.each(DATABASE_KINDS)('OpenAPI fuzzer (%s)', (kind) => {
     if (failures.length > 0) {
       throw new Error(`FUZZ_SEED=${SEED}: ${failures.length} of ${sent} requests failed:\n${JSON.stringify(failures.slice(0, 40), null, 1)}`);
     }
-  }, 170_000);
+  }, Number(process.env.FUZZ_TIMEOUT_MS ?? 170_000));
 });
 
 function ajvMessage(validate: ValidateFunction): string {
