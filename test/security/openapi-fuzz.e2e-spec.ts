@@ -18,9 +18,9 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD, IDENTITY_ENV, PASSWORD } from '../auth/ide
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const CASES_PER_OPERATION: Record<DatabaseKind, number> = {
-  postgres: Number(process.env.FUZZ_CASES ?? 20),
+  postgres: Number(process.env.FUZZ_CASES ?? 16),
   // The embedded database gets a smaller sample of the same generator (the storage paths differ, the parsing does not).
-  embedded: Math.ceil(Number(process.env.FUZZ_CASES ?? 20) / 4),
+  embedded: Math.ceil(Number(process.env.FUZZ_CASES ?? 16) / 4),
 };
 const CONCURRENCY = 4;
 const ANSWER_WITHIN_MS = 15_000;
