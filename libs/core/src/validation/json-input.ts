@@ -42,7 +42,7 @@ export function parseJsonInput(text: string): JsonInputResult {
   return details.length > 0 ? { ok: false, reason: 'content', details, value } : { ok: true, value };
 }
 
-export function depthDetail(field?: string): ErrorDetail {
+function depthDetail(field?: string): ErrorDetail {
   const message = `must not nest deeper than ${JSON_INPUT_LIMITS.maxDepth} levels`;
   return field ? { field, message: `${field} ${message}`, code: 'maxDepth' } : { message: `JSON ${message}`, code: 'maxDepth' };
 }
