@@ -1,6 +1,5 @@
 import { DataSource } from 'typeorm';
-import { AppException, Principal } from '@app/core';
-import { resolvePermissions } from '@app/auth';
+import { AppException, Principal, resolvePermissions } from '@app/core';
 import { assertToolInContext, ContextAccessService } from '@app/contexts';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, IDENTITY_ENV, IdentityClient } from '../auth/identity.helpers';

@@ -8,8 +8,6 @@ import type { Logger as PinoLogger } from 'pino';
 import {
   AllExceptionsFilter,
   AppConfig,
-  AppException,
-  ErrorCode,
   RouteRegistry,
   createRootLogger,
   createValidationPipe,
@@ -20,6 +18,7 @@ import {
 import { HttpMetricsService } from '@app/health';
 import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
+import { clientErrorHandler, frameworkErrorHandler, installInputChecks, installJsonParser, refuseConnectMethod } from './request-input';
 import { installSecurityHeaders } from './security-headers';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -55,12 +54,17 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     return503OnClosing: false,
     // No Nest middleware is used (see AppModule's LoggerModule): hooks do that work without middie.
     skipMiddie: true,
+    // Answers written before Nest's filter can run still carry the contract's Error body.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   const fastify = adapter.getInstance() as unknown as FastifyInstance;
   const routes = new RouteRegistry();
   routes.attach(fastify);
   installRequestContext(fastify);
   installJsonParser(fastify);
+  installInputChecks(fastify);
+  refuseConnectMethod(fastify.server);
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, options.extraModules), adapter, {
     bufferLogs: true,
@@ -111,18 +115,6 @@ function installRequestContext(fastify: FastifyInstance): void {
     request.traceId = traceIdFor(request.headers.traceparent);
     reply.header('x-request-id', request.id);
     done();
-  });
-}
-
-/** Fastify's own JSON parser (with its prototype-poisoning protection), with a contract error. */
-function installJsonParser(fastify: FastifyInstance): void {
-  const parse = fastify.getDefaultJsonParser('error', 'error');
-  fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parse(request, body as string, (error, value) => {
-      if (error) return done(new AppException(ErrorCode.MALFORMED_JSON, 'Request body is not valid JSON', 400), undefined);
-      done(null, value);
-    });
   });
 }
 

@@ -8,8 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions, Roles } from '@app/core';
-import { Permission } from '@app/auth';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { UserDto } from '@app/users';
 import { AdminUsersService } from './admin-users.service';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';

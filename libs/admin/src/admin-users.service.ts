@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
-import { AppException, Clock, ErrorCode, paginationOf, Principal, Role } from '@app/core';
+import { AppException, Clock, ErrorCode, pageOffset, paginationOf, Principal, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserDto, UserEntity, UsersService } from '@app/users';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
@@ -37,7 +37,7 @@ export class AdminUsersService {
       role: query.role,
       status: query.status,
       search: query.search?.trim() || undefined,
-      offset: query.offset,
+      offset: pageOffset(query),
       limit: query.limit,
     });
     return { users: users.map((user) => UserDto.from(user)), pagination: paginationOf(query, total) };

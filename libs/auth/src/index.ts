@@ -1,7 +1,6 @@
 export * from './auth.module';
 export * from './auth.service';
 export * from './auth.errors';
-export * from './permissions';
 export * from './password/password-policy';
 export * from './password/password.service';
 export * from './tokens/access-token.service';

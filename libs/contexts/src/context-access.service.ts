@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { Permission } from '@app/auth';
-import { AppException, Principal } from '@app/core';
+import { AppException, Permission, Principal } from '@app/core';
 import { CONTEXT_COLUMNS, ContextEntity, contextOf, ContextRow } from './context.entity';
 import type { ContextSettings } from './context-settings';
 import { ContextsErrorCode } from './contexts-error-codes';

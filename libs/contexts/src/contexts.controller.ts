@@ -10,8 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Permission } from '@app/auth';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
 import { ContextsService } from './contexts.service';
 import { ContextListDto } from './dto/context-list.dto';
 import { ContextDto } from './dto/context.dto';

@@ -2,8 +2,7 @@ import { forwardRef, Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
-import { Permission } from '@app/auth';
-import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, paginationOf, Principal } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
 import { returnedRows } from '@app/database';
 import { ToolCatalogService } from '@app/tools';
 import { CONTEXT_COLUMNS, ContextEntity, contextOf, ContextRow } from './context.entity';
@@ -107,7 +106,7 @@ export class ContextsService {
     );
     const rows: ContextRow[] = await this.dataSource.query(
       `SELECT ${CONTEXT_COLUMNS} FROM contexts ${filter} ORDER BY ${orderBy} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, query.limit, query.offset],
+      [...params, query.limit, pageOffset(query)],
     );
     return { contexts: rows.map((row) => ContextDto.from(contextOf(row))), pagination: paginationOf(query, Number(total)) };
   }

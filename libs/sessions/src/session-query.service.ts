@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-// The catalogue itself, not the @app/auth face: that module imports this one.
-import { Permission } from '@app/auth/permissions';
-import { APP_CONFIG, AppConfig, AppException, Clock, paginationOf, Principal } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, Clock, pageOffset, paginationOf, Permission, Principal } from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { SessionDto } from './dto/session.dto';
@@ -85,7 +83,7 @@ export class SessionQueryService {
          FROM sessions ${filter}
         ORDER BY started_at DESC, id DESC
         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, query.limit, query.offset],
+      [...params, query.limit, pageOffset(query)],
     );
     return { sessions: rows.map((row) => this.toDto(row)), pagination: paginationOf(query, Number(total)) };
   }

@@ -2,9 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '@app/audit';
-// The catalogue itself, not the @app/auth face: that module imports this one.
-import { Permission } from '@app/auth/permissions';
-import { AppException, Clock, Principal } from '@app/core';
+import { AppException, Clock, Permission, Principal } from '@app/core';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
 import { SessionService } from './session.service';
 import { SessionTerminationNotifier } from './session-termination.notifier';

@@ -1,9 +1,7 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-// The catalogue itself, not the @app/auth face: that module imports this one.
-import { Permission } from '@app/auth/permissions';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';

@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Matches } from 'class-validator';
-import { ROLES, Role } from '@app/core';
-import { PERMISSION_PATTERN } from '@app/auth';
+import { PERMISSION_PATTERN, Role, ROLES } from '@app/core';
 
 /** PUT /admin/users/{id}/roles. `permissions`, when given, replaces the user's own grants. */
 export class UpdateRolesDto {

@@ -2,11 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditService } from '@app/audit';
-import { AppException, Clock, ErrorDetail, newId, Principal } from '@app/core';
+import { apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
 import { returnedRows } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
-import { apiKeyPermissions, resolvePermissions } from '../permissions';
 import { API_KEY_COLUMNS, ApiKeyRow, ApiKeyView, apiKeyViewOf } from './api-key.row';
 import { displayPrefix, generateApiKey, hashApiKey, isWellFormedApiKey, sameHash } from './api-key-secret';
 

@@ -1,9 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, RequirePermissions } from '@app/core';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
 import { NoStore } from '../decorators/no-store.decorator';
-import { Permission } from '../permissions';
 import { ApiKeyService } from './api-key.service';
 import { ApiKeyDto, ApiKeyListDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import { CreateApiKeyDto } from './dto/create-api-key.dto';

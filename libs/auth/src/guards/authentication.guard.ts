@@ -1,23 +1,12 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import {
-  ACCESS_DECLARED_KEY,
-  AppException,
-  clientInfo,
-  INTERACTIVE_ONLY_KEY,
-  IS_PUBLIC_KEY,
-  Principal,
-  REQUIRED_PERMISSIONS_KEY,
-  REQUIRED_ROLES_KEY,
-  Role,
-} from '@app/core';
+import { ACCESS_DECLARED_KEY, AppException, clientInfo, holdsAll, INTERACTIVE_ONLY_KEY, IS_PUBLIC_KEY, Principal, REQUIRED_PERMISSIONS_KEY, REQUIRED_ROLES_KEY, resolvePermissions, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { looksLikeApiKey } from '../api-keys/api-key-secret';
 import { authenticationRequired, credentialsInUrl, interactiveLoginRequired, invalidToken } from '../auth.errors';
-import { holdsAll, resolvePermissions } from '../permissions';
 import { AccessTokenService } from '../tokens/access-token.service';
 import { bearerToken } from '../tokens/bearer-token';
 

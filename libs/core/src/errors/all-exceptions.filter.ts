@@ -14,6 +14,20 @@ interface Rendered {
   headers: Record<string, string>;
 }
 
+export interface ErrorBody {
+  error: ErrorCodeValue;
+  message: string;
+  details: ErrorDetail[];
+  timestamp: string;
+  requestId: string;
+  traceId?: string;
+}
+
+/** The contract's Error body; also written by the layers that answer before Nest does (see create-app). */
+export function errorBody(code: ErrorCodeValue, message: string, details: ErrorDetail[], requestId: string, traceId?: string): ErrorBody {
+  return { error: code, message, details, timestamp: new Date().toISOString(), requestId, traceId };
+}
+
 const UNKNOWN_ROUTE = /^Cannot [A-Z]+ /;
 
 /**
@@ -46,14 +60,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     reply
       .status(rendered.status)
       .header('content-type', 'application/json; charset=utf-8')
-      .send({
-        error: rendered.code,
-        message: rendered.message,
-        details: rendered.details,
-        timestamp: new Date().toISOString(),
-        requestId: request.id,
-        traceId: request.traceId,
-      });
+      .send(errorBody(rendered.code, rendered.message, rendered.details, request.id, request.traceId));
   }
 
   private render(exception: unknown, request: FastifyRequest): Rendered {

@@ -12,6 +12,12 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   CONFLICT: 'CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** A path segment longer than the router takes (414). */
+  URI_TOO_LONG: 'URI_TOO_LONG',
+  /** Request line plus headers over Node's limit (431). */
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
+  /** The client did not send its request in time (408). */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   RATE_LIMIT_EXCEEDED: 'RATE_LIMIT_EXCEEDED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
@@ -41,10 +47,16 @@ export function codeForStatus(status: number): ErrorCodeValue {
       return ErrorCode.METHOD_NOT_ALLOWED;
     case 409:
       return ErrorCode.CONFLICT;
+    case 408:
+      return ErrorCode.REQUEST_TIMEOUT;
     case 413:
       return ErrorCode.PAYLOAD_TOO_LARGE;
+    case 414:
+      return ErrorCode.URI_TOO_LONG;
     case 415:
       return ErrorCode.UNSUPPORTED_MEDIA_TYPE;
+    case 431:
+      return ErrorCode.HEADERS_TOO_LARGE;
     case 429:
       return ErrorCode.RATE_LIMIT_EXCEEDED;
     case 503:

@@ -25,6 +25,11 @@ function pooledRandom(size: number): Buffer {
 export function requestIdFor(req: IncomingMessage): string {
   const header = req.headers['x-request-id'];
   if (typeof header === 'string' && REQUEST_ID.test(header)) return header;
+  return newRequestId();
+}
+
+/** A fresh request id, also for answers written before a request exists (client errors). */
+export function newRequestId(): string {
   return `req_${pooledRandom(12).toString('base64url')}`;
 }
 

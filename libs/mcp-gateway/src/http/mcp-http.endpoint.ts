@@ -2,14 +2,14 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { HttpAdapterHost } from '@nestjs/core';
 import { createMcpHandler, isJsonContentType, isLegacyRequest, McpHttpHandler } from '@modelcontextprotocol/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppException, clientInfo, Principal } from '@app/core';
+import { AppException, clientInfo, parseJsonInput, Principal } from '@app/core';
 import { AuthenticationGuard } from '@app/auth';
 import { authInfoOf, LegacySessionHandler, ParsedBody } from '../sessions/legacy-session.handler';
 import type { McpCaller } from '../tools/mcp-caller';
 import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
-import { JsonRpcCode, jsonRpcErrorResponse } from './json-rpc-responses';
+import { JsonRpcCode, jsonRpcErrorResponse, jsonRpcInputRefusalResponse } from './json-rpc-responses';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
 import { McpScopeResolver } from './mcp-scope.resolver';
 import { OriginPolicy } from './origin-policy';
@@ -106,8 +106,10 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     if (!isJsonContentType(webRequest.headers.get('content-type'))) {
       return sendWebResponse(reply, jsonRpcErrorResponse(415, JsonRpcCode.SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'));
     }
-    const body = parse(request.body);
-    if (!body.ok) return sendWebResponse(reply, jsonRpcErrorResponse(400, JsonRpcCode.PARSE_ERROR, 'Parse error: the body is not valid JSON'));
+    // The same input rules as REST bodies: bounded depth, no NUL, lone surrogate or __proto__.
+    const parsed = parseJsonInput(typeof request.body === 'string' ? request.body : '');
+    if (!parsed.ok) return sendWebResponse(reply, jsonRpcInputRefusalResponse(parsed));
+    const body: ParsedBody = { ok: true, value: parsed.value };
     if (!(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
       const authInfo = authInfoOf(caller);
       const splice = new ToolListSplice();
@@ -139,15 +141,6 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       resource_name: 'Secure MCP Server',
       resource_documentation: `${base}/api/docs`,
     });
-  }
-}
-
-function parse(body: unknown): ParsedBody {
-  if (typeof body !== 'string' || body.length === 0) return { ok: false };
-  try {
-    return { ok: true, value: JSON.parse(body) };
-  } catch {
-    return { ok: false };
   }
 }
 

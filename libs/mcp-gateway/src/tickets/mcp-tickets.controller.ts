@@ -1,7 +1,6 @@
 import { Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentPrincipal, Principal, RequirePermissions } from '@app/core';
-import { Permission } from '@app/auth';
+import { CurrentPrincipal, Permission, Principal, RequirePermissions } from '@app/core';
 import { McpTicketDto } from './dto/mcp-ticket.dto';
 import { TicketService } from './ticket.service';
 

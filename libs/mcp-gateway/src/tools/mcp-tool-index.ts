@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ListToolsResult, ProtocolError, ProtocolErrorCode, Tool } from '@modelcontextprotocol/server';
-import { APP_CONFIG, AppConfig } from '@app/core';
-import { Permission } from '@app/auth';
+import { APP_CONFIG, AppConfig, Permission } from '@app/core';
 import { CatalogTool, ToolCatalogService } from '@app/tools';
 import type { McpCaller } from './mcp-caller';
 

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, isDatabaseUnavailable, Principal } from '@app/core';
+import { AppException, isDatabaseUnavailable, Principal, unsafeStrings } from '@app/core';
 import { AuthenticationGuard } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import type { FastifyRequest } from 'fastify';
@@ -165,6 +165,10 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     if (!offered.includes(MCP_SUBPROTOCOL)) throw new Refused(400, 'Bad Request: subprotocol "mcp" required');
 
     const url = new URL(request.url ?? '/', 'ws://localhost');
+    // The same rule as every HTTP route's params and query: no NUL or lone surrogate reaches a lookup.
+    if (unsafeStrings(request[UPGRADE_PARAMS]).length > 0 || unsafeStrings(Object.fromEntries(url.searchParams)).length > 0) {
+      throw new Refused(400, 'Bad Request: a path or query value holds NUL or a lone surrogate');
+    }
     const challenge = { 'WWW-Authenticate': `Bearer resource_metadata="${this.baseUrl(request)}${PROTECTED_RESOURCE_PATH}"` };
     if (URL_CREDENTIALS.some((name) => url.searchParams.has(name))) {
       throw new Refused(401, 'Unauthorized: credentials are not accepted in the URL; use a ticket', challenge);

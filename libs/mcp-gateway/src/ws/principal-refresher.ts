@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '@app/core';
-import { resolvePermissions } from '@app/auth';
+import { resolvePermissions } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
 

@@ -1,5 +1,7 @@
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 import { WebSocket } from 'ws';
+import { parseJsonInput } from '@app/core';
+import { jsonRpcInputRefusal } from '../http/json-rpc-responses';
 
 /**
  * An MCP server transport over one WebSocket: one JSON-RPC message per text frame, as the SDK's
@@ -36,14 +38,14 @@ export class WebSocketServerTransport implements Transport {
   }
 
   private receive(data: unknown, isBinary: boolean): void {
-    let message: JSONRPCMessage;
-    try {
-      if (isBinary) throw new Error('binary frame');
-      message = JSON.parse(String(data)) as JSONRPCMessage;
-      if (!message || typeof message !== 'object' || Array.isArray(message) || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
-        throw new Error('not a JSON-RPC message');
-      }
-    } catch {
+    // The same input rules as REST bodies and MCP over HTTP: bounded depth, no NUL, lone surrogate or __proto__.
+    const parsed = isBinary ? undefined : parseJsonInput(String(data));
+    if (parsed && !parsed.ok && parsed.reason !== 'syntax') {
+      void this.send(jsonRpcInputRefusal(parsed) as unknown as JSONRPCMessage);
+      return;
+    }
+    const message = parsed?.ok ? (parsed.value as JSONRPCMessage) : undefined;
+    if (!message || typeof message !== 'object' || Array.isArray(message) || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
       void this.send({ jsonrpc: '2.0', id: null as unknown as string, error: { code: -32700, message: 'Parse error: each frame must be one JSON-RPC message' } } as JSONRPCMessage);
       return;
     }

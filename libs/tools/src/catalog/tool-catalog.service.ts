@@ -2,10 +2,9 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
-import { AppException, Clock, ErrorDetail, Principal } from '@app/core';
+import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
 import { MigrationService, returnedRows } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
-import { PERMISSION_PATTERN } from '@app/auth';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
 import { fingerprint } from '../common/fingerprint';
 import { rateWindowMs } from '../common/rate-window';

@@ -1,8 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode } from '@app/core';
-import { holdsAll, resolvePermissions } from '@app/auth';
+import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, holdsAll, resolvePermissions } from '@app/core';
 import { UsersService } from '@app/users';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';

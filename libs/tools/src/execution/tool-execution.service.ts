@@ -3,8 +3,7 @@ import { AuditService } from '@app/audit';
 // Deep imports: @app/contexts' index pulls in ContextsModule, which depends on this module.
 import { assertToolInContext } from '@app/contexts/assert-tool-in-context';
 import { ContextAccessService } from '@app/contexts/context-access.service';
-import { Permission } from '@app/auth';
-import { APP_CONFIG, AppConfig, AppException, Clock, newId, Principal } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, Clock, newId, Permission, Principal } from '@app/core';
 import { SessionService } from '@app/sessions';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';

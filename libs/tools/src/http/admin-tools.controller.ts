@@ -1,8 +1,7 @@
 import { Body, Controller, Param, Put, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions, Roles } from '@app/core';
-import { Permission } from '@app/auth';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolDto } from './dto/tool.dto';
 import { UpdateToolDto } from './dto/update-tool.dto';

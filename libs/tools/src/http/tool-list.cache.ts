@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { paginationOf } from '@app/core';
+import { pageOffset, paginationOf } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import type { ListToolsQueryDto } from './dto/list-tools-query.dto';
 import type { ToolListDto } from './dto/tool-list.dto';
@@ -28,7 +28,7 @@ export class ToolListCache {
     const key = `${query.category ?? ''}|${query.enabled ?? ''}|${query.page}|${query.limit}`;
     let json = this.entries.get(key);
     if (json === undefined) {
-      const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: query.offset, limit: query.limit });
+      const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: pageOffset(query), limit: query.limit });
       const body: ToolListDto = { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
       json = JSON.stringify(body);
       if (this.entries.size >= MAX_ENTRIES) this.entries.clear();

@@ -9,15 +9,7 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  AppException,
-  clientInfo,
-  CurrentPrincipal,
-  ErrorResponseDto,
-  Principal,
-  RequirePermissions,
-} from '@app/core';
-import { Permission } from '@app/auth';
+import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolExecutionService } from '../execution/tool-execution.service';
 import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';

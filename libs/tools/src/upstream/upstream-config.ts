@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigValidationError } from '@app/core';
-import { PERMISSION_PATTERN } from '@app/auth';
+import { ConfigValidationError, PERMISSION_PATTERN } from '@app/core';
 import { rateWindowMs } from '../common/rate-window';
 import { TOOL_CATEGORIES, ToolCategory } from '../provider/tool-provider';
 

@@ -13,7 +13,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { PERMISSION_PATTERN } from '@app/auth';
+import { PERMISSION_PATTERN } from '@app/core';
 import { RATE_WINDOW_PATTERN } from '../../common/rate-window';
 
 export class RateLimitInputDto {

@@ -1,8 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Principal, RequirePermissions, Roles } from '@app/core';
-import { Permission } from '@app/auth';
+import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { UpstreamApprovalService } from '../upstream-approval.service';
 import { ApproveToolDefinitionDto } from './dto/approve-tool-definition.dto';
 import { ToolDefinitionApprovalDto } from './dto/tool-definition-approval.dto';

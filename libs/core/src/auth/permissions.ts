@@ -1,4 +1,4 @@
-import type { Role } from '@app/core';
+import type { Role } from './principal';
 
 /**
  * The permission catalogue. A principal's effective permissions are the union of its roles'
