@@ -92,7 +92,11 @@ export interface AppConfig {
     maxStoredBytes: number;
   };
   mcp: {
-    /** Origins a browser may call the MCP endpoints from: hostnames (any scheme and port) or full origins. */
+    /**
+     * Origins a browser may call the MCP endpoints from besides the endpoint's own (the Host header's
+     * host and port): serialised origins (`https://app.example.com:8443`), compared whole. A bare
+     * hostname in MCP_ALLOWED_ORIGINS stands for its http and https origins on the default ports.
+     */
     allowedOrigins: string[];
     /** Host header values the MCP endpoints answer to (hostnames, any port): DNS-rebinding protection. */
     allowedHosts: string[];
@@ -247,9 +251,10 @@ function parseAllowedHosts(reader: EnvReader): string[] {
 const LOCAL_HOSTNAMES = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
- * MCP_ALLOWED_HOSTS / MCP_ALLOWED_ORIGINS default to the localhost forms plus the listen host (when
- * it is a specific address). Hosts are hostnames (ports are ignored, IPv6 in brackets); origins are
- * hostnames or full origins like https://app.example.com.
+ * MCP_ALLOWED_HOSTS defaults to the localhost forms plus the listen host (when it is a specific
+ * address); hosts are hostnames (ports are ignored, IPv6 in brackets). MCP_ALLOWED_ORIGINS defaults
+ * to none (only the endpoint's own origin); entries are origins like https://app.example.com:8443,
+ * matched on scheme, host and port, or bare hostnames (their http and https origins, default ports).
  */
 function parseMcp(r: EnvReader): AppConfig['mcp'] {
   const listen = r.string('HOST', '0.0.0.0').toLowerCase();
@@ -259,18 +264,33 @@ function parseMcp(r: EnvReader): AppConfig['mcp'] {
   for (const host of hosts) {
     if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host)) r.problems.push(`MCP_ALLOWED_HOSTS entries must be hostnames without port (got "${host}")`);
   }
-  const origins = r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase());
-  for (const origin of origins) {
-    if (!/^(https?:\/\/[^/\s]+|\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(origin)) {
-      r.problems.push(`MCP_ALLOWED_ORIGINS entries must be hostnames or origins like https://app.example.com (got "${origin}")`);
+  const origins: string[] = [];
+  for (const entry of r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase())) {
+    const bareHost = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(entry);
+    const candidates = bareHost ? [`http://${entry}`, `https://${entry}`] : /^https?:\/\/[^/\s]+$/.test(entry) ? [entry] : [];
+    const serialised = candidates.map(originOf).filter((origin): origin is string => origin !== undefined);
+    if (serialised.length === 0 || serialised.length < candidates.length) {
+      r.problems.push(`MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com:8443 or hostnames (got "${entry}")`);
+      continue;
     }
+    origins.push(...serialised);
   }
   return {
     allowedHosts: hosts.length > 0 ? hosts : defaults,
-    allowedOrigins: origins.length > 0 ? origins : defaults,
+    allowedOrigins: [...new Set(origins)],
     pageSize: r.int('MCP_PAGE_SIZE', 100, 1, 1000),
     ticketTtlSec: r.int('MCP_TICKET_TTL', 30, 1, 300),
   };
+}
+
+/** The serialised origin of a URL (scheme://host[:port], default port elided), or undefined if it is not one. */
+function originOf(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.origin === 'null' || url.username || url.password ? undefined : url.origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function optionalPath(path: string | undefined): string | undefined {
