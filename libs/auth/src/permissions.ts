@@ -23,6 +23,7 @@ import type { Role } from '@app/core';
  * | admin:audit:read      | read and verify the audit log                         |      |           |   ✓   |
  * | admin:tools:write     | enable, disable and configure any tool                |      |           |   ✓   |
  * | admin:sessions:write  | terminate any user's sessions                         |      |           |   ✓   |
+ * | admin:health:read     | read health figures (paths, upstreams, errors)        |      |           |   ✓   |
  *
  * Admin routes require the `admin` role and the matching `admin:*` permission, so a
  * permission granted to a non-admin alone never opens an admin route.
@@ -43,6 +44,7 @@ export const Permission = {
   ADMIN_AUDIT_READ: 'admin:audit:read',
   ADMIN_TOOLS_WRITE: 'admin:tools:write',
   ADMIN_SESSIONS_WRITE: 'admin:sessions:write',
+  ADMIN_HEALTH_READ: 'admin:health:read',
 } as const;
 
 export type PermissionName = (typeof Permission)[keyof typeof Permission];
