@@ -1,6 +1,9 @@
 import { join, resolve } from 'node:path';
 import { ConfigValidationError, loadConfig } from './app-config';
 
+/** A random-looking audit key, as production needs one. */
+const AUDIT_KEY = 'q8Vd2Lk9Zp4Wn7Rt1Yx6Bc3Hf5Jm0Gs8Ua2Ke';
+
 describe('loadConfig', () => {
   it('starts on the embedded default with no configuration at all', () => {
     const config = loadConfig({});
@@ -33,9 +36,25 @@ describe('loadConfig', () => {
 
   it('accepts configured secrets in production and rejects short ones', () => {
     const strong = 'x'.repeat(40);
-    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' };
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
     expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
     expect(() => loadConfig({ ...production, JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
+  });
+
+  it('requires a random AUDIT_HMAC_KEY in production, and reads the migration URL and app role', () => {
+    const strong = 'x'.repeat(40);
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', JWT_SECRET: strong, ENCRYPTION_KEY: strong };
+    expect(() => loadConfig(production)).toThrow(/AUDIT_HMAC_KEY is required/);
+    expect(() => loadConfig({ ...production, AUDIT_HMAC_KEY: 'short' })).toThrow(/AUDIT_HMAC_KEY must be at least 32/);
+    expect(() => loadConfig({ AUDIT_HMAC_KEY: 'ab'.repeat(20) })).toThrow(/AUDIT_HMAC_KEY must be at least 32 characters long and random/);
+    expect(loadConfig({ ...production, AUDIT_HMAC_KEY: AUDIT_KEY }).secrets.auditHmacKey).toBe(AUDIT_KEY);
+    // Outside production it may be unset: the audit module keeps a key in DATA_DIR.
+    expect(loadConfig({}).secrets.auditHmacKey).toBeUndefined();
+
+    const database = { DATABASE_URL: 'postgres://app@db/mcp', DATABASE_MIGRATION_URL: 'postgres://owner@db/mcp', DATABASE_APP_ROLE: 'mcp_app' };
+    expect(loadConfig(database).database).toMatchObject({ migrationUrl: 'postgres://owner@db/mcp', appRole: 'mcp_app' });
+    expect(() => loadConfig({ DATABASE_MIGRATION_URL: 'postgres://owner@db/mcp' })).toThrow(/DATABASE_MIGRATION_URL needs DATABASE_URL/);
+    expect(() => loadConfig({ ...database, DATABASE_APP_ROLE: 'app; DROP TABLE x' })).toThrow(/DATABASE_APP_ROLE/);
   });
 
   it('refuses the log SMS sender in production', () => {
@@ -145,6 +164,7 @@ describe('loadConfig', () => {
         SMS_HTTP_URL: 'https://sms.example.com/send',
         JWT_SECRET: strong,
         ENCRYPTION_KEY: strong,
+        AUDIT_HMAC_KEY: AUDIT_KEY,
       };
       expect(() => loadConfig({ ...production, TOOLS_HTTP_ALLOW_PRIVATE: 'true' })).toThrow(/TOOLS_HTTP_ALLOW_PRIVATE/);
       expect(loadConfig(production).tools.httpAllowPrivate).toBe(false);

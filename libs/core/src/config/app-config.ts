@@ -22,6 +22,16 @@ export interface AppConfig {
   database: {
     /** Unset: the embedded PGlite database under dataDir. */
     url: string | undefined;
+    /**
+     * The table owner's URL, used only to apply migrations (DATABASE_MIGRATION_URL): the server then
+     * runs as a role that cannot alter or disable anything (DATABASE_URL). Unset: DATABASE_URL.
+     */
+    migrationUrl: string | undefined;
+    /**
+     * The role the server runs as (DATABASE_APP_ROLE): after migrating, the owner grants it what the
+     * server needs, and on audit_logs only SELECT and INSERT.
+     */
+    appRole: string | undefined;
     poolMax: number;
     ssl: boolean;
     runMigrations: boolean;
@@ -116,6 +126,11 @@ export interface AppConfig {
     jwtSecret: string;
     /** Key for secrets stored at rest (MFA seeds). */
     encryptionKey: string;
+    /**
+     * Key of the audit chain's MACs and checkpoint signatures, never given to the database
+     * (AUDIT_HMAC_KEY). Required in production; elsewhere, unset means a key kept in DATA_DIR.
+     */
+    auditHmacKey: string | undefined;
     /** Every non-empty UPSTREAM_* variable: the only values MCP_UPSTREAMS_FILE may hand to an upstream ({"fromEnv": ...}). */
     upstreamSecrets: Readonly<Record<string, string>>;
     /** True when a secret above was generated because none was configured. */
@@ -339,6 +354,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     },
     database: {
       url: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+      migrationUrl: r.url('DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
+      appRole: r.raw('DATABASE_APP_ROLE'),
       poolMax: r.int('DATABASE_POOL_MAX', 10, 1, 500),
       ssl: r.bool('DATABASE_SSL', false),
       runMigrations: r.bool('RUN_MIGRATIONS', true),
@@ -401,6 +418,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
+      // Not generated per process: the chain written under it must still verify after a restart.
+      auditHmacKey: r.raw('AUDIT_HMAC_KEY'),
       upstreamSecrets: upstreamSecretsOf(env),
       generated,
     },
@@ -423,6 +442,20 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   }
   if (config.tools.sandboxRoot === resolve('/')) {
     r.problems.push('TOOLS_SANDBOX_ROOT must not be the file system root');
+  }
+  const auditKey = config.secrets.auditHmacKey;
+  if (auditKey === undefined && isProduction) r.problems.push('AUDIT_HMAC_KEY is required when NODE_ENV=production');
+  if (auditKey !== undefined && (auditKey.length < 32 || new Set(auditKey).size < 8)) {
+    r.problems.push('AUDIT_HMAC_KEY must be at least 32 characters long and random (e.g. `openssl rand -base64 48`)');
+  }
+  if (config.database.migrationUrl && !config.database.url) {
+    r.problems.push('DATABASE_MIGRATION_URL needs DATABASE_URL (the embedded database has one role)');
+  }
+  if (config.database.appRole !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(config.database.appRole)) {
+    r.problems.push('DATABASE_APP_ROLE must be a plain lower-case PostgreSQL role name (letters, digits, _)');
+  }
+  if (config.database.appRole !== undefined && !config.database.url) {
+    r.problems.push('DATABASE_APP_ROLE needs DATABASE_URL (the embedded database has one role)');
   }
   if (isProduction && config.tools.httpAllowPrivate) {
     r.problems.push('TOOLS_HTTP_ALLOW_PRIVATE is for tests only and must not be true when NODE_ENV=production');
