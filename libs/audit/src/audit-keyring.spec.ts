@@ -18,6 +18,14 @@ describe('AuditKeyring', () => {
     expect(keyring({ DATA_DIR: `${dataDir}-other` }).macKey.equals(first.macKey)).toBe(false);
   });
 
+  it('outside production derives it from a configured JWT_SECRET, so replicas with their own DATA_DIR share it', () => {
+    const jwt = { JWT_SECRET: 'Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm' };
+    const a = keyring({ ...jwt, DATA_DIR: mkdtempSync(join(tmpdir(), 'smcp-keyring-')) });
+    const b = keyring({ ...jwt, DATA_DIR: mkdtempSync(join(tmpdir(), 'smcp-keyring-')) });
+    expect(a.macKey.equals(b.macKey)).toBe(true);
+    expect(keyring({ JWT_SECRET: `${jwt.JWT_SECRET}x`, DATA_DIR: tmpdir() }).macKey.equals(a.macKey)).toBe(false);
+  });
+
   it('refuses a key file others can read', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'smcp-keyring-'));
     keyring({ DATA_DIR: dataDir });

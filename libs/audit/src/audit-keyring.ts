@@ -25,7 +25,7 @@ export class AuditKeyring {
   readonly keyId: string;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    const root = Buffer.from(config.secrets.auditHmacKey ?? developmentKey(config.dataDir), 'utf8');
+    const root = Buffer.from(config.secrets.auditHmacKey ?? developmentKey(config), 'utf8');
     this.macKey = derive(root, 'smcp-audit-mac-key');
     const seed = derive(root, 'smcp-audit-checkpoint-ed25519');
     this.signingKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
@@ -50,12 +50,17 @@ function derive(root: Buffer, purpose: string): Buffer {
 }
 
 /**
- * Outside production, a key generated once and kept in DATA_DIR (mode 0600), so the chain still
- * verifies after a restart. A file others can read is refused: whoever reads it can forge MACs.
+ * Outside production without AUDIT_HMAC_KEY: derived from a configured JWT_SECRET (replicas
+ * sharing a database share it too, so each verifies the others' rows), else generated once and
+ * kept in DATA_DIR (mode 0600), so the chain still verifies after a restart. A key file others
+ * can read is refused: whoever reads it can forge MACs.
  */
-function developmentKey(dataDir: string): string {
-  const path = join(dataDir, AUDIT_KEY_FILE);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+function developmentKey(config: AppConfig): string {
+  if (!config.secrets.generated.includes('JWT_SECRET')) {
+    return createHmac('sha256', config.secrets.jwtSecret).update('smcp-audit-development-key').digest('base64url');
+  }
+  const path = join(config.dataDir, AUDIT_KEY_FILE);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   try {
     writeFileSync(path, `${randomBytes(48).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
   } catch (error) {

@@ -128,7 +128,8 @@ export interface AppConfig {
     encryptionKey: string;
     /**
      * Key of the audit chain's MACs and checkpoint signatures, never given to the database
-     * (AUDIT_HMAC_KEY). Required in production; elsewhere, unset means a key kept in DATA_DIR.
+     * (AUDIT_HMAC_KEY). Required in production; elsewhere, unset means one derived from a configured
+     * JWT_SECRET, or else generated once and kept in DATA_DIR.
      */
     auditHmacKey: string | undefined;
     /** Every non-empty UPSTREAM_* variable: the only values MCP_UPSTREAMS_FILE may hand to an upstream ({"fromEnv": ...}). */
