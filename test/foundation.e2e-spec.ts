@@ -35,18 +35,14 @@ describe.each(DATABASE_KINDS)('foundation over HTTP (%s)', (kind) => {
       expect(res.body).toEqual({ ready: true, timestamp: expect.any(String) });
     });
 
-    it('reports each component in detail', async () => {
+    it('reports each component\'s status to anyone (the figures are for admins)', async () => {
       const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
       expect(res.status).toBe(200);
       expect(['healthy', 'degraded']).toContain(res.body.status);
-      expect(res.body.components.database).toMatchObject({
-        status: 'healthy',
-        kind: kind === 'postgres' ? 'postgresql' : 'embedded (PGlite)',
-      });
+      expect(res.body.components.database).toEqual({ status: 'healthy' });
       for (const name of ['memory', 'disk', 'eventLoop']) {
         expect(['healthy', 'degraded']).toContain(res.body.components[name].status);
       }
-      expect(res.body.metrics.uptimeSeconds).toEqual(expect.any(Number));
     });
 
     it('exposes Prometheus metrics with a request histogram labelled by route template', async () => {

@@ -6,10 +6,11 @@
  * execution and its hash-chained audit record) with raw `pg`. Goal: >= 0.6x.
  */
 import Ajv from 'ajv';
+import { randomBytes } from 'node:crypto';
 import Fastify, { FastifyInstance } from 'fastify';
 import { createVerifier } from 'fast-jwt';
 import { Pool } from 'pg';
-import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_SQL, auditInsertParams, AuditRowContent, GENESIS_HASH } from '@app/audit';
+import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_LINKED_SQL, auditInsertParams, auditLinkedInsertParams, AuditRowContent, GENESIS_HASH } from '@app/audit';
 import { newId } from '@app/core';
 import { post, urlOf } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
@@ -18,6 +19,8 @@ import { fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
 
 const GOAL = 0.6;
+/** The baseline computes the keyed MAC as the gateway does (its rows need not verify). */
+const BENCH_MAC_KEY = randomBytes(32);
 const BODY = JSON.stringify({ parameters: { message: 'hello, bench' } });
 
 export const p2: Scenario = {
@@ -139,7 +142,7 @@ async function startBareServer(pool: Pool, issuer: string, audience: string, sec
         severity: 'info',
         metadata: { sessionId: claims.sid, requestId: null },
       };
-      await client.query(AUDIT_INSERT_SQL, auditInsertParams(content, prevHash));
+      await client.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertParams(content, prevHash, BENCH_MAC_KEY)], prevHash));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -1,5 +1,16 @@
 import { DataSource } from 'typeorm';
-import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_SQL, auditInsertParams, AuditEntry, AuditRowContent, AuditService, GENESIS_HASH, REDACTED } from '@app/audit';
+import {
+  AUDIT_CHAIN_LOCK_KEY,
+  AUDIT_INSERT_LINKED_SQL,
+  auditInsertParams,
+  auditLinkedInsertParams,
+  AuditEntry,
+  AuditKeyring,
+  AuditRowContent,
+  AuditService,
+  GENESIS_HASH,
+  REDACTED,
+} from '@app/audit';
 import { Clock } from '@app/core';
 import { PassThrough } from 'node:stream';
 import { auditVerifyCommand } from '../../apps/server/src/cli/audit-verify.command';
@@ -23,6 +34,7 @@ interface StoredRow {
   metadata: Record<string, unknown>;
   prev_hash: string;
   hash: string;
+  mac: string | null;
   [column: string]: unknown;
 }
 
@@ -62,7 +74,13 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       expect(first.id).toMatch(/^aud_/);
       expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
       expect(second.prev_hash).toBe(first.hash);
-      expect(await audit.verifyChain()).toEqual({ valid: true, checked: all.length, firstInvalid: null });
+      expect(await audit.verifyChain()).toEqual({
+        valid: true,
+        checked: all.length,
+        firstInvalid: null,
+        unkeyedRecords: 0,
+        head: { seq: Number(second.seq), id: second.id, hash: second.hash },
+      });
     });
 
     it('commits a record with the transaction it belongs to', async () => {
@@ -123,7 +141,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       await Promise.all(writers);
       expect(await countOf('test.concurrent')).toBe(30);
       expect(await countOf('test.concurrent_rollback')).toBe(0);
-      expect(await audit.verifyChain()).toEqual({ valid: true, checked: before + 30, firstInvalid: null });
+      expect(await audit.verifyChain()).toMatchObject({ valid: true, checked: before + 30, firstInvalid: null, unkeyedRecords: 0 });
       const all = await rows();
       expect(new Set(all.map((row) => row.prev_hash)).size).toBe(all.length);
     });
@@ -137,7 +155,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       const batch = (await rows()).slice(-4);
       expect(batch.map((row) => [row.action, row.details.i])).toEqual([0, 1, 2, 3].map((i) => ['test.batch', i]));
       batch.slice(1).forEach((row, i) => expect(row.prev_hash).toBe(batch[i].hash));
-      expect(await audit.verifyChain()).toEqual({ valid: true, checked: before + 4, firstInvalid: null });
+      expect(await audit.verifyChain()).toMatchObject({ valid: true, checked: before + 4, firstInvalid: null, unkeyedRecords: 0 });
 
       await dataSource
         .transaction(async (manager) => {
@@ -167,7 +185,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
           severity: 'info',
           metadata: {},
         };
-        await manager.query(AUDIT_INSERT_SQL, auditInsertParams(content, head.hash));
+        await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertParams(content, head.hash, t.app.get(AuditKeyring).macKey)], head.hash));
       });
       await audit.recordStandalone(entry({ action: 'test.after_replica' }));
       await audit.recordMany(dataSource.manager, [entry({ action: 'test.after_replica' }), entry({ action: 'test.after_replica' })]);
@@ -361,7 +379,15 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
     it('verifies the chain over HTTP', async () => {
       const res = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin });
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ valid: true, checked: (await rows()).length, firstInvalid: null });
+      const all = await rows();
+      const last = all[all.length - 1];
+      expect(res.body).toEqual({
+        valid: true,
+        checked: all.length,
+        firstInvalid: null,
+        unkeyedRecords: 0,
+        head: { seq: Number(last.seq), id: last.id, hash: last.hash },
+      });
     });
 
     it('documents both routes in the OpenAPI document', async () => {
@@ -470,7 +496,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       await tamper(`UPDATE audit_logs SET hash = $1 WHERE id = $2`, [middle.hash, middle.id]);
     });
 
-    it('reports the row after one that was edited and re-hashed', async () => {
+    it('reports a row that was edited and re-hashed (its MAC)', async () => {
       const { computeAuditHash } = await import('@app/audit');
       const [stored] = await dataSource.query(`SELECT * FROM audit_logs WHERE id = $1`, [middle.id]);
       const forged = computeAuditHash(stored.prev_hash, {
@@ -487,7 +513,8 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
         metadata: stored.metadata,
       });
       await tamper(`UPDATE audit_logs SET details = $1::jsonb, hash = $2 WHERE id = $3`, [JSON.stringify({ i: 42 }), forged, middle.id]);
-      expect((await audit.verifyChain()).firstInvalid).toMatchObject({ id: next.id, reason: expect.stringMatching(/prev_hash/) });
+      // Its MAC no longer matches its hash: caught at the row itself, before its successor's link.
+      expect((await audit.verifyChain()).firstInvalid).toMatchObject({ id: middle.id, reason: expect.stringMatching(/MAC does not match/) });
       await tamper(`UPDATE audit_logs SET details = $1::jsonb, hash = $2 WHERE id = $3`, [JSON.stringify(middle.details), middle.hash, middle.id]);
     });
 
@@ -515,7 +542,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
         for (let i = 0; i < 1100; i += 1) await audit.record(manager, entry({ action: 'test.bulk', details: { i } }));
       });
       const total = (await rows()).length;
-      expect(await audit.verifyChain()).toEqual({ valid: true, checked: total, firstInvalid: null });
+      expect(await audit.verifyChain()).toMatchObject({ valid: true, checked: total, firstInvalid: null, unkeyedRecords: 0 });
       const [late] = await dataSource.query(`SELECT id, seq FROM audit_logs WHERE action = 'test.bulk' ORDER BY seq DESC LIMIT 1 OFFSET 5`);
       await tamper(`UPDATE audit_logs SET action = 'test.bulk_edited' WHERE id = $1`, [late.id]);
       expect((await audit.verifyChain()).firstInvalid).toMatchObject({ id: late.id, seq: Number(late.seq) });
@@ -524,9 +551,9 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
 
     const restore = (row: StoredRow) =>
       tamper(
-        `INSERT INTO audit_logs (seq, id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
+        `INSERT INTO audit_logs (seq, id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
          OVERRIDING SYSTEM VALUE
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb, $13, $14)`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)`,
         [
           row.seq,
           row.id,
@@ -542,6 +569,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
           JSON.stringify(row.metadata),
           row.prev_hash,
           row.hash,
+          row.mac,
         ],
       );
   });

@@ -32,6 +32,7 @@ type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { nam
 const REQUIRED = [
   '--set', `secrets.jwtSecret=${'j'.repeat(48)}`,
   '--set', `secrets.encryptionKey=${'e'.repeat(48)}`,
+  '--set', `secrets.auditHmacKey=${'a'.repeat(48)}`,
   '--set', 'config.sms.httpUrl=https://sms.example.com/send',
 ];
 const PRODUCTION = ['-f', join(CHART, 'values-production.yaml')];
@@ -186,10 +187,10 @@ describe('Helm chart secure-mcp-server', () => {
     expect(deployment.spec.replicas).toBe(1);
     expect(find(defaults, 'ConfigMap').data).toMatchObject({ NODE_ENV: 'production', RUN_MIGRATIONS: 'true', SMS_SENDER: 'http' });
     const env: EnvVar[] = appContainer(defaults).env;
-    expect(env.map((e) => e.name).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET']);
+    expect(env.map((e) => e.name).sort()).toEqual(['AUDIT_HMAC_KEY', 'ENCRYPTION_KEY', 'JWT_SECRET']);
     for (const e of env) expect(e.valueFrom?.secretKeyRef).toEqual({ name: FULLNAME, key: e.name });
     const secret = find(defaults, 'Secret');
-    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET']);
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['AUDIT_HMAC_KEY', 'ENCRYPTION_KEY', 'JWT_SECRET']);
     expect(Buffer.from(secret.data!.JWT_SECRET, 'base64').toString()).toBe('j'.repeat(48));
     // The pods roll when the configuration or the secrets change.
     expect(Object.keys(deployment.spec.template.metadata.annotations).sort()).toEqual(['checksum/config', 'checksum/secret']);
@@ -248,6 +249,7 @@ describe('Helm chart secure-mcp-server', () => {
     expect(refs).toMatchObject({
       JWT_SECRET: { name: 'mcp-secrets', key: 'JWT_SECRET' },
       ENCRYPTION_KEY: { name: 'mcp-secrets', key: 'ENCRYPTION_KEY' },
+      AUDIT_HMAC_KEY: { name: 'mcp-secrets', key: 'AUDIT_HMAC_KEY' },
       DATABASE_URL: { name: 'mcp-secrets', key: 'DATABASE_URL' },
       REDIS_URL: { name: 'mcp-secrets', key: 'REDIS_URL' },
       ADMIN_PASSWORD: { name: 'mcp-secrets', key: 'ADMIN_PASSWORD' },
@@ -318,6 +320,35 @@ describe('Helm chart secure-mcp-server', () => {
     expect(find(externalDb, 'Deployment').spec.replicas).toBe(2);
   });
 
+  it('runs migrations as the owner and the app as a role that cannot alter tables, when configured', async () => {
+    const separate = await renderOk([
+      ...EXTERNAL_DB,
+      '--set', 'database.migrationUrl=postgres://owner:ownerpw@db.example:5432/mcp',
+      '--set', 'database.appRole=mcp_app',
+    ]);
+    const job = find(separate, 'Job', MIGRATE).spec.template.spec.containers[0];
+    const jobEnv = Object.fromEntries((job.env as EnvVar[]).map((e) => [e.name, e]));
+    expect(jobEnv.DATABASE_MIGRATION_URL.valueFrom?.secretKeyRef).toEqual({ name: MIGRATE, key: 'DATABASE_MIGRATION_URL' });
+    expect(jobEnv.DATABASE_APP_ROLE.value).toBe('mcp_app');
+    expect(jobEnv.AUDIT_HMAC_KEY.valueFrom?.secretKeyRef).toEqual({ name: MIGRATE, key: 'AUDIT_HMAC_KEY' });
+    const hookSecret = find(separate, 'Secret', MIGRATE);
+    expect(Buffer.from(hookSecret.data!.DATABASE_MIGRATION_URL, 'base64').toString()).toBe('postgres://owner:ownerpw@db.example:5432/mcp');
+    // The owner's credentials reach the Job only: not the app's Secret, env or ConfigMap.
+    const appSecret = find(separate, 'Secret');
+    expect(Object.keys(appSecret.data ?? {})).not.toContain('DATABASE_MIGRATION_URL');
+    const appEnv = (appContainer(separate).env as EnvVar[]).map((e) => e.name);
+    expect(appEnv).not.toContain('DATABASE_MIGRATION_URL');
+    expect(appEnv).not.toContain('DATABASE_APP_ROLE');
+    expect(Object.keys(find(separate, 'ConfigMap').data ?? {})).not.toContain('DATABASE_APP_ROLE');
+
+    // From a Secret the operator manages (the production values).
+    const prodJob = find(production, 'Job', MIGRATE).spec.template.spec.containers[0];
+    const prodEnv = Object.fromEntries((prodJob.env as EnvVar[]).map((e) => [e.name, e]));
+    expect(prodEnv.DATABASE_MIGRATION_URL.valueFrom?.secretKeyRef).toEqual({ name: 'mcp-secrets', key: 'DATABASE_MIGRATION_URL' });
+    expect(prodEnv.DATABASE_APP_ROLE.value).toBe('mcp_app');
+    expect((appContainer(production).env as EnvVar[]).map((e) => e.name)).not.toContain('DATABASE_MIGRATION_URL');
+  });
+
   it.each([
     ['the secrets are missing', [], /secrets\.jwtSecret is required/],
     ['the encryption key is missing', [REQUIRED[0], REQUIRED[1]], /secrets\.encryptionKey is required/],
@@ -325,7 +356,12 @@ describe('Helm chart secure-mcp-server', () => {
     ['replicaCount > 1 has no external database', [...REQUIRED, '--set', 'replicaCount=3'], /replicaCount > 1 needs an external PostgreSQL/],
     ['autoscaling has no external database', [...REQUIRED, '--set', 'autoscaling.enabled=true'], /autoscaling\.enabled needs an external PostgreSQL/],
     ['the migration Job has no external database', [...REQUIRED, '--set', 'migrations.job.enabled=true'], /migrations\.job\.enabled needs an external PostgreSQL/],
-    ['production has no SMS gateway', REQUIRED.slice(0, 4), /config\.sms\.httpUrl is required/],
+    ['production has no SMS gateway', REQUIRED.slice(0, 6), /config\.sms\.httpUrl is required/],
+    ['the audit key is missing', REQUIRED.slice(0, 4), /secrets\.auditHmacKey is required/],
+    ['the audit key is too short', [...REQUIRED, '--set', 'secrets.auditHmacKey=short'], /secrets\.auditHmacKey must be at least 32 characters/],
+    ['a migration URL has no migration Job', [...REQUIRED, '--set', 'database.migrationUrl=postgres://owner@db/mcp'], /used by the migration Job only/],
+    ['an app role has no owner to grant it', [...EXTERNAL_DB, '--set', 'database.appRole=mcp_app'], /database\.appRole needs database\.migrationUrl/],
+    ['an app role is not a plain name', [...EXTERNAL_DB, '--set', 'database.migrationUrl=postgres://owner@db/mcp', '--set', 'database.appRole=mcp-app;x'], /database\.appRole must be a plain/],
     ['the grace period is shorter than preStop + drain', [...REQUIRED, '--set', 'terminationGracePeriodSeconds=15'], /terminationGracePeriodSeconds must be longer/],
     ['the disruption budget would block every eviction', [...PRODUCTION, '--set', 'podDisruptionBudget.maxUnavailable=', '--set', 'podDisruptionBudget.minAvailable=3'], /minAvailable must be lower than the number of replicas/],
   ])('refuses to render when %s', async (_name, args, message) => {

@@ -189,7 +189,8 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: 'https://evil.example' })).status).toBe(403);
     expect(await statusWithHost(`${t.baseUrl}/api/v1/mcp`, user.token, 'evil.example')).toBe(403);
     expect(await statusWithHost(`${t.baseUrl}/api/v1/mcp`, user.token, 'localhost:1234')).toBe(200);
-    expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: 'http://localhost:5173' })).status).toBe(200);
+    expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: t.baseUrl })).status).toBe(200);
+    expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: 'http://localhost:5173' })).status).toBe(403);
 
     const inUrl = await fetch(`${t.baseUrl}/api/v1/mcp?access_token=${user.token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(inUrl.status).toBe(401);

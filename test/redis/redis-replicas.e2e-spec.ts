@@ -35,9 +35,9 @@ describe('several replicas sharing state through Redis', () => {
     await dropPrefix(prefix);
   });
 
-  it('both replicas report Redis up in /health/detailed', async () => {
+  it('both replicas report Redis up in /admin/health', async () => {
     for (const t of [a, b]) {
-      const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
+      const res = await http(t.baseUrl, 'GET', '/api/v1/admin/health', { token: admin.token });
       expect(res.status).toBe(200);
       expect(res.body.components.redis).toMatchObject({ status: 'healthy', state: 'up', latencyMs: expect.any(Number) });
     }

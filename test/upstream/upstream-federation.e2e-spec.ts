@@ -140,14 +140,18 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(env).toEqual({ EVERYTHING_MARKER: 'given-by-config' });
   });
 
-  it('shows each upstream in /health/detailed', async () => {
+  it('shows each upstream to admins in /admin/health, and only its status in the public /health/detailed', async () => {
     const everything = await upstreamHealth(t, 'everything');
     const http2 = await upstreamHealth(t, 'remote');
     expect(everything).toMatchObject({ status: 'healthy', name: 'everything', transport: 'stdio', state: 'connected', toolCount: 13, lastError: null });
     expect(http2).toMatchObject({ status: 'healthy', name: 'remote', transport: 'http', state: 'connected', toolCount: 13 });
     expect(Date.parse(String(everything!.lastConnectedAt))).not.toBeNaN();
-    // Public endpoint: no URLs, commands or credentials.
-    const text = (await http(t.baseUrl, 'GET', '/api/v1/health/detailed')).text;
+    const publicHealth = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
+    // The public answer names no upstream: one entry for all of them, with the worst status.
+    expect(publicHealth.body.components.upstream).toEqual({ status: 'healthy' });
+    expect(Object.keys(publicHealth.body.components).filter((name) => name.startsWith('upstream:'))).toEqual([]);
+    // Neither shows URLs, commands or credentials.
+    const text = (await http(t.baseUrl, 'GET', '/api/v1/admin/health', { token: admin.token })).text + publicHealth.text;
     expect(text).not.toContain(String(remote.port));
     expect(text).not.toContain('gateway-credential-for-remote');
     expect(text).not.toContain('server-everything');

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { http, TestApp } from '../support/test-app';
-import { Caller } from '../tools/tools-test-kit';
+import { ADMIN_EMAIL, Caller, login } from '../tools/tools-test-kit';
 
 /** The reference server of the official MCP servers repository (ESM, v1 SDK, 2025 era only). */
 export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -130,8 +130,12 @@ export async function getTool(t: TestApp, caller: Caller, id: string): Promise<R
 
 export type UpstreamHealth = { status: string; state: string; toolCount: number; lastError: string | null; lastConnectedAt: string | null; [key: string]: unknown };
 
+/** One administrator login per app: upstream figures are for admins (the public health shows statuses only). */
+const adminLogins = new WeakMap<TestApp, Promise<Caller>>();
+
 export async function upstreamHealth(t: TestApp, name: string): Promise<UpstreamHealth | undefined> {
-  const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
+  if (!adminLogins.has(t)) adminLogins.set(t, login(t, ADMIN_EMAIL));
+  const res = await http(t.baseUrl, 'GET', '/api/v1/admin/health', { token: (await adminLogins.get(t)!).token });
   return res.body?.components?.[`upstream:${name}`];
 }
 

@@ -21,6 +21,16 @@ async function main(argv: string[]): Promise<number> {
     return name && name !== 'help' ? ExitCode.USAGE : ExitCode.OK;
   }
 
+  if ('standalone' in command) {
+    try {
+      return await command.run({ args, env: process.env, stdout: process.stdout, stderr: process.stderr });
+    } catch (error) {
+      if (!(error instanceof CliUsageError)) throw error;
+      process.stderr.write(`${command.name}: ${error.message}\nUsage: cli ${command.usage}\n`);
+      return ExitCode.USAGE;
+    }
+  }
+
   // The first-admin bootstrap must not fire inside a CLI run; ADMIN_PASSWORD is create-admin's input.
   const { ADMIN_EMAIL: _email, ADMIN_PASSWORD: adminPassword, ...env } = process.env;
   let config;

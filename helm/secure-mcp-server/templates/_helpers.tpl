@@ -139,8 +139,17 @@ secrets.existingSecret), or for a database/redis URL given as a value.
 {{- end }}
 
 {{/*
+"true" when the migration Job's hook-scoped Secret has something to hold: what the chart's
+Secret holds, or a migration URL given as a value.
+*/}}
+{{- define "secure-mcp-server.rendersJobSecret" -}}
+{{- if or (include "secure-mcp-server.rendersSecret" .) (and .Values.database.migrationUrl (not .Values.database.migrationExistingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/*
 data: of the chart's Secret (.job false) or of its hook-scoped copy for the migration Job
-(.job true: without ADMIN_PASSWORD, which the CLI never uses).
+(.job true: without ADMIN_PASSWORD, which the CLI never uses, and with the owner's
+DATABASE_MIGRATION_URL, which only the Job ever gets).
 Call with (dict "root" $ "job" bool).
 */}}
 {{- define "secure-mcp-server.secretData" -}}
@@ -148,6 +157,7 @@ Call with (dict "root" $ "job" bool).
 {{- if not $v.secrets.existingSecret }}
 JWT_SECRET: {{ $v.secrets.jwtSecret | b64enc | quote }}
 ENCRYPTION_KEY: {{ $v.secrets.encryptionKey | b64enc | quote }}
+AUDIT_HMAC_KEY: {{ $v.secrets.auditHmacKey | b64enc | quote }}
 {{- if and (not .job) $v.secrets.adminPassword }}
 ADMIN_PASSWORD: {{ $v.secrets.adminPassword | b64enc | quote }}
 {{- end }}
@@ -157,6 +167,9 @@ SMS_HTTP_TOKEN: {{ . | b64enc | quote }}
 {{- end }}
 {{- if and $v.database.url (not $v.database.existingSecret) }}
 DATABASE_URL: {{ $v.database.url | b64enc | quote }}
+{{- end }}
+{{- if and .job $v.database.migrationUrl (not $v.database.migrationExistingSecret) }}
+DATABASE_MIGRATION_URL: {{ $v.database.migrationUrl | b64enc | quote }}
 {{- end }}
 {{- if and $v.redis.url (not $v.redis.existingSecret) }}
 REDIS_URL: {{ $v.redis.url | b64enc | quote }}
@@ -216,7 +229,7 @@ Call with (dict "root" $ "job" bool).
 {{- $own = include "secure-mcp-server.migrationName" $root }}
 {{- end }}
 {{- $app := default $own $v.secrets.existingSecret }}
-{{- range $key := list "JWT_SECRET" "ENCRYPTION_KEY" }}
+{{- range $key := list "JWT_SECRET" "ENCRYPTION_KEY" "AUDIT_HMAC_KEY" }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
@@ -235,6 +248,19 @@ Call with (dict "root" $ "job" bool).
     secretKeyRef:
       name: {{ $own }}
       key: DATABASE_URL
+{{- end }}
+{{- if and .job $v.database.migrationExistingSecret }}
+- name: DATABASE_MIGRATION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.database.migrationExistingSecret }}
+      key: {{ $v.database.migrationExistingSecretKey }}
+{{- else if and .job $v.database.migrationUrl }}
+- name: DATABASE_MIGRATION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $own }}
+      key: DATABASE_MIGRATION_URL
 {{- end }}
 {{- if $v.redis.existingSecret }}
 - name: REDIS_URL
@@ -287,7 +313,7 @@ every render contains.
 {{- end }}
 {{- /* Secrets. */}}
 {{- if not $v.secrets.existingSecret }}
-{{- $hint := "or set secrets.existingSecret to a Secret holding JWT_SECRET and ENCRYPTION_KEY" }}
+{{- $hint := "or set secrets.existingSecret to a Secret holding JWT_SECRET, ENCRYPTION_KEY and AUDIT_HMAC_KEY" }}
 {{- if not $v.secrets.jwtSecret }}
 {{- fail (printf "secrets.jwtSecret is required (at least 32 characters, e.g. `openssl rand -base64 48`), %s." $hint) }}
 {{- end }}
@@ -299,6 +325,12 @@ every render contains.
 {{- end }}
 {{- if lt (len (toString $v.secrets.encryptionKey)) 32 }}
 {{- fail "secrets.encryptionKey must be at least 32 characters long." }}
+{{- end }}
+{{- if not $v.secrets.auditHmacKey }}
+{{- fail (printf "secrets.auditHmacKey is required (at least 32 characters, e.g. `openssl rand -base64 48`; keep a copy outside the cluster: it keys the audit chain), %s." $hint) }}
+{{- end }}
+{{- if lt (len (toString $v.secrets.auditHmacKey)) 32 }}
+{{- fail "secrets.auditHmacKey must be at least 32 characters long." }}
 {{- end }}
 {{- if and $v.config.adminEmail (not $v.secrets.adminPassword) }}
 {{- fail "config.adminEmail needs secrets.adminPassword (or ADMIN_PASSWORD in secrets.existingSecret)." }}
@@ -325,6 +357,23 @@ every render contains.
 {{- end }}
 {{- if and $v.redis.existingSecret (not $v.redis.existingSecretKey) }}
 {{- fail "redis.existingSecretKey must name the key of redis.existingSecret that holds the URL." }}
+{{- end }}
+{{- /* Separate database roles: the owner migrates, the app role serves. */}}
+{{- if and $v.database.migrationUrl $v.database.migrationExistingSecret }}
+{{- fail "Set database.migrationUrl or database.migrationExistingSecret, not both." }}
+{{- end }}
+{{- if and $v.database.migrationUrl (not (regexMatch "^postgres(ql)?://" (toString $v.database.migrationUrl))) }}
+{{- fail "database.migrationUrl must be a postgres:// or postgresql:// URL." }}
+{{- end }}
+{{- $ownerUrl := or $v.database.migrationUrl $v.database.migrationExistingSecret }}
+{{- if and $ownerUrl (not (include "secure-mcp-server.migrationJobEnabled" .)) }}
+{{- fail "database.migrationUrl / migrationExistingSecret are used by the migration Job only: enable it (migrations.job.enabled, with an external database), or the app would migrate as itself." }}
+{{- end }}
+{{- if and $v.database.appRole (not $ownerUrl) }}
+{{- fail "database.appRole needs database.migrationUrl or database.migrationExistingSecret: the owner grants the app role its rights." }}
+{{- end }}
+{{- if and $v.database.appRole (not (regexMatch "^[a-z_][a-z0-9_]{0,62}$" (toString $v.database.appRole))) }}
+{{- fail "database.appRole must be a plain lower-case PostgreSQL role name (letters, digits, _)." }}
 {{- end }}
 {{- /* Scale needs a shared database. */}}
 {{- if and (gt (int $v.replicaCount) 1) (not $external) }}

@@ -22,4 +22,8 @@ export interface AuditChainVerification {
   valid: boolean;
   checked: number;
   firstInvalid: { id: string; seq: number; reason: string } | null;
+  /** Rows before the keyed chain began (no MAC): only the SHA-256 chain and checkpoints vouch for them. */
+  unkeyedRecords: number;
+  /** The last row that verified. */
+  head: { seq: number; id: string; hash: string } | null;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { AuditResult, AuditSeverity } from './audit-entry';
 
 /** prev_hash of the first row: there is nothing before it. */
@@ -69,41 +69,55 @@ export function computeAuditHash(prevHash: string, content: AuditRowContent): st
   return createHash('sha256').update(prevHash).update('\n').update(canonicalAuditContent(content)).digest('hex');
 }
 
+/**
+ * The keyed MAC of a row (the `mac` column): HMAC-SHA256 under a key the database never sees,
+ * over the row's hash, which already covers its content and, through prev_hash, every row
+ * before it. Whoever can rewrite the table but lacks the key can recompute the SHA-256 chain,
+ * not the MACs. Rows written before the keyed chain existed have none.
+ */
+export function computeAuditMac(macKey: Buffer, hash: string): string {
+  return createHmac('sha256', macKey).update('smcp-audit-mac/1\n').update(hash).digest('hex');
+}
+
 /** Advisory-lock key that serialises appends to the chain (held until the writer's transaction ends). */
 export const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
 
-/** The one INSERT of an audit row; parameters from auditInsertParams. */
-export const AUDIT_INSERT_SQL = `INSERT INTO audit_logs
-   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
- VALUES ($1, $2::timestamptz, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $12, $13)`;
-
-/** Column types of AUDIT_INSERT_SQL's parameters, in order (for the multi-row form). */
+/** Column types of an audit row's insert parameters (auditInsertParams), in order. */
 export const AUDIT_INSERT_MANY_TYPES = [
-  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text',
+  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text',
 ] as const;
 
 /**
- * Many rows at once, linked after an expected chain head: one array per column (the parameters of
- * AUDIT_INSERT_SQL, column by column), then the expected head ($14) and GENESIS_HASH ($15).
+ * The one INSERT of audit rows: many at once, linked after an expected chain head: one array per
+ * column (auditInsertParams, column by column), then the expected head ($15) and GENESIS_HASH ($16).
  * Inserts nothing (returns no row) unless the table's head is still the expected one; rows go in
  * array order, so `seq` follows the chain. Only correct under the chain lock, taken in an earlier
  * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
  * committed row).
  */
 export const AUDIT_INSERT_LINKED_SQL = `INSERT INTO audit_logs
-   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash)
- SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash
+   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
+ SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac
    FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY
-     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, ord)
-  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $15) = $14
+     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac, ord)
+  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $16) = $15
   ORDER BY ord
  RETURNING seq`;
+
+/**
+ * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertParams (already linked one after
+ * another) turned into one array per column, then the head they were linked after.
+ */
+export function auditLinkedInsertParams(rows: unknown[][], expectedHead: string): unknown[] {
+  return [...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])), expectedHead, GENESIS_HASH];
+}
 
 /** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
 export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
 
-/** Parameters of AUDIT_INSERT_SQL for a row linked to prevHash (its hash computed here). */
-export function auditInsertParams(content: AuditRowContent, prevHash: string): unknown[] {
+/** Insert parameters of a row linked to prevHash (its hash and keyed MAC computed here). */
+export function auditInsertParams(content: AuditRowContent, prevHash: string, macKey: Buffer): unknown[] {
+  const hash = computeAuditHash(prevHash, content);
   return [
     content.id,
     content.timestamp,
@@ -117,6 +131,7 @@ export function auditInsertParams(content: AuditRowContent, prevHash: string): u
     content.severity,
     JSON.stringify(content.metadata),
     prevHash,
-    computeAuditHash(prevHash, content),
+    hash,
+    computeAuditMac(macKey, hash),
   ];
 }

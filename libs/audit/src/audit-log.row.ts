@@ -17,10 +17,12 @@ export interface AuditLogRow {
   metadata: Record<string, unknown>;
   prev_hash: string;
   hash: string;
+  /** Keyed MAC of `hash`; null on rows written before the keyed chain. */
+  mac: string | null;
 }
 
 export const AUDIT_LOG_COLUMNS =
-  'seq, id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash';
+  'seq, id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac';
 
 /** The hashed content of a stored row, in the writer's shape. */
 export function auditRowContent(row: AuditLogRow): AuditRowContent {

@@ -1,24 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { Clock, newId } from '@app/core';
+import { AppException, Clock, newId } from '@app/core';
+import { walkAuditChain } from './audit-chain.verifier';
+import { AUDIT_CHECKPOINT_FORMAT, AuditCheckpoint, checkpointSigningPayload } from './audit-checkpoint';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
 import {
   AUDIT_CHAIN_LOCK_KEY,
   AUDIT_INSERT_LINKED_SQL,
-  AUDIT_INSERT_MANY_TYPES,
   auditInsertParams,
+  auditLinkedInsertParams,
   AuditRowContent,
-  computeAuditHash,
+  computeAuditMac,
   GENESIS_HASH,
 } from './audit-hash';
+import { AuditKeyring } from './audit-keyring';
 import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
-import { AUDIT_LOG_COLUMNS, AuditLogRow, auditRowContent } from './audit-log.row';
-
-/**
- * Serialises writers of the chain across every connection and replica (an arbitrary constant,
- * unique to this purpose in the application). Held until the writer's transaction ends.
- */
-const VERIFY_BATCH_SIZE = 500;
+import { AUDIT_LOG_COLUMNS } from './audit-log.row';
 
 /**
  * The audit writer every module uses, and the chain verifier.
@@ -35,6 +32,7 @@ export class AuditService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly keys: AuditKeyring,
   ) {}
 
   /**
@@ -70,41 +68,38 @@ export class AuditService {
     await this.dataSource.transaction((manager) => this.append(manager, entry));
   }
 
+  /** Walks the chain oldest first, in batches, checking every hash, link and keyed MAC. */
+  verifyChain(): Promise<AuditChainVerification> {
+    return walkAuditChain(
+      (afterSeq, limit) => this.dataSource.query(`SELECT ${AUDIT_LOG_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]),
+      { mac: (hash) => computeAuditMac(this.keys.macKey, hash) },
+    );
+  }
+
   /**
-   * Walks the chain oldest first, in batches, recomputing each hash and link. `checked` counts
-   * the rows examined, including the first invalid one.
+   * A signed checkpoint of the chain head, for keeping outside the database. Only a chain that
+   * verifies is signed: a checkpoint must never vouch for rows already rewritten.
    */
-  async verifyChain(): Promise<AuditChainVerification> {
-    let expectedPrev = GENESIS_HASH;
-    let lastSeq = '0';
-    let checked = 0;
-    for (;;) {
-      const rows: AuditLogRow[] = await this.dataSource.query(
-        `SELECT ${AUDIT_LOG_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`,
-        [lastSeq, VERIFY_BATCH_SIZE],
-      );
-      for (const row of rows) {
-        checked += 1;
-        const invalid = (reason: string): AuditChainVerification => ({
-          valid: false,
-          checked,
-          firstInvalid: { id: row.id, seq: Number(row.seq), reason },
-        });
-        if (row.prev_hash !== expectedPrev) {
-          return invalid(
-            checked === 1 && expectedPrev === GENESIS_HASH
-              ? 'prev_hash is not the genesis hash: earlier rows were removed or this row was altered'
-              : 'prev_hash does not match the previous row: a row before it was removed or altered',
-          );
-        }
-        if (computeAuditHash(row.prev_hash, auditRowContent(row)) !== row.hash) {
-          return invalid('hash does not match the row content: the row was altered');
-        }
-        expectedPrev = row.hash;
-        lastSeq = row.seq;
-      }
-      if (rows.length < VERIFY_BATCH_SIZE) return { valid: true, checked, firstInvalid: null };
-    }
+  async checkpoint(): Promise<AuditCheckpoint> {
+    const verification = await this.verifyChain();
+    if (!verification.valid) throw AppException.conflict('The audit chain does not verify: no checkpoint is signed', 'AUDIT_CHAIN_BROKEN');
+    if (!verification.head) throw AppException.conflict('The audit chain is empty: there is no head to sign', 'AUDIT_CHAIN_EMPTY');
+    const unsigned = {
+      format: AUDIT_CHECKPOINT_FORMAT,
+      ...verification.head,
+      createdAt: this.clock.now().toISOString(),
+      keyId: this.keys.keyId,
+    };
+    return { ...unsigned, signature: this.keys.sign(checkpointSigningPayload(unsigned)) };
+  }
+
+  /** The public key (SPKI PEM) that checks checkpoints offline, and its id. */
+  get checkpointPublicKey(): string {
+    return this.keys.publicKeyPem;
+  }
+
+  get checkpointKeyId(): string {
+    return this.keys.keyId;
   }
 
   private async append(manager: EntityManager, entry: AuditEntry): Promise<void> {
@@ -131,15 +126,11 @@ export class AuditService {
   private async insertLinked(manager: EntityManager, contents: AuditRowContent[], prevHash: string): Promise<boolean> {
     const expected = prevHash;
     const rows = contents.map((content) => {
-      const params = auditInsertParams(content, prevHash);
+      const params = auditInsertParams(content, prevHash, this.keys.macKey);
       prevHash = params[12] as string;
       return params;
     });
-    const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, [
-      ...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])),
-      expected,
-      GENESIS_HASH,
-    ]);
+    const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams(rows, expected));
     if (inserted.length === 0) {
       this.head = undefined;
       return false;

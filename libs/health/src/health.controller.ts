@@ -1,9 +1,9 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { APP_CONFIG, AppConfig, Public } from '@app/core';
 import { DetailedHealthDto, HealthDto, ReadinessDto } from './health.dto';
-import { HealthService } from './health.service';
+import { HealthService, statusesOnly } from './health.service';
 import { ReadinessService } from './readiness.service';
 
 @ApiTags('Health')
@@ -23,25 +23,25 @@ export class HealthController {
     return { status: 'healthy', timestamp: new Date().toISOString(), version: this.config.version };
   }
 
+  /**
+   * Anyone may ask: each component's status and nothing else. Paths, upstream names, errors and
+   * process figures help an attacker map the deployment, so they are for administrators
+   * (GET /admin/health).
+   */
   @Get('health/detailed')
+  @ApiOperation({
+    summary: 'Detailed health check',
+    description: 'Overall status and each component\'s status only; administrators get the figures at GET /admin/health.',
+  })
   @ApiOkResponse({ description: 'Detailed health status', type: DetailedHealthDto })
   async detailed(): Promise<DetailedHealthDto> {
     const { status, components } = await this.health.detailed();
-    const usage = process.memoryUsage();
-    const cpu = process.cpuUsage();
     return {
       status,
       timestamp: new Date().toISOString(),
       version: this.config.version,
-      components,
-      metrics: {
-        uptimeSeconds: Math.round(process.uptime()),
-        rssBytes: usage.rss,
-        heapUsedBytes: usage.heapUsed,
-        cpuUserMicros: cpu.user,
-        cpuSystemMicros: cpu.system,
-        shuttingDown: this.readiness.isShuttingDown,
-      },
+      components: statusesOnly(components),
+      metrics: {},
     };
   }
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { AdminHealthController } from './admin-health.controller';
 import { EventLoopMonitor } from './event-loop.monitor';
 import { HealthController } from './health.controller';
 import { HealthService } from './health.service';
@@ -14,7 +15,7 @@ import { RedisHealthIndicator } from './redis-health.indicator';
     TerminusModule.forRoot({ logger: false }),
     PrometheusModule.register({ controller: MetricsController, path: '/metrics', defaultMetrics: { enabled: true } }),
   ],
-  controllers: [HealthController],
+  controllers: [HealthController, AdminHealthController],
   providers: [HealthService, ReadinessService, RedisHealthIndicator, EventLoopMonitor, HttpMetricsService, httpDurationProvider],
   exports: [HealthService, ReadinessService, HttpMetricsService, PrometheusModule],
 })

@@ -93,6 +93,23 @@ export class HealthService {
   }
 }
 
+const SEVERITY: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+
+/**
+ * What the public may see of the components: their statuses, nothing else. Components named
+ * `group:name` (one per upstream server) would still tell their names, so they are folded into
+ * one `group` entry with the worst status among them.
+ */
+export function statusesOnly(components: Record<string, ComponentHealth>): Record<string, { status: HealthStatus }> {
+  const result: Record<string, { status: HealthStatus }> = {};
+  for (const [name, { status }] of Object.entries(components)) {
+    const key = name.includes(':') ? name.slice(0, name.indexOf(':')) : name;
+    const seen = result[key]?.status;
+    result[key] = { status: seen !== undefined && SEVERITY[seen] > SEVERITY[status] ? seen : status };
+  }
+  return result;
+}
+
 /** Terminus indicators report "down" by result in v11 and by exception in older code paths: accept both. */
 async function isUp(key: string, check: () => Promise<HealthIndicatorResult>): Promise<boolean> {
   try {

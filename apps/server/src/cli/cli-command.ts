@@ -30,6 +30,18 @@ export interface CliCommand {
   run(context: CliContext): Promise<number>;
 }
 
+/**
+ * A command that runs without booting the application (no configuration, keys or migrations):
+ * an auditor's tool, given only what it names.
+ */
+export interface StandaloneCliCommand {
+  name: string;
+  usage: string;
+  summary: string;
+  standalone: true;
+  run(context: Pick<CliContext, 'args' | 'stdout' | 'stderr'> & { env: Readonly<Record<string, string | undefined>> }): Promise<number>;
+}
+
 /** Exit codes (sysexits.h), so scripts can tell a typo from a failure. */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, CONFIG: 78 } as const;
 

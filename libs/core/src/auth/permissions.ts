@@ -29,6 +29,7 @@ import type { Role } from './principal';
  * | admin:contexts:read   | see and use any user's contexts                       |      |           |   ✓   |
  * | admin:contexts:write  | change and delete any user's contexts                 |      |           |   ✓   |
  * | admin:executions:read | read any user's tool executions (input and result)    |      |           |   ✓   |
+ * | admin:health:read     | read health figures (paths, upstreams, errors)        |      |           |   ✓   |
  *
  * Data scope (whose contexts, sessions and executions a caller sees) is decided by these
  * permissions, never by a role name, so an admin's narrowed API key sees what its list allows.
@@ -55,6 +56,7 @@ export const Permission = {
   ADMIN_CONTEXTS_READ: 'admin:contexts:read',
   ADMIN_CONTEXTS_WRITE: 'admin:contexts:write',
   ADMIN_EXECUTIONS_READ: 'admin:executions:read',
+  ADMIN_HEALTH_READ: 'admin:health:read',
 } as const;
 
 export type PermissionName = (typeof Permission)[keyof typeof Permission];

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { ConfigValidationError, loadConfig, secretWeakness } from './app-config';
 
+/** A random-looking audit key, as production needs one. */
+const AUDIT_KEY = 'q8Vd2Lk9Zp4Wn7Rt1Yx6Bc3Hf5Jm0Gs8Ua2Ke';
+
 describe('loadConfig', () => {
   it('starts on the embedded default with no configuration at all', () => {
     const config = loadConfig({});
@@ -34,7 +37,7 @@ describe('loadConfig', () => {
 
   it('accepts configured secrets in production and rejects short ones', () => {
     const strong = 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA';
-    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send' };
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
     expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
     expect(() => loadConfig({ ...production, JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
   });
@@ -188,6 +191,7 @@ describe('loadConfig', () => {
         SMS_HTTP_URL: 'https://sms.example.com/send',
         JWT_SECRET: strong,
         ENCRYPTION_KEY: strong,
+        AUDIT_HMAC_KEY: AUDIT_KEY,
       };
       expect(() => loadConfig({ ...production, TOOLS_HTTP_ALLOW_PRIVATE: 'true' })).toThrow(/TOOLS_HTTP_ALLOW_PRIVATE/);
       expect(loadConfig(production).tools.httpAllowPrivate).toBe(false);

@@ -22,6 +22,16 @@ export interface AppConfig {
   database: {
     /** Unset: the embedded PGlite database under dataDir. */
     url: string | undefined;
+    /**
+     * The table owner's URL, used only to apply migrations (DATABASE_MIGRATION_URL): the server then
+     * runs as a role that cannot alter or disable anything (DATABASE_URL). Unset: DATABASE_URL.
+     */
+    migrationUrl: string | undefined;
+    /**
+     * The role the server runs as (DATABASE_APP_ROLE): after migrating, the owner grants it what the
+     * server needs, and on audit_logs only SELECT and INSERT.
+     */
+    appRole: string | undefined;
     poolMax: number;
     ssl: boolean;
     runMigrations: boolean;
@@ -102,7 +112,11 @@ export interface AppConfig {
     maxStoredBytes: number;
   };
   mcp: {
-    /** Origins a browser may call the MCP endpoints from: hostnames (any scheme and port) or full origins. */
+    /**
+     * Origins a browser may call the MCP endpoints from besides the endpoint's own (the Host header's
+     * host and port): serialised origins (`https://app.example.com:8443`), compared whole. A bare
+     * hostname in MCP_ALLOWED_ORIGINS stands for its http and https origins on the default ports.
+     */
     allowedOrigins: string[];
     /** Host header values the MCP endpoints answer to (hostnames, any port): DNS-rebinding protection. */
     allowedHosts: string[];
@@ -122,6 +136,12 @@ export interface AppConfig {
     jwtSecret: string;
     /** Key for secrets stored at rest (MFA seeds). */
     encryptionKey: string;
+    /**
+     * Key of the audit chain's MACs and checkpoint signatures, never given to the database
+     * (AUDIT_HMAC_KEY). Required in production; elsewhere, unset means one derived from a configured
+     * JWT_SECRET, or else generated once and kept in DATA_DIR.
+     */
+    auditHmacKey: string | undefined;
     /** Every non-empty UPSTREAM_* variable: the only values MCP_UPSTREAMS_FILE may hand to an upstream ({"fromEnv": ...}). */
     upstreamSecrets: Readonly<Record<string, string>>;
     /** True when a secret above was generated because none was configured. */
@@ -293,9 +313,10 @@ function parseAllowedHosts(reader: EnvReader): string[] {
 const LOCAL_HOSTNAMES = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
- * MCP_ALLOWED_HOSTS / MCP_ALLOWED_ORIGINS default to the localhost forms plus the listen host (when
- * it is a specific address). Hosts are hostnames (ports are ignored, IPv6 in brackets); origins are
- * hostnames or full origins like https://app.example.com.
+ * MCP_ALLOWED_HOSTS defaults to the localhost forms plus the listen host (when it is a specific
+ * address); hosts are hostnames (ports are ignored, IPv6 in brackets). MCP_ALLOWED_ORIGINS defaults
+ * to none (only the endpoint's own origin); entries are origins like https://app.example.com:8443,
+ * matched on scheme, host and port, or bare hostnames (their http and https origins, default ports).
  */
 function parseMcp(r: EnvReader): AppConfig['mcp'] {
   const listen = r.string('HOST', '0.0.0.0').toLowerCase();
@@ -305,18 +326,33 @@ function parseMcp(r: EnvReader): AppConfig['mcp'] {
   for (const host of hosts) {
     if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host)) r.problems.push(`MCP_ALLOWED_HOSTS entries must be hostnames without port (got "${host}")`);
   }
-  const origins = r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase());
-  for (const origin of origins) {
-    if (!/^(https?:\/\/[^/\s]+|\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(origin)) {
-      r.problems.push(`MCP_ALLOWED_ORIGINS entries must be hostnames or origins like https://app.example.com (got "${origin}")`);
+  const origins: string[] = [];
+  for (const entry of r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase())) {
+    const bareHost = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(entry);
+    const candidates = bareHost ? [`http://${entry}`, `https://${entry}`] : /^https?:\/\/[^/\s]+$/.test(entry) ? [entry] : [];
+    const serialised = candidates.map(originOf).filter((origin): origin is string => origin !== undefined);
+    if (serialised.length === 0 || serialised.length < candidates.length) {
+      r.problems.push(`MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com:8443 or hostnames (got "${entry}")`);
+      continue;
     }
+    origins.push(...serialised);
   }
   return {
     allowedHosts: hosts.length > 0 ? hosts : defaults,
-    allowedOrigins: origins.length > 0 ? origins : defaults,
+    allowedOrigins: [...new Set(origins)],
     pageSize: r.int('MCP_PAGE_SIZE', 100, 1, 1000),
     ticketTtlSec: r.int('MCP_TICKET_TTL', 30, 1, 300),
   };
+}
+
+/** The serialised origin of a URL (scheme://host[:port], default port elided), or undefined if it is not one. */
+function originOf(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.origin === 'null' || url.username || url.password ? undefined : url.origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function optionalPath(path: string | undefined): string | undefined {
@@ -365,6 +401,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     },
     database: {
       url: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+      migrationUrl: r.url('DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
+      appRole: r.raw('DATABASE_APP_ROLE'),
       poolMax: r.int('DATABASE_POOL_MAX', 10, 1, 500),
       ssl: r.bool('DATABASE_SSL', false),
       runMigrations: r.bool('RUN_MIGRATIONS', true),
@@ -434,6 +472,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
+      // Not generated per process: the chain written under it must still verify after a restart.
+      auditHmacKey: r.raw('AUDIT_HMAC_KEY'),
       upstreamSecrets: upstreamSecretsOf(env),
       generated,
     },
@@ -459,6 +499,20 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   }
   if (config.tools.sandboxRoot === resolve('/')) {
     r.problems.push('TOOLS_SANDBOX_ROOT must not be the file system root');
+  }
+  const auditKey = config.secrets.auditHmacKey;
+  if (auditKey === undefined && isProduction) r.problems.push('AUDIT_HMAC_KEY is required when NODE_ENV=production');
+  if (auditKey !== undefined && (auditKey.length < 32 || new Set(auditKey).size < 8)) {
+    r.problems.push('AUDIT_HMAC_KEY must be at least 32 characters long and random (e.g. `openssl rand -base64 48`)');
+  }
+  if (config.database.migrationUrl && !config.database.url) {
+    r.problems.push('DATABASE_MIGRATION_URL needs DATABASE_URL (the embedded database has one role)');
+  }
+  if (config.database.appRole !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(config.database.appRole)) {
+    r.problems.push('DATABASE_APP_ROLE must be a plain lower-case PostgreSQL role name (letters, digits, _)');
+  }
+  if (config.database.appRole !== undefined && !config.database.url) {
+    r.problems.push('DATABASE_APP_ROLE needs DATABASE_URL (the embedded database has one role)');
   }
   if (isProduction && config.tools.httpAllowPrivate) {
     r.problems.push('TOOLS_HTTP_ALLOW_PRIVATE is for tests only and must not be true when NODE_ENV=production');

@@ -8,46 +8,56 @@ export interface OriginRefusal {
 
 /**
  * DNS-rebinding and cross-site protection for the MCP endpoints (HTTP and WebSocket upgrades):
- * the Host header must name an allowed host, and an Origin header, when a browser sends one,
- * must be an allowed origin. Hosts compare by hostname (any port); origins by hostname, or as a
- * whole origin (scheme, host, port) when configured as one.
+ * the Host header must name an allowed host (by hostname, any port), and an Origin header, when a
+ * browser sends one, must be a whole origin — scheme, host and port — that is either the
+ * endpoint's own (the Host header's host and port, over http or https) or a configured one. A
+ * hostname match alone is not enough: any other local web server (`http://localhost:1`) would pass.
  */
 @Injectable()
 export class OriginPolicy {
   private readonly hosts: ReadonlySet<string>;
-  private readonly originHosts: ReadonlySet<string>;
-  private readonly exactOrigins: ReadonlySet<string>;
+  private readonly origins: ReadonlySet<string>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.hosts = new Set(config.mcp.allowedHosts);
-    this.originHosts = new Set(config.mcp.allowedOrigins.filter((entry) => !entry.includes('://')));
-    this.exactOrigins = new Set(config.mcp.allowedOrigins.filter((entry) => entry.includes('://')).map((entry) => new URL(entry).origin));
+    this.origins = new Set(config.mcp.allowedOrigins);
   }
 
   /** Null when allowed, else why not. */
   check(host: string | undefined, origin: string | undefined): OriginRefusal | null {
-    const hostname = hostnameOf(host);
-    if (!hostname || !this.hosts.has(hostname)) return { status: 403, message: 'Forbidden: Host header is not allowed' };
+    const authority = authorityOf(host);
+    if (!authority || !this.hosts.has(authority.hostname)) return { status: 403, message: 'Forbidden: Host header is not allowed' };
     if (origin === undefined || origin === '') return null;
+    const refused: OriginRefusal = { status: 403, message: 'Forbidden: Origin is not allowed' };
     let parsed: URL;
     try {
       parsed = new URL(origin);
     } catch {
-      return { status: 403, message: 'Forbidden: Origin is not allowed' };
+      return refused;
     }
-    if (origin === 'null' || parsed.origin === 'null') return { status: 403, message: 'Forbidden: Origin is not allowed' };
-    if (this.exactOrigins.has(parsed.origin) || this.originHosts.has(parsed.hostname.toLowerCase())) return null;
-    return { status: 403, message: 'Forbidden: Origin is not allowed' };
+    // The serialised form is the whole origin; a path, credentials or an opaque origin are not one.
+    if (parsed.origin === 'null' || parsed.origin !== origin.toLowerCase()) return refused;
+    if (this.origins.has(parsed.origin)) return null;
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return refused;
+    // The Host header leaves out the default port of the scheme in use, as the Origin does.
+    const defaultPort = parsed.protocol === 'https:' ? '443' : '80';
+    const sameOrigin = parsed.hostname === authority.hostname && (parsed.port || defaultPort) === (authority.port || defaultPort);
+    return sameOrigin ? null : refused;
   }
 }
 
 /** `example.com:8080` → `example.com`, `[::1]:3000` → `[::1]`; undefined for anything malformed. */
 export function hostnameOf(host: string | undefined): string | undefined {
+  return authorityOf(host)?.hostname;
+}
+
+/** The Host header's hostname (normalised as a URL's) and port exactly as given ('' when none). */
+function authorityOf(host: string | undefined): { hostname: string; port: string } | undefined {
   if (!host) return undefined;
   try {
     const parsed = new URL(`http://${host}`);
-    if (parsed.username || parsed.password || parsed.pathname !== '/') return undefined;
-    return parsed.hostname.toLowerCase();
+    if (parsed.username || parsed.password || parsed.pathname !== '/' || parsed.search || parsed.hash) return undefined;
+    return { hostname: parsed.hostname.toLowerCase(), port: /:(\d+)$/.exec(host)?.[1] ?? '' };
   } catch {
     return undefined;
   }
