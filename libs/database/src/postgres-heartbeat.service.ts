@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { Client } from 'pg';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { PostgresBreaker } from './postgres-breaker';
-import { dropConnection } from './query-deadline.client';
+import { dropConnection, unanswered } from './query-deadline.client';
 
 /**
  * Proves, on a connection of its own (so a pool busy with slow but healthy queries cannot make it
@@ -47,13 +47,16 @@ export class PostgresHeartbeat implements OnApplicationBootstrap, OnApplicationS
   private async probeOnce(): Promise<void> {
     const sentAtMs = Date.now();
     const failure = await this.selectOne();
-    if (this.closing) return;
+    if (this.closing || failure === null) return;
     if (failure === undefined) this.breaker.proven();
     else this.breaker.failed(failure, sentAtMs);
   }
 
-  /** Undefined when answered in time, else why not. */
-  private async selectOne(): Promise<string | undefined> {
+  /**
+   * Undefined when answered in time, else why not. Null when the server answered with an error
+   * (too many connections, starting up): it is there, but that proves no query would work.
+   */
+  private async selectOne(): Promise<string | undefined | null> {
     const client = this.client ?? this.open();
     const { probeTimeoutMs } = this.config.database;
     const attempt = this.connecting.then(() => client.query('SELECT 1'));
@@ -67,6 +70,7 @@ export class PostgresHeartbeat implements OnApplicationBootstrap, OnApplicationS
       return `no answer to the heartbeat within ${probeTimeoutMs} ms`;
     } catch (error) {
       this.discard(client);
+      if (!unanswered(error)) return null;
       return `heartbeat failed: ${(error as Error).message}`;
     } finally {
       clearTimeout(timer);

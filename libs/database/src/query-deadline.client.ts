@@ -9,8 +9,9 @@ export function dropConnection(client: Client): void {
 }
 
 /** An error the server sent (it has a severity) proves the server answers; anything else does not. */
-function unanswered(error: unknown): boolean {
-  return error instanceof Error && !('severity' in error);
+export function unanswered(error: unknown): boolean {
+  // Not `instanceof Error`: socket errors may come from another realm (a vm context in tests).
+  return typeof error === 'object' && error !== null && !('severity' in error);
 }
 
 /** Fails a call at once in whichever style it was made (callback or promise). */
