@@ -21,6 +21,15 @@ const CONNECT_MS = 1_000;
  */
 const STALL_BOUND_MS = STATEMENT_MS + 1_000 + 2 * CONNECT_MS + 1_000;
 const STALL_MS = STALL_BOUND_MS + 2_000;
+/**
+ * The silent case runs with the DEFAULT timeouts (statement 15 s, so a query's own deadline is
+ * 16 s): the breaker's heartbeat (DATABASE_HEARTBEAT_MS 1 s + DATABASE_PROBE_TIMEOUT_MS 2 s) must
+ * notice first. Bound on detection: heartbeat + probe timeout + 1 s of slack for this shared machine.
+ */
+const SILENT_DETECT_BOUND_MS = 1_000 + 2_000 + 1_000;
+/** Once open, a 503 is answered without waiting on the database: p99 far below the 15 s statement timeout. */
+const SILENT_FAST_P99_MS = 1_500;
+const SILENT_MS = 10_000;
 
 async function timed<T extends object = HttpResult>(run: () => Promise<T>): Promise<T & { ms: number }> {
   const started = Date.now();
@@ -35,6 +44,20 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
     await sleep(100);
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/**
+ * Gives the database back, waits until the server is ready again, lets the load run on a little
+ * and stops it; the same process all along (recovered without a restart).
+ */
+async function bringBack(server: FaultServer['server'], load: LoadRun, giveBack: () => unknown): Promise<{ backAt: number; readyAgainAt: number }> {
+  const backAt = Date.now();
+  await giveBack();
+  const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
+  await sleep(2_500);
+  await load.stop();
+  expect(server.child.exitCode).toBeNull();
+  return { backAt, readyAgainAt };
 }
 
 /** The slowest answer of each phase and kind, for the record. */
@@ -63,6 +86,30 @@ function mixedLoad(baseUrl: string, token: string, timeoutSec: number): LoadRun 
     ],
     { connections: 12, timeoutSec, rate: 250 },
   );
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Straight from PostgreSQL: no context committed without its audit record (nor a record without its context). */
+async function expectEveryContextAudited(databaseUrl: string): Promise<void> {
+  const pg = new Client({ connectionString: databaseUrl });
+  await pg.connect();
+  try {
+    const { rows } = await pg.query(
+      `SELECT (SELECT count(*) FROM contexts c WHERE NOT EXISTS
+                (SELECT 1 FROM audit_logs a WHERE a.action = 'context.create' AND a.resource = 'context:' || c.id))::int AS unaudited,
+              (SELECT count(*) FROM audit_logs a WHERE a.action = 'context.create' AND NOT EXISTS
+                (SELECT 1 FROM contexts c WHERE a.resource = 'context:' || c.id))::int AS orphans,
+              (SELECT count(*) FROM contexts)::int AS contexts`,
+    );
+    expect(rows[0]).toEqual({ unaudited: 0, orphans: 0, contexts: expect.any(Number) });
+    expect(rows[0].contexts).toBeGreaterThan(0);
+  } finally {
+    await pg.end();
+  }
 }
 
 /** Straight from PostgreSQL (not through the proxy): every write the load saw acknowledged is there. */
@@ -144,14 +191,7 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     expect(upgrade.ms).toBeLessThan(FAST_MS);
     await sleep(CUT_MS - (Date.now() - cutAt));
 
-    const restoredAt = Date.now();
-    await proxy.restore();
-    const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
-    await sleep(2_500);
-    await load.stop();
-
-    // Same process all along: recovered without a restart.
-    expect(server.child.exitCode).toBeNull();
+    const { backAt: restoredAt, readyAgainAt } = await bringBack(server, load, () => proxy.restore());
 
     // Every answer was quick (no request waited on a dead connection) and either served or a 503.
     const slow = load.outcomes.filter((o) => o.durationMs >= FAST_MS);
@@ -200,12 +240,7 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     expect(write.ms).toBeLessThan(STALL_BOUND_MS);
     await sleep(STALL_MS - (Date.now() - stalledAt));
 
-    const resumedAt = Date.now();
-    proxy.resume();
-    const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
-    await sleep(2_500);
-    await load.stop();
-    expect(server.child.exitCode).toBeNull();
+    const { backAt: resumedAt, readyAgainAt } = await bringBack(server, load, () => proxy.resume());
 
     const phase = (o: Outcome) => (o.at < stalledAt ? 'before' : o.at < resumedAt ? 'stall' : o.at < readyAgainAt ? 'resuming' : 'after');
     process.stdout.write(`${JSON.stringify({ stallSlowestMs: slowest(load.outcomes, phase) })}\n`);
@@ -222,5 +257,77 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
 
     await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
     process.stdout.write(`${JSON.stringify({ stall: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - resumedAt })}\n`);
+  });
+
+  it('silent, default timeouts: the breaker opens within heartbeat + probe timeout, then 503s at once; recovers without restart', async () => {
+    // No timeout overridden: DATABASE_STATEMENT_TIMEOUT_MS 15 s, DATABASE_CONNECT_TIMEOUT_MS 3 s, heartbeat 1 s, probe 2 s.
+    const { server, databaseUrl, proxy } = await startBehindProxy({});
+    const token = await loginAdmin(server.baseUrl);
+    await unlimitEcho(server.baseUrl, token);
+    // Long enough that a request stuck for the query deadline (16 s) is recorded, not counted as a hang.
+    const load = mixedLoad(server.baseUrl, token, 25);
+    await sleep(2_000);
+
+    const silencedAt = Date.now();
+    proxy.silence();
+    await sleep(SILENT_DETECT_BOUND_MS);
+    // Open by now: a write fails at once with the contract's Error body; readiness is down, liveness up.
+    const write = await timed(() => http(server.baseUrl, 'POST', '/api/v1/contexts', { token, body: { name: 'during the silence' } }));
+    expect({ status: write.status, body: write.body, retryAfter: write.headers.get('retry-after') }).toEqual({
+      status: 503,
+      body: UNAVAILABLE_BODY,
+      retryAfter: '5',
+    });
+    expect(write.ms).toBeLessThan(SILENT_FAST_P99_MS);
+    const ready = await timed(() => http(server.baseUrl, 'GET', '/api/v1/ready'));
+    expect({ status: ready.status, body: ready.body }).toEqual({ status: 503, body: { ready: false, timestamp: expect.any(String) } });
+    expect(ready.ms).toBeLessThan(SILENT_FAST_P99_MS);
+    expect((await http(server.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
+    await sleep(SILENT_MS - (Date.now() - silencedAt));
+
+    const { backAt: restoredAt, readyAgainAt } = await bringBack(server, load, () => proxy.restore());
+
+    const startedAt = (o: Outcome) => o.at - o.durationMs;
+    const phase = (o: Outcome) => (o.at < silencedAt ? 'before' : o.at < restoredAt ? 'silent' : o.at < readyAgainAt ? 'restoring' : 'after');
+    const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
+    const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
+    expect(load.timeouts()).toBe(0);
+    for (const o of load.outcomes.filter((o) => o.status === 503)) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
+    expect(load.outcomes.filter((o) => phase(o) === 'before' && o.status === 503)).toEqual([]);
+
+    // Requests in flight when it went silent are released when the breaker opens, not at their 16 s deadline.
+    const silentOutcomes = load.outcomes.filter((o) => o.at >= silencedAt && startedAt(o) < restoredAt);
+    const longest = Math.max(...silentOutcomes.map((o) => o.durationMs));
+    expect(longest).toBeLessThan(SILENT_DETECT_BOUND_MS + SILENT_FAST_P99_MS);
+    // After detection every write is a fast 503 (the tool list may still be served from the in-memory catalogue).
+    const afterDetection = load.outcomes.filter((o) => startedAt(o) >= silencedAt + SILENT_DETECT_BOUND_MS && o.at < restoredAt);
+    const writes = afterDetection.filter((o) => o.kind !== 'list');
+    expect(writes.length).toBeGreaterThan(100);
+    expect(count(writes, (o) => o.status)).toEqual({ 503: writes.length });
+    const p99 = percentile(afterDetection.filter((o) => o.status === 503).map((o) => o.durationMs), 99);
+    expect(p99).toBeLessThan(SILENT_FAST_P99_MS);
+    // The first fast 503 marks when the breaker opened (measured, for the README).
+    const firstFast = load.outcomes.find((o) => o.at >= silencedAt && o.status === 503 && o.durationMs < 200);
+
+    // Served again once ready (a moment's grace for connections opened just before).
+    const after = load.outcomes.filter((o) => o.at > readyAgainAt + 1_000);
+    expect(after.filter((o) => o.status === 503).length).toBe(0);
+    expect(after.filter((o) => o.kind === 'context' && o.status === 201).length).toBeGreaterThan(0);
+    expect(after.filter((o) => o.kind === 'execute' && o.status === 200).length).toBeGreaterThan(0);
+
+    await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
+    await expectEveryContextAudited(databaseUrl);
+    process.stdout.write(
+      `${JSON.stringify({
+        silent: byPhase,
+        slowestMs: slowest(load.outcomes, phase),
+        openedAfterMs: firstFast ? firstFast.at - silencedAt : null,
+        longestDuringSilenceMs: Math.round(longest),
+        p99AfterDetectionMs: Math.round(p99),
+        fastWriteMs: write.ms,
+        recoveredAfterMs: readyAgainAt - restoredAt,
+      })}\n`,
+    );
   });
 });

@@ -4,6 +4,7 @@ import { MIGRATIONS } from './migrations';
 import type { EmbeddedConnection } from './embedded-postgres';
 import { TypeOrmLogger } from './typeorm-logger';
 import { clientWithQueryDeadline } from './query-deadline.client';
+import type { PostgresBreaker } from './postgres-breaker';
 
 /** How much longer than statement_timeout a query may go unanswered before its connection is dropped. */
 export const QUERY_DEADLINE_MARGIN_MS = 1_000;
@@ -16,6 +17,8 @@ export function buildDataSourceOptions(
   config: AppConfig,
   embedded?: EmbeddedConnection,
   entities: DataSourceOptions['entities'] = [],
+  /** The application's outage breaker (networked PostgreSQL); the migration CLI runs without one. */
+  breaker?: PostgresBreaker,
 ): DataSourceOptions {
   const connection = embedded
     ? { host: embedded.host, port: embedded.port, username: 'postgres', database: 'postgres' }
@@ -39,9 +42,14 @@ export function buildDataSourceOptions(
       statement_timeout: config.database.statementTimeoutMs || undefined,
       application_name: 'secure-mcp-server',
       // A networked server can go silent (statement_timeout never fires then); the embedded one cannot.
-      ...(!embedded && config.database.statementTimeoutMs > 0
-        ? { Client: clientWithQueryDeadline(config.database.statementTimeoutMs + QUERY_DEADLINE_MARGIN_MS) }
-        : {}),
+      ...(embedded
+        ? {}
+        : {
+            Client: clientWithQueryDeadline(
+              config.database.statementTimeoutMs > 0 ? config.database.statementTimeoutMs + QUERY_DEADLINE_MARGIN_MS : undefined,
+              breaker,
+            ),
+          }),
     },
   };
 }

@@ -5,8 +5,14 @@ import { APP_CONFIG, AppConfig } from '@app/core';
 import { buildDataSourceOptions } from './database-options';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { MigrationService } from './migration.service';
+import { PostgresBreaker } from './postgres-breaker';
+import { PostgresHeartbeat } from './postgres-heartbeat.service';
 
-@Module({ providers: [EmbeddedPostgres], exports: [EmbeddedPostgres] })
+/** What the TypeORM factory needs besides the config: the embedded server and the outage breaker. */
+@Module({
+  providers: [EmbeddedPostgres, { provide: PostgresBreaker, useFactory: () => new PostgresBreaker() }],
+  exports: [EmbeddedPostgres, PostgresBreaker],
+})
 class EmbeddedPostgresModule {}
 
 /** Closes the pool before the embedded database under it, whatever order Nest runs hooks in. */
@@ -33,15 +39,15 @@ export class DatabaseModule {
         EmbeddedPostgresModule,
         TypeOrmModule.forRootAsync({
           imports: [EmbeddedPostgresModule],
-          inject: [APP_CONFIG, EmbeddedPostgres],
-          useFactory: async (config: AppConfig, embedded: EmbeddedPostgres) => ({
-            ...buildDataSourceOptions(config, config.database.url ? undefined : await embedded.start(config.dataDir)),
+          inject: [APP_CONFIG, EmbeddedPostgres, PostgresBreaker],
+          useFactory: async (config: AppConfig, embedded: EmbeddedPostgres, breaker: PostgresBreaker) => ({
+            ...buildDataSourceOptions(config, config.database.url ? undefined : await embedded.start(config.dataDir), [], breaker),
             autoLoadEntities: true,
             retryAttempts: 0,
           }),
         }),
       ],
-      providers: [MigrationService, DatabaseLifecycle],
+      providers: [MigrationService, DatabaseLifecycle, PostgresHeartbeat],
       exports: [MigrationService],
     };
   }

@@ -3,4 +3,5 @@ export * from './database-options';
 export * from './embedded-postgres';
 export * from './migration.service';
 export * from './migrations';
+export * from './postgres-breaker';
 export * from './returned-rows';

@@ -108,6 +108,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_PROBE_TIMEOUT_MS: 'soon' })).toThrow(/REDIS_PROBE_TIMEOUT_MS/);
   });
 
+  it('reads the PostgreSQL breaker timings: heartbeat 1 s, probe timeout 2 s by default, bounded', () => {
+    const { heartbeatMs, probeTimeoutMs } = loadConfig({}).database;
+    expect({ heartbeatMs, probeTimeoutMs }).toEqual({ heartbeatMs: 1_000, probeTimeoutMs: 2_000 });
+    const set = loadConfig({ DATABASE_HEARTBEAT_MS: '250', DATABASE_PROBE_TIMEOUT_MS: '400' }).database;
+    expect({ heartbeatMs: set.heartbeatMs, probeTimeoutMs: set.probeTimeoutMs }).toEqual({ heartbeatMs: 250, probeTimeoutMs: 400 });
+    expect(() => loadConfig({ DATABASE_HEARTBEAT_MS: '50' })).toThrow(/DATABASE_HEARTBEAT_MS/);
+    expect(() => loadConfig({ DATABASE_PROBE_TIMEOUT_MS: 'soon' })).toThrow(/DATABASE_PROBE_TIMEOUT_MS/);
+  });
+
   it('parses TRUST_PROXY forms', () => {
     expect(loadConfig({}).http.trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);

@@ -37,6 +37,12 @@ export interface AppConfig {
     runMigrations: boolean;
     statementTimeoutMs: number;
     connectTimeoutMs: number;
+    /**
+     * PostgreSQL outage breaker (networked PostgreSQL only): a `SELECT 1` on its own connection
+     * every `heartbeatMs`, unanswered within `probeTimeoutMs`, opens it; only an answered one closes it.
+     */
+    heartbeatMs: number;
+    probeTimeoutMs: number;
   };
   dataDir: string;
   redisUrl: string | undefined;
@@ -408,6 +414,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       runMigrations: r.bool('RUN_MIGRATIONS', true),
       statementTimeoutMs: r.int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000, 0, 3_600_000),
       connectTimeoutMs: r.int('DATABASE_CONNECT_TIMEOUT_MS', 3_000, 100, 120_000),
+      heartbeatMs: r.int('DATABASE_HEARTBEAT_MS', 1_000, 100, 60_000),
+      probeTimeoutMs: r.int('DATABASE_PROBE_TIMEOUT_MS', 2_000, 50, 60_000),
     },
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
