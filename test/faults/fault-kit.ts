@@ -166,3 +166,13 @@ export function count<T>(items: T[], key: (item: T) => string | number): Record<
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The server's exit code, or 'still running' if it has not exited within `ms`. */
+export async function exitWithin(server: ServerProcess, ms: number): Promise<number | string> {
+  let overdue: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([server.exited, new Promise<string>((resolve) => (overdue = setTimeout(() => resolve('still running'), ms)))]);
+  } finally {
+    clearTimeout(overdue);
+  }
+}

@@ -20,6 +20,7 @@ import {
 import { HttpMetricsService } from '@app/health';
 import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
+import { HttpConnections, httpServerOptions } from './http-connections';
 import { installSecurityHeaders } from './security-headers';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -55,8 +56,11 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     return503OnClosing: false,
     // No Nest middleware is used (see AppModule's LoggerModule): hooks do that work without middie.
     skipMiddie: true,
+    // Header, request and keep-alive deadlines (slow clients); see http-connections.ts.
+    ...httpServerOptions(config.http),
   });
   const fastify = adapter.getInstance() as unknown as FastifyInstance;
+  HttpConnections.attach(fastify.server);
   const routes = new RouteRegistry();
   routes.attach(fastify);
   installRequestContext(fastify);
