@@ -1,6 +1,6 @@
-import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { connect, Socket } from 'node:net';
-import { FaultServer, sleep, startFaultServer } from './fault-kit';
+import { FaultServer, startFaultServer } from './fault-kit';
 
 /**
  * Clients that hold connections without finishing anything: header tricklers (slowloris), idle
@@ -53,16 +53,60 @@ function trickle(socket: Socket, first: string, next: string, everyMs: number): 
   return () => clearInterval(timer);
 }
 
-function healthOnce(port: number, agent: Agent): Promise<{ status: number; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request({ host: '127.0.0.1', port, path: '/api/v1/health', agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }));
-    });
-    req.on('error', reject);
-    req.end();
+/**
+ * GET /health back to back (5 ms apart) on one kept-alive connection, in a child process of its
+ * own: the attackers' sockets and the test runner's own work stay out of the measured latencies.
+ * It probes from the start, records from start() (the attackers are connected) to stop() (all dropped).
+ */
+const PROBER = `
+const { Agent, request } = require('node:http');
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const samples = [];
+let recording = false;
+let running = true;
+process.stdin.on('data', () => (recording = true));
+process.stdin.on('end', () => (running = false));
+const once = () => new Promise((resolve, reject) => {
+  const started = performance.now();
+  const req = request({ host: '127.0.0.1', port: Number(process.argv[1]), path: '/api/v1/health', agent }, (res) => {
+    res.resume();
+    res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - started }));
   });
+  req.on('error', reject);
+  req.end();
+});
+(async () => {
+  await once();
+  process.stdout.write('ready\\n');
+  while (running) {
+    const sample = await once();
+    if (recording) samples.push(sample);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  process.stdout.write(JSON.stringify(samples) + '\\n');
+  agent.destroy();
+})();
+`;
+
+function startProber(port: number): { ready: Promise<void>; start(): void; stop(): Promise<Array<{ status: number; ms: number }>> } {
+  const child = spawn(process.execPath, ['-e', PROBER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout!.on('data', (chunk) => {
+    out += chunk;
+    if (out.startsWith('ready\n')) markReady();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    ready,
+    start: () => void child.stdin!.write('start'),
+    stop: async () => {
+      child.stdin!.end();
+      await exited;
+      return JSON.parse(out.slice('ready\n'.length));
+    },
+  };
 }
 
 function percentile(values: number[], p: number): number {
@@ -88,8 +132,8 @@ describe('slow clients (built server)', () => {
     });
     const { port } = fault.server;
 
-    const healthAgent = new Agent({ keepAlive: true, maxSockets: 1 });
-    expect((await healthOnce(port, healthAgent)).status).toBe(200);
+    const prober = startProber(port);
+    await prober.ready;
 
     const connected: Array<Promise<void>> = [];
     const hold = (act: (socket: Socket) => (() => void) | void) => holdConnection(port, act, connected);
@@ -107,26 +151,16 @@ describe('slow clients (built server)', () => {
         ),
       ),
     };
-    // Probes run back to back while the attackers hold their connections and are dropped, on
-    // one kept-alive connection (never idle long enough to meet its deadline).
+    // Measured while the attackers hold their connections and are dropped.
     await Promise.all(connected);
-    const health: Array<{ status: number; ms: number }> = [];
-    let probing = true;
-    const prober = (async () => {
-      while (probing) {
-        health.push(await healthOnce(port, healthAgent));
-        await sleep(5);
-      }
-    })();
+    prober.start();
     const dropped = {
       headers: await Promise.all(attack.headers),
       idle: await Promise.all(attack.idle),
       keptAlive: await Promise.all(attack.keptAlive),
       body: await Promise.all(attack.body),
     };
-    probing = false;
-    await prober;
-    healthAgent.destroy();
+    const health = await prober.stop();
 
     const figures = {
       headers: summary(dropped.headers),
