@@ -49,6 +49,10 @@ describe('server process', () => {
       const requestLine = lines.find((l) => l.msg === 'request completed' && l.reqId === 'proc-test-1');
       expect(requestLine).toMatchObject({ method: 'GET', statusCode: 404, path: '/api/v1/nothing-here' });
       expect(requestLine.durationMs).toEqual(expect.any(Number));
+      // A fresh DATA_DIR starts from the data directory the build prepared, not from initdb.
+      expect(lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('Embedded PostgreSQL')).map((l) => l.msg)).toEqual([
+        expect.stringContaining('(new, from the template)'),
+      ]);
       expect(lines.some((l) => l.msg === 'request completed' && l.route === '/api/v1/health')).toBe(false);
       expect(server.stdout()).not.toContain('eyJhbGciOiJIUzI1NiJ9');
       expect(server.stdout()).not.toContain('tkt_secret_value');
@@ -61,4 +65,37 @@ describe('server process', () => {
       server.child.kill('SIGKILL');
     }
   });
+
+  it('comes back after kill -9 on the embedded default: the stale pglite.pid is ignored and the data is kept', async () => {
+    const killedDir = mkdtempSync(join(tmpdir(), 'smcp-proc-kill-'));
+    const env = { DATA_DIR: killedDir, LOG_LEVEL: 'info', ADMIN_EMAIL: 'kill.admin@example.com', ADMIN_PASSWORD: 'Kill$Nine9Restart' };
+    try {
+      const first = await spawnServer(env);
+      await waitForHttp(`${first.baseUrl}/api/v1/ready`, 60_000);
+      first.child.kill('SIGKILL');
+      expect(await first.exited).toBe('SIGKILL');
+      expect(existsSync(join(killedDir, 'pglite.pid'))).toBe(true);
+
+      const again = await spawnServer(env);
+      try {
+        await waitForHttp(`${again.baseUrl}/api/v1/ready`, 60_000);
+        const login = await fetch(`${again.baseUrl}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }),
+        });
+        expect(login.status).toBe(200);
+        const started = again
+          .stdout()
+          .split('\n')
+          .filter((line) => line.includes('Embedded PostgreSQL'))
+          .map((line) => JSON.parse(line).msg);
+        expect(started).toEqual([expect.stringContaining('(existing data)')]);
+      } finally {
+        again.child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(killedDir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { http, HttpResult } from '../support/test-app';
 import { upgradeStatus } from '../mcp/mcp-test-kit';
 import { TcpProxy } from '../support/tcp-proxy';
-import { count, FaultServer, LoadRun, loginAdmin, Outcome, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
+import { count, eventually, FaultServer, LoadRun, loginAdmin, Outcome, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
 
 /**
  * PostgreSQL goes away while the server is busy, and comes back. PostgreSQL only: the database
@@ -35,15 +35,6 @@ async function timed<T extends object = HttpResult>(run: () => Promise<T>): Prom
   const started = Date.now();
   const res = await run();
   return { ...res, ms: Date.now() - started };
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return Date.now();
-    await sleep(100);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
 }
 
 /**

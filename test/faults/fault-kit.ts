@@ -166,3 +166,23 @@ export function count<T>(items: T[], key: (item: T) => string | number): Record<
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` every 100 ms until it holds (returns when, Date.now()) or `timeoutMs` passed (throws). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await check()) return Date.now();
+    await sleep(100);
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** The server's exit code, or 'still running' if it has not exited within `ms`. */
+export async function exitWithin(server: ServerProcess, ms: number): Promise<number | string> {
+  let overdue: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([server.exited, new Promise<string>((resolve) => (overdue = setTimeout(() => resolve('still running'), ms)))]);
+  } finally {
+    clearTimeout(overdue);
+  }
+}

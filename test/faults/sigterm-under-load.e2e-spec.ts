@@ -2,7 +2,7 @@ import { Agent, request } from 'node:http';
 import { Client } from 'pg';
 import { WebSocket } from 'ws';
 import { http } from '../support/test-app';
-import { count, FaultServer, loginAdmin, Outcome, sessionOf, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
+import { count, exitWithin, FaultServer, loginAdmin, Outcome, sessionOf, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
 
 /**
  * SIGTERM while the server is busy. PostgreSQL only: it needs the built server as a real process
@@ -184,9 +184,7 @@ describe('SIGTERM under load (built server on PostgreSQL)', () => {
     server.child.kill('SIGTERM');
     const signalDelivered = performance.now();
     const rightAfter = probeUntilUnready(server.port, signalAgent, 2_000);
-    let overdue: NodeJS.Timeout | undefined;
-    const exitCode = await Promise.race([server.exited, new Promise((resolve) => (overdue = setTimeout(() => resolve('still running'), GRACE_MS + 5_000)))]);
-    clearTimeout(overdue);
+    const exitCode = await exitWithin(server, GRACE_MS + 5_000);
     const exitedAfterMs = Date.now() - signalledAt;
     probe.stop();
     signalAgent.destroy();
@@ -223,7 +221,10 @@ describe('SIGTERM under load (built server on PostgreSQL)', () => {
     const byStatus = count(load.outcomes, (o) => `${o.kind} ${o.status}`);
     const failures = load.outcomes.filter((o) => o.status >= 500);
     expect({ byStatus, failures: failures.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byStatus, failures: [] });
-    const executed = load.outcomes.filter((o: Outcome) => o.kind === 'execute' && o.status === 200);
+    // Told apart by their bodies: autocannon writes its next request without waiting for the
+    // `Connection: close` a draining server answers with, and on the new connection it pairs
+    // answers with the request it lost, so its `kind` may be off for the answers after that.
+    const executed = load.outcomes.filter((o: Outcome) => o.status === 200 && JSON.parse(o.body).executionId !== undefined);
     expect(executed.length).toBeGreaterThan(10);
     // Some were in flight at the signal and were drained (answered after it).
     expect(executed.filter((o) => o.at > signalledAt).length).toBeGreaterThan(0);

@@ -19,6 +19,7 @@ import { HttpMetricsService } from '@app/health';
 import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
 import { clientErrorHandler, frameworkErrorHandler, installInputChecks, installJsonParser, refuseConnectMethod } from './request-input';
+import { HttpConnections, httpServerOptions } from './http-connections';
 import { installSecurityHeaders } from './security-headers';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -57,8 +58,11 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     // Answers written before Nest's filter can run still carry the contract's Error body.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
+    // Header, request and keep-alive deadlines (slow clients); see http-connections.ts.
+    ...httpServerOptions(config.http),
   });
   const fastify = adapter.getInstance() as unknown as FastifyInstance;
+  HttpConnections.attach(fastify.server);
   const routes = new RouteRegistry();
   routes.attach(fastify);
   installRequestContext(fastify);

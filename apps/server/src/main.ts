@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConfigValidationError, loadConfig } from '@app/core';
 import { ReadinessService } from '@app/health';
 import { createApp } from './create-app';
+import { HttpConnections } from './http-connections';
 import { version } from '../../../package.json';
 
 async function bootstrap(): Promise<void> {
@@ -33,6 +34,8 @@ async function bootstrap(): Promise<void> {
     stopping = true;
     logger.info({ signal, graceMs: config.http.shutdownGraceMs }, 'Shutting down');
     app.get(ReadinessService).beginShutdown();
+    // Idle keep-alive clients would otherwise hold the listener's close up until their timeout.
+    HttpConnections.of(app.getHttpServer())?.drain();
     const deadline = setTimeout(() => {
       logger.error('Grace period over, exiting with work in flight');
       process.exit(1);

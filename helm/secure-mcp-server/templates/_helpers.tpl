@@ -191,6 +191,9 @@ LOG_LEVEL: {{ $v.config.logLevel | quote }}
 BODY_LIMIT: {{ $v.config.bodyLimit | int64 | quote }}
 TRUST_PROXY: {{ $v.config.trustProxy | toString | quote }}
 SHUTDOWN_GRACE_MS: {{ $v.config.shutdownGraceMs | int64 | quote }}
+HTTP_HEADERS_TIMEOUT_MS: {{ $v.config.headersTimeoutMs | int64 | quote }}
+HTTP_REQUEST_TIMEOUT_MS: {{ $v.config.requestTimeoutMs | int64 | quote }}
+HTTP_KEEP_ALIVE_TIMEOUT_MS: {{ $v.config.keepAliveTimeoutMs | int64 | quote }}
 {{- if include "secure-mcp-server.migrationJobEnabled" . }}
 # The migration Job (a pre-install/pre-upgrade hook) has already migrated the schema.
 RUN_MIGRATIONS: "false"

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -11,6 +11,12 @@ export interface EmbeddedConnection {
 
 const UNIX_SOCKET_PATH_MAX = 100;
 const SOCKET_PORT = 5432;
+/**
+ * An initdb'd data directory built with the server (scripts/pglite-template.js, from the same
+ * PGlite): a fresh DATA_DIR starts from it instead of running initdb, which takes seconds. Absent
+ * when running from source; then PGlite runs initdb as before.
+ */
+const TEMPLATE = join(__dirname, '..', 'pglite-template.tar.gz');
 
 /**
  * The zero-setup default: real Postgres (PGlite, in this process) with its files under
@@ -42,7 +48,10 @@ export class EmbeddedPostgres {
     // Loaded lazily: deployments on PostgreSQL never pay for the WASM module.
     const { PGlite } = await import('@electric-sql/pglite');
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-    this.db = await PGlite.create(join(dataDir, 'pglite'));
+    const pgdata = join(dataDir, 'pglite');
+    const fresh = !existsSync(join(pgdata, 'PG_VERSION'));
+    const template = fresh && existsSync(TEMPLATE) ? new Blob([readFileSync(TEMPLATE)]) : undefined;
+    this.db = await PGlite.create(pgdata, template ? { loadDataDir: template } : {});
 
     const socketPath = join(dataDir, `.s.PGSQL.${SOCKET_PORT}`);
     const useUnixSocket = socketPath.length <= UNIX_SOCKET_PATH_MAX && process.platform !== 'win32';
@@ -58,7 +67,8 @@ export class EmbeddedPostgres {
     const connection = useUnixSocket
       ? { host: dataDir, port: SOCKET_PORT }
       : { host: '127.0.0.1', port: Number(this.server.getServerConn().split(':').pop()) };
-    this.logger.log(`Embedded PostgreSQL (PGlite) ready in ${Date.now() - started} ms, data in ${dataDir}`);
+    const how = !fresh ? 'existing data' : template ? 'new, from the template' : 'new, initdb';
+    this.logger.log(`Embedded PostgreSQL (PGlite) ready in ${Date.now() - started} ms (${how}), data in ${dataDir}`);
     return connection;
   }
 

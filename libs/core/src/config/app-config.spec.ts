@@ -124,6 +124,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).http.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
     expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
   });
+
+  it('bounds slow clients by default, keeps idle connections longer than a proxy does, and orders the deadlines', () => {
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = loadConfig({}).http;
+    expect({ headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs }).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 75_000 });
+    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_KEEP_ALIVE_TIMEOUT_MS: '700' }).http).toMatchObject({
+      headersTimeoutMs: 500,
+      requestTimeoutMs: 2_000,
+      keepAliveTimeoutMs: 700,
+    });
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '2000' })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
+    expect(() => loadConfig({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '0' })).toThrow(/HTTP_KEEP_ALIVE_TIMEOUT_MS/);
+  });
   describe('tools', () => {
     it('has safe defaults: sandbox under DATA_DIR, 1 MiB limits, no host allowed, no private addresses', () => {
       const tools = loadConfig({ DATA_DIR: '/srv/mcp' }).tools;

@@ -18,6 +18,15 @@ export interface AppConfig {
     corsOrigins: string[];
     corsCredentials: boolean;
     shutdownGraceMs: number;
+    /** From a request's first byte (or a new connection's start) to the end of its headers (slowloris, idle sockets). */
+    headersTimeoutMs: number;
+    /** From a request's first byte until it is fully received, body included (trickled bodies). */
+    requestTimeoutMs: number;
+    /**
+     * How long a connection may sit idle between requests. Longer than the idle timeout of the
+     * proxy in front, so the proxy, not us, closes an idle connection (no request races a close).
+     */
+    keepAliveTimeoutMs: number;
   };
   database: {
     /** Unset: the embedded PGlite database under dataDir. */
@@ -404,6 +413,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       corsOrigins,
       corsCredentials,
       shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+      headersTimeoutMs: r.int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      requestTimeoutMs: r.int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      keepAliveTimeoutMs: r.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 75_000, 100, 3_600_000),
     },
     database: {
       url: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
@@ -492,6 +504,10 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
   }
   if (isProduction && config.mfa.smsLogCodes) {
     r.problems.push('SMS_LOG_CODES writes one-time codes to the log and must not be true when NODE_ENV=production');
+  }
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    // Node refuses a header deadline later than the whole request's.
+    r.problems.push('HTTP_HEADERS_TIMEOUT_MS must not be greater than HTTP_REQUEST_TIMEOUT_MS');
   }
   if (config.mfa.smsSender === 'http' && !config.mfa.smsHttpUrl) {
     r.problems.push('SMS_HTTP_URL is required when SMS_SENDER=http');

@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { MAX_MESSAGE_BYTES, PROTECTED_RESOURCE_PATH } from '../http/mcp-paths';
 import { McpScopeResolver } from '../http/mcp-scope.resolver';
 import { OriginPolicy } from '../http/origin-policy';
-import { credentialOf, McpConnectionRegistry } from '../sessions/mcp-connection.registry';
+import { credentialOf, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from '../sessions/mcp-connection.registry';
 import { TicketService } from '../tickets/ticket.service';
 import type { McpCaller } from '../tools/mcp-caller';
 import { McpServerBuilder } from '../tools/mcp-server.builder';
@@ -131,9 +131,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     const { sessionId } = accepted;
     const transport = new WebSocketServerTransport(socket);
     const server = this.builder.build(() => this.currentCaller(accepted, socket), () => sessionId);
-    this.alive.set(socket, true);
-    socket.on('pong', () => this.alive.set(socket, true));
-    this.registry.add({
+    const added = this.registry.add({
       sessionId,
       kind: 'websocket',
       userId: accepted.caller.principal.userId,
@@ -143,6 +141,14 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       server,
       close: (reason) => socket.close(this.stopping ? SERVER_GOING_AWAY_CLOSE_CODE : SESSION_ENDED_CLOSE_CODE, reason.slice(0, 120)),
     });
+    if (!added) {
+      // Its upgrade was being checked when shutdown closed every connection: it would outlive the shutdown.
+      socket.close(SERVER_GOING_AWAY_CLOSE_CODE, 'server shutting down');
+      void this.registry.abandon(sessionId, accepted.caller.principal.userId, MCP_SERVER_SHUTDOWN);
+      return;
+    }
+    this.alive.set(socket, true);
+    socket.on('pong', () => this.alive.set(socket, true));
     socket.on('close', () => {
       this.alive.delete(socket);
       void server.close().catch(() => undefined);
@@ -157,6 +163,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   }
 
   private async verify(request: UpgradeRequest): Promise<void> {
+    if (this.registry.closing) throw new Refused(503, 'Service Unavailable: shutting down', { 'Retry-After': '1' });
     const refusal = this.origins.check(request.headers.host, request.headers.origin);
     if (refusal) throw new Refused(403, 'Forbidden');
     const offered = String(request.headers['sec-websocket-protocol'] ?? '')

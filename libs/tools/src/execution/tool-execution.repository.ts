@@ -122,6 +122,32 @@ export class ToolExecutionRepository {
     return row ? executionOf(row) : null;
   }
 
+  /** Who holds a running synchronous call's lease, and until when; null once it is not running. */
+  async leaseOf(id: string): Promise<{ lockedBy: string | null; lockedUntil: Date | null } | null> {
+    const [row]: Array<{ locked_by: string | null; locked_until: Date | null }> = await this.dataSource.query(
+      `SELECT locked_by, locked_until FROM tool_executions WHERE id = $1 AND status = 'running' AND NOT async`,
+      [id],
+    );
+    return row ? { lockedBy: row.locked_by, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) } : null;
+  }
+
+  /**
+   * Takes a running synchronous call over for this process, to run it, when no process can be
+   * running it: its lease is this process's own (the caller knows it is not running here) or
+   * has expired. Atomic: of several retries, one takes it. The call's start becomes `now`.
+   */
+  async takeOver(id: string, now: Date, lockedUntil: Date): Promise<boolean> {
+    const rows = returnedRows<{ id: string }>(
+      await this.dataSource.query(
+        `UPDATE tool_executions SET locked_by = $2, locked_until = $4, started_at = $3
+          WHERE id = $1 AND status = 'running' AND NOT async AND (locked_by = $2 OR locked_until < $3)
+          RETURNING id`,
+        [id, this.workerId, now, lockedUntil],
+      ),
+    );
+    return rows.length === 1;
+  }
+
   /**
    * Claims a runnable async execution for this process: a pending one, or a running one whose
    * lease expired (its process died) while attempts remain. Fair between users: the row goes to

@@ -3,7 +3,8 @@ import { AuditService } from '@app/audit';
 // Deep imports: @app/contexts' index pulls in ContextsModule, which depends on this module.
 import { assertToolInContext } from '@app/contexts/assert-tool-in-context';
 import { ContextAccessService } from '@app/contexts/context-access.service';
-import { APP_CONFIG, AppConfig, AppException, Clock, newId, Permission, Principal } from '@app/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, isDatabaseUnavailable, newId, Permission, Principal } from '@app/core';
 import { SessionService } from '@app/sessions';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
@@ -15,8 +16,15 @@ import { ExecutionRecorder, TOOL_EXECUTE_ACTION } from './execution-recorder';
 import type { ExecuteToolRequest, ExecutionMeta, ToolExecution } from './tool-execution';
 import { ToolExecutionQueue } from './tool-execution.queue';
 import { ToolExecutionRepository } from './tool-execution.repository';
-import { ToolRunner } from './tool-runner';
+import { RunOutcome, ToolRunner } from './tool-runner';
 import { ToolSchemaValidator } from './tool-schema-validator';
+
+/** Backoff of the retries that record an outcome the database could not take. */
+const RECORD_RETRY_MIN_MS = 250;
+const RECORD_RETRY_MAX_MS = 5_000;
+/** How long a retry waits for a call another process runs before it answers 503 (retry later). */
+const JOIN_ELSEWHERE_MAX_MS = 10_000;
+const JOIN_POLL_MS = 250;
 
 export interface ExecutionOutcome {
   execution: ToolExecution;
@@ -40,6 +48,11 @@ export interface ExecutionOutcome {
  * A repeated `context.requestId` returns the earlier execution after steps 1 and 2. Async calls
  * stop after step 4 with a `pending` row that the durable queue runs (steps 5-7).
  *
+ * A repeat of a synchronous call that is still `running` (a retry after a 503, or after the
+ * client gave up waiting) never gets that bare row: it joins the call when a process is running
+ * it (or still recording its outcome after the database came back), and runs it, exactly once,
+ * when none can be (see resume()).
+ *
  * The embedded database has one connection, so no transaction is ever open while a tool runs:
  * a single INSERT (the `running` row) before, one short transaction after.
  */
@@ -48,6 +61,11 @@ export class ToolExecutionService {
   private readonly maxTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
   private readonly leaseGraceMs: number;
+  /**
+   * This process's synchronous calls, from before their INSERT until their outcome is recorded
+   * (null: given up, e.g. the INSERT failed). A retry of one of them waits for this.
+   */
+  private readonly calls = new Map<string, Promise<ToolExecution | null>>();
 
   constructor(
     private readonly catalog: ToolCatalogService,
@@ -97,7 +115,7 @@ export class ToolExecutionService {
     const requestHash = requestId === null ? null : fingerprint({ toolId: tool.id, parameters, async: isAsync });
     if (requestId !== null) {
       const earlier = await this.repository.findByRequestId(principal.userId, requestId);
-      if (earlier) return this.replay(earlier, requestHash);
+      if (earlier) return this.resume(earlier, requestHash, tool, parameters, principal, meta);
     }
 
     const rateLimit = await this.limiter.consume(principal.userId, tool);
@@ -141,11 +159,23 @@ export class ToolExecutionService {
       return { execution, rateLimit, replayed: false };
     }
 
-    // The lease lets the queue's sweeper fail this row if the process dies mid-call.
-    const leaseUntil = new Date(now.getTime() + execution.timeoutMs + this.leaseGraceMs);
-    const inserted = await this.repository.insert(execution, stored, leaseUntil);
-    if (!inserted.created) return this.replay(inserted.execution, requestHash);
-    return { execution: await this.run(tool, execution, principal, meta), rateLimit, replayed: false };
+    // The lease lets the queue's sweeper fail this row if the process dies mid-call, and tells a
+    // retry whether a live process may still be running it.
+    const leaseUntil = this.leaseFrom(now, execution.timeoutMs);
+    // Known as this process's own before the row exists: a racing retry must never take it for an orphan.
+    const settle = this.track(execution.id);
+    let inserted;
+    try {
+      inserted = await this.repository.insert(execution, stored, leaseUntil);
+    } catch (error) {
+      settle(null);
+      throw error;
+    }
+    if (!inserted.created) {
+      settle(null);
+      return this.resume(inserted.execution, requestHash, tool, parameters, principal, meta);
+    }
+    return { execution: await this.run(tool, execution, principal, meta, leaseUntil, settle), rateLimit, replayed: false };
   }
 
   /**
@@ -166,13 +196,47 @@ export class ToolExecutionService {
     return execution.userId === principal.userId || principal.permissions.includes(Permission.ADMIN_EXECUTIONS_READ);
   }
 
-  private async run(tool: CatalogTool, execution: ToolExecution, principal: Principal, meta: ExecutionMeta): Promise<ToolExecution> {
-    const outcome = await this.runner.run(
-      tool,
-      execution.input,
-      { userId: principal.userId, permissions: principal.permissions },
-      { timeoutMs: execution.timeoutMs, reportProgress: meta.reportProgress, signal: meta.signal },
-    );
+  /**
+   * Steps 5-7 of a synchronous call this process holds the lease of. When the outcome cannot be
+   * recorded because the database is out of reach, the caller gets that error (503, retry), and
+   * the outcome, which exists only here, is recorded once the database is back; a retry joins it.
+   */
+  private async run(
+    tool: CatalogTool,
+    execution: ToolExecution,
+    principal: Principal,
+    meta: ExecutionMeta,
+    leaseUntil: Date,
+    settle: (outcome: ToolExecution | null) => void,
+  ): Promise<ToolExecution> {
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.runner.run(
+        tool,
+        execution.input,
+        { userId: principal.userId, permissions: principal.permissions },
+        { timeoutMs: execution.timeoutMs, reportProgress: meta.reportProgress, signal: meta.signal },
+      );
+    } catch (error) {
+      settle(null);
+      throw error;
+    }
+    try {
+      const recorded = await this.record(execution, outcome);
+      settle(recorded);
+      return recorded;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) {
+        settle(null);
+        throw error;
+      }
+      void this.recordWhenBack(execution, outcome, leaseUntil).then(settle);
+      throw error;
+    }
+  }
+
+  /** The call as recorded: what it returned, or the row as it stands when another process took it over. */
+  private async record(execution: ToolExecution, outcome: RunOutcome): Promise<ToolExecution> {
     const finished: ToolExecution = {
       ...execution,
       status: outcome.status,
@@ -183,10 +247,102 @@ export class ToolExecutionService {
       durationMs: outcome.durationMs,
     };
     if (!(await this.recorder.finish(execution, outcome))) {
-      // Only a call that outlived its lease gets here; its row has been failed by the sweeper.
+      // The lease was lost: the sweeper failed the row, or a write we thought failed had committed.
       return (await this.repository.findById(execution.id)) ?? finished;
     }
     return finished;
+  }
+
+  /**
+   * Retries recording an outcome while the lease lasts (after it, the sweeper fails the row as
+   * interrupted). Null when it could not be recorded.
+   */
+  private async recordWhenBack(execution: ToolExecution, outcome: RunOutcome, leaseUntil: Date): Promise<ToolExecution | null> {
+    for (let waitMs = RECORD_RETRY_MIN_MS; this.clock.now() < leaseUntil; waitMs = Math.min(waitMs * 2, RECORD_RETRY_MAX_MS)) {
+      await sleep(waitMs);
+      try {
+        return await this.record(execution, outcome);
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) break;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A repeated requestId. A finished (or async) execution is returned as it is. A synchronous one
+   * still `running` is joined when a process may be running it: this one (wait for its outcome)
+   * or another whose lease holds (wait a while for the row to finish, else 503 to retry later).
+   * When no process can be running it (this process's row that never ran here, e.g. its INSERT
+   * committed but the answer was lost; or another's whose lease expired), the retry takes the row
+   * over atomically and runs it now, with the parameters it carries (the same: same hash).
+   */
+  private async resume(
+    earlier: ToolExecution,
+    requestHash: string | null,
+    tool: CatalogTool,
+    parameters: unknown,
+    principal: Principal,
+    meta: ExecutionMeta,
+  ): Promise<ExecutionOutcome> {
+    const replayed = this.replay(earlier, requestHash);
+    if (earlier.status !== 'running' || earlier.async) return replayed;
+
+    const own = this.calls.get(earlier.id);
+    if (own) return this.replay((await own) ?? (await this.current(earlier)), requestHash);
+
+    const lease = await this.repository.leaseOf(earlier.id);
+    if (!lease) return this.replay(await this.current(earlier), requestHash);
+    const now = this.clock.now();
+    const aliveElsewhere = lease.lockedBy !== this.repository.workerId && lease.lockedUntil !== null && lease.lockedUntil > now;
+    if (aliveElsewhere) return this.replay(await this.awaitElsewhere(earlier, lease.lockedUntil!), requestHash);
+
+    const leaseUntil = this.leaseFrom(now, earlier.timeoutMs);
+    const settle = this.track(earlier.id);
+    let taken: boolean;
+    try {
+      taken = await this.repository.takeOver(earlier.id, now, leaseUntil);
+    } catch (error) {
+      settle(null);
+      throw error;
+    }
+    if (!taken) {
+      settle(null);
+      return this.replay(await this.current(earlier), requestHash);
+    }
+    const execution: ToolExecution = { ...earlier, input: parameters, startedAt: now };
+    return { execution: await this.run(tool, execution, principal, meta, leaseUntil, settle), rateLimit: null, replayed: true };
+  }
+
+  /** Polls a call another live process holds until it finishes; 503 (retry) if it is still running after a while. */
+  private async awaitElsewhere(earlier: ToolExecution, lockedUntil: Date): Promise<ToolExecution> {
+    const until = Math.min(lockedUntil.getTime(), this.clock.now().getTime() + JOIN_ELSEWHERE_MAX_MS);
+    while (this.clock.now().getTime() < until) {
+      await sleep(JOIN_POLL_MS);
+      const row = await this.current(earlier);
+      if (row.status !== 'running') return row;
+    }
+    throw new AppException(ErrorCode.SERVICE_UNAVAILABLE, 'The call with this requestId is still running; retry later', 503, [], {
+      'retry-after': String(Math.max(1, Math.ceil((lockedUntil.getTime() - this.clock.now().getTime()) / 1000))),
+    });
+  }
+
+  private async current(earlier: ToolExecution): Promise<ToolExecution> {
+    return (await this.repository.findById(earlier.id)) ?? earlier;
+  }
+
+  private leaseFrom(now: Date, timeoutMs: number): Date {
+    return new Date(now.getTime() + timeoutMs + this.leaseGraceMs);
+  }
+
+  /** Registers a synchronous call as this process's own; the returned function settles (and forgets) it. */
+  private track(executionId: string): (outcome: ToolExecution | null) => void {
+    let resolve!: (outcome: ToolExecution | null) => void;
+    this.calls.set(executionId, new Promise((r) => (resolve = r)));
+    return (outcome) => {
+      this.calls.delete(executionId);
+      resolve(outcome);
+    };
   }
 
   private replay(earlier: ToolExecution, requestHash: string | null): ExecutionOutcome {
