@@ -29,29 +29,32 @@ describe('Health details are for administrators', () => {
   });
   afterAll(() => t?.close());
 
+  /** The public shape: statuses only (memory, disk and the event loop move with the machine's load). */
+  const publicShape = {
+    status: 'degraded',
+    timestamp: expect.any(String),
+    version: 'test',
+    components: {
+      database: { status: 'healthy' },
+      memory: { status: expect.stringMatching(/^(healthy|degraded)$/) },
+      disk: { status: expect.stringMatching(/^(healthy|degraded)$/) },
+      eventLoop: { status: expect.stringMatching(/^(healthy|degraded)$/) },
+      redis: { status: 'healthy' },
+      upstream: { status: 'degraded' },
+    },
+    metrics: {},
+  };
+
   it('answers anyone with each component\'s status only', async () => {
     const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({
-      status: 'degraded',
-      timestamp: expect.any(String),
-      version: 'test',
-      components: {
-        database: { status: 'healthy' },
-        memory: { status: expect.stringMatching(/^(healthy|degraded)$/) },
-        disk: { status: expect.stringMatching(/^(healthy|degraded)$/) },
-        eventLoop: { status: expect.stringMatching(/^(healthy|degraded)$/) },
-        redis: { status: 'healthy' },
-        upstream: { status: 'degraded' },
-      },
-      metrics: {},
-    });
+    expect(res.body).toEqual(publicShape);
     // Not even in passing: the data directory, the upstream's name or its error.
     expect(res.text.includes(t.dataDir)).toBe(false);
     expect(res.text.includes(deadUpstream)).toBe(false);
     expect(res.text.includes('connection refused')).toBe(false);
     // The same for a signed-in user who is not an administrator.
-    expect((await http(t.baseUrl, 'GET', '/api/v1/health/detailed', { token: user.token })).body).toEqual({ ...res.body, timestamp: expect.any(String) });
+    expect((await http(t.baseUrl, 'GET', '/api/v1/health/detailed', { token: user.token })).body).toEqual(publicShape);
   });
 
   it('gives the figures to administrators only', async () => {

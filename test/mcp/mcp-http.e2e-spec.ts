@@ -75,7 +75,7 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
       await expect(client.callTool({ name: 'tool_nope', arguments: {} })).rejects.toMatchObject({ code: -32602 });
       const invalid = await client.callTool({ name: 'tool_echo', arguments: { message: 42 } });
       expect(invalid.isError).toBe(true);
-      expect(JSON.stringify(invalid.content)).toContain('VALIDATION_ERROR');
+      expect((invalid.content as Array<{ type: string; text: string }>)[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/VALIDATION_ERROR/) });
       expect(invalid.structuredContent).toMatchObject({ error: { code: 'VALIDATION_ERROR' } });
     });
 
@@ -147,7 +147,7 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     expect(await listAll(client)).not.toContain('tool_statistics');
     const refused = await client.callTool({ name: 'tool_statistics', arguments: { values: [1, 2], operations: ['mean'] } });
     expect(refused.isError).toBe(true);
-    expect(JSON.stringify(refused.content)).toContain('stats:run');
+    expect((refused.content as Array<{ type: string; text: string }>)[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/stats:run/) });
     // The administrator holds no such grant either, but an admin's grant makes it visible.
     expect(await listAll((await connect(`${t.baseUrl}/api/v1/mcp`, admin.token, 'modern')).client)).not.toContain('tool_statistics');
     expect((await updateTool(t, admin, 'tool_statistics', { permissions: null })).status).toBe(200);
