@@ -1,28 +1,65 @@
 // Builds the embedded database's starting data directory into dist/ (npm run build): PGlite's
-// initdb costs seconds at a fresh DATA_DIR's first start, loading this copy costs a fraction.
-// Cached per PGlite version under .cache/, so only the first build pays for the initdb.
-const { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+// initdb and the migrations cost seconds at a fresh DATA_DIR's first start, and so does unpacking
+// a dump of them (loadDataDir); copying this directory, initdb'd and migrated, costs a fraction.
+// The server still runs any migration the copy lacks. Cached under .cache/ per PGlite version and
+// per content of the compiled migrations, so a build pays for it only when one of them changed.
+const { createHash } = require('node:crypto');
+const { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 
 const root = join(__dirname, '..');
 // Read by libs/database/src/embedded-postgres.ts (next to its compiled directory).
-const TARGET = join(root, 'dist', 'libs', 'database', 'pglite-template.tar.gz');
+const TARGET = join(root, 'dist', 'libs', 'database', 'pglite-template');
+const MIGRATIONS_DIR = join(root, 'dist', 'libs', 'database', 'src', 'migrations');
+
+/** TypeORM's own bookkeeping table (as its PostgreSQL driver creates it), so it sees them applied. */
+const MIGRATIONS_TABLE = `CREATE TABLE "migrations" ("id" SERIAL NOT NULL, "timestamp" bigint NOT NULL, "name" character varying NOT NULL, CONSTRAINT "PK_8c82d7f526340ab734260ea46be" PRIMARY KEY ("id"))`;
+
+function migrationsHash() {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js')).sort()) {
+    hash.update(file).update(readFileSync(join(MIGRATIONS_DIR, file)));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Applies every migration as TypeORM would: one transaction each, recorded in "migrations". */
+async function migrate(db) {
+  const { MIGRATIONS } = require(join(MIGRATIONS_DIR, 'index.js'));
+  await db.exec(MIGRATIONS_TABLE);
+  for (const Migration of MIGRATIONS) {
+    const migration = new Migration();
+    const name = migration.name ?? Migration.name;
+    const timestamp = Number(name.slice(-13));
+    if (!Number.isSafeInteger(timestamp)) throw new Error(`migration ${name} has no timestamp`);
+    await db.transaction(async (tx) => {
+      // The migrations speak to TypeORM's query runner: plain SQL (several statements) or one with parameters.
+      const runner = {
+        query: async (sql, parameters) =>
+          parameters && parameters.length > 0 ? (await tx.query(sql, parameters)).rows : ((await tx.exec(sql)).at(-1)?.rows ?? []),
+      };
+      await migration.up(runner);
+      await tx.query('INSERT INTO "migrations" ("timestamp", "name") VALUES ($1, $2)', [timestamp, name]);
+    });
+  }
+}
 
 async function main() {
   const { version } = JSON.parse(readFileSync(join(dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8'));
-  const cached = join(root, '.cache', `pglite-template-${version}.tar.gz`);
+  const cached = join(root, '.cache', `pglite-template-${version}-${migrationsHash()}`);
   if (!existsSync(cached)) {
     const { PGlite } = require('@electric-sql/pglite');
-    // In memory: nothing but the dump touches the disk.
-    const db = await PGlite.create();
-    const tarball = Buffer.from(await (await db.dumpDataDir('gzip')).arrayBuffer());
+    const building = `${cached}.tmp`;
+    rmSync(building, { recursive: true, force: true });
+    mkdirSync(dirname(building), { recursive: true });
+    const db = await PGlite.create(building);
+    await migrate(db);
     await db.close();
-    mkdirSync(dirname(cached), { recursive: true });
-    writeFileSync(`${cached}.tmp`, tarball);
-    renameSync(`${cached}.tmp`, cached);
+    renameSync(building, cached);
   }
+  rmSync(TARGET, { recursive: true, force: true });
   mkdirSync(dirname(TARGET), { recursive: true });
-  copyFileSync(cached, TARGET);
+  cpSync(cached, TARGET, { recursive: true });
 }
 
 main().catch((error) => {

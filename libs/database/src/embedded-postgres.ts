@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -12,11 +12,17 @@ export interface EmbeddedConnection {
 const UNIX_SOCKET_PATH_MAX = 100;
 const SOCKET_PORT = 5432;
 /**
- * An initdb'd data directory built with the server (scripts/pglite-template.js, from the same
- * PGlite): a fresh DATA_DIR starts from it instead of running initdb, which takes seconds. Absent
- * when running from source; then PGlite runs initdb as before.
+ * An initdb'd and migrated data directory built with the server (scripts/pglite-template.js, from
+ * the same PGlite and migrations): a fresh DATA_DIR starts from a copy of it instead of running
+ * initdb and every migration, which takes seconds. Absent when running from source; then PGlite
+ * runs initdb.
  */
-const TEMPLATE = join(__dirname, '..', 'pglite-template.tar.gz');
+const TEMPLATE = join(__dirname, '..', 'pglite-template');
+const INSTALLATION_IDENTITY = `DO $$ BEGIN
+  IF to_regclass('installation') IS NOT NULL THEN
+    UPDATE installation SET installation_id = gen_random_uuid(), installed_at = now();
+  END IF;
+END $$`;
 
 /**
  * The zero-setup default: real Postgres (PGlite, in this process) with its files under
@@ -50,8 +56,19 @@ export class EmbeddedPostgres {
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
     const pgdata = join(dataDir, 'pglite');
     const fresh = !existsSync(join(pgdata, 'PG_VERSION'));
-    const template = fresh && existsSync(TEMPLATE) ? new Blob([readFileSync(TEMPLATE)]) : undefined;
-    this.db = await PGlite.create(pgdata, template ? { loadDataDir: template } : {});
+    const template = fresh && existsSync(join(TEMPLATE, 'PG_VERSION'));
+    if (template) {
+      // Copied under a temporary name and renamed: a start killed half-way leaves no PG_VERSION
+      // behind, so the next one is fresh again.
+      const copying = `${pgdata}.copying`;
+      rmSync(copying, { recursive: true, force: true });
+      rmSync(pgdata, { recursive: true, force: true });
+      cpSync(TEMPLATE, copying, { recursive: true });
+      renameSync(copying, pgdata);
+    }
+    this.db = await PGlite.create(pgdata);
+    // The template was migrated at build time: this installation gets an identity of its own.
+    if (template) await this.db.exec(INSTALLATION_IDENTITY);
 
     const socketPath = join(dataDir, `.s.PGSQL.${SOCKET_PORT}`);
     const useUnixSocket = socketPath.length <= UNIX_SOCKET_PATH_MAX && process.platform !== 'win32';
