@@ -1,6 +1,6 @@
 import { loadConfig } from '@app/core';
 import { InProcessEventBus, RedisConnection } from '@app/redis';
-import { RedisEventBus } from '@app/redis/redis-event-bus';
+import { RedisEventBus } from '@app/redis';
 import { ClusterSessionStateCache } from './cluster-session-state.cache';
 
 const entry = (checkedAtMs = Date.now()) => ({ userId: 'usr_1', lastActivityMs: checkedAtMs, checkedAtMs });

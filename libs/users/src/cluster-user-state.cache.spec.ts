@@ -1,6 +1,6 @@
 import { loadConfig } from '@app/core';
 import { InProcessEventBus, RedisConnection } from '@app/redis';
-import { RedisEventBus } from '@app/redis/redis-event-bus';
+import { RedisEventBus } from '@app/redis';
 import { ClusterUserStateCache } from './cluster-user-state.cache';
 import type { UserAccessState } from './user-state.cache';
 
