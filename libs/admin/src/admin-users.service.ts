@@ -5,7 +5,7 @@ import { AuditService } from '@app/audit';
 import { ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
 import { AppException, Clock, ErrorCode, pageOffset, paginationOf, Principal, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
-import { UserDto, UserEntity, UsersService } from '@app/users';
+import { User, UserDto, UsersService } from '@app/users';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
 import { MfaResetResponseDto } from './dto/mfa-reset-response.dto';
 import { UpdateRolesDto } from './dto/update-roles.dto';
@@ -126,7 +126,7 @@ export class AdminUsersService {
     return outcome;
   }
 
-  private async lockTarget(manager: EntityManager, userId: string): Promise<{ user: UserEntity; otherActiveAdmins: number }> {
+  private async lockTarget(manager: EntityManager, userId: string): Promise<{ user: User; otherActiveAdmins: number }> {
     const admins = await this.users.lockActiveAdminIds(manager);
     const user = await this.users.lockById(manager, userId);
     if (!user) throw AppException.notFound('User not found');
@@ -146,7 +146,7 @@ export class AdminUsersService {
   }
 }
 
-function isActiveAdmin(user: UserEntity): boolean {
+function isActiveAdmin(user: User): boolean {
   return user.status === 'active' && user.roles.includes('admin');
 }
 

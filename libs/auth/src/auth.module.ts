@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '@app/core';
 import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
+import { ApiKeyRepository } from './api-keys/api-key.repository';
 import { ApiKeyService } from './api-keys/api-key.service';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuthController } from './auth.controller';
@@ -18,6 +19,7 @@ import { MfaModule } from './mfa/mfa.module';
 import { PasswordChangeService } from './password/password-change.service';
 import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
+import { RefreshTokenRepository } from './tokens/refresh-token.repository';
 import { RefreshTokenService } from './tokens/refresh-token.service';
 
 /**
@@ -48,7 +50,9 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
     PasswordChangeService,
     AccessTokenService,
     RefreshTokenService,
+    RefreshTokenRepository,
     ApiKeyService,
+    ApiKeyRepository,
     AuthenticationGuard,
     RouteAccessCheck,
     { provide: APP_GUARD, useExisting: AuthenticationGuard },

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
+import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
-import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UserEntity, UsersService } from '@app/users';
+import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UsersService } from '@app/users';
 import { invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
 import { LoginDto } from './dto/login.dto';
 import { LoginResponseDto } from './dto/login-response.dto';
@@ -36,7 +35,7 @@ export class AuthService {
   private readonly lockout: LockoutPolicy;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly passwords: PasswordService,
@@ -52,8 +51,8 @@ export class AuthService {
 
   async register(dto: RegisterDto, client: ClientInfo): Promise<UserDto> {
     const passwordHash = await this.passwords.hash(dto.password);
-    const user = await this.dataSource.transaction(async (manager) => {
-      const created = await this.users.create(manager, {
+    const user = await this.unitOfWork.run(async (tx) => {
+      const created = await this.users.create(tx, {
         email: dto.email,
         name: dto.name,
         organization: dto.organization ?? null,
@@ -61,7 +60,7 @@ export class AuthService {
         passwordHash,
         now: this.clock.now(),
       });
-      await this.audit.record(manager, {
+      await this.audit.record(tx, {
         ...this.event('auth.register', client, created.id),
         details: { email: created.email },
       });
@@ -84,7 +83,7 @@ export class AuthService {
     if (candidate.lockedUntil && candidate.lockedUntil > now) return this.refuse(candidate.id, 'locked', client);
     if (candidate.status !== 'active') return this.refuse(candidate.id, 'inactive', client);
     if (!passwordOk) {
-      await this.dataSource.transaction((manager) => this.countFailure(manager, candidate.id, 'wrong_password', client));
+      await this.unitOfWork.run((tx) => this.countFailure(tx, candidate.id, 'wrong_password', client));
       throw invalidCredentials();
     }
     if (candidate.mfaEnabled && !dto.mfaCode) {
@@ -92,15 +91,15 @@ export class AuthService {
       throw mfaRequired();
     }
 
-    const outcome = await this.dataSource.transaction(async (manager) => {
+    const outcome = await this.unitOfWork.run(async (tx) => {
       // Row lock first, audit lock last, in every transaction touching the user: the MFA check may
       // write audit records before the failure count updates the row.
-      if (candidate.mfaEnabled) await this.users.lockById(manager, candidate.id);
-      if (candidate.mfaEnabled && !(await this.mfa.verifyLoginCode(manager, candidate.id, dto.mfaCode as string))) {
-        await this.countFailure(manager, candidate.id, 'invalid_mfa_code', client);
+      if (candidate.mfaEnabled) await this.users.lockById(tx, candidate.id);
+      if (candidate.mfaEnabled && !(await this.mfa.verifyLoginCode(tx, candidate.id, dto.mfaCode as string))) {
+        await this.countFailure(tx, candidate.id, 'invalid_mfa_code', client);
         return null;
       }
-      return this.completeLogin(manager, candidate, client);
+      return this.completeLogin(tx, candidate, client);
     });
     if (!outcome) throw invalidCredentials();
 
@@ -122,7 +121,7 @@ export class AuthService {
     const record = token ? await this.refreshTokens.find(token) : null;
     if (!record) throw invalidToken();
     if (record.usedAt) {
-      await this.dataSource.transaction((manager) => this.revokeForReuse(manager, record.sessionId, record.userId, client));
+      await this.unitOfWork.run((tx) => this.revokeForReuse(tx, record.sessionId, record.userId, client));
       throw invalidToken();
     }
     if (record.expiresAt.getTime() <= this.clock.nowMs()) throw invalidToken();
@@ -130,19 +129,16 @@ export class AuthService {
     const user = await this.users.accessState(record.userId);
     if (!user || user.status !== 'active') throw invalidToken();
 
-    const outcome = await this.dataSource.transaction(async (manager): Promise<string | 'reused' | null> => {
-      if (!(await this.refreshTokens.claim(manager, record.id))) {
+    const outcome = await this.unitOfWork.run(async (tx): Promise<string | 'reused' | null> => {
+      if (!(await this.refreshTokens.claim(tx, record.id))) {
         // Lost the race to a concurrent presentation of the same token (or it just expired).
         if (record.expiresAt.getTime() <= this.clock.nowMs()) return null;
-        await this.revokeForReuse(manager, record.sessionId, record.userId, client);
+        await this.revokeForReuse(tx, record.sessionId, record.userId, client);
         return 'reused';
       }
-      const session: Array<{ status: string }> = await manager.query(`SELECT status FROM sessions WHERE id = $1 FOR SHARE`, [
-        record.sessionId,
-      ]);
-      if (session[0]?.status !== 'active') return null;
-      const next = await this.refreshTokens.issue(manager, record.sessionId);
-      await this.audit.record(manager, {
+      if (!(await this.sessions.holdActive(tx, record.sessionId))) return null;
+      const next = await this.refreshTokens.issue(tx, record.sessionId);
+      await this.audit.record(tx, {
         ...this.event('auth.refresh', client, record.userId),
         resource: `session:${record.sessionId}`,
       });
@@ -155,9 +151,9 @@ export class AuthService {
   }
 
   async logout(principal: Principal, client: ClientInfo): Promise<LogoutResponseDto> {
-    await this.dataSource.transaction(async (manager) => {
-      await this.sessions.end(manager, principal.sessionId, SessionEndReason.LOGOUT, principal.userId);
-      await this.audit.record(manager, {
+    await this.unitOfWork.run(async (tx) => {
+      await this.sessions.end(tx, principal.sessionId, SessionEndReason.LOGOUT, principal.userId);
+      await this.audit.record(tx, {
         ...this.event('auth.logout', client, principal.userId),
         resource: `session:${principal.sessionId}`,
       });
@@ -171,31 +167,31 @@ export class AuthService {
     return UserDto.from(user);
   }
 
-  private async completeLogin(manager: EntityManager, candidate: LoginCandidate, client: ClientInfo) {
+  private async completeLogin(tx: Transaction, candidate: LoginCandidate, client: ClientInfo) {
     const now = this.clock.now();
-    await this.users.registerSuccessfulLogin(manager, candidate.id, now);
-    const session = await this.sessions.open(manager, {
+    await this.users.registerSuccessfulLogin(tx, candidate.id, now);
+    const session = await this.sessions.open(tx, {
       userId: candidate.id,
       connectionType: 'http',
       ipAddress: client.ipAddress,
       userAgent: client.userAgent,
     });
-    const refreshToken = await this.refreshTokens.issue(manager, session.id);
-    await this.audit.record(manager, {
+    const refreshToken = await this.refreshTokens.issue(tx, session.id);
+    await this.audit.record(tx, {
       ...this.event('auth.login', client, candidate.id),
       resource: `session:${session.id}`,
       details: { mfa: candidate.mfaEnabled },
     });
-    const user = UserDto.from(Object.assign(new UserEntity(), candidate, { lastLogin: now }));
+    const user = UserDto.from({ ...candidate, lastLogin: now });
     return { sessionId: session.id, refreshToken, user };
   }
 
   /** A failed password or MFA code: counts toward the lockout, in one transaction with its records. */
-  private async countFailure(manager: EntityManager, userId: string, reason: LoginFailure, client: ClientInfo): Promise<void> {
-    const lockedUntil = await this.users.registerFailedLogin(manager, userId, this.clock.now(), this.lockout);
-    await this.audit.record(manager, this.failure('auth.login_failed', client, userId, { reason }));
+  private async countFailure(tx: Transaction, userId: string, reason: LoginFailure, client: ClientInfo): Promise<void> {
+    const lockedUntil = await this.users.registerFailedLogin(tx, userId, this.clock.now(), this.lockout);
+    await this.audit.record(tx, this.failure('auth.login_failed', client, userId, { reason }));
     if (lockedUntil) {
-      await this.audit.record(manager, {
+      await this.audit.record(tx, {
         ...this.failure('auth.lockout', client, userId, {
           reason,
           lockedUntil: lockedUntil.toISOString(),
@@ -217,9 +213,9 @@ export class AuthService {
     throw invalidCredentials();
   }
 
-  private async revokeForReuse(manager: EntityManager, sessionId: string, userId: string, client: ClientInfo): Promise<void> {
-    const ended = await this.sessions.end(manager, sessionId, SessionEndReason.REFRESH_REUSE);
-    await this.audit.record(manager, {
+  private async revokeForReuse(tx: Transaction, sessionId: string, userId: string, client: ClientInfo): Promise<void> {
+    const ended = await this.sessions.end(tx, sessionId, SessionEndReason.REFRESH_REUSE);
+    await this.audit.record(tx, {
       ...this.event('auth.refresh_reuse', client, userId),
       resource: `session:${sessionId}`,
       result: 'failure',

@@ -7,6 +7,7 @@ import { EmbeddedPostgres } from './embedded-postgres';
 import { MigrationService } from './migration.service';
 import { PostgresBreaker } from './postgres-breaker';
 import { PostgresHeartbeat } from './postgres-heartbeat.service';
+import { UnitOfWork } from './unit-of-work';
 
 /** What the TypeORM factory needs besides the config: the embedded server and the outage breaker. */
 @Module({
@@ -47,8 +48,8 @@ export class DatabaseModule {
           }),
         }),
       ],
-      providers: [MigrationService, DatabaseLifecycle, PostgresHeartbeat],
-      exports: [MigrationService],
+      providers: [MigrationService, DatabaseLifecycle, PostgresHeartbeat, UnitOfWork],
+      exports: [MigrationService, UnitOfWork],
     };
   }
 }

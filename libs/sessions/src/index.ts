@@ -1,4 +1,4 @@
-export * from './session.entity';
+export type { ConnectionType, Session, SessionStatus } from './session.repository';
 export * from './session-state.cache';
 export * from './cluster-session-state.cache';
 export * from './session.service';

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { AppConfig, Clock } from '@app/core';
 import { SessionActivityService } from './session-activity.service';
+import { SessionRepository } from './session.repository';
 
 type Call = { sql: string; params: unknown[][] };
 
@@ -16,7 +17,7 @@ function setup(query: (call: Call) => Promise<unknown> = async () => []) {
     }),
   } as unknown as DataSource;
   const clock = { nowMs: () => 1_000_000, now: () => new Date(1_000_000) } as Clock;
-  const service = new SessionActivityService(dataSource, clock, { auth: { sessionFlushMs: 5_000 } } as AppConfig);
+  const service = new SessionActivityService(new SessionRepository(dataSource), clock, { auth: { sessionFlushMs: 5_000 } } as AppConfig);
   return { service, calls };
 }
 

@@ -6,9 +6,8 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { SessionRepository } from './session.repository';
 
 /** Increments to a session's counters. */
 export interface SessionCounts {
@@ -52,7 +51,7 @@ export class SessionActivityService implements OnApplicationBootstrap, BeforeApp
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repository: SessionRepository,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
@@ -74,7 +73,7 @@ export class SessionActivityService implements OnApplicationBootstrap, BeforeApp
   /** Last chance for anything counted after the drain; usually the database is gone by now. */
   async onApplicationShutdown(): Promise<void> {
     if (this.pendingDeltas.size === 0) return;
-    if (this.dataSource.isInitialized) {
+    if (this.repository.connected) {
       await this.flush();
       return;
     }
@@ -138,24 +137,15 @@ export class SessionActivityService implements OnApplicationBootstrap, BeforeApp
   }
 
   private async update(entries: Array<[string, PendingActivity]>): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE sessions AS s
-          SET messages_received = s.messages_received + d.received,
-              messages_sent = s.messages_sent + d.sent,
-              tool_executions = s.tool_executions + d.tool_executions,
-              errors = s.errors + d.errors,
-              last_activity = GREATEST(s.last_activity, d.last_activity)
-         FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::timestamptz[])
-              AS d(id, received, sent, tool_executions, errors, last_activity)
-        WHERE s.id = d.id`,
-      [
-        entries.map(([id]) => id),
-        entries.map(([, d]) => d.received),
-        entries.map(([, d]) => d.sent),
-        entries.map(([, d]) => d.toolExecutions),
-        entries.map(([, d]) => d.errors),
-        entries.map(([, d]) => (d.lastActivityMs > 0 ? new Date(d.lastActivityMs).toISOString() : null)),
-      ],
+    await this.repository.addActivity(
+      entries.map(([id, d]) => ({
+        id,
+        received: d.received,
+        sent: d.sent,
+        toolExecutions: d.toolExecutions,
+        errors: d.errors,
+        lastActivity: d.lastActivityMs > 0 ? new Date(d.lastActivityMs) : null,
+      })),
     );
   }
 

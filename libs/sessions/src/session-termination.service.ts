@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { AppException, Clock, Permission, Principal } from '@app/core';
+import { UnitOfWork } from '@app/database';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
+import { SessionRepository } from './session.repository';
 import { SessionService } from './session.service';
 import { SessionTerminationNotifier } from './session-termination.notifier';
 
@@ -20,7 +20,8 @@ export const SESSION_TERMINATE_ACTION = 'session.terminate';
 @Injectable()
 export class SessionTerminationService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly repository: SessionRepository,
     private readonly sessions: SessionService,
     private readonly notifier: SessionTerminationNotifier,
     private readonly audit: AuditService,
@@ -32,16 +33,13 @@ export class SessionTerminationService {
     sessionId: string,
     client: { ipAddress: string | null; userAgent: string | null },
   ): Promise<TerminateSessionResponseDto> {
-    const outcome = await this.dataSource.transaction(async (manager) => {
-      const [row]: Array<{ user_id: string; end_reason: string | null; ended_by: string | null }> = await manager.query(
-        `SELECT user_id, end_reason, ended_by FROM sessions WHERE id = $1 FOR UPDATE`,
-        [sessionId],
-      );
-      if (!row || !mayTerminate(actor, row.user_id)) throw AppException.notFound('Session not found');
-      const ended = await this.sessions.end(manager, sessionId, SESSION_TERMINATED, actor.userId);
+    const outcome = await this.unitOfWork.run(async (tx) => {
+      const row = await this.repository.lockForEnding(tx, sessionId);
+      if (!row || !mayTerminate(actor, row.userId)) throw AppException.notFound('Session not found');
+      const ended = await this.sessions.end(tx, sessionId, SESSION_TERMINATED, actor.userId);
       if (ended) {
-        const byOther = row.user_id !== actor.userId;
-        await this.audit.record(manager, {
+        const byOther = row.userId !== actor.userId;
+        await this.audit.record(tx, {
           action: SESSION_TERMINATE_ACTION,
           userId: actor.userId,
           resource: `session:${sessionId}`,
@@ -49,10 +47,10 @@ export class SessionTerminationService {
           severity: byOther ? 'warning' : 'info',
           ipAddress: client.ipAddress,
           userAgent: client.userAgent,
-          details: { ownerId: row.user_id, endedBy: actor.userId, byAdministrator: byOther },
+          details: { ownerId: row.userId, endedBy: actor.userId, byAdministrator: byOther },
         });
       }
-      return { ended, ownerId: row.user_id, reason: row.end_reason ?? SESSION_TERMINATED, endedBy: row.ended_by };
+      return { ended, ownerId: row.userId, reason: row.endReason ?? SESSION_TERMINATED, endedBy: row.endedBy };
     });
     if (!outcome.ended) {
       // Announce again: a connection that outlived the first ending (another replica ended it,

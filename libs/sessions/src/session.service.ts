@@ -1,10 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
 import { APP_CONFIG, AppConfig, Clock, newId } from '@app/core';
-import { returnedRows } from '@app/database';
+import type { Transaction } from '@app/database';
 import { SessionActivityService } from './session-activity.service';
-import { ConnectionType, SessionEntity } from './session.entity';
+import { ConnectionType, EndedSession, Session, SessionRepository } from './session.repository';
 import { SessionStateCache } from './session-state.cache';
 import { SessionTerminationNotifier } from './session-termination.notifier';
 
@@ -46,7 +44,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repository: SessionRepository,
     private readonly cache: SessionStateCache,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
@@ -71,9 +69,9 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Opens a session inside the caller's transaction (e.g. with the login's audit record). */
-  async open(manager: EntityManager, input: OpenSessionInput): Promise<SessionEntity> {
+  async open(tx: Transaction, input: OpenSessionInput): Promise<Session> {
     const now = this.clock.now();
-    const session = Object.assign(new SessionEntity(), {
+    const session: Session = {
       id: newId('ses'),
       userId: input.userId,
       contextId: input.contextId ?? null,
@@ -90,12 +88,8 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
       messagesSent: 0,
       toolExecutions: 0,
       errors: 0,
-    } satisfies SessionEntity);
-    await manager.query(
-      `INSERT INTO sessions (id, user_id, context_id, status, connection_type, ip_address, user_agent, started_at, last_activity)
-       VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)`,
-      [session.id, session.userId, session.contextId, session.connectionType, session.ipAddress, session.userAgent, now],
-    );
+    };
+    await this.repository.insert(tx, session);
     return session;
   }
 
@@ -123,36 +117,32 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Ends one session (idempotent: false when it had already ended). */
-  async end(manager: EntityManager, sessionId: string, reason: string, endedBy: string | null = null): Promise<boolean> {
+  async end(tx: Transaction, sessionId: string, reason: string, endedBy: string | null = null): Promise<boolean> {
     await this.cache.deny(sessionId);
-    const rows = returnedRows<{ id: string; user_id: string }>(
-      await manager.query(
-        `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3, ended_by = $4
-         WHERE id = $1 AND status = 'active' RETURNING id, user_id`,
-        [sessionId, this.clock.now(), reason, endedBy],
-      ),
-    );
-    this.notifier.notify(manager, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason, endedBy })));
-    return rows.length > 0;
+    const ended = await this.repository.end(tx, sessionId, this.clock.now(), reason, endedBy);
+    this.notifier.notify(tx, eventsOf(ended, reason, endedBy));
+    return ended.length > 0;
   }
 
   /** Ends every active session of a user (suspension, MFA change, password change); returns how many. */
-  async endAllForUser(manager: EntityManager, userId: string, reason: string, opts: EndAllOptions = {}): Promise<number> {
-    const rows = returnedRows<{ id: string }>(
-      await manager.query(
-        `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3, ended_by = $4
-         WHERE user_id = $1 AND status = 'active' AND id <> $5 RETURNING id`,
-        [userId, this.clock.now(), reason, opts.endedBy ?? null, opts.exceptSessionId ?? ''],
-      ),
-    );
-    await this.cache.deny(...rows.map((row) => row.id));
+  async endAllForUser(tx: Transaction, userId: string, reason: string, opts: EndAllOptions = {}): Promise<number> {
     const endedBy = opts.endedBy ?? null;
-    this.notifier.notify(manager, rows.map((row) => ({ sessionId: row.id, userId, reason, endedBy })));
-    return rows.length;
+    const ended = await this.repository.endAllForUser(tx, userId, this.clock.now(), reason, endedBy, opts.exceptSessionId ?? null);
+    await this.cache.deny(...ended.map((session) => session.id));
+    this.notifier.notify(tx, eventsOf(ended, reason, endedBy));
+    return ended.length;
   }
 
-  async findById(sessionId: string, manager: EntityManager = this.dataSource.manager): Promise<SessionEntity | null> {
-    return manager.findOneBy(SessionEntity, { id: sessionId });
+  findById(sessionId: string, tx?: Transaction): Promise<Session | null> {
+    return this.repository.findById(sessionId, tx);
+  }
+
+  /**
+   * True when the session is active, holding a share lock on its row until the caller's
+   * transaction ends (it cannot be ended meanwhile): for changes valid only in a live session.
+   */
+  holdActive(tx: Transaction, sessionId: string): Promise<boolean> {
+    return this.repository.holdActive(tx, sessionId);
   }
 
   /** Marks every session idle past the timeout as expired (run periodically; also callable). */
@@ -160,27 +150,17 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     // This process's recent activity first, so the sweep judges by it.
     await this.activity.flush();
     const now = this.clock.nowMs();
-    const rows = returnedRows<{ id: string; user_id: string }>(
-      await this.dataSource.query(
-        `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3
-         WHERE status = 'active' AND last_activity < $1 RETURNING id, user_id`,
-        [new Date(now - this.idleMs), new Date(now), SESSION_EXPIRED],
-      ),
-    );
+    const ended = await this.repository.endIdle(new Date(now - this.idleMs), new Date(now), SESSION_EXPIRED);
     // Another replica may hold activity it has not flushed yet (at most SESSION_FLUSH_MS old); a
     // session it still uses is re-read as terminated and refused, which errs on the safe side for
     // sessions near the timeout.
-    await this.cache.deny(...rows.map((row) => row.id));
-    this.notifier.notify(null, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason: SESSION_EXPIRED, endedBy: null })));
-    return rows.length;
+    await this.cache.deny(...ended.map((session) => session.id));
+    this.notifier.notify(null, eventsOf(ended, SESSION_EXPIRED, null));
+    return ended.length;
   }
 
   private async revalidate(sessionId: string, knownActivityMs: number, now: number) {
-    const rows: Array<{ user_id: string; status: string; last_activity: Date }> = await this.dataSource.query(
-      `SELECT user_id, status, last_activity FROM sessions WHERE id = $1`,
-      [sessionId],
-    );
-    const row = rows[0];
+    const row = await this.repository.stateOf(sessionId);
     if (!row || this.cache.isDenied(sessionId)) return undefined;
     if (row.status !== 'active') {
       await this.cache.deny(sessionId);
@@ -188,21 +168,19 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     }
     // The row lags this process's activity by up to one flush interval; the activity batch writes it.
     const unflushedMs = this.activity.pending(sessionId)?.lastActivityMs ?? 0;
-    const lastActivityMs = Math.max(new Date(row.last_activity).getTime(), knownActivityMs, unflushedMs);
-    const entry = { userId: row.user_id, lastActivityMs, checkedAtMs: now };
+    const lastActivityMs = Math.max(row.lastActivity.getTime(), knownActivityMs, unflushedMs);
+    const entry = { userId: row.userId, lastActivityMs, checkedAtMs: now };
     this.cache.set(sessionId, entry);
     return entry;
   }
 
   private async expire(sessionId: string, now: number): Promise<void> {
     await this.cache.deny(sessionId);
-    const rows = returnedRows<{ id: string; user_id: string }>(
-      await this.dataSource.query(
-        `UPDATE sessions SET status = 'terminated', ended_at = $2, end_reason = $3 WHERE id = $1 AND status = 'active'
-         RETURNING id, user_id`,
-        [sessionId, new Date(now), SESSION_EXPIRED],
-      ),
-    );
-    this.notifier.notify(null, rows.map((row) => ({ sessionId: row.id, userId: row.user_id, reason: SESSION_EXPIRED, endedBy: null })));
+    const ended = await this.repository.end(null, sessionId, new Date(now), SESSION_EXPIRED, null);
+    this.notifier.notify(null, eventsOf(ended, SESSION_EXPIRED, null));
   }
+}
+
+function eventsOf(ended: EndedSession[], reason: string, endedBy: string | null) {
+  return ended.map((session) => ({ sessionId: session.id, userId: session.userId, reason, endedBy }));
 }

@@ -1,4 +1,4 @@
-export * from './user.entity';
+export type { LoginCandidate, User, UserListFilter, UserStatus } from './users.repository';
 export * from './user.dto';
 export * from './user-state.cache';
 export * from './cluster-user-state.cache';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Role } from '@app/core';
-import type { UserStatus } from './user.entity';
+import type { UserStatus } from './users.repository';
 
 /** What every authenticated request needs to know about its user. */
 export interface UserAccessState {

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { ROLES, Role } from '@app/core';
-import type { UserEntity, UserStatus } from './user.entity';
+import type { User, UserStatus } from './users.repository';
 
 /** The contract's User: what any client may see of an account. Never the hash or lockout state. */
 @ApiSchema({ name: 'User' })
@@ -18,7 +18,7 @@ export class UserDto {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
 
-  static from(user: UserEntity): UserDto {
+  static from(user: User): UserDto {
     const dto = new UserDto();
     dto.id = user.id;
     dto.email = user.email;

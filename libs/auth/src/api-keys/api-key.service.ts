@@ -1,12 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
-import { returnedRows } from '@app/database';
+import { UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
-import { API_KEY_COLUMNS, ApiKeyRow, ApiKeyView, apiKeyViewOf } from './api-key.row';
+import { ApiKey, ApiKeyRepository } from './api-key.repository';
+import { ApiKeyView, apiKeyViewOf } from './api-key.view';
 import { displayPrefix, generateApiKey, hashApiKey, isWellFormedApiKey, sameHash } from './api-key-secret';
 
 export interface NewApiKey {
@@ -30,7 +29,7 @@ const MAX_CACHED = 10_000;
 const MAX_KEYS_PER_USER = 100;
 
 interface CachedKey {
-  row: ApiKeyRow;
+  row: ApiKey;
   checkedAtMs: number;
 }
 
@@ -49,7 +48,8 @@ export class ApiKeyService {
   private readonly opening = new Map<string, Promise<string | null>>();
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly repository: ApiKeyRepository,
     private readonly sessions: SessionService,
     private readonly users: UsersService,
     private readonly audit: AuditService,
@@ -76,9 +76,9 @@ export class ApiKeyService {
       }
     }
     if (input.contextId !== undefined) {
-      const [context]: Array<{ user_id: string }> = await this.dataSource.query(`SELECT user_id FROM contexts WHERE id = $1`, [input.contextId]);
+      const contextOwner = await this.repository.contextOwner(input.contextId);
       // Own contexts only: a bound key never holds admin:* permissions, so it could not reach another's.
-      if (!context || context.user_id !== owner.userId) {
+      if (contextOwner !== owner.userId) {
         problems.push({ field: 'contextId', message: 'must be one of your contexts', code: 'context' });
       }
     }
@@ -86,22 +86,22 @@ export class ApiKeyService {
 
     const key = generateApiKey();
     const id = newId('key');
-    const row = await this.dataSource.transaction(async (manager) => {
-      const [{ count }]: Array<{ count: number }> = await manager.query(
-        `SELECT count(*)::int AS count FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL`,
-        [owner.userId],
-      );
-      if (count >= MAX_KEYS_PER_USER) {
+    const row = await this.unitOfWork.run(async (tx) => {
+      if ((await this.repository.countUnrevoked(tx, owner.userId)) >= MAX_KEYS_PER_USER) {
         throw AppException.conflict(`At most ${MAX_KEYS_PER_USER} API keys per user; revoke one first`);
       }
-      const [inserted] = returnedRows<ApiKeyRow>(
-        await manager.query(
-          `INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix, permissions, context_id, expires_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${API_KEY_COLUMNS}`,
-          [id, owner.userId, input.name, hashApiKey(key), displayPrefix(key), permissions, input.contextId ?? null, expiresAt, this.clock.now()],
-        ),
-      );
-      await this.audit.record(manager, {
+      const inserted = await this.repository.insert(tx, {
+        id,
+        userId: owner.userId,
+        name: input.name,
+        keyHash: hashApiKey(key),
+        keyPrefix: displayPrefix(key),
+        permissions,
+        contextId: input.contextId ?? null,
+        expiresAt,
+        createdAt: this.clock.now(),
+      });
+      await this.audit.record(tx, {
         action: 'auth.apikey.created',
         userId: owner.userId,
         resource: `apikey:${id}`,
@@ -117,10 +117,7 @@ export class ApiKeyService {
   }
 
   async list(owner: Principal): Promise<ApiKeyView[]> {
-    const rows: ApiKeyRow[] = await this.dataSource.query(
-      `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id`,
-      [owner.userId],
-    );
+    const rows = await this.repository.listByUser(owner.userId);
     const nowMs = this.clock.nowMs();
     return rows.map((row) => apiKeyViewOf(row, nowMs));
   }
@@ -128,18 +125,13 @@ export class ApiKeyService {
   /** Revokes one of the caller's keys (idempotent); ends its session so live connections close. */
   async revoke(owner: Principal, id: string, client: ClientMeta): Promise<ApiKeyView> {
     refuseKeyHolders(owner);
-    const row = await this.dataSource.transaction(async (manager) => {
-      const [current]: ApiKeyRow[] = await manager.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE`, [id]);
-      if (!current || current.user_id !== owner.userId) throw AppException.notFound('API key not found');
-      if (current.revoked_at) return current;
-      const [revoked] = returnedRows<ApiKeyRow>(
-        await manager.query(
-          `UPDATE api_keys SET revoked_at = $2, revoked_by = $3, current_session_id = NULL WHERE id = $1 RETURNING ${API_KEY_COLUMNS}`,
-          [id, this.clock.now(), owner.userId],
-        ),
-      );
-      if (current.current_session_id) await this.sessions.end(manager, current.current_session_id, API_KEY_REVOKED, owner.userId);
-      await this.audit.record(manager, {
+    const row = await this.unitOfWork.run(async (tx) => {
+      const current = await this.repository.lockById(tx, id);
+      if (!current || current.userId !== owner.userId) throw AppException.notFound('API key not found');
+      if (current.revokedAt) return current;
+      const revoked = await this.repository.revoke(tx, id, this.clock.now(), owner.userId);
+      if (current.currentSessionId) await this.sessions.end(tx, current.currentSessionId, API_KEY_REVOKED, owner.userId);
+      await this.audit.record(tx, {
         action: 'auth.apikey.revoked',
         userId: owner.userId,
         resource: `apikey:${id}`,
@@ -147,11 +139,11 @@ export class ApiKeyService {
         severity: 'info',
         ipAddress: client.ipAddress,
         userAgent: client.userAgent,
-        details: { name: current.name, sessionId: current.current_session_id },
+        details: { name: current.name, sessionId: current.currentSessionId },
       });
       return revoked;
     });
-    this.cache.delete(row.key_hash);
+    this.cache.delete(row.keyHash);
     return apiKeyViewOf(row, this.clock.nowMs());
   }
 
@@ -163,13 +155,13 @@ export class ApiKeyService {
     if (!isWellFormedApiKey(key)) return null;
     const hash = hashApiKey(key);
     const row = await this.lookup(hash);
-    if (!row || !sameHash(row.key_hash, hash) || row.revoked_at) return null;
-    if (row.expires_at && new Date(row.expires_at).getTime() <= this.clock.nowMs()) return null;
-    const user = await this.users.accessState(row.user_id);
+    if (!row || !sameHash(row.keyHash, hash) || row.revokedAt) return null;
+    if (row.expiresAt && row.expiresAt.getTime() <= this.clock.nowMs()) return null;
+    const user = await this.users.accessState(row.userId);
     if (!user || user.status !== 'active') return null;
     const sessionId = await this.sessionFor(row, client);
     if (!sessionId) return null;
-    const permissions = apiKeyPermissions(resolvePermissions(user.roles, user.permissions), row.permissions, row.context_id !== null);
+    const permissions = apiKeyPermissions(resolvePermissions(user.roles, user.permissions), row.permissions, row.contextId !== null);
     return {
       userId: user.id,
       email: user.email,
@@ -178,15 +170,15 @@ export class ApiKeyService {
       permissions,
       via: 'api_key',
       apiKeyId: row.id,
-      ...(row.context_id ? { contextId: row.context_id } : {}),
+      ...(row.contextId ? { contextId: row.contextId } : {}),
     };
   }
 
-  private async lookup(hash: string): Promise<ApiKeyRow | undefined> {
+  private async lookup(hash: string): Promise<ApiKey | undefined> {
     const now = this.clock.nowMs();
     const cached = this.cache.get(hash);
     if (cached && now - cached.checkedAtMs < RECHECK_MS) return cached.row;
-    const [row]: ApiKeyRow[] = await this.dataSource.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1`, [hash]);
+    const row = await this.repository.findByHash(hash);
     if (!row) {
       this.cache.delete(hash);
       return undefined;
@@ -197,8 +189,8 @@ export class ApiKeyService {
   }
 
   /** The key's current session while it is active, else a newly opened one. */
-  private async sessionFor(row: ApiKeyRow, client: ClientMeta): Promise<string | null> {
-    const current = row.current_session_id;
+  private async sessionFor(row: ApiKey, client: ClientMeta): Promise<string | null> {
+    const current = row.currentSessionId;
     if (current && (await this.sessions.isActive(current))) return current;
     let pending = this.opening.get(row.id);
     if (!pending) {
@@ -208,23 +200,23 @@ export class ApiKeyService {
     return pending;
   }
 
-  private async openSession(row: ApiKeyRow, stale: string | null, client: ClientMeta): Promise<string | null> {
-    const opened = await this.dataSource.transaction(async (manager) => {
-      const [locked]: ApiKeyRow[] = await manager.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE`, [row.id]);
-      if (!locked || locked.revoked_at) return null;
+  private async openSession(row: ApiKey, stale: string | null, client: ClientMeta): Promise<string | null> {
+    const opened = await this.unitOfWork.run(async (tx) => {
+      const locked = await this.repository.lockById(tx, row.id);
+      if (!locked || locked.revokedAt) return null;
       // Another replica replaced the ended session meanwhile: use its one.
-      if (locked.current_session_id && locked.current_session_id !== stale) return { id: locked.current_session_id, opened: false };
-      const session = await this.sessions.open(manager, {
-        userId: locked.user_id,
+      if (locked.currentSessionId && locked.currentSessionId !== stale) return { id: locked.currentSessionId, opened: false };
+      const session = await this.sessions.open(tx, {
+        userId: locked.userId,
         connectionType: 'http',
         ipAddress: client.ipAddress,
         userAgent: client.userAgent,
-        contextId: locked.context_id,
+        contextId: locked.contextId,
       });
-      await manager.query(`UPDATE api_keys SET current_session_id = $2, last_used_at = $3 WHERE id = $1`, [row.id, session.id, this.clock.now()]);
-      await this.audit.record(manager, {
+      await this.repository.attachSession(tx, row.id, session.id, this.clock.now());
+      await this.audit.record(tx, {
         action: 'auth.apikey.session_opened',
-        userId: locked.user_id,
+        userId: locked.userId,
         resource: `apikey:${row.id}`,
         result: 'success',
         severity: 'info',
@@ -235,11 +227,11 @@ export class ApiKeyService {
       return { id: session.id, opened: true };
     });
     if (!opened) {
-      this.cache.delete(row.key_hash);
+      this.cache.delete(row.keyHash);
       return null;
     }
-    const cached = this.cache.get(row.key_hash);
-    if (cached) cached.row = { ...cached.row, current_session_id: opened.id };
+    const cached = this.cache.get(row.keyHash);
+    if (cached) cached.row = { ...cached.row, currentSessionId: opened.id };
     if (opened.opened) this.logger.log({ apiKeyId: row.id, sessionId: opened.id }, 'API key session opened');
     return opened.id;
   }

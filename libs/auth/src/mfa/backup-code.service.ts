@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager, IsNull } from 'typeorm';
 import { Clock, newId } from '@app/core';
-import { MfaBackupCodeEntity } from './entities/mfa-backup-code.entity';
+import type { Transaction } from '@app/database';
+import { BackupCode, BackupCodeRepository } from './backup-code.repository';
 import { generateBackupCodes, normalizeBackupCode } from './mfa-codes';
 import { MfaCrypto } from './mfa-crypto';
 
@@ -9,55 +9,51 @@ import { MfaCrypto } from './mfa-crypto';
 @Injectable()
 export class BackupCodeService {
   constructor(
+    private readonly repository: BackupCodeRepository,
     private readonly crypto: MfaCrypto,
     private readonly clock: Clock,
   ) {}
 
   /** Replaces any earlier pending set with fresh codes; returns the plain codes (the only time they exist). */
-  async issuePending(manager: EntityManager, userId: string): Promise<string[]> {
-    await manager.delete(MfaBackupCodeEntity, { userId, pending: true });
+  async issuePending(tx: Transaction, userId: string): Promise<string[]> {
+    await this.repository.delete(tx, userId, true);
     const codes = generateBackupCodes();
-    const now = this.clock.now();
-    await manager.insert(
-      MfaBackupCodeEntity,
-      codes.map((code) => ({ id: newId('mbc'), userId, codeHash: this.hash(userId, code), pending: true, usedAt: null, createdAt: now })),
+    await this.repository.insertPending(
+      tx,
+      userId,
+      codes.map((code) => ({ id: newId('mbc'), codeHash: this.hash(userId, code) })),
+      this.clock.now(),
     );
     return codes;
   }
 
   /** The enrollment was verified: its codes replace the old set. */
-  async activatePending(manager: EntityManager, userId: string): Promise<void> {
-    await manager.delete(MfaBackupCodeEntity, { userId, pending: false });
-    await manager.update(MfaBackupCodeEntity, { userId, pending: true }, { pending: false });
+  async activatePending(tx: Transaction, userId: string): Promise<void> {
+    await this.repository.delete(tx, userId, false);
+    await this.repository.activatePending(tx, userId);
   }
 
   /** Every code of the user, pending or not (an administrator reset the factor). */
-  async discardAll(manager: EntityManager, userId: string): Promise<void> {
-    await manager.delete(MfaBackupCodeEntity, { userId });
+  async discardAll(tx: Transaction, userId: string): Promise<void> {
+    await this.repository.delete(tx, userId);
   }
 
   /**
    * Uses up a backup code. Returns how many unused codes remain, or null when `input` is not an
    * unused code of this user. Safe against two concurrent uses of one code (conditional update).
    */
-  async consume(manager: EntityManager, userId: string, input: string): Promise<number | null> {
+  async consume(tx: Transaction, userId: string, input: string): Promise<number | null> {
     const code = normalizeBackupCode(input);
     if (!code) return null;
     const hash = this.hash(userId, code);
-    const unused = await manager.find(MfaBackupCodeEntity, { where: { userId, pending: false, usedAt: IsNull() } });
-    let match: MfaBackupCodeEntity | undefined;
+    const unused = await this.repository.listUnused(tx, userId);
+    let match: BackupCode | undefined;
     // Compare against every candidate (no early exit) in constant time per comparison.
     for (const candidate of unused) {
       if (MfaCrypto.sameHash(candidate.codeHash, hash)) match = candidate;
     }
     if (!match) return null;
-    const result = await manager
-      .createQueryBuilder()
-      .update(MfaBackupCodeEntity)
-      .set({ usedAt: this.clock.now() })
-      .where('id = :id AND used_at IS NULL', { id: match.id })
-      .execute();
-    return result.affected === 1 ? unused.length - 1 : null;
+    return (await this.repository.markUsed(tx, match.id, this.clock.now())) ? unused.length - 1 : null;
   }
 
   private hash(userId: string, code: string): string {

@@ -1,15 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import * as QRCode from 'qrcode';
-import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
 import type { AuditResult, AuditSeverity } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock } from '@app/core';
 import type { Principal } from '@app/core';
+import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
+import { UsersService } from '@app/users';
 import { BackupCodeService } from './backup-code.service';
-import { MfaType, UserMfaEntity } from './entities/user-mfa.entity';
-import { SmsChallengePurpose } from './entities/mfa-sms-challenge.entity';
+import { SmsChallengePurpose } from './sms-challenge.repository';
+import { MfaType, UserMfa, UserMfaRepository } from './user-mfa.repository';
 import { isSixDigitCode, maskPhone, normalizeBackupCode } from './mfa-codes';
 import { MfaCrypto } from './mfa-crypto';
 import { MfaErrorCode } from './mfa-error-codes';
@@ -72,7 +72,9 @@ export class MfaService {
   private readonly logger = new Logger(MfaService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly factors: UserMfaRepository,
+    private readonly users: UsersService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly crypto: MfaCrypto,
@@ -89,10 +91,10 @@ export class MfaService {
    * outside any open one (the embedded database has a single connection).
    */
   async startLoginChallenge(userId: string): Promise<void> {
-    const sms = await this.dataSource.transaction(async (manager) => {
-      const factor = await this.findFactor(manager, userId);
+    const sms = await this.unitOfWork.run(async (tx) => {
+      const factor = await this.factors.find(tx, userId);
       if (!factor || !isActive(factor) || factor.type !== 'sms' || !factor.phone) return null;
-      const code = await this.smsChallenges.issue(manager, userId, 'login', true);
+      const code = await this.smsChallenges.issue(tx, userId, 'login', true);
       return code ? { userId, purpose: 'login' as const, phone: factor.phone, code } : null;
     });
     if (sms) await this.deliver(sms);
@@ -100,59 +102,58 @@ export class MfaService {
 
   /**
    * Login second factor: a TOTP code, an SMS code, or a backup code (format xxxx-xxxx). Consumes
-   * what it accepts (replay-safe). Runs in the login transaction (every query uses `manager`).
+   * what it accepts (replay-safe). Runs in the login transaction (every query uses `tx`).
    * Returns false for a wrong code; never throws for one.
    */
-  async verifyLoginCode(manager: EntityManager, userId: string, code: string): Promise<boolean> {
+  async verifyLoginCode(tx: Transaction, userId: string, code: string): Promise<boolean> {
     if (typeof code !== 'string' || code.length > 64) return false;
     // Users row first, as enable/verify do: the same lock order everywhere, so no deadlock.
-    await manager.query(`SELECT id FROM users WHERE id = $1 FOR UPDATE`, [userId]);
-    const factor = await this.findFactor(manager, userId);
+    await this.users.lock(tx, userId);
+    const factor = await this.factors.find(tx, userId);
     if (!factor || !isActive(factor)) return false;
-    return this.checkActiveFactor(manager, factor, code, null);
+    return this.checkActiveFactor(tx, factor, code, null);
   }
 
   /** POST /auth/mfa/enable: starts an enrollment (pending until verified). */
   async enable(caller: MfaCaller, input: EnableMfaInput): Promise<EnableMfaResult> {
     const userId = caller.principal.userId;
-    const outcome = await this.dataSource.transaction(async (manager): Promise<EnableOutcome> => {
-      const factor = await this.lockFactor(manager, userId, true);
+    const outcome = await this.unitOfWork.run(async (tx): Promise<EnableOutcome> => {
+      const factor = await this.lockFactor(tx, userId, true);
       const replacing = factor !== null && isActive(factor);
       if (factor && replacing) {
         if (!input.currentCode) {
           // An SMS user has no code at hand: send one, so the retry can carry it.
-          const code = factor.type === 'sms' && factor.phone ? await this.smsChallenges.issue(manager, userId, 'login', true) : null;
-          await this.record(manager, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_already_enabled' });
+          const code = factor.type === 'sms' && factor.phone ? await this.smsChallenges.issue(tx, userId, 'login', true) : null;
+          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_already_enabled' });
           return { kind: 'already-enabled', sms: code && factor.phone ? { userId, purpose: 'login', phone: factor.phone, code } : null };
         }
         const locked = this.lockedFor(factor);
         if (locked > 0) {
-          await this.record(manager, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_locked' });
+          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_locked' });
           return { kind: 'locked', retryAfterSec: locked };
         }
-        if (!(await this.checkActiveFactor(manager, factor, input.currentCode, caller))) {
-          await this.registerFailure(manager, factor);
-          await this.record(manager, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'invalid_current_code' });
+        if (!(await this.checkActiveFactor(tx, factor, input.currentCode, caller))) {
+          await this.registerFailure(tx, factor);
+          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'invalid_current_code' });
           return { kind: 'invalid-current-code' };
         }
-        await this.clearFailures(manager, userId);
+        await this.clearFailures(tx, userId);
       }
 
       const now = this.clock.now();
       const secret = input.type === 'totp' ? generateTotpSecret() : null;
       const phone = input.type === 'sms' ? (input.phoneNumber ?? null) : null;
-      await manager.update(UserMfaEntity, { userId }, {
-        pendingType: input.type,
-        pendingSecretCiphertext: secret ? this.crypto.encryptSeed(secret, userId) : null,
-        pendingPhone: phone,
-        pendingSince: now,
-        updatedAt: now,
-      });
-      const backupCodes = await this.backupCodes.issuePending(manager, userId);
+      await this.factors.setPending(
+        tx,
+        userId,
+        { type: input.type, secretCiphertext: secret ? this.crypto.encryptSeed(secret, userId) : null, phone },
+        now,
+      );
+      const backupCodes = await this.backupCodes.issuePending(tx, userId);
       // A new enrollment voids codes sent for an earlier one.
-      const smsCode = phone ? await this.smsChallenges.issue(manager, userId, 'enroll') : null;
-      if (!phone) await this.smsChallenges.discard(manager, userId, 'enroll');
-      await this.record(manager, caller, 'auth.mfa.enable', 'success', replacing ? 'warning' : 'info', {
+      const smsCode = phone ? await this.smsChallenges.issue(tx, userId, 'enroll') : null;
+      if (!phone) await this.smsChallenges.discard(tx, userId, 'enroll');
+      await this.record(tx, caller, 'auth.mfa.enable', 'success', replacing ? 'warning' : 'info', {
         type: input.type,
         status: 'pending_verification',
         replacing,
@@ -199,27 +200,27 @@ export class MfaService {
   async verify(caller: MfaCaller, type: MfaType, input: string): Promise<VerifyMfaResult> {
     const userId = caller.principal.userId;
     const code = input.trim();
-    const outcome = await this.dataSource.transaction(async (manager): Promise<VerifyOutcome> => {
-      const factor = await this.lockFactor(manager, userId, false);
-      if (factor?.pendingType === type) return this.verifyPending(manager, caller, factor, code);
+    const outcome = await this.unitOfWork.run(async (tx): Promise<VerifyOutcome> => {
+      const factor = await this.lockFactor(tx, userId, false);
+      if (factor?.pendingType === type) return this.verifyPending(tx, caller, factor, code);
       if (factor && isActive(factor) && factor.type === type) {
         const locked = this.lockedFor(factor);
         if (locked > 0) {
-          await this.record(manager, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'mfa_locked' });
+          await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'mfa_locked' });
           return { kind: 'locked', retryAfterSec: locked };
         }
         // Only the factor itself here: backup codes are for login and for replacing a factor.
-        const ok = isSixDigitCode(code) && (await this.checkActiveFactor(manager, factor, code, caller));
+        const ok = isSixDigitCode(code) && (await this.checkActiveFactor(tx, factor, code, caller));
         if (!ok) {
-          await this.registerFailure(manager, factor);
-          await this.record(manager, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code' });
+          await this.registerFailure(tx, factor);
+          await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code' });
           return { kind: 'invalid' };
         }
-        await this.clearFailures(manager, userId);
-        await this.record(manager, caller, 'auth.mfa.verify', 'success', 'info', { type, activated: false });
+        await this.clearFailures(tx, userId);
+        await this.record(tx, caller, 'auth.mfa.verify', 'success', 'info', { type, activated: false });
         return { kind: 'verified' };
       }
-      await this.record(manager, caller, 'auth.mfa.verify', 'failure', 'info', { type, reason: 'nothing_to_verify' });
+      await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'info', { type, reason: 'nothing_to_verify' });
       return { kind: 'nothing-to-verify' };
     });
 
@@ -237,7 +238,7 @@ export class MfaService {
     }
   }
 
-  private async verifyPending(manager: EntityManager, caller: MfaCaller, factor: UserMfaEntity, code: string): Promise<VerifyOutcome> {
+  private async verifyPending(tx: Transaction, caller: MfaCaller, factor: UserMfa, code: string): Promise<VerifyOutcome> {
     const userId = factor.userId;
     const type = factor.pendingType as MfaType;
     const now = this.clock.now();
@@ -248,39 +249,35 @@ export class MfaService {
       acceptedStep = secret === null ? null : matchTotpStep(secret, code, now.getTime());
       ok = acceptedStep !== null;
     } else if (type === 'sms') {
-      ok = await this.smsChallenges.verify(manager, userId, 'enroll', code);
+      ok = await this.smsChallenges.verify(tx, userId, 'enroll', code);
     }
     if (!ok) {
-      await this.record(manager, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code', status: 'pending_verification' });
+      await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code', status: 'pending_verification' });
       return { kind: 'invalid' };
     }
 
     const replacedType = isActive(factor) ? factor.type : null;
-    await manager.update(UserMfaEntity, { userId }, {
-      type,
-      secretCiphertext: factor.pendingSecretCiphertext,
-      phone: factor.pendingPhone,
-      verifiedAt: now,
-      // The enrollment code's step is spent: it cannot be replayed at the next login.
-      lastTotpStep: acceptedStep === null ? null : String(acceptedStep),
-      pendingType: null,
-      pendingSecretCiphertext: null,
-      pendingPhone: null,
-      pendingSince: null,
-      failedAttempts: 0,
-      failedWindowStart: null,
-      lockedUntil: null,
-      updatedAt: now,
-    });
-    await manager.query(`UPDATE users SET mfa_enabled = true, updated_at = $2 WHERE id = $1`, [userId, now]);
-    await this.backupCodes.activatePending(manager, userId);
+    await this.factors.activate(
+      tx,
+      userId,
+      {
+        type,
+        secretCiphertext: factor.pendingSecretCiphertext,
+        phone: factor.pendingPhone,
+        // The enrollment code's step is spent: it cannot be replayed at the next login.
+        lastTotpStep: acceptedStep === null ? null : String(acceptedStep),
+      },
+      now,
+    );
+    await this.users.setMfaEnabled(tx, userId, true, now);
+    await this.backupCodes.activatePending(tx, userId);
     // Codes sent for the previous factor or phone must not outlive it.
-    await this.smsChallenges.discard(manager, userId);
-    const endedSessions = await this.sessions.endAllForUser(manager, userId, 'mfa_changed', {
+    await this.smsChallenges.discard(tx, userId);
+    const endedSessions = await this.sessions.endAllForUser(tx, userId, 'mfa_changed', {
       exceptSessionId: caller.principal.sessionId,
       endedBy: userId,
     });
-    await this.record(manager, caller, 'auth.mfa.verify', 'success', replacedType ? 'warning' : 'info', {
+    await this.record(tx, caller, 'auth.mfa.verify', 'success', replacedType ? 'warning' : 'info', {
       type,
       activated: true,
       replacedType,
@@ -295,17 +292,13 @@ export class MfaService {
    * caller's transaction, which must already hold the user's row lock (users first, as everywhere).
    * Returns what was removed, or null when the account had neither a factor nor an enrollment.
    */
-  async reset(manager: EntityManager, userId: string): Promise<{ type: MfaType | null; pendingType: MfaType | null } | null> {
-    const factor = await manager
-      .createQueryBuilder(UserMfaEntity, 'm')
-      .where('m.user_id = :userId', { userId })
-      .setLock('pessimistic_write')
-      .getOne();
+  async reset(tx: Transaction, userId: string): Promise<{ type: MfaType | null; pendingType: MfaType | null } | null> {
+    const factor = await this.factors.lock(tx, userId);
     const removed = factor ? { type: isActive(factor) ? factor.type : null, pendingType: factor.pendingType } : null;
-    await this.smsChallenges.discard(manager, userId);
-    await this.backupCodes.discardAll(manager, userId);
-    await manager.delete(UserMfaEntity, { userId });
-    await manager.query(`UPDATE users SET mfa_enabled = false, updated_at = $2 WHERE id = $1`, [userId, this.clock.now()]);
+    await this.smsChallenges.discard(tx, userId);
+    await this.backupCodes.discardAll(tx, userId);
+    await this.factors.delete(tx, userId);
+    await this.users.setMfaEnabled(tx, userId, false, this.clock.now());
     return removed && (removed.type || removed.pendingType) ? removed : null;
   }
 
@@ -314,14 +307,14 @@ export class MfaService {
    * TOTP code for a step later than the last accepted one, else the newest SMS login code.
    * `caller` is null on the login path (the login writes its own audit record).
    */
-  private async checkActiveFactor(manager: EntityManager, factor: UserMfaEntity, code: string, caller: MfaCaller | null): Promise<boolean> {
+  private async checkActiveFactor(tx: Transaction, factor: UserMfa, code: string, caller: MfaCaller | null): Promise<boolean> {
     const userId = factor.userId;
     const candidate = code.trim();
     if (!isSixDigitCode(candidate)) {
       if (!normalizeBackupCode(candidate)) return false;
-      const remaining = await this.backupCodes.consume(manager, userId, candidate);
+      const remaining = await this.backupCodes.consume(tx, userId, candidate);
       if (remaining === null) return false;
-      await this.audit.record(manager, {
+      await this.audit.record(tx, {
         action: 'auth.mfa.backup_code_used',
         resource: `user:${userId}`,
         userId,
@@ -334,7 +327,7 @@ export class MfaService {
       });
       return true;
     }
-    if (factor.type === 'sms') return this.smsChallenges.verify(manager, userId, 'login', candidate);
+    if (factor.type === 'sms') return this.smsChallenges.verify(tx, userId, 'login', candidate);
     if (factor.type !== 'totp' || !factor.secretCiphertext) return false;
 
     const secret = this.decrypt(factor.secretCiphertext, userId);
@@ -343,13 +336,7 @@ export class MfaService {
     const lastStep = factor.lastTotpStep === null ? null : Number(factor.lastTotpStep);
     if (step === null || !isFreshTotpStep(step, lastStep)) return false;
     // Conditional update: of two concurrent uses of one code, only one moves the step forward.
-    const result = await manager
-      .createQueryBuilder()
-      .update(UserMfaEntity)
-      .set({ lastTotpStep: String(step), updatedAt: this.clock.now() })
-      .where('user_id = :userId AND (last_totp_step IS NULL OR last_totp_step < :step)', { userId, step })
-      .execute();
-    return result.affected === 1;
+    return this.factors.advanceTotpStep(tx, userId, step, this.clock.now());
   }
 
   private decrypt(ciphertext: string, userId: string): string | null {
@@ -362,42 +349,19 @@ export class MfaService {
     }
   }
 
-  private findFactor(manager: EntityManager, userId: string): Promise<UserMfaEntity | null> {
-    return manager
-      .createQueryBuilder(UserMfaEntity, 'm')
-      .addSelect(['m.secretCiphertext', 'm.pendingSecretCiphertext'])
-      .where('m.user_id = :userId', { userId })
-      .getOne();
-  }
-
   /**
    * Locks the user row, then the factor row: the same order as the login (users first), so the
    * two never deadlock. With `create`, makes an empty factor row first (concurrent first
    * enrollments then serialise on it instead of colliding on the primary key).
    */
-  private async lockFactor(manager: EntityManager, userId: string, create: boolean): Promise<UserMfaEntity | null> {
-    const users: unknown[] = await manager.query(`SELECT id FROM users WHERE id = $1 FOR UPDATE`, [userId]);
-    if (users.length === 0) throw AppException.unauthorized();
-    if (create) {
-      const now = this.clock.now();
-      await manager
-        .createQueryBuilder()
-        .insert()
-        .into(UserMfaEntity)
-        .values({ userId, failedAttempts: 0, createdAt: now, updatedAt: now })
-        .orIgnore()
-        .execute();
-    }
-    return manager
-      .createQueryBuilder(UserMfaEntity, 'm')
-      .addSelect(['m.secretCiphertext', 'm.pendingSecretCiphertext'])
-      .where('m.user_id = :userId', { userId })
-      .setLock('pessimistic_write')
-      .getOne();
+  private async lockFactor(tx: Transaction, userId: string, create: boolean): Promise<UserMfa | null> {
+    if (!(await this.users.lock(tx, userId))) throw AppException.unauthorized();
+    if (create) await this.factors.insertEmpty(tx, userId, this.clock.now());
+    return this.factors.lock(tx, userId);
   }
 
   /** Seconds left of an MFA lock on the authenticated routes, 0 when not locked. */
-  private lockedFor(factor: UserMfaEntity): number {
+  private lockedFor(factor: UserMfa): number {
     const left = (factor.lockedUntil?.getTime() ?? 0) - this.clock.nowMs();
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
@@ -406,23 +370,27 @@ export class MfaService {
    * Wrong codes against the active factor on authenticated routes lock further tries with the
    * login's lockout settings, so a stolen access token cannot be used to brute-force the factor.
    */
-  private async registerFailure(manager: EntityManager, factor: UserMfaEntity): Promise<void> {
+  private async registerFailure(tx: Transaction, factor: UserMfa): Promise<void> {
     const { lockoutThreshold, lockoutWindowSec, lockoutDurationSec } = this.config.auth;
     const now = this.clock.nowMs();
     const windowStart = factor.failedWindowStart?.getTime();
     const inWindow = windowStart !== undefined && now - windowStart < lockoutWindowSec * 1000;
     const attempts = inWindow ? factor.failedAttempts + 1 : 1;
     const lock = attempts >= lockoutThreshold;
-    await manager.update(UserMfaEntity, { userId: factor.userId }, {
-      failedAttempts: lock ? 0 : attempts,
-      failedWindowStart: lock ? null : new Date(inWindow ? windowStart : now),
-      lockedUntil: lock ? new Date(now + lockoutDurationSec * 1000) : null,
-      updatedAt: new Date(now),
-    });
+    await this.factors.setFailures(
+      tx,
+      factor.userId,
+      {
+        failedAttempts: lock ? 0 : attempts,
+        failedWindowStart: lock ? null : new Date(inWindow ? windowStart : now),
+        lockedUntil: lock ? new Date(now + lockoutDurationSec * 1000) : null,
+      },
+      new Date(now),
+    );
   }
 
-  private async clearFailures(manager: EntityManager, userId: string): Promise<void> {
-    await manager.update(UserMfaEntity, { userId }, { failedAttempts: 0, failedWindowStart: null, lockedUntil: null });
+  private async clearFailures(tx: Transaction, userId: string): Promise<void> {
+    await this.factors.clearFailures(tx, userId);
   }
 
   /** Sends after commit. A failed send drops its challenge (so a retry is not held back by the cooldown). */
@@ -431,20 +399,20 @@ export class MfaService {
       await this.smsSender.send(sms.phone, this.smsChallenges.messageFor(sms.code));
     } catch (error) {
       this.logger.warn(`SMS ${sms.purpose} code to ${maskPhone(sms.phone)} could not be sent: ${error instanceof Error ? error.message : 'unknown error'}`);
-      await this.dataSource.transaction((manager) => this.smsChallenges.discard(manager, sms.userId, sms.purpose));
+      await this.unitOfWork.run((tx) => this.smsChallenges.discard(tx, sms.userId, sms.purpose));
       throw new AppException(MfaErrorCode.SMS_DELIVERY_FAILED, 'The SMS code could not be sent; try again shortly', 503);
     }
   }
 
   private record(
-    manager: EntityManager,
+    tx: Transaction,
     caller: MfaCaller,
     action: string,
     result: AuditResult,
     severity: AuditSeverity,
     details: Record<string, unknown>,
   ): Promise<void> {
-    return this.audit.record(manager, {
+    return this.audit.record(tx, {
       action,
       resource: `user:${caller.principal.userId}`,
       userId: caller.principal.userId,
@@ -458,7 +426,7 @@ export class MfaService {
   }
 }
 
-function isActive(factor: UserMfaEntity): boolean {
+function isActive(factor: UserMfa): boolean {
   return factor.verifiedAt !== null && factor.type !== null;
 }
 

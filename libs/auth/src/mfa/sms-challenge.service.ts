@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { EntityManager, IsNull, MoreThan } from 'typeorm';
 import { APP_CONFIG, AppConfig, Clock, newId } from '@app/core';
-import { MfaSmsChallengeEntity, SmsChallengePurpose } from './entities/mfa-sms-challenge.entity';
+import type { Transaction } from '@app/database';
+import { SmsChallengePurpose, SmsChallengeRepository } from './sms-challenge.repository';
 import { generateSmsCode, isSixDigitCode } from './mfa-codes';
 import { MfaCrypto } from './mfa-crypto';
 
@@ -12,6 +12,7 @@ export const SMS_RESEND_COOLDOWN_MS = 30_000;
 @Injectable()
 export class SmsChallengeService {
   constructor(
+    private readonly repository: SmsChallengeRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly crypto: MfaCrypto,
     private readonly clock: Clock,
@@ -22,24 +23,16 @@ export class SmsChallengeService {
    * challenge of a purpose counts: earlier ones are dropped. With `cooldown`, returns null instead
    * while a still-usable challenge is younger than SMS_RESEND_COOLDOWN_MS.
    */
-  async issue(manager: EntityManager, userId: string, purpose: SmsChallengePurpose, cooldown = false): Promise<string | null> {
+  async issue(tx: Transaction, userId: string, purpose: SmsChallengePurpose, cooldown = false): Promise<string | null> {
     const now = this.clock.now();
     if (cooldown) {
-      const recent = await manager.findOne(MfaSmsChallengeEntity, {
-        where: {
-          userId,
-          purpose,
-          usedAt: IsNull(),
-          createdAt: MoreThan(new Date(now.getTime() - SMS_RESEND_COOLDOWN_MS)),
-          expiresAt: MoreThan(now),
-        },
-      });
+      const recent = await this.repository.findRecentUsable(tx, userId, purpose, new Date(now.getTime() - SMS_RESEND_COOLDOWN_MS), now);
       if (recent && recent.attempts < this.config.mfa.smsMaxAttempts) return null;
     }
-    await manager.delete(MfaSmsChallengeEntity, { userId, purpose });
+    await this.repository.delete(tx, userId, purpose);
     const id = newId('smc');
     const code = generateSmsCode();
-    await manager.insert(MfaSmsChallengeEntity, {
+    await this.repository.insert(tx, {
       id,
       userId,
       purpose,
@@ -57,34 +50,19 @@ export class SmsChallengeService {
    * or wrong) first reserves one of the challenge's attempts atomically, so concurrent guesses
    * cannot exceed SMS_MAX_ATTEMPTS.
    */
-  async verify(manager: EntityManager, userId: string, purpose: SmsChallengePurpose, code: string): Promise<boolean> {
+  async verify(tx: Transaction, userId: string, purpose: SmsChallengePurpose, code: string): Promise<boolean> {
     const now = this.clock.now();
-    const challenge = await manager.findOne(MfaSmsChallengeEntity, {
-      where: { userId, purpose, usedAt: IsNull() },
-      order: { createdAt: 'DESC' },
-    });
+    const challenge = await this.repository.findNewestUnused(tx, userId, purpose);
     if (!challenge || challenge.expiresAt.getTime() <= now.getTime()) return false;
-    const reserved = await manager
-      .createQueryBuilder()
-      .update(MfaSmsChallengeEntity)
-      .set({ attempts: () => 'attempts + 1' })
-      .where('id = :id AND used_at IS NULL AND attempts < :max', { id: challenge.id, max: this.config.mfa.smsMaxAttempts })
-      .execute();
-    if (reserved.affected !== 1) return false;
+    if (!(await this.repository.reserveAttempt(tx, challenge.id, this.config.mfa.smsMaxAttempts))) return false;
     const candidate = isSixDigitCode(code) ? code : '';
     if (!MfaCrypto.sameHash(challenge.codeHash, this.crypto.hashCode(`sms:${challenge.id}`, candidate))) return false;
-    const used = await manager
-      .createQueryBuilder()
-      .update(MfaSmsChallengeEntity)
-      .set({ usedAt: now })
-      .where('id = :id AND used_at IS NULL', { id: challenge.id })
-      .execute();
-    return used.affected === 1;
+    return this.repository.markUsed(tx, challenge.id, now);
   }
 
   /** Drops outstanding challenges (all purposes unless one is given). */
-  async discard(manager: EntityManager, userId: string, purpose?: SmsChallengePurpose): Promise<void> {
-    await manager.delete(MfaSmsChallengeEntity, purpose ? { userId, purpose } : { userId });
+  async discard(tx: Transaction, userId: string, purpose?: SmsChallengePurpose): Promise<void> {
+    await this.repository.delete(tx, userId, purpose);
   }
 
   /** The text sent; the code leads so phones can offer it for autofill. */

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock, Principal } from '@app/core';
+import { UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { LockoutPolicy, lockoutPolicyOf, UsersService } from '@app/users';
 import { AuthErrorCode, invalidToken } from '../auth.errors';
@@ -29,7 +28,7 @@ export class PasswordChangeService {
   private readonly lockout: LockoutPolicy;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly passwords: PasswordService,
@@ -57,9 +56,9 @@ export class PasswordChangeService {
     // bcrypt outside the transaction: no row lock (or the embedded database's one connection) held for it.
     const currentHash = await this.users.passwordHashOf(userId);
     if (!currentHash || !(await this.passwords.verify(currentPassword, currentHash))) {
-      await this.dataSource.transaction(async (manager) => {
-        const lockedUntil = await this.users.registerFailedLogin(manager, userId, this.clock.now(), this.lockout);
-        await this.audit.record(manager, this.failure(caller, { reason: 'wrong_current_password', locked: lockedUntil !== null }));
+      await this.unitOfWork.run(async (tx) => {
+        const lockedUntil = await this.users.registerFailedLogin(tx, userId, this.clock.now(), this.lockout);
+        await this.audit.record(tx, this.failure(caller, { reason: 'wrong_current_password', locked: lockedUntil !== null }));
       });
       throw new AppException(AuthErrorCode.INVALID_CURRENT_PASSWORD, 'The current password is not correct', 400, [
         { field: 'currentPassword', message: 'does not match the account password', code: AuthErrorCode.INVALID_CURRENT_PASSWORD },
@@ -67,15 +66,15 @@ export class PasswordChangeService {
     }
     const newHash = await this.passwords.hash(newPassword);
 
-    const sessionsEnded = await this.dataSource.transaction(async (manager) => {
+    const sessionsEnded = await this.unitOfWork.run(async (tx) => {
       const now = this.clock.now();
       // Conditional on the hash just verified: a concurrent change in between wins, this one is refused.
-      if (!(await this.users.replacePasswordHash(manager, userId, currentHash, newHash, now))) return null;
-      const ended = await this.sessions.endAllForUser(manager, userId, PASSWORD_CHANGED_SESSION_REASON, {
+      if (!(await this.users.replacePasswordHash(tx, userId, currentHash, newHash, now))) return null;
+      const ended = await this.sessions.endAllForUser(tx, userId, PASSWORD_CHANGED_SESSION_REASON, {
         exceptSessionId: caller.principal.sessionId,
         endedBy: userId,
       });
-      await this.audit.record(manager, {
+      await this.audit.record(tx, {
         ...this.event(caller),
         severity: 'warning',
         details: { sessionsEnded: ended },

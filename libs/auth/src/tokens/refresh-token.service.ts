@@ -1,22 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, EntityManager } from 'typeorm';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { APP_CONFIG, AppConfig, Clock, newId } from '@app/core';
-import { returnedRows } from '@app/database';
+import type { Transaction } from '@app/database';
+import { RefreshTokenRecord, RefreshTokenRepository } from './refresh-token.repository';
 
 /** Prefix of our refresh tokens, so a leaked one is recognisable (e.g. by secret scanners). */
 const TOKEN_PREFIX = 'rt_';
 const TOKEN_SHAPE = /^rt_[A-Za-z0-9_-]{43}$/;
-
-/** What the table knows about a presented refresh token. */
-export interface RefreshTokenRecord {
-  id: string;
-  sessionId: string;
-  userId: string;
-  usedAt: Date | null;
-  expiresAt: Date;
-}
 
 /**
  * Opaque refresh tokens: 256 random bits, stored only as their SHA-256 (a fast hash is enough
@@ -27,7 +17,7 @@ export class RefreshTokenService {
   private readonly ttlMs: number;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly repository: RefreshTokenRepository,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
@@ -39,35 +29,23 @@ export class RefreshTokenService {
   }
 
   /** A new token for the session, stored (hashed) inside the caller's transaction. Returns the token itself. */
-  async issue(manager: EntityManager, sessionId: string): Promise<string> {
+  async issue(tx: Transaction, sessionId: string): Promise<string> {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const now = this.clock.nowMs();
-    await manager.query(
-      `INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-      [newId('rft'), sessionId, RefreshTokenService.hash(token), new Date(now + this.ttlMs), new Date(now)],
-    );
+    await this.repository.insert(tx, {
+      id: newId('rft'),
+      sessionId,
+      tokenHash: RefreshTokenService.hash(token),
+      expiresAt: new Date(now + this.ttlMs),
+      createdAt: new Date(now),
+    });
     return token;
   }
 
   /** Looks a presented token up (null when it is malformed or unknown). */
   async find(token: string): Promise<RefreshTokenRecord | null> {
     if (!TOKEN_SHAPE.test(token)) return null;
-    const rows: Array<{ id: string; session_id: string; user_id: string; used_at: Date | null; expires_at: Date }> =
-      await this.dataSource.query(
-        `SELECT rt.id, rt.session_id, s.user_id, rt.used_at, rt.expires_at
-         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-         WHERE rt.token_hash = $1`,
-        [RefreshTokenService.hash(token)],
-      );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      sessionId: row.session_id,
-      userId: row.user_id,
-      usedAt: row.used_at ? new Date(row.used_at) : null,
-      expiresAt: new Date(row.expires_at),
-    };
+    return this.repository.findByHash(RefreshTokenService.hash(token));
   }
 
   /**
@@ -75,14 +53,7 @@ export class RefreshTokenService {
    * number of concurrent presentations exactly one wins (the others wait on the row lock and
    * then find `used_at` set).
    */
-  async claim(manager: EntityManager, tokenId: string): Promise<boolean> {
-    const now = this.clock.now();
-    const rows = returnedRows(
-      await manager.query(
-        `UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id`,
-        [tokenId, now],
-      ),
-    );
-    return rows.length === 1;
+  claim(tx: Transaction, tokenId: string): Promise<boolean> {
+    return this.repository.markUsed(tx, tokenId, this.clock.now());
   }
 }

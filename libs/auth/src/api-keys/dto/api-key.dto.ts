@@ -1,5 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import type { ApiKeyStatus, ApiKeyView } from '../api-key.row';
+import type { ApiKeyStatus, ApiKeyView } from '../api-key.view';
 
 /** An agent API key as listings show it: never the key itself. */
 @ApiSchema({ name: 'ApiKey' })

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
-import { MFA_TYPES, MfaType } from '../entities/user-mfa.entity';
+import { MFA_TYPES, MfaType } from '../user-mfa.repository';
 import { E164_PATTERN } from '../mfa-codes';
 
 @ApiSchema({ name: 'EnableMfaRequest' })

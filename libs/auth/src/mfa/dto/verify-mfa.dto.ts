@@ -1,6 +1,6 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { IsIn, IsString, MaxLength } from 'class-validator';
-import { MFA_TYPES, MfaType } from '../entities/user-mfa.entity';
+import { MFA_TYPES, MfaType } from '../user-mfa.repository';
 
 @ApiSchema({ name: 'VerifyMfaRequest' })
 export class VerifyMfaDto {
