@@ -6,3 +6,4 @@ export * from './migrations';
 export * from './postgres-breaker';
 export * from './returned-rows';
 export * from './unit-of-work';
+export * from './migrated-columns';
