@@ -1,4 +1,5 @@
 import * as speakeasy from 'speakeasy';
+import * as QRCode from 'qrcode';
 import { AppException, loadConfig, Principal } from '@app/core';
 import type { Transaction } from '@app/database';
 import type { SessionService } from '@app/sessions';
@@ -14,6 +15,9 @@ import type { SmsChallengeRepository } from './sms-challenge.repository';
 import { SmsChallengeService } from './sms-challenge.service';
 import type { SmsSender } from './sms/sms-sender';
 import type { UserMfaRepository } from './user-mfa.repository';
+
+// Rendering the PNG is the library's work (the e2e suite checks the image); here, what is encoded.
+jest.mock('qrcode', () => ({ toDataURL: jest.fn(async (text: string) => `data:image/png;base64,${Buffer.from(text).toString('base64')}`) }));
 
 const CALLER = {
   principal: { userId: 'usr_alice', email: 'alice@example.com', sessionId: 'ses_current', roles: ['user'], permissions: [], via: 'jwt' } as Principal,
@@ -82,7 +86,10 @@ describe('MfaService', () => {
     const ctx = setup();
     const result = await ctx.service.enable(CALLER, { type: 'totp' });
     expect(result.secret).toMatch(/^[A-Z2-7]{32}$/);
-    expect(result.qrCode).toMatch(/^data:image\/png;base64,/);
+    expect(QRCode.toDataURL).toHaveBeenCalledTimes(1);
+    const encoded = new URL(jest.mocked(QRCode.toDataURL).mock.calls[0][0] as string);
+    expect([encoded.protocol, encoded.searchParams.get('secret'), encoded.searchParams.get('issuer')]).toEqual(['otpauth:', result.secret, 'Secure MCP Server']);
+    expect([encoded.host, decodeURIComponent(encoded.pathname)]).toEqual(['totp', '/Secure MCP Server:alice@example.com']);
     expect(result.backupCodes).toHaveLength(10);
     const factor = ctx.factors.rows.get('usr_alice')!;
     expect(factor).toMatchObject({ type: null, verifiedAt: null, pendingType: 'totp' });
