@@ -55,7 +55,7 @@ interface StoredRow {
  * join `sessions` (the caller's state); the insert takes the transaction that opens the session row.
  */
 @Injectable()
-export class McpSessionStore {
+export class McpSessionRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** Inside the transaction that opens the session row. */
