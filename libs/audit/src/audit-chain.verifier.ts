@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AuditChainVerification } from './audit-entry';
 import { computeAuditHash, GENESIS_HASH } from './audit-hash';
-import { AuditLogRow, auditRowContent } from './audit-log.row';
+import { AuditLogRow, auditRowContent } from './audit-log.repository';
 
 /** Reads the rows after `afterSeq`, oldest first, at most `limit` of them. */
 export type AuditRowReader = (afterSeq: string, limit: number) => Promise<AuditLogRow[]>;

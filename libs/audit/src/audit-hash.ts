@@ -79,43 +79,7 @@ export function computeAuditMac(macKey: Buffer, hash: string): string {
   return createHmac('sha256', macKey).update('smcp-audit-mac/1\n').update(hash).digest('hex');
 }
 
-/** Advisory-lock key that serialises appends to the chain (held until the writer's transaction ends). */
-export const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
-
-/** Column types of an audit row's insert parameters (auditInsertParams), in order. */
-export const AUDIT_INSERT_MANY_TYPES = [
-  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text',
-] as const;
-
-/**
- * The one INSERT of audit rows: many at once, linked after an expected chain head: one array per
- * column (auditInsertParams, column by column), then the expected head ($15) and GENESIS_HASH ($16).
- * Inserts nothing (returns no row) unless the table's head is still the expected one; rows go in
- * array order, so `seq` follows the chain. Only correct under the chain lock, taken in an earlier
- * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
- * committed row).
- */
-export const AUDIT_INSERT_LINKED_SQL = `INSERT INTO audit_logs
-   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
- SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac
-   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY
-     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac, ord)
-  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $16) = $15
-  ORDER BY ord
- RETURNING seq`;
-
-/**
- * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertParams (already linked one after
- * another) turned into one array per column, then the head they were linked after.
- */
-export function auditLinkedInsertParams(rows: unknown[][], expectedHead: string): unknown[] {
-  return [...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])), expectedHead, GENESIS_HASH];
-}
-
-/** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
-export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
-
-/** Insert parameters of a row linked to prevHash (its hash and keyed MAC computed here). */
+/** Insert parameters of a row linked to prevHash (its hash and keyed MAC computed here), in AuditLogRepository's insert order. */
 export function auditInsertParams(content: AuditRowContent, prevHash: string, macKey: Buffer): unknown[] {
   const hash = computeAuditHash(prevHash, content);
   return [

@@ -1,28 +1,20 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { AppException, Clock, newId } from '@app/core';
 import { walkAuditChain } from './audit-chain.verifier';
 import { AUDIT_CHECKPOINT_FORMAT, AuditCheckpoint, checkpointSigningPayload } from './audit-checkpoint';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
-import {
-  AUDIT_CHAIN_LOCK_KEY,
-  AUDIT_INSERT_LINKED_SQL,
-  auditInsertParams,
-  auditLinkedInsertParams,
-  AuditRowContent,
-  computeAuditMac,
-  GENESIS_HASH,
-} from './audit-hash';
+import { auditInsertParams, AuditRowContent, computeAuditMac } from './audit-hash';
 import { AuditKeyring } from './audit-keyring';
+import { AuditLogRepository } from './audit-log.repository';
 import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
-import { AUDIT_LOG_COLUMNS } from './audit-log.row';
 
 /**
  * The audit writer every module uses, and the chain verifier.
  *
  * Each record (or batch of records) costs one advisory lock and one INSERT (plus a SELECT of
  * the chain head when another writer moved it), all on the caller's transaction: the record
- * commits or rolls back with the change it describes.
+ * commits or rolls back with the change it describes. The SQL is AuditLogRepository's.
  */
 @Injectable()
 export class AuditService {
@@ -30,7 +22,7 @@ export class AuditService {
   private head: string | undefined;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly rows: AuditLogRepository,
     private readonly clock: Clock,
     private readonly keys: AuditKeyring,
   ) {}
@@ -41,11 +33,7 @@ export class AuditService {
    * refused). Given a manager outside any transaction, it opens one of its own.
    */
   async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
-    if (!manager.queryRunner?.isTransactionActive) {
-      await manager.transaction((transactional) => this.append(transactional, entry));
-      return;
-    }
-    await this.append(manager, entry);
+    await this.rows.inTransaction(manager, (transactional) => this.append(transactional, entry));
   }
 
   /**
@@ -56,22 +44,21 @@ export class AuditService {
    */
   async recordMany(manager: EntityManager, entries: AuditEntry[], options: { chainLocked?: boolean } = {}): Promise<void> {
     if (entries.length === 0) return;
-    if (!manager.queryRunner?.isTransactionActive) {
-      await manager.transaction((transactional) => this.appendMany(transactional, entries, false));
-      return;
-    }
-    await this.appendMany(manager, entries, options.chainLocked === true);
+    // A transaction opened here (not the caller's) has taken no lock yet, whatever the caller says.
+    await this.rows.inTransaction(manager, (transactional, callers) =>
+      this.appendMany(transactional, entries, callers && options.chainLocked === true),
+    );
   }
 
   /** Appends a record in a transaction of its own (events with no accompanying change, e.g. a failed login). */
   async recordStandalone(entry: AuditEntry): Promise<void> {
-    await this.dataSource.transaction((manager) => this.append(manager, entry));
+    await this.rows.inTransaction(undefined, (manager) => this.append(manager, entry));
   }
 
   /** Walks the chain oldest first, in batches, checking every hash, link and keyed MAC. */
   verifyChain(): Promise<AuditChainVerification> {
     return walkAuditChain(
-      (afterSeq, limit) => this.dataSource.query(`SELECT ${AUDIT_LOG_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]),
+      (afterSeq, limit) => this.rows.rowsAfter(afterSeq, limit),
       { mac: (hash) => computeAuditMac(this.keys.macKey, hash) },
     );
   }
@@ -114,10 +101,9 @@ export class AuditService {
    */
   private async appendMany(manager: EntityManager, entries: AuditEntry[], chainLocked: boolean): Promise<void> {
     const contents = entries.map((entry) => this.contentOf(entry));
-    if (!chainLocked) await this.lockChain(manager);
+    if (!chainLocked) await this.rows.lockChain(manager);
     if (this.head !== undefined && (await this.insertLinked(manager, contents, this.head))) return;
-    const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
-    if (!(await this.insertLinked(manager, contents, head?.hash ?? GENESIS_HASH))) {
+    if (!(await this.insertLinked(manager, contents, await this.rows.headHash(manager)))) {
       throw new Error('The audit chain head moved while the chain lock was held');
     }
   }
@@ -130,25 +116,13 @@ export class AuditService {
       prevHash = params[12] as string;
       return params;
     });
-    const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams(rows, expected));
-    if (inserted.length === 0) {
+    if (!(await this.rows.insertLinked(manager, rows, expected))) {
       this.head = undefined;
       return false;
     }
     // Written, not yet committed: if the transaction rolls back, the next write's check catches it.
     this.head = prevHash;
     return true;
-  }
-
-  /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
-  private async lockChain(manager: EntityManager): Promise<void> {
-    const [lock]: Array<{ isolation: string }> = await manager.query(
-      `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
-      [AUDIT_CHAIN_LOCK_KEY],
-    );
-    if (lock.isolation !== 'read committed') {
-      throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
-    }
   }
 
   /** Validates and sanitises an entry into exactly what will be stored (and hashed). */

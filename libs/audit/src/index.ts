@@ -3,7 +3,7 @@ export * from './audit-checkpoint';
 export * from './audit-entry';
 export * from './audit-hash';
 export * from './audit-keyring';
-export * from './audit-log.row';
+export * from './audit-log.repository';
 export * from './audit-sanitizer';
 export * from './audit.service';
 export * from './audit.module';

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { ContextEntity } from './context.entity';
 import { ContextAccessService } from './context-access.service';
+import { ContextRepository } from './context.repository';
 
 /**
  * Context lookups for other modules (the tools pipeline, the MCP gateway). Separate from
@@ -9,8 +8,7 @@ import { ContextAccessService } from './context-access.service';
  * module makes no cycle.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([ContextEntity])],
-  providers: [ContextAccessService],
-  exports: [ContextAccessService],
+  providers: [ContextRepository, ContextAccessService],
+  exports: [ContextRepository, ContextAccessService],
 })
 export class ContextAccessModule {}

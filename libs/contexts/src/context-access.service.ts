@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { AppException, Permission, Principal } from '@app/core';
-import { CONTEXT_COLUMNS, ContextEntity, contextOf, ContextRow } from './context.entity';
+import type { Context } from './context';
+import { ContextRepository } from './context.repository';
 import type { ContextSettings } from './context-settings';
 import { ContextsErrorCode } from './contexts-error-codes';
 
@@ -17,14 +17,14 @@ export interface ExecutionContextInfo {
  * Who may see (and run tools in) a context: its owner, or a holder of admin:contexts:read. A key
  * bound to a context sees that context and no other, whoever owns them.
  */
-export function maySeeContext(principal: Principal, context: { id: string; user_id: string }): boolean {
+export function maySeeContext(principal: Principal, context: Pick<Context, 'id' | 'userId'>): boolean {
   if (principal.contextId !== undefined && principal.contextId !== context.id) return false;
-  return principal.userId === context.user_id || principal.permissions.includes(Permission.ADMIN_CONTEXTS_READ);
+  return principal.userId === context.userId || principal.permissions.includes(Permission.ADMIN_CONTEXTS_READ);
 }
 
 /** Who may change or delete a context: its owner, or a holder of admin:contexts:write. */
-export function mayChangeContext(principal: Principal, context: { id: string; user_id: string }): boolean {
-  return maySeeContext(principal, context) && (principal.userId === context.user_id || principal.permissions.includes(Permission.ADMIN_CONTEXTS_WRITE));
+export function mayChangeContext(principal: Principal, context: Pick<Context, 'id' | 'userId'>): boolean {
+  return maySeeContext(principal, context) && (principal.userId === context.userId || principal.permissions.includes(Permission.ADMIN_CONTEXTS_WRITE));
 }
 
 /**
@@ -34,25 +34,17 @@ export function mayChangeContext(principal: Principal, context: { id: string; us
  */
 @Injectable()
 export class ContextAccessService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly contexts: ContextRepository) {}
 
   /**
    * The context if the principal may see it, else 404. `forUpdate` (a change is coming) locks the
    * row in the manager's transaction and needs the right to change it (403 when only seen).
    */
-  async findVisible(
-    principal: Principal,
-    contextId: string,
-    manager: EntityManager = this.dataSource.manager,
-    forUpdate = false,
-  ): Promise<ContextEntity> {
-    const [row]: ContextRow[] = await manager.query(
-      `SELECT ${CONTEXT_COLUMNS} FROM contexts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-      [contextId],
-    );
-    if (!row || !maySeeContext(principal, row)) throw AppException.notFound('Context not found');
-    if (forUpdate && !mayChangeContext(principal, row)) throw AppException.forbidden('You may see this context but not change it');
-    return contextOf(row);
+  async findVisible(principal: Principal, contextId: string, manager?: EntityManager, forUpdate = false): Promise<Context> {
+    const context = await this.contexts.findById(contextId, manager, forUpdate);
+    if (!context || !maySeeContext(principal, context)) throw AppException.notFound('Context not found');
+    if (forUpdate && !mayChangeContext(principal, context)) throw AppException.forbidden('You may see this context but not change it');
+    return context;
   }
 
   /**

@@ -1,12 +1,10 @@
 import { forwardRef, Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
-import { returnedRows } from '@app/database';
 import { ToolCatalogService } from '@app/tools';
-import { CONTEXT_COLUMNS, ContextEntity, contextOf, ContextRow } from './context.entity';
+import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';
+import { ContextChanges, ContextRepository } from './context.repository';
 import { settingsProblems } from './context-settings';
 import { ContextsErrorCode } from './contexts-error-codes';
 import { ContextListDto } from './dto/context-list.dto';
@@ -27,13 +25,6 @@ export const ContextAuditAction = {
   DELETE: 'context.delete',
 } as const;
 
-const SORT_COLUMNS = {
-  created: ['created_at'],
-  updated: ['updated_at'],
-  // Byte order after folding case: the same on every server, whatever its default collation.
-  name: ['lower(name) COLLATE "C"', 'name COLLATE "C"'],
-} as const;
-
 /**
  * Contexts: create, list, read, change, delete. Owners see and manage their own, administrators
  * everyone's, anyone else gets 404. Each change commits together with its audit record.
@@ -43,7 +34,7 @@ export class ContextsService {
   private readonly maxTimeoutMs: number;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly contexts: ContextRepository,
     private readonly access: ContextAccessService,
     // forwardRef: the tools module will import ContextAccessModule from this library.
     @Inject(forwardRef(() => ToolCatalogService)) private readonly catalog: ToolCatalogService,
@@ -58,17 +49,20 @@ export class ContextsService {
     const settings = dto.settings ?? {};
     this.checkSettings(settings);
     const tools = await this.checkTools(principal, dto.tools ?? []);
-    const context = await this.dataSource.transaction(async (manager) => {
+    const context = await this.contexts.transaction(async (manager) => {
       const now = this.clock.now();
-      const [row] = returnedRows<ContextRow>(
-        await manager.query(
-          `INSERT INTO contexts (id, user_id, name, description, status, metadata, tools, settings, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, 'active', $5::jsonb, $6, $7::jsonb, $8, $8)
-           RETURNING ${CONTEXT_COLUMNS}`,
-          [newId('ctx'), principal.userId, dto.name, dto.description ?? '', JSON.stringify(dto.metadata ?? {}), tools, JSON.stringify(settings), now],
-        ),
-      );
-      const created = contextOf(row);
+      const created = await this.contexts.insert(manager, {
+        id: newId('ctx'),
+        userId: principal.userId,
+        name: dto.name,
+        description: dto.description ?? '',
+        status: 'active',
+        metadata: dto.metadata ?? {},
+        tools,
+        settings,
+        createdAt: now,
+        updatedAt: now,
+      });
       await this.audit.record(manager, {
         ...this.event(ContextAuditAction.CREATE, principal, created, client),
         details: { ownerId: created.userId, name: created.name, tools: created.tools },
@@ -85,30 +79,12 @@ export class ContextsService {
       throw AppException.forbidden("Only administrators may list other users' contexts");
     }
     const userId = admin ? query.userId : principal.userId;
-    const params: unknown[] = [];
-    const where: string[] = [];
-    if (userId !== undefined) {
-      params.push(userId);
-      where.push(`user_id = $${params.length}`);
-    }
-    if (query.status !== undefined) {
-      params.push(query.status);
-      where.push(`status = $${params.length}`);
-    }
-    const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const sort = query.sort ?? 'created';
-    const direction = (query.order ?? (sort === 'name' ? 'asc' : 'desc')) === 'asc' ? 'ASC' : 'DESC';
-    const orderBy = [...SORT_COLUMNS[sort], 'id'].map((column) => `${column} ${direction}`).join(', ');
-
-    const [{ total }]: Array<{ total: number }> = await this.dataSource.query(
-      `SELECT count(*)::int AS total FROM contexts ${filter}`,
-      params,
+    const { contexts, total } = await this.contexts.page(
+      { userId, status: query.status },
+      { sort, direction: query.order ?? (sort === 'name' ? 'asc' : 'desc'), limit: query.limit, offset: pageOffset(query) },
     );
-    const rows: ContextRow[] = await this.dataSource.query(
-      `SELECT ${CONTEXT_COLUMNS} FROM contexts ${filter} ORDER BY ${orderBy} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, query.limit, pageOffset(query)],
-    );
-    return { contexts: rows.map((row) => ContextDto.from(contextOf(row))), pagination: paginationOf(query, Number(total)) };
+    return { contexts: contexts.map((context) => ContextDto.from(context)), pagination: paginationOf(query, total) };
   }
 
   async get(principal: Principal, contextId: string): Promise<ContextDto> {
@@ -125,27 +101,17 @@ export class ContextsService {
     if (dto.settings !== undefined) this.checkSettings(dto.settings);
     const tools = dto.tools === undefined ? undefined : await this.checkTools(principal, dto.tools);
 
-    const updated = await this.dataSource.transaction(async (manager) => {
+    const updated = await this.contexts.transaction(async (manager) => {
       const before = await this.access.findVisible(principal, contextId, manager, true);
-      const values: Record<string, unknown> = {
+      const changes: ContextChanges = {
         name: dto.name,
         description: dto.description,
-        metadata: dto.metadata === undefined ? undefined : JSON.stringify(dto.metadata),
+        metadata: dto.metadata,
         tools,
-        settings: dto.settings === undefined ? undefined : JSON.stringify(dto.settings),
+        settings: dto.settings,
         status: dto.status,
       };
-      const params: unknown[] = [contextId, this.clock.now()];
-      const sets = ['updated_at = $2'];
-      for (const field of given) {
-        params.push(values[field]);
-        const cast = field === 'metadata' || field === 'settings' ? '::jsonb' : '';
-        sets.push(`${field} = $${params.length}${cast}`);
-      }
-      const [row] = returnedRows<ContextRow>(
-        await manager.query(`UPDATE contexts SET ${sets.join(', ')} WHERE id = $1 RETURNING ${CONTEXT_COLUMNS}`, params),
-      );
-      const after = contextOf(row);
+      const after = await this.contexts.update(manager, contextId, changes, this.clock.now());
       const archived = before.status !== 'archived' && after.status === 'archived';
       await this.audit.record(manager, {
         ...this.event(archived ? ContextAuditAction.ARCHIVE : ContextAuditAction.UPDATE, principal, after, client),
@@ -157,9 +123,9 @@ export class ContextsService {
   }
 
   async remove(principal: Principal, contextId: string, client: ClientMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    await this.contexts.transaction(async (manager) => {
       const context = await this.access.findVisible(principal, contextId, manager, true);
-      await manager.query(`DELETE FROM contexts WHERE id = $1`, [contextId]);
+      await this.contexts.delete(manager, contextId);
       await this.audit.record(manager, {
         ...this.event(ContextAuditAction.DELETE, principal, context, client),
         severity: 'warning',
@@ -202,7 +168,7 @@ export class ContextsService {
     return [...new Set(tools)];
   }
 
-  private event(action: string, principal: Principal, context: ContextEntity, client: ClientMeta): AuditEntry {
+  private event(action: string, principal: Principal, context: Context, client: ClientMeta): AuditEntry {
     return {
       action,
       userId: principal.userId,
@@ -216,7 +182,7 @@ export class ContextsService {
 }
 
 /** Before and after of the fields worth keeping in the audit log (metadata and settings values stay out). */
-function changeDetails(before: ContextEntity, after: ContextEntity): Record<string, unknown> {
+function changeDetails(before: Context, after: Context): Record<string, unknown> {
   const details: Record<string, unknown> = {};
   if (before.name !== after.name) details.name = { before: before.name, after: after.name };
   if (before.status !== after.status) details.status = { before: before.status, after: after.status };

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { buildDataSourceOptions } from './database-options';
+import { DatabaseProbe } from './database-probe';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { MigrationService } from './migration.service';
 import { PostgresBreaker } from './postgres-breaker';
@@ -48,8 +49,8 @@ export class DatabaseModule {
           }),
         }),
       ],
-      providers: [MigrationService, DatabaseLifecycle, PostgresHeartbeat, UnitOfWork],
-      exports: [MigrationService, UnitOfWork],
+      providers: [MigrationService, DatabaseLifecycle, PostgresHeartbeat, UnitOfWork, DatabaseProbe],
+      exports: [MigrationService, UnitOfWork, DatabaseProbe],
     };
   }
 }

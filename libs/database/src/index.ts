@@ -1,5 +1,6 @@
 export * from './database.module';
 export * from './database-options';
+export * from './database-probe';
 export * from './embedded-postgres';
 export * from './migration.service';
 export * from './migrations';

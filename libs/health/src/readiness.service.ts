@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { MigrationService } from '@app/database';
+import { DatabaseProbe, MigrationService } from '@app/database';
 
 const PING_TIMEOUT_MS = 1_000;
 
@@ -10,7 +9,7 @@ export class ReadinessService {
   private shuttingDown = false;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: DatabaseProbe,
     private readonly migrations: MigrationService,
   ) {}
 
@@ -26,7 +25,7 @@ export class ReadinessService {
   async isReady(): Promise<boolean> {
     if (this.shuttingDown) return false;
     try {
-      await withTimeout(this.dataSource.query('SELECT 1'), PING_TIMEOUT_MS);
+      await withTimeout(this.database.ping(), PING_TIMEOUT_MS);
       const current = await withTimeout(this.migrations.isCurrent(), PING_TIMEOUT_MS);
       // A check that began before SIGTERM must not answer "ready" after it.
       return current && !this.shuttingDown;

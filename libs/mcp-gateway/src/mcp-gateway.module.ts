@@ -12,7 +12,7 @@ import { McpScopeResolver } from './http/mcp-scope.resolver';
 import { OriginPolicy } from './http/origin-policy';
 import { LegacySessionHandler } from './sessions/legacy-session.handler';
 import { McpConnectionRegistry } from './sessions/mcp-connection.registry';
-import { McpSessionStore } from './sessions/mcp-session.store';
+import { McpSessionRepository } from './sessions/mcp-session.repository';
 import { McpTicketsController } from './tickets/mcp-tickets.controller';
 import { TicketService } from './tickets/ticket.service';
 import { InMemoryTicketStore, TicketStore } from './tickets/ticket.store';
@@ -43,7 +43,7 @@ import { PrincipalRefresher } from './ws/principal-refresher';
     McpToolIndex,
     McpServerBuilder,
     McpScopeResolver,
-    McpSessionStore,
+    McpSessionRepository,
     McpConnectionRegistry,
     LegacySessionHandler,
     McpHttpEndpoint,

@@ -7,6 +7,7 @@ import { UsersModule } from '@app/users';
 import { BuiltinToolProvider } from './builtin/builtin-tool.provider';
 import { ToolCatalogService } from './catalog/tool-catalog.service';
 import { ToolProviderRegistry } from './catalog/tool-provider.registry';
+import { ToolRepository } from './catalog/tool.repository';
 import { ExecutionRecorder } from './execution/execution-recorder';
 import { ToolExecutionQueue } from './execution/tool-execution.queue';
 import { ToolExecutionRepository } from './execution/tool-execution.repository';
@@ -38,6 +39,7 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
     { provide: TOOL_PROVIDERS, useExisting: BuiltinToolProvider },
     ToolProviderRegistry,
     ToolSchemaValidator,
+    ToolRepository,
     ToolCatalogService,
     ToolListCache,
     {

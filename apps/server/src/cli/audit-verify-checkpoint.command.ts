@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
-import { AUDIT_LOG_COLUMNS, AuditLogRow, checkCheckpoint, parseCheckpoint } from '@app/audit';
+import { auditRowsAfter, checkCheckpoint, parseCheckpoint } from '@app/audit';
 import { CliUsageError, ExitCode, parseOptions, StandaloneCliCommand } from './cli-command';
 
 /**
@@ -30,8 +30,9 @@ export const auditVerifyCheckpointCommand: StandaloneCliCommand = {
     await client.connect();
     try {
       await client.query('BEGIN READ ONLY');
-      const read = async (afterSeq: string, limit: number): Promise<AuditLogRow[]> =>
-        (await client.query(`SELECT ${AUDIT_LOG_COLUMNS} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])).rows;
+      // The audit repository's SQL, on this bare client.
+      const read = (afterSeq: string, limit: number) =>
+        auditRowsAfter(async (sql, params) => (await client.query(sql, params)).rows, afterSeq, limit);
       const result = await checkCheckpoint(read, checkpoint, publicKey);
       if (!result.ok) {
         stdout.write(`Checkpoint FAILED (seq ${checkpoint.seq}, ${checkpoint.createdAt}): ${result.reason}\n`);

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { CONTEXT_STATUSES, ContextEntity, ContextStatus } from '../context.entity';
+import { CONTEXT_STATUSES, Context, ContextStatus } from '../context';
 
 /** The contract's Context: exactly its fields (the owner stays inside). */
 @ApiSchema({ name: 'Context' })
@@ -19,7 +19,7 @@ export class ContextDto {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
 
-  static from(context: ContextEntity): ContextDto {
+  static from(context: Context): ContextDto {
     const dto = new ContextDto();
     dto.id = context.id;
     dto.name = context.name;

@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { PaginationQueryDto } from '@app/core';
-import { CONTEXT_STATUSES, ContextStatus } from '../context.entity';
+import { CONTEXT_STATUSES, ContextStatus } from '../context';
 
 export const CONTEXT_SORTS = ['created', 'updated', 'name'] as const;
 export type ContextSort = (typeof CONTEXT_SORTS)[number];

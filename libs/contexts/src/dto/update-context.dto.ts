@@ -1,6 +1,6 @@
 import { ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
-import { CONTEXT_STATUSES, ContextStatus } from '../context.entity';
+import { CONTEXT_STATUSES, ContextStatus } from '../context';
 import { CreateContextDto } from './create-context.dto';
 import { OptionalNotNull } from './optional-not-null.decorator';
 

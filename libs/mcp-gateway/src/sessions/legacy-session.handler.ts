@@ -6,7 +6,7 @@ import { JsonRpcCode, jsonRpcErrorResponse } from '../http/json-rpc-responses';
 import type { McpCaller } from '../tools/mcp-caller';
 import { callerOfRequest, MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { credentialOf, LiveConnection, MCP_PARENT_ENDED, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from './mcp-connection.registry';
-import { McpHandshake, McpSessionStore, StoredMcpSession } from './mcp-session.store';
+import { McpHandshake, McpSessionRepository, StoredMcpSession } from './mcp-session.repository';
 
 /** Sessions one process holds a copy of at most (each keeps a server and its streams in memory). */
 const MAX_LEGACY_SESSIONS = 10_000;
@@ -72,7 +72,7 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
     private readonly registry: McpConnectionRegistry,
     private readonly sessions: SessionService,
     private readonly builder: McpServerBuilder,
-    private readonly store: McpSessionStore,
+    private readonly store: McpSessionRepository,
     private readonly clock: Clock,
   ) {}
 

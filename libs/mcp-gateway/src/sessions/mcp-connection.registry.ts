@@ -6,7 +6,7 @@ import { AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import type { McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
-import { McpHandshake, McpSessionStore } from './mcp-session.store';
+import { McpHandshake, McpSessionRepository } from './mcp-session.repository';
 
 /** A live MCP connection that outlasts one request: a 2025-era HTTP session or a WebSocket. */
 export interface LiveConnection {
@@ -60,7 +60,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     private readonly notifier: SessionTerminationNotifier,
     private readonly audit: AuditService,
     private readonly index: McpToolIndex,
-    private readonly store: McpSessionStore,
+    private readonly store: McpSessionRepository,
   ) {}
 
   onModuleInit(): void {

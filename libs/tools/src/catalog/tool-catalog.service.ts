@@ -1,9 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
-import { MigrationService, returnedRows } from '@app/database';
+import { MigrationService } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
 import { fingerprint } from '../common/fingerprint';
@@ -11,11 +9,9 @@ import { rateWindowMs } from '../common/rate-window';
 import { ToolSchemaValidator } from '../execution/tool-schema-validator';
 import { ToolsErrorCode } from '../tool-error-codes';
 import { CatalogTool, effectiveSettings, RateLimit, ToolOverrides } from './catalog-tool';
-import { catalogToolOf, TOOL_COLUMNS, ToolRow } from './tool.row';
+import { ToolRepository } from './tool.repository';
 import { ToolProviderRegistry } from './tool-provider.registry';
 
-/** Serialises reconciliations across replicas (arbitrary constant, unique to this purpose). */
-const RECONCILE_LOCK_KEY = '5830172946617205531';
 /** Other replicas' admin changes reach this one within this interval. */
 const REFRESH_INTERVAL_MS = 10_000;
 const TOOL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
@@ -68,7 +64,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   private listingRevision = 0;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly rows: ToolRepository,
     private readonly migrations: MigrationService,
     private readonly registry: ToolProviderRegistry,
     private readonly validator: ToolSchemaValidator,
@@ -187,25 +183,26 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     }
 
     const changes = { added: [] as string[], updated: [] as string[], restored: [] as string[], unavailable: [] as string[] };
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock($1)`, [RECONCILE_LOCK_KEY]);
-      const rows: ToolRow[] = await manager.query(`SELECT ${TOOL_COLUMNS} FROM tools ORDER BY id`);
-      const existing = new Map(rows.map((row) => [row.id, row]));
+    await this.rows.transaction(async (manager) => {
+      await this.rows.lockForReconcile(manager);
+      const stored = await this.rows.all(manager);
+      const existing = new Map(stored.map((tool) => [tool.id, tool]));
       const now = this.clock.now();
       for (const [id, entry] of listed) {
-        const row = existing.get(id);
-        if (!row) {
-          await this.write(manager, 'insert', entry.definition, entry.provider, entry.hash, {}, now);
+        const tool = existing.get(id);
+        const write = (overrides: ToolOverrides) => ({ ...entry, settings: effectiveSettings(entry.definition, overrides), now });
+        if (!tool) {
+          await this.rows.writeDefinition(manager, 'insert', write({}));
           changes.added.push(id);
-        } else if (row.definition_hash !== entry.hash || !row.available || row.provider !== entry.provider) {
-          await this.write(manager, 'update', entry.definition, entry.provider, entry.hash, row.overrides ?? {}, now);
-          (row.available ? changes.updated : changes.restored).push(id);
+        } else if (tool.definitionHash !== entry.hash || !tool.available || tool.provider !== entry.provider) {
+          await this.rows.writeDefinition(manager, 'update', write(tool.overrides));
+          (tool.available ? changes.updated : changes.restored).push(id);
         }
       }
-      for (const row of rows) {
-        if (row.available && !listed.has(row.id) && (answered.has(row.provider) || !this.registry.get(row.provider))) {
-          await manager.query(`UPDATE tools SET available = false, updated_at = $2 WHERE id = $1`, [row.id, now]);
-          changes.unavailable.push(row.id);
+      for (const tool of stored) {
+        if (tool.available && !listed.has(tool.id) && (answered.has(tool.provider) || !this.registry.get(tool.provider))) {
+          await this.rows.markUnavailable(manager, tool.id, now);
+          changes.unavailable.push(tool.id);
         }
       }
       for (const ids of Object.values(changes)) ids.sort();
@@ -228,38 +225,28 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   /** Re-reads the table into memory. */
   async reload(): Promise<void> {
     const generation = this.generation;
-    const rows: ToolRow[] = await this.dataSource.query(`SELECT ${TOOL_COLUMNS} FROM tools ORDER BY id`);
+    const stored = await this.rows.all();
     if (generation !== this.generation) return;
-    const tools = new Map<string, CatalogTool>();
-    for (const row of rows) tools.set(row.id, catalogToolOf(row));
-    this.install(tools);
+    this.install(new Map(stored.map((tool) => [tool.id, tool])));
   }
 
   /** An administrator's change to one tool, audited in the same transaction. */
   async update(actor: Principal, id: string, changes: ToolChanges, client: ClientMeta): Promise<CatalogTool> {
     const problems = validateChanges(changes);
     if (problems.length > 0) throw AppException.validation(problems);
-    const updated = await this.dataSource.transaction(async (manager) => {
-      const [row]: ToolRow[] = await manager.query(`SELECT ${TOOL_COLUMNS} FROM tools WHERE id = $1 FOR UPDATE`, [id]);
-      if (!row) throw AppException.notFound('Tool not found');
-      if (changes.enabled === true && row.definition.pendingApproval) {
+    const updated = await this.rows.transaction(async (manager) => {
+      const tool = await this.rows.findForUpdate(manager, id);
+      if (!tool) throw AppException.notFound('Tool not found');
+      if (changes.enabled === true && tool.definition.pendingApproval) {
         throw AppException.conflict(
           `Tool ${id} has a changed upstream definition awaiting approval: POST /admin/tools/${id}/approve`,
           ToolsErrorCode.TOOL_PENDING_APPROVAL,
         );
       }
-      const overrides = applyChanges(row.overrides ?? {}, changes);
-      const before = { enabled: row.enabled, permissions: row.permissions, rateLimit: { requests: row.rate_limit_requests, window: row.rate_limit_window } };
-      const after = effectiveSettings(row.definition, overrides);
-      const now = this.clock.now();
-      const [saved] = returnedRows<ToolRow>(
-        await manager.query(
-          `UPDATE tools SET enabled = $2, permissions = $3, rate_limit_requests = $4, rate_limit_window = $5,
-             overrides = $6::jsonb, updated_at = $7, updated_by = $8
-           WHERE id = $1 RETURNING ${TOOL_COLUMNS}`,
-          [id, after.enabled, after.permissions, after.rateLimit.requests, after.rateLimit.window, JSON.stringify(overrides), now, actor.userId],
-        ),
-      );
+      const overrides = applyChanges(tool.overrides, changes);
+      const before = { enabled: tool.enabled, permissions: tool.permissions, rateLimit: { requests: tool.rateLimit.requests, window: tool.rateLimit.window } };
+      const after = effectiveSettings(tool.definition, overrides);
+      const saved = await this.rows.saveSettings(manager, id, after, overrides, { at: this.clock.now(), by: actor.userId });
       await this.audit.record(manager, {
         action: 'admin.tool.updated',
         userId: actor.userId,
@@ -270,7 +257,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
         userAgent: client.userAgent,
         details: { changes, before, after },
       });
-      return catalogToolOf(saved);
+      return saved;
     });
     this.generation += 1;
     const tools = new Map(this.tools);
@@ -308,52 +295,6 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
       } catch (error) {
         this.logger.error({ err: error }, 'Tool catalogue change listener failed');
       }
-    }
-  }
-
-  private async write(
-    manager: EntityManager,
-    mode: 'insert' | 'update',
-    definition: ToolDefinition,
-    provider: string,
-    hash: string,
-    overrides: ToolOverrides,
-    now: Date,
-  ): Promise<void> {
-    const effective = effectiveSettings(definition, overrides);
-    const values = [
-      definition.id,
-      definition.name,
-      definition.description ?? '',
-      definition.version,
-      definition.category,
-      effective.enabled,
-      JSON.stringify(definition.inputSchema),
-      JSON.stringify(definition.outputSchema),
-      effective.permissions,
-      effective.rateLimit.requests,
-      effective.rateLimit.window,
-      provider,
-      JSON.stringify(definition.annotations ?? {}),
-      JSON.stringify(definition),
-      hash,
-      now,
-    ];
-    if (mode === 'insert') {
-      await manager.query(
-        `INSERT INTO tools (id, name, description, version, category, enabled, input_schema, output_schema, permissions,
-           rate_limit_requests, rate_limit_window, provider, annotations, definition, definition_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $16)`,
-        values,
-      );
-    } else {
-      await manager.query(
-        `UPDATE tools SET name = $2, description = $3, version = $4, category = $5, enabled = $6, input_schema = $7::jsonb,
-           output_schema = $8::jsonb, permissions = $9, rate_limit_requests = $10, rate_limit_window = $11, provider = $12,
-           annotations = $13::jsonb, definition = $14::jsonb, definition_hash = $15, available = true, updated_at = $16
-         WHERE id = $1`,
-        values,
-      );
     }
   }
 

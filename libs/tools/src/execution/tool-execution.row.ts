@@ -26,6 +26,12 @@ export interface ToolExecutionRow {
 export const EXECUTION_COLUMNS = `id, tool_id, user_id, session_id, request_id, request_hash, status, async, input, result, error,
   timeout_ms, ip_address, user_agent, created_at, started_at, finished_at, duration_ms, attempts`;
 
+/**
+ * Every column of `tool_executions` (checked against the migrations by the schema-drift test):
+ * the row above, then what only the queue reads and writes (ToolExecutionRepository).
+ */
+export const TOOL_EXECUTIONS_COLUMNS = `${EXECUTION_COLUMNS}, payload, caller_permissions, locked_by, locked_until`;
+
 const dateOrNull = (value: Date | string | null): Date | null => (value === null ? null : new Date(value));
 
 export function executionOf(row: ToolExecutionRow): ToolExecution {

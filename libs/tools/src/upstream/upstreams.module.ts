@@ -7,6 +7,7 @@ import { CatalogSync } from './catalog-sync';
 import { UpstreamApprovalController } from './http/upstream-approval.controller';
 import { UpstreamApprovalService } from './upstream-approval.service';
 import { loadUpstreamsFile } from './upstream-config';
+import { UpstreamPinRepository } from './upstream-pin.repository';
 import { UpstreamPinStore } from './upstream-pin.store';
 import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
 
@@ -24,6 +25,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => loadUpstreamsFile(config.upstreams.file, config.secrets.upstreamSecrets),
     },
+    UpstreamPinRepository,
     UpstreamPinStore,
     CatalogSync,
     UpstreamRegistry,

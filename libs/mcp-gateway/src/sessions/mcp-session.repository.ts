@@ -33,6 +33,10 @@ export interface StoredMcpSession {
   handshake: McpHandshake | null;
 }
 
+/** Every column of `mcp_sessions`, in insert order. */
+export const MCP_SESSIONS_COLUMNS = ['session_id', 'transport', 'credential', 'parent_session_id', 'handshake'] as const;
+
+/** An `mcp_sessions` row joined with its `sessions` row and its parent's status. */
 interface StoredRow {
   session_id: string;
   connection_type: ConnectionType;
@@ -46,16 +50,19 @@ interface StoredRow {
   handshake: string | null;
 }
 
-/** The `mcp_sessions` rows beside the `sessions` rows of MCP connections. */
+/**
+ * The repository of `mcp_sessions`: the rows beside the `sessions` rows of MCP connections. Reads
+ * join `sessions` (the caller's state); the insert takes the transaction that opens the session row.
+ */
 @Injectable()
-export class McpSessionStore {
+export class McpSessionRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** Inside the transaction that opens the session row. */
   async insert(manager: EntityManager, session: NewMcpSession): Promise<void> {
     const { handshake } = session;
     await manager.query(
-      `INSERT INTO mcp_sessions (session_id, transport, credential, parent_session_id, handshake) VALUES ($1, $2, $3, $4, $5)`,
+      `INSERT INTO mcp_sessions (${MCP_SESSIONS_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5)`,
       [session.sessionId, session.transport, session.credential, session.parentSessionId, handshake ? JSON.stringify(handshake) : null],
     );
   }

@@ -1,0 +1,175 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import type { AuditResult, AuditSeverity } from './audit-entry';
+import { AuditRowContent, GENESIS_HASH } from './audit-hash';
+
+/** An `audit_logs` row as the pg driver returns it (bigint as text, timestamptz as Date, jsonb parsed). */
+export interface AuditLogRow {
+  seq: string;
+  id: string;
+  timestamp: Date;
+  user_id: string | null;
+  action: string;
+  resource: string | null;
+  details: Record<string, unknown>;
+  result: AuditResult;
+  ip_address: string | null;
+  user_agent: string | null;
+  severity: AuditSeverity;
+  metadata: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+  /** Keyed MAC of `hash`; null on rows written before the keyed chain. */
+  mac: string | null;
+}
+
+/** Every column of `audit_logs`, in the order rows are read. */
+export const AUDIT_LOGS_COLUMNS = [
+  'seq', 'id', 'timestamp', 'user_id', 'action', 'resource', 'details', 'result', 'ip_address', 'user_agent', 'severity', 'metadata',
+  'prev_hash', 'hash', 'mac',
+] as const;
+
+const SELECTED = AUDIT_LOGS_COLUMNS.join(', ');
+
+/** The hashed content of a stored row, in the writer's shape. */
+export function auditRowContent(row: AuditLogRow): AuditRowContent {
+  return {
+    id: row.id,
+    timestamp: new Date(row.timestamp).toISOString(),
+    userId: row.user_id,
+    action: row.action,
+    resource: row.resource,
+    details: row.details,
+    result: row.result,
+    ipAddress: row.ip_address,
+    userAgent: row.user_agent,
+    severity: row.severity,
+    metadata: row.metadata,
+  };
+}
+
+/** Advisory-lock key that serialises appends to the chain (held until the writer's transaction ends). */
+export const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
+
+/** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
+export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
+
+/** Column types of an audit row's insert parameters (auditInsertParams), in order. */
+export const AUDIT_INSERT_MANY_TYPES = [
+  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text',
+] as const;
+
+/**
+ * The one INSERT of audit rows: many at once, linked after an expected chain head: one array per
+ * column (auditInsertParams, column by column), then the expected head ($15) and GENESIS_HASH ($16).
+ * Inserts nothing (returns no row) unless the table's head is still the expected one; rows go in
+ * array order, so `seq` follows the chain. Only correct under the chain lock, taken in an earlier
+ * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
+ * committed row).
+ */
+export const AUDIT_INSERT_LINKED_SQL = `INSERT INTO audit_logs
+   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
+ SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac
+   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY
+     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac, ord)
+  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $16) = $15
+  ORDER BY ord
+ RETURNING seq`;
+
+/**
+ * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertParams (already linked one after
+ * another) turned into one array per column, then the head they were linked after.
+ */
+export function auditLinkedInsertParams(rows: unknown[][], expectedHead: string): unknown[] {
+  return [...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])), expectedHead, GENESIS_HASH];
+}
+
+/** Runs one parameterised statement and answers its rows (a DataSource's `query`, or a pg client's `.rows`). */
+export type SqlRowsQuery = (sql: string, params: unknown[]) => Promise<unknown[]>;
+
+/**
+ * The rows after `afterSeq`, oldest first, at most `limit`: what the chain walk reads. Takes the
+ * query function so the offline verifier (a bare pg client, no Nest) reads with the same SQL.
+ */
+export async function auditRowsAfter(query: SqlRowsQuery, afterSeq: string, limit: number): Promise<AuditLogRow[]> {
+  return (await query(`SELECT ${SELECTED} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])) as AuditLogRow[];
+}
+
+/** Filters of the administrators' audit log listing. */
+export interface AuditLogFilter {
+  startDate?: string;
+  endDate?: string;
+  userId?: string;
+  action?: string;
+  severity?: string;
+}
+
+/**
+ * The one home of `audit_logs` SQL: the chain lock, the linked insert, the head, the walk and the
+ * listing. Writes take the caller's transaction manager, so a record commits with its change.
+ */
+@Injectable()
+export class AuditLogRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Runs `work` in the manager's transaction (`callers`: true), or, given no manager or one
+   * outside a transaction, in a new transaction (`callers`: false).
+   */
+  inTransaction<T>(manager: EntityManager | undefined, work: (transactional: EntityManager, callers: boolean) => Promise<T>): Promise<T> {
+    if (manager?.queryRunner?.isTransactionActive) return work(manager, true);
+    return (manager ?? this.dataSource.manager).transaction((transactional) => work(transactional, false));
+  }
+
+  /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
+  async lockChain(manager: EntityManager): Promise<void> {
+    const [lock]: Array<{ isolation: string }> = await manager.query(
+      `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
+      [AUDIT_CHAIN_LOCK_KEY],
+    );
+    if (lock.isolation !== 'read committed') {
+      throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
+    }
+  }
+
+  /** The hash of the newest row, or GENESIS_HASH for an empty chain. */
+  async headHash(manager: EntityManager): Promise<string> {
+    const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
+    return head?.hash ?? GENESIS_HASH;
+  }
+
+  /** Inserts rows (auditInsertParams each) linked after `expectedHead` if that is still the head; false (nothing inserted) if not. */
+  async insertLinked(manager: EntityManager, rows: unknown[][], expectedHead: string): Promise<boolean> {
+    const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams(rows, expectedHead));
+    return inserted.length > 0;
+  }
+
+  /** See auditRowsAfter. */
+  rowsAfter(afterSeq: string, limit: number): Promise<AuditLogRow[]> {
+    return auditRowsAfter((sql, params) => this.dataSource.query(sql, params), afterSeq, limit);
+  }
+
+  /** One page of matching rows, newest first, and how many match in all. */
+  async page(filter: AuditLogFilter, limit: number, offset: number): Promise<{ rows: AuditLogRow[]; total: number }> {
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    const where = (sql: string, value: unknown) => {
+      params.push(value);
+      conditions.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.startDate) where('timestamp >= ?::timestamptz', filter.startDate);
+    if (filter.endDate) where('timestamp <= ?::timestamptz', filter.endDate);
+    if (filter.userId) where('user_id = ?', filter.userId);
+    if (filter.action) where('action = ?', filter.action);
+    if (filter.severity) where('severity = ?', filter.severity);
+    const matching = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+
+    const [{ total }]: Array<{ total: string }> = await this.dataSource.query(`SELECT count(*) AS total FROM audit_logs ${matching}`, params);
+    const rows: AuditLogRow[] = await this.dataSource.query(
+      `SELECT ${SELECTED} FROM audit_logs ${matching}
+       ORDER BY timestamp DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, limit, offset],
+    );
+    return { rows, total: Number(total) };
+  }
+}
