@@ -1,9 +1,18 @@
 import { DataSource } from 'typeorm';
 import { AUDIT_LOGS_COLUMNS } from '@app/audit';
+import {
+  API_KEY_TABLE_COLUMNS,
+  BACKUP_CODE_TABLE_COLUMNS,
+  REFRESH_TOKEN_TABLE_COLUMNS,
+  SMS_CHALLENGE_TABLE_COLUMNS,
+  USER_MFA_TABLE_COLUMNS,
+} from '@app/auth';
 import { CONTEXTS_COLUMNS } from '@app/contexts';
 import { MIGRATIONS } from '@app/database';
 import { MCP_SESSIONS_COLUMNS } from '@app/mcp-gateway';
+import { SESSION_TABLE_COLUMNS } from '@app/sessions';
 import { TOOL_EXECUTIONS_COLUMNS, TOOLS_COLUMNS, UPSTREAM_TOOL_PINS_COLUMNS } from '@app/tools';
+import { USER_TABLE_COLUMNS } from '@app/users';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 /**
@@ -11,6 +20,13 @@ import { createTestDatabase, TestDatabase } from '../support/test-database';
  * repository, a comma-separated string or a list). A new repository adds one line here.
  */
 const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
+  users: USER_TABLE_COLUMNS,
+  sessions: SESSION_TABLE_COLUMNS,
+  refresh_tokens: REFRESH_TOKEN_TABLE_COLUMNS,
+  api_keys: API_KEY_TABLE_COLUMNS,
+  user_mfa: USER_MFA_TABLE_COLUMNS,
+  mfa_backup_codes: BACKUP_CODE_TABLE_COLUMNS,
+  mfa_sms_challenges: SMS_CHALLENGE_TABLE_COLUMNS,
   audit_logs: AUDIT_LOGS_COLUMNS,
   contexts: CONTEXTS_COLUMNS,
   mcp_sessions: MCP_SESSIONS_COLUMNS,
@@ -19,20 +35,10 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   upstream_tool_pins: UPSTREAM_TOOL_PINS_COLUMNS,
 };
 
-/**
- * Tables with no repository, each with the reason. The users/auth/sessions tables move to
- * REPOSITORY_COLUMNS as their repositories land (engineer repos-a).
- */
+/** Tables with no repository, each with the reason. */
 const WITHOUT_REPOSITORY: Record<string, string> = {
   migrations: "TypeORM's own record of applied migrations",
   installation: 'written only by migrations and the embedded-database template (libs/database)',
-  users: 'users repository pending (repos-a)',
-  sessions: 'sessions repository pending (repos-a)',
-  refresh_tokens: 'refresh-token repository pending (repos-a)',
-  api_keys: 'api-key repository pending (repos-a)',
-  user_mfa: 'MFA repository pending (repos-a)',
-  mfa_backup_codes: 'MFA repository pending (repos-a)',
-  mfa_sms_challenges: 'MFA repository pending (repos-a)',
 };
 
 const columnsOf = (declared: string | readonly string[]): string[] =>

@@ -14,3 +14,8 @@ export * from './dto/refresh-response.dto';
 export * from './dto/logout-response.dto';
 export * from './dto/register.dto';
 export * from './mfa';
+export { API_KEY_TABLE_COLUMNS } from './api-keys/api-key.repository';
+export { REFRESH_TOKEN_TABLE_COLUMNS } from './tokens/refresh-token.repository';
+export { BACKUP_CODE_TABLE_COLUMNS } from './mfa/backup-code.repository';
+export { SMS_CHALLENGE_TABLE_COLUMNS } from './mfa/sms-challenge.repository';
+export { USER_MFA_TABLE_COLUMNS } from './mfa/user-mfa.repository';

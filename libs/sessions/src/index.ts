@@ -7,3 +7,4 @@ export * from './session-termination.notifier';
 export * from './session-termination.service';
 export * from './dto/session.dto';
 export * from './sessions.module';
+export { SESSION_TABLE_COLUMNS } from './session.repository';

@@ -4,3 +4,4 @@ export * from './user-state.cache';
 export * from './cluster-user-state.cache';
 export * from './users.service';
 export * from './users.module';
+export { USER_TABLE_COLUMNS } from './users.repository';
