@@ -28,7 +28,7 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
     },
   };
   helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, (error?: unknown) => {
-    if (error) throw error;
+    if (error) throw error instanceof Error ? error : new Error(String(error));
   });
   return Object.freeze(headers) as Record<string, string>;
 }

@@ -1,7 +1,4 @@
-export * from './database.module';
-export * from './database-options';
-export * from './embedded-postgres';
-export * from './migration.service';
-export * from './migrations';
-export * from './postgres-breaker';
-export * from './returned-rows';
+export { DatabaseModule } from './database.module';
+export { buildDataSourceOptions } from './database-options';
+export { MigrationService } from './migration.service';
+export { returnedRows } from './returned-rows';

@@ -1,9 +1,6 @@
-export * from './session.entity';
-export * from './session-state.cache';
-export * from './cluster-session-state.cache';
-export * from './session.service';
-export * from './session-activity.service';
-export * from './session-termination.notifier';
-export * from './session-termination.service';
-export * from './dto/session.dto';
-export * from './sessions.module';
+export type { ConnectionType } from './session.entity';
+export { SessionService } from './session.service';
+export { SessionActivityService } from './session-activity.service';
+export { SessionTerminationNotifier } from './session-termination.notifier';
+export type { SessionTerminatedEvent } from './session-termination.notifier';
+export { SessionsModule } from './sessions.module';

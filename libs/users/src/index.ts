@@ -1,6 +1,7 @@
-export * from './user.entity';
-export * from './user.dto';
-export * from './user-state.cache';
-export * from './cluster-user-state.cache';
-export * from './users.service';
-export * from './users.module';
+export { UserEntity } from './user.entity';
+export type { UserStatus } from './user.entity';
+export { UserDto } from './user.dto';
+export type { UserAccessState } from './user-state.cache';
+export { UsersService, lockoutPolicyOf } from './users.service';
+export type { LockoutPolicy, LoginCandidate } from './users.service';
+export { UsersModule } from './users.module';
