@@ -39,7 +39,8 @@ function ownerOf(file) {
   return { kind: 'other' };
 }
 
-const libBoundaries = {
+/** Exported for its test (scripts/lib-boundaries.test.mjs). */
+export const libBoundaries = {
   meta: {
     type: 'problem',
     docs: { description: 'Libs are layered and imported only through their index (@app/<lib>).' },
