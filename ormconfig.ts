@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from './libs/core/src/config/app-config';
-import { buildDataSourceOptions } from './libs/database/src/database-options';
+import { loadConfig } from '@app/core';
+import { buildDataSourceOptions } from '@app/database';
 
 /**
  * The TypeORM CLI data source (npm run migration:*). It needs DATABASE_URL: the embedded

@@ -223,7 +223,7 @@ describe.each(DATABASE_KINDS)('accounts, tokens and sessions (%s)', (kind) => {
       const { accessToken, user } = await api.session('deleted@example.com');
       // No route deletes users yet; whatever does will change the row and invalidate the cached state.
       await db.query(`UPDATE users SET status = 'deleted' WHERE id = $1`, [user.id]);
-      t.app.get(UsersService).invalidate(user.id);
+      await t.app.get(UsersService).invalidate(user.id);
       expect((await api.me(accessToken)).status).toBe(401);
       expect((await api.login('deleted@example.com')).status).toBe(401);
     });

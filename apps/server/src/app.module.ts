@@ -22,7 +22,7 @@ export class AppModule {
         CoreModule.forRoot(config),
         // Nest's logs go to the same pino logger as Fastify's. No per-request binding middleware:
         // the AsyncLocalStorage it needs taxes every promise, and the Nest middleware layer with
-        // it cost about a quarter of a cached read's throughput. The request line and error lines
+        // it cost a large share of a cached read's throughput. The request line and error lines
         // carry the request id themselves.
         LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true, forRoutes: [] }),
         DatabaseModule.forRoot(),

@@ -43,7 +43,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
   return document;
 }
 
-/** The document is built on the first request for it: scanning every controller took ~0.4 s of each start. */
+/** The document is built on the first request for it: scanning every controller slowed every start. */
 export function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
   SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app, config), {
     useGlobalPrefix: false,

@@ -1,3 +1,2 @@
-export * from './admin.module';
-export * from './admin-users.service';
-export * from './admin-provisioning.service';
+export { AdminModule } from './admin.module';
+export { AdminProvisioningService } from './admin-provisioning.service';

@@ -1,9 +1,19 @@
-export * from './audit-chain.verifier';
-export * from './audit-checkpoint';
-export * from './audit-entry';
-export * from './audit-hash';
-export * from './audit-keyring';
-export * from './audit-log.repository';
-export * from './audit-sanitizer';
-export * from './audit.service';
-export * from './audit.module';
+export { checkCheckpoint, parseCheckpoint } from './audit-checkpoint';
+export type { AuditCheckpoint } from './audit-checkpoint';
+export type { AuditEntry, AuditResult, AuditSeverity } from './audit-entry';
+export { GENESIS_HASH, auditInsertParams, canonicalJson, computeAuditHash } from './audit-hash';
+export type { AuditRowContent } from './audit-hash';
+export { AuditKeyring } from './audit-keyring';
+export {
+  AUDIT_CHAIN_LOCK_KEY,
+  AUDIT_CHAIN_LOCK_SQL,
+  AUDIT_INSERT_LINKED_SQL,
+  AUDIT_LOGS_COLUMNS,
+  auditLinkedInsertParams,
+  auditRowContent,
+  auditRowsAfter,
+} from './audit-log.repository';
+export type { AuditLogRow } from './audit-log.repository';
+export { REDACTED, sanitizeAuditData } from './audit-sanitizer';
+export { AuditService } from './audit.service';
+export { AuditModule } from './audit.module';

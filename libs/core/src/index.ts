@@ -1,23 +1,38 @@
-export * from './config/app-config';
-export * from './config/config.tokens';
-export * from './clock/clock';
-export * from './core.module';
-export * from './errors/error-code';
-export * from './errors/app.exception';
-export * from './errors/database-errors';
-export * from './errors/error-response.dto';
-export * from './errors/all-exceptions.filter';
-export * from './http/request-context';
-export * from './http/route-registry';
-export * from './logging/logger';
-export * from './logging/error-serializer';
-export * from './validation/validation.pipe';
-export * from './validation/json-input';
-export * from './pagination/pagination';
-export * from './http/public.decorator';
-export * from './auth/principal';
-export * from './auth/access.decorators';
-export * from './auth/permissions';
-export * from './http/ids';
-export * from './http/client-info';
-export * from './concurrency/work-limit';
+export { ConfigValidationError, loadConfig } from './config/app-config';
+export type { AppConfig } from './config/app-config';
+export { APP_CONFIG } from './config/config.tokens';
+export { Clock } from './clock/clock';
+export { CoreModule } from './core.module';
+export { ErrorCode, codeForStatus } from './errors/error-code';
+export type { ErrorCodeValue } from './errors/error-code';
+export { AppException } from './errors/app.exception';
+export type { ErrorDetail } from './errors/app.exception';
+export { isDatabaseUnavailable } from './errors/database-errors';
+export { ErrorResponseDto } from './errors/error-response.dto';
+export { AllExceptionsFilter, errorBody } from './errors/all-exceptions.filter';
+export { newRequestId, requestIdFor, traceIdFor } from './http/request-context';
+export { RouteRegistry } from './http/route-registry';
+export { createRootLogger, lazyChildLogger } from './logging/logger';
+export { safeErrorMessage } from './logging/error-serializer';
+export { createValidationPipe } from './validation/validation.pipe';
+export { parseJsonInput, unsafeStrings } from './validation/json-input';
+export type { JsonInputResult } from './validation/json-input';
+export { PaginationDto, PaginationQueryDto, pageOffset, paginationOf } from './pagination/pagination';
+export { IS_PUBLIC_KEY, Public } from './http/public.decorator';
+export { CurrentPrincipal, ROLES } from './auth/principal';
+export type { Principal, Role } from './auth/principal';
+export {
+  ACCESS_DECLARED_KEY,
+  Authenticated,
+  DeclaresAccess,
+  INTERACTIVE_ONLY_KEY,
+  InteractiveOnly,
+  REQUIRED_PERMISSIONS_KEY,
+  REQUIRED_ROLES_KEY,
+  RequirePermissions,
+  Roles,
+} from './auth/access.decorators';
+export { PERMISSION_PATTERN, Permission, apiKeyPermissions, holdsAll, resolvePermissions } from './auth/permissions';
+export { newId } from './http/ids';
+export { clientInfo } from './http/client-info';
+export { WorkLimit } from './concurrency/work-limit';

@@ -1,4 +1,5 @@
-export * from './health.module';
-export * from './health.service';
-export * from './readiness.service';
-export * from './http-metrics.service';
+export { HealthModule } from './health.module';
+export { HealthService } from './health.service';
+export type { ComponentHealth } from './health.service';
+export { ReadinessService } from './readiness.service';
+export { HttpMetricsService } from './http-metrics.service';

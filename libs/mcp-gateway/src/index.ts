@@ -1,11 +1,4 @@
-export * from './http/mcp-paths';
-export * from './http/origin-policy';
-export * from './tickets/ticket.store';
-export * from './tickets/ticket.service';
-export * from './tools/mcp-caller';
-export * from './tools/mcp-tool-index';
-export * from './sessions/mcp-connection.registry';
+export { McpConnectionRegistry } from './sessions/mcp-connection.registry';
 export { MCP_SESSIONS_COLUMNS } from './sessions/mcp-session.repository';
-export { SESSION_ENDED_CLOSE_CODE, ACCESS_REVOKED_CLOSE_CODE, MCP_SUBPROTOCOL } from './ws/mcp-ws.connections';
-export * from './ws/mcp-ws.adapter';
-export * from './mcp-gateway.module';
+export { McpWsAdapter } from './ws/mcp-ws.adapter';
+export { McpGatewayModule } from './mcp-gateway.module';

@@ -1,7 +1,6 @@
-export * from './cluster-event-bus';
-export * from './outage-log';
-export * from './redis-breaker';
-export * from './redis-connection.service';
-export * from './redis.module';
-export * from './redis-script';
-export * from './redis-event-bus';
+export { ClusterEventBus, InProcessEventBus, clusterEvent } from './cluster-event-bus';
+export { OutageLog } from './outage-log';
+export { RedisConnection } from './redis-connection.service';
+export { RedisModule } from './redis.module';
+export { RedisScript } from './redis-script';
+export { RedisEventBus } from './redis-event-bus';

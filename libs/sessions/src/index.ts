@@ -1,10 +1,7 @@
-export type { ConnectionType, Session, SessionStatus } from './session.repository';
-export * from './session-state.cache';
-export * from './cluster-session-state.cache';
-export * from './session.service';
-export * from './session-activity.service';
-export * from './session-termination.notifier';
-export * from './session-termination.service';
-export * from './dto/session.dto';
-export * from './sessions.module';
 export { SESSION_TABLE_COLUMNS } from './session.repository';
+export type { ConnectionType } from './session.repository';
+export { SessionService } from './session.service';
+export { SessionActivityService } from './session-activity.service';
+export { SessionTerminationNotifier } from './session-termination.notifier';
+export type { SessionTerminatedEvent } from './session-termination.notifier';
+export { SessionsModule } from './sessions.module';

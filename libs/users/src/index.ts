@@ -1,7 +1,8 @@
-export type { LoginCandidate, User, UserListFilter, UserStatus } from './users.repository';
-export * from './user.dto';
-export * from './user-state.cache';
-export * from './cluster-user-state.cache';
-export * from './users.service';
-export * from './users.module';
 export { USER_TABLE_COLUMNS } from './users.repository';
+export type { LoginCandidate, User, UserStatus } from './users.repository';
+export { UserDto } from './user.dto';
+export { InMemoryUserStateCache } from './user-state.cache';
+export type { UserAccessState } from './user-state.cache';
+export { UsersService, lockoutPolicyOf } from './users.service';
+export type { LockoutPolicy } from './users.service';
+export { UsersModule } from './users.module';

@@ -19,8 +19,8 @@ const SWEEP_INTERVAL_MS = 60_000;
  * The same sliding-window rule as @nestjs/throttler's in-memory storage (a hit counts until `ttl`
  * after it happened; over `limit` blocks for `blockDuration`), in constant time per hit. The
  * library's storage copies every tracker's whole hit list on each request, so one busy user at a
- * high limit made every request slower than the last (a cached read fell from 1,550 to 920/s within
- * 30 s). Hits expire from the front of a queue instead, no timer per hit, one unref'd sweep.
+ * high limit made every request slower than the last (throughput kept falling for as long as the
+ * load lasted). Hits expire from the front of a queue instead, no timer per hit, one unref'd sweep.
  */
 @Injectable()
 export class InMemoryThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {

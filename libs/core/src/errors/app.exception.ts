@@ -9,7 +9,7 @@ export interface ErrorDetail {
 
 /**
  * A domain error with a stable code. Thrown anywhere; rendered by the REST filter as the
- * contract's Error body and, later, by the MCP gateway as a JSON-RPC error.
+ * contract's Error body, and by the MCP gateway as a tool error result carrying the code.
  */
 export class AppException extends HttpException {
   constructor(

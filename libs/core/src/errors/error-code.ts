@@ -1,6 +1,7 @@
 /**
- * Stable error codes. REST renders them as the `error` field of the contract's Error body;
- * the MCP gateway maps the same codes to JSON-RPC errors. Add, never rename.
+ * Stable error codes. REST renders them as the `error` field of the contract's Error body; an
+ * MCP tool call that is refused or fails carries the same code in its error result (`isError`).
+ * Add, never rename.
  */
 export const ErrorCode = {
   VALIDATION_ERROR: 'VALIDATION_ERROR',

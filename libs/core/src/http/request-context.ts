@@ -6,7 +6,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Random bytes for identifiers that are not secrets (request and trace ids), drawn from a pool
- * refilled 4 KiB at a time: a randomBytes call per request was about 4% of a cached read's CPU.
+ * refilled 4 KiB at a time: a randomBytes call per request was a visible share of a cached read's CPU.
  */
 const POOL_SIZE = 4096;
 const pool = Buffer.allocUnsafe(POOL_SIZE);

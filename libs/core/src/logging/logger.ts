@@ -49,7 +49,7 @@ export function createRootLogger(config: AppConfig): Logger {
 /**
  * Fastify's `childLoggerFactory`: `request.log` is built on first use. Fastify builds a child
  * logger for every request, and pino redacts a child's bindings as it builds it, which with our
- * wildcard paths was ~3% of a cached read; our code never logs through `request.log` (the request
+ * wildcard paths was a visible share of a cached read; our code never logs through `request.log` (the request
  * line and errors carry the request id themselves), so most requests never need one.
  */
 export function lazyChildLogger(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {

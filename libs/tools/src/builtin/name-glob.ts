@@ -5,7 +5,7 @@
  * Iterative two-pointer matching instead of a regular expression: on a mismatch it resumes only
  * from the most recent `*`, one name position further than last time, so it never needs more than
  * (name length + 1) × (pattern length + 1) steps. A backtracking regex of `*a*a*a…*b` is
- * exponential in the number of stars (13 s for a 52-character name).
+ * exponential in the number of stars.
  */
 export function globMatches(pattern: readonly string[], name: readonly string[]): boolean {
   let p = 0;

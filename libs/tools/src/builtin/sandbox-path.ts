@@ -17,7 +17,7 @@ const LOOKALIKES = new Set([
 /** Control, format (bidi overrides, zero-width joiners), line/paragraph separators, lone surrogates. */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
-/** A caller's path, checked as a string: relative, no `..`, no tricks. Real-path checks come later. */
+/** A caller's path, checked as a string: relative, no `..`, no tricks (FilesystemSandbox checks real paths). */
 export interface SandboxPath {
   /** Path segments below the root; empty for the root itself. */
   segments: string[];

@@ -30,9 +30,8 @@ const MAX_BATCH = 256;
  * The counters go through SessionActivityService's write-behind, not into that transaction:
  * every call of a session updates the same `sessions` row, and concurrent calls of one session
  * (an agent fanning out) queued on its row lock inside their transactions, holding the audit
- * chain lock up behind them. Measured on the tool benchmark: about a third fewer executions per
- * second. A crash loses at most the last flush interval of counts, never an execution or its
- * audit record.
+ * chain lock up behind them (measured on the tool benchmark, P2). A crash loses at most the last
+ * flush interval of counts, never an execution or its audit record.
  */
 @Injectable()
 export class ExecutionRecorder {

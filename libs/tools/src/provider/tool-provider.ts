@@ -48,7 +48,7 @@ export interface ToolCallContext {
 
 /**
  * A source of tools. The execution pipeline only talks to this interface, so built-in tools and
- * (later) upstream MCP servers are interchangeable. `execute` resolves with the tool's output, or
+ * upstream MCP servers are interchangeable. `execute` resolves with the tool's output, or
  * rejects with a ToolError for expected failures; anything else is a fault of the provider.
  */
 export interface ToolProvider {
