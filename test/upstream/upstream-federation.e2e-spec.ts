@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, auditFor, Caller, execute, executionRow, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import {
+  directClient,
   EVERYTHING,
   EVERYTHING_TOOLS,
   freePort,
@@ -122,13 +123,34 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
       const names = await mcpToolNames(client);
       expect(names).toContain('everything.echo');
       expect(names).not.toContain('remote:echo'); // the user lacks executions:read
-      const result = await client.callTool({ name: 'everything.echo', arguments: { message: 'via mcp' } });
-      expect(result.isError).toBeFalsy();
-      expect(JSON.stringify(result)).toContain('Echo: via mcp');
       const failed = await client.callTool({ name: 'everything.get-sum', arguments: { a: 'x', b: 1 } });
       expect(failed.isError).toBe(true);
     } finally {
       await client.close();
+    }
+  });
+
+  it.each([
+    ['echo', { message: 'via mcp' }],
+    ['get-tiny-image', {}],
+    ['get-annotated-message', { messageType: 'error', includeImage: true }],
+    ['get-resource-links', { count: 4 }],
+    ['get-resource-reference', { resourceType: 'Blob', resourceId: 2 }],
+    ['get-structured-content', { location: 'Chicago' }],
+  ])('relays %s to MCP agents exactly as the upstream answers it', async (name, args) => {
+    const direct = await directClient(remote.url, 'gateway-credential-for-remote');
+    const client = await mcpClient(t, admin);
+    try {
+      const expected = await direct.callTool({ name, arguments: args });
+      const actual = await client.callTool({ name: `remote:${name}`, arguments: args });
+      expect(Array.isArray(expected.content) && expected.content.length > 0).toBe(true);
+      expect(actual.content).toEqual(expected.content);
+      expect(actual.structuredContent).toEqual(expected.structuredContent);
+      expect(actual.isError).toEqual(expected.isError);
+      expect(actual._meta).toEqual(expected._meta);
+    } finally {
+      await client.close();
+      await direct.close();
     }
   });
 

@@ -146,6 +146,14 @@ export async function mcpClient(t: TestApp, caller: Caller): Promise<Client> {
   return client;
 }
 
+/** An official v2 SDK client straight to an upstream (no gateway): what the upstream itself answers. */
+export async function directClient(url: string, token?: string): Promise<Client> {
+  const client = new Client({ name: 'upstream-e2e-direct', version: '1.0.0' });
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
 /** Every tool name the gateway shows this client, over every page. */
 export async function mcpToolNames(client: Client): Promise<string[]> {
   const names: string[] = [];
