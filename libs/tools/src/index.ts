@@ -1,5 +1,6 @@
 export * from './provider/tool-provider';
 export * from './provider/tool-error';
+export * from './provider/tool-result';
 export * from './runtime/tool-runtime-stats';
 export * from './builtin/builtin-tool.provider';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
@@ -24,4 +25,3 @@ export { UpstreamsModule } from './upstream/upstreams.module';
 export { UpstreamRegistry } from './upstream/upstream.registry';
 export type { UpstreamStatus, UpstreamState } from './upstream/upstream-tool.provider';
 export { UpstreamErrorCode } from './upstream/upstream-failure';
-export { upstreamContentOf } from './upstream/upstream-tool-definition';
