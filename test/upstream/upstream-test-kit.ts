@@ -154,6 +154,16 @@ export async function directClient(url: string, token?: string): Promise<Client>
   return client;
 }
 
+/** The key a 2026-07-28 server adds to every result's _meta: it names the server of that hop (the gateway, to agents). */
+export const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
+
+/** A result's _meta without the hop's own serverInfo (undefined when nothing else is left): what a gateway relays. */
+export function relayedMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!meta) return undefined;
+  const { [SERVER_INFO_META]: _hop, ...rest } = meta;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 /** Every tool name the gateway shows this client, over every page. */
 export async function mcpToolNames(client: Client): Promise<string[]> {
   const names: string[] = [];
