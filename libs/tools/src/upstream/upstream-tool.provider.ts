@@ -200,14 +200,15 @@ export class UpstreamToolProvider implements ToolProvider {
     }
     // The upstream's result as it sent it (an isError result included): the pipeline and both
     // transports render it without rewriting. Only its size is bounded.
-    const bytes = Buffer.byteLength(JSON.stringify(result));
+    const relayed = toolResultOf(result);
+    const bytes = Buffer.byteLength(JSON.stringify(relayed));
     if (bytes > this.maxResultBytes) {
       throw new ToolError(
         ToolErrorCode.RESULT_TOO_LARGE,
         `Upstream ${this.config.name} returned a result of ${bytes} bytes for ${toolId}, over the gateway's limit of ${this.maxResultBytes} bytes (MCP_UPSTREAM_RESULT_MAX_BYTES); nothing of it was passed on`,
       );
     }
-    return toolResultOf(result);
+    return relayed;
   }
 
   private async connect(): Promise<void> {
