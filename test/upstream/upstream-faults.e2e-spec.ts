@@ -82,7 +82,7 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
     expect(ms).toBeLessThan(3_000);
     const stats = await waitFor('upstream saw the cancellation', async () => {
       const res2 = await execute(t, admin, 'mutable.stats', { parameters: {} });
-      return res2.body.result?.cancelled >= 1 ? res2.body.result : undefined;
+      return res2.body.result?.structuredContent?.cancelled >= 1 ? res2.body.result.structuredContent : undefined;
     });
     // Structured content, checked against the upstream's output schema; and the child's whole environment.
     expect(stats).toEqual({ calls: expect.any(Number), cancelled: 1, envKeys: [] });
@@ -129,6 +129,6 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
     await waitFor('mutable connected again', async () => (await upstreamHealth(t, 'mutable'))?.state === 'connected');
     expect(registry.get('mutable')!.status().pid).not.toBe(pid);
     const res = await execute(t, admin, 'mutable.stats', { parameters: {} });
-    expect(res.body).toMatchObject({ status: 'completed', result: { calls: 1, cancelled: 0 } });
+    expect(res.body).toMatchObject({ status: 'completed', result: { structuredContent: { calls: 1, cancelled: 0 } } });
   });
 });

@@ -5,6 +5,8 @@ import { DataSource } from 'typeorm';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, auditFor, Caller, execute, executionRow, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import {
+  directClient,
+  relayedMeta,
   EVERYTHING,
   EVERYTHING_TOOLS,
   freePort,
@@ -75,8 +77,13 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(echo.schema.input.properties.message).toBeDefined();
     const remoteEcho = tools.find((tool) => tool.id === 'remote:echo')!;
     expect(remoteEcho).toMatchObject({ category: 'analytics', permissions: ['executions:read', 'tools:execute'] });
-    // The upstream's own output schema is the result schema.
-    expect(tools.find((tool) => tool.id === 'everything.get-structured-content')!.schema.output.properties.temperature).toBeDefined();
+    // REST's result of a federated tool is the upstream's result itself: content blocks, structuredContent, isError, _meta.
+    expect(Object.keys(tools.find((tool) => tool.id === 'everything.get-structured-content')!.schema.output.properties).sort()).toEqual([
+      '_meta',
+      'content',
+      'isError',
+      'structuredContent',
+    ]);
   });
 
   it('runs a stdio upstream tool through the pipeline: execution row and audit entry', async () => {
@@ -103,7 +110,8 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     const res = await execute(t, user, 'everything.get-structured-content', { parameters: { location: 'Chicago' } });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('completed');
-    expect(res.body.result).toEqual({ temperature: expect.any(Number), conditions: expect.any(String), humidity: expect.any(Number) });
+    expect(res.body.result.structuredContent).toEqual({ temperature: expect.any(Number), conditions: expect.any(String), humidity: expect.any(Number) });
+    expect(res.body.result.content).toEqual([{ type: 'text', text: JSON.stringify(res.body.result.structuredContent) }]);
     const sum = await execute(t, user, 'remote:get-sum', { parameters: { a: 2, b: 40 } });
     expect(sum.status).toBe(403); // remote needs executions:read
     const local = await execute(t, user, 'everything.get-sum', { parameters: { a: 2, b: 40 } });
@@ -122,13 +130,35 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
       const names = await mcpToolNames(client);
       expect(names).toContain('everything.echo');
       expect(names).not.toContain('remote:echo'); // the user lacks executions:read
-      const result = await client.callTool({ name: 'everything.echo', arguments: { message: 'via mcp' } });
-      expect(result.isError).toBeFalsy();
-      expect(JSON.stringify(result)).toContain('Echo: via mcp');
       const failed = await client.callTool({ name: 'everything.get-sum', arguments: { a: 'x', b: 1 } });
       expect(failed.isError).toBe(true);
     } finally {
       await client.close();
+    }
+  });
+
+  it.each([
+    ['echo', { message: 'via mcp' }],
+    ['get-tiny-image', {}],
+    ['get-annotated-message', { messageType: 'error', includeImage: true }],
+    ['get-resource-links', { count: 4 }],
+    ['get-resource-reference', { resourceType: 'Blob', resourceId: 2 }],
+    ['get-structured-content', { location: 'Chicago' }],
+  ])('relays %s to MCP agents exactly as the upstream answers it', async (name, args) => {
+    const direct = await directClient(remote.url, 'gateway-credential-for-remote');
+    const client = await mcpClient(t, admin);
+    try {
+      const expected = await direct.callTool({ name, arguments: args });
+      const actual = await client.callTool({ name: `remote:${name}`, arguments: args });
+      expect(Array.isArray(expected.content) && expected.content.length > 0).toBe(true);
+      expect(actual.content).toEqual(expected.content);
+      expect(actual.structuredContent).toEqual(expected.structuredContent);
+      expect(actual.isError).toEqual(expected.isError);
+      // The upstream's _meta; the gateway (2026-07-28 towards this agent) adds only its own serverInfo.
+      expect(relayedMeta(actual._meta)).toEqual(relayedMeta(expected._meta));
+    } finally {
+      await client.close();
+      await direct.close();
     }
   });
 

@@ -146,6 +146,24 @@ export async function mcpClient(t: TestApp, caller: Caller): Promise<Client> {
   return client;
 }
 
+/** An official v2 SDK client straight to an upstream (no gateway): what the upstream itself answers. */
+export async function directClient(url: string, token?: string): Promise<Client> {
+  const client = new Client({ name: 'upstream-e2e-direct', version: '1.0.0' });
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+/** The key a 2026-07-28 server adds to every result's _meta: it names the server of that hop (the gateway, to agents). */
+export const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
+
+/** A result's _meta without the hop's own serverInfo (undefined when nothing else is left): what a gateway relays. */
+export function relayedMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!meta) return undefined;
+  const { [SERVER_INFO_META]: _hop, ...rest } = meta;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 /** Every tool name the gateway shows this client, over every page. */
 export async function mcpToolNames(client: Client): Promise<string[]> {
   const names: string[] = [];

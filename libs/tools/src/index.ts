@@ -1,5 +1,7 @@
 export type { ToolCallContext, ToolDefinition, ToolProvider } from './provider/tool-provider';
 export { ToolError, abortedError } from './provider/tool-error';
+export { isToolResult } from './provider/tool-result';
+export type { ToolResult } from './provider/tool-result';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
 export { TOOL_PROVIDERS } from './tool-providers.token';
 export { ToolsModule } from './tools.module';

@@ -143,6 +143,11 @@ export interface AppConfig {
   upstreams: {
     /** JSON file declaring the upstream MCP servers the gateway federates (MCP_UPSTREAMS_FILE); unset: none. */
     file: string | undefined;
+    /**
+     * The largest result (bytes of its JSON) an upstream tool call may return
+     * (MCP_UPSTREAM_RESULT_MAX_BYTES); a larger one fails the call with RESULT_TOO_LARGE, never truncated.
+     */
+    resultMaxBytes: number;
   };
   secrets: {
     /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
@@ -487,7 +492,10 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       maxStoredBytes: r.int('TOOLS_MAX_STORED_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     },
     mcp: parseMcp(r),
-    upstreams: { file: optionalPath(r.raw('MCP_UPSTREAMS_FILE')) },
+    upstreams: {
+      file: optionalPath(r.raw('MCP_UPSTREAMS_FILE')),
+      resultMaxBytes: r.int('MCP_UPSTREAM_RESULT_MAX_BYTES', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    },
     secrets: {
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),

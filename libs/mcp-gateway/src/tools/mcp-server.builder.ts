@@ -92,7 +92,7 @@ export class McpServerBuilder {
         { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
       );
       // A failed run is counted (tool_executions, errors) by the pipeline itself.
-      return execution.status === 'completed' ? completedResult(tool, execution.result) : failedResult(tool, execution.error);
+      return execution.status === 'completed' ? completedResult(tool, execution.result) : failedResult(tool, execution.error, execution.result);
     } catch (error) {
       if (!(error instanceof AppException)) throw error;
       if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);

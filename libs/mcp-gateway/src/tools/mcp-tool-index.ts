@@ -141,8 +141,23 @@ export class McpToolIndex implements OnModuleInit, OnModuleDestroy {
   }
 }
 
-/** The MCP shape of a catalogue tool: `name` is the tool id, the same one REST uses. */
+/**
+ * The MCP shape of a catalogue tool: `name` is the tool id, the same one REST uses. A tool whose
+ * provider gave its MCP fields (a federated tool) shows them as given: its own title,
+ * description, output schema, annotations, icons and _meta, and none it did not send.
+ */
 export function mcpToolOf(tool: CatalogTool): Tool {
+  const fields = tool.definition.mcp;
+  if (fields) {
+    const view: Tool = { name: tool.id, inputSchema: tool.inputSchema as Tool['inputSchema'] };
+    if (fields.title !== undefined) view.title = fields.title;
+    if (fields.description !== undefined) view.description = fields.description;
+    if (fields.outputSchema !== undefined) view.outputSchema = fields.outputSchema as Tool['outputSchema'];
+    if (fields.annotations !== undefined) view.annotations = fields.annotations as Tool['annotations'];
+    if (fields.icons !== undefined) view.icons = fields.icons as Tool['icons'];
+    if (fields._meta !== undefined) view._meta = fields._meta;
+    return view;
+  }
   const view: Tool = {
     name: tool.id,
     title: tool.definition.title ?? tool.name,
@@ -157,6 +172,12 @@ export function mcpToolOf(tool: CatalogTool): Tool {
 /** MCP output schemas describe `structuredContent`, which must be an object. */
 export function hasObjectOutput(tool: CatalogTool): boolean {
   return tool.outputSchema?.type === 'object';
+}
+
+/** The output schema MCP agents are shown for the tool, if any. */
+export function advertisedOutputSchema(tool: CatalogTool): unknown {
+  if (tool.definition.mcp) return tool.definition.mcp.outputSchema;
+  return hasObjectOutput(tool) ? tool.outputSchema : undefined;
 }
 
 function encodeCursor(lastId: string): string {

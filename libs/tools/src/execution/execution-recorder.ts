@@ -67,7 +67,7 @@ export class ExecutionRecorder {
       error: outcome.error,
       finishedAt: outcome.finishedAt,
       durationMs: outcome.durationMs,
-      storedResult: outcome.status === 'completed' ? boundedJson(outcome.result, this.maxStoredBytes) : null,
+      storedResult: outcome.result === null && outcome.status === 'failed' ? null : boundedJson(outcome.result, this.maxStoredBytes),
     };
     const recorded = await this.finishes.submit({ execution, finish });
     if (!recorded) {

@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '@app/core';
+import type { RpcError } from '../provider/tool-error';
 
 export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed';
 
@@ -7,6 +8,8 @@ export interface ExecutionError {
   code: string;
   message: string;
   details?: ErrorDetail[];
+  /** The upstream's own JSON-RPC error, when that is how the call failed (MCP relays it as that error). */
+  rpc?: RpcError;
 }
 
 /** One tool call, as recorded in `tool_executions`. */

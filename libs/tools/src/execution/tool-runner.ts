@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '@app/core';
 import { abortedError, ToolError, ToolErrorCode } from '../provider/tool-error';
+import { isToolResult, textOf } from '../provider/tool-result';
 import { ToolRuntimeStats } from '../runtime/tool-runtime-stats';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolProviderRegistry } from '../catalog/tool-provider.registry';
@@ -23,7 +24,7 @@ export interface RunOptions {
 
 export interface RunOutcome {
   status: 'completed' | 'failed';
-  /** Plain JSON that matched the output schema (null when failed). */
+  /** Plain JSON that matched the output schema (null when failed, except a ToolResult with isError). */
   result: unknown;
   error: ExecutionError | null;
   startedAt: Date;
@@ -124,6 +125,14 @@ export class ToolRunner {
         message: 'The tool returned output that does not match its output schema',
       });
     }
+    if (tool.definition.resultFormat === 'content' && isToolResult(output) && output.isError === true) {
+      // The tool's own error result: kept whole (REST shows it as `result`, MCP relays it as sent).
+      const text = textOf(output);
+      return end('failed', output, {
+        code: ToolErrorCode.UPSTREAM_ERROR,
+        message: text ? text.slice(0, MAX_MESSAGE_LENGTH) : 'The tool reported an error',
+      });
+    }
     return end('completed', output, null);
   }
 
@@ -133,6 +142,7 @@ export class ToolRunner {
       if (Array.isArray(error.details) && error.details.length > 0) {
         described.details = error.details.slice(0, 20).map((d) => ({ field: String(d.field), message: String(d.message).slice(0, MAX_MESSAGE_LENGTH) }));
       }
+      if (error.rpc) described.rpc = error.rpc;
       return described;
     }
     // Not an expected failure: the details (and stack) go to the log, never to the caller.

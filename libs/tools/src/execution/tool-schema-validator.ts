@@ -3,13 +3,17 @@ import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { ErrorDetail } from '@app/core';
-import type { JsonSchema } from '../provider/tool-provider';
+import type { JsonSchema, ToolDefinition } from '../provider/tool-provider';
 import type { CatalogTool } from '../catalog/catalog-tool';
 
 interface CompiledTool {
   input: ValidateFunction;
   output: ValidateFunction;
+  /** Of a content-format tool with an MCP output schema: checks its `structuredContent`. */
+  structured?: ValidateFunction;
 }
+
+type Schemas = Pick<CatalogTool, 'definitionHash' | 'inputSchema' | 'outputSchema'> & { definition?: Pick<ToolDefinition, 'resultFormat' | 'mcp'> };
 
 /** More would only repeat the same mistake; the caller fixes these and tries again. */
 const MAX_DETAILS = 20;
@@ -28,10 +32,12 @@ export class ToolSchemaValidator {
   private readonly compiled = new Map<string, CompiledTool>();
 
   /** Compiles (and caches) the tool's schemas; throws when one is not a valid JSON Schema. */
-  prepare(tool: Pick<CatalogTool, 'definitionHash' | 'inputSchema' | 'outputSchema'>): CompiledTool {
+  prepare(tool: Schemas): CompiledTool {
     let entry = this.compiled.get(tool.definitionHash);
     if (!entry) {
+      const structured = tool.definition?.resultFormat === 'content' ? tool.definition.mcp?.outputSchema : undefined;
       entry = { input: this.compile(tool.inputSchema), output: this.compile(tool.outputSchema) };
+      if (structured) entry.structured = this.compile(structured);
       this.compiled.set(tool.definitionHash, entry);
     }
     return entry;
@@ -52,9 +58,14 @@ export class ToolSchemaValidator {
 
   /** Null when the output matches the schema, else a short description of the mismatches (for the log). */
   checkOutput(tool: CatalogTool, output: unknown): ErrorDetail[] | null {
-    const validate = this.prepare(tool).output;
-    if (validate(output)) return null;
-    return toDetails(validate.errors ?? [], 'result');
+    const { output: validate, structured } = this.prepare(tool);
+    if (!validate(output)) return toDetails(validate.errors ?? [], 'result');
+    // MCP: a successful result of a tool with an output schema carries conforming structuredContent.
+    const result = output as { structuredContent?: unknown; isError?: unknown };
+    if (!structured || result.isError === true) return null;
+    if (result.structuredContent === undefined) return [{ field: 'result.structuredContent', message: 'is required', code: 'required' }];
+    if (structured(result.structuredContent)) return null;
+    return toDetails(structured.errors ?? [], 'result.structuredContent');
   }
 
   private compile(schema: JsonSchema): ValidateFunction {

@@ -16,6 +16,8 @@ export const ToolErrorCode = {
   TIMEOUT: 'TIMEOUT',
   ABORTED: 'ABORTED',
   BUSY: 'BUSY',
+  /** The result is larger than the configured limit (e.g. MCP_UPSTREAM_RESULT_MAX_BYTES). */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
 } as const;
 
 export type ToolErrorCodeValue = (typeof ToolErrorCode)[keyof typeof ToolErrorCode] | (string & {});
@@ -25,11 +27,19 @@ export interface ToolErrorDetail {
   message: string;
 }
 
+/** A JSON-RPC error an upstream answered: relayed to MCP agents as that error (its code, message and data). */
+export interface RpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
 export class ToolError extends Error {
   constructor(
     readonly code: ToolErrorCodeValue,
     message: string,
     readonly details?: ToolErrorDetail[],
+    readonly rpc?: RpcError,
   ) {
     super(message);
     this.name = 'ToolError';

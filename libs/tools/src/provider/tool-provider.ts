@@ -13,6 +13,16 @@ export interface ToolAnnotations {
   openWorldHint?: boolean;
 }
 
+/** Fields of an MCP tool definition relayed verbatim (see ToolDefinition.mcp). */
+export interface McpToolFields {
+  title?: string;
+  description?: string;
+  outputSchema?: JsonSchema;
+  annotations?: Record<string, unknown>;
+  icons?: unknown[];
+  _meta?: Record<string, unknown>;
+}
+
 /** What a provider says about one of its tools; the catalogue stores it and admins may override permissions and rate limit. */
 export interface ToolDefinition {
   /** Stable id, e.g. `tool_filesystem`. */
@@ -31,6 +41,18 @@ export interface ToolDefinition {
   annotations?: ToolAnnotations;
   enabledByDefault?: boolean;
   /**
+   * What `execute` resolves with: `structured` (default) the output itself, checked against
+   * `outputSchema`; `content` a ToolResult (content blocks, structured content, isError, _meta)
+   * that REST and MCP render as it is (see tool-result.ts).
+   */
+  resultFormat?: 'structured' | 'content';
+  /**
+   * The MCP tool definition's own fields, advertised to MCP agents as given instead of being
+   * derived from the catalogue (federated tools: the upstream's title, description, output
+   * schema, every annotation, icons and _meta; absent fields stay absent).
+   */
+  mcp?: McpToolFields;
+  /**
    * The provider withholds the tool until an administrator acts (an upstream changed a pinned
    * definition): the tool is disabled whatever the overrides say.
    */
@@ -48,8 +70,9 @@ export interface ToolCallContext {
 
 /**
  * A source of tools. The execution pipeline only talks to this interface, so built-in tools and
- * upstream MCP servers are interchangeable. `execute` resolves with the tool's output, or
- * rejects with a ToolError for expected failures; anything else is a fault of the provider.
+ * upstream MCP servers are interchangeable. `execute` resolves with the tool's output (a
+ * ToolResult for `resultFormat: 'content'` tools, which may carry `isError`), or rejects with a
+ * ToolError for expected failures; anything else is a fault of the provider.
  */
 export interface ToolProvider {
   readonly name: string;

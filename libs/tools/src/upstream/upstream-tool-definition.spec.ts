@@ -1,6 +1,7 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import { parseUpstreams } from './upstream-config';
-import { changedFields, CONTENT_RESULT_SCHEMA, pinnedDefinitionOf, upstreamContentOf, upstreamToolEntryOf } from './upstream-tool-definition';
+import { TOOL_RESULT_SCHEMA } from '../provider/tool-result';
+import { changedFields, pinnedDefinitionOf, upstreamToolEntryOf } from './upstream-tool-definition';
 
 const [config] = parseUpstreams(
   JSON.stringify({ upstreams: [{ name: 'ev', transport: 'stdio', command: '/bin/x', category: 'data', permissions: ['tools:execute'], enabled: false }] }),
@@ -30,20 +31,24 @@ describe('upstream tool definitions', () => {
       version: '2.0.0',
       category: 'data',
       inputSchema: sum.inputSchema,
-      outputSchema: CONTENT_RESULT_SCHEMA,
+      outputSchema: TOOL_RESULT_SCHEMA,
       permissions: ['tools:execute'],
       rateLimit: { requests: 60, window: '1m' },
       annotations: { readOnlyHint: true, destructiveHint: false },
       enabledByDefault: false,
+      resultFormat: 'content',
+      // For MCP agents: the upstream's own fields, every annotation included, nothing invented.
+      mcp: { title: 'Get Sum', description: 'Returns the sum of two numbers', annotations: { readOnlyHint: true, title: 'ignored', destructiveHint: false } },
     });
   });
 
-  it('keep an output schema as the result schema', () => {
+  it('keep an output schema for MCP agents; REST\'s result schema is the result itself', () => {
     const outputSchema = { type: 'object' as const, properties: { total: { type: 'number' } } };
     const entry = upstreamToolEntryOf(config, { ...sum, outputSchema }, undefined);
     if ('problem' in entry) throw new Error(entry.problem);
     expect(entry.hasOutputSchema).toBe(true);
-    expect(entry.definition.outputSchema).toEqual(outputSchema);
+    expect(entry.definition.mcp?.outputSchema).toEqual(outputSchema);
+    expect(entry.definition.outputSchema).toEqual(TOOL_RESULT_SCHEMA);
     expect(entry.definition.version).toBe('0.0.0');
   });
 
@@ -73,10 +78,15 @@ describe('upstream tool definitions', () => {
     expect(upstreamToolEntryOf(config, { name: 'x' } as Tool, '1')).toEqual({ problem: 'tool "x" has no input schema object' });
   });
 
-  it('let the MCP gateway relay an upstream\'s content blocks as they came', () => {
-    const content = [{ type: 'text', text: 'Echo: hi' }];
-    expect(upstreamContentOf({ provider: 'upstream:ev', outputSchema: CONTENT_RESULT_SCHEMA }, { content })).toEqual({ content });
-    expect(upstreamContentOf({ provider: 'upstream:ev', outputSchema: { type: 'object' } }, { content })).toBeUndefined();
-    expect(upstreamContentOf({ provider: 'builtin', outputSchema: CONTENT_RESULT_SCHEMA }, { content })).toBeUndefined();
+  it('keep the upstream\'s output schema, icons and _meta for MCP agents, and invent none', () => {
+    const outputSchema = { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] };
+    const icons = [{ src: 'https://example.com/sum.png', mimeType: 'image/png' }];
+    const withAll = upstreamToolEntryOf(config, { ...sum, outputSchema, icons, _meta: { 'example.com/x': 1 } } as Tool, '1');
+    const bare = upstreamToolEntryOf(config, { name: 'bare', inputSchema: { type: 'object' } } as Tool, '1');
+    if ('problem' in withAll || 'problem' in bare) throw new Error('refused');
+    expect(withAll.hasOutputSchema).toBe(true);
+    expect(withAll.definition.mcp).toEqual({ ...bare.definition.mcp, title: 'Get Sum', description: sum.description, outputSchema, annotations: sum.annotations, icons, _meta: { 'example.com/x': 1 } });
+    expect(bare.definition.mcp).toEqual({});
+    expect(bare.definition.outputSchema).toEqual(TOOL_RESULT_SCHEMA);
   });
 });

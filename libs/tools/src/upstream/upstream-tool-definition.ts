@@ -1,7 +1,7 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import { fingerprint } from '../common/fingerprint';
-import type { CatalogTool } from '../catalog/catalog-tool';
-import type { JsonSchema, ToolAnnotations, ToolDefinition } from '../provider/tool-provider';
+import type { JsonSchema, McpToolFields, ToolAnnotations, ToolDefinition } from '../provider/tool-provider';
+import { TOOL_RESULT_SCHEMA } from '../provider/tool-result';
 import type { UpstreamConfig } from './upstream-config';
 
 /**
@@ -20,43 +20,6 @@ export interface PinnedDefinition {
 }
 
 export const PINNED_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
-
-/**
- * Result shape of an upstream tool without an output schema: the MCP content blocks as the
- * upstream sent them (and its structured content, if any). A tool with an output schema
- * returns its structured content itself, checked against that schema.
- */
-export const CONTENT_RESULT_SCHEMA: JsonSchema = {
-  type: 'object',
-  required: ['content'],
-  properties: {
-    content: {
-      type: 'array',
-      description: 'MCP content blocks (text, image, audio, resource_link, resource) as the upstream returned them',
-      items: { type: 'object', required: ['type'], properties: { type: { type: 'string' } } },
-    },
-    structuredContent: { description: 'The upstream\'s structured result, when it sent one' },
-  },
-};
-
-const CONTENT_RESULT_FINGERPRINT = fingerprint(CONTENT_RESULT_SCHEMA);
-
-/**
- * For the MCP gateway: the upstream's own result of a federated tool that has no output schema
- * (its execution result is `{ content, structuredContent? }`), so it can be relayed to agents as
- * it came instead of as JSON text of itself. Undefined for every other tool.
- */
-export function upstreamContentOf(
-  tool: Pick<CatalogTool, 'provider' | 'outputSchema'>,
-  result: unknown,
-): { content: Array<Record<string, unknown>>; structuredContent?: unknown } | undefined {
-  if (!tool.provider.startsWith('upstream:') || fingerprint(tool.outputSchema) !== CONTENT_RESULT_FINGERPRINT) return undefined;
-  const candidate = result as { content?: unknown; structuredContent?: unknown } | null;
-  if (!candidate || !Array.isArray(candidate.content)) return undefined;
-  return candidate.structuredContent === undefined
-    ? { content: candidate.content }
-    : { content: candidate.content, structuredContent: candidate.structuredContent };
-}
 
 /** One upstream tool as the provider keeps it: what the catalogue gets and what pinning compares. */
 export interface UpstreamToolEntry {
@@ -114,13 +77,31 @@ export function upstreamToolEntryOf(
     version: serverVersion && serverVersion.length <= 64 ? serverVersion : '0.0.0',
     category: config.category,
     inputSchema: structuredClone(tool.inputSchema) as JsonSchema,
-    outputSchema: hasOutputSchema ? (structuredClone(tool.outputSchema) as JsonSchema) : CONTENT_RESULT_SCHEMA,
+    // REST's `result` of a federated tool is the upstream's result itself (content blocks and all).
+    outputSchema: TOOL_RESULT_SCHEMA,
     permissions: [...config.permissions],
     rateLimit: { ...config.rateLimit },
     annotations: hintsOf(tool.annotations),
     enabledByDefault: config.enabled,
+    resultFormat: 'content',
+    mcp: mcpFieldsOf(tool),
   };
   return { toolId: definition.id, upstreamName: tool.name, pinned, hash: pinHashOf(pinned), hasOutputSchema, definition };
+}
+
+/**
+ * What MCP agents are shown of the upstream's definition, as the upstream wrote it: present
+ * fields only (no invented title or output schema), every annotation, icons and _meta.
+ */
+function mcpFieldsOf(tool: Tool): McpToolFields {
+  const fields: McpToolFields = {};
+  if (tool.title !== undefined) fields.title = tool.title;
+  if (tool.description !== undefined) fields.description = tool.description;
+  if (tool.outputSchema !== undefined) fields.outputSchema = structuredClone(tool.outputSchema) as JsonSchema;
+  if (tool.annotations !== undefined) fields.annotations = structuredClone(tool.annotations) as Record<string, unknown>;
+  if (tool.icons !== undefined) fields.icons = structuredClone(tool.icons) as unknown[];
+  if (tool._meta !== undefined) fields._meta = structuredClone(tool._meta) as Record<string, unknown>;
+  return fields;
 }
 
 /** Only the four boolean hints the catalogue knows; they stay hints, never security decisions. */

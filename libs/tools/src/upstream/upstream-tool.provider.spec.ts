@@ -30,6 +30,8 @@ function upstreamServer() {
     server.registerTool('hello', { description: 'Says hello', inputSchema: fromJsonSchema({ type: 'object', properties: { to: { type: 'string' } } }) }, async (args: any) => ({
       content: [{ type: 'text', text: `hello ${args.to}` }],
     }));
+    // Answered with a JSON-RPC error by the fetch below (McpServer turns a throwing tool into isError).
+    server.registerTool('refuse', { description: 'Answers a JSON-RPC error', inputSchema: empty }, async () => ({ content: [] }));
     server.registerTool('broken', { description: 'Fails', inputSchema: empty }, async () => ({ content: [{ type: 'text', text: 'no luck today' }], isError: true }));
     server.registerTool(
       'measure',
@@ -43,6 +45,11 @@ function upstreamServer() {
     if (down) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     const request = new Request(url, init);
     seen.push(request.headers);
+    const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as { id?: number; method?: string; params?: { name?: string } }) : undefined;
+    if (body?.method === 'tools/call' && body.params?.name === 'refuse') {
+      const error = { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } };
+      return new Response(JSON.stringify({ jsonrpc: '2.0', id: body.id, error }), { status: 200, headers: { 'content-type': 'application/json' } });
+    }
     return handler.fetch(request);
   };
   return { seen, fetch, setDown: (value: boolean) => (down = value) };
@@ -65,6 +72,9 @@ const [config] = parseUpstreams(
   }),
   { baseDir: '/', secrets: { UPSTREAM_UNIT_TOKEN: 'gateway-own-credential' } },
 );
+
+/** What a 2026-07-28 upstream on the official SDK adds to every result. */
+const SERVER_META = { 'io.modelcontextprotocol/serverInfo': { name: 'unit-upstream', version: '3.0.0' } };
 
 const ctx = (signal = new AbortController().signal): ToolCallContext => ({ signal, userId: 'usr_1', permissions: ['tools:execute'] });
 
@@ -96,21 +106,47 @@ describe('UpstreamToolProvider', () => {
   it('lists the upstream\'s tools as catalogue definitions and calls them with the gateway\'s own credentials', async () => {
     const { provider, definitions, upstream, reconciled } = await connected();
     stop = () => provider.stop();
-    expect(definitions.map((d) => d.id).sort()).toEqual(['unit.broken', 'unit.hello', 'unit.measure']);
+    expect(definitions.map((d) => d.id).sort()).toEqual(['unit.broken', 'unit.hello', 'unit.measure', 'unit.refuse']);
     expect(definitions.every((d) => !d.pendingApproval && d.version === '3.0.0' && d.category === 'data')).toBe(true);
     expect(reconciled.length).toBeGreaterThanOrEqual(1);
-    expect(provider.status()).toMatchObject({ state: 'connected', toolCount: 3, pendingApproval: 0, lastError: null });
+    expect(provider.status()).toMatchObject({ state: 'connected', toolCount: 4, pendingApproval: 0, lastError: null });
 
-    expect(await provider.execute('unit.hello', { to: 'world' }, ctx())).toEqual({ content: [{ type: 'text', text: 'hello world' }] });
+    expect(await provider.execute('unit.hello', { to: 'world' }, ctx())).toEqual({ content: [{ type: 'text', text: 'hello world' }], _meta: SERVER_META });
     expect(upstream.seen.length).toBeGreaterThan(1);
     for (const headers of upstream.seen) expect(headers.get('authorization')).toBe('Bearer gateway-own-credential');
   });
 
-  it('returns structured content of tools with an output schema, and fails with the upstream\'s message on isError', async () => {
+  it('returns the upstream\'s result as it came: structured content, and an isError result as a result', async () => {
     const { provider } = await connected();
     stop = () => provider.stop();
-    expect(await provider.execute('unit.measure', {}, ctx())).toEqual({ size: 3 });
-    await expect(provider.execute('unit.broken', {}, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_ERROR', message: 'no luck today' });
+    expect(await provider.execute('unit.measure', {}, ctx())).toEqual({ content: [{ type: 'text', text: '{"size":3}' }], structuredContent: { size: 3 }, _meta: SERVER_META });
+    expect(await provider.execute('unit.broken', {}, ctx())).toEqual({ content: [{ type: 'text', text: 'no luck today' }], isError: true, _meta: SERVER_META });
+  });
+
+  it('carries the upstream\'s JSON-RPC error (code, message, data) for MCP agents to receive as that error', async () => {
+    const { provider } = await connected();
+    stop = () => provider.stop();
+    const error = await provider.execute('unit.refuse', {}, ctx()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ToolError);
+    expect(error).toMatchObject({ code: 'UPSTREAM_ERROR', rpc: { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } } });
+  });
+
+  it('fails a result larger than the limit with RESULT_TOO_LARGE instead of truncating it', async () => {
+    const upstream = upstreamServer();
+    const provider = new UpstreamToolProvider(config as UpstreamConfig, {
+      pins: new MemoryPins(),
+      requestReconcile: async () => undefined,
+      clock: new Clock(),
+      createTransport: (c) => createUpstreamTransport(c, { fetch: upstream.fetch }),
+      maxResultBytes: 2048,
+    });
+    stop = () => provider.stop();
+    provider.start();
+    await provider.listTools();
+    expect(await provider.execute('unit.hello', { to: 'x'.repeat(1000) }, ctx())).toMatchObject({ content: [{ type: 'text' }] });
+    const error = await provider.execute('unit.hello', { to: 'x'.repeat(3000) }, ctx()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'RESULT_TOO_LARGE' });
+    expect((error as Error).message).toContain('over the gateway\'s limit of 2048 bytes (MCP_UPSTREAM_RESULT_MAX_BYTES)');
   });
 
   it('withholds a tool whose offered definition is not the approved one', async () => {

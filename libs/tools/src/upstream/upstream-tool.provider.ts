@@ -1,13 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { Client, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import type { Clock } from '@app/core';
 import { abortedError, ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error';
 import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/tool-provider';
+import { ToolResult, toolResultOf } from '../provider/tool-result';
 import { ReconnectBackoff } from './reconnect-backoff';
 import type { UpstreamConfig } from './upstream-config';
-import { clip, readFailure, UpstreamErrorCode } from './upstream-failure';
+import { readFailure, UpstreamErrorCode } from './upstream-failure';
 import type { UpstreamPinStore } from './upstream-pin.store';
 import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
 import { createUpstreamTransport } from './upstream-transport';
@@ -37,7 +38,12 @@ export interface UpstreamProviderDeps {
   clock: Clock;
   createTransport?: (config: UpstreamConfig) => Transport;
   random?: () => number;
+  /** The largest upstream result passed on, in bytes of JSON (MCP_UPSTREAM_RESULT_MAX_BYTES); larger ones fail the call. */
+  maxResultBytes?: number;
 }
+
+/** MCP_UPSTREAM_RESULT_MAX_BYTES's default. */
+export const DEFAULT_UPSTREAM_RESULT_MAX_BYTES = 4 * 1024 * 1024;
 
 /** How long the catalogue's first reconciliation waits for an upstream still connecting at boot. */
 const BOOT_LIST_WAIT_MS = 5_000;
@@ -59,6 +65,7 @@ export class UpstreamToolProvider implements ToolProvider {
   private readonly logger = new Logger(UpstreamToolProvider.name);
   private readonly backoff: ReconnectBackoff;
   private readonly createTransport: (config: UpstreamConfig) => Transport;
+  private readonly maxResultBytes: number;
   private state: UpstreamState = 'connecting';
   /** Bumped whenever a connection ends: callbacks of older connections then do nothing. */
   private generation = 0;
@@ -86,6 +93,7 @@ export class UpstreamToolProvider implements ToolProvider {
     this.name = config.providerName;
     this.backoff = new ReconnectBackoff(config.reconnect.initialDelayMs, config.reconnect.maxDelayMs, deps.random);
     this.createTransport = deps.createTransport ?? ((c) => createUpstreamTransport(c));
+    this.maxResultBytes = deps.maxResultBytes ?? DEFAULT_UPSTREAM_RESULT_MAX_BYTES;
     this.firstAttempt = new Promise((resolve) => (this.settleFirstAttempt = resolve));
   }
 
@@ -151,7 +159,7 @@ export class UpstreamToolProvider implements ToolProvider {
     }
   }
 
-  async execute(toolId: string, input: unknown, ctx: ToolCallContext): Promise<unknown> {
+  async execute(toolId: string, input: unknown, ctx: ToolCallContext): Promise<ToolResult> {
     throwIfAborted(ctx.signal);
     // Down since boot: the catalogue still has the tools from an earlier run, this provider not yet.
     if (!this.listed) throw this.unavailable();
@@ -190,11 +198,17 @@ export class UpstreamToolProvider implements ToolProvider {
     } finally {
       this.inFlight -= 1;
     }
-    if (result.isError) throw new ToolError(ToolErrorCode.UPSTREAM_ERROR, errorMessageOf(result, this.config.name));
-    if (entry.hasOutputSchema) return result.structuredContent;
-    return result.structuredContent === undefined
-      ? { content: result.content ?? [] }
-      : { content: result.content ?? [], structuredContent: result.structuredContent };
+    // The upstream's result as it sent it (an isError result included): the pipeline and both
+    // transports render it without rewriting. Only its size is bounded.
+    const relayed = toolResultOf(result);
+    const bytes = Buffer.byteLength(JSON.stringify(relayed));
+    if (bytes > this.maxResultBytes) {
+      throw new ToolError(
+        ToolErrorCode.RESULT_TOO_LARGE,
+        `Upstream ${this.config.name} returned a result of ${bytes} bytes for ${toolId}, over the gateway's limit of ${this.maxResultBytes} bytes (MCP_UPSTREAM_RESULT_MAX_BYTES); nothing of it was passed on`,
+      );
+    }
+    return relayed;
   }
 
   private async connect(): Promise<void> {
@@ -322,11 +336,16 @@ export class UpstreamToolProvider implements ToolProvider {
         return this.unavailable(reading.summary);
       case 'timeout':
         return new ToolError(ToolErrorCode.TIMEOUT, `Upstream ${this.config.name} did not answer within ${this.config.timeouts.callMs} ms`);
-      case 'protocol':
+      case 'protocol': {
+        // The upstream's own JSON-RPC error: MCP agents get it as that error (code, message, data).
+        const { code, message, data } = error as ProtocolError;
         return new ToolError(
-          (error as { code?: number }).code === ProtocolErrorCode.InvalidParams ? ToolErrorCode.INVALID_INPUT : ToolErrorCode.UPSTREAM_ERROR,
+          code === ProtocolErrorCode.InvalidParams ? ToolErrorCode.INVALID_INPUT : ToolErrorCode.UPSTREAM_ERROR,
           `Upstream ${this.config.name}: ${reading.summary}`,
+          undefined,
+          data === undefined ? { code, message } : { code, message, data },
         );
+      }
       default:
         this.logger.error({ err: error, upstream: this.config.name, tool: toolId }, 'Upstream call failed unexpectedly');
         return new ToolError(ToolErrorCode.UPSTREAM_ERROR, `Upstream ${this.config.name} failed: ${reading.summary}`);
@@ -406,15 +425,6 @@ export class UpstreamToolProvider implements ToolProvider {
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.retryTimer = this.checkTimer = this.healthTimer = undefined;
   }
-}
-
-/** The upstream's own words for a failed call (its text content), or a plain statement. */
-function errorMessageOf(result: CallToolResult, upstream: string): string {
-  const text = (result.content ?? [])
-    .filter((block): block is { type: 'text'; text: string } => block.type === 'text' && typeof (block as { text?: unknown }).text === 'string')
-    .map((block) => block.text)
-    .join(' ');
-  return text.trim() ? clip(text, 1000) : `The tool on upstream ${upstream} reported an error`;
 }
 
 function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {

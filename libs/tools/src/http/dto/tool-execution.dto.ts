@@ -26,7 +26,7 @@ export class ToolExecutionDto {
   @ApiProperty({ example: 'exe_3kTq9vY2mW8bXc1a' }) executionId: string;
   @ApiProperty({ example: 'tool_echo' }) toolId: string;
   @ApiProperty({ enum: ['pending', 'running', 'completed', 'failed'] }) status: ExecutionStatus;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'The tool\'s output (completed only)' })
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'The tool\'s output (completed only; a federated tool\'s own error result, content blocks included, also when failed)' })
   result: unknown;
   @ApiPropertyOptional({ type: ExecutionErrorDto, description: 'Why the call failed (failed only)' })
   error?: ExecutionErrorDto;
@@ -43,8 +43,13 @@ export class ToolExecutionDto {
     dto.executionId = execution.id;
     dto.toolId = execution.toolId;
     dto.status = execution.status;
-    dto.result = execution.status === 'completed' ? execution.result : null;
-    if (execution.error) dto.error = execution.error;
+    // A failed call has no result, except a content-format tool's own error result (kept whole).
+    dto.result = execution.status === 'completed' || execution.status === 'failed' ? (execution.result ?? null) : null;
+    if (execution.error) {
+      // The upstream's JSON-RPC error is for MCP agents; REST states it in code and message.
+      const { rpc: _rpc, ...error } = execution.error;
+      dto.error = error;
+    }
     dto.metrics = { durationMs: execution.durationMs, timeoutMs: execution.timeoutMs, attempts: execution.attempts };
     dto.async = execution.async;
     dto.sessionId = execution.sessionId;
