@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigValidationError, createRootLogger, loadConfig } from '@app/core';
+import { ConfigValidationError, createRootLogger, loadConfig, persistGeneratedSecrets } from '@app/core';
 import { AppModule } from './app.module';
 import { CliUsageError, ExitCode } from './cli/cli-command';
 import { COMMANDS } from './cli/commands';
@@ -43,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+  // The same generated secrets as the server on this data directory (see persistGeneratedSecrets).
+  config = persistGeneratedSecrets(config).config;
   config = command.configure?.(config) ?? config;
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, createRootLogger(config)), {
     logger: ['error', 'warn'],

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigValidationError, loadConfig } from '@app/core';
+import { ConfigValidationError, loadConfig, persistGeneratedSecrets } from '@app/core';
 import { ReadinessService } from '@app/health';
 import { createApp } from './create-app';
 import { HttpConnections } from './http-connections';
@@ -17,12 +17,16 @@ async function bootstrap(): Promise<void> {
     throw error;
   }
 
+  // Outside production, generated secrets are kept in DATA_DIR: MFA seeds and tokens survive a restart.
+  const secrets = persistGeneratedSecrets(config);
+  config = secrets.config;
+
   const app = await createApp(config);
   const logger = app.getHttpAdapter().getInstance().log;
-  if (config.secrets.generated.length > 0) {
+  if (secrets.persisted.length > 0) {
     logger.warn(
-      { generated: config.secrets.generated },
-      'Secrets were generated for this process (development only): tokens will not survive a restart',
+      { persisted: secrets.persisted, file: secrets.file },
+      'Secrets not configured (development only): generated once and kept in the data directory, mode 0600',
     );
   }
   await app.listen({ port: config.http.port, host: config.http.host });

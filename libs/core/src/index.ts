@@ -1,5 +1,6 @@
 export * from './config/app-config';
 export * from './config/config.tokens';
+export * from './config/development-secrets';
 export * from './clock/clock';
 export * from './core.module';
 export * from './errors/error-code';
