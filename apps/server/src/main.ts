@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { ConfigValidationError, loadConfig, persistGeneratedSecrets } from '@app/core';
 import { ReadinessService } from '@app/health';
+import { DataSource } from 'typeorm';
 import { createApp } from './create-app';
+import { displayUrl, startupSummary } from './startup-summary';
 import { HttpConnections } from './http-connections';
 import { version } from '../../../package.json';
 
@@ -21,6 +23,10 @@ async function bootstrap(): Promise<void> {
   const secrets = persistGeneratedSecrets(config);
   config = secrets.config;
 
+  // People read stderr; stdout stays one JSON object per line for machines.
+  const human = !config.isProduction;
+  if (human) process.stderr.write(startupSummary({ config, persisted: secrets.persisted, secretsFile: secrets.file }));
+
   const app = await createApp(config);
   const logger = app.getHttpAdapter().getInstance().log;
   if (secrets.persisted.length > 0) {
@@ -31,6 +37,11 @@ async function bootstrap(): Promise<void> {
   }
   await app.listen({ port: config.http.port, host: config.http.host });
   logger.info({ url: `http://${config.http.host}:${config.http.port}/api/v1`, docs: '/api/docs' }, 'Server listening');
+  if (human) {
+    const address = app.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : config.http.port;
+    process.stderr.write(await readyLine(app.get(DataSource), displayUrl(config.http.host, port)));
+  }
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -55,6 +66,22 @@ async function bootstrap(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** After listen: the URL again (the JSON log scrolled past the summary) and whether anyone can administer yet. */
+async function readyLine(db: DataSource, url: string): Promise<string> {
+  let admins: number | undefined;
+  try {
+    const [row] = await db.query(`SELECT count(*)::int AS n FROM users WHERE 'admin' = ANY(roles) AND status = 'active'`);
+    admins = Number(row?.n);
+  } catch {
+    // Not worth failing a start over: the line just says less.
+  }
+  const hint =
+    admins === 0
+      ? ' No administrator yet: restart with ADMIN_EMAIL and ADMIN_PASSWORD set, or stop it and run `npm run cli -- create-admin --email you@example.com`.'
+      : '';
+  return `Ready: ${url}/api/v1 (docs ${url}/api/docs).${hint}\n`;
 }
 
 bootstrap().catch((error: unknown) => {
