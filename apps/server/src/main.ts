@@ -1,8 +1,10 @@
 import 'reflect-metadata';
-import { ConfigValidationError, loadConfig, persistGeneratedSecrets } from '@app/core';
+import { ConfigValidationError, loadConfig, persistGeneratedSecrets, serializeError } from '@app/core';
+import { DataDirectoryInUseError } from '@app/database';
 import { ReadinessService } from '@app/health';
 import { DataSource } from 'typeorm';
 import { createApp } from './create-app';
+import { failureLine } from './json-nest-logger';
 import { displayUrl, startupSummary } from './startup-summary';
 import { HttpConnections } from './http-connections';
 import { version } from '../../../package.json';
@@ -79,12 +81,17 @@ async function readyLine(db: DataSource, url: string): Promise<string> {
   }
   const hint =
     admins === 0
-      ? ' No administrator yet: restart with ADMIN_EMAIL and ADMIN_PASSWORD set, or stop it and run `npm run cli -- create-admin --email you@example.com`.'
+      ? ' No administrator yet: restart with ADMIN_EMAIL and ADMIN_PASSWORD set, or stop it and run `npm run cli -- create-admin --email you@example.com --name You`.'
       : '';
   return `Ready: ${url}/api/v1 (docs ${url}/api/docs).${hint}\n`;
 }
 
 bootstrap().catch((error: unknown) => {
-  process.stderr.write(`Failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // One JSON line, whether or not the logger exists yet (the data-directory lock fails before it).
+  if (error instanceof DataDirectoryInUseError) {
+    process.stderr.write(failureLine(`Failed to start: ${error.message}`, { code: 'DATA_DIR_IN_USE', holder: error.holder }, version));
+  } else {
+    process.stderr.write(failureLine('Failed to start', { err: serializeError(error) }, version));
+  }
   process.exit(1);
 });

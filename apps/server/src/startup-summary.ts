@@ -31,7 +31,7 @@ export function startupSummary({ config, persisted, secretsFile }: StartupFacts)
   const admin = config.auth.adminEmail
     ? `ADMIN_EMAIL=${config.auth.adminEmail} (created at start if missing)`
     : 'none configured: set ADMIN_EMAIL and ADMIN_PASSWORD, or stop the server and run ' +
-      '`npm run cli -- create-admin --email you@example.com`';
+      '`npm run cli -- create-admin --email you@example.com --name You`';
   const listen =
     config.http.host === '127.0.0.1' || config.http.host === '::1' || config.http.host === 'localhost'
       ? ' (this machine only; HOST=0.0.0.0 to expose it)'
