@@ -11,6 +11,8 @@ export interface CodeBlock {
   text: string;
   /** Preceded by `<!-- run -->` (only blank lines between). */
   run: boolean;
+  /** The word of a `<!-- word -->` comment right before the block (`run`, `helm-recipe`, …). */
+  marker: string | undefined;
 }
 
 /** Every fenced block of the README, in order. */
@@ -24,7 +26,8 @@ export function readmeBlocks(text = readFileSync(README, 'utf8')): CodeBlock[] {
     while (end < lines.length && !/^```\s*$/.test(lines[end])) end++;
     let before = i - 1;
     while (before >= 0 && lines[before].trim() === '') before--;
-    blocks.push({ lang: open[1], line: i + 2, text: lines.slice(i + 1, end).join('\n'), run: before >= 0 && lines[before].trim() === '<!-- run -->' });
+    const marker = before >= 0 ? /^<!-- ([a-z-]+) -->$/.exec(lines[before].trim())?.[1] : undefined;
+    blocks.push({ lang: open[1], line: i + 2, text: lines.slice(i + 1, end).join('\n'), run: marker === 'run', marker });
     i = end;
   }
   return blocks;
