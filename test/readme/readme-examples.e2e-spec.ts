@@ -53,6 +53,14 @@ describe('README examples', () => {
     expect(unchecked).toEqual([]);
   });
 
+  it('links only to files the repository has (no ../shared outside a clone)', () => {
+    const text = readFileSync(README, 'utf8');
+    expect(text.match(/\.\.\/shared\b/g) ?? []).toEqual([]);
+    const targets = [...text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+    expect(targets.length).toBeGreaterThan(0);
+    expect(targets.filter((target) => !existsSync(join(dirname(README), target)))).toEqual([]);
+  });
+
   describe('against the built server', () => {
     let dataDir: string;
     let workDir: string;
