@@ -4,8 +4,8 @@
 // The server still runs any migration the copy lacks. Cached under .cache/ per PGlite version and
 // per content of the compiled migrations, so a build pays for it only when one of them changed.
 const { createHash } = require('node:crypto');
-const { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } = require('node:fs');
-const { dirname, join } = require('node:path');
+const { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { basename, dirname, join } = require('node:path');
 
 const root = join(__dirname, '..');
 // Read by libs/database/src/embedded-postgres.ts (next to its compiled directory).
@@ -57,9 +57,14 @@ async function main() {
     await db.close();
     renameSync(building, cached);
   }
+  // Already this template (an unchanged rebuild): leave it, a copy costs seconds of a restart.
+  const stamp = `${TARGET}.stamp`;
+  if (existsSync(join(TARGET, 'PG_VERSION')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === basename(cached)) return;
+  rmSync(stamp, { force: true });
   rmSync(TARGET, { recursive: true, force: true });
   mkdirSync(dirname(TARGET), { recursive: true });
   cpSync(cached, TARGET, { recursive: true });
+  writeFileSync(stamp, basename(cached));
 }
 
 main().catch((error) => {

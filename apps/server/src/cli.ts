@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigValidationError, createRootLogger, loadConfig } from '@app/core';
+import { ConfigValidationError, createRootLogger, loadConfig, persistGeneratedSecrets, serializeError } from '@app/core';
+import { DataDirectoryInUseError } from '@app/database';
 import { AppModule } from './app.module';
 import { CliUsageError, ExitCode } from './cli/cli-command';
 import { COMMANDS } from './cli/commands';
+import { failureLine, JsonNestLogger } from './json-nest-logger';
 import { version } from '../../../package.json';
 
 /**
@@ -12,13 +14,27 @@ import { version } from '../../../package.json';
  * runs one command and exits. With the embedded database, stop the server first: its data
  * folder is locked while the server runs.
  */
+const HELP = ['--help', '-h', 'help'];
+const EXIT_CODES =
+  'Exit codes: 0 ok, 1 unexpected failure, 64 usage, 65 refused (bad data, a conflict), ' +
+  '75 data directory in use (stop the server first), 78 configuration\n';
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (!command) {
     const lines = COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`).join('\n');
-    process.stderr.write(`${name ? `Unknown command: ${name}\n` : ''}Usage: cli <command> [options]\n${lines}\n`);
-    return name && name !== 'help' ? ExitCode.USAGE : ExitCode.OK;
+    const usage = `Usage: cli <command> [options]   (cli <command> --help)\n${lines}\n${EXIT_CODES}`;
+    if (name === undefined || HELP.includes(name)) {
+      process.stdout.write(usage);
+      return ExitCode.OK;
+    }
+    process.stderr.write(`Unknown command: ${name}\n${usage}`);
+    return ExitCode.USAGE;
+  }
+  if (args.some((arg) => HELP.includes(arg))) {
+    process.stdout.write(`Usage: cli ${command.usage}\n  ${command.summary}\n${EXIT_CODES}`);
+    return ExitCode.OK;
   }
 
   if ('standalone' in command) {
@@ -43,11 +59,24 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+  // The same generated secrets as the server on this data directory (see persistGeneratedSecrets).
+  config = persistGeneratedSecrets(config).config;
   config = command.configure?.(config) ?? config;
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, createRootLogger(config)), {
-    logger: ['error', 'warn'],
-    abortOnError: false,
-  });
+  const rootLogger = createRootLogger(config);
+  let app;
+  try {
+    app = await NestFactory.createApplicationContext(AppModule.forRoot(config, rootLogger), {
+      // JSON like the server's log, warnings and errors only (LOG_LEVEL=warn unless set).
+      logger: new JsonNestLogger(rootLogger),
+      abortOnError: false,
+    });
+  } catch (error) {
+    if (!(error instanceof DataDirectoryInUseError)) throw error;
+    process.stderr.write(
+      failureLine(`${command.name}: ${error.message}`, { code: 'DATA_DIR_IN_USE', holder: error.holder, exitCode: ExitCode.IN_USE }, version),
+    );
+    return ExitCode.IN_USE;
+  }
   try {
     return await command.run({
       app,
@@ -71,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`Failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(failureLine('Failed', { err: serializeError(error), exitCode: ExitCode.FAILURE }, version));
     process.exit(ExitCode.FAILURE);
   },
 );

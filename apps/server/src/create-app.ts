@@ -20,6 +20,7 @@ import { McpWsAdapter } from '@app/mcp-gateway';
 import { AppModule } from './app.module';
 import { clientErrorHandler, frameworkErrorHandler, installInputChecks, installJsonParser, refuseConnectMethod } from './request-input';
 import { HttpConnections, httpServerOptions } from './http-connections';
+import { JsonNestLogger } from './json-nest-logger';
 import { installSecurityHeaders } from './security-headers';
 import { API_PREFIX, setupSwagger } from './swagger';
 
@@ -72,6 +73,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, options.extraModules), adapter, {
     bufferLogs: true,
+    // Until useLogger below (and when the boot fails before it): JSON through the root logger.
+    logger: new JsonNestLogger(logger),
     abortOnError: false,
     // JSON only, through installJsonParser; anything else is a 415.
     bodyParser: false,

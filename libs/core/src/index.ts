@@ -13,7 +13,7 @@ export { AllExceptionsFilter, errorBody } from './errors/all-exceptions.filter';
 export { newRequestId, requestIdFor, traceIdFor } from './http/request-context';
 export { RouteRegistry } from './http/route-registry';
 export { createRootLogger, lazyChildLogger } from './logging/logger';
-export { safeErrorMessage } from './logging/error-serializer';
+export { safeErrorMessage, serializeError } from './logging/error-serializer';
 export { createValidationPipe } from './validation/validation.pipe';
 export { parseJsonInput, unsafeStrings } from './validation/json-input';
 export type { JsonInputResult } from './validation/json-input';
@@ -36,3 +36,4 @@ export { PERMISSION_PATTERN, Permission, apiKeyPermissions, holdsAll, resolvePer
 export { newId } from './http/ids';
 export { clientInfo } from './http/client-info';
 export { WorkLimit } from './concurrency/work-limit';
+export { DEVELOPMENT_SECRETS_FILE, persistGeneratedSecrets } from './config/development-secrets';

@@ -104,13 +104,24 @@ export class EmbeddedPostgres {
     try {
       const holder = Number(readFileSync(lockFile, 'utf8').trim());
       if (holder && holder !== process.pid && isAlive(holder)) {
-        throw new Error(`DATA_DIR ${dataDir} is in use by process ${holder}; stop it or set another DATA_DIR`);
+        throw new DataDirectoryInUseError(dataDir, holder);
       }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     writeFileSync(lockFile, String(process.pid), { mode: 0o600 });
     this.lockFile = lockFile;
+  }
+}
+
+/** Another live process owns the embedded database's directory (a running server, say). */
+export class DataDirectoryInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly holder: number,
+  ) {
+    super(`DATA_DIR ${dataDir} is in use by process ${holder}; stop it or set another DATA_DIR`);
+    this.name = 'DataDirectoryInUseError';
   }
 }
 

@@ -7,3 +7,4 @@ export { returnedRows } from './returned-rows';
 export { UnitOfWork } from './unit-of-work';
 export type { Transaction } from './unit-of-work';
 export { migratedColumns } from './migrated-columns';
+export { DataDirectoryInUseError } from './embedded-postgres';

@@ -42,8 +42,8 @@ export interface StandaloneCliCommand {
   run(context: Pick<CliContext, 'args' | 'stdout' | 'stderr'> & { env: Readonly<Record<string, string | undefined>> }): Promise<number>;
 }
 
-/** Exit codes (sysexits.h), so scripts can tell a typo from a failure. */
-export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, CONFIG: 78 } as const;
+/** Exit codes (sysexits.h), so scripts can tell a typo from a failure; 75 (EX_TEMPFAIL): the data directory is in use, retry once the server stopped. */
+export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, IN_USE: 75, CONFIG: 78 } as const;
 
 /** `--name value` and `--name=value` options; anything else is an error. */
 export function parseOptions(args: string[], allowed: readonly string[]): Record<string, string> {

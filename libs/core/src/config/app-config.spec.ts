@@ -15,6 +15,15 @@ describe('loadConfig', () => {
     expect(config.secrets.jwtSecret.length).toBeGreaterThanOrEqual(32);
   });
 
+  it('listens on loopback outside production and on every interface in production, unless HOST says otherwise', () => {
+    const strong = randomBytes(48).toString('base64');
+    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
+    expect(loadConfig({}).http.host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'test' }).http.host).toBe('127.0.0.1');
+    expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).http.host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0' }).http.host).toBe('0.0.0.0');
+  });
+
   it('names every bad variable', () => {
     let error: unknown;
     try {

@@ -412,7 +412,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     version,
     http: {
       port: r.int('PORT', 3000, 0, 65535),
-      host: r.string('HOST', '0.0.0.0'),
+      // Loopback outside production: a development server (whose SMS sender logs codes) is not for the network.
+      host: r.string('HOST', isProduction ? '0.0.0.0' : '127.0.0.1'),
       bodyLimit: r.int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
       trustProxy: parseTrustProxy(r),
       corsOrigins,

@@ -31,7 +31,7 @@ function outputBranch(operation: Operation, properties: Record<string, JsonSchem
     type: 'object',
     additionalProperties: false,
     required: ['operation', 'path', ...Object.keys(properties)],
-    properties: { operation: { const: operation }, path: { type: 'string' }, ...properties },
+    properties: { operation: { type: 'string', const: operation }, path: { type: 'string' }, ...properties },
   };
 }
 
@@ -77,9 +77,15 @@ export class FilesystemTool implements BuiltinTool {
           createDirectories: { type: 'boolean', default: false, description: 'write: create missing parent directories' },
           overwrite: { type: 'boolean', default: false, description: 'write: replace an existing file' },
         },
-        allOf: [requiredWhen(['stat', 'read', 'write'], ['path']), requiredWhen(['search'], ['pattern']), requiredWhen(['write'], ['content'])],
+        allOf: [
+          requiredWhen(['stat', 'read', 'write'], { path: 'string' }),
+          requiredWhen(['search'], { pattern: 'string' }),
+          requiredWhen(['write'], { content: 'string' }),
+        ],
       },
+      // An object root (what MCP advertises and validates structuredContent against), one branch per operation.
       outputSchema: {
+        type: 'object',
         oneOf: [
           outputBranch('list', {
             entries: {
@@ -94,7 +100,7 @@ export class FilesystemTool implements BuiltinTool {
             truncated: { type: 'boolean' },
           }),
           outputBranch('stat', { type: ENTRY_TYPE, size: { type: 'integer', minimum: 0 }, modifiedAt: TIMESTAMP, createdAt: TIMESTAMP }),
-          outputBranch('read', { content: { type: 'string' }, size: { type: 'integer', minimum: 0 }, encoding: { const: 'utf-8' } }),
+          outputBranch('read', { content: { type: 'string' }, size: { type: 'integer', minimum: 0 }, encoding: { type: 'string', const: 'utf-8' } }),
           outputBranch('search', {
             pattern: { type: 'string' },
             matches: {

@@ -5,6 +5,7 @@ import { ToolError, ToolErrorCode, abortedError, throwIfAborted } from '../provi
 import type { ToolCallContext, ToolDefinition } from '../provider/tool-provider';
 import type { BuiltinTool } from './builtin-tool';
 import { ConcurrencyLimit } from './concurrency-limit';
+import { ANY_JSON_VALUE } from './schema-helpers';
 
 export interface JsonQueryOptions {
   /** Largest document, as JSON text, in bytes. */
@@ -91,20 +92,20 @@ export class JsonQueryTool implements BuiltinTool {
         required: ['expression'],
         properties: {
           expression: { type: 'string', minLength: 1, maxLength: MAX_EXPRESSION_LENGTH, description: 'A JMESPath expression, e.g. "people[?age > `30`].name"' },
-          document: { description: 'The JSON document to query (any JSON value)' },
+          document: { ...ANY_JSON_VALUE, description: 'The JSON document to query (any JSON value)' },
           json: { type: 'string', maxLength: options.maxDocumentBytes, description: 'The document as JSON text, instead of document' },
         },
-        // Exactly one of the two; the fields are named in each branch for ajv's strictRequired.
+        // Exactly one of the two; the fields are named (typed) in each branch for ajv's strictRequired.
         oneOf: [
-          { required: ['document'], properties: { document: true } },
-          { required: ['json'], properties: { json: true } },
+          { required: ['document'], properties: { document: ANY_JSON_VALUE } },
+          { required: ['json'], properties: { json: { type: 'string' } } },
         ],
       },
       outputSchema: {
         type: 'object',
         additionalProperties: false,
         required: ['result'],
-        properties: { result: { description: 'The value the expression selects; null when it selects nothing' } },
+        properties: { result: { ...ANY_JSON_VALUE, description: 'The value the expression selects; null when it selects nothing' } },
       },
       permissions: ['tools:execute'],
       rateLimit: { requests: 120, window: '1m' },

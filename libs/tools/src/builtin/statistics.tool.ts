@@ -15,7 +15,7 @@ const DESCRIBE_OUTPUT: JsonSchema = {
   additionalProperties: false,
   required: ['operation', 'count', 'min', 'max', 'sum', 'mean', 'median', 'variance', 'stddev', 'sampleVariance', 'sampleStddev', 'percentiles', 'histogram'],
   properties: {
-    operation: { const: 'describe' },
+    operation: { type: 'string', const: 'describe' },
     count: { type: 'integer', minimum: 1 },
     min: NUMBER,
     max: NUMBER,
@@ -56,7 +56,7 @@ const AGGREGATE_OUTPUT: JsonSchema = {
   additionalProperties: false,
   required: ['operation', 'groupBy', 'field', 'groups'],
   properties: {
-    operation: { const: 'aggregate' },
+    operation: { type: 'string', const: 'aggregate' },
     groupBy: { type: 'string' },
     field: { anyOf: [{ type: 'string' }, { type: 'null' }] },
     groups: {
@@ -131,9 +131,10 @@ export class StatisticsTool implements BuiltinTool {
         groupBy: { type: 'string', minLength: 1, maxLength: 256, description: 'aggregate: top-level field to group by' },
         field: { type: 'string', minLength: 1, maxLength: 256, description: 'aggregate: top-level numeric field to summarise' },
       },
-      allOf: [requiredWhen(['describe'], ['values']), requiredWhen(['aggregate'], ['records', 'groupBy'])],
+      allOf: [requiredWhen(['describe'], { values: 'array' }), requiredWhen(['aggregate'], { records: 'array', groupBy: 'string' })],
     },
-    outputSchema: { oneOf: [DESCRIBE_OUTPUT, AGGREGATE_OUTPUT] },
+    // An object root (what MCP advertises and validates structuredContent against), one branch per operation.
+    outputSchema: { type: 'object', oneOf: [DESCRIBE_OUTPUT, AGGREGATE_OUTPUT] },
     permissions: ['tools:execute'],
     rateLimit: { requests: 120, window: '1m' },
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
