@@ -6,6 +6,8 @@ export * from './password/password.service';
 export * from './tokens/access-token.service';
 export * from './tokens/bearer-token';
 export * from './guards/authentication.guard';
+export * from './edge/authenticator';
+export * from './edge/request-rate-limiter';
 export * from './api-keys';
 export * from './decorators/auth-rate-limit.decorator';
 export * from './dto/login.dto';

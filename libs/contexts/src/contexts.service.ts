@@ -1,4 +1,4 @@
-import { forwardRef, Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AuditEntry, AuditService } from '@app/audit';
@@ -45,8 +45,7 @@ export class ContextsService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly access: ContextAccessService,
-    // forwardRef: the tools module will import ContextAccessModule from this library.
-    @Inject(forwardRef(() => ToolCatalogService)) private readonly catalog: ToolCatalogService,
+    private readonly catalog: ToolCatalogService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
