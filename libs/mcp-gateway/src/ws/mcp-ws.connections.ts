@@ -45,8 +45,8 @@ class Refused extends Error {
  * MCP over WebSocket (subprotocol `mcp`): the upgrade is checked like an HTTP request (Host and
  * Origin, then a single-use `?ticket=` or an `Authorization: Bearer` header, the general rate
  * limit and the execution scope: the same Authenticator, RequestRateLimiter and
- * ExecutionScopeResolver as REST), every message counts against the same rate limit and re-checks
- * the principal and scope,
+ * ExecutionScopeResolver as REST); every message counts against the same rate limit, and each
+ * tools/list and tools/call re-checks the principal and the context;
  * and each accepted socket is one `Session` (websocket) served by its own SDK server until the
  * client leaves or the session ends, which closes the socket with 4001 and the reason.
  */
