@@ -19,7 +19,8 @@ import { sendWebResponse, toWebRequest } from './web-exchange';
  * the same URL. In order: Host/Origin (403), then the edge every transport shares: authentication
  * (Authenticator; 401 with the RFC 9728 pointer), the general rate limit (RequestRateLimiter; 429
  * with Retry-After, counted with the caller's REST requests) and the execution scope
- * (ExecutionScopeResolver; context 404/403), resolved once per request; then the era: requests carrying the 2026-07-28 envelope go
+ * (ExecutionScopeResolver; context 404/403), resolved once per request; refusals in the MCP error
+ * mapper's form (errors/mcp-errors.ts). Then the era: requests carrying the 2026-07-28 envelope go
  * to the SDK's stateless `createMcpHandler` (which checks the MCP-Protocol-Version, Mcp-Method and
  * Mcp-Name headers against the body), everything else to the 2025 session handler.
  *
