@@ -21,13 +21,7 @@ const LAYERS = [
 ];
 // Known breaks being removed on another branch (engineer "edge": tools stops importing contexts,
 // the rate window moves to core). Delete each entry with its import; the list should end empty.
-const PENDING = [
-  ['libs/tools/src/tools.module.ts', '@app/contexts/context-access.module'],
-  ['libs/tools/src/execution/tool-execution.service.ts', '@app/contexts/assert-tool-in-context'],
-  ['libs/tools/src/execution/tool-execution.service.ts', '@app/contexts/context-access.service'],
-  ['libs/tools/src/rate-limit/tool-rate-limiter.ts', '@app/contexts/context-access.service'],
-  ['libs/contexts/src/context-settings.ts', '@app/tools/common/rate-window'],
-];
+const PENDING = [];
 const LAYER_OF = new Map(LAYERS.flatMap((libs, i) => libs.map((lib) => [lib, i])));
 const below = (lib) => LAYERS.slice(0, LAYER_OF.get(lib)).flat().join(', ') || 'none';
 

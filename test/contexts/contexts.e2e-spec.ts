@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { AppException, Principal, resolvePermissions } from '@app/core';
-import { assertToolInContext, ContextAccessService } from '@app/contexts';
+import { AppException, assertToolInContext, Principal, resolvePermissions } from '@app/core';
+import { ContextAccessService } from '@app/contexts';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, IDENTITY_ENV, IdentityClient } from '../auth/identity.helpers';
 

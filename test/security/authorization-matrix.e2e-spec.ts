@@ -295,8 +295,9 @@ describe('authorization matrix (PostgreSQL)', () => {
         token: f.keys.boundKey,
         body: { parameters: { message: 'escape' }, context: { contextId: f.userOtherContext } },
       });
-      expect(other.status).toBe(404);
-      expect(other.body.error).toBe('NOT_FOUND');
+      // Refused as its MCP endpoints refuse it (the one ExecutionScopeResolver): told it is bound elsewhere.
+      expect(other.status).toBe(403);
+      expect(other.body.error).toBe('FORBIDDEN');
       // Its own context, named or implied, works.
       const own = await http(t.baseUrl, 'POST', `/api/v1/tools/${ECHO}/execute`, {
         token: f.keys.boundKey,

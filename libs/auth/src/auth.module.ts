@@ -10,6 +10,8 @@ import { ApiKeyService } from './api-keys/api-key.service';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { Authenticator } from './edge/authenticator';
+import { RequestRateLimiter } from './edge/request-rate-limiter';
 import { AuthenticationGuard } from './guards/authentication.guard';
 import { InMemoryThrottlerStorage } from './guards/in-memory-throttler.storage';
 import { RateLimitGuard } from './guards/rate-limit.guard';
@@ -25,7 +27,8 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
 /**
  * Accounts, tokens and the two global guards. Guard order matters and is fixed here: first
  * authentication (deny by default, sets the principal), then rate limiting (keyed by that
- * principal, or by client IP on public routes).
+ * principal, or by client IP on public routes). Both decisions are services (Authenticator,
+ * RequestRateLimiter) that the MCP transports call too: one edge for every transport.
  */
 @Module({
   imports: [
@@ -53,11 +56,13 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
     RefreshTokenRepository,
     ApiKeyService,
     ApiKeyRepository,
+    Authenticator,
+    RequestRateLimiter,
     AuthenticationGuard,
     RouteAccessCheck,
     { provide: APP_GUARD, useExisting: AuthenticationGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
-  exports: [AuthService, PasswordService, AccessTokenService, AuthenticationGuard, ApiKeyService],
+  exports: [AuthService, PasswordService, AccessTokenService, ApiKeyService, Authenticator, RequestRateLimiter],
 })
 export class AuthModule {}

@@ -1,14 +1,16 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
+import { ExecutionScopeResolver } from '@app/core';
 import { ContextAccessService } from './context-access.service';
 import { ContextRepository } from './context.repository';
 
 /**
- * Context lookups for other modules (the tools pipeline, the MCP gateway). Separate from
- * ContextsModule, which needs the tool catalogue, so that importing this one from the tools
- * module makes no cycle.
+ * Context lookups for other modules, and the ExecutionScopeResolver (core's port) every edge
+ * injects: global, so the tools library resolves scopes without importing this one (no cycle:
+ * ContextsModule needs the tool catalogue).
  */
+@Global()
 @Module({
-  providers: [ContextRepository, ContextAccessService],
-  exports: [ContextRepository, ContextAccessService],
+  providers: [ContextRepository, ContextAccessService, { provide: ExecutionScopeResolver, useExisting: ContextAccessService }],
+  exports: [ContextRepository, ContextAccessService, ExecutionScopeResolver],
 })
 export class ContextAccessModule {}

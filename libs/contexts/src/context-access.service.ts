@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { AppException, Permission, Principal } from '@app/core';
+import { AppException, ExecutionScope, ExecutionScopeResolver, Permission, Principal } from '@app/core';
 import type { Context } from './context';
 import { ContextRepository } from './context.repository';
 import type { ContextSettings } from './context-settings';
@@ -29,11 +29,11 @@ export function mayChangeContext(principal: Principal, context: Pick<Context, 'i
 
 /**
  * Who may see and use a context. Anyone else gets the same 404 as for a context that does not
- * exist, so ids reveal nothing. Depends on nothing but the table, so the tools pipeline can use
- * it without a cycle (ContextAccessModule).
+ * exist, so ids reveal nothing. Also the ExecutionScopeResolver every edge (REST, MCP HTTP, MCP
+ * WebSocket) asks for a caller's scope, so the tools pipeline never imports this library.
  */
 @Injectable()
-export class ContextAccessService {
+export class ContextAccessService implements ExecutionScopeResolver {
   constructor(private readonly contexts: ContextRepository) {}
 
   /**
@@ -45,6 +45,21 @@ export class ContextAccessService {
     if (!context || !maySeeContext(principal, context)) throw AppException.notFound('Context not found');
     if (forUpdate && !mayChangeContext(principal, context)) throw AppException.forbidden('You may see this context but not change it');
     return context;
+  }
+
+  /**
+   * The caller's execution scope: the context asked for, else the one the credential is bound to,
+   * else none (the whole catalogue). A credential bound to a context asking for another one is
+   * refused before any lookup (403), the same on every transport.
+   */
+  async resolve(principal: Principal, requestedContextId?: string): Promise<ExecutionScope> {
+    const bound = principal.contextId;
+    if (requestedContextId !== undefined && bound !== undefined && requestedContextId !== bound) {
+      throw AppException.forbidden('This API key is bound to another context');
+    }
+    const contextId = requestedContextId ?? bound;
+    if (contextId === undefined) return { principal, context: null };
+    return { principal, context: await this.resolveForExecution(principal, contextId) };
   }
 
   /**

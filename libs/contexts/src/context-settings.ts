@@ -1,6 +1,5 @@
-import type { ErrorDetail } from '@app/core';
-// The tools' own window syntax, so a context's limit reads like a tool's (a leaf file: no cycle with the tools module).
-import { rateWindowMs } from '@app/tools/common/rate-window';
+// The tools' own window syntax (in core), so a context's limit reads like a tool's.
+import { ErrorDetail, rateWindowMs } from '@app/core';
 
 /** A per-context budget: at most `requests` tool calls per `window` (`30s`, `1m`, `1h`, `1d`; at most 7d). */
 export interface ContextRateLimit {

@@ -1,15 +1,15 @@
-import { forwardRef, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { ToolsModule } from '@app/tools';
 import { ContextAccessModule } from './context-access.module';
 import { ContextsController } from './contexts.controller';
 import { ContextsService } from './contexts.service';
 
 /**
- * The contexts API. Needs the tool catalogue (to check `tools`); the tools module, in turn, uses
- * ContextAccessModule, so the import is a forwardRef that survives either load order.
+ * The contexts API. Needs the tool catalogue (to check `tools`); the tools library does not
+ * import this one (its edges get scopes through core's ExecutionScopeResolver).
  */
 @Module({
-  imports: [ContextAccessModule, forwardRef(() => ToolsModule)],
+  imports: [ContextAccessModule, ToolsModule],
   controllers: [ContextsController],
   providers: [ContextsService],
   exports: [ContextAccessModule],

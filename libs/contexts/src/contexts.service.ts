@@ -1,4 +1,4 @@
-import { forwardRef, Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AuditEntry, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
 import { ToolCatalogService } from '@app/tools';
@@ -36,8 +36,7 @@ export class ContextsService {
   constructor(
     private readonly contexts: ContextRepository,
     private readonly access: ContextAccessService,
-    // forwardRef: the tools module will import ContextAccessModule from this library.
-    @Inject(forwardRef(() => ToolCatalogService)) private readonly catalog: ToolCatalogService,
+    private readonly catalog: ToolCatalogService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,

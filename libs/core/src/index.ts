@@ -37,3 +37,6 @@ export { newId } from './http/ids';
 export { clientInfo } from './http/client-info';
 export { WorkLimit } from './concurrency/work-limit';
 export { DEVELOPMENT_SECRETS_FILE, persistGeneratedSecrets } from './config/development-secrets';
+export { ExecutionScopeResolver, ScopeErrorCode, assertToolInContext } from './auth/execution-scope';
+export type { ExecutionScope, ScopeContext } from './auth/execution-scope';
+export { RATE_WINDOW_PATTERN, rateWindowMs } from './rate-limit/rate-window';

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { ContextAccessModule } from '@app/contexts/context-access.module';
 import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
@@ -31,7 +30,7 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
  * TOOL_PROVIDERS in their own module.
  */
 @Module({
-  imports: [DiscoveryModule, UsersModule, SessionsModule, ContextAccessModule],
+  imports: [DiscoveryModule, UsersModule, SessionsModule],
   controllers: [ToolsController, AdminToolsController],
   providers: [
     ToolRuntimeStats,

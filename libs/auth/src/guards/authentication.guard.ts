@@ -1,20 +1,16 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { ACCESS_DECLARED_KEY, AppException, clientInfo, holdsAll, INTERACTIVE_ONLY_KEY, IS_PUBLIC_KEY, Principal, REQUIRED_PERMISSIONS_KEY, REQUIRED_ROLES_KEY, resolvePermissions, Role } from '@app/core';
-import { SessionService } from '@app/sessions';
-import { UserAccessState, UsersService } from '@app/users';
-import { ApiKeyService } from '../api-keys/api-key.service';
-import { looksLikeApiKey } from '../api-keys/api-key-secret';
-import { authenticationRequired, credentialsInUrl, interactiveLoginRequired, invalidToken } from '../auth.errors';
-import { AccessTokenService } from '../tokens/access-token.service';
-import { bearerToken } from '../tokens/bearer-token';
+import { ACCESS_DECLARED_KEY, AppException, holdsAll, INTERACTIVE_ONLY_KEY, IS_PUBLIC_KEY, REQUIRED_PERMISSIONS_KEY, REQUIRED_ROLES_KEY, Role } from '@app/core';
+import { interactiveLoginRequired } from '../auth.errors';
+import { Authenticator } from '../edge/authenticator';
 
 /**
  * The global guard: every route needs a valid access token unless it is `@Public()`, so a
- * route that forgets to say anything fails closed. Per request it checks the token, that its
- * session is still active and that the user is still active (both cached, invalidated on
- * change), builds the principal from the user's *current* roles and permissions, and then
+ * route that forgets to say anything fails closed. Per request the Authenticator (shared with the
+ * MCP transports) checks the token, that its session and its user are still active (both cached,
+ * invalidated on change) and builds the principal from the user's *current* roles and
+ * permissions; then the guard
  * enforces `@InteractiveOnly` (no API keys), `@Roles` (any of) and `@RequirePermissions` (all
  * of). A route that declares no access rule at all is refused (RouteAccessCheck stops the boot
  * before that can happen).
@@ -22,15 +18,10 @@ import { bearerToken } from '../tokens/bearer-token';
 @Injectable()
 export class AuthenticationGuard implements CanActivate {
   private readonly rules = new WeakMap<object, WeakMap<object, AccessRule>>();
-  /** Effective permissions per cached user state (a change replaces the state object). */
-  private readonly effective = new WeakMap<UserAccessState, readonly string[]>();
 
   constructor(
     private readonly reflector: Reflector,
-    private readonly tokens: AccessTokenService,
-    private readonly sessions: SessionService,
-    private readonly users: UsersService,
-    private readonly apiKeys: ApiKeyService,
+    private readonly authenticator: Authenticator,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -42,7 +33,7 @@ export class AuthenticationGuard implements CanActivate {
     if (context.getType() !== 'http') return false;
 
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const principal = await this.authenticate(request);
+    const principal = await this.authenticator.authenticateRequest(request);
     request.principal = principal;
 
     if (rule.interactiveOnly && principal.via !== 'jwt') throw interactiveLoginRequired();
@@ -75,44 +66,6 @@ export class AuthenticationGuard implements CanActivate {
     }
     return rule;
   }
-
-  private permissionsOf(user: UserAccessState): readonly string[] {
-    let permissions = this.effective.get(user);
-    if (!permissions) {
-      permissions = resolvePermissions(user.roles, user.permissions);
-      this.effective.set(user, permissions);
-    }
-    return permissions;
-  }
-
-  /**
-   * The principal of a request's access token or agent API key (both as `Authorization: Bearer`);
-   * throws the 401s. Credentials are never taken from the URL (they end up in logs and
-   * histories): a request that puts one there is refused even if it also sends the header.
-   */
-  async authenticate(request: FastifyRequest): Promise<Principal> {
-    if (hasCredentialInUrl(request.query)) throw credentialsInUrl();
-    const token = bearerToken(request);
-    if (!token) throw authenticationRequired();
-    if (looksLikeApiKey(token)) {
-      const principal = await this.apiKeys.authenticate(token, clientInfo(request));
-      if (!principal) throw invalidToken();
-      return principal;
-    }
-    const claims = this.tokens.verify(token);
-    if (!claims) throw invalidToken();
-    if (!(await this.sessions.isActive(claims.sid))) throw invalidToken();
-    const user = await this.users.accessState(claims.sub);
-    if (!user || user.status !== 'active') throw invalidToken();
-    return {
-      userId: user.id,
-      email: user.email,
-      sessionId: claims.sid,
-      roles: [...user.roles],
-      permissions: [...this.permissionsOf(user)],
-      via: 'jwt',
-    };
-  }
 }
 
 interface AccessRule {
@@ -121,12 +74,4 @@ interface AccessRule {
   interactiveOnly: boolean;
   roles: Role[];
   permissions: string[];
-}
-
-/** Query parameters that carry a credential by convention (RFC 6750 `access_token` and friends). */
-const URL_CREDENTIAL_PARAMS = new Set(['access_token', 'token', 'api_key', 'apikey', 'api-key']);
-
-function hasCredentialInUrl(query: unknown): boolean {
-  if (!query || typeof query !== 'object') return false;
-  return Object.keys(query).some((name) => URL_CREDENTIAL_PARAMS.has(name.toLowerCase()));
 }

@@ -1,14 +1,13 @@
-import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { InjectThrottlerStorage, normalizeIp, ThrottlerStorage } from '@nestjs/throttler';
+import { normalizeIp } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { APP_CONFIG, AppConfig, AppException, ErrorCode } from '@app/core';
 import { AUTH_RATE_LIMIT_KEY } from '../decorators/auth-rate-limit.decorator';
+import { rateAllowanceHeaders, RequestRateLimiter } from '../edge/request-rate-limiter';
 
 /**
- * Two budgets kept in @nestjs/throttler's storage (injectable, so a Redis store can replace the
- * in-memory one); the check itself is ours, a few lines where the library's guard resolved half a
- * dozen metadata keys and async options per request:
+ * The REST side of the general rate limit (RequestRateLimiter, which the MCP transports call too),
+ * with two budgets:
  * - `@AuthRateLimit()` routes (register, login, refresh): AUTH_RATE_LIMIT per AUTH_RATE_WINDOW
  *   per client IP, one budget across those routes;
  * - everything else: RATE_LIMIT per RATE_LIMIT_WINDOW per user when authenticated (this guard
@@ -25,33 +24,18 @@ export class RateLimitGuard implements CanActivate {
   private readonly authRoutes = new WeakMap<object, WeakMap<object, boolean>>();
 
   constructor(
-    @InjectThrottlerStorage() private readonly storage: ThrottlerStorage,
+    private readonly limiter: RequestRateLimiter,
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const auth = this.isAuthRoute(context);
-    const limit = auth ? this.config.auth.authRateLimit : this.config.auth.defaultRateLimit;
-    const ttl = (auth ? this.config.auth.authRateWindowSec : this.config.auth.defaultRateWindowSec) * 1000;
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    const key = `${auth ? 'auth' : 'default'}:${this.trackerFor(request, auth)}`;
-    const { totalHits, timeToExpire, isBlocked, timeToBlockExpire } = await this.storage.increment(key, ttl, limit, ttl, 'default');
-    if (isBlocked) {
-      const retryAfter = String(Math.max(1, timeToBlockExpire));
-      throw new AppException(ErrorCode.RATE_LIMIT_EXCEEDED, 'Too many requests; retry later', 429, [], {
-        'X-RateLimit-Limit': String(limit),
-        'X-RateLimit-Remaining': '0',
-        'X-RateLimit-Reset': retryAfter,
-        'Retry-After': retryAfter,
-      });
-    }
-    reply.header('X-RateLimit-Limit', limit);
-    reply.header('X-RateLimit-Remaining', Math.max(0, limit - totalHits));
-    reply.header('X-RateLimit-Reset', timeToExpire);
+    const tracker = auth ? `ip:${normalizeIp(request.ip)}` : RequestRateLimiter.trackerOf(request.principal, request.ip);
+    const allowance = await this.limiter.consume(auth ? 'auth' : 'default', tracker);
+    http.getResponse<FastifyReply>().headers(rateAllowanceHeaders(allowance));
     return true;
   }
 
@@ -70,10 +54,5 @@ export class RateLimitGuard implements CanActivate {
       routes.set(handler, auth);
     }
     return auth;
-  }
-
-  private trackerFor(request: FastifyRequest, auth: boolean): string {
-    if (!auth && request.principal) return `user:${request.principal.userId}`;
-    return `ip:${normalizeIp(request.ip)}`;
   }
 }

@@ -2,23 +2,25 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { HttpAdapterHost } from '@nestjs/core';
 import { createMcpHandler, isJsonContentType, isLegacyRequest, McpHttpHandler } from '@modelcontextprotocol/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppException, clientInfo, parseJsonInput, Principal } from '@app/core';
-import { AuthenticationGuard } from '@app/auth';
+import { clientInfo, ExecutionScopeResolver, parseJsonInput } from '@app/core';
+import { Authenticator, rateAllowanceHeaders, RequestRateLimiter } from '@app/auth';
+import { JsonRpcCode, jsonRpcErrorResponse, jsonRpcInputRefusalResponse, refusalOf, refusalResponse } from '../errors/mcp-errors';
 import { authInfoOf, LegacySessionHandler, ParsedBody } from '../sessions/legacy-session.handler';
-import type { McpCaller } from '../tools/mcp-caller';
+import { McpCaller, mcpCallerOf } from '../tools/mcp-caller';
 import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
-import { JsonRpcCode, jsonRpcErrorResponse, jsonRpcInputRefusalResponse } from './json-rpc-responses';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
-import { McpScopeResolver } from './mcp-scope.resolver';
 import { OriginPolicy } from './origin-policy';
 import { sendWebResponse, toWebRequest } from './web-exchange';
 
 /**
  * MCP over Streamable HTTP at /api/v1/mcp and /api/v1/contexts/{id}/mcp, both protocol eras on
- * the same URL. In order: Host/Origin (403), authentication (401 with the RFC 9728 pointer), the
- * endpoint's scope (context: 404/403), then the era: requests carrying the 2026-07-28 envelope go
+ * the same URL. In order: Host/Origin (403), then the edge every transport shares: authentication
+ * (Authenticator; 401 with the RFC 9728 pointer), the general rate limit (RequestRateLimiter; 429
+ * with Retry-After, counted with the caller's REST requests) and the execution scope
+ * (ExecutionScopeResolver; context 404/403), resolved once per request; refusals in the MCP error
+ * mapper's form (errors/mcp-errors.ts). Then the era: requests carrying the 2026-07-28 envelope go
  * to the SDK's stateless `createMcpHandler` (which checks the MCP-Protocol-Version, Mcp-Method and
  * Mcp-Name headers against the body), everything else to the 2025 session handler.
  *
@@ -33,9 +35,10 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly guard: AuthenticationGuard,
+    private readonly authenticator: Authenticator,
+    private readonly limiter: RequestRateLimiter,
     private readonly origins: OriginPolicy,
-    private readonly scopes: McpScopeResolver,
+    private readonly scopes: ExecutionScopeResolver,
     private readonly builder: McpServerBuilder,
     private readonly legacy: LegacySessionHandler,
     private readonly index: McpToolIndex,
@@ -86,19 +89,11 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const refusal = this.origins.check(request.headers.host, single(request.headers.origin));
     if (refusal) return sendWebResponse(reply, jsonRpcErrorResponse(refusal.status, JsonRpcCode.SERVER_ERROR, refusal.message));
 
-    let principal: Principal;
-    try {
-      principal = await this.guard.authenticate(request);
-    } catch (error) {
-      return sendWebResponse(reply, this.unauthorized(request, error));
-    }
     let caller: McpCaller;
     try {
-      const scope = await this.scopes.resolve(principal, (request.params as { id?: string }).id);
-      caller = { principal, ...scope, ...clientInfo(request) };
+      caller = await this.edge(request, reply);
     } catch (error) {
-      if (!(error instanceof AppException)) throw error;
-      return sendWebResponse(reply, jsonRpcErrorResponse(error.getStatus(), JsonRpcCode.SERVER_ERROR, error.message));
+      return sendWebResponse(reply, this.refused(request, error));
     }
 
     const webRequest = toWebRequest(request, reply);
@@ -121,12 +116,23 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, body));
   }
 
-  /** 401 with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization, RFC 9728). */
-  private unauthorized(request: FastifyRequest, error: unknown): Response {
-    if (!(error instanceof AppException) || error.getStatus() !== 401) throw error;
+  /** The shared edge, as REST runs it: who is calling, their general budget, then their scope. */
+  private async edge(request: FastifyRequest, reply: FastifyReply): Promise<McpCaller> {
+    const principal = await this.authenticator.authenticateRequest(request);
+    const allowance = await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, request.ip));
+    reply.headers(rateAllowanceHeaders(allowance));
+    const scope = await this.scopes.resolve(principal, (request.params as { id?: string }).id);
+    return mcpCallerOf(scope, clientInfo(request));
+  }
+
+  /** A refusal of the edge; a 401 with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization, RFC 9728). */
+  private refused(request: FastifyRequest, error: unknown): Response {
+    const refused = refusalOf(error);
+    if (!refused) throw error;
+    if (refused.status !== 401) return refusalResponse(refused);
     const given = typeof request.headers.authorization === 'string';
     const challenge = `Bearer resource_metadata="${baseUrlOf(request)}${PROTECTED_RESOURCE_PATH}"${given ? ', error="invalid_token"' : ''}`;
-    return jsonRpcErrorResponse(401, JsonRpcCode.UNAUTHORIZED, error.message, { 'www-authenticate': challenge });
+    return refusalResponse(refused, { 'www-authenticate': challenge });
   }
 
   /** RFC 9728 protected resource metadata: bearer tokens (access tokens or agent API keys) in the header only. */

@@ -2,8 +2,8 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { AuthInfo, InitializeRequest, isInitializeRequest, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { Clock } from '@app/core';
 import { SessionService } from '@app/sessions';
-import { JsonRpcCode, jsonRpcErrorResponse } from '../http/json-rpc-responses';
-import type { McpCaller } from '../tools/mcp-caller';
+import { JsonRpcCode, jsonRpcErrorResponse } from '../errors/mcp-errors';
+import { contextIdOf, McpCaller } from '../tools/mcp-caller';
 import { callerOfRequest, MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { credentialOf, LiveConnection, MCP_PARENT_ENDED, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from './mcp-connection.registry';
 import { McpHandshake, McpSessionRepository, StoredMcpSession } from './mcp-session.repository';
@@ -286,7 +286,7 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
 }
 
 function ownerOf(caller: McpCaller): SessionOwner {
-  return { userId: caller.principal.userId, credential: credentialOf(caller), contextId: caller.contextId };
+  return { userId: caller.principal.userId, credential: credentialOf(caller), contextId: contextIdOf(caller) };
 }
 
 /** The same user, with the same credential (`jwt` or that API key), at the same endpoint. */

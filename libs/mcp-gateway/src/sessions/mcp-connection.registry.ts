@@ -4,7 +4,7 @@ import type { Server } from '@modelcontextprotocol/server';
 import { DataSource } from 'typeorm';
 import { AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
-import type { McpCaller } from '../tools/mcp-caller';
+import { contextIdOf, McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { McpHandshake, McpSessionRepository } from './mcp-session.repository';
 
@@ -114,7 +114,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
         connectionType: kind,
         ipAddress: caller.ipAddress,
         userAgent: caller.userAgent,
-        contextId: caller.contextId,
+        contextId: contextIdOf(caller),
       });
       await this.store.insert(manager, {
         sessionId: session.id,
@@ -131,7 +131,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
         severity: 'info',
         ipAddress: caller.ipAddress,
         userAgent: caller.userAgent,
-        details: { transport, contextId: caller.contextId, via: principal.via, apiKeyId: principal.apiKeyId ?? null, parentSessionId: principal.sessionId },
+        details: { transport, contextId: contextIdOf(caller), via: principal.via, apiKeyId: principal.apiKeyId ?? null, parentSessionId: principal.sessionId },
       });
       return session.id;
     });

@@ -1,6 +1,7 @@
 import { ProtocolError } from '@modelcontextprotocol/server';
 import type { CatalogTool, ToolDefinition } from '@app/tools';
-import { completedResult, failedResult } from './mcp-call-result';
+import { failedResult } from '../errors/mcp-errors';
+import { completedResult } from './mcp-call-result';
 
 function toolOf(definition: Partial<ToolDefinition>, outputSchema: Record<string, unknown> = { type: 'object' }): CatalogTool {
   return { id: 't', name: 't', outputSchema, definition: { ...definition } as ToolDefinition } as CatalogTool;

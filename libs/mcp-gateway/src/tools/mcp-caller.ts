@@ -1,13 +1,24 @@
-import type { Principal } from '@app/core';
+import type { ExecutionScope } from '@app/core';
 
-/** Who is asking, through which endpoint: everything an MCP request handler needs to know. */
-export interface McpCaller {
-  /** `sessionId` is the session the caller's messages and calls count in (the MCP session, if any). */
-  principal: Principal;
-  /** The context endpoint in use (or the context an API key is bound to); null for /api/v1/mcp. */
-  contextId: string | null;
-  /** That context's tools; null when not in a context. */
+/**
+ * Who is asking, through which endpoint: everything an MCP request handler needs to know. It is
+ * the execution scope the edge resolved (the tools pipeline takes it as it is), plus the client.
+ * `principal.sessionId` is the session the caller's messages and calls count in (the MCP session,
+ * if any); `context` is the context endpoint in use, or the context an API key is bound to.
+ */
+export interface McpCaller extends ExecutionScope {
+  /** The context's tools as a set (the tool index filters by it); null when not in a context. */
   contextTools: ReadonlySet<string> | null;
   ipAddress: string | null;
   userAgent: string | null;
+}
+
+/** The caller of a resolved scope. */
+export function mcpCallerOf(scope: ExecutionScope, client: { ipAddress: string | null; userAgent: string | null }): McpCaller {
+  return { ...scope, contextTools: scope.context ? new Set(scope.context.tools) : null, ipAddress: client.ipAddress, userAgent: client.userAgent };
+}
+
+/** The context a caller works in, if any. */
+export function contextIdOf(caller: McpCaller): string | null {
+  return caller.context?.id ?? null;
 }

@@ -11,7 +11,8 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/
 import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { ToolExecutionService } from '@app/tools';
-import { completedResult, failedResult, refusedResult } from './mcp-call-result';
+import { failedResult, refusedResult } from '../errors/mcp-errors';
+import { completedResult } from './mcp-call-result';
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
 import { countMessages } from './message-counter';
@@ -85,10 +86,11 @@ export class McpServerBuilder {
               .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
           };
     try {
+      // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
       const { execution } = await this.executions.execute(
-        caller.principal,
+        caller,
         tool.id,
-        { parameters: request.params.arguments ?? {}, context: caller.contextId ? { contextId: caller.contextId } : undefined },
+        { parameters: request.params.arguments ?? {} },
         { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
       );
       // A failed run is counted (tool_executions, errors) by the pipeline itself.

@@ -24,11 +24,11 @@ function gateway(options: { shutdownDuringCheck: boolean }) {
   const connections = new McpWsConnections(
     { check: () => undefined } as never,
     { redeem: async () => principal } as never,
-    {} as never,
-    { resolve: async () => ({ contextId: null, contextTools: null }) } as never,
+    { refresh: async (p: Principal) => p } as never,
+    { consume: async () => ({ limit: 10, remaining: 9, resetSec: 60 }) } as never,
+    { resolve: async (p: Principal) => ({ principal: p, context: null }) } as never,
     registry as never,
     { build: () => ({ connect: async () => undefined, close: async () => undefined }) } as never,
-    { refresh: async (p: Principal) => p } as never,
     {} as never,
   );
   const server = { options: {} } as unknown as WebSocketServer & { options: { verifyClient: (info: { req: UpgradeRequest }, done: (ok: boolean) => void) => void } };

@@ -1,20 +1,18 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
+import { JSONRPCMessage, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, isDatabaseUnavailable, Principal, unsafeStrings } from '@app/core';
-import { AuthenticationGuard } from '@app/auth';
+import { AppException, ExecutionScopeResolver, Principal, unsafeStrings } from '@app/core';
+import { Authenticator, hasCredentialInUrl, RequestRateLimiter } from '@app/auth';
 import { SessionService } from '@app/sessions';
-import type { FastifyRequest } from 'fastify';
+import { JsonRpcCode, McpRefusal, messageRefusal, protocolErrorOf, refusal, refusalOf, upgradeRefusal } from '../errors/mcp-errors';
 import { MAX_MESSAGE_BYTES, PROTECTED_RESOURCE_PATH } from '../http/mcp-paths';
-import { McpScopeResolver } from '../http/mcp-scope.resolver';
 import { OriginPolicy } from '../http/origin-policy';
 import { credentialOf, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from '../sessions/mcp-connection.registry';
 import { TicketService } from '../tickets/ticket.service';
-import type { McpCaller } from '../tools/mcp-caller';
+import { contextIdOf, McpCaller, mcpCallerOf } from '../tools/mcp-caller';
 import { McpServerBuilder } from '../tools/mcp-server.builder';
 import { UPGRADE_PARAMS, UpgradeRequest } from './mcp-ws.adapter';
-import { PrincipalRefresher } from './principal-refresher';
 import { WebSocketServerTransport } from './websocket-server.transport';
 
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -27,9 +25,6 @@ export const SERVER_GOING_AWAY_CLOSE_CODE = 1001;
 
 const ACCEPTED = Symbol('mcp.acceptedUpgrade');
 const PING_INTERVAL_MS = 30_000;
-/** Query parameters that would carry a bearer token or API key: never accepted in a URL. */
-const URL_CREDENTIALS = ['access_token', 'token', 'api_key', 'apikey', 'api-key'];
-
 interface Accepted {
   caller: McpCaller;
   /** The credential's principal as authenticated at the upgrade (re-checked per message). */
@@ -39,19 +34,19 @@ interface Accepted {
 
 type VerifyCallback = (result: boolean, code?: number, message?: string, headers?: OutgoingHttpHeaders) => void;
 
+/** An upgrade refused before the edge's services ran (shutdown, Origin, subprotocol, URL). */
 class Refused extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: OutgoingHttpHeaders = {},
-  ) {
-    super(message);
+  constructor(readonly refusal: McpRefusal) {
+    super(refusal.message);
   }
 }
 
 /**
  * MCP over WebSocket (subprotocol `mcp`): the upgrade is checked like an HTTP request (Host and
- * Origin, then a single-use `?ticket=` or an `Authorization: Bearer` header, then the context),
+ * Origin, then a single-use `?ticket=` or an `Authorization: Bearer` header, the general rate
+ * limit and the execution scope: the same Authenticator, RequestRateLimiter and
+ * ExecutionScopeResolver as REST); every message counts against the same rate limit, and each
+ * tools/list and tools/call re-checks the principal and the context;
  * and each accepted socket is one `Session` (websocket) served by its own SDK server until the
  * client leaves or the session ends, which closes the socket with 4001 and the reason.
  */
@@ -65,11 +60,11 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly origins: OriginPolicy,
     private readonly tickets: TicketService,
-    private readonly guard: AuthenticationGuard,
-    private readonly scopes: McpScopeResolver,
+    private readonly authenticator: Authenticator,
+    private readonly limiter: RequestRateLimiter,
+    private readonly scopes: ExecutionScopeResolver,
     private readonly registry: McpConnectionRegistry,
     private readonly builder: McpServerBuilder,
-    private readonly refresher: PrincipalRefresher,
     private readonly sessions: SessionService,
   ) {}
 
@@ -103,18 +98,16 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       this.verify(info.req).then(
         () => done(true),
         (error: unknown) => {
-          if (error instanceof Refused) return done(false, error.status, error.message, error.headers);
-          // As on the REST routes: the database being away is a 503 to retry, not a server fault.
-          if (isDatabaseUnavailable(error)) {
-            this.logger.warn({ err: error }, 'MCP WebSocket upgrade refused: database unavailable');
-            return done(false, 503, 'Service Unavailable', { 'Retry-After': '5' });
+          // As on the REST routes: 401/403/404/429 as the edge decided; the database or Redis (a
+          // ticket) being away is a 503 to retry, not a server fault.
+          const refused = error instanceof Refused ? error.refusal : refusalOf(error);
+          if (!refused) {
+            this.logger.error({ err: error }, 'MCP WebSocket upgrade failed');
+            return done(false, 500, 'Internal Server Error');
           }
-          // A ticket cannot be checked while Redis is away (RedisTicketStore): retry, not a fault.
-          if (error instanceof AppException && error.getStatus() === 503) {
-            return done(false, 503, 'Service Unavailable', { 'Retry-After': error.headers['retry-after'] ?? '5' });
-          }
-          this.logger.error({ err: error }, 'MCP WebSocket upgrade failed');
-          done(false, 500, 'Internal Server Error');
+          if (refused.status === 503) this.logger.warn({ err: error }, 'MCP WebSocket upgrade refused: a dependency is unavailable');
+          const { status, body, headers } = upgradeRefusal(refused);
+          done(false, status, body, headers);
         },
       );
     };
@@ -129,7 +122,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       return;
     }
     const { sessionId } = accepted;
-    const transport = new WebSocketServerTransport(socket);
+    const transport: WebSocketServerTransport = new WebSocketServerTransport(socket, (message): Promise<boolean> => this.admit(accepted, message, transport));
     const server = this.builder.build(() => this.currentCaller(accepted, socket), () => sessionId);
     const added = this.registry.add({
       sessionId,
@@ -137,7 +130,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       userId: accepted.caller.principal.userId,
       parentSessionId: accepted.principal.sessionId || null,
       credential: credentialOf(accepted.caller),
-      contextId: accepted.caller.contextId,
+      contextId: contextIdOf(accepted.caller),
       server,
       close: (reason) => socket.close(this.stopping ? SERVER_GOING_AWAY_CLOSE_CODE : SESSION_ENDED_CLOSE_CODE, reason.slice(0, 120)),
     });
@@ -163,79 +156,103 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   }
 
   private async verify(request: UpgradeRequest): Promise<void> {
-    if (this.registry.closing) throw new Refused(503, 'Service Unavailable: shutting down', { 'Retry-After': '1' });
-    const refusal = this.origins.check(request.headers.host, request.headers.origin);
-    if (refusal) throw new Refused(403, 'Forbidden');
+    if (this.registry.closing) throw refusedWith(503, 'Service Unavailable: shutting down', { 'Retry-After': '1' });
+    const origin = this.origins.check(request.headers.host, request.headers.origin);
+    if (origin) throw refusedWith(403, 'Forbidden');
     const offered = String(request.headers['sec-websocket-protocol'] ?? '')
       .split(',')
       .map((protocol) => protocol.trim());
-    if (!offered.includes(MCP_SUBPROTOCOL)) throw new Refused(400, 'Bad Request: subprotocol "mcp" required');
+    if (!offered.includes(MCP_SUBPROTOCOL)) throw refusedWith(400, 'Bad Request: subprotocol "mcp" required');
 
     const url = new URL(request.url ?? '/', 'ws://localhost');
     // The same rule as every HTTP route's params and query: no NUL or lone surrogate reaches a lookup.
     if (unsafeStrings(request[UPGRADE_PARAMS]).length > 0 || unsafeStrings(Object.fromEntries(url.searchParams)).length > 0) {
-      throw new Refused(400, 'Bad Request: a path or query value holds NUL or a lone surrogate');
+      throw refusedWith(400, 'Bad Request: a path or query value holds NUL or a lone surrogate');
     }
     const challenge = { 'WWW-Authenticate': `Bearer resource_metadata="${this.baseUrl(request)}${PROTECTED_RESOURCE_PATH}"` };
-    if (URL_CREDENTIALS.some((name) => url.searchParams.has(name))) {
-      throw new Refused(401, 'Unauthorized: credentials are not accepted in the URL; use a ticket', challenge);
-    }
-    const principal = await this.authenticate(request, url, challenge);
-    let scope;
-    try {
-      scope = await this.scopes.resolve(principal, request[UPGRADE_PARAMS]?.id);
-    } catch (error) {
-      if (error instanceof AppException) throw new Refused(error.getStatus(), error.getStatus() === 404 ? 'Not Found' : 'Forbidden');
-      throw error;
+    if (hasCredentialInUrl(url.searchParams)) {
+      throw refusedWith(401, 'Unauthorized: credentials are not accepted in the URL; use a ticket', challenge);
     }
     const ipAddress = request.socket.remoteAddress ?? null;
     const agent = request.headers['user-agent'];
-    const caller: McpCaller = { principal, ...scope, ipAddress, userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null };
+    const client = { ipAddress, userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null };
+    const principal = await this.authenticate(request, url, client, challenge);
+    // The upgrade is a request like any other: it counts against the caller's general budget.
+    await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, ipAddress ?? ''));
+    const caller = mcpCallerOf(await this.scopes.resolve(principal, request[UPGRADE_PARAMS]?.id), client);
     const sessionId = await this.registry.open(caller, 'websocket', 'websocket');
     const accepted: Accepted = { caller: { ...caller, principal: { ...principal, sessionId } }, principal, sessionId };
     (request as UpgradeRequest & { [ACCEPTED]?: Accepted })[ACCEPTED] = accepted;
   }
 
   /** A ticket (clients that cannot set headers) or an Authorization header. */
-  private async authenticate(request: UpgradeRequest, url: URL, challenge: OutgoingHttpHeaders): Promise<Principal> {
+  private async authenticate(
+    request: UpgradeRequest,
+    url: URL,
+    client: { ipAddress: string | null; userAgent: string | null },
+    challenge: Record<string, string>,
+  ): Promise<Principal> {
     const ticket = url.searchParams.get('ticket');
     if (ticket !== null) {
       const issuedTo = await this.tickets.redeem(ticket);
-      const principal = issuedTo && (await this.refresher.refresh(issuedTo));
-      if (!principal) throw new Refused(401, 'Unauthorized: invalid, used or expired ticket', challenge);
+      const principal = issuedTo && (await this.authenticator.refresh(issuedTo));
+      if (!principal) throw refusedWith(401, 'Unauthorized: invalid, used or expired ticket', challenge);
       return principal;
     }
-    if (typeof request.headers.authorization !== 'string') throw new Refused(401, 'Unauthorized: a ticket or a bearer token is required', challenge);
-    const asFastify = { headers: request.headers, query: {}, ip: request.socket.remoteAddress ?? '' } as unknown as FastifyRequest;
+    if (typeof request.headers.authorization !== 'string') throw refusedWith(401, 'Unauthorized: a ticket or a bearer token is required', challenge);
     try {
-      return await this.guard.authenticate(asFastify);
+      // The query was checked above (no credential in the URL).
+      return await this.authenticator.authenticate({ authorization: request.headers.authorization, query: {}, client });
     } catch (error) {
-      if (error instanceof AppException && error.getStatus() === 401) throw new Refused(401, 'Unauthorized', { ...challenge });
+      const refused = refusalOf(error);
+      if (refused?.status === 401) throw new Refused({ ...refused, headers: { ...refused.headers, ...challenge } });
       throw error;
+    }
+  }
+
+  /**
+   * Each message is a request to the general rate limit (the same budget as the caller's REST and
+   * MCP HTTP requests): a refused one is answered with the mapper's JSON-RPC error and not served.
+   */
+  private async admit(accepted: Accepted, message: JSONRPCMessage, transport: WebSocketServerTransport): Promise<boolean> {
+    try {
+      await this.limiter.consume('default', RequestRateLimiter.trackerOf(accepted.principal, ''));
+      return true;
+    } catch (error) {
+      const refused = refusalOf(error) ?? refusal(500, JsonRpcCode.SERVER_ERROR, 'Internal error');
+      if (refused.status >= 500) this.logger.warn({ err: error }, 'MCP WebSocket message refused');
+      const answer = messageRefusal(message, refused);
+      if (answer) await transport.send(answer).catch(() => undefined);
+      return false;
     }
   }
 
   /** The caller as of now: refused (and the socket closed) once the user or credential lost access. */
   private async currentCaller(accepted: Accepted, socket: WebSocket): Promise<McpCaller> {
-    const principal = await this.refresher.refresh(accepted.principal);
+    const principal = await this.authenticator.refresh(accepted.principal);
     if (!principal || !(await this.sessions.isActive(accepted.sessionId))) {
       socket.close(ACCESS_REVOKED_CLOSE_CODE, 'access revoked');
       throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Access revoked');
     }
-    let scope = { contextId: accepted.caller.contextId, contextTools: accepted.caller.contextTools };
-    if (scope.contextId) {
-      try {
-        scope = await this.scopes.resolve(principal, accepted.caller.contextId ?? undefined);
-      } catch (error) {
-        if (!(error instanceof AppException)) throw error;
-        throw new ProtocolError(ProtocolErrorCode.InvalidRequest, error.message);
-      }
+    const inSession = { ...principal, sessionId: accepted.sessionId };
+    const contextId = accepted.caller.context?.id;
+    if (contextId === undefined) return { ...accepted.caller, principal: inSession };
+    // The context may have been archived (or its tools changed) since the upgrade: this message's scope.
+    try {
+      const scope = await this.scopes.resolve(principal, contextId);
+      return mcpCallerOf({ principal: inSession, context: scope.context }, accepted.caller);
+    } catch (error) {
+      if (!(error instanceof AppException)) throw error;
+      throw protocolErrorOf(error);
     }
-    return { ...accepted.caller, ...scope, principal: { ...principal, sessionId: accepted.sessionId } };
   }
 
   private baseUrl(request: UpgradeRequest): string {
     const secure = (request.socket as { encrypted?: boolean }).encrypted === true;
     return `${secure ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
   }
+}
+
+function refusedWith(status: number, message: string, headers: Record<string, string> = {}): Refused {
+  return new Refused(refusal(status, status === 401 ? JsonRpcCode.UNAUTHORIZED : JsonRpcCode.SERVER_ERROR, message, headers));
 }

@@ -1,5 +1,5 @@
 import type { JsonSchema, ToolAnnotations, ToolCategory, ToolDefinition } from '../provider/tool-provider';
-import { rateWindowMs } from '../common/rate-window';
+import { rateWindowMs } from '@app/core';
 
 export interface RateLimit {
   requests: number;

@@ -1,11 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuditService } from '@app/audit';
-import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
+import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal, rateWindowMs } from '@app/core';
 import { MigrationService } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
 import { fingerprint } from '../common/fingerprint';
-import { rateWindowMs } from '../common/rate-window';
 import { ToolSchemaValidator } from '../execution/tool-schema-validator';
 import { ToolsErrorCode } from '../tool-error-codes';
 import { CatalogTool, effectiveSettings, RateLimit, ToolOverrides } from './catalog-tool';
@@ -22,6 +21,8 @@ export const TOOL_CATALOGUE_CHANGED = clusterEvent<{ toolIds: string[] }>('tools
 export interface ToolListFilter {
   category?: ToolCategory;
   enabled?: boolean;
+  /** Only these tools (an execution scope's context); all when absent. */
+  ids?: readonly string[];
   offset: number;
   limit: number;
 }
@@ -147,7 +148,8 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     const matching = this.listed.filter(
       (tool) =>
         (filter.category === undefined || tool.category === filter.category) &&
-        (filter.enabled === undefined || tool.enabled === filter.enabled),
+        (filter.enabled === undefined || tool.enabled === filter.enabled) &&
+        (filter.ids === undefined || filter.ids.includes(tool.id)),
     );
     return { tools: matching.slice(filter.offset, filter.offset + filter.limit), total: matching.length };
   }

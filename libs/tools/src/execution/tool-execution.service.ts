@@ -1,10 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditService } from '@app/audit';
-// Deep imports: @app/contexts' index pulls in ContextsModule, which depends on this module.
-import { assertToolInContext } from '@app/contexts/assert-tool-in-context';
-import { ContextAccessService } from '@app/contexts/context-access.service';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, isDatabaseUnavailable, newId, Permission, Principal } from '@app/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  AppException,
+  assertToolInContext,
+  Clock,
+  ErrorCode,
+  ExecutionScope,
+  isDatabaseUnavailable,
+  newId,
+  Permission,
+  Principal,
+} from '@app/core';
 import { SessionService } from '@app/sessions';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
@@ -36,10 +45,13 @@ export interface ExecutionOutcome {
 
 /**
  * The one execution pipeline: REST's POST /tools/{id}/execute and the MCP gateway's
- * `tools/call` both come here. In order:
+ * `tools/call` both come here, with the caller's ExecutionScope resolved at their edge (the
+ * principal, and the context asked for or bound, with its settings): the pipeline never looks a
+ * context up. In order:
  *   1. the tool exists (404) and is enabled (403 TOOL_DISABLED);
  *   2. the caller holds the tool's permissions (403);
- *   3. the caller's per-tool rate limit (429 with X-RateLimit-* and Retry-After);
+ *   3. in a context: the tool is one of its tools (403 TOOL_NOT_IN_CONTEXT) and its budget; then
+ *      the caller's per-tool rate limit (429 with X-RateLimit-* and Retry-After);
  *   4. `parameters` against the tool's input schema (400, one detail per field);
  *   5. the run, under a timeout and an abort signal;
  *   6. the output against the output schema;
@@ -78,7 +90,6 @@ export class ToolExecutionService {
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    private readonly contexts: ContextAccessService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.maxTimeoutMs = config.tools.maxTimeoutMs;
@@ -86,7 +97,9 @@ export class ToolExecutionService {
     this.leaseGraceMs = config.toolExecutions.queueLeaseGraceMs;
   }
 
-  async execute(principal: Principal, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
+  /** `request.context.contextId` was the edge's to resolve: the pipeline runs in `scope.context`. */
+  async execute(scope: ExecutionScope, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
+    const { principal, context } = scope;
     const tool = this.catalog.find(toolId);
     if (!tool || !tool.available) throw AppException.notFound('Tool not found');
     if (!tool.enabled) {
@@ -99,10 +112,7 @@ export class ToolExecutionService {
       throw AppException.forbidden(`Calling ${tool.id} requires the permission(s): ${missing.join(', ')}`);
     }
 
-    // A context (asked for, or the one an API key is bound to) narrows the tools and brings its
-    // settings. A bound key asking for another context finds none (ContextAccessService: 404).
-    const contextId = request.context?.contextId ?? principal.contextId;
-    const context = contextId ? await this.contexts.resolveForExecution(principal, contextId) : undefined;
+    // A context (asked for, or the one an API key is bound to) narrows the tools and brings its settings.
     if (context) {
       assertToolInContext(context, tool.id);
       await this.limiter.consumeContext(principal.userId, context);

@@ -40,7 +40,7 @@ export interface ToolExecution {
 /** What a caller asks for (the REST body; the MCP gateway builds the same from `tools/call`). */
 export interface ExecuteToolRequest {
   parameters: unknown;
-  /** `contextId` (extension): run in that context: only its tools, its settings applied. */
+  /** `contextId` (extension): run in that context (resolved by the edge into the ExecutionScope, not by the pipeline). */
   context?: { sessionId?: string; requestId?: string; contextId?: string };
   options?: { timeout?: number; async?: boolean };
 }

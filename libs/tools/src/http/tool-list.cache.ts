@@ -20,7 +20,9 @@ export class ToolListCache {
 
   constructor(private readonly catalog: ToolCatalogService) {}
 
-  json(query: ListToolsQueryDto): string {
+  /** `inContext`: a scope's context tools (a bound key's listing): built for the caller, not cached. */
+  json(query: ListToolsQueryDto, inContext?: readonly string[]): string {
+    if (inContext) return JSON.stringify(this.build(query, inContext));
     if (this.revision !== this.catalog.revision) {
       this.entries.clear();
       this.revision = this.catalog.revision;
@@ -28,12 +30,15 @@ export class ToolListCache {
     const key = `${query.category ?? ''}|${query.enabled ?? ''}|${query.page}|${query.limit}`;
     let json = this.entries.get(key);
     if (json === undefined) {
-      const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, offset: pageOffset(query), limit: query.limit });
-      const body: ToolListDto = { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
-      json = JSON.stringify(body);
+      json = JSON.stringify(this.build(query));
       if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
       this.entries.set(key, json);
     }
     return json;
+  }
+
+  private build(query: ListToolsQueryDto, ids?: readonly string[]): ToolListDto {
+    const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, ids, offset: pageOffset(query), limit: query.limit });
+    return { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
   }
 }

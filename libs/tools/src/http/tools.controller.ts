@@ -9,7 +9,7 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
+import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, ExecutionScopeResolver, Permission, Principal, RequirePermissions } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolExecutionService } from '../execution/tool-execution.service';
 import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';
@@ -29,6 +29,7 @@ export class ToolsController {
     private readonly catalog: ToolCatalogService,
     private readonly executions: ToolExecutionService,
     private readonly listings: ToolListCache,
+    private readonly scopes: ExecutionScopeResolver,
   ) {}
 
   @Get()
@@ -36,10 +37,13 @@ export class ToolsController {
   @ApiOperation({ summary: 'List available tools' })
   @ApiOkResponse({ description: 'Tools list', type: ToolListDto })
   @ApiBadRequestResponse({ description: 'Validation error (e.g. limit above 100)', type: ErrorResponseDto })
-  list(@Query() query: ListToolsQueryDto, @Res({ passthrough: true }) reply: FastifyReply): string {
-    // A ToolListDto, serialised once per catalogue revision (see ToolListCache).
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListToolsQueryDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    // A ToolListDto, serialised once per catalogue revision (see ToolListCache); a key bound to a
+    // context lists that context's tools only, as its MCP tools/list does.
     reply.type('application/json; charset=utf-8');
-    return this.listings.json(query);
+    if (principal.contextId === undefined) return this.listings.json(query);
+    const { context } = await this.scopes.resolve(principal);
+    return this.listings.json(query, context?.tools);
   }
 
   // Declared before ':id' for readability; the router prefers the static segment either way.
@@ -60,9 +64,14 @@ export class ToolsController {
   @ApiOperation({ summary: 'Get tool details' })
   @ApiOkResponse({ description: 'Tool details', type: ToolDto })
   @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
-  get(@Param('id') id: string): ToolDto {
+  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<ToolDto> {
     const tool = this.catalog.find(id);
     if (!tool || !tool.available) throw AppException.notFound('Tool not found');
+    // A key bound to a context knows only that context's tools (MCP: "Unknown tool").
+    if (principal.contextId !== undefined) {
+      const { context } = await this.scopes.resolve(principal);
+      if (context && !context.tools.includes(tool.id)) throw AppException.notFound('Tool not found');
+    }
     return ToolDto.from(tool);
   }
 
@@ -92,7 +101,9 @@ export class ToolsController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ToolExecutionDto> {
-    const outcome = await this.executions.execute(principal, id, body, clientInfo(request));
+    // The REST edge: the scope (the context asked for, or the key's own) is resolved here, once.
+    const scope = await this.scopes.resolve(principal, body.context?.contextId);
+    const outcome = await this.executions.execute(scope, id, body, clientInfo(request));
     // The tool's own budget, in place of the general per-user one the global limiter wrote.
     if (outcome.rateLimit) reply.headers(rateLimitHeaders(outcome.rateLimit));
     return ToolExecutionDto.from(outcome.execution);

@@ -1,8 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AppException, Clock, ErrorCode } from '@app/core';
+import { AppException, Clock, ErrorCode, rateWindowMs, ScopeContext } from '@app/core';
 import type { CatalogTool } from '../catalog/catalog-tool';
-import type { ExecutionContextInfo } from '@app/contexts/context-access.service';
-import { rateWindowMs } from '../common/rate-window';
 import { RateLimitDecision, RateLimitStore } from './rate-limit-store';
 
 /**
@@ -33,7 +31,7 @@ export class ToolRateLimiter {
   }
 
   /** A context's own budget (`settings.rateLimit`), on top of each tool's per-user limit. */
-  async consumeContext(userId: string, context: ExecutionContextInfo): Promise<void> {
+  async consumeContext(userId: string, context: ScopeContext): Promise<void> {
     const limit = context.settings.rateLimit;
     const windowMs = limit ? rateWindowMs(limit.window) : null;
     if (!limit || windowMs === null) return;

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigValidationError, PERMISSION_PATTERN } from '@app/core';
-import { rateWindowMs } from '../common/rate-window';
+import { ConfigValidationError, PERMISSION_PATTERN, rateWindowMs } from '@app/core';
 import { TOOL_CATEGORIES, ToolCategory } from '../provider/tool-provider';
 
 /** How the gateway talks to an upstream: `legacy` is the 2025 `initialize` handshake, `auto` probes for 2026-07-28 first. */

@@ -13,8 +13,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { PERMISSION_PATTERN } from '@app/core';
-import { RATE_WINDOW_PATTERN } from '../../common/rate-window';
+import { PERMISSION_PATTERN, RATE_WINDOW_PATTERN } from '@app/core';
 
 export class RateLimitInputDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1_000_000, example: 60 })

@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { clientInfo, Principal, resolvePermissions } from '@app/core';
+import { SessionService } from '@app/sessions';
+import { UserAccessState, UsersService } from '@app/users';
+import { ApiKeyService, ClientMeta } from '../api-keys/api-key.service';
+import { looksLikeApiKey } from '../api-keys/api-key-secret';
+import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
+import { AccessTokenService } from '../tokens/access-token.service';
+import { bearerTokenOf } from '../tokens/bearer-token';
+
+/** What a transport read off its request: the Authorization header, the query, and where it came from. */
+export interface Credentials {
+  authorization: string | undefined;
+  /** The URL's query parameters: a credential there is refused (it ends up in logs and histories). */
+  query: unknown;
+  client: ClientMeta;
+}
+
+/**
+ * Turns a request's credential (an access token or an agent API key, both as `Authorization:
+ * Bearer`) into a Principal with its effective permissions, for every transport: the global guard
+ * (REST), the MCP HTTP endpoint and the MCP WebSocket upgrade all call this, and a long-lived
+ * connection re-checks its principal with `refresh`. Throws the contract's 401s.
+ */
+@Injectable()
+export class Authenticator {
+  /** Effective permissions per cached user state (a change replaces the state object). */
+  private readonly effective = new WeakMap<UserAccessState, readonly string[]>();
+
+  constructor(
+    private readonly tokens: AccessTokenService,
+    private readonly sessions: SessionService,
+    private readonly users: UsersService,
+    private readonly apiKeys: ApiKeyService,
+  ) {}
+
+  /** A Fastify request's principal (REST routes and the MCP HTTP endpoint). */
+  authenticateRequest(request: FastifyRequest): Promise<Principal> {
+    return this.authenticate({ authorization: request.headers.authorization, query: request.query, client: clientInfo(request) });
+  }
+
+  /**
+   * The principal of a credential; throws the 401s. Credentials are never taken from the URL: a
+   * request that puts one there is refused even if it also sends the header.
+   */
+  async authenticate(credentials: Credentials): Promise<Principal> {
+    if (hasCredentialInUrl(credentials.query)) throw credentialsInUrl();
+    const token = bearerTokenOf(credentials.authorization);
+    if (!token) throw authenticationRequired();
+    if (looksLikeApiKey(token)) {
+      const principal = await this.apiKeys.authenticate(token, credentials.client);
+      if (!principal) throw invalidToken();
+      return principal;
+    }
+    const claims = this.tokens.verify(token);
+    if (!claims) throw invalidToken();
+    if (!(await this.sessions.isActive(claims.sid))) throw invalidToken();
+    const user = await this.users.accessState(claims.sub);
+    if (!user || user.status !== 'active') throw invalidToken();
+    return {
+      userId: user.id,
+      email: user.email,
+      sessionId: claims.sid,
+      roles: [...user.roles],
+      permissions: [...this.permissionsOf(user)],
+      via: 'jwt',
+    };
+  }
+
+  /**
+   * A principal authenticated earlier (a WebSocket at its upgrade, a ticket's issuer), as of now:
+   * null once its session or user is no longer active. Permissions are the user's current ones
+   * (an API key's stay within the key's subset).
+   */
+  async refresh(original: Principal): Promise<Principal | null> {
+    if (original.sessionId && !(await this.sessions.isActive(original.sessionId))) return null;
+    const user = await this.users.accessState(original.userId);
+    if (!user || user.status !== 'active') return null;
+    const own = this.permissionsOf(user);
+    const permissions = original.via === 'api_key' ? own.filter((permission) => original.permissions.includes(permission)) : [...own];
+    return { ...original, email: user.email, roles: [...user.roles], permissions };
+  }
+
+  private permissionsOf(user: UserAccessState): readonly string[] {
+    let permissions = this.effective.get(user);
+    if (!permissions) {
+      permissions = resolvePermissions(user.roles, user.permissions);
+      this.effective.set(user, permissions);
+    }
+    return permissions;
+  }
+}
+
+/** Query parameters that carry a credential by convention (RFC 6750 `access_token` and friends). */
+const URL_CREDENTIAL_PARAMS = new Set(['access_token', 'token', 'api_key', 'apikey', 'api-key']);
+
+/** Whether a query (an object of parameters, or URLSearchParams) carries a credential. */
+export function hasCredentialInUrl(query: unknown): boolean {
+  if (query instanceof URLSearchParams) return [...query.keys()].some((name) => URL_CREDENTIAL_PARAMS.has(name.toLowerCase()));
+  if (!query || typeof query !== 'object') return false;
+  return Object.keys(query).some((name) => URL_CREDENTIAL_PARAMS.has(name.toLowerCase()));
+}
