@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { AuditEntry } from '@app/audit';
 import { ExecutionRecorder, TOOL_EXECUTE_ACTION } from './execution-recorder';
 import { anExecution, anOutcome, deferred } from './execution.test-helpers';
@@ -71,6 +72,8 @@ function setup(options: { maxStoredBytes?: number } = {}) {
 }
 
 describe('ExecutionRecorder', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
   it('records a completed call: its row and a success audit entry in one transaction, then the session counters and metrics', async () => {
     const f = setup();
     const execution = anExecution({ requestId: 'req-1' });
