@@ -24,7 +24,14 @@ const common = {
   testEnvironment: 'node',
 };
 
-const e2e = { ...common, testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], globalSetup: '<rootDir>/test/support/global-setup.ts' };
+const e2e = {
+  ...common,
+  testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // A guard against hangs, not a speed bound: on a machine loaded by other work (measured: load
+  // average 18-23 on 2 cores) an app boot in beforeAll took over 60 s and failed whole suites.
+  testTimeout: 180_000,
+};
 /** Fault and load suites: run serially, after the rest (see the e2e projects below). */
 const SERIAL_E2E = ['test/faults/', 'test/bench/'];
 
