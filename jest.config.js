@@ -28,9 +28,8 @@ const e2e = {
   ...common,
   testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
-  // A guard against hangs, not a speed bound: on a machine loaded by other work (measured: load
-  // average 18-23 on 2 cores) an app boot in beforeAll took over 60 s and failed whole suites.
-  testTimeout: 180_000,
+  // 180 s per test and hook (a hang guard; see the file).
+  setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.ts'],
 };
 /** Fault and load suites: run serially, after the rest (see the e2e projects below). */
 const SERIAL_E2E = ['test/faults/', 'test/bench/'];
