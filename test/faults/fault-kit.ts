@@ -39,7 +39,8 @@ export async function startFaultServer(
   };
   try {
     await Promise.race([
-      waitForHttp(`${server.baseUrl}/api/v1/ready`, 45_000),
+      // A hang guard, wide enough for a loaded machine (45 s failed at load average 20 on 2 cores).
+      waitForHttp(`${server.baseUrl}/api/v1/ready`, 120_000),
       server.exited.then((code) => Promise.reject(new Error(`server exited with ${code}`))),
     ]);
   } catch (error) {

@@ -61,7 +61,8 @@ export async function startEverythingHttp(port: number): Promise<HttpUpstream> {
   });
   await new Promise<void>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 15_000);
+    // A hang guard, wide enough for a loaded machine (15 s failed at load average 20 on 2 cores).
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += String(chunk);
       if (output.includes(`listening on port ${port}`)) {
