@@ -24,16 +24,26 @@ const common = {
   testEnvironment: 'node',
 };
 
+const e2e = {
+  ...common,
+  testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // 180 s per test and hook (a hang guard; see the file).
+  setupFilesAfterEnv: ['<rootDir>/test/support/e2e-timeout.ts'],
+};
+/** Fault and load suites: run serially, after the rest (see the e2e projects below). */
+const SERIAL_E2E = ['test/faults/', 'test/bench/'];
+
 module.exports = {
   // End-to-end suites boot real servers and databases; unit tests finish long before this.
   testTimeout: 60000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
-    {
-      ...common,
-      displayName: 'e2e',
-      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      globalSetup: '<rootDir>/test/support/global-setup.ts',
-    },
+    // Each e2e suite has its own database, data directory, ports and Redis prefix, so suites run in
+    // parallel workers (`npm test` passes --maxWorkers). The serial group holds the suites whose
+    // subject is behaviour under load or faults (they drive the CPU themselves, spawn load
+    // generators and cut connections): they run afterwards, one at a time (--runInBand).
+    { ...e2e, displayName: 'e2e', testPathIgnorePatterns: SERIAL_E2E.map((dir) => `<rootDir>/${dir}`) },
+    { ...e2e, displayName: 'e2e-serial', testMatch: SERIAL_E2E.map((dir) => `<rootDir>/${dir}**/*.e2e-spec.ts`) },
   ],
 };

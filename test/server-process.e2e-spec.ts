@@ -57,10 +57,8 @@ describe('server process', () => {
       expect(server.stdout()).not.toContain('eyJhbGciOiJIUzI1NiJ9');
       expect(server.stdout()).not.toContain('tkt_secret_value');
 
-      const started = Date.now();
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
-      expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       server.child.kill('SIGKILL');
     }

@@ -2,9 +2,9 @@ import * as speakeasy from 'speakeasy';
 import { DataSource } from 'typeorm';
 import { Clock } from '@app/core';
 import { LogSmsSender, SmsSender } from '@app/auth';
+import { PASSWORD } from '../support/identity';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
 
-const PASSWORD = 'Tr0ub4dor&Zebra9';
 const LOCKOUT_THRESHOLD = 3;
 const LOCKOUT_DURATION_SEC = 60;
 const SMS_CODE_TTL_SEC = 60;

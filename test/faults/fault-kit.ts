@@ -3,11 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILT_MAIN, ServerProcess, spawnServer, waitForHttp } from '../support/server-process';
+import { ADMIN_EMAIL, identityEnv, PASSWORD } from '../support/identity';
+import { waitFor } from '../support/polling';
 import { http } from '../support/test-app';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
-export const ADMIN_EMAIL = 'faults.admin@example.com';
-export const PASSWORD = 'Fault$Tolerant9Key';
+// The identity part lives in test/support/identity.ts; re-exported for the suites that import it from here.
+export { ADMIN_EMAIL, PASSWORD, sessionOf } from '../support/identity';
 
 /** The built server on its own database, with a first admin and the rate limits out of the way. */
 export interface FaultServer {
@@ -27,12 +29,7 @@ export async function startFaultServer(
   const server = await spawnServer({
     DATA_DIR: dataDir,
     DATABASE_URL: await databaseUrl(database),
-    BCRYPT_COST: '4',
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD: PASSWORD,
-    AUTH_RATE_LIMIT: '100000',
-    RATE_LIMIT: '1000000',
-    LOG_LEVEL: 'info',
+    ...identityEnv({ RATE_LIMIT: '1000000', LOG_LEVEL: 'info' }),
     ...env,
   });
   const cleanup = async () => {
@@ -42,7 +39,8 @@ export async function startFaultServer(
   };
   try {
     await Promise.race([
-      waitForHttp(`${server.baseUrl}/api/v1/ready`, 45_000),
+      // A hang guard, wide enough for a loaded machine (45 s failed at load average 20 on 2 cores).
+      waitForHttp(`${server.baseUrl}/api/v1/ready`, 120_000),
       server.exited.then((code) => Promise.reject(new Error(`server exited with ${code}`))),
     ]);
   } catch (error) {
@@ -65,11 +63,6 @@ export async function unlimitEcho(baseUrl: string, adminToken: string): Promise<
     body: { rateLimit: { requests: 1_000_000, window: '1m' } },
   });
   if (res.status !== 200) throw new Error(`unlimit tool_echo: ${res.status} ${res.text}`);
-}
-
-/** The session id is the access token's `sid` claim. */
-export function sessionOf(token: string): string {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).sid;
 }
 
 export interface Outcome {
@@ -167,14 +160,10 @@ export function count<T>(items: T[], key: (item: T) => string | number): Record<
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` every 100 ms until it holds (returns when, Date.now()) or `timeoutMs` passed (throws). */
+/** Polls `check` every 100 ms until it holds (returns when, Date.now(), for the printed figures) or `timeoutMs` passed (throws). */
 export async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return Date.now();
-    await sleep(100);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
+  await waitFor('the condition', check, timeoutMs, 100);
+  return Date.now();
 }
 
 /** The server's exit code, or 'still running' if it has not exited within `ms`. */

@@ -1,13 +1,15 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { WebSocket as WsWebSocket } from 'ws';
 import { http, TestApp } from '../support/test-app';
-import { Caller, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
+import { Caller, identityEnv } from '../support/identity';
 
-export { Caller, login, signUp, PASSWORD };
+export { login, PASSWORD, signUp } from '../support/identity';
+export type { Caller } from '../support/identity';
+export { eventually } from '../support/polling';
 
 /** Environment for the MCP suites: the tools suites' (fast hashing, first admin, limits out of the way). */
 export function mcpEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return toolsEnv({ ...extra });
+  return identityEnv({ ...extra });
 }
 
 /** The v1 SDK's WebSocket client transport uses globalThis.WebSocket, which Node 20 lacks. */
@@ -62,16 +64,6 @@ export async function ticketFor(t: TestApp, credential: string): Promise<string>
   const res = await http(t.baseUrl, 'POST', '/api/v1/mcp/tickets', { token: credential });
   if (res.status !== 200) throw new Error(`ticket: ${res.status} ${res.text}`);
   return res.body.ticket;
-}
-
-/** Polls until `check` holds or the deadline passes; returns the last value (activity counters are written in batches). */
-export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 /** The HTTP status a refused WebSocket upgrade answers with (or 101 when it is accepted). */

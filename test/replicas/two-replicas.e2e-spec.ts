@@ -8,6 +8,7 @@ import { Client as PgClient } from 'pg';
 import { installWebSocketGlobal } from '../mcp/mcp-test-kit';
 import { dropPrefix, REDIS_URL, sharedSecrets, uniquePrefix } from '../redis/redis-test-kit';
 import { freePort, ServerProcess, spawnServer, waitForHttp } from '../support/server-process';
+import { waitFor } from '../support/polling';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 import { http, TestApp } from '../support/test-app';
 import { Caller, execute, login, signUp, toolsEnv, updateTool, waitForExecution } from '../tools/tools-test-kit';
@@ -127,7 +128,7 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
     onB.onmessage = (message) => messages.push(message);
     await onB.start();
     await onB.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'tool_echo', arguments: { message: 'on B' } } });
-    const answer = await waitFor(() => messages.find((m) => (m as { id?: number }).id === 7) as { result?: { structuredContent?: unknown } } | undefined);
+    const answer = await waitFor('the answer to request 7', () => messages.find((m) => (m as { id?: number }).id === 7) as { result?: { structuredContent?: unknown } } | undefined);
     expect(answer.result?.structuredContent).toEqual({ message: 'on B' });
 
     // Ended through B: A no longer serves it.
@@ -154,7 +155,7 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
     await pg.connect();
     try {
       // Wait until A has claimed it (it is running on A), then kill A without a chance to clean up.
-      const claimed = await waitFor(async () => {
+      const claimed = await waitFor('A to claim the execution', async () => {
         const { rows } = await pg.query('SELECT status, attempts FROM tool_executions WHERE id = $1', [id]);
         return rows[0]?.status === 'running' ? rows[0] : undefined;
       });
@@ -173,13 +174,3 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
     }
   }, 60_000);
 });
-
-async function waitFor<T>(read: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

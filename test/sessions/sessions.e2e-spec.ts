@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { SessionActivityService, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, IDENTITY_ENV, IdentityClient, PASSWORD } from '../auth/identity.helpers';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, identityEnv, IdentityClient, PASSWORD, sessionOf } from '../support/identity';
 
 const SESSION_FIELDS = [
   'connectionType',
@@ -21,11 +21,6 @@ interface Login {
   token: string;
   refreshToken: string;
   sessionId: string;
-}
-
-/** The session id is the access token's `sid` claim. */
-function sessionOf(token: string): string {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).sid;
 }
 
 async function login(identity: IdentityClient, email: string, password = PASSWORD, headers: Record<string, string> = {}): Promise<Login> {
@@ -56,7 +51,7 @@ describe.each(DATABASE_KINDS)('sessions API (%s)', (kind) => {
     ]);
 
   beforeAll(async () => {
-    t = await startTestApp(kind, { env: { ...IDENTITY_ENV, SESSION_FLUSH_MS: '30000' } });
+    t = await startTestApp(kind, { env: { ...identityEnv(), SESSION_FLUSH_MS: '30000' } });
     db = t.app.get(DataSource);
     identity = new IdentityClient(t.baseUrl);
     alice1 = await login(identity, 'alice.ses@example.com');
@@ -235,7 +230,7 @@ describe.each(DATABASE_KINDS)('sessions API (%s)', (kind) => {
 });
 
 describe.each(DATABASE_KINDS)('session activity batching (%s)', (kind) => {
-  const env = { ...IDENTITY_ENV, SESSION_FLUSH_MS: '30000', SESSION_IDLE_TIMEOUT: '60', ACCESS_TOKEN_TTL: '86400' };
+  const env = { ...identityEnv(), SESSION_FLUSH_MS: '30000', SESSION_IDLE_TIMEOUT: '60', ACCESS_TOKEN_TTL: '86400' };
   let t: TestApp;
   let db: DataSource;
   let identity: IdentityClient;

@@ -41,6 +41,8 @@ const definition = (id: string, inputSchema: Record<string, unknown>, outputSche
 export class TestToolProvider implements ToolProvider {
   readonly name = 'test';
   readonly sleeps: SleepCall[] = [];
+  /** tool_stubborn's calls: whether each has run to its end yet. */
+  readonly stubborn: Array<{ ms: number; finished: boolean }> = [];
 
   async listTools(): Promise<ToolDefinition[]> {
     return [
@@ -67,10 +69,14 @@ export class TestToolProvider implements ToolProvider {
         call.finished = true;
         return { slept: ms };
       }
-      case 'tool_stubborn':
+      case 'tool_stubborn': {
+        const call = { ms, finished: false };
+        this.stubborn.push(call);
         // Unref'd: the wait must not keep the test process alive after the suite.
         await delay(ms, undefined, { ref: false });
+        call.finished = true;
         return { done: true };
+      }
       case 'tool_crash':
         throw new Error('connect ECONNREFUSED 10.1.2.3:5432 at /srv/internal/secret.js:42');
       case 'tool_bad_output':

@@ -173,13 +173,10 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
 
   describe('calls that fail answer 200 with status failed', () => {
     it('a slow call times out, its work is stopped, and the record says so', async () => {
-      const started = Date.now();
       const res = await execute(t, alice, 'tool_sleep', { parameters: { ms: 30_000 }, options: { timeout: 300 } });
-      const elapsed = Date.now() - started;
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ status: 'failed', result: null, error: { code: 'TIMEOUT' } });
       expect(res.body.error.message).toMatch(/300 ms/);
-      expect(elapsed).toBeLessThan(5_000);
       const call = tools.sleeps[tools.sleeps.length - 1];
       expect(call).toMatchObject({ ms: 30_000, abortObserved: true, abortReason: 'TIMEOUT', finished: false });
       const row = await executionRow(db, res.body.executionId);
@@ -191,10 +188,10 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
     });
 
     it('a tool that ignores its signal still answers at the deadline', async () => {
-      const started = Date.now();
       const res = await execute(t, alice, 'tool_stubborn', { parameters: { ms: 3_000 }, options: { timeout: 200 } });
       expect(res.body).toMatchObject({ status: 'failed', error: { code: 'TIMEOUT' } });
-      expect(Date.now() - started).toBeLessThan(2_500);
+      // Answered while the tool was still running: the pipeline did not wait for it to give up.
+      expect(tools.stubborn[tools.stubborn.length - 1]).toEqual({ ms: 3_000, finished: false });
     });
 
     it('the built-in echo tool stops its wait when the call times out', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { waitFor } from '../support/polling';
 import { DATABASE_KINDS, startTestApp, TestApp } from '../support/test-app';
 import { TestToolProvider, TestToolsModule } from './test-tools.module';
 import { auditFor, Caller, execute, executionRow, signUp, toolsEnv, waitForExecution } from './tools-test-kit';
@@ -109,8 +110,7 @@ describe.each(DATABASE_KINDS)('durable queue of async executions (%s)', (kind) =
     const accepted = await execute(second!, alice, 'tool_sleep', { parameters: { ms: 30_000 }, options: { async: true, timeout: 60_000 } });
     const id = accepted.body.executionId as string;
     const provider = second!.app.get(TestToolProvider);
-    const deadline = Date.now() + 5_000;
-    while (!provider.sleeps.some((call) => call.ms === 30_000) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the queue to start the 30 s sleep', () => provider.sleeps.some((call) => call.ms === 30_000), 20_000, 20);
     expect((await executionRow(second!.app.get(DataSource), id))!.status).toBe('running');
     await second!.stop();
     expect(provider.sleeps.find((call) => call.ms === 30_000)).toMatchObject({ abortObserved: true, finished: false });

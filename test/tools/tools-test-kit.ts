@@ -1,44 +1,14 @@
 import { DataSource } from 'typeorm';
+import { Caller, identityEnv } from '../support/identity';
+import { eventually } from '../support/polling';
 import { http, HttpResult, TestApp } from '../support/test-app';
 
-export const PASSWORD = 'Tr0ub4dor&Zebra9';
-export const ADMIN_EMAIL = 'admin@tools.example.com';
+// The identity part lives in test/support/identity.ts; re-exported for the suites that import it from here.
+export { ADMIN_EMAIL, login, PASSWORD, sessionOf, signUp } from '../support/identity';
+export type { Caller } from '../support/identity';
 
-/** Environment for the tools suites: fast hashing, a first admin, general limits out of the way. */
-export function toolsEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    BCRYPT_COST: '4',
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD: PASSWORD,
-    AUTH_RATE_LIMIT: '100000',
-    RATE_LIMIT: '100000',
-    ...extra,
-  };
-}
-
-export interface Caller {
-  userId: string;
-  token: string;
-  sessionId: string;
-}
-
-/** The session id is the token's `sid` claim. */
-export function sessionOf(token: string): string {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).sid;
-}
-
-export async function login(t: TestApp, email: string): Promise<Caller> {
-  const res = await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email, password: PASSWORD } });
-  if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${res.text}`);
-  return { userId: res.body.user.id, token: res.body.accessToken, sessionId: sessionOf(res.body.accessToken) };
-}
-
-/** Registers (a plain `user`) and logs in. */
-export async function signUp(t: TestApp, email: string): Promise<Caller> {
-  const res = await http(t.baseUrl, 'POST', '/api/v1/auth/register', { body: { email, password: PASSWORD, name: email.split('@')[0] } });
-  if (res.status !== 201) throw new Error(`register ${email}: ${res.status} ${res.text}`);
-  return login(t, email);
-}
+/** Environment for the tools suites: the shared one (fast hashing, a first admin, general limits out of the way). */
+export const toolsEnv = identityEnv;
 
 export function execute(t: TestApp, caller: Caller, toolId: string, body: Record<string, unknown>): Promise<HttpResult> {
   return http(t.baseUrl, 'POST', `/api/v1/tools/${toolId}/execute`, { token: caller.token, body });
@@ -48,14 +18,13 @@ export function updateTool(t: TestApp, admin: Caller, toolId: string, body: Reco
   return http(t.baseUrl, 'PUT', `/api/v1/admin/tools/${toolId}`, { token: admin.token, body });
 }
 
-/** Polls GET /tools/executions/{id} until the execution has finished (or the deadline passes). */
-export async function waitForExecution(t: TestApp, caller: Caller, executionId: string, timeoutMs = 15_000): Promise<HttpResult> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await http(t.baseUrl, 'GET', `/api/v1/tools/executions/${executionId}`, { token: caller.token });
-    if (res.status !== 200 || ['completed', 'failed'].includes(res.body.status) || Date.now() > deadline) return res;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Polls GET /tools/executions/{id} until the execution has finished (or the deadline passes); returns the last answer. */
+export function waitForExecution(t: TestApp, caller: Caller, executionId: string, timeoutMs = 15_000): Promise<HttpResult> {
+  return eventually(
+    () => http(t.baseUrl, 'GET', `/api/v1/tools/executions/${executionId}`, { token: caller.token }),
+    (res) => res.status !== 200 || ['completed', 'failed'].includes(res.body.status),
+    timeoutMs,
+  );
 }
 
 export interface ExecutionRecord {

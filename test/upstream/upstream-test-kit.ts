@@ -1,10 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { ADMIN_EMAIL, Caller, login } from '../support/identity';
 import { http, TestApp } from '../support/test-app';
-import { ADMIN_EMAIL, Caller, login } from '../tools/tools-test-kit';
+
+export { waitFor } from '../support/polling';
+export { freePort } from '../support/server-process';
 
 /** The reference server of the official MCP servers repository (ESM, v1 SDK, 2025 era only). */
 export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -40,19 +42,6 @@ export function writeUpstreamsFile(dir: string, upstreams: unknown[]): string {
   return path;
 }
 
-/** A free loopback port (released again before use: good enough on a test machine). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface HttpUpstream {
   url: string;
   port: number;
@@ -72,7 +61,8 @@ export async function startEverythingHttp(port: number): Promise<HttpUpstream> {
   });
   await new Promise<void>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 15_000);
+    // A hang guard, wide enough for a loaded machine (15 s failed at load average 20 on 2 cores).
+    const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += String(chunk);
       if (output.includes(`listening on port ${port}`)) {
@@ -98,23 +88,6 @@ export async function startEverythingHttp(port: number): Promise<HttpUpstream> {
         child.kill('SIGKILL');
       }),
   };
-}
-
-/** Polls `probe` until it returns something truthy. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export async function listTools(t: TestApp, caller: Caller): Promise<Array<Record<string, any>>> {

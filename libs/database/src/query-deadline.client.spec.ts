@@ -28,9 +28,8 @@ describe('the pool client with the outage breaker (real PostgreSQL)', () => {
       await expect(client.query('COMMIT')).rejects.toThrow();
       client.release(true);
 
-      const started = performance.now();
+      // The breaker's own refusal (not a connect attempt's timeout or error): it did not try the database.
       const refused = await pool.query('SELECT 1').catch((error: unknown) => error as Error & { code?: string });
-      expect(performance.now() - started).toBeLessThan(100);
       expect({ name: (refused as Error).name, code: (refused as { code?: string }).code }).toEqual({ name: 'PostgresUnavailableError', code: '08006' });
 
       breaker.proven();

@@ -134,11 +134,10 @@ describe('FilesystemTool', () => {
 
     it('refuses special files without blocking on them', async () => {
       execFileSync('mkfifo', [join(root, 'pipe')]);
-      const started = Date.now();
+      // Opening a FIFO with no writer blocks for ever: answering at all is the behaviour under test.
       expect(await codeOf(tool.execute({ operation: 'read', path: 'pipe' }, ctx()))).toBe('INVALID_INPUT');
       expect(await tool.execute({ operation: 'stat', path: 'pipe' }, ctx())).toMatchObject({ type: 'other' });
       expect(await codeOf(tool.execute({ operation: 'write', path: 'pipe', content: 'x' }, writer()))).toBe('ALREADY_EXISTS');
-      expect(Date.now() - started).toBeLessThan(1000);
     });
 
     it('searches names by glob or substring within depth and result bounds, without descending symlinks', async () => {

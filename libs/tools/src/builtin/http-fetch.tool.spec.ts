@@ -231,9 +231,10 @@ describe('HttpFetchTool', () => {
 
   describe('limits', () => {
     it('refuses a response whose declared length is over the limit without reading it', async () => {
-      const started = Date.now();
+      // The server never finishes that body: answering at all shows the tool did not wait for it.
       expect((await failure(fetchTool().execute({ url: at(allowed, '/declared-large') }, ctx()))).code).toBe('TOO_LARGE');
-      expect(Date.now() - started).toBeLessThan(2000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(allowed.abandoned).toContain('/declared-large');
     });
 
     it('stops reading a streamed response past the limit', async () => {
@@ -241,10 +242,8 @@ describe('HttpFetchTool', () => {
     });
 
     it('times out a slow server and closes the connection', async () => {
-      const started = Date.now();
       const error = await failure(fetchTool().execute({ url: at(allowed, '/slow?case=timeout'), timeoutMs: 200 }, ctx()));
       expect(error.code).toBe('TIMEOUT');
-      expect(Date.now() - started).toBeLessThan(1500);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(allowed.abandoned).toContain('/slow?case=timeout');
     });
@@ -257,10 +256,8 @@ describe('HttpFetchTool', () => {
     it('stops when the call is aborted', async () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
-      const started = Date.now();
       const error = await failure(fetchTool().execute({ url: at(allowed, '/slow?case=abort') }, ctx(controller.signal)));
       expect(error.code).toBe('ABORTED');
-      expect(Date.now() - started).toBeLessThan(1500);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(allowed.abandoned).toContain('/slow?case=abort');
     });

@@ -114,11 +114,9 @@ describe('StatisticsTool', () => {
     expect((await failure(tool.execute({ operation: 'aggregate', records, groupBy: 'g' }, ctx(controller.signal)))).code).toBe('ABORTED');
   });
 
-  it('summarises the largest allowed array quickly', async () => {
+  it('summarises the largest allowed array', async () => {
     const values = Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 1000);
-    const started = Date.now();
     const output = (await tool.execute({ operation: 'describe', values, percentiles: [50], bins: 100 }, ctx())) as { count: number; min: number; max: number };
     expect(output).toMatchObject({ count: 100_000, min: 0, max: 999 });
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
