@@ -8,7 +8,7 @@ export { ToolsModule } from './tools.module';
 export type { CatalogTool } from './catalog/catalog-tool';
 export { ToolCatalogService } from './catalog/tool-catalog.service';
 export { TOOLS_COLUMNS } from './catalog/tool.repository';
-export type { ExecutionError } from './execution/tool-execution';
+export type { ExecuteToolRequest, ExecutionError, ExecutionMeta, ToolExecution } from './execution/tool-execution';
 export { TOOL_EXECUTIONS_COLUMNS } from './execution/tool-execution.row';
 export { ToolExecutionService } from './execution/tool-execution.service';
 export { UpstreamsModule } from './upstream/upstreams.module';

@@ -4,7 +4,7 @@ import type { Principal } from '@app/core';
 import type { McpCaller } from '../tools/mcp-caller';
 import { LegacySessionHandler, ParsedBody } from './legacy-session.handler';
 import type { LiveConnection } from './mcp-connection.registry';
-import type { McpHandshake, StoredMcpSession } from './mcp-session.store';
+import type { McpHandshake, StoredMcpSession } from './mcp-session.repository';
 
 const URL_ = 'http://gateway.test/api/v1/mcp';
 const VERSION = '2025-11-25';
@@ -12,7 +12,7 @@ const VERSION = '2025-11-25';
 function callerFor(userId: string, extra: Partial<Principal> = {}, contextId: string | null = null): McpCaller {
   return {
     principal: { userId, email: `${userId}@example.com`, sessionId: `login_${userId}`, roles: ['user'], permissions: ['tools:execute'], via: 'jwt', ...extra } as Principal,
-    contextId,
+    context: contextId === null ? null : { id: contextId, tools: [], settings: {} },
     contextTools: null,
     ipAddress: '203.0.113.7',
     userAgent: 'spec',
@@ -56,7 +56,7 @@ function cluster() {
           kind,
           transport,
           userId: caller.principal.userId,
-          contextId: caller.contextId,
+          contextId: caller.context?.id ?? null,
           active: true,
           credential: caller.principal.apiKeyId ?? caller.principal.via,
           parentSessionId: caller.principal.sessionId || null,
@@ -185,8 +185,8 @@ describe('LegacySessionHandler (2025-era sessions)', () => {
     ];
     for (const stranger of strangers) {
       const res = await listTools(a, stranger, sessionId);
-      expect({ who: stranger.principal.apiKeyId ?? stranger.contextId ?? stranger.principal.userId, status: res.status }).toEqual({
-        who: stranger.principal.apiKeyId ?? stranger.contextId ?? stranger.principal.userId,
+      expect({ who: stranger.principal.apiKeyId ?? stranger.context?.id ?? stranger.principal.userId, status: res.status }).toEqual({
+        who: stranger.principal.apiKeyId ?? stranger.context?.id ?? stranger.principal.userId,
         status: 404,
       });
     }

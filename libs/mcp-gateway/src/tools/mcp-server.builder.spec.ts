@@ -1,5 +1,5 @@
 import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
-import { AppException, ErrorCode, Principal } from '@app/core';
+import { AppException, ErrorCode, ExecutionScope, Principal } from '@app/core';
 import type { CatalogTool, ExecuteToolRequest, ExecutionMeta, ToolExecution } from '@app/tools';
 import type { McpCaller } from './mcp-caller';
 import { McpServerBuilder } from './mcp-server.builder';
@@ -7,12 +7,12 @@ import { McpServerBuilder } from './mcp-server.builder';
 const SESSION = 'ses_mcp';
 
 function aTool(id: string, outputSchema: Record<string, unknown> = { type: 'object' }): CatalogTool {
-  return { id, name: id, description: `${id} tool`, inputSchema: { type: 'object' }, outputSchema, permissions: ['tools:execute'] } as unknown as CatalogTool;
+  return { id, name: id, description: `${id} tool`, inputSchema: { type: 'object' }, outputSchema, permissions: ['tools:execute'], definition: { id, inputSchema: { type: 'object' }, outputSchema } } as unknown as CatalogTool;
 }
 
 const caller: McpCaller = {
   principal: { userId: 'usr_alice', email: 'alice@example.com', sessionId: SESSION, roles: ['user'], permissions: ['tools:execute'], via: 'jwt' } as Principal,
-  contextId: 'ctx_1',
+  context: { id: 'ctx_1', tools: ['tool_echo', 'tool_text'], settings: {} },
   contextTools: null,
   ipAddress: '203.0.113.7',
   userAgent: 'spec-agent',
@@ -33,11 +33,11 @@ async function setup() {
     }),
     find: (_caller: McpCaller, name: string) => tools.get(name),
   };
-  const calls: Array<{ principal: Principal; toolId: string; request: ExecuteToolRequest; meta: ExecutionMeta }> = [];
+  const calls: Array<{ scope: ExecutionScope; toolId: string; request: ExecuteToolRequest; meta: ExecutionMeta }> = [];
   let answer: (meta: ExecutionMeta) => Promise<Partial<ToolExecution>> = async () => ({ status: 'completed', result: { echoed: 'hi' } });
   const executions = {
-    execute: jest.fn(async (principal: Principal, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta) => {
-      calls.push({ principal, toolId, request, meta });
+    execute: jest.fn(async (scope: ExecutionScope, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta) => {
+      calls.push({ scope, toolId, request, meta });
       return { execution: await answer(meta), rateLimit: null, replayed: false };
     }),
   };
@@ -87,9 +87,10 @@ describe('McpServerBuilder', () => {
     await f.client.callTool({ name: 'tool_echo', arguments: { message: 'hi' } });
     expect(f.calls).toHaveLength(1);
     const [call] = f.calls;
-    expect(call.principal).toBe(caller.principal);
+    // The scope the edge resolved, handed on as it is: the pipeline looks nothing up again.
+    expect(call.scope).toBe(caller);
     expect(call.toolId).toBe('tool_echo');
-    expect(call.request).toEqual({ parameters: { message: 'hi' }, context: { contextId: 'ctx_1' } });
+    expect(call.request).toEqual({ parameters: { message: 'hi' } });
     expect(call.meta).toMatchObject({ ipAddress: '203.0.113.7', userAgent: 'spec-agent', reportProgress: undefined });
     expect(call.meta.signal).toBeInstanceOf(AbortSignal);
   });

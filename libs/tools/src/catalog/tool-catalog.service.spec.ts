@@ -5,7 +5,8 @@ import { ToolSchemaValidator } from '../execution/tool-schema-validator';
 import type { ToolDefinition, ToolProvider } from '../provider/tool-provider';
 import { ToolsErrorCode } from '../tool-error-codes';
 import { TOOL_CATALOGUE_CHANGED, ToolCatalogService } from './tool-catalog.service';
-import type { ToolRow } from './tool.row';
+import { ToolRepository } from './tool.repository';
+import type { ToolRow } from './tool.repository';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const admin = { userId: 'usr_admin' } as Principal;
@@ -28,8 +29,8 @@ function definition(id: string, overrides: Partial<ToolDefinition> = {}): ToolDe
 
 /**
  * The `tools` table as a map, behind the handful of statements ToolCatalogService sends (matched
- * by their start). When the service moves to a repository, replace this with a fake of it: the
- * tests below only look at `rows` and at what the service answers.
+ * by their start), under the real ToolRepository: the tests below only look at `rows` and at
+ * what the service answers.
  */
 function toolsTable() {
   const rows = new Map<string, ToolRow>();
@@ -44,7 +45,7 @@ function toolsTable() {
       rows.set(id, {
         id, name, description, version, category, enabled, permissions, provider,
         input_schema: JSON.parse(input), output_schema: JSON.parse(output), rate_limit_requests: requests, rate_limit_window: window,
-        annotations: JSON.parse(annotations), definition: JSON.parse(def), definition_hash: hash, overrides: {}, available: true, created_at: now, updated_at: now,
+        annotations: JSON.parse(annotations), definition: JSON.parse(def), definition_hash: hash, overrides: {}, available: true, created_at: now, updated_at: now, updated_by: null,
       });
       return [];
     }
@@ -85,7 +86,8 @@ function setup() {
   };
   let now = T0;
   const service = new ToolCatalogService(
-    { query: table.query, transaction: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }) } as never,
+    // The real repository (its SQL) over the fake table.
+    new ToolRepository({ query: table.query, manager: { query: table.query }, transaction: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }) } as never),
     { isCurrent: async () => true } as never,
     { all: () => [...providers.values()] as unknown as ToolProvider[], get: (name: string) => providers.get(name) } as never,
     new ToolSchemaValidator(),

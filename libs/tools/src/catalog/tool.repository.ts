@@ -6,7 +6,7 @@ import type { JsonSchema, ToolAnnotations, ToolCategory, ToolDefinition } from '
 import { CatalogTool, RateLimit, ToolOverrides, windowMsOf } from './catalog-tool';
 
 /** A `tools` row as the driver returns it. */
-interface ToolRow {
+export interface ToolRow {
   id: string;
   name: string;
   description: string;

@@ -1,4 +1,4 @@
-import { AppException, Permission, Principal } from '@app/core';
+import { AppException, ExecutionScope, Permission, Principal } from '@app/core';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { InMemoryRateLimitStore } from '../rate-limit/in-memory-rate-limit.store';
 import { ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
@@ -64,7 +64,7 @@ function setup(tools: CatalogTool[] = [aTool()]) {
       return nextOutcome();
     }),
   };
-  let finishFailures: unknown[] = [];
+  let finishFailures: Error[] = [];
   const recorder = {
     storedInput: (input: unknown) => JSON.stringify(input),
     finish: jest.fn(async (execution: ToolExecution, outcome: RunOutcome) => {
@@ -104,9 +104,13 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     sessions as never,
     audit as never,
     clock as never,
-    contexts as never,
     config as never,
   );
+  /** What the edge does before the pipeline runs: the scope (principal, context) resolved once. */
+  const scopeOf = async (principal: Principal, request: ExecuteToolRequest): Promise<ExecutionScope> => {
+    const contextId = request.context?.contextId;
+    return { principal, context: contextId === undefined ? null : await contexts.resolveForExecution(principal, contextId) };
+  };
   return {
     service,
     rows,
@@ -118,9 +122,9 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     audit,
     contexts,
     answerWith: (next: () => Promise<RunOutcome>) => (nextOutcome = next),
-    failFinishWith: (...errors: unknown[]) => (finishFailures = errors),
+    failFinishWith: (...errors: Error[]) => (finishFailures = errors),
     advance: (ms: number) => (now = new Date(now.getTime() + ms)),
-    execute: (request: ExecuteToolRequest, principal = aPrincipal(), toolId = 'tool_echo') => service.execute(principal, toolId, request, META),
+    execute: async (request: ExecuteToolRequest, principal = aPrincipal(), toolId = 'tool_echo') => service.execute(await scopeOf(principal, request), toolId, request, META),
   };
 }
 
@@ -236,9 +240,12 @@ describe('ToolExecutionService', () => {
       expect(f.runs.map((run) => run.timeoutMs)).toEqual([200]);
       const error = await refusal(f.execute({ parameters: {}, context: { contextId: 'ctx_1' } }, aPrincipal(), 'tool_other'));
       expect(error.getStatus()).toBe(403);
-      // A key bound to a context runs there without asking.
-      await f.execute({ parameters: {} }, aPrincipal({ via: 'api_key', apiKeyId: 'key_1', contextId: 'ctx_1' }));
-      expect(f.contexts.resolveForExecution).toHaveBeenLastCalledWith(expect.objectContaining({ apiKeyId: 'key_1' }), 'ctx_1');
+      // The pipeline runs in the scope it is given (the edge resolved a bound key's context): no second lookup.
+      const lookups = f.contexts.resolveForExecution.mock.calls.length;
+      const scope = { principal: aPrincipal({ via: 'api_key', apiKeyId: 'key_1', contextId: 'ctx_1' }), context: { id: 'ctx_1', tools: ['tool_echo'], settings: { defaultTimeoutMs: 300 } } };
+      await f.service.execute(scope, 'tool_echo', { parameters: {} }, { ipAddress: null, userAgent: null });
+      expect(f.runs.map((run) => run.timeoutMs)).toEqual([200, 300]);
+      expect(f.contexts.resolveForExecution.mock.calls.length).toBe(lookups);
     });
   });
 
