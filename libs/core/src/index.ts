@@ -21,3 +21,4 @@ export * from './auth/permissions';
 export * from './http/ids';
 export * from './http/client-info';
 export * from './concurrency/work-limit';
+export * from './jobs/background-jobs';

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, Clock } from '@app/core';
 
 /** Increments to a session's counters. */
 export interface SessionCounts {
@@ -49,24 +49,24 @@ export class SessionActivityService implements OnApplicationBootstrap, BeforeApp
   /** The batch being written right now (still counted by `pending` until it commits). */
   private inFlight = new Map<string, PendingActivity>();
   private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: BackgroundJob | undefined;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly jobs: BackgroundJobs = new BackgroundJobs(),
   ) {
     this.flushMs = config.auth.sessionFlushMs;
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.flush(), this.flushMs);
-    this.timer.unref();
+    this.timer = this.jobs.every('sessions.activity-flush', this.flushMs, () => this.flush());
   }
 
   /** The database is still open here (it closes in the shutdown phase); the HTTP drain flushes again after it. */
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = undefined;
     await this.flush();
   }

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, isDatabaseUnavailable, Principal, unsafeStrings } from '@app/core';
+import { AppException, BackgroundJob, BackgroundJobs, isDatabaseUnavailable, Principal, unsafeStrings } from '@app/core';
 import { AuthenticationGuard } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import type { FastifyRequest } from 'fastify';
@@ -59,7 +59,7 @@ class Refused extends Error {
 export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(McpWsConnections.name);
   private readonly alive = new Map<WebSocket, boolean>();
-  private pinger: NodeJS.Timeout | undefined;
+  private pinger: BackgroundJob | undefined;
   private stopping = false;
 
   constructor(
@@ -71,11 +71,12 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     private readonly builder: McpServerBuilder,
     private readonly refresher: PrincipalRefresher,
     private readonly sessions: SessionService,
+    private readonly jobs: BackgroundJobs = new BackgroundJobs(),
   ) {}
 
   onModuleInit(): void {
     // Half-open sockets (a peer that vanished) are found by ping and ended.
-    this.pinger = setInterval(() => {
+    this.pinger = this.jobs.every('mcp.websocket.ping', PING_INTERVAL_MS, () => {
       for (const [socket, alive] of this.alive) {
         if (!alive) {
           socket.terminate();
@@ -84,14 +85,13 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
         this.alive.set(socket, false);
         socket.ping();
       }
-    }, PING_INTERVAL_MS);
-    this.pinger.unref();
+    });
   }
 
   /** Runs before the registry closes every connection at shutdown (beforeApplicationShutdown). */
   onModuleDestroy(): void {
     this.stopping = true;
-    if (this.pinger) clearInterval(this.pinger);
+    this.pinger?.stop();
   }
 
   /** Options every MCP WebSocket server is created with. */

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '@app/audit';
-import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
+import { AppException, BackgroundJob, BackgroundJobs, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
 import { MigrationService, returnedRows } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
@@ -56,7 +56,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   private tools = new Map<string, CatalogTool>();
   /** Available tools sorted by id: what listings page through. */
   private listed: CatalogTool[] = [];
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshJob: BackgroundJob | undefined;
   /** Bumped by every local change, so a reload that read the table before it does not undo it. */
   private generation = 0;
   private readonly ready: Promise<void>;
@@ -75,6 +75,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly bus: ClusterEventBus,
+    private readonly jobs: BackgroundJobs,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     bus.subscribe(TOOL_CATALOGUE_CHANGED, (_change, origin) => {
@@ -87,10 +88,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.refreshTimer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue refresh failed'));
-    }, REFRESH_INTERVAL_MS);
-    this.refreshTimer.unref();
+    this.refreshJob = this.jobs.every('tools.catalogue-refresh', REFRESH_INTERVAL_MS, () => this.refresh());
     // With RUN_MIGRATIONS=false a deployment job may not have created the tables yet: the
     // catalogue then stays empty (and the server not ready) until a refresh finds the schema.
     if (await this.schemaIsCurrent()) {
@@ -102,8 +100,8 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   onApplicationShutdown(): void {
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.refreshTimer = undefined;
+    this.refreshJob?.stop();
+    this.refreshJob = undefined;
   }
 
   /** Resolves once the first reconciliation has loaded the catalogue. */

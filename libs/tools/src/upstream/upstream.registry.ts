@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Clock } from '@app/core';
+import { BackgroundJobs, Clock } from '@app/core';
 import { ComponentHealth, HealthService } from '@app/health';
 import { CatalogSync } from './catalog-sync';
 import type { UpstreamConfig } from './upstream-config';
@@ -26,9 +26,10 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
     sync: CatalogSync,
     clock: Clock,
     private readonly health: HealthService,
+    jobs: BackgroundJobs,
   ) {
     for (const config of configs) {
-      this.providers.set(config.name, new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock }));
+      this.providers.set(config.name, new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, jobs }));
     }
   }
 
