@@ -1,6 +1,7 @@
 export * from './audit-chain.verifier';
 export * from './audit-checkpoint';
 export * from './audit-entry';
+export * from './audit-event';
 export * from './audit-hash';
 export * from './audit-keyring';
 export * from './audit-log.row';

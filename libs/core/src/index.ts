@@ -16,6 +16,7 @@ export * from './validation/json-input';
 export * from './pagination/pagination';
 export * from './http/public.decorator';
 export * from './auth/principal';
+export * from './auth/actor';
 export * from './auth/access.decorators';
 export * from './auth/permissions';
 export * from './http/ids';

@@ -1,16 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { AppException, Clock, Permission, Principal } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, Clock, Permission, Principal } from '@app/core';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
 import { SessionService } from './session.service';
 import { SessionTerminationNotifier } from './session-termination.notifier';
 
 /** End reason of sessions terminated through the API (by their owner or an administrator). */
 export const SESSION_TERMINATED = 'terminated';
-
-export const SESSION_TERMINATE_ACTION = 'session.terminate';
 
 /**
  * POST /sessions/{id}/terminate, with a user login only (the route refuses API keys). The
@@ -30,7 +28,7 @@ export class SessionTerminationService {
   async terminate(
     actor: Principal,
     sessionId: string,
-    client: { ipAddress: string | null; userAgent: string | null },
+    client: Actor,
   ): Promise<TerminateSessionResponseDto> {
     const outcome = await this.dataSource.transaction(async (manager) => {
       const [row]: Array<{ user_id: string; end_reason: string | null; ended_by: string | null }> = await manager.query(
@@ -42,7 +40,7 @@ export class SessionTerminationService {
       if (ended) {
         const byOther = row.user_id !== actor.userId;
         await this.audit.record(manager, {
-          action: SESSION_TERMINATE_ACTION,
+          action: AuditAction.SESSION_TERMINATE,
           userId: actor.userId,
           resource: `session:${sessionId}`,
           result: 'success',

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
 import { returnedRows } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
@@ -14,11 +14,6 @@ export interface NewApiKey {
   expiresAt?: string;
   contextId?: string;
   permissions?: string[];
-}
-
-export interface ClientMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
 }
 
 /** Reason recorded on a key's session when the key is revoked. */
@@ -56,7 +51,7 @@ export class ApiKeyService {
     private readonly clock: Clock,
   ) {}
 
-  async create(owner: Principal, input: NewApiKey, client: ClientMeta): Promise<{ key: string; view: ApiKeyView }> {
+  async create(owner: Principal, input: NewApiKey, client: Actor): Promise<{ key: string; view: ApiKeyView }> {
     refuseKeyHolders(owner);
     const problems: ErrorDetail[] = [];
     const nowMs = this.clock.nowMs();
@@ -102,7 +97,7 @@ export class ApiKeyService {
         ),
       );
       await this.audit.record(manager, {
-        action: 'auth.apikey.created',
+        action: AuditAction.AUTH_APIKEY_CREATED,
         userId: owner.userId,
         resource: `apikey:${id}`,
         result: 'success',
@@ -126,7 +121,7 @@ export class ApiKeyService {
   }
 
   /** Revokes one of the caller's keys (idempotent); ends its session so live connections close. */
-  async revoke(owner: Principal, id: string, client: ClientMeta): Promise<ApiKeyView> {
+  async revoke(owner: Principal, id: string, client: Actor): Promise<ApiKeyView> {
     refuseKeyHolders(owner);
     const row = await this.dataSource.transaction(async (manager) => {
       const [current]: ApiKeyRow[] = await manager.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE`, [id]);
@@ -140,7 +135,7 @@ export class ApiKeyService {
       );
       if (current.current_session_id) await this.sessions.end(manager, current.current_session_id, API_KEY_REVOKED, owner.userId);
       await this.audit.record(manager, {
-        action: 'auth.apikey.revoked',
+        action: AuditAction.AUTH_APIKEY_REVOKED,
         userId: owner.userId,
         resource: `apikey:${id}`,
         result: 'success',
@@ -159,7 +154,7 @@ export class ApiKeyService {
    * The principal of a request presenting `key`, or null for anything that must not work
    * (malformed, unknown, revoked, expired, owner not active). Never throws on bad input.
    */
-  async authenticate(key: string, client: ClientMeta): Promise<Principal | null> {
+  async authenticate(key: string, client: Actor): Promise<Principal | null> {
     if (!isWellFormedApiKey(key)) return null;
     const hash = hashApiKey(key);
     const row = await this.lookup(hash);
@@ -197,7 +192,7 @@ export class ApiKeyService {
   }
 
   /** The key's current session while it is active, else a newly opened one. */
-  private async sessionFor(row: ApiKeyRow, client: ClientMeta): Promise<string | null> {
+  private async sessionFor(row: ApiKeyRow, client: Actor): Promise<string | null> {
     const current = row.current_session_id;
     if (current && (await this.sessions.isActive(current))) return current;
     let pending = this.opening.get(row.id);
@@ -208,7 +203,7 @@ export class ApiKeyService {
     return pending;
   }
 
-  private async openSession(row: ApiKeyRow, stale: string | null, client: ClientMeta): Promise<string | null> {
+  private async openSession(row: ApiKeyRow, stale: string | null, client: Actor): Promise<string | null> {
     const opened = await this.dataSource.transaction(async (manager) => {
       const [locked]: ApiKeyRow[] = await manager.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = $1 FOR UPDATE`, [row.id]);
       if (!locked || locked.revoked_at) return null;
@@ -223,7 +218,7 @@ export class ApiKeyService {
       });
       await manager.query(`UPDATE api_keys SET current_session_id = $2, last_used_at = $3 WHERE id = $1`, [row.id, session.id, this.clock.now()]);
       await this.audit.record(manager, {
-        action: 'auth.apikey.session_opened',
+        action: AuditAction.AUTH_APIKEY_SESSION_OPENED,
         userId: locked.user_id,
         resource: `apikey:${row.id}`,
         result: 'success',

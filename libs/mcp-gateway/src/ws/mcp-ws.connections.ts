@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, BackgroundJob, BackgroundJobs, isDatabaseUnavailable, Principal, unsafeStrings } from '@app/core';
+import { AppException, BackgroundJob, BackgroundJobs, isDatabaseUnavailable, Principal, unsafeStrings, userAgentOf } from '@app/core';
 import { AuthenticationGuard } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import type { FastifyRequest } from 'fastify';
@@ -189,8 +189,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       throw error;
     }
     const ipAddress = request.socket.remoteAddress ?? null;
-    const agent = request.headers['user-agent'];
-    const caller: McpCaller = { principal, ...scope, ipAddress, userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null };
+    const caller: McpCaller = { principal, ...scope, ipAddress, userAgent: userAgentOf(request.headers['user-agent']) };
     const sessionId = await this.registry.open(caller, 'websocket', 'websocket');
     const accepted: Accepted = { caller: { ...caller, principal: { ...principal, sessionId } }, principal, sessionId };
     (request as UpgradeRequest & { [ACCEPTED]?: Accepted })[ACCEPTED] = accepted;

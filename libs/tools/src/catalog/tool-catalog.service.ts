@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { AppException, BackgroundJob, BackgroundJobs, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorDetail, PERMISSION_PATTERN, Principal } from '@app/core';
 import { MigrationService, returnedRows } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
@@ -35,11 +35,6 @@ export interface ToolChanges {
   enabled?: boolean | null;
   permissions?: string[] | null;
   rateLimit?: RateLimit | null;
-}
-
-export interface ClientMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
 }
 
 /**
@@ -209,7 +204,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
       for (const ids of Object.values(changes)) ids.sort();
       if (Object.values(changes).some((ids) => ids.length > 0)) {
         await this.audit.record(manager, {
-          action: 'tool.catalog.reconciled',
+          action: AuditAction.TOOL_CATALOG_RECONCILED,
           resource: 'tools',
           result: 'success',
           severity: 'info',
@@ -234,7 +229,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   /** An administrator's change to one tool, audited in the same transaction. */
-  async update(actor: Principal, id: string, changes: ToolChanges, client: ClientMeta): Promise<CatalogTool> {
+  async update(actor: Principal, id: string, changes: ToolChanges, client: Actor): Promise<CatalogTool> {
     const problems = validateChanges(changes);
     if (problems.length > 0) throw AppException.validation(problems);
     const updated = await this.dataSource.transaction(async (manager) => {
@@ -259,7 +254,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
         ),
       );
       await this.audit.record(manager, {
-        action: 'admin.tool.updated',
+        action: AuditAction.ADMIN_TOOL_UPDATED,
         userId: actor.userId,
         resource: `tool:${id}`,
         result: 'success',

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -8,8 +8,8 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
+import type { FastifyReply } from 'fastify';
+import { Actor, AppException, CurrentActor, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolExecutionService } from '../execution/tool-execution.service';
 import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';
@@ -89,10 +89,10 @@ export class ToolsController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Body() body: ExecuteToolDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ToolExecutionDto> {
-    const outcome = await this.executions.execute(principal, id, body, clientInfo(request));
+    const outcome = await this.executions.execute(principal, id, body, client);
     // The tool's own budget, in place of the general per-user one the global limiter wrote.
     if (outcome.rateLimit) reply.headers(rateLimitHeaders(outcome.rateLimit));
     return ToolExecutionDto.from(outcome.execution);

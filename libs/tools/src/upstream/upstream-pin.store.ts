@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { AppException, Clock, Principal } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, Clock, Principal } from '@app/core';
 import { returnedRows } from '@app/database';
 import { DefinitionFinding, screenDefinition } from './definition-screen';
 import { changedFields, PinnedDefinition, UpstreamToolEntry } from './upstream-tool-definition';
@@ -119,7 +119,7 @@ export class UpstreamPinStore {
           if (row.status === 'pending' || row.offered_hash !== entry.hash) {
             await this.offer(manager, entry, upstream, 'approved', now, findings);
             await this.audit.record(manager, {
-              action: 'tool.definition_restored',
+              action: AuditAction.TOOL_DEFINITION_RESTORED,
               resource: `tool:${entry.toolId}`,
               result: 'success',
               severity: 'warning',
@@ -128,7 +128,7 @@ export class UpstreamPinStore {
           }
         } else if (row.status !== 'pending' || row.offered_hash !== entry.hash) {
           await this.offer(manager, entry, upstream, 'pending', now, findings);
-          await this.auditHeld(manager, 'tool.definition_changed', upstream, entry, {
+          await this.auditHeld(manager, AuditAction.TOOL_DEFINITION_CHANGED, upstream, entry, {
             approvedHash: row.approved_hash,
             changedFields: changedFields(row.approved_definition, entry.pinned),
             findings,
@@ -137,7 +137,7 @@ export class UpstreamPinStore {
       }
       if (pinned.length > 0) {
         await this.audit.record(manager, {
-          action: 'tool.definition_pinned',
+          action: AuditAction.TOOL_DEFINITION_PINNED,
           resource: `upstream:${upstream}`,
           result: 'success',
           severity: 'info',
@@ -167,7 +167,7 @@ export class UpstreamPinStore {
    * An administrator trusts the definition the upstream offers now. The hash they reviewed must
    * be the one on offer: if the upstream changed again meanwhile, nothing is approved (409).
    */
-  async approve(actor: Principal, toolId: string, definitionHash: string, client: { ipAddress: string | null; userAgent: string | null }): Promise<ApprovalOutcome> {
+  async approve(actor: Principal, toolId: string, definitionHash: string, client: Actor): Promise<ApprovalOutcome> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock($1)`, [PIN_LOCK_KEY]);
       const [row]: PinRow[] = await manager.query(`SELECT ${PIN_COLUMNS} FROM upstream_tool_pins WHERE tool_id = $1 FOR UPDATE`, [toolId]);
@@ -189,7 +189,7 @@ export class UpstreamPinStore {
         ),
       );
       await this.audit.record(manager, {
-        action: 'tool.definition_approved',
+        action: AuditAction.TOOL_DEFINITION_APPROVED,
         userId: actor.userId,
         resource: `tool:${toolId}`,
         result: 'success',
@@ -246,13 +246,13 @@ export class UpstreamPinStore {
          approved_at = NULL, findings = EXCLUDED.findings`,
       [entry.toolId, upstream, entry.upstreamName, entry.hash, JSON.stringify(entry.pinned), now, JSON.stringify(findings)],
     );
-    await this.auditHeld(manager, 'tool.definition_flagged', upstream, entry, { findings, trustRevoked: wasTrusted });
+    await this.auditHeld(manager, AuditAction.TOOL_DEFINITION_FLAGGED, upstream, entry, { findings, trustRevoked: wasTrusted });
   }
 
   /** The critical audit record of a definition held for an administrator's approval. */
   private async auditHeld(
     manager: EntityManager,
-    action: 'tool.definition_changed' | 'tool.definition_flagged',
+    action: typeof AuditAction.TOOL_DEFINITION_CHANGED | typeof AuditAction.TOOL_DEFINITION_FLAGGED,
     upstream: string,
     entry: UpstreamToolEntry,
     details: Record<string, unknown>,
