@@ -112,8 +112,26 @@ export function auditLinkedInsertParams(rows: unknown[][], expectedHead: string)
   return [...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])), expectedHead, GENESIS_HASH];
 }
 
-/** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
+/**
+ * Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see
+ * AuditService.recordMany. The same statement must read AUDIT_CHAIN_ISOLATION_SQL and pass it to
+ * assertChainLockIsolation.
+ */
 export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
+
+/** The isolation level of the transaction taking the chain lock (select it beside AUDIT_CHAIN_LOCK_SQL). */
+export const AUDIT_CHAIN_ISOLATION_SQL = `current_setting('transaction_isolation')`;
+
+/**
+ * The chain lock is only meaningful under READ COMMITTED: each statement after the lock then sees
+ * every row committed before it. Under REPEATABLE READ or SERIALIZABLE the snapshot may predate
+ * the lock, the head read is stale and the chain forks; such a transaction is refused (it rolls back).
+ */
+export function assertChainLockIsolation(isolation: unknown): void {
+  if (isolation !== 'read committed') {
+    throw new Error(`The audit chain lock must be taken in a READ COMMITTED transaction, not ${String(isolation)}`);
+  }
+}
 
 /** Insert parameters of a row linked to prevHash (its hash and keyed MAC computed here). */
 export function auditInsertParams(content: AuditRowContent, prevHash: string, macKey: Buffer): unknown[] {

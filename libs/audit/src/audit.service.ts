@@ -5,11 +5,13 @@ import { walkAuditChain } from './audit-chain.verifier';
 import { AUDIT_CHECKPOINT_FORMAT, AuditCheckpoint, checkpointSigningPayload } from './audit-checkpoint';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
 import {
+  AUDIT_CHAIN_ISOLATION_SQL,
   AUDIT_CHAIN_LOCK_KEY,
   AUDIT_INSERT_LINKED_SQL,
   auditInsertParams,
   auditLinkedInsertParams,
   AuditRowContent,
+  assertChainLockIsolation,
   computeAuditMac,
   GENESIS_HASH,
 } from './audit-hash';
@@ -143,12 +145,10 @@ export class AuditService {
   /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
   private async lockChain(manager: EntityManager): Promise<void> {
     const [lock]: Array<{ isolation: string }> = await manager.query(
-      `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
+      `SELECT pg_advisory_xact_lock($1), ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation`,
       [AUDIT_CHAIN_LOCK_KEY],
     );
-    if (lock.isolation !== 'read committed') {
-      throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
-    }
+    assertChainLockIsolation(lock.isolation);
   }
 
   /** Validates and sanitises an entry into exactly what will be stored (and hashed). */

@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/core';
@@ -7,6 +7,7 @@ import { EmbeddedPostgres } from './embedded-postgres';
 import { MigrationService } from './migration.service';
 import { PostgresBreaker } from './postgres-breaker';
 import { PostgresHeartbeat } from './postgres-heartbeat.service';
+import { enforceSingleConnection } from './single-connection.guard';
 
 /** What the TypeORM factory needs besides the config: the embedded server and the outage breaker. */
 @Module({
@@ -21,7 +22,11 @@ class DatabaseLifecycle implements OnApplicationShutdown {
   constructor(
     private readonly dataSource: DataSource,
     private readonly embedded: EmbeddedPostgres,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    // The embedded database's one connection: a nested transaction fails loudly instead of hanging.
+    if (!config.database.url && config.env !== 'production') enforceSingleConnection(dataSource);
+  }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();

@@ -5,3 +5,4 @@ export * from './migration.service';
 export * from './migrations';
 export * from './postgres-breaker';
 export * from './returned-rows';
+export * from './single-connection.guard';
