@@ -79,7 +79,12 @@ export class AdminUsersService {
       const sessionsEnded = await this.sessions.endAllForUser(manager, user.id, SUSPENDED_SESSION_REASON, { endedBy: actor.userId });
       await this.audit.record(
         manager,
-        auditEvent(AuditAction.ADMIN_USER_SUSPENDED, client, { userId: actor.userId, resource: `user:${user.id}`, severity: 'warning', details: { sessionsEnded } }),
+        auditEvent(AuditAction.ADMIN_USER_SUSPENDED, client, {
+          userId: actor.userId,
+          resource: `user:${user.id}`,
+          severity: 'warning',
+          details: { sessionsEnded },
+        }),
       );
       return Object.assign(user, { status: 'suspended' as const, updatedAt: now });
     });

@@ -55,7 +55,10 @@ export class AuthService {
         passwordHash,
         now: this.clock.now(),
       });
-      await this.audit.record(manager, auditEvent(AuditAction.AUTH_REGISTER, client, { userId: created.id, resource: `user:${created.id}`, details: { email: created.email } }));
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.AUTH_REGISTER, client, { userId: created.id, resource: `user:${created.id}`, details: { email: created.email } }),
+      );
       return created;
     });
     return UserDto.from(user);
@@ -166,7 +169,10 @@ export class AuthService {
       userAgent: client.userAgent,
     });
     const refreshToken = await this.refreshTokens.issue(manager, session.id);
-    await this.audit.record(manager, auditEvent(AuditAction.AUTH_LOGIN, client, { userId: candidate.id, resource: `session:${session.id}`, details: { mfa: candidate.mfaEnabled } }));
+    await this.audit.record(
+      manager,
+      auditEvent(AuditAction.AUTH_LOGIN, client, { userId: candidate.id, resource: `session:${session.id}`, details: { mfa: candidate.mfaEnabled } }),
+    );
     const user = UserDto.from(Object.assign(new UserEntity(), candidate, { lastLogin: now }));
     return { sessionId: session.id, refreshToken, user };
   }
@@ -202,7 +208,13 @@ export class AuthService {
     const ended = await this.sessions.end(manager, sessionId, SessionEndReason.REFRESH_REUSE);
     await this.audit.record(
       manager,
-      auditEvent(AuditAction.AUTH_REFRESH_REUSE, client, { userId, resource: `session:${sessionId}`, result: 'failure', severity: 'critical', details: { sessionRevoked: ended } }),
+      auditEvent(AuditAction.AUTH_REFRESH_REUSE, client, {
+        userId,
+        resource: `session:${sessionId}`,
+        result: 'failure',
+        severity: 'critical',
+        details: { sessionRevoked: ended },
+      }),
     );
   }
 }

@@ -439,7 +439,16 @@ export class MfaService {
     severity: AuditSeverity,
     details: Record<string, unknown>,
   ): Promise<void> {
-    return this.audit.record(manager, auditEvent(action, caller, { resource: `user:${caller.principal.userId}`, result, severity, details, metadata: { sessionId: caller.principal.sessionId } }));
+    return this.audit.record(
+      manager,
+      auditEvent(action, caller, {
+        resource: `user:${caller.principal.userId}`,
+        result,
+        severity,
+        details,
+        metadata: { sessionId: caller.principal.sessionId },
+      }),
+    );
   }
 }
 

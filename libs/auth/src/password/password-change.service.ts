@@ -41,7 +41,9 @@ export class PasswordChangeService {
     if (!user) throw invalidToken();
     const locked = this.lockedFor(user.lockedUntil);
     if (locked > 0) {
-      await this.audit.recordStandalone(auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, { ...about, result: 'failure', details: { reason: 'locked' } }));
+      await this.audit.recordStandalone(
+        auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, { ...about, result: 'failure', details: { reason: 'locked' } }),
+      );
       throw accountLocked(locked);
     }
     if (newPassword === currentPassword) {
@@ -56,7 +58,11 @@ export class PasswordChangeService {
         const lockedUntil = await this.users.registerFailedLogin(manager, userId, this.clock.now(), this.lockout);
         await this.audit.record(
           manager,
-          auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, { ...about, result: 'failure', details: { reason: 'wrong_current_password', locked: lockedUntil !== null } }),
+          auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, {
+            ...about,
+            result: 'failure',
+            details: { reason: 'wrong_current_password', locked: lockedUntil !== null },
+          }),
         );
       });
       throw new AppException(AuthErrorCode.INVALID_CURRENT_PASSWORD, 'The current password is not correct', 400, [
@@ -73,7 +79,10 @@ export class PasswordChangeService {
         exceptSessionId: caller.principal.sessionId,
         endedBy: userId,
       });
-      await this.audit.record(manager, auditEvent(AuditAction.AUTH_PASSWORD_CHANGED, caller, { ...about, severity: 'warning', details: { sessionsEnded: ended } }));
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.AUTH_PASSWORD_CHANGED, caller, { ...about, severity: 'warning', details: { sessionsEnded: ended } }),
+      );
       return ended;
     });
     if (sessionsEnded === null) {

@@ -357,7 +357,8 @@ export class UpstreamToolProvider implements ToolProvider {
   private startHealthChecks(generation: number): void {
     if (this.config.healthCheckMs === 0) return;
     this.healthJob?.stop();
-    this.healthJob = (this.deps.jobs ?? this.ownJobs).every(`upstream.${this.config.name}.health-check`, this.config.healthCheckMs, () => this.ping(generation));
+    const jobs = this.deps.jobs ?? this.ownJobs;
+    this.healthJob = jobs.every(`upstream.${this.config.name}.health-check`, this.config.healthCheckMs, () => this.ping(generation));
   }
 
   /** A ping that fails or times out means the upstream is gone or hung: reconnect. */
