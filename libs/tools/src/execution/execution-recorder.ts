@@ -125,7 +125,7 @@ export class ExecutionRecorder {
         durationMs: execution.durationMs,
         async: execution.async,
         attempts: execution.attempts,
-        // Not `code`: the audit sanitiser treats a key of that name as a secret (MFA codes).
+        // Not `code`: a top-level `code` in details is redacted as an MFA code (audit-sanitizer SECRET_PATHS).
         ...(execution.error ? { errorCode: execution.error.code, errorMessage: execution.error.message } : {}),
       },
       metadata: { sessionId: execution.sessionId, requestId: execution.requestId },
