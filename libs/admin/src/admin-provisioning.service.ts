@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AuditService } from '@app/audit';
+import { AuditAction, auditEvent, AuditService, SYSTEM_ACTOR } from '@app/audit';
 import { PasswordService } from '@app/auth';
 import { Clock } from '@app/core';
 import { UserDto, UsersService } from '@app/users';
@@ -40,14 +40,14 @@ export class AdminProvisioningService {
         roles: ['admin'],
         now: this.clock.now(),
       });
-      await this.audit.record(manager, {
-        action: 'admin.user.created',
-        userId: null,
-        resource: `user:${created.id}`,
-        result: 'success',
-        severity: 'warning',
-        details: { email: created.email, roles: created.roles, source },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.ADMIN_USER_CREATED, SYSTEM_ACTOR, {
+          resource: `user:${created.id}`,
+          severity: 'warning',
+          details: { email: created.email, roles: created.roles, source },
+        }),
+      );
       return created;
     });
     this.logger.log({ userId: user.id, source }, 'Administrator account created');

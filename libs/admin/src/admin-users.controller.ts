@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -7,8 +7,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions, Roles } from '@app/core';
+import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { UserDto } from '@app/users';
 import { AdminUsersService } from './admin-users.service';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
@@ -41,9 +40,9 @@ export class AdminUsersController {
     @CurrentPrincipal() actor: Principal,
     @Param('id') id: string,
     @Body() dto: UpdateRolesDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
   ): Promise<UserDto> {
-    return this.admin.updateRoles(actor, id, dto, clientInfo(request));
+    return this.admin.updateRoles(actor, id, dto, client);
   }
 
   @Post(':id/suspend')
@@ -53,8 +52,8 @@ export class AdminUsersController {
   @ApiOkResponse({ description: 'User suspended', type: UserDto })
   @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'Not active, the caller themselves, or the last active admin', type: ErrorResponseDto })
-  suspend(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<UserDto> {
-    return this.admin.suspend(actor, id, clientInfo(request));
+  suspend(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<UserDto> {
+    return this.admin.suspend(actor, id, client);
   }
 
   @Post(':id/reactivate')
@@ -64,8 +63,8 @@ export class AdminUsersController {
   @ApiOkResponse({ description: 'User reactivated', type: UserDto })
   @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'The user is not suspended', type: ErrorResponseDto })
-  reactivate(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<UserDto> {
-    return this.admin.reactivate(actor, id, clientInfo(request));
+  reactivate(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<UserDto> {
+    return this.admin.reactivate(actor, id, client);
   }
 
   @Post(':id/mfa/reset')
@@ -83,7 +82,7 @@ export class AdminUsersController {
   @ApiOkResponse({ description: 'MFA reset', type: MfaResetResponseDto })
   @ApiNotFoundResponse({ description: 'NOT_FOUND: no such user', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'MFA_NOT_ENABLED: nothing to reset; CONFLICT: your own account', type: ErrorResponseDto })
-  resetMfa(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<MfaResetResponseDto> {
-    return this.admin.resetMfa(actor, id, clientInfo(request));
+  resetMfa(@CurrentPrincipal() actor: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<MfaResetResponseDto> {
+    return this.admin.resetMfa(actor, id, client);
   }
 }

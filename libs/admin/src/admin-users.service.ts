@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { ClientInfo, MfaErrorCode, MfaService } from '@app/auth';
-import { AppException, Clock, ErrorCode, pageOffset, paginationOf, Principal, Role } from '@app/core';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { MfaErrorCode, MfaService } from '@app/auth';
+import { Actor, AppException, Clock, ErrorCode, pageOffset, paginationOf, Principal, Role } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { User, UserDto, UsersService } from '@app/users';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';
@@ -43,7 +43,7 @@ export class AdminUsersService {
     return { users: users.map((user) => UserDto.from(user)), pagination: paginationOf(query, total) };
   }
 
-  async updateRoles(actor: Principal, userId: string, dto: UpdateRolesDto, client: ClientInfo): Promise<UserDto> {
+  async updateRoles(actor: Principal, userId: string, dto: UpdateRolesDto, client: Actor): Promise<UserDto> {
     const updated = await this.dataSource.transaction(async (manager) => {
       const { user, otherActiveAdmins } = await this.lockTarget(manager, userId);
       const roles = [...new Set(dto.roles)] as Role[];
@@ -51,10 +51,14 @@ export class AdminUsersService {
       if (isActiveAdmin(user) && !roles.includes('admin') && otherActiveAdmins === 0) throw lastAdmin('lose the admin role');
       const now = this.clock.now();
       await this.users.updateAccess(manager, user.id, roles, permissions, now);
-      await this.audit.record(manager, {
-        ...this.event('admin.user.roles_changed', actor, user.id, client),
-        details: { before: { roles: user.roles, permissions: user.permissions }, after: { roles, permissions } },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.ADMIN_USER_ROLES_CHANGED, client, {
+          userId: actor.userId,
+          resource: `user:${user.id}`,
+          details: { before: { roles: user.roles, permissions: user.permissions }, after: { roles, permissions } },
+        }),
+      );
       return Object.assign(user, { roles, permissions, updatedAt: now });
     });
     await this.users.invalidate(userId);
@@ -62,7 +66,7 @@ export class AdminUsersService {
   }
 
   /** Suspends an active user and ends every one of their sessions in the same transaction. */
-  async suspend(actor: Principal, userId: string, client: ClientInfo): Promise<UserDto> {
+  async suspend(actor: Principal, userId: string, client: Actor): Promise<UserDto> {
     if (userId === actor.userId) {
       throw AppException.conflict('Administrators cannot suspend themselves', ErrorCode.INVALID_USER_STATUS);
     }
@@ -73,24 +77,28 @@ export class AdminUsersService {
       const now = this.clock.now();
       await this.users.updateStatus(manager, user.id, 'suspended', now);
       const sessionsEnded = await this.sessions.endAllForUser(manager, user.id, SUSPENDED_SESSION_REASON, { endedBy: actor.userId });
-      await this.audit.record(manager, {
-        ...this.event('admin.user.suspended', actor, user.id, client),
-        severity: 'warning',
-        details: { sessionsEnded },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.ADMIN_USER_SUSPENDED, client, {
+          userId: actor.userId,
+          resource: `user:${user.id}`,
+          severity: 'warning',
+          details: { sessionsEnded },
+        }),
+      );
       return Object.assign(user, { status: 'suspended' as const, updatedAt: now });
     });
     await this.users.invalidate(userId);
     return UserDto.from(updated);
   }
 
-  async reactivate(actor: Principal, userId: string, client: ClientInfo): Promise<UserDto> {
+  async reactivate(actor: Principal, userId: string, client: Actor): Promise<UserDto> {
     const updated = await this.dataSource.transaction(async (manager) => {
       const { user } = await this.lockTarget(manager, userId);
       if (user.status !== 'suspended') throw invalidStatus(`Only suspended users can be reactivated (this one is ${user.status})`);
       const now = this.clock.now();
       await this.users.updateStatus(manager, user.id, 'active', now);
-      await this.audit.record(manager, this.event('admin.user.reactivated', actor, user.id, client));
+      await this.audit.record(manager, auditEvent(AuditAction.ADMIN_USER_REACTIVATED, client, { userId: actor.userId, resource: `user:${user.id}` }));
       return Object.assign(user, { status: 'active' as const, updatedAt: now });
     });
     await this.users.invalidate(userId);
@@ -104,7 +112,7 @@ export class AdminUsersService {
    * the audit log. Not for oneself (a stolen admin token must not strip the admin's own factor:
    * replacing one's own needs a current code) and not with an API key.
    */
-  async resetMfa(actor: Principal, userId: string, client: ClientInfo): Promise<MfaResetResponseDto> {
+  async resetMfa(actor: Principal, userId: string, client: Actor): Promise<MfaResetResponseDto> {
     if (userId === actor.userId) {
       throw AppException.conflict('Administrators cannot reset their own MFA; replace it with POST /auth/mfa/enable and a current code');
     }
@@ -114,11 +122,15 @@ export class AdminUsersService {
       if (!removed) return null;
       const now = this.clock.now();
       const sessionsEnded = await this.sessions.endAllForUser(manager, user.id, MFA_RESET_SESSION_REASON, { endedBy: actor.userId });
-      await this.audit.record(manager, {
-        ...this.event('admin.user.mfa_reset', actor, user.id, client),
-        severity: 'critical',
-        details: { removedType: removed.type, removedPendingType: removed.pendingType, sessionsEnded },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.ADMIN_USER_MFA_RESET, client, {
+          userId: actor.userId,
+          resource: `user:${user.id}`,
+          severity: 'critical',
+          details: { removedType: removed.type, removedPendingType: removed.pendingType, sessionsEnded },
+        }),
+      );
       return { user: UserDto.from(Object.assign(user, { mfaEnabled: false, updatedAt: now })), sessionsEnded };
     });
     if (!outcome) throw AppException.conflict('The user has no MFA factor or enrollment to reset', MfaErrorCode.MFA_NOT_ENABLED);
@@ -131,18 +143,6 @@ export class AdminUsersService {
     const user = await this.users.lockById(manager, userId);
     if (!user) throw AppException.notFound('User not found');
     return { user, otherActiveAdmins: admins.filter((id) => id !== userId).length };
-  }
-
-  private event(action: string, actor: Principal, targetId: string, client: ClientInfo) {
-    return {
-      action,
-      userId: actor.userId,
-      resource: `user:${targetId}`,
-      result: 'success' as const,
-      severity: 'info' as const,
-      ipAddress: client.ipAddress,
-      userAgent: client.userAgent,
-    };
   }
 }
 

@@ -51,8 +51,26 @@ export function auditRowContent(row: AuditLogRow): AuditRowContent {
 /** Advisory-lock key that serialises appends to the chain (held until the writer's transaction ends). */
 export const AUDIT_CHAIN_LOCK_KEY = '4702893516120394117';
 
-/** Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see AuditService.recordMany. */
+/**
+ * Takes the chain lock inside a statement of the caller's (e.g. in a RETURNING list); see
+ * AuditService.recordMany. The same statement must read AUDIT_CHAIN_ISOLATION_SQL and pass it to
+ * assertChainLockIsolation.
+ */
 export const AUDIT_CHAIN_LOCK_SQL = `pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`;
+
+/** The isolation level of the transaction taking the chain lock (select it beside AUDIT_CHAIN_LOCK_SQL). */
+export const AUDIT_CHAIN_ISOLATION_SQL = `current_setting('transaction_isolation')`;
+
+/**
+ * The chain lock is only meaningful under READ COMMITTED: each statement after the lock then sees
+ * every row committed before it. Under REPEATABLE READ or SERIALIZABLE the snapshot may predate
+ * the lock, the head read is stale and the chain forks; such a transaction is refused (it rolls back).
+ */
+export function assertChainLockIsolation(isolation: unknown): void {
+  if (isolation !== 'read committed') {
+    throw new Error(`The audit chain lock must be taken in a READ COMMITTED transaction, not ${String(isolation)}`);
+  }
+}
 
 /** Column types of an audit row's insert parameters (auditInsertParams), in order. */
 export const AUDIT_INSERT_MANY_TYPES = [
@@ -124,12 +142,10 @@ export class AuditLogRepository {
   /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
   async lockChain(manager: EntityManager): Promise<void> {
     const [lock]: Array<{ isolation: string }> = await manager.query(
-      `SELECT pg_advisory_xact_lock($1), current_setting('transaction_isolation') AS isolation`,
+      `SELECT pg_advisory_xact_lock($1), ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation`,
       [AUDIT_CHAIN_LOCK_KEY],
     );
-    if (lock.isolation !== 'read committed') {
-      throw new Error(`Audit records must be written in a READ COMMITTED transaction, not ${lock.isolation}`);
-    }
+    assertChainLockIsolation(lock.isolation);
   }
 
   /** The hash of the newest row, or GENESIS_HASH for an empty chain. */

@@ -13,8 +13,8 @@ describe('isSecretKey', () => {
     'secret',
     'totpSecret',
     'client-secret',
-    'code',
     'mfaCode',
+    'currentCode',
     'backupCodes',
     'apiKey',
     'x-api-key',
@@ -27,12 +27,29 @@ describe('isSecretKey', () => {
     expect(isSecretKey(key)).toBe(true);
   });
 
-  it.each(['email', 'method', 'statusCode', 'errorCode', 'reason', 'roles', 'sessionId', 'ip'])('keeps %s', (key) => {
+  it.each(['email', 'method', 'statusCode', 'errorCode', 'code', 'reason', 'roles', 'sessionId', 'ip'])('keeps %s', (key) => {
     expect(isSecretKey(key)).toBe(false);
   });
 });
 
 describe('sanitizeAuditData', () => {
+  it('redacts `code` by exact path (the MFA code, alone or as the body) and keeps error and status codes elsewhere', () => {
+    const out = sanitizeAuditData({
+      code: '123456',
+      body: { type: 'totp', code: '654321' },
+      error: { code: 'TOOL_TIMEOUT', message: 'slow' },
+      upstream: { body: { code: 429 } },
+      results: [{ code: 'E1' }],
+    });
+    expect(out).toEqual({
+      code: REDACTED,
+      body: { type: 'totp', code: REDACTED },
+      error: { code: 'TOOL_TIMEOUT', message: 'slow' },
+      upstream: { body: { code: 429 } },
+      results: [{ code: 'E1' }],
+    });
+  });
+
   it('redacts secrets at any depth, in objects inside arrays too', () => {
     const out = sanitizeAuditData({
       email: 'a@example.com',

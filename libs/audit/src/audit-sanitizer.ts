@@ -17,10 +17,14 @@ export const AUDIT_LIMITS = {
   maxJsonBytes: 16 * 1024,
 } as const;
 
-/** Keys whose values are secrets, compared lower-case with separators removed. */
+/**
+ * Keys whose values are secrets wherever they appear, compared lower-case with separators removed.
+ * Only names that mean a secret in any position: a bare `code` does not (an error code, a status
+ * code), so it is redacted by exact path instead (SECRET_PATHS).
+ */
 const SECRET_KEYS = new Set([
-  'code',
   'mfacode',
+  'currentcode',
   'totpcode',
   'smscode',
   'otp',
@@ -33,6 +37,13 @@ const SECRET_KEYS = new Set([
   'setcookie',
   'signature',
 ]);
+
+/**
+ * Exact paths (from the root of details or metadata, keys as given) whose values are secrets
+ * though their key name alone is not: the one-time code of the MFA routes, handed over on its own
+ * or as the request body.
+ */
+export const SECRET_PATHS: ReadonlySet<string> = new Set(['code', 'body.code']);
 
 /** Any key containing one of these is a secret too (newPassword, tokenHash, clientSecret, x-api-key…). */
 const SECRET_FRAGMENTS = ['password', 'passwd', 'passphrase', 'secret', 'token', 'apikey', 'privatekey', 'authorization', 'credential'];
@@ -60,7 +71,12 @@ function cleanString(value: string, max: number): string {
   return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
-function cleanValue(value: unknown, depth: number, ancestors: WeakSet<object>): unknown {
+/** The path of `key` under `parent` ('' is the root); array items keep their array's path plus []. */
+function childPath(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+function cleanValue(value: unknown, depth: number, ancestors: WeakSet<object>, path: string): unknown {
   switch (typeof value) {
     case 'string':
       return cleanString(value, AUDIT_LIMITS.maxString);
@@ -88,27 +104,28 @@ function cleanValue(value: unknown, depth: number, ancestors: WeakSet<object>): 
     }
     if (Array.isArray(object) || object instanceof Set) {
       const items = [...(object as Iterable<unknown>)];
-      const kept = items.slice(0, AUDIT_LIMITS.maxEntries).map((item) => cleanValue(item, depth + 1, ancestors) ?? null);
+      const kept = items.slice(0, AUDIT_LIMITS.maxEntries).map((item) => cleanValue(item, depth + 1, ancestors, `${path}[]`) ?? null);
       if (items.length > kept.length) kept.push(`…[${items.length - kept.length} more]`);
       return kept;
     }
     const source = object instanceof Map ? Object.fromEntries(object) : (object as Record<string, unknown>);
-    return cleanObject(source, depth, ancestors);
+    return cleanObject(source, depth, ancestors, path);
   } finally {
     ancestors.delete(object);
   }
 }
 
-function cleanObject(source: Record<string, unknown>, depth: number, ancestors: WeakSet<object>): Record<string, unknown> {
+function cleanObject(source: Record<string, unknown>, depth: number, ancestors: WeakSet<object>, path: string): Record<string, unknown> {
   const keys = Object.keys(source);
   const entries: Array<[string, unknown]> = [];
   for (const key of keys.slice(0, AUDIT_LIMITS.maxEntries)) {
     const cleanKey = cleanString(key, AUDIT_LIMITS.maxKeyLength);
-    if (isSecretKey(key)) {
+    const keyPath = childPath(path, key);
+    if (isSecretKey(key) || SECRET_PATHS.has(keyPath)) {
       entries.push([cleanKey, REDACTED]);
       continue;
     }
-    const cleaned = cleanValue(source[key], depth + 1, ancestors);
+    const cleaned = cleanValue(source[key], depth + 1, ancestors, keyPath);
     if (cleaned !== undefined) entries.push([cleanKey, cleaned]);
   }
   if (keys.length > AUDIT_LIMITS.maxEntries) entries.push(['…', `[${keys.length - AUDIT_LIMITS.maxEntries} more keys]`]);
@@ -119,7 +136,7 @@ function cleanObject(source: Record<string, unknown>, depth: number, ancestors: 
 /** Sanitises `details` or `metadata`: always a plain JSON object, secrets redacted, size bounded. */
 export function sanitizeAuditData(value: unknown): Record<string, unknown> {
   if (value === undefined || value === null) return {};
-  const cleaned = cleanValue(value, 0, new WeakSet());
+  const cleaned = cleanValue(value, 0, new WeakSet(), '');
   const object =
     cleaned !== null && typeof cleaned === 'object' && !Array.isArray(cleaned) ? (cleaned as Record<string, unknown>) : { value: cleaned ?? null };
   const bytes = Buffer.byteLength(JSON.stringify(object));

@@ -5,10 +5,12 @@ export { GENESIS_HASH, auditInsertParams, canonicalJson, computeAuditHash } from
 export type { AuditRowContent } from './audit-hash';
 export { AuditKeyring } from './audit-keyring';
 export {
+  AUDIT_CHAIN_ISOLATION_SQL,
   AUDIT_CHAIN_LOCK_KEY,
   AUDIT_CHAIN_LOCK_SQL,
   AUDIT_INSERT_LINKED_SQL,
   AUDIT_LOGS_COLUMNS,
+  assertChainLockIsolation,
   auditLinkedInsertParams,
   auditRowContent,
   auditRowsAfter,
@@ -17,3 +19,4 @@ export type { AuditLogRow } from './audit-log.repository';
 export { REDACTED, sanitizeAuditData } from './audit-sanitizer';
 export { AuditService } from './audit.service';
 export { AuditModule } from './audit.module';
+export { AuditAction, SYSTEM_ACTOR, auditEvent } from './audit-event';

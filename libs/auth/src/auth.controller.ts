@@ -10,7 +10,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Authenticated, clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, Public } from '@app/core';
+import { Actor, actorOf, Authenticated, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, Public, SignedInActor } from '@app/core';
 import { UserDto } from '@app/users';
 import { AuthService } from './auth.service';
 import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
@@ -41,8 +41,8 @@ export class AuthController {
   @ApiCreatedResponse({ description: 'User created successfully', type: UserDto })
   @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'User already exists', type: ErrorResponseDto })
-  register(@Body() dto: RegisterDto, @Req() request: FastifyRequest): Promise<UserDto> {
-    return this.auth.register(dto, clientInfo(request));
+  register(@Body() dto: RegisterDto, @CurrentActor() client: Actor): Promise<UserDto> {
+    return this.auth.register(dto, client);
   }
 
   @Post('login')
@@ -56,8 +56,8 @@ export class AuthController {
     description: 'Invalid credentials (UNAUTHORIZED), or MFA_REQUIRED when the account needs its code',
     type: ErrorResponseDto,
   })
-  login(@Body() dto: LoginDto, @Req() request: FastifyRequest): Promise<LoginResponseDto> {
-    return this.auth.login(dto, clientInfo(request));
+  login(@Body() dto: LoginDto, @CurrentActor() client: Actor): Promise<LoginResponseDto> {
+    return this.auth.login(dto, client);
   }
 
   @Post('refresh')
@@ -68,7 +68,7 @@ export class AuthController {
   @ApiOperation({ summary: 'Refresh access token', description: 'The bearer credential is the refresh token; it is rotated.' })
   @ApiOkResponse({ description: 'Token refreshed successfully', type: RefreshResponseDto })
   refresh(@Req() request: FastifyRequest): Promise<RefreshResponseDto> {
-    return this.auth.refresh(bearerToken(request), clientInfo(request));
+    return this.auth.refresh(bearerToken(request), actorOf(request));
   }
 
   @Post('logout')
@@ -77,8 +77,8 @@ export class AuthController {
   @ApiOperation({ summary: 'Logout user' })
   @ApiOkResponse({ description: 'Logout successful', type: LogoutResponseDto })
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
-  logout(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<LogoutResponseDto> {
-    return this.auth.logout(principal, clientInfo(request));
+  logout(@CurrentPrincipal() principal: Principal, @CurrentActor() client: Actor): Promise<LogoutResponseDto> {
+    return this.auth.logout(principal, client);
   }
 
   @Post('password')
@@ -104,12 +104,8 @@ export class AuthController {
   @ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto })
   @ApiForbiddenResponse({ description: 'Called with an API key: credentials are managed with a user login', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'The password was changed by a concurrent request', type: ErrorResponseDto })
-  changePassword(
-    @CurrentPrincipal() principal: Principal,
-    @Body() dto: ChangePasswordDto,
-    @Req() request: FastifyRequest,
-  ): Promise<ChangePasswordResponseDto> {
-    return this.passwordChange.change({ principal, ...clientInfo(request) }, dto.currentPassword, dto.newPassword);
+  changePassword(@Body() dto: ChangePasswordDto, @CurrentActor() client: SignedInActor): Promise<ChangePasswordResponseDto> {
+    return this.passwordChange.change(client, dto.currentPassword, dto.newPassword);
   }
 
   @Get('me')

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJobs } from '@app/core';
 import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
@@ -39,10 +39,10 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
     // RateLimitGuard picks limit and window per route; this entry only names the throttler.
     // With REDIS_URL the counts live in Redis, shared by every replica.
     ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG, RedisConnection],
-      useFactory: (config: AppConfig, redis: RedisConnection) => ({
+      inject: [APP_CONFIG, RedisConnection, BackgroundJobs],
+      useFactory: (config: AppConfig, redis: RedisConnection, jobs: BackgroundJobs) => ({
         throttlers: [{ name: 'default', limit: config.auth.defaultRateLimit, ttl: config.auth.defaultRateWindowSec * 1000 }],
-        storage: redis.enabled ? new RedisThrottlerStorage(redis) : new InMemoryThrottlerStorage(),
+        storage: redis.enabled ? new RedisThrottlerStorage(redis, jobs) : new InMemoryThrottlerStorage(jobs),
       }),
     }),
   ],

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AuditEntry, AuditService } from '@app/audit';
-import { APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { Actor, APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
 import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UsersService } from '@app/users';
@@ -14,12 +14,6 @@ import { MfaService } from './mfa/mfa.service';
 import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
 import { RefreshTokenService } from './tokens/refresh-token.service';
-
-/** Where a request came from, for sessions and audit records. */
-export interface ClientInfo {
-  ipAddress: string | null;
-  userAgent: string | null;
-}
 
 type LoginFailure = 'unknown_email' | 'locked' | 'inactive' | 'wrong_password' | 'invalid_mfa_code';
 
@@ -49,7 +43,7 @@ export class AuthService {
     this.lockout = lockoutPolicyOf(config);
   }
 
-  async register(dto: RegisterDto, client: ClientInfo): Promise<UserDto> {
+  async register(dto: RegisterDto, client: Actor): Promise<UserDto> {
     const passwordHash = await this.passwords.hash(dto.password);
     const user = await this.unitOfWork.run(async (tx) => {
       const created = await this.users.create(tx, {
@@ -60,10 +54,10 @@ export class AuthService {
         passwordHash,
         now: this.clock.now(),
       });
-      await this.audit.record(tx, {
-        ...this.event('auth.register', client, created.id),
-        details: { email: created.email },
-      });
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.AUTH_REGISTER, client, { userId: created.id, resource: `user:${created.id}`, details: { email: created.email } }),
+      );
       return created;
     });
     return UserDto.from(user);
@@ -74,7 +68,7 @@ export class AuthService {
    * work: unknown emails are compared against a dummy hash). MFA_REQUIRED is only ever
    * revealed to a caller who knows the password of an active, unlocked account.
    */
-  async login(dto: LoginDto, client: ClientInfo): Promise<LoginResponseDto> {
+  async login(dto: LoginDto, client: Actor): Promise<LoginResponseDto> {
     const candidate = await this.users.findLoginCandidate(dto.email);
     const passwordOk = await this.passwords.verify(dto.password, candidate?.passwordHash);
     const now = this.clock.now();
@@ -117,7 +111,7 @@ export class AuthService {
    * Rotates a refresh token. A token that was already used means two parties hold it: the
    * whole session is revoked (RFC 9700 §4.14.2) and every one of them has to log in again.
    */
-  async refresh(token: string | undefined, client: ClientInfo): Promise<RefreshResponseDto> {
+  async refresh(token: string | undefined, client: Actor): Promise<RefreshResponseDto> {
     const record = token ? await this.refreshTokens.find(token) : null;
     if (!record) throw invalidToken();
     if (record.usedAt) {
@@ -138,10 +132,7 @@ export class AuthService {
       }
       if (!(await this.sessions.holdActive(tx, record.sessionId))) return null;
       const next = await this.refreshTokens.issue(tx, record.sessionId);
-      await this.audit.record(tx, {
-        ...this.event('auth.refresh', client, record.userId),
-        resource: `session:${record.sessionId}`,
-      });
+      await this.audit.record(tx, auditEvent(AuditAction.AUTH_REFRESH, client, { userId: record.userId, resource: `session:${record.sessionId}` }));
       return next;
     });
     if (outcome === null || outcome === 'reused') throw invalidToken();
@@ -150,13 +141,10 @@ export class AuthService {
     return { accessToken: access.token, refreshToken: outcome, expiresIn: access.expiresIn, tokenType: 'Bearer' };
   }
 
-  async logout(principal: Principal, client: ClientInfo): Promise<LogoutResponseDto> {
+  async logout(principal: Principal, client: Actor): Promise<LogoutResponseDto> {
     await this.unitOfWork.run(async (tx) => {
       await this.sessions.end(tx, principal.sessionId, SessionEndReason.LOGOUT, principal.userId);
-      await this.audit.record(tx, {
-        ...this.event('auth.logout', client, principal.userId),
-        resource: `session:${principal.sessionId}`,
-      });
+      await this.audit.record(tx, auditEvent(AuditAction.AUTH_LOGOUT, client, { userId: principal.userId, resource: `session:${principal.sessionId}` }));
     });
     return { message: 'Logged out', timestamp: this.clock.now().toISOString() };
   }
@@ -167,7 +155,7 @@ export class AuthService {
     return UserDto.from(user);
   }
 
-  private async completeLogin(tx: Transaction, candidate: LoginCandidate, client: ClientInfo) {
+  private async completeLogin(tx: Transaction, candidate: LoginCandidate, client: Actor) {
     const now = this.clock.now();
     await this.users.registerSuccessfulLogin(tx, candidate.id, now);
     const session = await this.sessions.open(tx, {
@@ -177,22 +165,21 @@ export class AuthService {
       userAgent: client.userAgent,
     });
     const refreshToken = await this.refreshTokens.issue(tx, session.id);
-    await this.audit.record(tx, {
-      ...this.event('auth.login', client, candidate.id),
-      resource: `session:${session.id}`,
-      details: { mfa: candidate.mfaEnabled },
-    });
+    await this.audit.record(
+      tx,
+      auditEvent(AuditAction.AUTH_LOGIN, client, { userId: candidate.id, resource: `session:${session.id}`, details: { mfa: candidate.mfaEnabled } }),
+    );
     const user = UserDto.from({ ...candidate, lastLogin: now });
     return { sessionId: session.id, refreshToken, user };
   }
 
   /** A failed password or MFA code: counts toward the lockout, in one transaction with its records. */
-  private async countFailure(tx: Transaction, userId: string, reason: LoginFailure, client: ClientInfo): Promise<void> {
+  private async countFailure(tx: Transaction, userId: string, reason: LoginFailure, client: Actor): Promise<void> {
     const lockedUntil = await this.users.registerFailedLogin(tx, userId, this.clock.now(), this.lockout);
-    await this.audit.record(tx, this.failure('auth.login_failed', client, userId, { reason }));
+    await this.audit.record(tx, loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, userId, { reason }));
     if (lockedUntil) {
       await this.audit.record(tx, {
-        ...this.failure('auth.lockout', client, userId, {
+        ...loginFailure(AuditAction.AUTH_LOCKOUT, client, userId, {
           reason,
           lockedUntil: lockedUntil.toISOString(),
           threshold: this.lockout.threshold,
@@ -206,37 +193,29 @@ export class AuthService {
   private async refuse(
     userId: string | null,
     reason: LoginFailure,
-    client: ClientInfo,
+    client: Actor,
     details: Record<string, unknown> = {},
   ): Promise<never> {
-    await this.audit.recordStandalone(this.failure('auth.login_failed', client, userId, { reason, ...details }));
+    await this.audit.recordStandalone(loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, userId, { reason, ...details }));
     throw invalidCredentials();
   }
 
-  private async revokeForReuse(tx: Transaction, sessionId: string, userId: string, client: ClientInfo): Promise<void> {
+  private async revokeForReuse(tx: Transaction, sessionId: string, userId: string, client: Actor): Promise<void> {
     const ended = await this.sessions.end(tx, sessionId, SessionEndReason.REFRESH_REUSE);
-    await this.audit.record(tx, {
-      ...this.event('auth.refresh_reuse', client, userId),
-      resource: `session:${sessionId}`,
-      result: 'failure',
-      severity: 'critical',
-      details: { sessionRevoked: ended },
-    });
+    await this.audit.record(
+      tx,
+      auditEvent(AuditAction.AUTH_REFRESH_REUSE, client, {
+        userId,
+        resource: `session:${sessionId}`,
+        result: 'failure',
+        severity: 'critical',
+        details: { sessionRevoked: ended },
+      }),
+    );
   }
+}
 
-  private event(action: string, client: ClientInfo, userId: string | null): AuditEntry {
-    return {
-      action,
-      userId,
-      resource: userId ? `user:${userId}` : null,
-      result: 'success',
-      severity: 'info',
-      ipAddress: client.ipAddress,
-      userAgent: client.userAgent,
-    };
-  }
-
-  private failure(action: string, client: ClientInfo, userId: string | null, details: Record<string, unknown>): AuditEntry {
-    return { ...this.event(action, client, userId), result: 'failure', severity: 'warning', details };
-  }
+/** A refused login: about the account tried (if known), not the (anonymous) caller. */
+function loginFailure(action: AuditAction, client: Actor, userId: string | null, details: Record<string, unknown>) {
+  return auditEvent(action, client, { userId, resource: userId ? `user:${userId}` : null, result: 'failure', details });
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiCreatedResponse,
@@ -9,8 +9,7 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
+import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions } from '@app/core';
 import { ContextsService } from './contexts.service';
 import { ContextListDto } from './dto/context-list.dto';
 import { ContextDto } from './dto/context.dto';
@@ -50,8 +49,8 @@ export class ContextsController {
   @ApiCreatedResponse({ description: 'Context created', type: ContextDto })
   @ApiBadRequestResponse(invalid)
   @ApiForbiddenResponse(toolsForbidden)
-  create(@CurrentPrincipal() principal: Principal, @Body() dto: CreateContextDto, @Req() request: FastifyRequest): Promise<ContextDto> {
-    return this.contexts.create(principal, dto, clientInfo(request));
+  create(@CurrentPrincipal() principal: Principal, @Body() dto: CreateContextDto, @CurrentActor() client: Actor): Promise<ContextDto> {
+    return this.contexts.create(principal, dto, client);
   }
 
   @Get(':id')
@@ -77,9 +76,9 @@ export class ContextsController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Body() dto: UpdateContextDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
   ): Promise<ContextDto> {
-    return this.contexts.update(principal, id, dto, clientInfo(request));
+    return this.contexts.update(principal, id, dto, client);
   }
 
   @Delete(':id')
@@ -88,7 +87,7 @@ export class ContextsController {
   @ApiOperation({ summary: 'Delete context' })
   @ApiNoContentResponse({ description: 'Context deleted' })
   @ApiNotFoundResponse(notFound)
-  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Req() request: FastifyRequest): Promise<void> {
-    await this.contexts.remove(principal, id, clientInfo(request));
+  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<void> {
+    await this.contexts.remove(principal, id, client);
   }
 }

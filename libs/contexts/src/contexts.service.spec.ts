@@ -6,7 +6,7 @@ import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';
 import type { ContextChanges, ContextListFilter, ContextPageRequest, ContextRepository } from './context.repository';
 import { ContextsErrorCode } from './contexts-error-codes';
-import { ContextAuditAction, ContextsService } from './contexts.service';
+import { ContextsService } from './contexts.service';
 import type { ListContextsQueryDto } from './dto/list-contexts-query.dto';
 
 type ContextRepositoryPort = { [K in keyof ContextRepository]: ContextRepository[K] };
@@ -209,7 +209,7 @@ describe('ContextsService (in-memory repository)', () => {
         {
           transaction: insert.transaction,
           entry: {
-            action: ContextAuditAction.CREATE,
+            action: 'context.create',
             userId: 'usr_alice',
             resource: `context:${dto.id}`,
             result: 'success',
@@ -335,7 +335,7 @@ describe('ContextsService (in-memory repository)', () => {
       expect(update).toEqual({ op: 'update', id, transaction: lock.transaction });
       const { entry, transaction } = audit.records[1];
       expect(transaction).toBe(lock.transaction);
-      expect(entry.action).toBe(ContextAuditAction.UPDATE);
+      expect(entry.action).toBe('context.update');
       expect(entry.details).toEqual({
         ownerId: 'usr_alice',
         changes: ['name', 'metadata', 'tools'],
@@ -347,7 +347,7 @@ describe('ContextsService (in-memory repository)', () => {
     it('audits archiving as context.archive', async () => {
       const { id } = await create(alice, 'c');
       await service.update(alice, id, { status: 'archived' }, client);
-      expect(audit.records[1].entry.action).toBe(ContextAuditAction.ARCHIVE);
+      expect(audit.records[1].entry.action).toBe('context.archive');
       expect(audit.records[1].entry.details).toEqual({ ownerId: 'usr_alice', changes: ['status'], status: { before: 'active', after: 'archived' } });
       expect(repository.rows.get(id)?.status).toBe('archived');
     });
@@ -383,7 +383,7 @@ describe('ContextsService (in-memory repository)', () => {
       expect(audit.records[1]).toEqual({
         transaction: deleted?.transaction,
         entry: expect.objectContaining({
-          action: ContextAuditAction.DELETE,
+          action: 'context.delete',
           severity: 'warning',
           resource: `context:${id}`,
           details: { ownerId: 'usr_alice', name: 'c', status: 'active', tools: ['echo'] },

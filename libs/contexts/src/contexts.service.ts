@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AuditEntry, AuditService } from '@app/audit';
-import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { Actor, APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
 import { ToolCatalogService } from '@app/tools';
 import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';
@@ -12,18 +12,6 @@ import { ContextDto } from './dto/context.dto';
 import { CreateContextDto } from './dto/create-context.dto';
 import { ListContextsQueryDto } from './dto/list-contexts-query.dto';
 import { UpdateContextDto } from './dto/update-context.dto';
-
-interface ClientMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
-}
-
-export const ContextAuditAction = {
-  CREATE: 'context.create',
-  UPDATE: 'context.update',
-  ARCHIVE: 'context.archive',
-  DELETE: 'context.delete',
-} as const;
 
 /**
  * Contexts: create, list, read, change, delete. Owners see and manage their own, administrators
@@ -44,7 +32,7 @@ export class ContextsService {
     this.maxTimeoutMs = config.tools.maxTimeoutMs;
   }
 
-  async create(principal: Principal, dto: CreateContextDto, client: ClientMeta): Promise<ContextDto> {
+  async create(principal: Principal, dto: CreateContextDto, client: Actor): Promise<ContextDto> {
     const settings = dto.settings ?? {};
     this.checkSettings(settings);
     const tools = await this.checkTools(principal, dto.tools ?? []);
@@ -62,10 +50,14 @@ export class ContextsService {
         createdAt: now,
         updatedAt: now,
       });
-      await this.audit.record(manager, {
-        ...this.event(ContextAuditAction.CREATE, principal, created, client),
-        details: { ownerId: created.userId, name: created.name, tools: created.tools },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.CONTEXT_CREATE, client, {
+          userId: principal.userId,
+          resource: `context:${created.id}`,
+          details: { ownerId: created.userId, name: created.name, tools: created.tools },
+        }),
+      );
       return created;
     });
     return ContextDto.from(context);
@@ -90,7 +82,7 @@ export class ContextsService {
     return ContextDto.from(await this.access.findVisible(principal, contextId));
   }
 
-  async update(principal: Principal, contextId: string, dto: UpdateContextDto, client: ClientMeta): Promise<ContextDto> {
+  async update(principal: Principal, contextId: string, dto: UpdateContextDto, client: Actor): Promise<ContextDto> {
     const given = (['name', 'description', 'metadata', 'tools', 'settings', 'status'] as const).filter((field) => dto[field] !== undefined);
     if (given.length === 0) {
       throw AppException.validation([
@@ -112,24 +104,32 @@ export class ContextsService {
       };
       const after = await this.contexts.update(manager, contextId, changes, this.clock.now());
       const archived = before.status !== 'archived' && after.status === 'archived';
-      await this.audit.record(manager, {
-        ...this.event(archived ? ContextAuditAction.ARCHIVE : ContextAuditAction.UPDATE, principal, after, client),
-        details: { ownerId: after.userId, changes: given, ...changeDetails(before, after) },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(archived ? AuditAction.CONTEXT_ARCHIVE : AuditAction.CONTEXT_UPDATE, client, {
+          userId: principal.userId,
+          resource: `context:${after.id}`,
+          details: { ownerId: after.userId, changes: given, ...changeDetails(before, after) },
+        }),
+      );
       return after;
     });
     return ContextDto.from(updated);
   }
 
-  async remove(principal: Principal, contextId: string, client: ClientMeta): Promise<void> {
+  async remove(principal: Principal, contextId: string, client: Actor): Promise<void> {
     await this.contexts.transaction(async (manager) => {
       const context = await this.access.findVisible(principal, contextId, manager, true);
       await this.contexts.delete(manager, contextId);
-      await this.audit.record(manager, {
-        ...this.event(ContextAuditAction.DELETE, principal, context, client),
-        severity: 'warning',
-        details: { ownerId: context.userId, name: context.name, status: context.status, tools: context.tools },
-      });
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.CONTEXT_DELETE, client, {
+          userId: principal.userId,
+          resource: `context:${context.id}`,
+          severity: 'warning',
+          details: { ownerId: context.userId, name: context.name, status: context.status, tools: context.tools },
+        }),
+      );
     });
   }
 
@@ -165,18 +165,6 @@ export class ContextsService {
       throw new AppException(ErrorCode.FORBIDDEN, 'You may not call some of these tools', 403, forbidden);
     }
     return [...new Set(tools)];
-  }
-
-  private event(action: string, principal: Principal, context: Context, client: ClientMeta): AuditEntry {
-    return {
-      action,
-      userId: principal.userId,
-      resource: `context:${context.id}`,
-      result: 'success',
-      severity: 'info',
-      ipAddress: client.ipAddress,
-      userAgent: client.userAgent,
-    };
   }
 }
 

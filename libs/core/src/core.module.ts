@@ -2,6 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
 import { APP_CONFIG } from './config/config.tokens';
 import { Clock } from './clock/clock';
+import { BackgroundJobs } from './jobs/background-jobs';
 
 /** Configuration and cross-cutting services every other module may inject. */
 @Global()
@@ -10,8 +11,8 @@ export class CoreModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: CoreModule,
-      providers: [{ provide: APP_CONFIG, useValue: config }, Clock],
-      exports: [APP_CONFIG, Clock],
+      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs],
+      exports: [APP_CONFIG, Clock, BackgroundJobs],
     };
   }
 }

@@ -40,3 +40,7 @@ export { DEVELOPMENT_SECRETS_FILE, persistGeneratedSecrets } from './config/deve
 export { ExecutionScopeResolver, ScopeErrorCode, assertToolInContext } from './auth/execution-scope';
 export type { ExecutionScope, ScopeContext } from './auth/execution-scope';
 export { RATE_WINDOW_PATTERN, rateWindowMs } from './rate-limit/rate-window';
+export { CurrentActor, actorOf, userAgentOf } from './auth/actor';
+export type { Actor, SignedInActor } from './auth/actor';
+export { BackgroundJobs } from './jobs/background-jobs';
+export type { BackgroundJob } from './jobs/background-jobs';

@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/core';
@@ -9,6 +9,7 @@ import { MigrationService } from './migration.service';
 import { PostgresBreaker } from './postgres-breaker';
 import { PostgresHeartbeat } from './postgres-heartbeat.service';
 import { UnitOfWork } from './unit-of-work';
+import { enforceSingleConnection } from './single-connection.guard';
 
 /** What the TypeORM factory needs besides the config: the embedded server and the outage breaker. */
 @Module({
@@ -23,7 +24,11 @@ class DatabaseLifecycle implements OnApplicationShutdown {
   constructor(
     private readonly dataSource: DataSource,
     private readonly embedded: EmbeddedPostgres,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    // The embedded database's one connection: a nested transaction fails loudly instead of hanging.
+    if (!config.database.url && config.env !== 'production') enforceSingleConnection(dataSource);
+  }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Client } from 'pg';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs } from '@app/core';
 import { PostgresBreaker } from './postgres-breaker';
 import { dropConnection, unanswered } from './query-deadline.client';
 
@@ -15,24 +15,24 @@ import { dropConnection, unanswered } from './query-deadline.client';
 export class PostgresHeartbeat implements OnApplicationBootstrap, OnApplicationShutdown {
   private client: Client | undefined;
   private connecting: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: BackgroundJob | undefined;
   private probing: Promise<void> | undefined;
   private closing = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly breaker: PostgresBreaker,
+    private readonly jobs: BackgroundJobs,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.config.database.url) return;
-    this.timer = setInterval(() => void this.probe(), this.config.database.heartbeatMs);
-    this.timer.unref();
+    this.timer = this.jobs.every('database.heartbeat', this.config.database.heartbeatMs, () => this.probe());
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { APP_CONFIG, AppConfig, RequirePermissions, Roles } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJobs, RequirePermissions, Roles } from '@app/core';
 import { DetailedHealthDto } from './health.dto';
 import { HealthService } from './health.service';
 import { ReadinessService } from './readiness.service';
@@ -15,6 +15,7 @@ export class AdminHealthController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly health: HealthService,
     private readonly readiness: ReadinessService,
+    private readonly jobs: BackgroundJobs,
   ) {}
 
   @Get()
@@ -22,7 +23,8 @@ export class AdminHealthController {
     summary: 'Detailed health with figures (Admin only)',
     description:
       'Extension: what GET /health/detailed reports, plus each component\'s figures and last errors (database kind and ' +
-      'latency, data directory, Redis state, upstream servers) and the process figures. Needs admin:health:read.',
+      'latency, data directory, Redis state, upstream servers), the process figures and its background jobs (name, interval, ' +
+      'last run, last error). Needs admin:health:read.',
   })
   @ApiOkResponse({ description: 'Detailed health status with figures', type: DetailedHealthDto })
   async detailed(): Promise<DetailedHealthDto> {
@@ -41,6 +43,7 @@ export class AdminHealthController {
         cpuUserMicros: cpu.user,
         cpuSystemMicros: cpu.system,
         shuttingDown: this.readiness.isShuttingDown,
+        backgroundJobs: this.jobs.list(),
       },
     };
   }

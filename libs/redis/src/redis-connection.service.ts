@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs } from '@app/core';
 import { isRedisOutage, RedisBreaker } from './redis-breaker';
 
 /** `disabled`: no REDIS_URL, every shared concern uses its in-process equivalent. */
@@ -38,7 +38,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private commandClient: Redis | undefined;
   private subscriberClient: Redis | undefined;
   private closing = false;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private heartbeat: BackgroundJob | undefined;
   private probing: Promise<void> | undefined;
   /** Send time of the last PING the subscriber connection answered. */
   private subscriberProvenAtMs = 0;
@@ -46,7 +46,10 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   /** When each connection's socket connected (its handshake may then hang on a silent Redis). */
   private readonly connectedAtMs = new Map<Redis, number>();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly jobs: BackgroundJobs = new BackgroundJobs(),
+  ) {
     this.enabled = config.redisUrl !== undefined;
     this.keyPrefix = config.redisKeyPrefix;
     this.timeouts = config.redisBreaker;
@@ -131,14 +134,13 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     await Promise.race([Promise.all(connections), timeout]);
     clearTimeout(timer);
     await this.probe();
-    this.heartbeat = setInterval(() => void this.probe(), this.timeouts.heartbeatMs);
-    this.heartbeat.unref();
+    this.heartbeat = this.jobs.every('redis.heartbeat', this.timeouts.heartbeatMs, () => this.probe());
     if (this.breaker.isOpen) this.logger.warn('Redis is not reachable; starting degraded (per-process state) and reconnecting in the background');
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     await Promise.all(
       [this.commandClient, this.subscriberClient].map(async (client) => {
         if (!client) return;

@@ -6,7 +6,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, Clock } from '@app/core';
 import { SessionRepository } from './session.repository';
 
 /** Increments to a session's counters. */
@@ -48,24 +48,24 @@ export class SessionActivityService implements OnApplicationBootstrap, BeforeApp
   /** The batch being written right now (still counted by `pending` until it commits). */
   private inFlight = new Map<string, PendingActivity>();
   private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: BackgroundJob | undefined;
 
   constructor(
     private readonly repository: SessionRepository,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly jobs: BackgroundJobs = new BackgroundJobs(),
   ) {
     this.flushMs = config.auth.sessionFlushMs;
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.flush(), this.flushMs);
-    this.timer.unref();
+    this.timer = this.jobs.every('sessions.activity-flush', this.flushMs, () => this.flush());
   }
 
   /** The database is still open here (it closes in the shutdown phase); the HTTP drain flushes again after it. */
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = undefined;
     await this.flush();
   }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AuditService } from '@app/audit';
-import { AppException, Clock, Permission, Principal } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, Clock, Permission, Principal } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
 import { SessionRepository } from './session.repository';
@@ -9,8 +9,6 @@ import { SessionTerminationNotifier } from './session-termination.notifier';
 
 /** End reason of sessions terminated through the API (by their owner or an administrator). */
 export const SESSION_TERMINATED = 'terminated';
-
-export const SESSION_TERMINATE_ACTION = 'session.terminate';
 
 /**
  * POST /sessions/{id}/terminate, with a user login only (the route refuses API keys). The
@@ -31,7 +29,7 @@ export class SessionTerminationService {
   async terminate(
     actor: Principal,
     sessionId: string,
-    client: { ipAddress: string | null; userAgent: string | null },
+    client: Actor,
   ): Promise<TerminateSessionResponseDto> {
     const outcome = await this.unitOfWork.run(async (tx) => {
       const row = await this.repository.lockForEnding(tx, sessionId);
@@ -40,7 +38,7 @@ export class SessionTerminationService {
       if (ended) {
         const byOther = row.userId !== actor.userId;
         await this.audit.record(tx, {
-          action: SESSION_TERMINATE_ACTION,
+          action: AuditAction.SESSION_TERMINATE,
           userId: actor.userId,
           resource: `session:${sessionId}`,
           result: 'success',

@@ -1,4 +1,4 @@
-import { AppConfig, Clock } from '@app/core';
+import { AppConfig, BackgroundJobs, Clock } from '@app/core';
 import type { Transaction } from '@app/database';
 import { SessionActivityService } from './session-activity.service';
 import { InMemorySessionStateCache } from './session-state.cache';
@@ -85,7 +85,7 @@ function setup() {
   const events: Array<{ tx: Transaction | null; events: SessionTerminatedEvent[] }> = [];
   const notifier = { notify: (tx: Transaction | null, ended: SessionTerminatedEvent[]) => void events.push({ tx, events: ended }) };
   const cache = new InMemorySessionStateCache();
-  const service = new SessionService(asRepository, cache, clock, config, activity, notifier as unknown as SessionTerminationNotifier);
+  const service = new SessionService(asRepository, cache, clock, config, activity, notifier as unknown as SessionTerminationNotifier, new BackgroundJobs());
   const open = (userId = 'usr_alice') => service.open(TX, { userId, connectionType: 'http', ipAddress: '203.0.113.9', userAgent: 'unit' });
   return { service, repository, activity, events, clock, open };
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, Clock, newId } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, Clock, newId } from '@app/core';
 import type { Transaction } from '@app/database';
 import { SessionActivityService } from './session-activity.service';
 import { ConnectionType, EndedSession, Session, SessionRepository } from './session.repository';
@@ -41,7 +41,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   private readonly logger = new Logger(SessionService.name);
   private readonly idleMs: number;
   private readonly revalidateMs: number;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepJob: BackgroundJob | undefined;
 
   constructor(
     private readonly repository: SessionRepository,
@@ -50,6 +50,7 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly activity: SessionActivityService,
     private readonly notifier: SessionTerminationNotifier,
+    private readonly jobs: BackgroundJobs,
   ) {
     this.idleMs = config.auth.sessionIdleTimeoutSec * 1000;
     this.revalidateMs = Math.min(MAX_REVALIDATE_MS, Math.floor(this.idleMs / 4));
@@ -57,15 +58,12 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     const every = Math.min(MAX_SWEEP_MS, this.idleMs);
-    this.sweepTimer = setInterval(() => {
-      this.expireIdle().catch((error: unknown) => this.logger.warn({ err: error }, 'Idle session sweep failed'));
-    }, every);
-    this.sweepTimer.unref();
+    this.sweepJob = this.jobs.every('sessions.idle-sweep', every, () => this.expireIdle());
   }
 
   onApplicationShutdown(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.sweepJob?.stop();
+    this.sweepJob = undefined;
   }
 
   /** Opens a session inside the caller's transaction (e.g. with the login's audit record). */

@@ -1,7 +1,6 @@
-import { Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
+import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';
@@ -45,8 +44,8 @@ export class SessionsController {
   terminate(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
   ): Promise<TerminateSessionResponseDto> {
-    return this.termination.terminate(principal, id, clientInfo(request));
+    return this.termination.terminate(principal, id, client);
   }
 }

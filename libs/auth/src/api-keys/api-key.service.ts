@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AuditService } from '@app/audit';
-import { apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, apiKeyPermissions, AppException, Clock, ErrorDetail, newId, Principal, resolvePermissions } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
@@ -13,11 +13,6 @@ export interface NewApiKey {
   expiresAt?: string;
   contextId?: string;
   permissions?: string[];
-}
-
-export interface ClientMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
 }
 
 /** Reason recorded on a key's session when the key is revoked. */
@@ -56,7 +51,7 @@ export class ApiKeyService {
     private readonly clock: Clock,
   ) {}
 
-  async create(owner: Principal, input: NewApiKey, client: ClientMeta): Promise<{ key: string; view: ApiKeyView }> {
+  async create(owner: Principal, input: NewApiKey, client: Actor): Promise<{ key: string; view: ApiKeyView }> {
     refuseKeyHolders(owner);
     const problems: ErrorDetail[] = [];
     const nowMs = this.clock.nowMs();
@@ -102,7 +97,7 @@ export class ApiKeyService {
         createdAt: this.clock.now(),
       });
       await this.audit.record(tx, {
-        action: 'auth.apikey.created',
+        action: AuditAction.AUTH_APIKEY_CREATED,
         userId: owner.userId,
         resource: `apikey:${id}`,
         result: 'success',
@@ -123,7 +118,7 @@ export class ApiKeyService {
   }
 
   /** Revokes one of the caller's keys (idempotent); ends its session so live connections close. */
-  async revoke(owner: Principal, id: string, client: ClientMeta): Promise<ApiKeyView> {
+  async revoke(owner: Principal, id: string, client: Actor): Promise<ApiKeyView> {
     refuseKeyHolders(owner);
     const row = await this.unitOfWork.run(async (tx) => {
       const current = await this.repository.lockById(tx, id);
@@ -132,7 +127,7 @@ export class ApiKeyService {
       const revoked = await this.repository.revoke(tx, id, this.clock.now(), owner.userId);
       if (current.currentSessionId) await this.sessions.end(tx, current.currentSessionId, API_KEY_REVOKED, owner.userId);
       await this.audit.record(tx, {
-        action: 'auth.apikey.revoked',
+        action: AuditAction.AUTH_APIKEY_REVOKED,
         userId: owner.userId,
         resource: `apikey:${id}`,
         result: 'success',
@@ -151,7 +146,7 @@ export class ApiKeyService {
    * The principal of a request presenting `key`, or null for anything that must not work
    * (malformed, unknown, revoked, expired, owner not active). Never throws on bad input.
    */
-  async authenticate(key: string, client: ClientMeta): Promise<Principal | null> {
+  async authenticate(key: string, client: Actor): Promise<Principal | null> {
     if (!isWellFormedApiKey(key)) return null;
     const hash = hashApiKey(key);
     const row = await this.lookup(hash);
@@ -189,7 +184,7 @@ export class ApiKeyService {
   }
 
   /** The key's current session while it is active, else a newly opened one. */
-  private async sessionFor(row: ApiKey, client: ClientMeta): Promise<string | null> {
+  private async sessionFor(row: ApiKey, client: Actor): Promise<string | null> {
     const current = row.currentSessionId;
     if (current && (await this.sessions.isActive(current))) return current;
     let pending = this.opening.get(row.id);
@@ -200,7 +195,7 @@ export class ApiKeyService {
     return pending;
   }
 
-  private async openSession(row: ApiKey, stale: string | null, client: ClientMeta): Promise<string | null> {
+  private async openSession(row: ApiKey, stale: string | null, client: Actor): Promise<string | null> {
     const opened = await this.unitOfWork.run(async (tx) => {
       const locked = await this.repository.lockById(tx, row.id);
       if (!locked || locked.revokedAt) return null;
@@ -215,7 +210,7 @@ export class ApiKeyService {
       });
       await this.repository.attachSession(tx, row.id, session.id, this.clock.now());
       await this.audit.record(tx, {
-        action: 'auth.apikey.session_opened',
+        action: AuditAction.AUTH_APIKEY_SESSION_OPENED,
         userId: locked.userId,
         resource: `apikey:${row.id}`,
         result: 'success',

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { clientInfo, Principal, resolvePermissions } from '@app/core';
+import { Actor, clientInfo, Principal, resolvePermissions } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserAccessState, UsersService } from '@app/users';
-import { ApiKeyService, ClientMeta } from '../api-keys/api-key.service';
+import { ApiKeyService } from '../api-keys/api-key.service';
 import { looksLikeApiKey } from '../api-keys/api-key-secret';
 import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
 import { AccessTokenService } from '../tokens/access-token.service';
@@ -14,7 +14,7 @@ export interface Credentials {
   authorization: string | undefined;
   /** The URL's query parameters: a credential there is refused (it ends up in logs and histories). */
   query: unknown;
-  client: ClientMeta;
+  client: Pick<Actor, 'ipAddress' | 'userAgent'>;
 }
 
 /**

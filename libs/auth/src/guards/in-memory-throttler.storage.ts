@@ -1,4 +1,5 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { BackgroundJob, BackgroundJobs } from '@app/core';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -25,7 +26,9 @@ const SWEEP_INTERVAL_MS = 60_000;
 @Injectable()
 export class InMemoryThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
   private readonly budgets = new Map<string, Budget>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private sweeper: BackgroundJob | undefined;
+
+  constructor(private readonly jobs: BackgroundJobs = new BackgroundJobs()) {}
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     return this.hit(`${throttlerName}:${key}`, ttl, limit, blockDuration, Date.now());
@@ -62,7 +65,7 @@ export class InMemoryThrottlerStorage implements ThrottlerStorage, OnApplication
   }
 
   onApplicationShutdown(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper?.stop();
     this.sweeper = undefined;
     this.budgets.clear();
   }
@@ -80,10 +83,8 @@ export class InMemoryThrottlerStorage implements ThrottlerStorage, OnApplication
     return this.budgets.size;
   }
 
-  private startSweep(): NodeJS.Timeout {
-    const timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    timer.unref();
-    return timer;
+  private startSweep(): BackgroundJob {
+    return this.jobs.every('rate-limit.sweep', SWEEP_INTERVAL_MS, () => this.sweep());
   }
 }
 

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ThrottlerStorage } from '@nestjs/throttler';
+import { BackgroundJobs } from '@app/core';
 import { OutageLog, RedisConnection, RedisScript } from '@app/redis';
 import { InMemoryThrottlerStorage } from './in-memory-throttler.storage';
 
@@ -51,14 +52,19 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
 @Injectable()
 export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
   private readonly logger = new Logger(RedisThrottlerStorage.name);
-  readonly fallback = new InMemoryThrottlerStorage();
+  readonly fallback: InMemoryThrottlerStorage;
   private readonly outage = new OutageLog(
     this.logger,
     'Redis unavailable: request rate limits are counted per replica until it is back',
     'Redis answers again: request rate limits are shared across replicas again',
   );
 
-  constructor(private readonly redis: RedisConnection) {}
+  constructor(
+    private readonly redis: RedisConnection,
+    jobs: BackgroundJobs = new BackgroundJobs(),
+  ) {
+    this.fallback = new InMemoryThrottlerStorage(jobs);
+  }
 
   onApplicationShutdown(): void {
     this.fallback.onApplicationShutdown();

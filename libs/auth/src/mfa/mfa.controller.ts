@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -8,9 +8,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, InteractiveOnly } from '@app/core';
-import type { Principal } from '@app/core';
+import { Actor, AppException, CurrentActor, ErrorResponseDto, InteractiveOnly } from '@app/core';
 import { EnableMfaDto } from './dto/enable-mfa.dto';
 import { EnableMfaResponseDto, VerifyMfaResponseDto } from './dto/mfa-responses.dto';
 import { VerifyMfaDto } from './dto/verify-mfa.dto';
@@ -40,11 +38,10 @@ export class MfaController {
   @ApiConflictResponse({ description: 'MFA is already enabled and no valid currentCode was given', type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ description: 'The SMS could not be sent', type: ErrorResponseDto })
   enable(
-    @CurrentPrincipal() principal: Principal | undefined,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
     @Body() body: EnableMfaDto,
   ): Promise<EnableMfaResponseDto> {
-    return this.mfa.enable(callerOf(principal, request), {
+    return this.mfa.enable(callerOf(client), {
       type: body.type,
       phoneNumber: body.type === 'sms' ? body.phoneNumber : undefined,
       currentCode: body.currentCode,
@@ -61,16 +58,15 @@ export class MfaController {
   @ApiOkResponse({ description: 'MFA verified', type: VerifyMfaResponseDto })
   @ApiBadRequestResponse({ description: 'Invalid request, or nothing of that type to verify', type: ErrorResponseDto })
   verify(
-    @CurrentPrincipal() principal: Principal | undefined,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
     @Body() body: VerifyMfaDto,
   ): Promise<VerifyMfaResponseDto> {
-    return this.mfa.verify(callerOf(principal, request), body.type, body.code);
+    return this.mfa.verify(callerOf(client), body.type, body.code);
   }
 }
 
-function callerOf(principal: Principal | undefined, request: FastifyRequest): MfaCaller {
+function callerOf(client: Actor): MfaCaller {
   // The global guard guarantees a principal; fail closed should it ever be missing.
-  if (!principal) throw AppException.unauthorized();
-  return { principal, ...clientInfo(request) };
+  if (!client.principal) throw AppException.unauthorized();
+  return { ...client, principal: client.principal };
 }

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import * as QRCode from 'qrcode';
-import { AuditService } from '@app/audit';
+import { AuditAction, auditEvent, AuditService, SYSTEM_ACTOR } from '@app/audit';
 import type { AuditResult, AuditSeverity } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock } from '@app/core';
-import type { Principal } from '@app/core';
+import type { SignedInActor } from '@app/core';
 import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { UsersService } from '@app/users';
@@ -18,11 +18,7 @@ import { SmsSender } from './sms/sms-sender';
 import { generateTotpSecret, isFreshTotpStep, matchTotpStep, totpUri } from './totp';
 
 /** Who is asking, from where: for the audit records of the MFA routes. */
-export interface MfaCaller {
-  principal: Principal;
-  ipAddress: string | null;
-  userAgent: string | null;
-}
+export type MfaCaller = SignedInActor;
 
 export interface EnableMfaInput {
   type: MfaType;
@@ -124,17 +120,17 @@ export class MfaService {
         if (!input.currentCode) {
           // An SMS user has no code at hand: send one, so the retry can carry it.
           const code = factor.type === 'sms' && factor.phone ? await this.smsChallenges.issue(tx, userId, 'login', true) : null;
-          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_already_enabled' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', { type: input.type, reason: 'mfa_already_enabled' });
           return { kind: 'already-enabled', sms: code && factor.phone ? { userId, purpose: 'login', phone: factor.phone, code } : null };
         }
         const locked = this.lockedFor(factor);
         if (locked > 0) {
-          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'mfa_locked' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', { type: input.type, reason: 'mfa_locked' });
           return { kind: 'locked', retryAfterSec: locked };
         }
         if (!(await this.checkActiveFactor(tx, factor, input.currentCode, caller))) {
           await this.registerFailure(tx, factor);
-          await this.record(tx, caller, 'auth.mfa.enable', 'failure', 'warning', { type: input.type, reason: 'invalid_current_code' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', { type: input.type, reason: 'invalid_current_code' });
           return { kind: 'invalid-current-code' };
         }
         await this.clearFailures(tx, userId);
@@ -153,7 +149,7 @@ export class MfaService {
       // A new enrollment voids codes sent for an earlier one.
       const smsCode = phone ? await this.smsChallenges.issue(tx, userId, 'enroll') : null;
       if (!phone) await this.smsChallenges.discard(tx, userId, 'enroll');
-      await this.record(tx, caller, 'auth.mfa.enable', 'success', replacing ? 'warning' : 'info', {
+      await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'success', replacing ? 'warning' : 'info', {
         type: input.type,
         status: 'pending_verification',
         replacing,
@@ -206,21 +202,21 @@ export class MfaService {
       if (factor && isActive(factor) && factor.type === type) {
         const locked = this.lockedFor(factor);
         if (locked > 0) {
-          await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'mfa_locked' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'warning', { type, reason: 'mfa_locked' });
           return { kind: 'locked', retryAfterSec: locked };
         }
         // Only the factor itself here: backup codes are for login and for replacing a factor.
         const ok = isSixDigitCode(code) && (await this.checkActiveFactor(tx, factor, code, caller));
         if (!ok) {
           await this.registerFailure(tx, factor);
-          await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'warning', { type, reason: 'invalid_code' });
           return { kind: 'invalid' };
         }
         await this.clearFailures(tx, userId);
-        await this.record(tx, caller, 'auth.mfa.verify', 'success', 'info', { type, activated: false });
+        await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'success', 'info', { type, activated: false });
         return { kind: 'verified' };
       }
-      await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'info', { type, reason: 'nothing_to_verify' });
+      await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'info', { type, reason: 'nothing_to_verify' });
       return { kind: 'nothing-to-verify' };
     });
 
@@ -252,7 +248,7 @@ export class MfaService {
       ok = await this.smsChallenges.verify(tx, userId, 'enroll', code);
     }
     if (!ok) {
-      await this.record(tx, caller, 'auth.mfa.verify', 'failure', 'warning', { type, reason: 'invalid_code', status: 'pending_verification' });
+      await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'warning', { type, reason: 'invalid_code', status: 'pending_verification' });
       return { kind: 'invalid' };
     }
 
@@ -277,7 +273,7 @@ export class MfaService {
       exceptSessionId: caller.principal.sessionId,
       endedBy: userId,
     });
-    await this.record(tx, caller, 'auth.mfa.verify', 'success', replacedType ? 'warning' : 'info', {
+    await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'success', replacedType ? 'warning' : 'info', {
       type,
       activated: true,
       replacedType,
@@ -314,17 +310,16 @@ export class MfaService {
       if (!normalizeBackupCode(candidate)) return false;
       const remaining = await this.backupCodes.consume(tx, userId, candidate);
       if (remaining === null) return false;
-      await this.audit.record(tx, {
-        action: 'auth.mfa.backup_code_used',
-        resource: `user:${userId}`,
-        userId,
-        details: { remaining },
-        result: 'success',
-        severity: remaining <= 2 ? 'warning' : 'info',
-        ipAddress: caller?.ipAddress ?? null,
-        userAgent: caller?.userAgent ?? null,
-        metadata: caller ? { sessionId: caller.principal.sessionId } : { during: 'login' },
-      });
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.AUTH_MFA_BACKUP_CODE_USED, caller ?? SYSTEM_ACTOR, {
+          userId,
+          resource: `user:${userId}`,
+          severity: remaining <= 2 ? 'warning' : 'info',
+          details: { remaining },
+          metadata: caller ? { sessionId: caller.principal.sessionId } : { during: 'login' },
+        }),
+      );
       return true;
     }
     if (factor.type === 'sms') return this.smsChallenges.verify(tx, userId, 'login', candidate);
@@ -407,22 +402,21 @@ export class MfaService {
   private record(
     tx: Transaction,
     caller: MfaCaller,
-    action: string,
+    action: AuditAction,
     result: AuditResult,
     severity: AuditSeverity,
     details: Record<string, unknown>,
   ): Promise<void> {
-    return this.audit.record(tx, {
-      action,
-      resource: `user:${caller.principal.userId}`,
-      userId: caller.principal.userId,
-      details,
-      result,
-      severity,
-      ipAddress: caller.ipAddress,
-      userAgent: caller.userAgent,
-      metadata: { sessionId: caller.principal.sessionId },
-    });
+    return this.audit.record(
+      tx,
+      auditEvent(action, caller, {
+        resource: `user:${caller.principal.userId}`,
+        result,
+        severity,
+        details,
+        metadata: { sessionId: caller.principal.sessionId },
+      }),
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AuditEntry, AuditService } from '@app/audit';
-import { APP_CONFIG, AppConfig, AppException, Clock, Principal } from '@app/core';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { APP_CONFIG, AppConfig, AppException, Clock, SignedInActor } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { LockoutPolicy, lockoutPolicyOf, UsersService } from '@app/users';
@@ -10,12 +10,6 @@ import { PasswordService } from './password.service';
 
 /** Session end reason when the user changes their password. */
 export const PASSWORD_CHANGED_SESSION_REASON = 'password_changed';
-
-interface Caller {
-  principal: Principal;
-  ipAddress: string | null;
-  userAgent: string | null;
-}
 
 /**
  * The signed-in user changes their own password (ASVS V6): proof of the current one, the
@@ -39,13 +33,16 @@ export class PasswordChangeService {
     this.lockout = lockoutPolicyOf(config);
   }
 
-  async change(caller: Caller, currentPassword: string, newPassword: string): Promise<ChangePasswordResponseDto> {
+  async change(caller: SignedInActor, currentPassword: string, newPassword: string): Promise<ChangePasswordResponseDto> {
     const userId = caller.principal.userId;
+    const about = { resource: `user:${userId}`, metadata: { sessionId: caller.principal.sessionId } };
     const user = await this.users.findById(userId);
     if (!user) throw invalidToken();
     const locked = this.lockedFor(user.lockedUntil);
     if (locked > 0) {
-      await this.audit.recordStandalone(this.failure(caller, { reason: 'locked' }));
+      await this.audit.recordStandalone(
+        auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, { ...about, result: 'failure', details: { reason: 'locked' } }),
+      );
       throw accountLocked(locked);
     }
     if (newPassword === currentPassword) {
@@ -58,7 +55,14 @@ export class PasswordChangeService {
     if (!currentHash || !(await this.passwords.verify(currentPassword, currentHash))) {
       await this.unitOfWork.run(async (tx) => {
         const lockedUntil = await this.users.registerFailedLogin(tx, userId, this.clock.now(), this.lockout);
-        await this.audit.record(tx, this.failure(caller, { reason: 'wrong_current_password', locked: lockedUntil !== null }));
+        await this.audit.record(
+          tx,
+          auditEvent(AuditAction.AUTH_PASSWORD_CHANGE_FAILED, caller, {
+            ...about,
+            result: 'failure',
+            details: { reason: 'wrong_current_password', locked: lockedUntil !== null },
+          }),
+        );
       });
       throw new AppException(AuthErrorCode.INVALID_CURRENT_PASSWORD, 'The current password is not correct', 400, [
         { field: 'currentPassword', message: 'does not match the account password', code: AuthErrorCode.INVALID_CURRENT_PASSWORD },
@@ -74,11 +78,10 @@ export class PasswordChangeService {
         exceptSessionId: caller.principal.sessionId,
         endedBy: userId,
       });
-      await this.audit.record(tx, {
-        ...this.event(caller),
-        severity: 'warning',
-        details: { sessionsEnded: ended },
-      });
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.AUTH_PASSWORD_CHANGED, caller, { ...about, severity: 'warning', details: { sessionsEnded: ended } }),
+      );
       return ended;
     });
     if (sessionsEnded === null) {
@@ -90,23 +93,6 @@ export class PasswordChangeService {
   private lockedFor(lockedUntil: Date | null): number {
     const left = (lockedUntil?.getTime() ?? 0) - this.clock.nowMs();
     return left > 0 ? Math.ceil(left / 1000) : 0;
-  }
-
-  private event(caller: Caller): AuditEntry {
-    return {
-      action: 'auth.password_changed',
-      userId: caller.principal.userId,
-      resource: `user:${caller.principal.userId}`,
-      result: 'success',
-      severity: 'info',
-      ipAddress: caller.ipAddress,
-      userAgent: caller.userAgent,
-      metadata: { sessionId: caller.principal.sessionId },
-    };
-  }
-
-  private failure(caller: Caller, details: Record<string, unknown>): AuditEntry {
-    return { ...this.event(caller), action: 'auth.password_change_failed', result: 'failure', severity: 'warning', details };
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import { Actor, userAgentOf } from '../auth/actor';
 
-/** Client address (Fastify applies TRUST_PROXY, so X-Forwarded-For counts only when configured) and agent. */
-export function clientInfo(request: FastifyRequest): { ipAddress: string; userAgent: string | null } {
-  const agent = request.headers['user-agent'];
-  return { ipAddress: request.ip, userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null };
+/** Where a request came from: the actor without its principal (for code that runs before authentication). */
+export function clientInfo(request: FastifyRequest): Pick<Actor, 'ipAddress' | 'userAgent'> {
+  return { ipAddress: request.ip, userAgent: userAgentOf(request.headers['user-agent']) };
 }

@@ -9,7 +9,7 @@ export interface SerializedError {
   type: string;
   message: string;
   stack?: string;
-  /** `code` of other errors (ECONNREFUSED, ...); not named `code`, which log redaction censors (MFA codes). */
+  /** `code` of other errors (ECONNREFUSED, ...). */
   errorCode?: string | number;
   /** Database errors: the SQLSTATE (23505, 57014, ...). */
   sqlState?: string;

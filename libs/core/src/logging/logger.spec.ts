@@ -25,4 +25,22 @@ describe('log redaction', () => {
     }
     expect(line).toContain('[REDACTED]');
   });
+
+  it('censors the MFA code by its exact path and keeps other fields named code', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = pino({ redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } }, sink);
+    log.info({ req: { body: { type: 'totp', code: '123456' } }, error: { code: 'ECONNREFUSED' }, upstream: { code: 503 } }, 'request');
+    log.info({ body: { code: '654321', currentCode: '111111' } }, 'body');
+    const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, Record<string, Record<string, unknown>>>);
+    expect(first.req.body).toEqual({ type: 'totp', code: '[REDACTED]' });
+    expect(first.error.code).toBe('ECONNREFUSED');
+    expect(first.upstream.code).toBe(503);
+    expect(second.body).toEqual({ code: '[REDACTED]', currentCode: '[REDACTED]' });
+  });
 });

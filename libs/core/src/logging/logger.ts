@@ -4,8 +4,8 @@ import type { AppConfig } from '../config/app-config';
 import { serializeError } from './error-serializer';
 
 /**
- * Paths never written to a log: credentials in headers and any secret-looking field in a
- * logged object, at any of the depths we log objects.
+ * Keys never written to a log, at any of the depths we log objects: names that mean a secret
+ * wherever they appear. A bare `code` does not (error and status codes), see SECRET_PATHS.
  */
 const SECRET_KEYS = [
   'password',
@@ -16,13 +16,15 @@ const SECRET_KEYS = [
   'refreshToken',
   'apiKey',
   'secret',
-  'code',
   'mfaCode',
+  'currentCode',
   'backupCodes',
   'ticket',
   'authorization',
   'cookie',
 ];
+/** Exact paths of secrets whose key name alone is not one: the one-time code of the MFA routes' body. */
+const SECRET_PATHS = ['body.code', 'req.body.code', 'request.body.code'];
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -30,6 +32,7 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  ...SECRET_PATHS,
   ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]),
 ];
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuthInfo, InitializeRequest, isInitializeRequest, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
-import { Clock } from '@app/core';
+import { BackgroundJob, BackgroundJobs, Clock } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, jsonRpcErrorResponse } from '../errors/mcp-errors';
 import { contextIdOf, McpCaller } from '../tools/mcp-caller';
@@ -65,7 +65,7 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
   /** Least recently used first. */
   private readonly held = new Map<string, HeldSession>();
   private readonly adopting = new Map<string, Promise<HeldSession | undefined>>();
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepJob: BackgroundJob | undefined;
   private sweeping = false;
 
   constructor(
@@ -74,18 +74,16 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
     private readonly builder: McpServerBuilder,
     private readonly store: McpSessionRepository,
     private readonly clock: Clock,
+    private readonly jobs: BackgroundJobs,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.sweepTimer = setInterval(() => {
-      this.sweep().catch((error: unknown) => this.logger.warn({ err: error }, 'Sweeping MCP session copies failed'));
-    }, SWEEP_MS);
-    this.sweepTimer.unref();
+    this.sweepJob = this.jobs.every('mcp.legacy-sessions.sweep', SWEEP_MS, () => this.sweep());
   }
 
   onApplicationShutdown(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.sweepJob?.stop();
+    this.sweepJob = undefined;
   }
 
   async handle(request: Request, caller: McpCaller, body: ParsedBody | undefined): Promise<Response> {

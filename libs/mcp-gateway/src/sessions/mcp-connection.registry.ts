@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModul
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Server } from '@modelcontextprotocol/server';
 import { DataSource } from 'typeorm';
-import { AuditService } from '@app/audit';
+import { AuditAction, AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import { contextIdOf, McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
@@ -124,7 +124,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
         handshake,
       });
       await this.audit.record(manager, {
-        action: 'mcp.session.opened',
+        action: AuditAction.MCP_SESSION_OPENED,
         userId: principal.userId,
         resource: `session:${session.id}`,
         result: 'success',
@@ -217,7 +217,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
       const ended = await this.sessions.end(manager, connection.sessionId, reason, endedBy);
       if (!ended) return;
       await this.audit.record(manager, {
-        action: 'mcp.session.closed',
+        action: AuditAction.MCP_SESSION_CLOSED,
         userId: connection.userId,
         resource: `session:${connection.sessionId}`,
         result: 'success',

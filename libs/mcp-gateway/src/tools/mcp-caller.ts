@@ -1,4 +1,4 @@
-import type { ExecutionScope } from '@app/core';
+import type { ExecutionScope, SignedInActor } from '@app/core';
 
 /**
  * Who is asking, through which endpoint: everything an MCP request handler needs to know. It is
@@ -6,15 +6,13 @@ import type { ExecutionScope } from '@app/core';
  * `principal.sessionId` is the session the caller's messages and calls count in (the MCP session,
  * if any); `context` is the context endpoint in use, or the context an API key is bound to.
  */
-export interface McpCaller extends ExecutionScope {
+export interface McpCaller extends ExecutionScope, Omit<SignedInActor, 'principal'> {
   /** The context's tools as a set (the tool index filters by it); null when not in a context. */
   contextTools: ReadonlySet<string> | null;
-  ipAddress: string | null;
-  userAgent: string | null;
 }
 
 /** The caller of a resolved scope. */
-export function mcpCallerOf(scope: ExecutionScope, client: { ipAddress: string | null; userAgent: string | null }): McpCaller {
+export function mcpCallerOf(scope: ExecutionScope, client: Pick<SignedInActor, 'ipAddress' | 'userAgent'>): McpCaller {
   return { ...scope, contextTools: scope.context ? new Set(scope.context.tools) : null, ipAddress: client.ipAddress, userAgent: client.userAgent };
 }
 

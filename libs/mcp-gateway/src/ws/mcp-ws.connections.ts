@@ -2,7 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { JSONRPCMessage, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, ExecutionScopeResolver, Principal, unsafeStrings } from '@app/core';
+import { AppException, BackgroundJob, BackgroundJobs, ExecutionScopeResolver, Principal, unsafeStrings, userAgentOf } from '@app/core';
 import { Authenticator, hasCredentialInUrl, RequestRateLimiter } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, McpRefusal, messageRefusal, protocolErrorOf, refusal, refusalOf, upgradeRefusal } from '../errors/mcp-errors';
@@ -54,7 +54,7 @@ class Refused extends Error {
 export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(McpWsConnections.name);
   private readonly alive = new Map<WebSocket, boolean>();
-  private pinger: NodeJS.Timeout | undefined;
+  private pinger: BackgroundJob | undefined;
   private stopping = false;
 
   constructor(
@@ -66,11 +66,12 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     private readonly registry: McpConnectionRegistry,
     private readonly builder: McpServerBuilder,
     private readonly sessions: SessionService,
+    private readonly jobs: BackgroundJobs = new BackgroundJobs(),
   ) {}
 
   onModuleInit(): void {
     // Half-open sockets (a peer that vanished) are found by ping and ended.
-    this.pinger = setInterval(() => {
+    this.pinger = this.jobs.every('mcp.websocket.ping', PING_INTERVAL_MS, () => {
       for (const [socket, alive] of this.alive) {
         if (!alive) {
           socket.terminate();
@@ -79,14 +80,13 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
         this.alive.set(socket, false);
         socket.ping();
       }
-    }, PING_INTERVAL_MS);
-    this.pinger.unref();
+    });
   }
 
   /** Runs before the registry closes every connection at shutdown (beforeApplicationShutdown). */
   onModuleDestroy(): void {
     this.stopping = true;
-    if (this.pinger) clearInterval(this.pinger);
+    this.pinger?.stop();
   }
 
   /** Options every MCP WebSocket server is created with. */
@@ -174,8 +174,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       throw refusedWith(401, 'Unauthorized: credentials are not accepted in the URL; use a ticket', challenge);
     }
     const ipAddress = request.socket.remoteAddress ?? null;
-    const agent = request.headers['user-agent'];
-    const client = { ipAddress, userAgent: typeof agent === 'string' ? agent.slice(0, 512) : null };
+    const client = { ipAddress, userAgent: userAgentOf(request.headers['user-agent']) };
     const principal = await this.authenticate(request, url, client, challenge);
     // The upgrade is a request like any other: it counts against the caller's general budget.
     await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, ipAddress ?? ''));

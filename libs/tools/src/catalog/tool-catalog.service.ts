@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AuditService } from '@app/audit';
-import { AppException, Clock, ErrorDetail, PERMISSION_PATTERN, Principal, rateWindowMs } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorDetail, PERMISSION_PATTERN, Principal, rateWindowMs } from '@app/core';
 import { MigrationService } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
@@ -34,11 +34,6 @@ export interface ToolChanges {
   rateLimit?: RateLimit | null;
 }
 
-export interface ClientMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
-}
-
 /**
  * The catalogue: every provider's tools, stored in `tools` with the admins' overrides, served
  * from memory. At start it reconciles the table with what the providers list now (new tools
@@ -53,7 +48,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   private tools = new Map<string, CatalogTool>();
   /** Available tools sorted by id: what listings page through. */
   private listed: CatalogTool[] = [];
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshJob: BackgroundJob | undefined;
   /** Bumped by every local change, so a reload that read the table before it does not undo it. */
   private generation = 0;
   private readonly ready: Promise<void>;
@@ -72,6 +67,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly bus: ClusterEventBus,
+    private readonly jobs: BackgroundJobs,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     bus.subscribe(TOOL_CATALOGUE_CHANGED, (_change, origin) => {
@@ -84,10 +80,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.refreshTimer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue refresh failed'));
-    }, REFRESH_INTERVAL_MS);
-    this.refreshTimer.unref();
+    this.refreshJob = this.jobs.every('tools.catalogue-refresh', REFRESH_INTERVAL_MS, () => this.refresh());
     // With RUN_MIGRATIONS=false a deployment job may not have created the tables yet: the
     // catalogue then stays empty (and the server not ready) until a refresh finds the schema.
     if (await this.schemaIsCurrent()) {
@@ -99,8 +92,8 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   onApplicationShutdown(): void {
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.refreshTimer = undefined;
+    this.refreshJob?.stop();
+    this.refreshJob = undefined;
   }
 
   /** Resolves once the first reconciliation has loaded the catalogue. */
@@ -210,7 +203,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
       for (const ids of Object.values(changes)) ids.sort();
       if (Object.values(changes).some((ids) => ids.length > 0)) {
         await this.audit.record(manager, {
-          action: 'tool.catalog.reconciled',
+          action: AuditAction.TOOL_CATALOG_RECONCILED,
           resource: 'tools',
           result: 'success',
           severity: 'info',
@@ -233,7 +226,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   }
 
   /** An administrator's change to one tool, audited in the same transaction. */
-  async update(actor: Principal, id: string, changes: ToolChanges, client: ClientMeta): Promise<CatalogTool> {
+  async update(actor: Principal, id: string, changes: ToolChanges, client: Actor): Promise<CatalogTool> {
     const problems = validateChanges(changes);
     if (problems.length > 0) throw AppException.validation(problems);
     const updated = await this.rows.transaction(async (manager) => {
@@ -250,7 +243,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
       const after = effectiveSettings(tool.definition, overrides);
       const saved = await this.rows.saveSettings(manager, id, after, overrides, { at: this.clock.now(), by: actor.userId });
       await this.audit.record(manager, {
-        action: 'admin.tool.updated',
+        action: AuditAction.ADMIN_TOOL_UPDATED,
         userId: actor.userId,
         resource: `tool:${id}`,
         result: 'success',

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditEntry, AuditService, sanitizeAuditData } from '@app/audit';
+import { AuditAction, AuditEntry, auditEvent, AuditService, sanitizeAuditData } from '@app/audit';
 import { APP_CONFIG, AppConfig, isDatabaseUnavailable } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { boundedJson } from '../common/stored-json';
@@ -12,7 +12,6 @@ import { ExecutionFinish, ToolExecutionRepository } from './tool-execution.repos
 import { TOOL_DURATION_METRIC, TOOL_EXECUTIONS_METRIC } from './tool-metrics';
 import { WriteBatcher } from './write-batcher';
 
-export const TOOL_EXECUTE_ACTION = 'tool.execute';
 /** Calls recorded in one transaction at most (bounds its statements' size and its lock time). */
 const MAX_BATCH = 256;
 
@@ -115,24 +114,20 @@ export class ExecutionRecorder {
 
   private auditEntry(execution: Pick<ToolExecution, 'id' | 'toolId' | 'userId' | 'sessionId' | 'requestId' | 'status' | 'error' | 'durationMs' | 'async' | 'attempts' | 'ipAddress' | 'userAgent'>): AuditEntry {
     const failed = execution.status === 'failed';
-    return {
-      action: TOOL_EXECUTE_ACTION,
+    return auditEvent(AuditAction.TOOL_EXECUTE, execution, {
       userId: execution.userId,
       resource: `tool:${execution.toolId}`,
       result: failed ? 'failure' : 'success',
-      severity: failed ? 'warning' : 'info',
-      ipAddress: execution.ipAddress,
-      userAgent: execution.userAgent,
       details: {
         executionId: execution.id,
         status: execution.status,
         durationMs: execution.durationMs,
         async: execution.async,
         attempts: execution.attempts,
-        // Not `code`: the audit sanitiser treats a key of that name as a secret (MFA codes).
+        // Not `code`: a top-level `code` in details is redacted as an MFA code (audit-sanitizer SECRET_PATHS).
         ...(execution.error ? { errorCode: execution.error.code, errorMessage: execution.error.message } : {}),
       },
       metadata: { sessionId: execution.sessionId, requestId: execution.requestId },
-    };
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, holdsAll, resolvePermissions } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorCode, holdsAll, resolvePermissions } from '@app/core';
 import { UsersService } from '@app/users';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
@@ -37,7 +37,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   private draining = false;
   /** Fired when shutdown stops waiting: cancels the calls still running. */
   private readonly stopping = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: BackgroundJob | undefined;
   private polling: Promise<void> | undefined;
   private pollAgain = false;
   /** Per user, the admission in progress: a user's check-then-insert runs one at a time in this process. */
@@ -54,6 +54,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     private readonly users: UsersService,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly jobs: BackgroundJobs,
   ) {
     this.settings = config.toolExecutions;
     this.defaultTimeoutMs = config.tools.defaultTimeoutMs;
@@ -71,15 +72,14 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     // Not awaited: with migrations pending the catalogue loads later, and start-up must not wait for it.
     void this.catalog.whenReady().then(() => {
       if (this.draining) return;
-      this.timer = setInterval(() => this.nudge(), this.settings.queuePollMs);
-      this.timer.unref();
+      this.timer = this.jobs.every('tools.queue-poll', this.settings.queuePollMs, () => this.nudge());
       this.nudge();
     });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = undefined;
     const inFlight = [...this.running.values()];
     if (inFlight.length > 0) {

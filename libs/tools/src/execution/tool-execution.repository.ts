@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DataSource, EntityManager } from 'typeorm';
-import { AUDIT_CHAIN_LOCK_SQL } from '@app/audit';
+import { assertChainLockIsolation, AUDIT_CHAIN_ISOLATION_SQL, AUDIT_CHAIN_LOCK_SQL } from '@app/audit';
 import { isDatabaseUnavailable } from '@app/core';
 import { returnedRows } from '@app/database';
 import type { ExecutionError, ToolExecution } from './tool-execution';
@@ -215,7 +215,7 @@ export class ToolExecutionRepository {
            FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[], $7::float8[])
                 AS d(id, status, result, error, finished_at, duration_ms)
           WHERE t.id = d.id AND t.status = 'running' AND t.locked_by = $1
-          RETURNING t.id, ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, current_setting('transaction_isolation') AS isolation`,
+          RETURNING t.id, ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation`,
         [
           this.workerId,
           finished.map((f) => f.execution.id),
@@ -227,9 +227,7 @@ export class ToolExecutionRepository {
         ],
       ),
     );
-    if (rows.length > 0 && rows[0].isolation !== 'read committed') {
-      throw new Error(`Executions are recorded in a READ COMMITTED transaction, not ${rows[0].isolation}`);
-    }
+    if (rows.length > 0) assertChainLockIsolation(rows[0].isolation);
     const written = new Set(rows.map((row) => row.id));
     return finished.map((f) => written.has(f.execution.id));
   }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AuditService } from '@app/audit';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APP_CONFIG,
@@ -21,7 +21,7 @@ import { fingerprint } from '../common/fingerprint';
 import { RateLimitDecision } from '../rate-limit/rate-limit-store';
 import { ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
 import { ToolsErrorCode } from '../tool-error-codes';
-import { ExecutionRecorder, TOOL_EXECUTE_ACTION } from './execution-recorder';
+import { ExecutionRecorder } from './execution-recorder';
 import type { ExecuteToolRequest, ExecutionMeta, ToolExecution } from './tool-execution';
 import { ToolExecutionQueue } from './tool-execution.queue';
 import { ToolExecutionRepository } from './tool-execution.repository';
@@ -377,16 +377,14 @@ export class ToolExecutionService {
 
   /** Refusals that concern security (disabled tool, missing permission) are audited; rate limiting and bad input are not. */
   private async auditRefusal(principal: Principal, tool: CatalogTool, meta: ExecutionMeta, details: Record<string, unknown>): Promise<void> {
-    await this.audit.recordStandalone({
-      action: TOOL_EXECUTE_ACTION,
-      userId: principal.userId,
-      resource: `tool:${tool.id}`,
-      result: 'failure',
-      severity: 'warning',
-      ipAddress: meta.ipAddress,
-      userAgent: meta.userAgent,
-      details: { status: 'refused', ...details },
-      metadata: { sessionId: principal.sessionId || null },
-    });
+    await this.audit.recordStandalone(
+      auditEvent(AuditAction.TOOL_EXECUTE, meta, {
+        userId: principal.userId,
+        resource: `tool:${tool.id}`,
+        result: 'failure',
+        details: { status: 'refused', ...details },
+        metadata: { sessionId: principal.sessionId || null },
+      }),
+    );
   }
 }

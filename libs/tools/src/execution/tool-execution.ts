@@ -1,4 +1,4 @@
-import type { ErrorDetail } from '@app/core';
+import type { Actor, ErrorDetail } from '@app/core';
 import type { RpcError } from '../provider/tool-error';
 
 export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed';
@@ -46,9 +46,7 @@ export interface ExecuteToolRequest {
 }
 
 /** Where the call came from, for the audit record and the execution row. */
-export interface ExecutionMeta {
-  ipAddress: string | null;
-  userAgent: string | null;
+export interface ExecutionMeta extends Actor {
   /** Progress notifications of long tools (MCP relays them; REST has nowhere to send them). */
   reportProgress?: (progress: number, total?: number, message?: string) => void;
   /** Cancels a synchronous call from outside (MCP: the client cancelled the request or went away). */

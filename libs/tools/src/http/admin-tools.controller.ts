@@ -1,7 +1,6 @@
-import { Body, Controller, Param, Put, Req } from '@nestjs/common';
+import { Body, Controller, Param, Put } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
+import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolDto } from './dto/tool.dto';
 import { UpdateToolDto } from './dto/update-tool.dto';
@@ -25,8 +24,8 @@ export class AdminToolsController {
     @CurrentPrincipal() actor: Principal,
     @Param('id') id: string,
     @Body() dto: UpdateToolDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
   ): Promise<ToolDto> {
-    return ToolDto.from(await this.catalog.update(actor, id, dto, clientInfo(request)));
+    return ToolDto.from(await this.catalog.update(actor, id, dto, client));
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiConflictResponse,
@@ -8,8 +8,8 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppException, clientInfo, CurrentPrincipal, ErrorResponseDto, ExecutionScopeResolver, Permission, Principal, RequirePermissions } from '@app/core';
+import type { FastifyReply } from 'fastify';
+import { Actor, AppException, CurrentActor, CurrentPrincipal, ErrorResponseDto, ExecutionScopeResolver, Permission, Principal, RequirePermissions } from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolExecutionService } from '../execution/tool-execution.service';
 import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';
@@ -98,12 +98,12 @@ export class ToolsController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Body() body: ExecuteToolDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ToolExecutionDto> {
     // The REST edge: the scope (the context asked for, or the key's own) is resolved here, once.
     const scope = await this.scopes.resolve(principal, body.context?.contextId);
-    const outcome = await this.executions.execute(scope, id, body, clientInfo(request));
+    const outcome = await this.executions.execute(scope, id, body, client);
     // The tool's own budget, in place of the general per-user one the global limiter wrote.
     if (outcome.rateLimit) reply.headers(rateLimitHeaders(outcome.rateLimit));
     return ToolExecutionDto.from(outcome.execution);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AppException, Principal } from '@app/core';
+import { Actor, AppException, Principal } from '@app/core';
 import { CatalogSync } from './catalog-sync';
 import { ToolPin, UpstreamPinStore } from './upstream-pin.store';
 import { UpstreamRegistry } from './upstream.registry';
@@ -24,7 +24,7 @@ export class UpstreamApprovalService {
     return pin;
   }
 
-  async approve(actor: Principal, toolId: string, definitionHash: string, client: { ipAddress: string | null; userAgent: string | null }): Promise<ToolPin> {
+  async approve(actor: Principal, toolId: string, definitionHash: string, client: Actor): Promise<ToolPin> {
     const outcome = await this.pins.approve(actor, toolId, definitionHash, client);
     if (outcome.changed) {
       await Promise.all(this.registry.all().map((provider) => provider.refreshApprovals([toolId])));

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { AuditService } from '@app/audit';
-import { AppException, Clock, Principal } from '@app/core';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, Clock, Principal } from '@app/core';
 import { DefinitionFinding, screenDefinition } from './definition-screen';
 import { ToolPin, UpstreamPinRepository } from './upstream-pin.repository';
 import { changedFields, UpstreamToolEntry } from './upstream-tool-definition';
@@ -65,7 +65,7 @@ export class UpstreamPinStore {
           if (pin.status === 'pending' || pin.offeredHash !== entry.hash) {
             await this.pins.offer(manager, upstream, entry, 'approved', now, findings);
             await this.audit.record(manager, {
-              action: 'tool.definition_restored',
+              action: AuditAction.TOOL_DEFINITION_RESTORED,
               resource: `tool:${entry.toolId}`,
               result: 'success',
               severity: 'warning',
@@ -74,7 +74,7 @@ export class UpstreamPinStore {
           }
         } else if (pin.status !== 'pending' || pin.offeredHash !== entry.hash) {
           await this.pins.offer(manager, upstream, entry, 'pending', now, findings);
-          await this.auditHeld(manager, 'tool.definition_changed', upstream, entry, {
+          await this.auditHeld(manager, AuditAction.TOOL_DEFINITION_CHANGED, upstream, entry, {
             approvedHash: pin.approvedHash,
             changedFields: changedFields(pin.approvedDefinition, entry.pinned),
             findings,
@@ -83,7 +83,7 @@ export class UpstreamPinStore {
       }
       if (pinned.length > 0) {
         await this.audit.record(manager, {
-          action: 'tool.definition_pinned',
+          action: AuditAction.TOOL_DEFINITION_PINNED,
           resource: `upstream:${upstream}`,
           result: 'success',
           severity: 'info',
@@ -108,7 +108,7 @@ export class UpstreamPinStore {
    * An administrator trusts the definition the upstream offers now. The hash they reviewed must
    * be the one on offer: if the upstream changed again meanwhile, nothing is approved (409).
    */
-  async approve(actor: Principal, toolId: string, definitionHash: string, client: { ipAddress: string | null; userAgent: string | null }): Promise<ApprovalOutcome> {
+  async approve(actor: Principal, toolId: string, definitionHash: string, client: Actor): Promise<ApprovalOutcome> {
     return this.pins.transaction(async (manager) => {
       await this.pins.lock(manager);
       const pin = await this.pins.find(toolId, manager, true);
@@ -122,7 +122,7 @@ export class UpstreamPinStore {
       if (pin.approvedHash === pin.offeredHash) return { pin, changed: false };
       const saved = await this.pins.approveOffered(manager, toolId, this.clock.now(), actor.userId);
       await this.audit.record(manager, {
-        action: 'tool.definition_approved',
+        action: AuditAction.TOOL_DEFINITION_APPROVED,
         userId: actor.userId,
         resource: `tool:${toolId}`,
         result: 'success',
@@ -154,13 +154,13 @@ export class UpstreamPinStore {
     wasTrusted: boolean,
   ): Promise<void> {
     await this.pins.hold(manager, upstream, entry, findings, now);
-    await this.auditHeld(manager, 'tool.definition_flagged', upstream, entry, { findings, trustRevoked: wasTrusted });
+    await this.auditHeld(manager, AuditAction.TOOL_DEFINITION_FLAGGED, upstream, entry, { findings, trustRevoked: wasTrusted });
   }
 
   /** The critical audit record of a definition held for an administrator's approval. */
   private async auditHeld(
     manager: EntityManager,
-    action: 'tool.definition_changed' | 'tool.definition_flagged',
+    action: typeof AuditAction.TOOL_DEFINITION_CHANGED | typeof AuditAction.TOOL_DEFINITION_FLAGGED,
     upstream: string,
     entry: UpstreamToolEntry,
     details: Record<string, unknown>,

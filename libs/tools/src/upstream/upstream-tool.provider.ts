@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import type { Clock } from '@app/core';
+import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
 import { abortedError, ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error';
 import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/tool-provider';
 import { ToolResult, toolResultOf } from '../provider/tool-result';
@@ -36,6 +36,8 @@ export interface UpstreamProviderDeps {
   /** Asks the catalogue to reconcile; resolves when it has. */
   requestReconcile: () => Promise<void>;
   clock: Clock;
+  /** Where the health check is scheduled (a private list when not given: unit tests). */
+  jobs?: BackgroundJobs;
   createTransport?: (config: UpstreamConfig) => Transport;
   random?: () => number;
   /** The largest upstream result passed on, in bytes of JSON (MCP_UPSTREAM_RESULT_MAX_BYTES); larger ones fail the call. */
@@ -77,8 +79,9 @@ export class UpstreamToolProvider implements ToolProvider {
   private readonly firstAttempt: Promise<void>;
   private settleFirstAttempt!: () => void;
   private retryTimer: NodeJS.Timeout | undefined;
-  private healthTimer: NodeJS.Timeout | undefined;
+  private healthJob: BackgroundJob | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
+  private readonly ownJobs = new BackgroundJobs();
   /** Listings are applied one at a time, in order. */
   private listings: Promise<void> = Promise.resolve();
   private inFlight = 0;
@@ -372,8 +375,9 @@ export class UpstreamToolProvider implements ToolProvider {
 
   private startHealthChecks(generation: number): void {
     if (this.config.healthCheckMs === 0) return;
-    this.healthTimer = setInterval(() => void this.ping(generation), this.config.healthCheckMs);
-    this.healthTimer.unref();
+    this.healthJob?.stop();
+    const jobs = this.deps.jobs ?? this.ownJobs;
+    this.healthJob = jobs.every(`upstream.${this.config.name}.health-check`, this.config.healthCheckMs, () => this.ping(generation));
   }
 
   /** A ping that fails or times out means the upstream is gone or hung: reconnect. */
@@ -422,8 +426,8 @@ export class UpstreamToolProvider implements ToolProvider {
 
   private clearTimers(): void {
     for (const timer of [this.retryTimer, this.checkTimer]) if (timer) clearTimeout(timer);
-    if (this.healthTimer) clearInterval(this.healthTimer);
-    this.retryTimer = this.checkTimer = this.healthTimer = undefined;
+    this.healthJob?.stop();
+    this.retryTimer = this.checkTimer = this.healthJob = undefined;
   }
 }
 

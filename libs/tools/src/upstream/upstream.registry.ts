@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJobs, Clock } from '@app/core';
 import { ComponentHealth, HealthService } from '@app/health';
 import { CatalogSync } from './catalog-sync';
 import type { UpstreamConfig } from './upstream-config';
@@ -27,10 +27,11 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
     clock: Clock,
     private readonly health: HealthService,
     @Inject(APP_CONFIG) appConfig: AppConfig,
+    jobs: BackgroundJobs,
   ) {
     const maxResultBytes = appConfig.upstreams.resultMaxBytes;
     for (const config of configs) {
-      this.providers.set(config.name, new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes }));
+      this.providers.set(config.name, new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes, jobs }));
     }
   }
 

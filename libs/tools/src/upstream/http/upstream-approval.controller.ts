@@ -1,7 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { clientInfo, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
+import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, Permission, Principal, RequirePermissions, Roles } from '@app/core';
 import { UpstreamApprovalService } from '../upstream-approval.service';
 import { ApproveToolDefinitionDto } from './dto/approve-tool-definition.dto';
 import { ToolDefinitionApprovalDto } from './dto/tool-definition-approval.dto';
@@ -43,8 +42,8 @@ export class UpstreamApprovalController {
     @CurrentPrincipal() actor: Principal,
     @Param('id') id: string,
     @Body() body: ApproveToolDefinitionDto,
-    @Req() request: FastifyRequest,
+    @CurrentActor() client: Actor,
   ): Promise<ToolDefinitionApprovalDto> {
-    return ToolDefinitionApprovalDto.from(await this.approvals.approve(actor, id, body.definitionHash, clientInfo(request)));
+    return ToolDefinitionApprovalDto.from(await this.approvals.approve(actor, id, body.definitionHash, client));
   }
 }

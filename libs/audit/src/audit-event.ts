@@ -1,0 +1,88 @@
+import type { Actor } from '@app/core';
+import type { AuditEntry, AuditResult, AuditSeverity } from './audit-entry';
+
+/**
+ * Every action the server writes to the audit log, in one place: readers of the log (and of
+ * GET /admin/audit-logs?action=) can rely on this list, and a new action is added here first.
+ */
+export const AuditAction = {
+  AUTH_REGISTER: 'auth.register',
+  AUTH_LOGIN: 'auth.login',
+  AUTH_LOGIN_FAILED: 'auth.login_failed',
+  AUTH_LOCKOUT: 'auth.lockout',
+  AUTH_REFRESH: 'auth.refresh',
+  AUTH_REFRESH_REUSE: 'auth.refresh_reuse',
+  AUTH_LOGOUT: 'auth.logout',
+  AUTH_PASSWORD_CHANGED: 'auth.password_changed',
+  AUTH_PASSWORD_CHANGE_FAILED: 'auth.password_change_failed',
+  AUTH_MFA_ENABLE: 'auth.mfa.enable',
+  AUTH_MFA_VERIFY: 'auth.mfa.verify',
+  AUTH_MFA_BACKUP_CODE_USED: 'auth.mfa.backup_code_used',
+  AUTH_APIKEY_CREATED: 'auth.apikey.created',
+  AUTH_APIKEY_REVOKED: 'auth.apikey.revoked',
+  AUTH_APIKEY_SESSION_OPENED: 'auth.apikey.session_opened',
+  ADMIN_USER_CREATED: 'admin.user.created',
+  ADMIN_USER_ROLES_CHANGED: 'admin.user.roles_changed',
+  ADMIN_USER_SUSPENDED: 'admin.user.suspended',
+  ADMIN_USER_REACTIVATED: 'admin.user.reactivated',
+  ADMIN_USER_MFA_RESET: 'admin.user.mfa_reset',
+  ADMIN_TOOL_UPDATED: 'admin.tool.updated',
+  SESSION_TERMINATE: 'session.terminate',
+  CONTEXT_CREATE: 'context.create',
+  CONTEXT_UPDATE: 'context.update',
+  CONTEXT_ARCHIVE: 'context.archive',
+  CONTEXT_DELETE: 'context.delete',
+  MCP_SESSION_OPENED: 'mcp.session.opened',
+  MCP_SESSION_CLOSED: 'mcp.session.closed',
+  TOOL_EXECUTE: 'tool.execute',
+  TOOL_CATALOG_RECONCILED: 'tool.catalog.reconciled',
+  TOOL_DEFINITION_PINNED: 'tool.definition_pinned',
+  TOOL_DEFINITION_CHANGED: 'tool.definition_changed',
+  TOOL_DEFINITION_FLAGGED: 'tool.definition_flagged',
+  TOOL_DEFINITION_APPROVED: 'tool.definition_approved',
+  TOOL_DEFINITION_RESTORED: 'tool.definition_restored',
+} as const;
+
+export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
+
+/** Every catalogued action (for filters and tests). */
+export const AUDIT_ACTIONS: readonly AuditAction[] = Object.values(AuditAction);
+
+/** Who did it and from where, as far as an audit record needs it (an Actor, or the system: all null). */
+export type AuditActor = Pick<Actor, 'ipAddress' | 'userAgent'> & Partial<Pick<Actor, 'principal'>>;
+
+/** The actor of work nobody requested (reconciliation, background jobs). */
+export const SYSTEM_ACTOR: AuditActor = { ipAddress: null, userAgent: null };
+
+export interface AuditEventFields {
+  /** Whose account the record is about; defaults to the actor's user (null for the system). */
+  userId?: string | null;
+  resource?: string | null;
+  /** Default 'success'. */
+  result?: AuditResult;
+  /** Default 'info' for a success, 'warning' for a failure. */
+  severity?: AuditSeverity;
+  details?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * The one way services build an audit record: a catalogued action, the actor (user, address,
+ * agent) and what is specific to the event. Fields not given are left out, which the writer
+ * stores exactly as before (empty details and metadata, null resource).
+ */
+export function auditEvent(action: AuditAction, actor: AuditActor, fields: AuditEventFields = {}): AuditEntry {
+  const result = fields.result ?? 'success';
+  const entry: AuditEntry = {
+    action,
+    userId: fields.userId !== undefined ? fields.userId : (actor.principal?.userId ?? null),
+    result,
+    severity: fields.severity ?? (result === 'failure' ? 'warning' : 'info'),
+    ipAddress: actor.ipAddress,
+    userAgent: actor.userAgent,
+  };
+  if (fields.resource !== undefined) entry.resource = fields.resource;
+  if (fields.details !== undefined) entry.details = fields.details;
+  if (fields.metadata !== undefined) entry.metadata = fields.metadata;
+  return entry;
+}
