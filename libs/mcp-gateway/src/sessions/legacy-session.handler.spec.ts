@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Server } from '@modelcontextprotocol/server';
+import { BackgroundJobs } from '@app/core';
 import type { Principal } from '@app/core';
 import type { McpCaller } from '../tools/mcp-caller';
 import { LegacySessionHandler, ParsedBody } from './legacy-session.handler';
@@ -99,7 +100,7 @@ function cluster() {
       }),
     };
     const clock = { nowMs: () => Date.now(), now: () => new Date() };
-    const handler = new LegacySessionHandler(registry as never, sessions as never, builder as never, store as never, clock as never);
+    const handler = new LegacySessionHandler(registry as never, sessions as never, builder as never, store as never, clock as never, new BackgroundJobs());
     return { handler, registry, builder, live, released };
   }
 

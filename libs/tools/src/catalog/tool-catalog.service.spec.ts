@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { AuditEntry } from '@app/audit';
-import { AppException, Principal } from '@app/core';
+import { AppException, BackgroundJobs, Principal } from '@app/core';
 import { ToolSchemaValidator } from '../execution/tool-schema-validator';
 import type { ToolDefinition, ToolProvider } from '../provider/tool-provider';
 import { ToolsErrorCode } from '../tool-error-codes';
@@ -94,6 +94,7 @@ function setup() {
     { record: async (_manager: unknown, entry: AuditEntry) => void audited.push(entry) } as never,
     { now: () => now, nowMs: () => now.getTime() } as never,
     bus as never,
+    new BackgroundJobs(),
   );
   return {
     service,

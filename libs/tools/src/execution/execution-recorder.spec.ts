@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { AuditEntry } from '@app/audit';
-import { ExecutionRecorder, TOOL_EXECUTE_ACTION } from './execution-recorder';
+import { ExecutionRecorder } from './execution-recorder';
 import { anExecution, anOutcome, deferred } from './execution.test-helpers';
 import type { ExecutionFinish } from './tool-execution.repository';
 import type { ToolExecution } from './tool-execution';
@@ -92,7 +92,7 @@ describe('ExecutionRecorder', () => {
     expect(tx.chainLocked).toBe(true);
     expect(tx.audited).toEqual([
       {
-        action: TOOL_EXECUTE_ACTION,
+        action: 'tool.execute',
         userId: 'usr_alice',
         resource: 'tool:tool_echo',
         result: 'success',
