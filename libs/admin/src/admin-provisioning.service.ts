@@ -1,10 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditAction, auditEvent, AuditService, SYSTEM_ACTOR } from '@app/audit';
 import { PasswordService } from '@app/auth';
 import { Clock } from '@app/core';
 import { UserDto, UsersService } from '@app/users';
+import { UnitOfWork } from '@app/database';
 
 export interface NewAdmin {
   email: string;
@@ -21,7 +20,7 @@ export class AdminProvisioningService {
   private readonly logger = new Logger(AdminProvisioningService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly users: UsersService,
     private readonly passwords: PasswordService,
     private readonly audit: AuditService,
@@ -32,7 +31,7 @@ export class AdminProvisioningService {
   async createAdmin(input: NewAdmin, source: AdminSource): Promise<UserDto> {
     this.passwords.assertAcceptable(input.password);
     const passwordHash = await this.passwords.hash(input.password);
-    const user = await this.dataSource.transaction(async (manager) => {
+    const user = await this.unitOfWork.run(async (manager) => {
       const created = await this.users.create(manager, {
         email: input.email,
         name: input.name,

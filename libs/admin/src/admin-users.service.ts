@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { MfaErrorCode, MfaService } from '@app/auth';
 import { Actor, AppException, Clock, ErrorCode, pageOffset, paginationOf, Principal, Role } from '@app/core';
@@ -10,6 +9,7 @@ import { ListUsersQueryDto } from './dto/list-users-query.dto';
 import { MfaResetResponseDto } from './dto/mfa-reset-response.dto';
 import { UpdateRolesDto } from './dto/update-roles.dto';
 import { UserListDto } from './dto/user-list.dto';
+import { UnitOfWork } from '@app/database';
 
 /** Session end reason when an admin suspends the user. */
 export const SUSPENDED_SESSION_REASON = 'suspended';
@@ -24,7 +24,7 @@ export const MFA_RESET_SESSION_REASON = 'mfa_reset';
 @Injectable()
 export class AdminUsersService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly mfa: MfaService,
@@ -44,7 +44,7 @@ export class AdminUsersService {
   }
 
   async updateRoles(actor: Principal, userId: string, dto: UpdateRolesDto, client: Actor): Promise<UserDto> {
-    const updated = await this.dataSource.transaction(async (manager) => {
+    const updated = await this.unitOfWork.run(async (manager) => {
       const { user, otherActiveAdmins } = await this.lockTarget(manager, userId);
       const roles = [...new Set(dto.roles)] as Role[];
       const permissions = dto.permissions ? [...new Set(dto.permissions)].sort() : user.permissions;
@@ -70,7 +70,7 @@ export class AdminUsersService {
     if (userId === actor.userId) {
       throw AppException.conflict('Administrators cannot suspend themselves', ErrorCode.INVALID_USER_STATUS);
     }
-    const updated = await this.dataSource.transaction(async (manager) => {
+    const updated = await this.unitOfWork.run(async (manager) => {
       const { user, otherActiveAdmins } = await this.lockTarget(manager, userId);
       if (user.status !== 'active') throw invalidStatus(`Only active users can be suspended (this one is ${user.status})`);
       if (isActiveAdmin(user) && otherActiveAdmins === 0) throw lastAdmin('be suspended');
@@ -93,7 +93,7 @@ export class AdminUsersService {
   }
 
   async reactivate(actor: Principal, userId: string, client: Actor): Promise<UserDto> {
-    const updated = await this.dataSource.transaction(async (manager) => {
+    const updated = await this.unitOfWork.run(async (manager) => {
       const { user } = await this.lockTarget(manager, userId);
       if (user.status !== 'suspended') throw invalidStatus(`Only suspended users can be reactivated (this one is ${user.status})`);
       const now = this.clock.now();
@@ -116,7 +116,7 @@ export class AdminUsersService {
     if (userId === actor.userId) {
       throw AppException.conflict('Administrators cannot reset their own MFA; replace it with POST /auth/mfa/enable and a current code');
     }
-    const outcome = await this.dataSource.transaction(async (manager) => {
+    const outcome = await this.unitOfWork.run(async (manager) => {
       const { user } = await this.lockTarget(manager, userId);
       const removed = await this.mfa.reset(manager, user.id);
       if (!removed) return null;

@@ -1,12 +1,11 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Server } from '@modelcontextprotocol/server';
-import { DataSource } from 'typeorm';
 import { AuditAction, AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import { contextIdOf, McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { McpHandshake, McpSessionRepository } from './mcp-session.repository';
+import { UnitOfWork } from '@app/database';
 
 /** A live MCP connection that outlasts one request: a 2025-era HTTP session or a WebSocket. */
 export interface LiveConnection {
@@ -55,7 +54,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
   private shuttingDown = false;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly sessions: SessionService,
     private readonly notifier: SessionTerminationNotifier,
     private readonly audit: AuditService,
@@ -85,7 +84,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     const open = all.filter((connection) => connection.kind === 'websocket');
     if (open.length === 0) return;
     try {
-      await this.dataSource.transaction(async (manager) => {
+      await this.unitOfWork.run(async (manager) => {
         for (const connection of open) await this.sessions.end(manager, connection.sessionId, MCP_SERVER_SHUTDOWN, null);
       });
     } catch (error) {
@@ -108,7 +107,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
    */
   async open(caller: McpCaller, kind: ConnectionType, transport: string, handshake?: McpHandshake): Promise<string> {
     const { principal } = caller;
-    return this.dataSource.transaction(async (manager) => {
+    return this.unitOfWork.run(async (manager) => {
       const session = await this.sessions.open(manager, {
         userId: principal.userId,
         connectionType: kind,
@@ -176,7 +175,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     const connection = this.remove(sessionId);
     connection?.close(why);
     try {
-      await this.dataSource.transaction((manager) => this.sessions.end(manager, sessionId, why, userId));
+      await this.unitOfWork.run((manager) => this.sessions.end(manager, sessionId, why, userId));
     } catch (error) {
       this.logger.warn({ err: error, sessionId }, 'Could not end an abandoned MCP session');
     }
@@ -213,7 +212,7 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
   }
 
   private async endSession(connection: EndableSession, reason: string, endedBy: string | null, how: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    await this.unitOfWork.run(async (manager) => {
       const ended = await this.sessions.end(manager, connection.sessionId, reason, endedBy);
       if (!ended) return;
       await this.audit.record(manager, {

@@ -8,7 +8,7 @@ import type { ToolExecution } from './tool-execution';
 type Finished = { execution: ToolExecution; finish: ExecutionFinish };
 
 /**
- * The recorder with plain fakes: a DataSource whose transactions hand out a marker manager, the
+ * The recorder with plain fakes: a unit of work whose transactions hand out a marker manager, the
  * repository's finishMany (which rows it "wrote"), the audit service, session activity and the
  * two Prometheus metrics. Constructor wiring lives here only.
  */
@@ -17,8 +17,8 @@ function setup(options: { maxStoredBytes?: number } = {}) {
   /** Which ids the "database" still has leased to this process (others: lease lost). */
   const leased = new Set<string>(['exe_1', 'exe_2', 'exe_3']);
   let gate: Promise<void> | undefined;
-  const dataSource = {
-    transaction: async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
+  const unitOfWork = {
+    run: async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
       const manager = { id: transactions.length };
       transactions.push({ manager, finished: [], audited: [] });
       return work(manager);
@@ -43,7 +43,7 @@ function setup(options: { maxStoredBytes?: number } = {}) {
   const duration = { observe: jest.fn() };
   const config = { toolExecutions: { maxStoredBytes: options.maxStoredBytes ?? 64 * 1024 } };
   const recorder = new ExecutionRecorder(
-    dataSource as never,
+    unitOfWork as never,
     repository as never,
     audit as never,
     activity as never,

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
-import { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { AuditAction, AuditEntry, auditEvent, AuditService, sanitizeAuditData } from '@app/audit';
 import { APP_CONFIG, AppConfig, isDatabaseUnavailable } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
@@ -11,6 +10,7 @@ import type { ToolExecution } from './tool-execution';
 import { ExecutionFinish, ToolExecutionRepository } from './tool-execution.repository';
 import { TOOL_DURATION_METRIC, TOOL_EXECUTIONS_METRIC } from './tool-metrics';
 import { WriteBatcher } from './write-batcher';
+import { UnitOfWork } from '@app/database';
 
 /** Calls recorded in one transaction at most (bounds its statements' size and its lock time). */
 const MAX_BATCH = 256;
@@ -39,7 +39,7 @@ export class ExecutionRecorder {
   private readonly finishes = new WriteBatcher((finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>) => this.writeFinishes(finished), MAX_BATCH, isDatabaseUnavailable);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly repository: ToolExecutionRepository,
     private readonly audit: AuditService,
     private readonly activity: SessionActivityService,
@@ -80,7 +80,7 @@ export class ExecutionRecorder {
 
   /** One transaction for calls that finished together: their rows, then their audit records, chained in order. */
   private async writeFinishes(finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>): Promise<boolean[]> {
-    return this.dataSource.transaction(async (manager) => {
+    return this.unitOfWork.run(async (manager) => {
       const written = await this.repository.finishMany(manager, finished);
       const entries = finished
         .filter((_, i) => written[i])

@@ -1,6 +1,4 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorCode, holdsAll, resolvePermissions } from '@app/core';
 import { UsersService } from '@app/users';
 import type { CatalogTool } from '../catalog/catalog-tool';
@@ -11,6 +9,7 @@ import type { ExecutionError, ToolExecution } from './tool-execution';
 import { StoredExecution, ToolExecutionRepository } from './tool-execution.repository';
 import { RunCaller, RunOutcome, ToolRunner } from './tool-runner';
 import { ToolSchemaValidator } from './tool-schema-validator';
+import { UnitOfWork } from '@app/database';
 
 /** How long shutdown waits for running async calls before cancelling them back into the queue. */
 const SHUTDOWN_WAIT_MS = 5_000;
@@ -45,7 +44,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   private readonly defaultTimeoutMs: number;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
     private readonly repository: ToolExecutionRepository,
     private readonly recorder: ExecutionRecorder,
     private readonly runner: ToolRunner,
@@ -166,7 +165,7 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
 
   /** Fails (and audits) rows that can no longer finish: see ToolExecutionRepository.failAbandoned. */
   private async failAbandoned(): Promise<void> {
-    const failed = await this.dataSource.transaction(async (manager) => {
+    const failed = await this.unitOfWork.run(async (manager) => {
       const rows = await this.repository.failAbandoned(
         manager,
         this.clock.now(),
