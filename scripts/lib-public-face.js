@@ -54,8 +54,7 @@ for (const sf of program.getSourceFiles()) {
           const clause = node.importClause;
           if (clause?.name) unhandled.push(`${sf.fileName}: default import from ${lib}`);
           const nb = clause?.namedBindings;
-          if (nb && ts.isNamedImports(nb))
-            for (const e of nb.elements) note(lib, (e.propertyName ?? e.name).text, sf.fileName);
+          if (nb && ts.isNamedImports(nb)) for (const e of nb.elements) note(lib, (e.propertyName ?? e.name).text, sf.fileName);
           else if (nb) unhandled.push(`${sf.fileName}: namespace import from ${lib}`);
         } else if (node.exportClause && ts.isNamedExports(node.exportClause)) {
           for (const e of node.exportClause.elements) note(lib, (e.propertyName ?? e.name).text, sf.fileName);
@@ -72,19 +71,10 @@ for (const sf of program.getSourceFiles()) {
           for (const e of p.name.elements) note(lib, (e.propertyName ?? e.name).getText(sf), sf.fileName);
         } else unhandled.push(`${sf.fileName}: import('@app/${lib}') not destructured`);
       }
-    } else if (
-      ts.isImportTypeNode(node) &&
-      ts.isLiteralTypeNode(node.argument) &&
-      ts.isStringLiteral(node.argument.literal)
-    ) {
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       const lib = targetLib(node.argument.literal.text);
       if (lib && lib !== own) {
-        if (node.qualifier)
-          note(
-            lib,
-            ts.isIdentifier(node.qualifier) ? node.qualifier.text : node.qualifier.left.getText(sf),
-            sf.fileName,
-          );
+        if (node.qualifier) note(lib, ts.isIdentifier(node.qualifier) ? node.qualifier.text : node.qualifier.left.getText(sf), sf.fileName);
         else unhandled.push(`${sf.fileName}: typeof import('@app/${lib}')`);
       }
     }
@@ -156,6 +146,5 @@ for (const lib of libs) {
   fs.writeFileSync(indexFile, `${leading}${lines.join('\n')}\n`);
   written.push(indexFile);
 }
-if (written.length)
-  require('child_process').execFileSync('npx', ['prettier', '--write', ...written], { cwd: root, stdio: 'ignore' });
+if (written.length) require('child_process').execFileSync('npx', ['prettier', '--write', ...written], { cwd: root, stdio: 'ignore' });
 process.exit(problems ? 1 : 0);

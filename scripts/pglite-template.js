@@ -17,7 +17,9 @@ const MIGRATIONS_TABLE = `CREATE TABLE "migrations" ("id" SERIAL NOT NULL, "time
 
 function migrationsHash() {
   const hash = createHash('sha256');
-  for (const file of readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.js')).sort()) {
+  for (const file of readdirSync(MIGRATIONS_DIR)
+    .filter((name) => name.endsWith('.js'))
+    .sort()) {
     hash.update(file).update(readFileSync(join(MIGRATIONS_DIR, file)));
   }
   return hash.digest('hex').slice(0, 16);

@@ -35,7 +35,7 @@ describe.each(DATABASE_KINDS)('foundation over HTTP (%s)', (kind) => {
       expect(res.body).toEqual({ ready: true, timestamp: expect.any(String) });
     });
 
-    it('reports each component\'s status to anyone (the figures are for admins)', async () => {
+    it("reports each component's status to anyone (the figures are for admins)", async () => {
       const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
       expect(res.status).toBe(200);
       expect(['healthy', 'degraded']).toContain(res.body.status);

@@ -40,7 +40,13 @@ export const p1: Scenario = {
       const json = await sample.text();
       if (sample.status !== 200) throw new Error(`GET ${path}: ${sample.status} ${json.slice(0, 300)}`);
       const config = loadConfig(env, 'bench');
-      bare = await startBareServer(json, sample.headers.get('content-type') ?? 'application/json; charset=utf-8', config.auth.jwtIssuer, config.auth.jwtAudience, config.secrets.jwtSecret);
+      bare = await startBareServer(
+        json,
+        sample.headers.get('content-type') ?? 'application/json; charset=utf-8',
+        config.auth.jwtIssuer,
+        config.auth.jwtAudience,
+        config.secrets.jwtSecret,
+      );
       const candidate: Target = { url: `${server.url}${path}`, method: 'GET', headers };
       const baseline: Target = { url: `${urlOf(bare.server.address())}${path}`, method: 'GET', headers };
       const bareSample = await fetch(baseline.url, { headers });
@@ -53,7 +59,8 @@ export const p1: Scenario = {
           { label: 'bare', measure: (sec) => closedLoop(baseline, sec, s.connections) },
         ],
         s,
-        ([a, b]) => `app ${fmt(a.rps)} req/s (p99 ${a.p99} ms), bare ${fmt(b.rps)} req/s (p99 ${b.p99} ms), ratio ${(a.rps / b.rps).toFixed(2)}`,
+        ([a, b]) =>
+          `app ${fmt(a.rps)} req/s (p99 ${a.p99} ms), bare ${fmt(b.rps)} req/s (p99 ${b.p99} ms), ratio ${(a.rps / b.rps).toFixed(2)}`,
       );
       const failures = [...appRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
       const ratio = pairedRatio(appRounds, bareRounds, (r) => r.rps);
@@ -69,7 +76,9 @@ export const p1: Scenario = {
         ratio: `${times(ratio)}; p99 ${times(p99Ratio)}`,
         goal: `≥ ${RPS_GOAL}×; p99 ≤ ${P99_GOAL}×`,
         met: ratio >= RPS_GOAL && p99Ratio <= P99_GOAL,
-        notes: [`P1: ${json.length} bytes of JSON per answer; the server runs from source (ts-node, transpile only) with its log at info to /dev/null`],
+        notes: [
+          `P1: ${json.length} bytes of JSON per answer; the server runs from source (ts-node, transpile only) with its log at info to /dev/null`,
+        ],
         problems: failures > 0 ? [`P1: ${failures} non-2xx answers or errors`] : [],
       };
     } finally {
@@ -85,7 +94,13 @@ export const p1: Scenario = {
  * The baseline at its fastest: the token checked with fast-jwt, then the answer's bytes as
  * captured (serialised once, like the gateway's cached listing), not serialised per request.
  */
-async function startBareServer(json: string, contentType: string, issuer: string, audience: string, secret: string): Promise<FastifyInstance> {
+async function startBareServer(
+  json: string,
+  contentType: string,
+  issuer: string,
+  audience: string,
+  secret: string,
+): Promise<FastifyInstance> {
   const verify = createVerifier({ key: secret, algorithms: ['HS256'], allowedIss: issuer, allowedAud: audience });
   const fastify = Fastify({ logger: false });
   fastify.get('/api/v1/tools', async (request, reply) => {

@@ -10,7 +10,14 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { FastifyInstance } from 'fastify';
 import { createVerifier } from 'fast-jwt';
 import { Pool } from 'pg';
-import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_LINKED_SQL, auditInsertParams, auditLinkedInsertParams, AuditRowContent, GENESIS_HASH } from '@app/audit';
+import {
+  AUDIT_CHAIN_LOCK_KEY,
+  AUDIT_INSERT_LINKED_SQL,
+  auditInsertParams,
+  auditLinkedInsertParams,
+  AuditRowContent,
+  GENESIS_HASH,
+} from '@app/audit';
 import { newId } from '@app/core';
 import { post, urlOf } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
@@ -51,7 +58,8 @@ export const p2: Scenario = {
           { label: 'bare', measure: (sec) => closedLoop(baseline, sec, s.connections) },
         ],
         s,
-        ([a, b]) => `app ${fmt(a.rps)} req/s (p99 ${a.p99} ms), bare ${fmt(b.rps)} req/s (p99 ${b.p99} ms), ratio ${(a.rps / b.rps).toFixed(2)}`,
+        ([a, b]) =>
+          `app ${fmt(a.rps)} req/s (p99 ${a.p99} ms), bare ${fmt(b.rps)} req/s (p99 ${b.p99} ms), ratio ${(a.rps / b.rps).toFixed(2)}`,
       );
       const failures = [...appRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
       const [{ executions, audits }] = (
@@ -124,7 +132,17 @@ async function startBareServer(pool: Pool, issuer: string, audience: string, sec
         `INSERT INTO tool_executions (id, tool_id, user_id, session_id, status, async, input, result, timeout_ms, ip_address,
            user_agent, created_at, started_at, finished_at, duration_ms, attempts)
          VALUES ($1, 'tool_echo', $2, $3, 'completed', false, $4::jsonb, $5::jsonb, 30000, $6, $7, $8, $8, $8, $9, 1)`,
-        [id, claims.sub, claims.sid, JSON.stringify(body.parameters), JSON.stringify(result), request.ip, request.headers['user-agent'] ?? null, now, durationMs],
+        [
+          id,
+          claims.sub,
+          claims.sid,
+          JSON.stringify(body.parameters),
+          JSON.stringify(result),
+          request.ip,
+          request.headers['user-agent'] ?? null,
+          now,
+          durationMs,
+        ],
       );
       await client.query(`SELECT pg_advisory_xact_lock($1)`, [AUDIT_CHAIN_LOCK_KEY]);
       const head = await client.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);

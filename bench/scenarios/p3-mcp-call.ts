@@ -30,8 +30,16 @@ export const p3: Scenario = {
     try {
       await raiseToolLimit(gateway.url, gateway.token, 'tool_echo');
       bare = await startBareSdkServer();
-      const candidate: Target = mcpRequest(`${gateway.url}/api/v1/mcp`, 'tools/call', { name: 'tool_echo', arguments: { message: 'hello, bench' } }, gateway.token);
-      const baseline: Target = mcpRequest(`${urlOf(bare.address() as AddressInfo)}/mcp`, 'tools/call', { name: 'tool_echo', arguments: { message: 'hello, bench' } });
+      const candidate: Target = mcpRequest(
+        `${gateway.url}/api/v1/mcp`,
+        'tools/call',
+        { name: 'tool_echo', arguments: { message: 'hello, bench' } },
+        gateway.token,
+      );
+      const baseline: Target = mcpRequest(`${urlOf(bare.address() as AddressInfo)}/mcp`, 'tools/call', {
+        name: 'tool_echo',
+        arguments: { message: 'hello, bench' },
+      });
       await expectEcho(candidate);
       await expectEcho(baseline);
 
@@ -42,7 +50,8 @@ export const p3: Scenario = {
           { label: 'bare SDK', measure: (sec) => closedLoop(baseline, sec, s.connections) },
         ],
         s,
-        ([g, b]) => `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms), ratio ${(g.rps / b.rps).toFixed(2)}`,
+        ([g, b]) =>
+          `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms), ratio ${(g.rps / b.rps).toFixed(2)}`,
       );
       const failures = [...gatewayRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
       pool = new Pool({ connectionString: gateway.database.url, max: 1 });
@@ -80,13 +89,22 @@ async function startBareSdkServer(): Promise<HttpServer> {
     required: ['message'],
     properties: { message: { type: 'string', maxLength: 10_000 }, delayMs: { type: 'integer', minimum: 0 } },
   });
-  const outputSchema = fromJsonSchema({ type: 'object', additionalProperties: false, required: ['message'], properties: { message: { type: 'string' } } });
+  const outputSchema = fromJsonSchema({
+    type: 'object',
+    additionalProperties: false,
+    required: ['message'],
+    properties: { message: { type: 'string' } },
+  });
   const handler = createMcpHandler(() => {
     const server = new McpServer({ name: 'bare', version: '1.0.0' });
-    server.registerTool('tool_echo', { title: 'Echo', description: 'Returns the given message', inputSchema, outputSchema }, async (args) => {
-      const result = { message: (args as { message: string }).message };
-      return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
-    });
+    server.registerTool(
+      'tool_echo',
+      { title: 'Echo', description: 'Returns the given message', inputSchema, outputSchema },
+      async (args) => {
+        const result = { message: (args as { message: string }).message };
+        return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
+      },
+    );
     return server;
   });
   const server = createServer(toNodeHandler(handler));

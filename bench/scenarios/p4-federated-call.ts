@@ -56,7 +56,9 @@ export const p4: Scenario = {
           await expectEcho(federated);
         } catch (error) {
           viaMcp = false;
-          log(`[P4] the MCP endpoint did not answer as expected (${(error as Error).message.slice(0, 200)}); measuring through REST instead`);
+          log(
+            `[P4] the MCP endpoint did not answer as expected (${(error as Error).message.slice(0, 200)}); measuring through REST instead`,
+          );
           federated = rest;
           builtin = { ...rest, url: `${appUrl}/api/v1/tools/tool_echo/execute` };
         }
@@ -125,7 +127,10 @@ export const p4: Scenario = {
           `P4: rows written for ${TOOL_ID}: ${executions} executions, ${audits} tool.execute audit records`,
         ];
         const short = federatedSteady.filter((r) => r.achievedRate < s.steadyRate * 0.95);
-        if (short.length > 0) notes.push(`P4: the federated side did not keep up with ${s.steadyRate}/s in ${short.length} round(s): its added latency there is queueing`);
+        if (short.length > 0)
+          notes.push(
+            `P4: the federated side did not keep up with ${s.steadyRate}/s in ${short.length} round(s): its added latency there is queueing`,
+          );
         return {
           id: 'P4',
           what: p4.what,

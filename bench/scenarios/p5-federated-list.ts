@@ -48,7 +48,8 @@ export const p5: Scenario = {
             { label: 'static', measure: (sec) => closedLoop(baseline, sec, s.connections) },
           ],
           s,
-          ([g, b]) => `gateway ${fmt(g.rps)} lists/s (p99 ${g.p99} ms), static ${fmt(b.rps)}/s (p99 ${b.p99} ms), ratio ${(g.rps / b.rps).toFixed(2)}`,
+          ([g, b]) =>
+            `gateway ${fmt(g.rps)} lists/s (p99 ${g.p99} ms), static ${fmt(b.rps)}/s (p99 ${b.p99} ms), ratio ${(g.rps / b.rps).toFixed(2)}`,
         );
         const failures = [...gatewayRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
         const ratio = pairedRatio(gatewayRounds, bareRounds, (r) => r.rps);
@@ -60,7 +61,9 @@ export const p5: Scenario = {
           ratio: times(ratio),
           goal: `≥ ${GOAL}×`,
           met: ratio >= GOAL,
-          notes: [`P5: one answer is ${(answer.length / 1024).toFixed(0)} KB (${contentType.split(';')[0]}) with ${total} tools, ${listed} of them federated bench.t*`],
+          notes: [
+            `P5: one answer is ${(answer.length / 1024).toFixed(0)} KB (${contentType.split(';')[0]}) with ${total} tools, ${listed} of them federated bench.t*`,
+          ],
           problems: failures > 0 ? [`P5: ${failures} non-2xx answers or errors`] : [],
         };
       } finally {

@@ -80,9 +80,9 @@ export const p6: Scenario = {
               const [logins, reads] = await Promise.all([closedLoop(login, sec, s.loginConnections), openLoop(read, s.readRate, sec, 64)]);
               const ended = Date.now();
               await drain();
-              const all = (await pool.query(`SELECT started_at FROM sessions WHERE started_at >= $1 ORDER BY started_at`, [since])).rows.map(
-                (row: { started_at: Date }) => row.started_at.getTime(),
-              );
+              const all = (
+                await pool.query(`SELECT started_at FROM sessions WHERE started_at >= $1 ORDER BY started_at`, [since])
+              ).rows.map((row: { started_at: Date }) => row.started_at.getTime());
               const inStorm = all.filter((at: number) => at <= ended);
               const started = inStorm.length >= 2 ? inStorm : all;
               const loginRate = started.length >= 2 ? ((started.length - 1) * 1000) / (started[started.length - 1] - started[0]) : NaN;
@@ -104,7 +104,8 @@ export const p6: Scenario = {
       const ofBound = median(storm.map((r) => r.loginRate! / (cores / (r.compareMs! / 1000))));
       const p99Ratio = pairedRatio(storm, idle, (r) => r.reads.p99);
       const failures =
-        storm.reduce((sum, r) => sum + r.logins!.non2xx + r.logins!.errors, 0) + [...idle, ...storm].reduce((sum, r) => sum + r.reads.failed, 0);
+        storm.reduce((sum, r) => sum + r.logins!.non2xx + r.logins!.errors, 0) +
+        [...idle, ...storm].reduce((sum, r) => sum + r.reads.failed, 0);
       return {
         id: 'P6',
         what: p6.what,

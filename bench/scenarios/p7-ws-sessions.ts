@@ -36,9 +36,20 @@ class Clients {
   private constructor(private readonly child: ChildProcess) {}
 
   static start(baseUrl: string, token: string): Clients {
-    const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, join(__dirname, '..', 'support', 'ws-sessions.cjs'), JSON.stringify({ baseUrl, token })], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"',
+        'sh',
+        process.execPath,
+        join(__dirname, '..', 'support', 'ws-sessions.cjs'),
+        JSON.stringify({ baseUrl, token }),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     return new Clients(child);
   }
 
@@ -83,7 +94,12 @@ async function status(clients: Clients[]): Promise<{ open: number; dropped: numb
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 function lastLines(text: string, n: number): string {
-  return text.trim().split('\n').slice(-n).map((line) => `  ${line.slice(0, 400)}`).join('\n');
+  return text
+    .trim()
+    .split('\n')
+    .slice(-n)
+    .map((line) => `  ${line.slice(0, 400)}`)
+    .join('\n');
 }
 
 export const p7: Scenario = {
@@ -102,7 +118,10 @@ export const p7: Scenario = {
       // Warm the paths (ticket, upgrade, initialize, close) before the first RSS reading.
       const warm = Clients.start(server.url, token);
       clients.push(warm);
-      const warmed = await warm.ask<ClientReply & { ok: number; failed: number; error?: string }>({ cmd: 'open', count: Math.min(20, s.wsSessions) }, 'opened');
+      const warmed = await warm.ask<ClientReply & { ok: number; failed: number; error?: string }>(
+        { cmd: 'open', count: Math.min(20, s.wsSessions) },
+        'opened',
+      );
       if (warmed.ok === 0) throw new Error(`no WebSocket session could be opened: ${warmed.error}`);
       warm.stop();
       clients.pop();
@@ -133,7 +152,9 @@ export const p7: Scenario = {
       const idle = await status(clients);
       const after = rssKb(server.pid);
       const perSession = (after - before) / Math.max(1, idle.open);
-      log(`[P7] after ${s.idleSeconds}s idle: ${idle.open} held, ${idle.dropped} dropped; RSS ${fmt(before / 1024)} MB -> ${fmt(after / 1024)} MB, ${perSession.toFixed(1)} KB per session`);
+      log(
+        `[P7] after ${s.idleSeconds}s idle: ${idle.open} held, ${idle.dropped} dropped; RSS ${fmt(before / 1024)} MB -> ${fmt(after / 1024)} MB, ${perSession.toFixed(1)} KB per session`,
+      );
 
       // The soak: every kind of traffic at a steady rate, RSS sampled throughout.
       const soakStart = rssKb(server.pid);
@@ -150,7 +171,14 @@ export const p7: Scenario = {
       const calls = mcpRequest(`${server.url}/api/v1/mcp`, 'tools/call', { name: 'tool_echo', arguments: { message: 'soak' } }, token);
       const perClient = s.soakRate / clients.length;
       const [wsTraffic, readLoad, callLoad] = await Promise.all([
-        Promise.all(clients.map((c) => c.ask<ClientReply & Record<string, number>>({ cmd: 'traffic', rate: perClient, churn: 1 / clients.length, seconds: s.soakSeconds }, 'traffic'))),
+        Promise.all(
+          clients.map((c) =>
+            c.ask<ClientReply & Record<string, number>>(
+              { cmd: 'traffic', rate: perClient, churn: 1 / clients.length, seconds: s.soakSeconds },
+              'traffic',
+            ),
+          ),
+        ),
         openLoop(reads, s.soakRate, s.soakSeconds, 32),
         openLoop(calls, Math.max(1, s.soakRate / 2), s.soakSeconds, 32),
       ]);

@@ -27,7 +27,13 @@ interface Starts {
 }
 
 function env(extra: Record<string, string>): Record<string, string> {
-  return { NODE_ENV: 'development', HOST: '127.0.0.1', JWT_SECRET: randomBytes(32).toString('hex'), ENCRYPTION_KEY: randomBytes(32).toString('hex'), ...extra };
+  return {
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    ...extra,
+  };
 }
 
 /** Seconds from spawn to the first 200 on /ready; the server is stopped (gracefully) afterwards. */

@@ -16,7 +16,12 @@ const inputSchema = fromJsonSchema({
   required: ['message'],
   properties: { message: { type: 'string', maxLength: 10000 } },
 });
-const outputSchema = fromJsonSchema({ type: 'object', additionalProperties: false, required: ['message'], properties: { message: { type: 'string' } } });
+const outputSchema = fromJsonSchema({
+  type: 'object',
+  additionalProperties: false,
+  required: ['message'],
+  properties: { message: { type: 'string' } },
+});
 const extra = Array.from({ length: extraTools }, (_, i) => {
   const name = `t${String(i + 1).padStart(4, '0')}`;
   return {
@@ -26,7 +31,10 @@ const extra = Array.from({ length: extraTools }, (_, i) => {
       type: 'object',
       additionalProperties: false,
       required: ['key'],
-      properties: { key: { type: 'string', maxLength: 200, description: 'The record key' }, limit: { type: 'integer', minimum: 1, maximum: 100 } },
+      properties: {
+        key: { type: 'string', maxLength: 200, description: 'The record key' },
+        limit: { type: 'integer', minimum: 1, maximum: 100 },
+      },
     }),
   };
 });

@@ -52,7 +52,10 @@ export interface Gateway {
 }
 
 /** The gateway in this process, from source, on a fresh PostgreSQL database (as bench:tools/bench:mcp always did). */
-export async function startGateway(extra: Record<string, string> = {}, prepare?: (dataDir: string) => Record<string, string>): Promise<Gateway> {
+export async function startGateway(
+  extra: Record<string, string> = {},
+  prepare?: (dataDir: string) => Record<string, string>,
+): Promise<Gateway> {
   const database = await createTestDatabase('smcp_bench');
   const dataDir = mkdtempSync(join(tmpdir(), 'smcp-bench-'));
   let app: NestFastifyApplication | undefined;
@@ -113,7 +116,11 @@ export interface ServerProcess {
  * on without flooding the bench output) or, with `log: 'tail'`, its last lines are kept for
  * diagnosis. The open-files limit is raised to the hard limit.
  */
-export async function spawnServer(kind: 'dist' | 'source', env: Record<string, string>, options: { log?: 'ignore' | 'tail' } = {}): Promise<ServerProcess> {
+export async function spawnServer(
+  kind: 'dist' | 'source',
+  env: Record<string, string>,
+  options: { log?: 'ignore' | 'tail' } = {},
+): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const args =
     kind === 'dist'

@@ -45,9 +45,12 @@ export async function closedLoop(target: Target, seconds: number, connections: n
     [
       require.resolve('autocannon/autocannon.js'),
       '--json',
-      '--connections', String(connections),
-      '--duration', String(seconds),
-      '--method', target.method ?? 'POST',
+      '--connections',
+      String(connections),
+      '--duration',
+      String(seconds),
+      '--method',
+      target.method ?? 'POST',
       ...headers,
       ...(target.body === undefined ? [] : ['--body', target.body]),
       target.url,
@@ -77,7 +80,15 @@ export async function openLoop(target: Target, rate: number, seconds: number, co
     process.execPath,
     [
       join(__dirname, 'open-loop-load.cjs'),
-      JSON.stringify({ url: target.url, method: target.method ?? 'POST', headers: target.headers ?? {}, body: target.body ?? '', rate, seconds, connections }),
+      JSON.stringify({
+        url: target.url,
+        method: target.method ?? 'POST',
+        headers: target.headers ?? {},
+        body: target.body ?? '',
+        rate,
+        seconds,
+        connections,
+      }),
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );

@@ -3,7 +3,12 @@ import type { Target } from './load';
 export const MCP_VERSION = '2026-07-28';
 
 /** One stateless MCP request of the 2026-07-28 revision (per-request _meta, Mcp-Method/Mcp-Name headers). */
-export function mcpRequest(url: string, method: 'tools/call' | 'tools/list', params: { name?: string; arguments?: unknown }, token?: string): Target {
+export function mcpRequest(
+  url: string,
+  method: 'tools/call' | 'tools/list',
+  params: { name?: string; arguments?: unknown },
+  token?: string,
+): Target {
   return {
     url,
     method: 'POST',

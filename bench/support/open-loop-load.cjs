@@ -67,7 +67,16 @@ const ticker = setInterval(() => {
       latencies.sort((a, b) => a - b);
       const at = (q) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : NaN);
       process.stdout.write(
-        JSON.stringify({ sent, ok, failed, achievedRate: ok / seconds, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: latencies[latencies.length - 1] ?? NaN }),
+        JSON.stringify({
+          sent,
+          ok,
+          failed,
+          achievedRate: ok / seconds,
+          p50: at(0.5),
+          p90: at(0.9),
+          p99: at(0.99),
+          max: latencies[latencies.length - 1] ?? NaN,
+        }),
       );
       agent.destroy();
     }, 20);

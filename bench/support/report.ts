@@ -27,7 +27,15 @@ const HEADER = ['id', 'what', 'baseline', 'candidate', 'median ratio', 'goal', '
 
 /** The summary as a Markdown table (so it can be pasted into the README as is). */
 export function formatTable(rows: Row[]): string {
-  const cells = rows.map((row) => [row.id, row.what, row.baseline, row.candidate, row.ratio, row.goal, row.met === undefined ? '–' : row.met ? 'yes' : 'no']);
+  const cells = rows.map((row) => [
+    row.id,
+    row.what,
+    row.baseline,
+    row.candidate,
+    row.ratio,
+    row.goal,
+    row.met === undefined ? '–' : row.met ? 'yes' : 'no',
+  ]);
   const widths = HEADER.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i].length)));
   const line = (values: string[]) => `| ${values.map((value, i) => value.padEnd(widths[i])).join(' | ')} |`;
   return [line(HEADER), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');

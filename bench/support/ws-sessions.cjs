@@ -64,7 +64,11 @@ async function openOne() {
       codes[code] = (codes[code] ?? 0) + 1;
     }
   });
-  await request(session, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench-ws', version: '1.0.0' } });
+  await request(session, 'initialize', {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'bench-ws', version: '1.0.0' },
+  });
   socket.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
   sessions.add(session);
   return session;
@@ -147,7 +151,12 @@ async function traffic(rate, churn, seconds) {
         session.leaving = true;
         sessions.delete(session);
         session.socket.close(1000, 'churn');
-        inFlight.push(openOne().then(() => (churned += 1), () => (churnFailed += 1)));
+        inFlight.push(
+          openOne().then(
+            () => (churned += 1),
+            () => (churnFailed += 1),
+          ),
+        );
       }
       if (now >= end) {
         clearInterval(ticker);
@@ -162,7 +171,11 @@ async function traffic(rate, churn, seconds) {
 }
 
 process.on('message', (message) => {
-  const reply = (promise) => promise.then((result) => process.send(result), (error) => process.send({ type: 'error', error: String(error) }));
+  const reply = (promise) =>
+    promise.then(
+      (result) => process.send(result),
+      (error) => process.send({ type: 'error', error: String(error) }),
+    );
   if (message.cmd === 'open') reply(open(message.count));
   else if (message.cmd === 'status') process.send({ type: 'status', open: sessions.size, dropped, codes });
   else if (message.cmd === 'traffic') reply(traffic(message.rate, message.churn, message.seconds));

@@ -34,13 +34,18 @@ describe.each(DATABASE_KINDS)('account security: password change, admin MFA rese
     await t?.close();
   });
 
-  const changePassword = (token: string | undefined, body: unknown) =>
-    http(t.baseUrl, 'POST', '/api/v1/auth/password', { token, body });
+  const changePassword = (token: string | undefined, body: unknown) => http(t.baseUrl, 'POST', '/api/v1/auth/password', { token, body });
   const resetMfa = (token: string, userId: string) => http(t.baseUrl, 'POST', `/api/v1/admin/users/${userId}/mfa/reset`, { token });
   const createKey = (token: string, body: Record<string, unknown> = { name: 'agent' }) =>
     http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token, body });
-  const auditRows = (action: string, resource: string): Promise<Array<{ user_id: string; result: string; severity: string; details: any }>> =>
-    db.query(`SELECT user_id, result, severity, details FROM audit_logs WHERE action = $1 AND resource = $2 ORDER BY seq`, [action, resource]);
+  const auditRows = (
+    action: string,
+    resource: string,
+  ): Promise<Array<{ user_id: string; result: string; severity: string; details: any }>> =>
+    db.query(`SELECT user_id, result, severity, details FROM audit_logs WHERE action = $1 AND resource = $2 ORDER BY seq`, [
+      action,
+      resource,
+    ]);
   const enableTotp = async (token: string): Promise<void> => {
     const enabled = await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/enable', { token, body: { type: 'totp' } });
     expect(enabled.status).toBe(200);
@@ -67,15 +72,23 @@ describe.each(DATABASE_KINDS)('account security: password change, admin MFA rese
 
     it('refuses anonymous callers with 401 and API keys with 403', async () => {
       expectError(await changePassword(undefined, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }), 401, 'UNAUTHORIZED');
-      expectError(await changePassword(apiKey, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }), 403, 'INTERACTIVE_LOGIN_REQUIRED');
+      expectError(
+        await changePassword(apiKey, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }),
+        403,
+        'INTERACTIVE_LOGIN_REQUIRED',
+      );
     });
 
     it('refuses a new password that breaks the policy, naming the field', async () => {
       const res = await changePassword(current, { currentPassword: PASSWORD, newPassword: 'password1234' });
       expectError(res, 400, 'VALIDATION_ERROR');
-      expect(res.body.details).toEqual([{ field: 'newPassword', message: expect.stringContaining('at least 12 characters'), code: 'acceptablePassword' }]);
+      expect(res.body.details).toEqual([
+        { field: 'newPassword', message: expect.stringContaining('at least 12 characters'), code: 'acceptablePassword' },
+      ]);
       const common = await changePassword(current, { currentPassword: PASSWORD, newPassword: 'P@ssw0rd1234' });
-      expect(common.body.details).toEqual([{ field: 'newPassword', message: expect.stringContaining('too common'), code: 'acceptablePassword' }]);
+      expect(common.body.details).toEqual([
+        { field: 'newPassword', message: expect.stringContaining('too common'), code: 'acceptablePassword' },
+      ]);
     });
 
     it('refuses missing fields, unknown fields and the same password again', async () => {
@@ -126,7 +139,11 @@ describe.each(DATABASE_KINDS)('account security: password change, admin MFA rese
     it('counts wrong current passwords toward the lockout: then 429 ACCOUNT_LOCKED, and login is locked too', async () => {
       const victim = await id.session('pat.locked@example.com');
       for (let i = 0; i < LOCKOUT_THRESHOLD; i++) {
-        expectError(await changePassword(victim.accessToken, { currentPassword: `Wr0ng$Password${i}`, newPassword: NEW_PASSWORD }), 400, 'INVALID_CURRENT_PASSWORD');
+        expectError(
+          await changePassword(victim.accessToken, { currentPassword: `Wr0ng$Password${i}`, newPassword: NEW_PASSWORD }),
+          400,
+          'INVALID_CURRENT_PASSWORD',
+        );
       }
       const locked = await changePassword(victim.accessToken, { currentPassword: PASSWORD, newPassword: NEW_PASSWORD });
       expectError(locked, 429, 'ACCOUNT_LOCKED');

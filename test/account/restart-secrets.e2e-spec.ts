@@ -45,8 +45,7 @@ describe('restart on the same data directory without configured keys (built serv
     return { status: res.status, body: (await res.json()) as any };
   };
   /** A code of the step after the current one: later than any code accepted before, within the drift window. */
-  const nextStepCode = (secret: string) =>
-    speakeasy.totp({ secret, encoding: 'base32', time: Math.floor(Date.now() / 1000) + 30 });
+  const nextStepCode = (secret: string) => speakeasy.totp({ secret, encoding: 'base32', time: Math.floor(Date.now() / 1000) + 30 });
 
   it('a TOTP user signs in with a code and with a backup code after the restart, and an earlier token still works', async () => {
     const first = await start();

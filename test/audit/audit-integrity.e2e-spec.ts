@@ -29,7 +29,8 @@ describe.each(DATABASE_KINDS)('audit chain rewritten by the table owner (%s)', (
     admin = await login(t, ADMIN_EMAIL);
     audit = t.app.get(AuditService);
     dataSource = t.app.get(DataSource);
-    for (let i = 0; i < 6; i += 1) await audit.recordStandalone({ action: 'test.ledger', result: 'success', severity: 'info', details: { amount: i } });
+    for (let i = 0; i < 6; i += 1)
+      await audit.recordStandalone({ action: 'test.ledger', result: 'success', severity: 'info', details: { amount: i } });
   });
   afterAll(() => t?.close());
 
@@ -43,7 +44,14 @@ describe.each(DATABASE_KINDS)('audit chain rewritten by the table owner (%s)', (
     const stdout = new PassThrough();
     let out = '';
     stdout.on('data', (chunk) => (out += chunk));
-    const code = await auditVerifyCommand.run({ app: t.app, args: [], stdin: process.stdin, stdout, stderr: new PassThrough(), adminPassword: undefined });
+    const code = await auditVerifyCommand.run({
+      app: t.app,
+      args: [],
+      stdin: process.stdin,
+      stdout,
+      stderr: new PassThrough(),
+      adminPassword: undefined,
+    });
     return { code, out };
   };
   /** The auditor's check: the CLI against PostgreSQL; the same function over the embedded database. */
@@ -122,7 +130,11 @@ describe.each(DATABASE_KINDS)('audit chain rewritten by the table owner (%s)', (
 
     const verification = await verifyOverHttp();
     expect(verification.valid).toBe(false);
-    expect(verification.firstInvalid).toEqual({ id: target.id, seq: Number(target.seq), reason: expect.stringMatching(/MAC does not match/) });
+    expect(verification.firstInvalid).toEqual({
+      id: target.id,
+      seq: Number(target.seq),
+      reason: expect.stringMatching(/MAC does not match/),
+    });
     const cli = await cliVerify();
     expect(cli.code).toBe(65);
     expect(cli.out).toContain(`BROKEN at record ${target.id} (seq ${target.seq})`);

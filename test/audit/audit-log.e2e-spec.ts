@@ -17,7 +17,19 @@ import { auditVerifyCommand } from '../../apps/server/src/cli/audit-verify.comma
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { IDENTITY_ENV, IdentityClient, PASSWORD } from '../auth/identity.helpers';
 
-const CONTRACT_FIELDS = ['action', 'details', 'id', 'ipAddress', 'metadata', 'resource', 'result', 'severity', 'timestamp', 'userAgent', 'userId'];
+const CONTRACT_FIELDS = [
+  'action',
+  'details',
+  'id',
+  'ipAddress',
+  'metadata',
+  'resource',
+  'result',
+  'severity',
+  'timestamp',
+  'userAgent',
+  'userId',
+];
 
 const entry = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
   action: 'test.event',
@@ -150,7 +162,10 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       const before = (await audit.verifyChain()).checked;
       await dataSource.transaction(async (manager) => {
         await manager.query(`INSERT INTO audit_probe (id) VALUES ('batch')`);
-        await audit.recordMany(manager, [0, 1, 2, 3].map((i) => entry({ action: 'test.batch', details: { i } })));
+        await audit.recordMany(
+          manager,
+          [0, 1, 2, 3].map((i) => entry({ action: 'test.batch', details: { i } })),
+        );
       });
       const batch = (await rows()).slice(-4);
       expect(batch.map((row) => [row.action, row.details.i])).toEqual([0, 1, 2, 3].map((i) => ['test.batch', i]));
@@ -185,12 +200,20 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
           severity: 'info',
           metadata: {},
         };
-        await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertParams(content, head.hash, t.app.get(AuditKeyring).macKey)], head.hash));
+        await manager.query(
+          AUDIT_INSERT_LINKED_SQL,
+          auditLinkedInsertParams([auditInsertParams(content, head.hash, t.app.get(AuditKeyring).macKey)], head.hash),
+        );
       });
       await audit.recordStandalone(entry({ action: 'test.after_replica' }));
       await audit.recordMany(dataSource.manager, [entry({ action: 'test.after_replica' }), entry({ action: 'test.after_replica' })]);
       const last = (await rows()).slice(-4);
-      expect(last.map((row) => row.action)).toEqual(['test.other_replica', 'test.after_replica', 'test.after_replica', 'test.after_replica']);
+      expect(last.map((row) => row.action)).toEqual([
+        'test.other_replica',
+        'test.after_replica',
+        'test.after_replica',
+        'test.after_replica',
+      ]);
       last.slice(1).forEach((row, i) => expect(row.prev_hash).toBe(last[i].hash));
       expect((await audit.verifyChain()).valid).toBe(true);
     });
@@ -396,9 +419,15 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       expect(get.tags).toEqual(['Admin']);
       // Roles() and RequirePermissions() each add the entry; duplicates are harmless but are not ours to dedupe.
       expect(new Set(get.security.map((entry: unknown) => JSON.stringify(entry)))).toEqual(new Set(['{"BearerAuth":[]}']));
-      expect(get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(
-        ['action', 'endDate', 'limit', 'page', 'severity', 'startDate', 'userId'],
-      );
+      expect(get.parameters.map((p: { name: string }) => p.name).sort()).toEqual([
+        'action',
+        'endDate',
+        'limit',
+        'page',
+        'severity',
+        'startDate',
+        'userId',
+      ]);
       const severity = get.parameters.find((p: { name: string }) => p.name === 'severity');
       expect(severity.schema.enum).toEqual(['info', 'warning', 'error', 'critical']);
       expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403']));
@@ -492,7 +521,10 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
 
     it('reports a row whose hash was edited', async () => {
       await tamper(`UPDATE audit_logs SET hash = $1 WHERE id = $2`, ['f'.repeat(64), middle.id]);
-      expect((await audit.verifyChain()).firstInvalid).toMatchObject({ id: middle.id, reason: expect.stringMatching(/hash does not match/) });
+      expect((await audit.verifyChain()).firstInvalid).toMatchObject({
+        id: middle.id,
+        reason: expect.stringMatching(/hash does not match/),
+      });
       await tamper(`UPDATE audit_logs SET hash = $1 WHERE id = $2`, [middle.hash, middle.id]);
     });
 
@@ -514,8 +546,15 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
       });
       await tamper(`UPDATE audit_logs SET details = $1::jsonb, hash = $2 WHERE id = $3`, [JSON.stringify({ i: 42 }), forged, middle.id]);
       // Its MAC no longer matches its hash: caught at the row itself, before its successor's link.
-      expect((await audit.verifyChain()).firstInvalid).toMatchObject({ id: middle.id, reason: expect.stringMatching(/MAC does not match/) });
-      await tamper(`UPDATE audit_logs SET details = $1::jsonb, hash = $2 WHERE id = $3`, [JSON.stringify(middle.details), middle.hash, middle.id]);
+      expect((await audit.verifyChain()).firstInvalid).toMatchObject({
+        id: middle.id,
+        reason: expect.stringMatching(/MAC does not match/),
+      });
+      await tamper(`UPDATE audit_logs SET details = $1::jsonb, hash = $2 WHERE id = $3`, [
+        JSON.stringify(middle.details),
+        middle.hash,
+        middle.id,
+      ]);
     });
 
     it('reports the row after one that was deleted from the middle', async () => {

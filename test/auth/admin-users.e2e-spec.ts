@@ -96,7 +96,12 @@ describe.each(DATABASE_KINDS)('roles, permissions and admin users (%s)', (kind) 
       expect(admins.body.users.every((u: { roles: string[] }) => u.roles.includes('admin'))).toBe(true);
       const active = await listUsers(admin, '?status=active&limit=2&page=2');
       expect(active.body.users).toHaveLength(2);
-      expect(active.body.pagination).toEqual({ page: 2, limit: 2, total: expect.any(Number), pages: Math.ceil(active.body.pagination.total / 2) });
+      expect(active.body.pagination).toEqual({
+        page: 2,
+        limit: 2,
+        total: expect.any(Number),
+        pages: Math.ceil(active.body.pagination.total / 2),
+      });
       expect(active.body.users.every((u: Record<string, unknown>) => !('passwordHash' in u) && !('failedLogins' in u))).toBe(true);
       expect((await listUsers(admin, '?status=suspended')).body.users).toEqual([]);
     });
@@ -111,7 +116,13 @@ describe.each(DATABASE_KINDS)('roles, permissions and admin users (%s)', (kind) 
   describe('PUT /admin/users/{id}/roles', () => {
     it('refuses unknown roles, no roles and malformed permissions with 400, unknown users with 404', async () => {
       const { user } = await api.session('roles.target@example.com');
-      for (const body of [{ roles: ['root'] }, { roles: [] }, { roles: 'admin' }, {}, { roles: ['user'], permissions: ['Not A Permission'] }]) {
+      for (const body of [
+        { roles: ['root'] },
+        { roles: [] },
+        { roles: 'admin' },
+        {},
+        { roles: ['user'], permissions: ['Not A Permission'] },
+      ]) {
         const res = await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${user.id}/roles`, { token: admin, body });
         expect({ body, status: res.status, error: res.body.error }).toEqual({ body, status: 400, error: 'VALIDATION_ERROR' });
       }
@@ -137,8 +148,14 @@ describe.each(DATABASE_KINDS)('roles, permissions and admin users (%s)', (kind) 
         [`user:${promoted.user.id}`],
       );
       expect(records).toEqual([
-        { user_id: adminId, details: { before: { roles: ['user'], permissions: [] }, after: { roles: ['user', 'admin'], permissions: [] } } },
-        { user_id: adminId, details: { before: { roles: ['user', 'admin'], permissions: [] }, after: { roles: ['user'], permissions: [] } } },
+        {
+          user_id: adminId,
+          details: { before: { roles: ['user'], permissions: [] }, after: { roles: ['user', 'admin'], permissions: [] } },
+        },
+        {
+          user_id: adminId,
+          details: { before: { roles: ['user', 'admin'], permissions: [] }, after: { roles: ['user'], permissions: [] } },
+        },
       ]);
     });
 
@@ -156,7 +173,10 @@ describe.each(DATABASE_KINDS)('roles, permissions and admin users (%s)', (kind) 
       expect((await api.setRoles(admin, second.user.id, ['admin'])).status).toBe(200);
       expect(await activeAdmins()).toBe(2);
 
-      const [a, b] = await Promise.all([api.setRoles(admin, second.user.id, ['user']), api.setRoles(second.accessToken, adminId, ['user'])]);
+      const [a, b] = await Promise.all([
+        api.setRoles(admin, second.user.id, ['user']),
+        api.setRoles(second.accessToken, adminId, ['user']),
+      ]);
       expect([a.status, b.status].filter((s) => s === 200)).toHaveLength(1);
       expect([a.status, b.status].filter((s) => s !== 200)[0]).toBeGreaterThanOrEqual(403);
       expect(await activeAdmins()).toBe(1);
@@ -190,9 +210,10 @@ describe.each(DATABASE_KINDS)('roles, permissions and admin users (%s)', (kind) 
       expect(res.status).toBe(200);
       expect((await api.me(first.accessToken)).status).toBe(401);
       expect((await api.me(second.body.accessToken)).status).toBe(401);
-      const [record] = await db.query(`SELECT user_id, severity, details FROM audit_logs WHERE action = 'admin.user.suspended' AND resource = $1`, [
-        `user:${first.user.id}`,
-      ]);
+      const [record] = await db.query(
+        `SELECT user_id, severity, details FROM audit_logs WHERE action = 'admin.user.suspended' AND resource = $1`,
+        [`user:${first.user.id}`],
+      );
       expect(record).toEqual({ user_id: adminId, severity: 'warning', details: { sessionsEnded: 2 } });
       expect((await http(t.baseUrl, 'POST', `/api/v1/admin/users/${first.user.id}/reactivate`, { token: admin })).status).toBe(200);
       const [reactivated] = await db.query(`SELECT user_id FROM audit_logs WHERE action = 'admin.user.reactivated' AND resource = $1`, [

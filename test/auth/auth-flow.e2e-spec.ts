@@ -125,10 +125,9 @@ describe.each(DATABASE_KINDS)('accounts, tokens and sessions (%s)', (kind) => {
       expect((await api.refresh(refreshed.body.refreshToken)).status).toBe(401);
       const [revoked] = await db.query(`SELECT status, end_reason FROM sessions WHERE id = $1`, [claims.sid]);
       expect(revoked).toEqual({ status: 'terminated', end_reason: 'refresh_reuse' });
-      const [reuseRecord] = await db.query(
-        `SELECT severity, result FROM audit_logs WHERE user_id = $1 AND action = 'auth.refresh_reuse'`,
-        [userId],
-      );
+      const [reuseRecord] = await db.query(`SELECT severity, result FROM audit_logs WHERE user_id = $1 AND action = 'auth.refresh_reuse'`, [
+        userId,
+      ]);
       expect(reuseRecord).toEqual({ severity: 'critical', result: 'failure' });
 
       // A new login, then logout: the access token fails on the very next request.

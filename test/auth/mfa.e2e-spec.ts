@@ -77,7 +77,9 @@ describe.each(DATABASE_KINDS)('MFA over HTTP (%s)', (kind) => {
     expect({ status: res.status, error: res.body?.error }).toEqual({ status, error: code });
   };
   const auditRows = (userId: string): Promise<Array<{ action: string; result: string; details: unknown; metadata: unknown }>> =>
-    db.query(`SELECT action, result, details, metadata FROM audit_logs WHERE user_id = $1 AND action LIKE 'auth.mfa.%' ORDER BY seq`, [userId]);
+    db.query(`SELECT action, result, details, metadata FROM audit_logs WHERE user_id = $1 AND action LIKE 'auth.mfa.%' ORDER BY seq`, [
+      userId,
+    ]);
 
   describe('TOTP', () => {
     const email = 'alice.totp@example.com';

@@ -16,7 +16,8 @@ const ROOT = join(__dirname, '..', '..');
 function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_SMOKE: '1', TS_NODE_TRANSPILE_ONLY: 'true' };
   delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not for the bench process
-  for (const name of Object.keys(env)) if (name.startsWith('BENCH_') && name !== 'BENCH_SMOKE' && name !== 'BENCH_SERVER_DIST') delete env[name];
+  for (const name of Object.keys(env))
+    if (name.startsWith('BENCH_') && name !== 'BENCH_SMOKE' && name !== 'BENCH_SERVER_DIST') delete env[name];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', join(ROOT, 'bench', 'run.ts')], {
       cwd: ROOT,
@@ -37,7 +38,14 @@ function tableRows(stdout: string): Map<string, string[]> {
   const rows = new Map<string, string[]>();
   for (const line of stdout.split('\n')) {
     const match = /^\|\s*(P\d)\s*\|/.exec(line);
-    if (match) rows.set(match[1], line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    if (match)
+      rows.set(
+        match[1],
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
   }
   return rows;
 }

@@ -9,7 +9,10 @@ const PASSWORD = 'Cl1$AdminPass9Q';
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUILT_CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BUILT_CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -81,7 +84,11 @@ describe('CLI (built)', () => {
     const rival = await spawnServer({ DATA_DIR: dataDir });
     expect(await rival.exited).toBe(1);
     const last = JSON.parse(lines(rival.stderr()).at(-1) ?? '{}');
-    expect({ level: last.level, code: last.code, holder: last.holder }).toEqual({ level: 60, code: 'DATA_DIR_IN_USE', holder: server.child.pid });
+    expect({ level: last.level, code: last.code, holder: last.holder }).toEqual({
+      level: 60,
+      code: 'DATA_DIR_IN_USE',
+      holder: server.child.pid,
+    });
     expect(rival.stderr()).not.toMatch(/\x1b\[|^\s+at /m);
   }, 150_000);
 });

@@ -51,7 +51,9 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
   });
 
   beforeAll(async () => {
-    t = await startTestApp(kind, { env: { ...IDENTITY_ENV, TOOLS_MAX_TIMEOUT_MS: String(MAX_TIMEOUT_MS), TOOLS_DEFAULT_TIMEOUT_MS: '5000' } });
+    t = await startTestApp(kind, {
+      env: { ...IDENTITY_ENV, TOOLS_MAX_TIMEOUT_MS: String(MAX_TIMEOUT_MS), TOOLS_DEFAULT_TIMEOUT_MS: '5000' },
+    });
     db = t.app.get(DataSource);
     identity = new IdentityClient(t.baseUrl);
     alice = await caller('alice.ctx@example.com');
@@ -106,7 +108,14 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
     });
 
     it('requires a name and refuses unknown properties and malformed fields', async () => {
-      for (const body of [{}, { name: '   ' }, { name: 'x'.repeat(201) }, { name: 'ok', extra: 1 }, { name: 'ok', tools: 'tool_echo' }, { name: 'ok', tools: [1] }]) {
+      for (const body of [
+        {},
+        { name: '   ' },
+        { name: 'x'.repeat(201) },
+        { name: 'ok', extra: 1 },
+        { name: 'ok', tools: 'tool_echo' },
+        { name: 'ok', tools: [1] },
+      ]) {
         const res = await api(alice, 'POST', '/contexts', body);
         expect({ body, status: res.status, error: res.body.error }).toEqual({ body, status: 400, error: 'VALIDATION_ERROR' });
       }
@@ -169,9 +178,7 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
       for (const field of ['metadata', 'settings']) {
         const res = await api(alice, 'POST', '/contexts', { name: 'Deeper', [field]: nested(6) });
         expect(res.status).toBe(400);
-        expect(res.body.details).toEqual([
-          { field, message: `${field} must not nest deeper than 5 levels`, code: 'boundedJsonObject' },
-        ]);
+        expect(res.body.details).toEqual([{ field, message: `${field} must not nest deeper than 5 levels`, code: 'boundedJsonObject' }]);
       }
       const arrays = await api(alice, 'POST', '/contexts', { name: 'Arrays', metadata: { a: [[[[[1]]]]] } });
       expect(arrays.status).toBe(400);
@@ -204,7 +211,10 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
         [{ rateLimit: { requests: 5, window: '1 minute' } }, ['settings.rateLimit.window']],
         [{ rateLimit: { requests: 5, window: '8d' } }, ['settings.rateLimit.window']],
         [{ rateLimit: { requests: 5, window: '1m', burst: 2 } }, ['settings.rateLimit.burst']],
-        [{ defaultTimeoutMs: -1, rateLimit: {} }, ['settings.defaultTimeoutMs', 'settings.rateLimit.requests', 'settings.rateLimit.window']],
+        [
+          { defaultTimeoutMs: -1, rateLimit: {} },
+          ['settings.defaultTimeoutMs', 'settings.rateLimit.requests', 'settings.rateLimit.window'],
+        ],
       ];
       for (const [settings, fields] of cases) {
         const res = await api(alice, 'POST', '/contexts', { name: 'Settings', settings });
@@ -214,7 +224,10 @@ describe.each(DATABASE_KINDS)('contexts (%s)', (kind) => {
           fields,
         });
       }
-      const ok = await api(alice, 'POST', '/contexts', { name: 'Settings', settings: { defaultTimeoutMs: 1, rateLimit: { requests: 1, window: '7d' } } });
+      const ok = await api(alice, 'POST', '/contexts', {
+        name: 'Settings',
+        settings: { defaultTimeoutMs: 1, rateLimit: { requests: 1, window: '7d' } },
+      });
       expect(ok.status).toBe(201);
     });
   });

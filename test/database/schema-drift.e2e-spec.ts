@@ -57,7 +57,13 @@ describe('schema drift: migrations against repository column lists', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('smcp_drift');
-    dataSource = new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS, migrationsTableName: 'migrations', logging: false });
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: database.url,
+      migrations: MIGRATIONS,
+      migrationsTableName: 'migrations',
+      logging: false,
+    });
     await dataSource.initialize();
     await dataSource.runMigrations({ transaction: 'each' });
     const rows: Array<{ table_name: string; column_name: string }> = await dataSource.query(

@@ -41,7 +41,11 @@ async function timed<T extends object = HttpResult>(run: () => Promise<T>): Prom
  * Gives the database back, waits until the server is ready again, lets the load run on a little
  * and stops it; the same process all along (recovered without a restart).
  */
-async function bringBack(server: FaultServer['server'], load: LoadRun, giveBack: () => unknown): Promise<{ backAt: number; readyAgainAt: number }> {
+async function bringBack(
+  server: FaultServer['server'],
+  load: LoadRun,
+  giveBack: () => unknown,
+): Promise<{ backAt: number; readyAgainAt: number }> {
   const backAt = Date.now();
   await giveBack();
   const readyAgainAt = await eventually(async () => (await http(server.baseUrl, 'GET', '/api/v1/ready')).status === 200, 15_000);
@@ -113,7 +117,9 @@ async function expectAcknowledgedWritesStored(databaseUrl: string, outcomes: Out
   await pg.connect();
   try {
     const { rows: storedContexts } = await pg.query(`SELECT id FROM contexts WHERE id = ANY($1)`, [contexts]);
-    const { rows: storedExecutions } = await pg.query(`SELECT id FROM tool_executions WHERE id = ANY($1) AND status = 'completed'`, [executions]);
+    const { rows: storedExecutions } = await pg.query(`SELECT id FROM tool_executions WHERE id = ANY($1) AND status = 'completed'`, [
+      executions,
+    ]);
     expect(storedContexts.length).toBe(contexts.length);
     expect(storedExecutions.length).toBe(executions.length);
   } finally {
@@ -140,7 +146,9 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     proxy = undefined;
   });
 
-  async function startBehindProxy(env: Record<string, string>): Promise<{ server: FaultServer['server']; databaseUrl: string; proxy: TcpProxy }> {
+  async function startBehindProxy(
+    env: Record<string, string>,
+  ): Promise<{ server: FaultServer['server']; databaseUrl: string; proxy: TcpProxy }> {
     let created: TcpProxy | undefined;
     fault = await startFaultServer(async (database) => {
       const target = new URL(database.url);
@@ -177,7 +185,9 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     expect(write.headers.get('retry-after')).toBe('5');
     expect(write.ms).toBeLessThan(FAST_MS);
     // A WebSocket upgrade that needs the database is refused the same way (503, not 500).
-    const upgrade = await timed(async () => ({ status: await upgradeStatus(`${server.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket.body.ticket}`) }));
+    const upgrade = await timed(async () => ({
+      status: await upgradeStatus(`${server.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket.body.ticket}`),
+    }));
     expect(upgrade.status).toBe(503);
     expect(upgrade.ms).toBeLessThan(FAST_MS);
     await sleep(CUT_MS - (Date.now() - cutAt));
@@ -191,7 +201,10 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     const phase = (o: Outcome) => (o.at < cutAt ? 'before' : o.at < restoredAt ? 'cut' : o.at < readyAgainAt ? 'restoring' : 'after');
     const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
     const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
-    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({
+      byPhase,
+      unexpected: [],
+    });
     const unavailable = load.outcomes.filter((o) => o.status === 503);
     expect(unavailable.length).toBeGreaterThan(0);
     for (const o of unavailable) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
@@ -206,7 +219,9 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     // Nothing acknowledged is lost.
     await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
 
-    process.stdout.write(`${JSON.stringify({ cut: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - restoredAt })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ cut: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - restoredAt })}\n`,
+    );
   });
 
   it('stall: stops waiting for a database that went silent (503 shortly after the statement timeout, no hang), then recovers', async () => {
@@ -240,14 +255,20 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     expect(load.timeouts()).toBe(0);
     const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
     const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
-    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
-    for (const o of load.outcomes.filter((o) => o.status === 503)) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE' });
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({
+      byPhase,
+      unexpected: [],
+    });
+    for (const o of load.outcomes.filter((o) => o.status === 503))
+      expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE' });
     const after = load.outcomes.filter((o) => o.at > readyAgainAt + 1_000);
     expect(after.filter((o) => o.status === 503).length).toBe(0);
     expect(after.filter((o) => o.kind === 'context' && o.status === 201).length).toBeGreaterThan(0);
 
     await expectAcknowledgedWritesStored(databaseUrl, load.outcomes);
-    process.stdout.write(`${JSON.stringify({ stall: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - resumedAt })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ stall: byPhase, slowestMs: slowest(load.outcomes, phase), recoveredAfterMs: readyAgainAt - resumedAt })}\n`,
+    );
   });
 
   it('silent, default timeouts: the breaker opens within heartbeat + probe timeout, then 503s at once; recovers without restart', async () => {
@@ -279,12 +300,17 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     const { backAt: restoredAt, readyAgainAt } = await bringBack(server, load, () => proxy.restore());
 
     const startedAt = (o: Outcome) => o.at - o.durationMs;
-    const phase = (o: Outcome) => (o.at < silencedAt ? 'before' : o.at < restoredAt ? 'silent' : o.at < readyAgainAt ? 'restoring' : 'after');
+    const phase = (o: Outcome) =>
+      o.at < silencedAt ? 'before' : o.at < restoredAt ? 'silent' : o.at < readyAgainAt ? 'restoring' : 'after';
     const byPhase = count(load.outcomes, (o) => `${phase(o)} ${o.kind} ${o.status}`);
     const unexpected = load.outcomes.filter((o) => ![200, 201, 503].includes(o.status));
-    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({ byPhase, unexpected: [] });
+    expect({ byPhase, unexpected: unexpected.slice(0, 10).map((o) => `${o.kind} ${o.status} ${o.body}`) }).toEqual({
+      byPhase,
+      unexpected: [],
+    });
     expect(load.timeouts()).toBe(0);
-    for (const o of load.outcomes.filter((o) => o.status === 503)) expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
+    for (const o of load.outcomes.filter((o) => o.status === 503))
+      expect(JSON.parse(o.body)).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
     expect(load.outcomes.filter((o) => phase(o) === 'before' && o.status === 503)).toEqual([]);
 
     // Requests in flight when it went silent are released when the breaker opens, not at their 16 s deadline.
@@ -296,7 +322,10 @@ describe('database outage under load (built server, PostgreSQL behind a proxy)',
     const writes = afterDetection.filter((o) => o.kind !== 'list');
     expect(writes.length).toBeGreaterThan(100);
     expect(count(writes, (o) => o.status)).toEqual({ 503: writes.length });
-    const p99 = percentile(afterDetection.filter((o) => o.status === 503).map((o) => o.durationMs), 99);
+    const p99 = percentile(
+      afterDetection.filter((o) => o.status === 503).map((o) => o.durationMs),
+      99,
+    );
     expect(p99).toBeLessThan(SILENT_FAST_P99_MS);
     // The first fast 503 marks when the breaker opened (measured, for the README).
     const firstFast = load.outcomes.find((o) => o.at >= silencedAt && o.status === 503 && o.durationMs < 200);

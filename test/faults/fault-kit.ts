@@ -104,43 +104,48 @@ export function startLoad(
   baseUrl: string,
   token: string,
   requests: LoadRequest[],
-  options: { connections: number; timeoutSec?: number; /** requests per second over all connections; unset: as fast as answered */ rate?: number },
+  options: {
+    connections: number;
+    timeoutSec?: number;
+    /** requests per second over all connections; unset: as fast as answered */ rate?: number;
+  },
 ): LoadRun {
   const outcomes: Outcome[] = [];
   const socketErrors: Record<string, number> = {};
   let timeouts = 0;
   let finished: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finished = resolve));
-  const instance = autocannon({
-    url: baseUrl,
-    connections: options.connections,
-    duration: 120,
-    timeout: options.timeoutSec ?? 30,
-    ...(options.rate ? { overallRate: options.rate } : {}),
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    requests: requests.map((request) => ({
-      method: request.method,
-      path: request.path,
-      ...(request.body
-        ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify(request.body!()) }) }
-        : {}),
-      onResponse: (status: number, body: string) => {
-        outcomes.push({ kind: request.kind, status, body, durationMs: -1, at: Date.now() });
+  const instance = autocannon(
+    {
+      url: baseUrl,
+      connections: options.connections,
+      duration: 120,
+      timeout: options.timeoutSec ?? 30,
+      ...(options.rate ? { overallRate: options.rate } : {}),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      requests: requests.map((request) => ({
+        method: request.method,
+        path: request.path,
+        ...(request.body ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify(request.body!()) }) } : {}),
+        onResponse: (status: number, body: string) => {
+          outcomes.push({ kind: request.kind, status, body, durationMs: -1, at: Date.now() });
+        },
+      })),
+      setupClient: (client: { on(event: string, listener: (...args: unknown[]) => void): void }) => {
+        client.on('timeout', () => timeouts++);
+        // Emitted right after onResponse for the same request: attach its duration.
+        client.on('response', (_status: unknown, _bytes: unknown, durationMs: unknown) => {
+          const last = outcomes[outcomes.length - 1];
+          if (last && last.durationMs === -1) last.durationMs = Number(durationMs);
+        });
+        client.on('connError', (error: unknown) => {
+          const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+          socketErrors[code] = (socketErrors[code] ?? 0) + 1;
+        });
       },
-    })),
-    setupClient: (client: { on(event: string, listener: (...args: unknown[]) => void): void }) => {
-      client.on('timeout', () => timeouts++);
-      // Emitted right after onResponse for the same request: attach its duration.
-      client.on('response', (_status: unknown, _bytes: unknown, durationMs: unknown) => {
-        const last = outcomes[outcomes.length - 1];
-        if (last && last.durationMs === -1) last.durationMs = Number(durationMs);
-      });
-      client.on('connError', (error: unknown) => {
-        const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
-        socketErrors[code] = (socketErrors[code] ?? 0) + 1;
-      });
-    },
-  } as autocannon.Options, () => finished());
+    } as autocannon.Options,
+    () => finished(),
+  );
   return {
     outcomes,
     socketErrors,
@@ -170,7 +175,10 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
 export async function exitWithin(server: ServerProcess, ms: number): Promise<number | string> {
   let overdue: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([server.exited, new Promise<string>((resolve) => (overdue = setTimeout(() => resolve('still running'), ms)))]);
+    return await Promise.race([
+      server.exited,
+      new Promise<string>((resolve) => (overdue = setTimeout(() => resolve('still running'), ms))),
+    ]);
   } finally {
     clearTimeout(overdue);
   }

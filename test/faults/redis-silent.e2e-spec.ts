@@ -58,7 +58,12 @@ function summary(durations: number[], statuses: Record<number, number>): Latency
  * whose Redis is fine) from `WORKERS` callers at once: both see the same machine load, which on a
  * shared machine drifts more from one minute to the next than Redis's absence costs.
  */
-async function toolCalls(t: TestApp, reference: TestApp, caller: Caller, count = REQUESTS_PER_PHASE): Promise<{ measured: Latency; normal: Latency }> {
+async function toolCalls(
+  t: TestApp,
+  reference: TestApp,
+  caller: Caller,
+  count = REQUESTS_PER_PHASE,
+): Promise<{ measured: Latency; normal: Latency }> {
   const runs = [t, reference].map(() => ({ durations: [] as number[], statuses: {} as Record<number, number> }));
   let next = 0;
   await Promise.all(
@@ -67,7 +72,10 @@ async function toolCalls(t: TestApp, reference: TestApp, caller: Caller, count =
         const n = next++;
         const run = runs[n % 2];
         const started = performance.now();
-        const res = await http([t, reference][n % 2].baseUrl, 'POST', '/api/v1/tools/tool_echo/execute', { token: caller.token, body: { parameters: { message: `m${n}` } } });
+        const res = await http([t, reference][n % 2].baseUrl, 'POST', '/api/v1/tools/tool_echo/execute', {
+          token: caller.token,
+          body: { parameters: { message: `m${n}` } },
+        });
         run.durations.push(performance.now() - started);
         run.statuses[res.status] = (run.statuses[res.status] ?? 0) + 1;
       }
@@ -80,7 +88,12 @@ async function toolCalls(t: TestApp, reference: TestApp, caller: Caller, count =
 async function bothReport(a: TestApp, b: TestApp, state: 'up' | 'down', since: number, boundMs: number): Promise<number> {
   const at = await Promise.all(
     [a, b].map(async (t) => {
-      const seen = await eventually(() => redisOf(t), (redis) => redis.state === state, boundMs, 50);
+      const seen = await eventually(
+        () => redisOf(t),
+        (redis) => redis.state === state,
+        boundMs,
+        50,
+      );
       expect(seen.state).toBe(state);
       return Date.now();
     }),
@@ -132,7 +145,8 @@ describe('Redis refused, silent and back, under two replicas', () => {
   /** The auth routes' budget (10 per client) is counted by each replica on its own. */
   async function expectLocalRateLimits(): Promise<void> {
     const client = freshClient();
-    for (let i = 0; i < 10; i++) expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).toBe(401);
+    for (let i = 0; i < 10; i++)
+      expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).toBe(401);
     const over = await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client });
     expect(over.status).toBe(429);
     expect(over.body.error).toBe('RATE_LIMIT_EXCEEDED');
@@ -242,11 +256,21 @@ describe('Redis refused, silent and back, under two replicas', () => {
     // Nothing but B's subscriber is affected: A's announcement is published fine and lost on the way to B.
     const logout = await http(a.baseUrl, 'POST', '/api/v1/auth/logout', { token: caller.token });
     expect(logout.status).toBe(200);
-    const seen = await eventually(() => redisOf(b), (redis) => redis.state === 'down', DETECT_BOUND_MS, 50);
+    const seen = await eventually(
+      () => redisOf(b),
+      (redis) => redis.state === 'down',
+      DETECT_BOUND_MS,
+      50,
+    );
     expect(seen.state).toBe('down');
     figures.subscriberDetectionMs = Date.now() - silencedAt;
     expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(401);
-    const back = await eventually(() => redisOf(b), (redis) => redis.state === 'up', RECOVER_BOUND_MS, 50);
+    const back = await eventually(
+      () => redisOf(b),
+      (redis) => redis.state === 'up',
+      RECOVER_BOUND_MS,
+      50,
+    );
     expect(back.state).toBe('up');
     figures.subscriberRecoveryMs = Date.now() - silencedAt;
   });

@@ -22,15 +22,18 @@ describe('retry after a 503 (built server, PostgreSQL behind a proxy)', () => {
   });
 
   it('a retry with the same requestId answers the one execution, completed, once the database is back', async () => {
-    fault = await startFaultServer(async (database) => {
-      const target = new URL(database.url);
-      proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-      target.host = `127.0.0.1:${await proxy.start()}`;
-      return target.toString();
-    }, {
-      DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
-      DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_MS),
-    });
+    fault = await startFaultServer(
+      async (database) => {
+        const target = new URL(database.url);
+        proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+        target.host = `127.0.0.1:${await proxy.start()}`;
+        return target.toString();
+      },
+      {
+        DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_MS),
+        DATABASE_STATEMENT_TIMEOUT_MS: String(STATEMENT_MS),
+      },
+    );
     const { server, database } = fault;
     const token = await loginAdmin(server.baseUrl);
     await unlimitEcho(server.baseUrl, token);
@@ -66,9 +69,10 @@ describe('retry after a 503 (built server, PostgreSQL behind a proxy)', () => {
     try {
       const { rows: executions } = await pg.query(`SELECT id, status, locked_by FROM tool_executions WHERE request_id = $1`, [requestId]);
       expect(executions).toEqual([{ id: retry.body.executionId, status: 'completed', locked_by: null }]);
-      const { rows: audits } = await pg.query(`SELECT result FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`, [
-        retry.body.executionId,
-      ]);
+      const { rows: audits } = await pg.query(
+        `SELECT result FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`,
+        [retry.body.executionId],
+      );
       expect(audits).toEqual([{ result: 'success' }]);
     } finally {
       await pg.end();

@@ -58,7 +58,9 @@ describe('SIGTERM with idle keep-alive clients (built server on PostgreSQL)', ()
 
     // Each client made one request and keeps its connection open, idle.
     const idleAgent = new Agent({ keepAlive: true, maxSockets: IDLE_CLIENTS, keepAliveMsecs: 60_000 });
-    const warmed = await Promise.all(Array.from({ length: IDLE_CLIENTS }, () => send(server.port, idleAgent, { method: 'GET', path: '/api/v1/health' })));
+    const warmed = await Promise.all(
+      Array.from({ length: IDLE_CLIENTS }, () => send(server.port, idleAgent, { method: 'GET', path: '/api/v1/health' })),
+    );
     expect(warmed.filter((a) => a.status !== 200)).toEqual([]);
     const idleSockets = Object.values(idleAgent.freeSockets).flat();
     expect(idleSockets.length).toBe(IDLE_CLIENTS);

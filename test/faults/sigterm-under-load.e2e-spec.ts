@@ -2,7 +2,18 @@ import { Agent, request } from 'node:http';
 import { Client } from 'pg';
 import { WebSocket } from 'ws';
 import { http } from '../support/test-app';
-import { count, exitWithin, FaultServer, loginAdmin, Outcome, sessionOf, sleep, startFaultServer, startLoad, unlimitEcho } from './fault-kit';
+import {
+  count,
+  exitWithin,
+  FaultServer,
+  loginAdmin,
+  Outcome,
+  sessionOf,
+  sleep,
+  startFaultServer,
+  startLoad,
+  unlimitEcho,
+} from './fault-kit';
 
 /**
  * SIGTERM while the server is busy. PostgreSQL only: it needs the built server as a real process
@@ -103,9 +114,15 @@ async function openSseStream(baseUrl: string, token: string): Promise<{ sessionI
   const initialized = await mcpPost(baseUrl, token, { jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId);
   await initialized.text();
   const stream = await fetch(`${baseUrl}/api/v1/mcp`, {
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': LEGACY_VERSION },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': LEGACY_VERSION,
+    },
   });
-  if (stream.status !== 200 || !stream.headers.get('content-type')?.startsWith('text/event-stream')) throw new Error(`SSE: ${stream.status}`);
+  if (stream.status !== 200 || !stream.headers.get('content-type')?.startsWith('text/event-stream'))
+    throw new Error(`SSE: ${stream.status}`);
   const reader = stream.body!.getReader();
   const ended = (async () => {
     try {
@@ -169,7 +186,12 @@ describe('SIGTERM under load (built server on PostgreSQL)', () => {
       [
         { kind: 'list', method: 'GET', path: '/api/v1/tools' },
         // Half a second of work each: some are always in flight when the signal lands.
-        { kind: 'execute', method: 'POST', path: '/api/v1/tools/tool_echo/execute', body: () => ({ parameters: { message: 'drain', delayMs: 500 } }) },
+        {
+          kind: 'execute',
+          method: 'POST',
+          path: '/api/v1/tools/tool_echo/execute',
+          body: () => ({ parameters: { message: 'drain', delayMs: 500 } }),
+        },
       ],
       { connections: 16 },
     );
@@ -256,9 +278,10 @@ describe('SIGTERM under load (built server on PostgreSQL)', () => {
     await pg.connect();
     try {
       const { rows: executions } = await pg.query(`SELECT id FROM tool_executions WHERE session_id = $1`, [loadSession]);
-      const { rows: sessions } = await pg.query(`SELECT messages_received, messages_sent, tool_executions, errors FROM sessions WHERE id = $1`, [
-        loadSession,
-      ]);
+      const { rows: sessions } = await pg.query(
+        `SELECT messages_received, messages_sent, tool_executions, errors FROM sessions WHERE id = $1`,
+        [loadSession],
+      );
       const { rows: mcp } = await pg.query(`SELECT status, end_reason FROM sessions WHERE connection_type = 'websocket'`);
       const seen = new Set(executed.map((o) => JSON.parse(o.body).executionId));
       expect(new Set(executions.map((r: { id: string }) => r.id))).toEqual(seen);

@@ -92,7 +92,11 @@ const once = () => new Promise((resolve, reject) => {
 })();
 `;
 
-function startProber(port: number): { ready: Promise<void>; start(): void; stop(): Promise<Array<{ status: number; ms: number; at: number }>> } {
+function startProber(port: number): {
+  ready: Promise<void>;
+  start(): void;
+  stop(): Promise<Array<{ status: number; ms: number; at: number }>>;
+} {
   const child = spawn(process.execPath, ['-e', PROBER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   let markReady: () => void = () => undefined;
@@ -143,7 +147,9 @@ describe('slow clients (built server)', () => {
     const hold = (act: (socket: Socket) => (() => void) | void) => holdConnection(port, act, connected);
     const attack = {
       // Slowloris: a request line, then a header line every 200 ms, never the blank line.
-      headers: Array.from({ length: PER_KIND }, () => hold((s) => trickle(s, 'GET /api/v1/health HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n', 200))),
+      headers: Array.from({ length: PER_KIND }, () =>
+        hold((s) => trickle(s, 'GET /api/v1/health HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n', 200)),
+      ),
       // Connected, never a byte: a request whose headers never come.
       idle: Array.from({ length: PER_KIND }, () => hold(() => undefined)),
       // One request answered, then the connection kept and left idle.
@@ -151,7 +157,12 @@ describe('slow clients (built server)', () => {
       // Headers complete, then a body at 1 byte a second.
       body: Array.from({ length: PER_KIND }, () =>
         hold((s) =>
-          trickle(s, 'POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n', ' ', 1_000),
+          trickle(
+            s,
+            'POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
+            ' ',
+            1_000,
+          ),
         ),
       ),
     };
@@ -171,7 +182,20 @@ describe('slow clients (built server)', () => {
       idle: summary(dropped.idle),
       keptAlive: summary(dropped.keptAlive),
       body: summary(dropped.body),
-      health: { probes: health.length, p99Ms: Math.round(percentile(health.map((h) => h.ms), 99) * 10) / 10, slowestMs: health.map((h) => Math.round(h.ms)).sort((a, b) => b - a).slice(0, 5) },
+      health: {
+        probes: health.length,
+        p99Ms:
+          Math.round(
+            percentile(
+              health.map((h) => h.ms),
+              99,
+            ) * 10,
+          ) / 10,
+        slowestMs: health
+          .map((h) => Math.round(h.ms))
+          .sort((a, b) => b - a)
+          .slice(0, 5),
+      },
     };
     process.stdout.write(`${JSON.stringify(figures)}\n`);
 

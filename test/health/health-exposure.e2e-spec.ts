@@ -20,7 +20,14 @@ describe('Health details are for administrators', () => {
     const dir = mkdtempSync(join(tmpdir(), 'smcp-health-'));
     const file = writeUpstreamsFile(dir, [
       // Nothing listens there: the upstream is down with a last error.
-      { name: deadUpstream, transport: 'http', url: `http://127.0.0.1:${await freePort()}/mcp`, category: 'data', permissions: [], reconnect: { initialDelayMs: 100, maxDelayMs: 500 } },
+      {
+        name: deadUpstream,
+        transport: 'http',
+        url: `http://127.0.0.1:${await freePort()}/mcp`,
+        category: 'data',
+        permissions: [],
+        reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+      },
     ]);
     t = await startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
     admin = await login(t, ADMIN_EMAIL);
@@ -45,7 +52,7 @@ describe('Health details are for administrators', () => {
     metrics: {},
   };
 
-  it('answers anyone with each component\'s status only', async () => {
+  it("answers anyone with each component's status only", async () => {
     const res = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
     expect(res.status).toBe(200);
     expect(res.body).toEqual(publicShape);

@@ -11,7 +11,13 @@ export async function startAuthProxy(target: string, credential: string): Promis
   const upstream = new URL(target);
   const server: Server = createServer((incoming, outgoing) => {
     const proxied = forward(
-      { hostname: upstream.hostname, port: upstream.port, method: incoming.method, path: incoming.url, headers: { ...incoming.headers, authorization: `Bearer ${credential}` } },
+      {
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: { ...incoming.headers, authorization: `Bearer ${credential}` },
+      },
       (answer) => {
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(outgoing);

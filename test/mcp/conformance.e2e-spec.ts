@@ -37,11 +37,14 @@ function runSuite(url: string, requirements: string, expected: string, outDir: s
     execFile(
       NODE,
       [CLI, 'server', '--url', url, '--requirements', requirements, '--expected-failures', expected, '-o', outDir],
-      { timeout: 240_000, maxBuffer: 32 * 1024 * 1024, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), NO_COLOR: '1' } },
+      {
+        timeout: 240_000,
+        maxBuffer: 32 * 1024 * 1024,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), NO_COLOR: '1' },
+      },
       (error, stdout, stderr) => {
         const output = `${stdout}\n${stderr}`;
-        const scenario = (mark: string) =>
-          [...output.matchAll(new RegExp(`^\\s*${mark}\\s+([a-z0-9-]+):`, 'gm'))].map((match) => match[1]);
+        const scenario = (mark: string) => [...output.matchAll(new RegExp(`^\\s*${mark}\\s+([a-z0-9-]+):`, 'gm'))].map((match) => match[1]);
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, output, passed: scenario('✓'), failed: scenario('✗') });
       },

@@ -7,7 +7,15 @@ import { ADMIN_EMAIL, updateTool } from '../tools/tools-test-kit';
 import { Caller, connectHttp, createApiKey, createContext, eventually, initializeLegacy, login, mcpEnv, signUp } from './mcp-test-kit';
 import { McpTestToolsModule } from './mcp-test-tools.module';
 
-const BUILTINS = ['tool_echo', 'tool_filesystem', 'tool_http_fetch', 'tool_json_query', 'tool_progress', 'tool_statistics', 'tool_system_metrics'];
+const BUILTINS = [
+  'tool_echo',
+  'tool_filesystem',
+  'tool_http_fetch',
+  'tool_json_query',
+  'tool_progress',
+  'tool_statistics',
+  'tool_system_metrics',
+];
 /**
  * Without shared session denials (Redis) a replica learns that a session ended elsewhere when it
  * re-reads the row: per request at least every 15 s (SessionService), and every 30 s for all the
@@ -53,7 +61,10 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
   };
   const held = (t: TestApp, sessionId: string) => t.app.get(McpConnectionRegistry).get(sessionId) !== undefined;
   const sessionRow = async (sessionId: string) => {
-    const [row] = await db.query(`SELECT status, end_reason, tool_executions, messages_received, messages_sent FROM sessions WHERE id = $1`, [sessionId]);
+    const [row] = await db.query(
+      `SELECT status, end_reason, tool_executions, messages_received, messages_sent FROM sessions WHERE id = $1`,
+      [sessionId],
+    );
     return row as { status: string; end_reason: string | null; tool_executions: number; messages_received: number; messages_sent: number };
   };
 
@@ -75,7 +86,9 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
 
   it('serves a session opened on A on B (tools/list, tools/call with progress) while A keeps serving it', async () => {
     const first = await open(onA(), user.token, '2025-06-18');
-    const [stored] = await db.query(`SELECT transport, credential, parent_session_id, handshake FROM mcp_sessions WHERE session_id = $1`, [first.sessionId]);
+    const [stored] = await db.query(`SELECT transport, credential, parent_session_id, handshake FROM mcp_sessions WHERE session_id = $1`, [
+      first.sessionId,
+    ]);
     expect(stored).toMatchObject({ transport: 'streamable-http', credential: 'jwt', parent_session_id: user.sessionId });
     expect(JSON.parse(stored.handshake)).toMatchObject({ protocolVersion: '2025-06-18', clientInfo: { name: 'e2e-legacy' } });
     expect(held(b, first.sessionId)).toBe(false);
@@ -86,21 +99,34 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
     const echoed = await client.callTool({ name: 'tool_echo', arguments: { message: 'on B' } });
     expect(echoed.structuredContent).toEqual({ message: 'on B' });
     const progress: number[] = [];
-    const counted = await client.callTool({ name: 'tool_progress', arguments: { steps: 3, stepMs: 10 } }, { onprogress: (p: { progress: number }) => progress.push(p.progress) });
+    const counted = await client.callTool(
+      { name: 'tool_progress', arguments: { steps: 3, stepMs: 10 } },
+      { onprogress: (p: { progress: number }) => progress.push(p.progress) },
+    );
     expect(counted.structuredContent).toEqual({ counted: 3 });
     expect(progress).toEqual([1, 2, 3]);
-    expect((await first.client.callTool({ name: 'tool_echo', arguments: { message: 'on A' } })).structuredContent).toEqual({ message: 'on A' });
+    expect((await first.client.callTool({ name: 'tool_echo', arguments: { message: 'on A' } })).structuredContent).toEqual({
+      message: 'on A',
+    });
 
     // Both replicas count in the one session; the handshake B replayed is not the client's traffic.
     // Received: initialize + initialized on A, tools/list + two calls on B, one call on A.
-    const row = await eventually(() => sessionRow(first.sessionId), (r) => r.tool_executions === 3 && r.messages_received >= 6);
+    const row = await eventually(
+      () => sessionRow(first.sessionId),
+      (r) => r.tool_executions === 3 && r.messages_received >= 6,
+    );
     expect(row).toMatchObject({ status: 'active', tool_executions: 3, messages_received: 6 });
   });
 
   it('opens the GET stream of a session on a replica that never saw it, and list_changed reaches it there', async () => {
     const { sessionId } = await open(onA(), user.token);
     const response = await fetch(onB(), {
-      headers: { accept: 'text/event-stream', authorization: `Bearer ${user.token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+      headers: {
+        accept: 'text/event-stream',
+        authorization: `Bearer ${user.token}`,
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
@@ -108,7 +134,9 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
     streams.push(reader);
     try {
       expect((await updateTool(b, admin, 'tool_statistics', { permissions: ['tools:execute', 'stats:run'] })).status).toBe(200);
-      expect(await readUntil(reader, (text) => text.includes('notifications/tools/list_changed'))).toContain('notifications/tools/list_changed');
+      expect(await readUntil(reader, (text) => text.includes('notifications/tools/list_changed'))).toContain(
+        'notifications/tools/list_changed',
+      );
     } finally {
       expect((await updateTool(b, admin, 'tool_statistics', { permissions: null })).status).toBe(200);
     }
@@ -136,30 +164,45 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
     expect((await toolsList(onA(), user.token, sessionId)).status).toBe(200);
   });
 
-  it('ends the session everywhere on DELETE via B: the row and B at once, then A closes its copy and its stream', async () => {
-    // Opened by hand: the SDK client would hold the session's one GET stream on A itself.
-    const sessionId = await initializeLegacy(onA(), user.token);
-    const stream = await fetch(onA(), {
-      headers: { accept: 'text/event-stream', authorization: `Bearer ${user.token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
-    });
-    expect(stream.status).toBe(200);
-    const reader = stream.body!.getReader();
-    streams.push(reader);
+  it(
+    'ends the session everywhere on DELETE via B: the row and B at once, then A closes its copy and its stream',
+    async () => {
+      // Opened by hand: the SDK client would hold the session's one GET stream on A itself.
+      const sessionId = await initializeLegacy(onA(), user.token);
+      const stream = await fetch(onA(), {
+        headers: {
+          accept: 'text/event-stream',
+          authorization: `Bearer ${user.token}`,
+          'mcp-session-id': sessionId,
+          'mcp-protocol-version': '2025-11-25',
+        },
+      });
+      expect(stream.status).toBe(200);
+      const reader = stream.body!.getReader();
+      streams.push(reader);
 
-    const { transport } = await resume(onB(), user.token, sessionId);
-    await transport.terminateSession();
-    expect(await sessionRow(sessionId)).toMatchObject({ status: 'terminated', end_reason: 'closed' });
-    const audit = await db.query(`SELECT details FROM audit_logs WHERE action = 'mcp.session.closed' AND resource = $1`, [`session:${sessionId}`]);
-    expect(audit).toEqual([{ details: expect.objectContaining({ reason: 'closed', how: 'DELETE' }) }]);
-    expect(held(b, sessionId)).toBe(false);
-    expect((await toolsList(onB(), user.token, sessionId)).status).toBe(404);
+      const { transport } = await resume(onB(), user.token, sessionId);
+      await transport.terminateSession();
+      expect(await sessionRow(sessionId)).toMatchObject({ status: 'terminated', end_reason: 'closed' });
+      const audit = await db.query(`SELECT details FROM audit_logs WHERE action = 'mcp.session.closed' AND resource = $1`, [
+        `session:${sessionId}`,
+      ]);
+      expect(audit).toEqual([{ details: expect.objectContaining({ reason: 'closed', how: 'DELETE' }) }]);
+      expect(held(b, sessionId)).toBe(false);
+      expect((await toolsList(onB(), user.token, sessionId)).status).toBe(404);
 
-    // No request reaches A meanwhile: its sweep finds the session ended and closes the stream.
-    expect(await readToEnd(reader, REPLICA_CATCH_UP_MS)).toBe('ended');
-    expect(held(a, sessionId)).toBe(false);
-    const onReplicaA = await eventually(() => toolsList(onA(), user.token, sessionId), (r) => r.status === 404, REPLICA_CATCH_UP_MS);
-    expect(onReplicaA.status).toBe(404);
-  }, 2 * REPLICA_CATCH_UP_MS + 10_000);
+      // No request reaches A meanwhile: its sweep finds the session ended and closes the stream.
+      expect(await readToEnd(reader, REPLICA_CATCH_UP_MS)).toBe('ended');
+      expect(held(a, sessionId)).toBe(false);
+      const onReplicaA = await eventually(
+        () => toolsList(onA(), user.token, sessionId),
+        (r) => r.status === 404,
+        REPLICA_CATCH_UP_MS,
+      );
+      expect(onReplicaA.status).toBe(404);
+    },
+    2 * REPLICA_CATCH_UP_MS + 10_000,
+  );
 
   it('does not adopt a session whose credential session has ended; it ends it instead', async () => {
     const second = await login(a, 'replicas-user@example.com');
@@ -176,7 +219,9 @@ describe('2025-era MCP sessions across replicas (postgres)', () => {
     await a.stop();
     expect(await sessionRow(sessionId)).toMatchObject({ status: 'active' });
     const { client } = await resume(onB(), user.token, sessionId);
-    expect((await client.callTool({ name: 'tool_echo', arguments: { message: 'after A stopped' } })).structuredContent).toEqual({ message: 'after A stopped' });
+    expect((await client.callTool({ name: 'tool_echo', arguments: { message: 'after A stopped' } })).structuredContent).toEqual({
+      message: 'after A stopped',
+    });
   });
 });
 
@@ -188,7 +233,10 @@ async function listEveryTool(client: Client): Promise<string[]> {
   const names: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = (await client.request({ method: 'tools/list', params: cursor ? { cursor } : {} })) as { tools: Array<{ name: string }>; nextCursor?: string };
+    const page = (await client.request({ method: 'tools/list', params: cursor ? { cursor } : {} })) as {
+      tools: Array<{ name: string }>;
+      nextCursor?: string;
+    };
     names.push(...page.tools.map((tool) => tool.name));
     cursor = page.nextCursor;
   } while (cursor);
@@ -212,7 +260,11 @@ async function toolsList(url: string, credential: string, sessionId: string): Pr
 }
 
 /** Reads an SSE body until `done` holds for what arrived (or fails after a while). */
-async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, done: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  done: (text: string) => boolean,
+  timeoutMs = 10_000,
+): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
   const deadline = Date.now() + timeoutMs;
@@ -228,7 +280,10 @@ async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, done: 
 async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>, timeoutMs: number): Promise<'ended' | 'still open'> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const next = await Promise.race([reader.read().catch(() => ({ done: true as const, value: undefined })), sleep(Math.max(0, deadline - Date.now())).then(() => 'timeout' as const)]);
+    const next = await Promise.race([
+      reader.read().catch(() => ({ done: true as const, value: undefined })),
+      sleep(Math.max(0, deadline - Date.now())).then(() => 'timeout' as const),
+    ]);
     if (next === 'timeout') return 'still open';
     if (next.done) return 'ended';
   }

@@ -7,7 +7,15 @@ import { Caller, connectHttp, createApiKey, createContext, eventually, listAll, 
 import { McpTestToolProvider, McpTestToolsModule } from './mcp-test-tools.module';
 
 const ERAS = ['modern', 'legacy'] as const;
-const BUILTINS = ['tool_echo', 'tool_filesystem', 'tool_http_fetch', 'tool_json_query', 'tool_progress', 'tool_statistics', 'tool_system_metrics'];
+const BUILTINS = [
+  'tool_echo',
+  'tool_filesystem',
+  'tool_http_fetch',
+  'tool_json_query',
+  'tool_progress',
+  'tool_statistics',
+  'tool_system_metrics',
+];
 
 /** Real peers: the official v2 client pinned to 2026-07-28, and on the 2025 era. */
 describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
@@ -75,7 +83,10 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
       await expect(client.callTool({ name: 'tool_nope', arguments: {} })).rejects.toMatchObject({ code: -32602 });
       const invalid = await client.callTool({ name: 'tool_echo', arguments: { message: 42 } });
       expect(invalid.isError).toBe(true);
-      expect((invalid.content as Array<{ type: string; text: string }>)[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/VALIDATION_ERROR/) });
+      expect((invalid.content as Array<{ type: string; text: string }>)[0]).toMatchObject({
+        type: 'text',
+        text: expect.stringMatching(/VALIDATION_ERROR/),
+      });
       expect(invalid.structuredContent).toMatchObject({ error: { code: 'VALIDATION_ERROR' } });
     });
 
@@ -97,18 +108,24 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
         { signal: controller.signal, onprogress: () => controller.abort('user cancelled') },
       );
       await expect(call).rejects.toBeDefined();
-      await eventually(async () => tools.aborted.length, (n) => n > before, 5_000);
+      await eventually(
+        async () => tools.aborted.length,
+        (n) => n > before,
+        5_000,
+      );
       expect(tools.aborted.length).toBeGreaterThan(before);
     });
   });
 
-  it('offers a context endpoint with only that context\'s tools, to its owner only; archived refuses', async () => {
+  it("offers a context endpoint with only that context's tools, to its owner only; archived refuses", async () => {
     const contextId = await createContext(t, user, `ctx-${kind}`, ['tool_echo', 'tool_statistics']);
     const url = `${t.baseUrl}/api/v1/contexts/${contextId}/mcp`;
     for (const era of ERAS) {
       const { client } = await connect(url, user.token, era);
       expect(await listAll(client)).toEqual(['tool_echo', 'tool_statistics']);
-      expect((await client.callTool({ name: 'tool_echo', arguments: { message: 'in context' } })).structuredContent).toEqual({ message: 'in context' });
+      expect((await client.callTool({ name: 'tool_echo', arguments: { message: 'in context' } })).structuredContent).toEqual({
+        message: 'in context',
+      });
       await expect(client.callTool({ name: 'tool_json_query', arguments: {} })).rejects.toMatchObject({ code: -32602 });
       const { key } = await createApiKey(t, user, { name: `ctx-key-${era}` });
       const keyed = await connect(url, key, era);
@@ -120,7 +137,9 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     await expect(connect(url, stranger.token, 'legacy')).rejects.toBeDefined();
     expect((await rawInitialize(url, stranger.token)).status).toBe(404);
 
-    expect((await http(t.baseUrl, 'PUT', `/api/v1/contexts/${contextId}`, { token: user.token, body: { status: 'archived' } })).status).toBe(200);
+    expect(
+      (await http(t.baseUrl, 'PUT', `/api/v1/contexts/${contextId}`, { token: user.token, body: { status: 'archived' } })).status,
+    ).toBe(200);
     expect((await rawInitialize(url, user.token)).status).toBe(403);
   });
 
@@ -147,11 +166,17 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     expect(await listAll(client)).not.toContain('tool_statistics');
     const refused = await client.callTool({ name: 'tool_statistics', arguments: { values: [1, 2], operations: ['mean'] } });
     expect(refused.isError).toBe(true);
-    expect((refused.content as Array<{ type: string; text: string }>)[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/stats:run/) });
+    expect((refused.content as Array<{ type: string; text: string }>)[0]).toMatchObject({
+      type: 'text',
+      text: expect.stringMatching(/stats:run/),
+    });
     // The administrator holds no such grant either, but an admin's grant makes it visible.
     expect(await listAll((await connect(`${t.baseUrl}/api/v1/mcp`, admin.token, 'modern')).client)).not.toContain('tool_statistics');
     expect((await updateTool(t, admin, 'tool_statistics', { permissions: null })).status).toBe(200);
-    await eventually(() => listAll(client), (names) => names.includes('tool_statistics'));
+    await eventually(
+      () => listAll(client),
+      (names) => names.includes('tool_statistics'),
+    );
   });
 
   it('counts messages, executions and errors in the MCP session, which is one of our sessions', async () => {
@@ -173,13 +198,17 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     const first = await connect(`${t.baseUrl}/api/v1/mcp`, user.token, 'legacy');
     const deleted = first.transport.sessionId!;
     await first.transport.terminateSession();
-    expect((await rawPost(`${t.baseUrl}/api/v1/mcp`, user.token, { 'mcp-session-id': deleted, 'mcp-protocol-version': '2025-11-25' })).status).toBe(404);
+    expect(
+      (await rawPost(`${t.baseUrl}/api/v1/mcp`, user.token, { 'mcp-session-id': deleted, 'mcp-protocol-version': '2025-11-25' })).status,
+    ).toBe(404);
 
     const second = await connect(`${t.baseUrl}/api/v1/mcp`, user.token, 'legacy', '2025-06-18');
     const terminated = second.transport.sessionId!;
     const res = await http(t.baseUrl, 'POST', `/api/v1/sessions/${terminated}/terminate`, { token: user.token });
     expect(res.status).toBe(200);
-    expect((await rawPost(`${t.baseUrl}/api/v1/mcp`, user.token, { 'mcp-session-id': terminated, 'mcp-protocol-version': '2025-06-18' })).status).toBe(404);
+    expect(
+      (await rawPost(`${t.baseUrl}/api/v1/mcp`, user.token, { 'mcp-session-id': terminated, 'mcp-protocol-version': '2025-06-18' })).status,
+    ).toBe(404);
     await expect(second.client.listTools()).rejects.toBeDefined();
     // Without a session id a 2025 request is a bad request.
     expect((await rawPost(`${t.baseUrl}/api/v1/mcp`, user.token, {})).status).toBe(400);
@@ -192,13 +221,21 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: t.baseUrl })).status).toBe(200);
     expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, user.token, { origin: 'http://localhost:5173' })).status).toBe(403);
 
-    const inUrl = await fetch(`${t.baseUrl}/api/v1/mcp?access_token=${user.token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const inUrl = await fetch(`${t.baseUrl}/api/v1/mcp?access_token=${user.token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(inUrl.status).toBe(401);
     const inUrlWithHeader = await rawInitialize(`${t.baseUrl}/api/v1/mcp?api_key=x`, user.token);
     expect(inUrlWithHeader.status).toBe(401);
     expect((await http(t.baseUrl, 'GET', `/api/v1/tools?access_token=${user.token}`)).status).toBe(401);
 
-    const anonymous = await fetch(`${t.baseUrl}/api/v1/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const anonymous = await fetch(`${t.baseUrl}/api/v1/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${t.baseUrl}/.well-known/oauth-protected-resource"`);
     const metadata = await http(t.baseUrl, 'GET', '/.well-known/oauth-protected-resource');
@@ -207,7 +244,10 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
   });
 
   it('manages API keys: shown once, listed without the key, narrowed permissions, revocation closes access', async () => {
-    const created = await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token: user.token, body: { name: 'reader', permissions: ['tools:read'] } });
+    const created = await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', {
+      token: user.token,
+      body: { name: 'reader', permissions: ['tools:read'] },
+    });
     expect(created.status).toBe(201);
     expect(created.body.key).toMatch(/^smcp_[A-Za-z0-9_-]{43}$/);
     const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/api-keys', { token: user.token });
@@ -220,9 +260,23 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     // Without tools:execute the key sees no tool and cannot call one; REST reads still work.
     expect(await listAll((await connect(`${t.baseUrl}/api/v1/mcp`, created.body.key, 'modern')).client)).toEqual([]);
     expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: created.body.key })).status).toBe(200);
-    expect((await http(t.baseUrl, 'POST', '/api/v1/tools/tool_echo/execute', { token: created.body.key, body: { parameters: { message: 'x' } } })).status).toBe(403);
+    expect(
+      (
+        await http(t.baseUrl, 'POST', '/api/v1/tools/tool_echo/execute', {
+          token: created.body.key,
+          body: { parameters: { message: 'x' } },
+        })
+      ).status,
+    ).toBe(403);
     // Not a subset of the owner's permissions; keys cannot manage keys.
-    expect((await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token: user.token, body: { name: 'x', permissions: ['admin:users:write'] } })).status).toBe(400);
+    expect(
+      (
+        await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', {
+          token: user.token,
+          body: { name: 'x', permissions: ['admin:users:write'] },
+        })
+      ).status,
+    ).toBe(400);
     const full = await createApiKey(t, user, { name: 'full' });
     expect((await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token: full.key, body: { name: 'y' } })).status).toBe(403);
 
@@ -232,7 +286,11 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
     await expect(client.listTools()).rejects.toBeDefined();
     expect((await rawInitialize(`${t.baseUrl}/api/v1/mcp`, full.key)).status).toBe(401);
     const audit = await db.query(`SELECT action FROM audit_logs WHERE resource = $1 ORDER BY seq`, [`apikey:${full.id}`]);
-    expect(audit.map((row: { action: string }) => row.action)).toEqual(['auth.apikey.created', 'auth.apikey.session_opened', 'auth.apikey.revoked']);
+    expect(audit.map((row: { action: string }) => row.action)).toEqual([
+      'auth.apikey.created',
+      'auth.apikey.session_opened',
+      'auth.apikey.revoked',
+    ]);
   });
 });
 
@@ -248,7 +306,12 @@ function initializeBody(): string {
 async function rawInitialize(url: string, credential: string, headers: Record<string, string> = {}): Promise<Response> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}`, ...headers },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${credential}`,
+      ...headers,
+    },
     body: initializeBody(),
   });
   await response.body?.cancel();
@@ -258,7 +321,12 @@ async function rawInitialize(url: string, credential: string, headers: Record<st
 async function rawPost(url: string, credential: string, headers: Record<string, string>): Promise<Response> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}`, ...headers },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${credential}`,
+      ...headers,
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
   });
   await response.body?.cancel();
@@ -275,7 +343,12 @@ function statusWithHost(url: string, credential: string, host: string): Promise<
         port: target.port,
         path: target.pathname,
         method: 'POST',
-        headers: { host, 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}` },
+        headers: {
+          host,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${credential}`,
+        },
       },
       (res) => {
         res.resume();

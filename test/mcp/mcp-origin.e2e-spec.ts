@@ -55,7 +55,13 @@ describe('MCP Origin check: scheme, host and port', () => {
     upgradeStatus(`ws://127.0.0.1:${port}/api/v1/mcp/ws?ticket=${await ticketFor(t, user.token)}`, { origin });
 
   const own = () => `http://127.0.0.1:${port}`;
-  const foreign = () => ['http://localhost:1', `http://127.0.0.1:${port + 1}`, `http://localhost:${port}`, 'http://localhost:5174', 'https://localhost:5173'];
+  const foreign = () => [
+    'http://localhost:1',
+    `http://127.0.0.1:${port + 1}`,
+    `http://localhost:${port}`,
+    'http://localhost:5174',
+    'https://localhost:5173',
+  ];
 
   it('over HTTP: accepts its own origin and the configured one, refuses the same hostname on another port or scheme', async () => {
     expect(await httpStatus(`127.0.0.1:${port}`, own())).toBe(200);

@@ -27,11 +27,16 @@ export async function connectHttp(
   era: Era,
   options: { protocolVersion?: string } = {},
 ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${credential}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${credential}` } },
+  });
   const client =
     era === 'modern'
       ? new Client({ name: 'e2e-modern', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } })
-      : new Client({ name: 'e2e-legacy', version: '1.0.0' }, options.protocolVersion ? { supportedProtocolVersions: [options.protocolVersion] } : {});
+      : new Client(
+          { name: 'e2e-legacy', version: '1.0.0' },
+          options.protocolVersion ? { supportedProtocolVersions: [options.protocolVersion] } : {},
+        );
   await client.connect(transport);
   return { client, transport };
 }
@@ -84,11 +89,20 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {},
 
 /** A 2025-era MCP session opened by hand at `url` (initialize, then notifications/initialized); returns its id. */
 export async function initializeLegacy(url: string, credential: string): Promise<string> {
-  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${credential}` };
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${credential}`,
+  };
   const initialize = await fetch(url, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    }),
   });
   await initialize.text();
   const sessionId = initialize.headers.get('mcp-session-id');

@@ -1,7 +1,17 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { http, startTestApp, TestApp } from '../support/test-app';
-import { Caller, createApiKey, createContext, installWebSocketGlobal, listAll, mcpEnv, signUp, ticketFor, upgradeStatus } from './mcp-test-kit';
+import {
+  Caller,
+  createApiKey,
+  createContext,
+  installWebSocketGlobal,
+  listAll,
+  mcpEnv,
+  signUp,
+  ticketFor,
+  upgradeStatus,
+} from './mcp-test-kit';
 
 installWebSocketGlobal();
 
@@ -14,7 +24,6 @@ async function connectWs(t: TestApp, path: string, ticket: string): Promise<{ cl
   await client.connect(transport);
   return { client, transport };
 }
-
 
 describe('MCP over WebSocket (v1 SDK client, tickets)', () => {
   let t: TestApp;
@@ -34,11 +43,15 @@ describe('MCP over WebSocket (v1 SDK client, tickets)', () => {
     expect(result.structuredContent).toEqual({ message: 'over ws' });
 
     const sessions = await http(t.baseUrl, 'GET', '/api/v1/sessions', { token: user.token });
-    const ws = sessions.body.sessions.filter((s: { connectionType: string; status: string }) => s.connectionType === 'websocket' && s.status === 'active');
+    const ws = sessions.body.sessions.filter(
+      (s: { connectionType: string; status: string }) => s.connectionType === 'websocket' && s.status === 'active',
+    );
     expect(ws).toHaveLength(1);
 
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-      (transport as unknown as { _socket: WebSocket })._socket.addEventListener('close', (event) => resolve({ code: event.code, reason: String(event.reason) })),
+      (transport as unknown as { _socket: WebSocket })._socket.addEventListener('close', (event) =>
+        resolve({ code: event.code, reason: String(event.reason) }),
+      ),
     );
     const onclose = new Promise<void>((resolve) => (client.onclose = () => resolve()));
     expect((await http(t.baseUrl, 'POST', `/api/v1/sessions/${ws[0].id}/terminate`, { token: user.token })).status).toBe(200);
@@ -46,7 +59,7 @@ describe('MCP over WebSocket (v1 SDK client, tickets)', () => {
     await onclose;
   });
 
-  it('does the same with an API key\'s ticket on a context endpoint, which shows only its tools', async () => {
+  it("does the same with an API key's ticket on a context endpoint, which shows only its tools", async () => {
     const contextId = await createContext(t, user, 'ws-context', ['tool_echo']);
     const { key } = await createApiKey(t, user, { name: 'ws-agent' });
     const { client } = await connectWs(t, `/api/v1/contexts/${contextId}/mcp/ws`, await ticketFor(t, key));
@@ -64,7 +77,9 @@ describe('MCP over WebSocket (v1 SDK client, tickets)', () => {
     expect(await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws'))).toBe(401);
     expect(await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws', `?access_token=${user.token}`))).toBe(401);
     expect(await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws', `?ticket=${user.token}`))).toBe(401);
-    expect(await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws', `?ticket=${await ticketFor(t, user.token)}`), { origin: 'https://evil.example' })).toBe(403);
+    expect(
+      await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws', `?ticket=${await ticketFor(t, user.token)}`), { origin: 'https://evil.example' }),
+    ).toBe(403);
     expect(await upgradeStatus(wsUrl(t, '/api/v1/mcp/ws', `?ticket=${await ticketFor(t, user.token)}`), {}, ['chat'])).toBe(400);
     expect(await upgradeStatus(wsUrl(t, '/api/v1/contexts/ctx_unknown/mcp/ws', `?ticket=${await ticketFor(t, user.token)}`))).toBe(404);
     // A client that can send headers may use its bearer token there instead.

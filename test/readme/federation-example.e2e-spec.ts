@@ -96,10 +96,14 @@ describe("README's federation example, with the image's paths and production dep
   });
 
   it('the guard does refuse a devDependency (so the check above means something)', async () => {
-    const child = spawn(process.execPath, ['--require', PRODUCTION_ONLY, '-e', "require('@modelcontextprotocol/server-everything/package.json')"], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--require', PRODUCTION_ONLY, '-e', "require('@modelcontextprotocol/server-everything/package.json')"],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise((resolve) => child.on('exit', resolve));

@@ -103,7 +103,10 @@ describe('README examples', () => {
       expect(answers.every((answer) => typeof answer.result === 'object')).toBe(true);
       // tool_statistics advertises an output schema over MCP, so its call answers structuredContent.
       const call = answers.find((answer) => answer.result?.structuredContent !== undefined);
-      expect({ operation: call?.result.structuredContent.operation, count: call?.result.structuredContent.count }).toEqual({ operation: 'describe', count: 5 });
+      expect({ operation: call?.result.structuredContent.operation, count: call?.result.structuredContent.count }).toEqual({
+        operation: 'describe',
+        count: 5,
+      });
     }, 120_000);
   });
 });

@@ -6,7 +6,6 @@ import { dropPrefix, openLegacyStream, readToEnd, REDIS_URL, startReplicaPair, u
 
 const wsUrl = (t: TestApp, ticket: string) => `${t.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket}`;
 
-
 /** Redis's figures are for administrators (GET /admin/health); the public health shows its status only. */
 const redisState = async (t: TestApp, token: string) =>
   (await http(t.baseUrl, 'GET', '/api/v1/admin/health', { token })).body.components.redis.state as string;
@@ -49,14 +48,20 @@ describe('replicas when Redis is unreachable', () => {
       expect(detailed.status).toBe(200);
       expect(detailed.body.status).toBe('degraded');
       expect(detailed.body.components.database.status).toBe('healthy');
-      expect(detailed.body.components.redis).toMatchObject({ status: 'degraded', state: 'down', degraded: expect.arrayContaining([expect.stringContaining('rate limits')]) });
+      expect(detailed.body.components.redis).toMatchObject({
+        status: 'degraded',
+        state: 'down',
+        degraded: expect.arrayContaining([expect.stringContaining('rate limits')]),
+      });
     }
   });
 
   it('still limits rates, per replica', async () => {
     const client = { 'x-forwarded-for': '203.0.113.40' };
     for (let i = 0; i < 10; i++) {
-      expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).not.toBe(429);
+      expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).not.toBe(
+        429,
+      );
     }
     expect((await http(a.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'x' }, headers: client })).status).toBe(429);
     // B counts on its own while Redis is away.
@@ -90,12 +95,22 @@ describe('replicas when Redis is unreachable', () => {
     expect(refused.body).toMatchObject({ error: 'SERVICE_UNAVAILABLE', details: [] });
     expect(refused.headers.get('retry-after')).toBe('5');
     // A WebSocket with a bearer token needs no ticket and still connects.
-    expect(await upgradeStatus(`${a.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws`, { authorization: `Bearer ${user.token}` })).toBe(101);
+    expect(await upgradeStatus(`${a.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws`, { authorization: `Bearer ${user.token}` })).toBe(
+      101,
+    );
   });
 
   it('shares state again once Redis is back, and degrades again (still serving) when it is cut', async () => {
     await proxy.restore();
-    for (const t of [a, b]) expect(await eventually(() => redisState(t, admin.token), (state) => state === 'up', 15_000, 200)).toBe('up');
+    for (const t of [a, b])
+      expect(
+        await eventually(
+          () => redisState(t, admin.token),
+          (state) => state === 'up',
+          15_000,
+          200,
+        ),
+      ).toBe('up');
     expect((await http(a.baseUrl, 'GET', '/api/v1/health/detailed')).body.components.redis.status).toBe('healthy');
     expect(await upgradeStatus(wsUrl(b, await ticketFor(a, user.token)))).toBe(101);
     // B hears A again: a stream on B ends as soon as its session is terminated through A.
@@ -111,7 +126,15 @@ describe('replicas when Redis is unreachable', () => {
     expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
 
     await proxy.cut();
-    for (const t of [a, b]) expect(await eventually(() => redisState(t, admin.token), (state) => state === 'down', 15_000, 200)).toBe('down');
+    for (const t of [a, b])
+      expect(
+        await eventually(
+          () => redisState(t, admin.token),
+          (state) => state === 'down',
+          15_000,
+          200,
+        ),
+      ).toBe('down');
     expect((await http(b.baseUrl, 'GET', '/api/v1/ready')).status).toBe(200);
     expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: caller.token })).status).toBe(200);
     expect((await http(a.baseUrl, 'POST', `/api/v1/sessions/${caller.sessionId}/terminate`, { token: caller.token })).status).toBe(200);

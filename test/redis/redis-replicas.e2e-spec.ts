@@ -17,7 +17,6 @@ function withoutPeriodicRefresh(t: TestApp): { restore(): void } {
   return { restore: () => spy.mockRestore() };
 }
 
-
 /**
  * Two replicas (A and B) of one deployment: one PostgreSQL database, one Redis (under a prefix of
  * their own). PostgreSQL only: the embedded database belongs to a single process, so it cannot
@@ -55,7 +54,9 @@ describe('several replicas sharing state through Redis', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t = i % 2 === 0 ? a : b;
-      statuses.push((await http(t.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: `nope-${i}` }, headers: client })).status);
+      statuses.push(
+        (await http(t.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: `nope-${i}` }, headers: client })).status,
+      );
     }
     expect(statuses.every((status) => status !== 429)).toBe(true);
     for (const t of [a, b]) {
@@ -65,11 +66,14 @@ describe('several replicas sharing state through Redis', () => {
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     }
     // Another client keeps its own budget.
-    const other = await http(b.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: 'nope' }, headers: { 'x-forwarded-for': '198.51.100.24' } });
+    const other = await http(b.baseUrl, 'POST', '/api/v1/auth/refresh', {
+      body: { refreshToken: 'nope' },
+      headers: { 'x-forwarded-for': '198.51.100.24' },
+    });
     expect(other.status).not.toBe(429);
   });
 
-  it('an admin change on A reaches B\'s catalogue, and the per-tool limit of 5 is one budget across A and B', async () => {
+  it("an admin change on A reaches B's catalogue, and the per-tool limit of 5 is one budget across A and B", async () => {
     // B's periodic refresh is off: only the announcement can bring it the change.
     const refresh = withoutPeriodicRefresh(b);
     expect((await updateTool(a, admin, 'tool_echo', { rateLimit: { requests: 5, window: '1m' } })).status).toBe(200);
@@ -136,7 +140,9 @@ describe('several replicas sharing state through Redis', () => {
     }
 
     const sessions = await http(a.baseUrl, 'GET', '/api/v1/sessions', { token: user.token });
-    const ws = sessions.body.sessions.filter((s: { connectionType: string; status: string }) => s.connectionType === 'websocket' && s.status === 'active');
+    const ws = sessions.body.sessions.filter(
+      (s: { connectionType: string; status: string }) => s.connectionType === 'websocket' && s.status === 'active',
+    );
     expect(ws).toHaveLength(1);
     const socket = (transport as unknown as { _socket: WebSocket })._socket;
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -170,4 +176,3 @@ describe('several replicas sharing state through Redis', () => {
     expect((await list()).status).toBe(403);
   });
 });
-

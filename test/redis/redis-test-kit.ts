@@ -32,12 +32,19 @@ export async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
-
 /** A 2025-era MCP session opened by hand on `t` (initialize, initialized) and its GET (SSE) stream. */
-export async function openLegacyStream(t: Pick<TestApp, 'baseUrl'>, token: string): Promise<{ sessionId: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+export async function openLegacyStream(
+  t: Pick<TestApp, 'baseUrl'>,
+  token: string,
+): Promise<{ sessionId: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
   const sessionId = await initializeLegacy(`${t.baseUrl}/api/v1/mcp`, token);
   const stream = await fetch(`${t.baseUrl}/api/v1/mcp`, {
-    headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+    headers: {
+      accept: 'text/event-stream',
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    },
   });
   if (stream.status !== 200 || !stream.body) throw new Error(`GET stream: ${stream.status}`);
   return { sessionId, reader: stream.body.getReader() };
@@ -67,7 +74,14 @@ export async function startReplicaPair(
   redisUrl = REDIS_URL,
   extraEnv: Record<string, string> = {},
 ): Promise<{ a: TestApp; b: TestApp; env: Record<string, string>; close(): Promise<void> }> {
-  const env = mcpEnv({ ...sharedSecrets(), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, TRUST_PROXY: 'true', AUTH_RATE_LIMIT: '10', ...extraEnv });
+  const env = mcpEnv({
+    ...sharedSecrets(),
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    TRUST_PROXY: 'true',
+    AUTH_RATE_LIMIT: '10',
+    ...extraEnv,
+  });
   const a = await startTestApp('postgres', { env });
   const b = await startTestApp('postgres', { env, reuse: { database: a.database, dataDir: '' } });
   return {

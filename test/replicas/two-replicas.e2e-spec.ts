@@ -91,12 +91,16 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
     const user = await signUp(asApp(a), 'terminated@example.com');
     const ticket = await http(b.baseUrl, 'POST', '/api/v1/mcp/tickets', { token: user.token });
     expect(ticket.status).toBe(200);
-    const transport = new WebSocketClientTransport(new URL(`${b.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket.body.ticket}`));
+    const transport = new WebSocketClientTransport(
+      new URL(`${b.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${ticket.body.ticket}`),
+    );
     const client = new V1Client({ name: 'replica-ws', version: '1.0.0' });
     await client.connect(transport);
     expect((await client.callTool({ name: 'tool_echo', arguments: { message: 'on B' } })).structuredContent).toEqual({ message: 'on B' });
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-      (transport as unknown as { _socket: WebSocket })._socket.addEventListener('close', (event) => resolve({ code: event.code, reason: String(event.reason) })),
+      (transport as unknown as { _socket: WebSocket })._socket.addEventListener('close', (event) =>
+        resolve({ code: event.code, reason: String(event.reason) }),
+      ),
     );
 
     expect((await http(b.baseUrl, 'GET', '/api/v1/auth/me', { token: user.token })).status).toBe(200);
@@ -128,14 +132,23 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
     onB.onmessage = (message) => messages.push(message);
     await onB.start();
     await onB.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'tool_echo', arguments: { message: 'on B' } } });
-    const answer = await waitFor('the answer to request 7', () => messages.find((m) => (m as { id?: number }).id === 7) as { result?: { structuredContent?: unknown } } | undefined);
+    const answer = await waitFor(
+      'the answer to request 7',
+      () => messages.find((m) => (m as { id?: number }).id === 7) as { result?: { structuredContent?: unknown } } | undefined,
+    );
     expect(answer.result?.structuredContent).toEqual({ message: 'on B' });
 
     // Ended through B: A no longer serves it.
     await onB.terminateSession();
     const afterEnd = await fetch(`${a.baseUrl}/api/v1/mcp`, {
       method: 'POST',
-      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+      headers: {
+        ...headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list', params: {} }),
     });
     expect(afterEnd.status).toBe(404);

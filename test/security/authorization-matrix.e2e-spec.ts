@@ -74,32 +74,83 @@ const MCP_STREAM_HEADERS = { accept: 'text/event-stream' };
 
 //                                                            anon user dev  adm  full rstr bnd  aRst aBnd
 const MATRIX: Record<string, Row> = {
-  'POST /api/v1/auth/register': { probe: () => ({ path: '/api/v1/auth/register', body: {} }), expect: '400 400 400 400 400 400 400 400 400' },
+  'POST /api/v1/auth/register': {
+    probe: () => ({ path: '/api/v1/auth/register', body: {} }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
   'POST /api/v1/auth/login': { probe: () => ({ path: '/api/v1/auth/login', body: {} }), expect: '400 400 400 400 400 400 400 400 400' },
   // The bearer credential of refresh is a refresh token: access tokens and keys are not one.
   'POST /api/v1/auth/refresh': { probe: () => ({ path: '/api/v1/auth/refresh' }), expect: '401 401 401 401 401 401 401 401 401' },
-  'POST /api/v1/auth/logout': { probe: () => ({ path: '/api/v1/auth/logout', fresh: true }), expect: '401 200 200 200 403 403 403 403 403' },
+  'POST /api/v1/auth/logout': {
+    probe: () => ({ path: '/api/v1/auth/logout', fresh: true }),
+    expect: '401 200 200 200 403 403 403 403 403',
+  },
   'GET /api/v1/auth/me': { probe: () => ({ path: '/api/v1/auth/me' }), expect: '401 200 200 200 200 200 200 200 200' },
-  'POST /api/v1/auth/password': { probe: () => ({ path: '/api/v1/auth/password', body: {} }), expect: '401 400 400 400 403 403 403 403 403' },
-  'POST /api/v1/auth/mfa/enable': { probe: () => ({ path: '/api/v1/auth/mfa/enable', body: {} }), expect: '401 400 400 400 403 403 403 403 403' },
-  'POST /api/v1/auth/mfa/verify': { probe: () => ({ path: '/api/v1/auth/mfa/verify', body: {} }), expect: '401 400 400 400 403 403 403 403 403' },
-  'POST /api/v1/auth/api-keys': { probe: () => ({ path: '/api/v1/auth/api-keys', body: {} }), expect: '401 400 400 400 403 403 403 403 403' },
+  'POST /api/v1/auth/password': {
+    probe: () => ({ path: '/api/v1/auth/password', body: {} }),
+    expect: '401 400 400 400 403 403 403 403 403',
+  },
+  'POST /api/v1/auth/mfa/enable': {
+    probe: () => ({ path: '/api/v1/auth/mfa/enable', body: {} }),
+    expect: '401 400 400 400 403 403 403 403 403',
+  },
+  'POST /api/v1/auth/mfa/verify': {
+    probe: () => ({ path: '/api/v1/auth/mfa/verify', body: {} }),
+    expect: '401 400 400 400 403 403 403 403 403',
+  },
+  'POST /api/v1/auth/api-keys': {
+    probe: () => ({ path: '/api/v1/auth/api-keys', body: {} }),
+    expect: '401 400 400 400 403 403 403 403 403',
+  },
   'GET /api/v1/auth/api-keys': { probe: () => ({ path: '/api/v1/auth/api-keys' }), expect: '401 200 200 200 403 403 403 403 403' },
-  'DELETE /api/v1/auth/api-keys/:id': { probe: () => ({ path: `/api/v1/auth/api-keys/${MISSING}` }), expect: '401 404 404 404 403 403 403 403 403' },
+  'DELETE /api/v1/auth/api-keys/:id': {
+    probe: () => ({ path: `/api/v1/auth/api-keys/${MISSING}` }),
+    expect: '401 404 404 404 403 403 403 403 403',
+  },
 
   'GET /api/v1/admin/users': { probe: () => ({ path: '/api/v1/admin/users' }), expect: '401 403 403 200 403 403 403 403 403' },
-  'PUT /api/v1/admin/users/:id/roles': { probe: (f) => ({ path: `/api/v1/admin/users/${f.user.userId}/roles`, body: {} }), expect: '401 403 403 400 403 403 403 403 403' },
-  'POST /api/v1/admin/users/:id/suspend': { probe: () => ({ path: `/api/v1/admin/users/${MISSING}/suspend` }), expect: '401 403 403 404 403 403 403 403 403' },
-  'POST /api/v1/admin/users/:id/reactivate': { probe: () => ({ path: `/api/v1/admin/users/${MISSING}/reactivate` }), expect: '401 403 403 404 403 403 403 403 403' },
-  'POST /api/v1/admin/users/:id/mfa/reset': { probe: () => ({ path: `/api/v1/admin/users/${MISSING}/mfa/reset` }), expect: '401 403 403 404 403 403 403 403 403' },
+  'PUT /api/v1/admin/users/:id/roles': {
+    probe: (f) => ({ path: `/api/v1/admin/users/${f.user.userId}/roles`, body: {} }),
+    expect: '401 403 403 400 403 403 403 403 403',
+  },
+  'POST /api/v1/admin/users/:id/suspend': {
+    probe: () => ({ path: `/api/v1/admin/users/${MISSING}/suspend` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
+  'POST /api/v1/admin/users/:id/reactivate': {
+    probe: () => ({ path: `/api/v1/admin/users/${MISSING}/reactivate` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
+  'POST /api/v1/admin/users/:id/mfa/reset': {
+    probe: () => ({ path: `/api/v1/admin/users/${MISSING}/mfa/reset` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
   'GET /api/v1/admin/audit-logs': { probe: () => ({ path: '/api/v1/admin/audit-logs' }), expect: '401 403 403 200 403 403 403 403 403' },
-  'GET /api/v1/admin/audit-logs/verify': { probe: () => ({ path: '/api/v1/admin/audit-logs/verify' }), expect: '401 403 403 200 403 403 403 403 403' },
-  'GET /api/v1/admin/audit-logs/checkpoint': { probe: () => ({ path: '/api/v1/admin/audit-logs/checkpoint' }), expect: '401 403 403 200 403 403 403 403 403' },
-  'GET /api/v1/admin/audit-logs/checkpoint-key': { probe: () => ({ path: '/api/v1/admin/audit-logs/checkpoint-key' }), expect: '401 403 403 200 403 403 403 403 403' },
+  'GET /api/v1/admin/audit-logs/verify': {
+    probe: () => ({ path: '/api/v1/admin/audit-logs/verify' }),
+    expect: '401 403 403 200 403 403 403 403 403',
+  },
+  'GET /api/v1/admin/audit-logs/checkpoint': {
+    probe: () => ({ path: '/api/v1/admin/audit-logs/checkpoint' }),
+    expect: '401 403 403 200 403 403 403 403 403',
+  },
+  'GET /api/v1/admin/audit-logs/checkpoint-key': {
+    probe: () => ({ path: '/api/v1/admin/audit-logs/checkpoint-key' }),
+    expect: '401 403 403 200 403 403 403 403 403',
+  },
   'GET /api/v1/admin/health': { probe: () => ({ path: '/api/v1/admin/health' }), expect: '401 403 403 200 403 403 403 403 403' },
-  'PUT /api/v1/admin/tools/:id': { probe: () => ({ path: `/api/v1/admin/tools/${ECHO}`, body: { enabled: 'yes' } }), expect: '401 403 403 400 403 403 403 403 403' },
-  'GET /api/v1/admin/tools/:id/approval': { probe: () => ({ path: `/api/v1/admin/tools/${MISSING}/approval` }), expect: '401 403 403 404 403 403 403 403 403' },
-  'POST /api/v1/admin/tools/:id/approve': { probe: () => ({ path: `/api/v1/admin/tools/${MISSING}/approve`, body: {} }), expect: '401 403 403 400 403 403 403 403 403' },
+  'PUT /api/v1/admin/tools/:id': {
+    probe: () => ({ path: `/api/v1/admin/tools/${ECHO}`, body: { enabled: 'yes' } }),
+    expect: '401 403 403 400 403 403 403 403 403',
+  },
+  'GET /api/v1/admin/tools/:id/approval': {
+    probe: () => ({ path: `/api/v1/admin/tools/${MISSING}/approval` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
+  'POST /api/v1/admin/tools/:id/approve': {
+    probe: () => ({ path: `/api/v1/admin/tools/${MISSING}/approve`, body: {} }),
+    expect: '401 403 403 400 403 403 403 403 403',
+  },
 
   'GET /api/v1/tools': { probe: () => ({ path: '/api/v1/tools' }), expect: '401 200 200 200 200 200 200 200 200' },
   'GET /api/v1/tools/:id': { probe: () => ({ path: `/api/v1/tools/${ECHO}` }), expect: '401 200 200 200 200 200 200 200 200' },
@@ -115,7 +166,10 @@ const MATRIX: Record<string, Row> = {
 
   'GET /api/v1/contexts': { probe: () => ({ path: '/api/v1/contexts' }), expect: '401 200 200 200 200 200 403 200 403' },
   'POST /api/v1/contexts': { probe: () => ({ path: '/api/v1/contexts', body: {} }), expect: '401 400 400 400 400 403 403 403 403' },
-  'GET /api/v1/contexts/:id': { probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}` }), expect: '401 200 404 200 200 200 200 404 404' },
+  'GET /api/v1/contexts/:id': {
+    probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}` }),
+    expect: '401 200 404 200 200 200 200 404 404',
+  },
   'PUT /api/v1/contexts/:id': {
     probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}`, body: { description: 'matrix' } }),
     expect: '401 200 404 200 200 403 403 403 403',
@@ -123,25 +177,37 @@ const MATRIX: Record<string, Row> = {
   'DELETE /api/v1/contexts/:id': { probe: () => ({ path: `/api/v1/contexts/${MISSING}` }), expect: '401 404 404 404 404 403 403 403 403' },
 
   'GET /api/v1/sessions': { probe: () => ({ path: '/api/v1/sessions' }), expect: '401 200 200 200 200 200 200 200 200' },
-  'POST /api/v1/sessions/:id/terminate': { probe: () => ({ path: `/api/v1/sessions/${MISSING}/terminate` }), expect: '401 404 404 404 403 403 403 403 403' },
+  'POST /api/v1/sessions/:id/terminate': {
+    probe: () => ({ path: `/api/v1/sessions/${MISSING}/terminate` }),
+    expect: '401 404 404 404 403 403 403 403 403',
+  },
 
   'POST /api/v1/mcp/tickets': { probe: () => ({ path: '/api/v1/mcp/tickets' }), expect: '401 200 200 200 200 403 200 403 200' },
   'POST /api/v1/mcp': { probe: () => mcpInit('/api/v1/mcp'), expect: '401 200 200 200 200 200 200 200 200' },
   'GET /api/v1/mcp': { probe: () => ({ path: '/api/v1/mcp', headers: MCP_STREAM_HEADERS }), expect: '401 400 400 400 400 400 400 400 400' },
   'DELETE /api/v1/mcp': { probe: () => ({ path: '/api/v1/mcp' }), expect: '401 400 400 400 400 400 400 400 400' },
   // A key bound to another context is told so (403); a context not yours does not exist (404).
-  'POST /api/v1/contexts/:id/mcp': { probe: (f) => mcpInit(`/api/v1/contexts/${f.userContext}/mcp`), expect: '401 200 404 200 200 200 200 404 403' },
+  'POST /api/v1/contexts/:id/mcp': {
+    probe: (f) => mcpInit(`/api/v1/contexts/${f.userContext}/mcp`),
+    expect: '401 200 404 200 200 200 200 404 403',
+  },
   'GET /api/v1/contexts/:id/mcp': {
     probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}/mcp`, headers: MCP_STREAM_HEADERS }),
     expect: '401 400 404 400 400 400 400 404 403',
   },
-  'DELETE /api/v1/contexts/:id/mcp': { probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}/mcp` }), expect: '401 400 404 400 400 400 400 404 403' },
+  'DELETE /api/v1/contexts/:id/mcp': {
+    probe: (f) => ({ path: `/api/v1/contexts/${f.userContext}/mcp` }),
+    expect: '401 400 404 400 400 400 400 404 403',
+  },
 
   'GET /api/v1/health': { probe: () => ({ path: '/api/v1/health' }), expect: '200 200 200 200 200 200 200 200 200' },
   'GET /api/v1/health/detailed': { probe: () => ({ path: '/api/v1/health/detailed' }), expect: '200 200 200 200 200 200 200 200 200' },
   'GET /api/v1/ready': { probe: () => ({ path: '/api/v1/ready' }), expect: '200 200 200 200 200 200 200 200 200' },
   'GET /api/v1/metrics': { probe: () => ({ path: '/api/v1/metrics' }), expect: '200 200 200 200 200 200 200 200 200' },
-  'GET /.well-known/oauth-protected-resource': { probe: () => ({ path: '/.well-known/oauth-protected-resource' }), expect: '200 200 200 200 200 200 200 200 200' },
+  'GET /.well-known/oauth-protected-resource': {
+    probe: () => ({ path: '/.well-known/oauth-protected-resource' }),
+    expect: '200 200 200 200 200 200 200 200 200',
+  },
   'GET /.well-known/oauth-protected-resource/api/v1/mcp': {
     probe: () => ({ path: '/.well-known/oauth-protected-resource/api/v1/mcp' }),
     expect: '200 200 200 200 200 200 200 200 200',
@@ -160,7 +226,10 @@ describe('authorization matrix (PostgreSQL)', () => {
     const user = await signUp(t, 'matrix.user@example.com');
     const developer = await signUp(t, 'matrix.dev@example.com');
     const admin = await login(t, ADMIN_EMAIL);
-    const promoted = await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${developer.userId}/roles`, { token: admin.token, body: { roles: ['developer'] } });
+    const promoted = await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${developer.userId}/roles`, {
+      token: admin.token,
+      body: { roles: ['developer'] },
+    });
     if (promoted.status !== 200) throw new Error(`promote: ${promoted.status} ${promoted.text}`);
     const userContext = await createContext(t, user, 'matrix-user', [ECHO]);
     const userOtherContext = await createContext(t, user, 'matrix-user-other', [ECHO]);
@@ -238,7 +307,9 @@ describe('authorization matrix (PostgreSQL)', () => {
       const probe = row.probe(f);
       const expected = row.expect.split(' ').map(Number);
       expect(expected).toHaveLength(WHO.length);
-      const statuses = await Promise.all(WHO.map(async (who) => (await send(method, probe, await credentialOf(who, probe.fresh === true))).status));
+      const statuses = await Promise.all(
+        WHO.map(async (who) => (await send(method, probe, await credentialOf(who, probe.fresh === true))).status),
+      );
       WHO.forEach((who, i) => {
         if (statuses[i] !== expected[i]) mismatches.push(`${route} as ${who}: ${statuses[i]}, expected ${expected[i]}`);
       });
@@ -247,17 +318,20 @@ describe('authorization matrix (PostgreSQL)', () => {
   });
 
   it('serves the API documentation to anyone', async () => {
-    for (const who of WHO) expect((await http(t.baseUrl, 'GET', '/api/docs-json', { token: await credentialOf(who, false) })).status).toBe(200);
+    for (const who of WHO)
+      expect((await http(t.baseUrl, 'GET', '/api/docs-json', { token: await credentialOf(who, false) })).status).toBe(200);
   });
 
   describe('the holes the assessment found stay closed', () => {
-    it('an API key cannot take over its owner\'s MFA, even with a valid request', async () => {
+    it("an API key cannot take over its owner's MFA, even with a valid request", async () => {
       for (const key of [f.keys.fullKey, f.keys.restrictedKey, f.keys.boundKey]) {
         const enable = await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/enable', { token: key, body: { type: 'totp' } });
         expect(enable.status).toBe(403);
         expect(enable.body.error).toBe('INTERACTIVE_LOGIN_REQUIRED');
         expect(enable.body.secret).toBeUndefined();
-        expect((await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/verify', { token: key, body: { type: 'totp', code: '123456' } })).status).toBe(403);
+        expect(
+          (await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/verify', { token: key, body: { type: 'totp', code: '123456' } })).status,
+        ).toBe(403);
       }
       // The owner's login still works without a second factor.
       expect((await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email: emails.user, password: PASSWORD } })).status).toBe(200);
@@ -285,7 +359,11 @@ describe('authorization matrix (PostgreSQL)', () => {
       const auditor = await createApiKey(t, f.admin, { name: 'auditor', permissions: ['admin:audit:read'] });
       expect((await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs', { token: auditor.key })).status).toBe(200);
       expect((await http(t.baseUrl, 'GET', '/api/v1/admin/users', { token: auditor.key })).status).toBe(403);
-      const boundAuditor = await createApiKey(t, f.admin, { name: 'bound-auditor', permissions: ['admin:audit:read', 'tools:read'], contextId: f.adminContext });
+      const boundAuditor = await createApiKey(t, f.admin, {
+        name: 'bound-auditor',
+        permissions: ['admin:audit:read', 'tools:read'],
+        contextId: f.adminContext,
+      });
       expect((await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs', { token: boundAuditor.key })).status).toBe(403);
       expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: boundAuditor.key })).status).toBe(200);
     });
@@ -321,7 +399,10 @@ describe('authorization matrix (PostgreSQL)', () => {
       const res = await http(t.baseUrl, 'GET', `/api/v1/tools/executions/${f.userExecution}`, { token: f.keys.boundKey });
       expect(res.status).toBe(404);
       expect(res.body.input).toBeUndefined();
-      const inContext = await http(t.baseUrl, 'POST', `/api/v1/tools/${ECHO}/execute`, { token: f.keys.boundKey, body: { parameters: { message: 'kept' } } });
+      const inContext = await http(t.baseUrl, 'POST', `/api/v1/tools/${ECHO}/execute`, {
+        token: f.keys.boundKey,
+        body: { parameters: { message: 'kept' } },
+      });
       expect(inContext.status).toBe(200);
       const read = await http(t.baseUrl, 'GET', `/api/v1/tools/executions/${inContext.body.executionId}`, { token: f.keys.boundKey });
       expect(read.status).toBe(200);
@@ -380,7 +461,14 @@ describe("a key's queued call (embedded database)", () => {
   it("runs within the key's permissions, not its owner's", async () => {
     const developer = await signUp(t, 'queued.dev@example.com');
     const admin = await login(t, ADMIN_EMAIL);
-    expect((await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${developer.userId}/roles`, { token: admin.token, body: { roles: ['developer'] } })).status).toBe(200);
+    expect(
+      (
+        await http(t.baseUrl, 'PUT', `/api/v1/admin/users/${developer.userId}/roles`, {
+          token: admin.token,
+          body: { roles: ['developer'] },
+        })
+      ).status,
+    ).toBe(200);
     await expectQueuedCallWithinKey(t, developer);
   });
 });

@@ -101,7 +101,11 @@ describe('one edge for REST, MCP HTTP and MCP WebSocket: the general rate limit'
 
   it(`refuses the request after the ${RATE_LIMIT}th the same way on all three transports`, async () => {
     // A caller each (the budget is per user); sign-up spends only the separate auth budget.
-    const [restUser, httpUser, wsUser] = [await signUp(t, 'rl.rest@example.com'), await signUp(t, 'rl.http@example.com'), await signUp(t, 'rl.ws@example.com')];
+    const [restUser, httpUser, wsUser] = [
+      await signUp(t, 'rl.rest@example.com'),
+      await signUp(t, 'rl.http@example.com'),
+      await signUp(t, 'rl.ws@example.com'),
+    ];
 
     const restAnswers: HttpResult[] = [];
     for (let i = 0; i <= RATE_LIMIT; i++) restAnswers.push(await api.me(restUser.token));
@@ -126,7 +130,11 @@ describe('one edge for REST, MCP HTTP and MCP WebSocket: the general rate limit'
     const overHttp = mcpHttpRefusal(httpAnswers[RATE_LIMIT]);
     const refusedMessage = wsAnswers[RATE_LIMIT - 1];
     expect(refusedMessage.id).toBe(RATE_LIMIT);
-    const overWs: Refusal = { status: refusedMessage.error.data.status, code: refusedMessage.error.data.error, message: refusedMessage.error.message };
+    const overWs: Refusal = {
+      status: refusedMessage.error.data.status,
+      code: refusedMessage.error.data.error,
+      message: refusedMessage.error.message,
+    };
     expect(rest).toEqual({ status: 429, code: 'RATE_LIMIT_EXCEEDED', message: 'Too many requests; retry later' });
     expect(overHttp).toEqual(rest);
     expect(overWs).toEqual(rest);
@@ -155,7 +163,11 @@ describe('one edge for REST, MCP HTTP and MCP WebSocket: the general rate limit'
     const socket = (opened as { socket: WsWebSocket }).socket;
     const refused = await rpc(socket, { jsonrpc: '2.0', id: 7, method: 'ping' });
     socket.close();
-    expect({ id: refused.id, status: refused.error.data.status, code: refused.error.data.error }).toEqual({ id: 7, status: 429, code: 'RATE_LIMIT_EXCEEDED' });
+    expect({ id: refused.id, status: refused.error.data.status, code: refused.error.data.error }).toEqual({
+      id: 7,
+      status: 429,
+      code: 'RATE_LIMIT_EXCEEDED',
+    });
     expect(restRefusal(await api.me(user.token)).status).toBe(429);
     expect(mcpHttpRefusal(await mcpPost(t, '/api/v1/mcp', user.token, 2)).code).toBe('RATE_LIMIT_EXCEEDED');
   });

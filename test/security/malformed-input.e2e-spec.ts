@@ -12,7 +12,8 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
   let t: TestApp;
   let admin: string;
   const json = { 'content-type': 'application/json' };
-  const raw = (method: string, path: string, text: string, token?: string) => http(t.baseUrl, method, path, { raw: text, headers: json, token });
+  const raw = (method: string, path: string, text: string, token?: string) =>
+    http(t.baseUrl, method, path, { raw: text, headers: json, token });
   const fields = (details: Array<{ field?: string; code?: string }>) => details.map((d) => `${d.field}:${d.code}`).sort();
 
   beforeAll(async () => {
@@ -22,23 +23,32 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
   afterAll(() => t?.close());
 
   it('refuses NUL in stored body strings, keys included, naming each field', async () => {
-    const register = await raw('POST', '/api/v1/auth/register', '{"email":"nul@example.com","password":"Vq7$kLm2pXz9Ab","name":"a\\u0000b"}');
+    const register = await raw(
+      'POST',
+      '/api/v1/auth/register',
+      '{"email":"nul@example.com","password":"Vq7$kLm2pXz9Ab","name":"a\\u0000b"}',
+    );
     expect(fields(expectError(register, 400, 'VALIDATION_ERROR'))).toEqual(['name:nulCharacter']);
 
     const context = await raw('POST', '/api/v1/contexts', '{"name":"ok","metadata":{"k\\u0000":"v","list":["x","\\u0000"]}}', admin);
-    expect(fields(expectError(context, 400, 'VALIDATION_ERROR'))).toEqual(['metadata.k\uFFFD:nulCharacter', 'metadata.list.1:nulCharacter']);
+    expect(fields(expectError(context, 400, 'VALIDATION_ERROR'))).toEqual([
+      'metadata.k\uFFFD:nulCharacter',
+      'metadata.list.1:nulCharacter',
+    ]);
     const after = await http(t.baseUrl, 'GET', '/api/v1/contexts', { token: admin });
     expect(after.body.pagination.total).toBe(0);
   });
 
   it('refuses NUL in path ids and query filters before any guard or query sees them', async () => {
-    expect(fields(expectError(await http(t.baseUrl, 'GET', '/api/v1/contexts/ctx_%00', { token: admin }), 400, 'VALIDATION_ERROR'))).toEqual(['id:nulCharacter']);
-    expect(fields(expectError(await http(t.baseUrl, 'DELETE', '/api/v1/auth/api-keys/key%00', { token: admin }), 400, 'VALIDATION_ERROR'))).toEqual([
-      'id:nulCharacter',
-    ]);
-    expect(fields(expectError(await http(t.baseUrl, 'GET', '/api/v1/admin/users?search=a%00', { token: admin }), 400, 'VALIDATION_ERROR'))).toEqual([
-      'search:nulCharacter',
-    ]);
+    expect(
+      fields(expectError(await http(t.baseUrl, 'GET', '/api/v1/contexts/ctx_%00', { token: admin }), 400, 'VALIDATION_ERROR')),
+    ).toEqual(['id:nulCharacter']);
+    expect(
+      fields(expectError(await http(t.baseUrl, 'DELETE', '/api/v1/auth/api-keys/key%00', { token: admin }), 400, 'VALIDATION_ERROR')),
+    ).toEqual(['id:nulCharacter']);
+    expect(
+      fields(expectError(await http(t.baseUrl, 'GET', '/api/v1/admin/users?search=a%00', { token: admin }), 400, 'VALIDATION_ERROR')),
+    ).toEqual(['search:nulCharacter']);
   });
 
   it('refuses a lone surrogate in an email instead of throwing in the validator', async () => {
@@ -55,7 +65,9 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
     const context = await raw('POST', '/api/v1/contexts', `{"name":"deep","settings":{"a":${deep}}}`, admin);
     expect(fields(expectError(context, 400, 'VALIDATION_ERROR'))).toEqual(['settings:maxDepth']);
     // The server is whole afterwards: a normal login still works.
-    expect((await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } })).status).toBe(200);
+    expect((await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } })).status).toBe(
+      200,
+    );
   });
 
   it('refuses "__proto__" in a body with the field named', async () => {
@@ -75,7 +87,8 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
   });
 
   describe('answers written before Nest runs', () => {
-    const send = (method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResult> => http(t.baseUrl, method, path, { headers });
+    const send = (method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResult> =>
+      http(t.baseUrl, method, path, { headers });
 
     it('a request head over 16 KB is 431', async () => {
       expectError(await send('GET', `/api/v1/contexts?q=${'a'.repeat(20_000)}`), 431, 'HEADERS_TOO_LARGE');
@@ -100,7 +113,11 @@ describe.each(DATABASE_KINDS)('malformed input is a 4xx with the Error body (%s)
     });
 
     it('a body that is not JSON is 415, text/plain included; an empty JSON body is 400', async () => {
-      expectError(await http(t.baseUrl, 'POST', '/api/v1/auth/login', { raw: 'x', headers: { 'content-type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expectError(
+        await http(t.baseUrl, 'POST', '/api/v1/auth/login', { raw: 'x', headers: { 'content-type': 'text/plain' } }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
       expectError(await raw('POST', '/api/v1/auth/login', ''), 400, 'MALFORMED_JSON');
     });
   });

@@ -122,23 +122,38 @@ describe('MCP input rules (postgres)', () => {
       const ws = await open();
       try {
         const init = await ws.send(
-          JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+          }),
         );
         expect(init.result?.protocolVersion).toBeDefined();
         ws.notify(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
 
-        const polluted = await ws.send('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"x","__proto__":{"polluted":true}}}}');
-        expect({ id: polluted.id, code: polluted.error?.code, fields: polluted.error?.data?.details?.map((d: { field: string }) => d.field) }).toEqual({
+        const polluted = await ws.send(
+          '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"x","__proto__":{"polluted":true}}}}',
+        );
+        expect({
+          id: polluted.id,
+          code: polluted.error?.code,
+          fields: polluted.error?.data?.details?.map((d: { field: string }) => d.field),
+        }).toEqual({
           id: 2,
           code: INVALID_PARAMS,
           fields: ['params.arguments.__proto__'],
         });
-        const nul = await ws.send('{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"a\\u0000"}}}');
+        const nul = await ws.send(
+          '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"a\\u0000"}}}',
+        );
         expect({ id: nul.id, code: nul.error?.code }).toEqual({ id: 3, code: INVALID_PARAMS });
         const deep = await ws.send(`{"jsonrpc":"2.0","id":4,"method":"ping","params":{"x":${'['.repeat(1500) + ']'.repeat(1500)}}}`);
         expect({ id: deep.id, code: deep.error?.code }).toEqual({ id: null, code: -32600 });
 
-        const fine = await ws.send('{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"still here"}}}');
+        const fine = await ws.send(
+          '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"tool_echo","arguments":{"message":"still here"}}}',
+        );
         expect({ id: fine.id, result: fine.result?.structuredContent }).toEqual({ id: 5, result: { message: 'still here' } });
       } finally {
         ws.close();

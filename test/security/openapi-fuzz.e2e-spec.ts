@@ -152,7 +152,11 @@ const PATH_VALUES: Array<[string, string]> = [
 /** Not allowed in any body: a stack frame, SQL or a driver's error text, a path on the server. */
 function leakIn(text: string, serverPaths: string[], errorBody: boolean): string | null {
   if (/\bat [\w$.<>]+ \(.*:\d+:\d+\)|\n\s+at /.test(text)) return 'stack trace';
-  if (/QueryFailedError|syntax error at or near|invalid input syntax|violates .* constraint|\bSELECT\b[\s\S]{1,200}\bFROM\b|\bINSERT INTO\b|\bUPDATE\b[\s\S]{1,100}\bSET\b/i.test(text)) {
+  if (
+    /QueryFailedError|syntax error at or near|invalid input syntax|violates .* constraint|\bSELECT\b[\s\S]{1,200}\bFROM\b|\bINSERT INTO\b|\bUPDATE\b[\s\S]{1,100}\bSET\b/i.test(
+      text,
+    )
+  ) {
     return 'SQL or driver text';
   }
   // 2xx bodies echo the caller's own input; only error bodies are held to "no path at all".
@@ -163,10 +167,16 @@ function leakIn(text: string, serverPaths: string[], errorBody: boolean): string
 function resolve(schema: Schema | undefined, document: Schema): Schema {
   let current = schema ?? {};
   for (let hops = 0; current.$ref && hops < 10; hops++) {
-    current = current.$ref.split('/').slice(1).reduce((node: Schema, key: string) => node[key], document);
+    current = current.$ref
+      .split('/')
+      .slice(1)
+      .reduce((node: Schema, key: string) => node[key], document);
   }
   if (Array.isArray(current.allOf)) {
-    return current.allOf.reduce((merged: Schema, part: Schema) => ({ ...merged, ...resolve(part, document) }), { ...current, allOf: undefined });
+    return current.allOf.reduce((merged: Schema, part: Schema) => ({ ...merged, ...resolve(part, document) }), {
+      ...current,
+      allOf: undefined,
+    });
   }
   return current;
 }
@@ -220,7 +230,8 @@ function casesFor(op: Operation, document: Schema, ids: Record<string, string>):
   const url = (path: string, query = '') => `/api/v1${path}${query ? `?${query}` : ''}`;
   const json = { 'content-type': 'application/json' };
   const cases: Case[] = [];
-  const add = (label: string, overrides: Partial<Case>) => cases.push({ label, method: op.method, url: url(validPath), headers: op.body ? json : {}, ...overrides });
+  const add = (label: string, overrides: Partial<Case>) =>
+    cases.push({ label, method: op.method, url: url(validPath), headers: op.body ? json : {}, ...overrides });
 
   const bodySchema = op.body ? resolve(op.body, document) : undefined;
   const base = (bodySchema ? valueFor(bodySchema, '', document, ids) : undefined) as Record<string, Json> | undefined;
@@ -229,7 +240,10 @@ function casesFor(op: Operation, document: Schema, ids: Record<string, string>):
 
   for (const param of pathParams) {
     for (const [label, value] of PATH_VALUES) {
-      add(`path ${param.name}: ${label}`, { url: url(op.path.replace(`{${param.name}}`, value).replace(/\{(\w+)\}/g, (_m, name) => idFor(op.path, name, ids))), body: baseText });
+      add(`path ${param.name}: ${label}`, {
+        url: url(op.path.replace(`{${param.name}}`, value).replace(/\{(\w+)\}/g, (_m, name) => idFor(op.path, name, ids))),
+        body: baseText,
+      });
     }
   }
   for (const param of queryParams) {
@@ -251,7 +265,13 @@ function casesFor(op: Operation, document: Schema, ids: Record<string, string>):
       for (const [label, value] of WRONG_TYPES) add(`body ${key}: ${label}`, { body: withProperty(base, key, value) });
       for (const [label, value] of EDGE_STRINGS) add(`body ${key}: ${label} string`, { body: withProperty(base, key, value) });
       add(`body ${key}: NUL in a nested key`, { body: withProperty(base, key, { 'k\u0000': 'v' }) });
-      add(`body ${key}: array of edge strings`, { body: withProperty(base, key, EDGE_STRINGS.slice(0, 6).map(([, s]) => s)) });
+      add(`body ${key}: array of edge strings`, {
+        body: withProperty(
+          base,
+          key,
+          EDGE_STRINGS.slice(0, 6).map(([, s]) => s),
+        ),
+      });
     }
     add('body: extra field', { body: JSON.stringify({ ...base, unexpectedField: 'x' }) });
     add('body: __proto__', { body: baseText!.replace(/^\{/, '{"__proto__":{"isAdmin":true},') });
@@ -274,7 +294,15 @@ function casesFor(op: Operation, document: Schema, ids: Record<string, string>):
   ] as const) {
     add(`raw body: ${label}`, { body: text, headers: json });
   }
-  for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/xml', '*/*', ';;;']) {
+  for (const contentType of [
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/json; charset=utf-16',
+    'application/xml',
+    '*/*',
+    ';;;',
+  ]) {
     add(`content-type ${contentType}`, { body: baseText ?? '{}', headers: { 'content-type': contentType } });
   }
   add('JSON content-type, no body', { body: undefined, headers: json });
@@ -317,13 +345,27 @@ const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
  * node:http rather than fetch: fetch refuses bodies on GET and methods like TRACE, and normalises
  * paths; the fuzzer needs the bytes it wrote to reach the server.
  */
-function send(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Headers; text: string }> {
+function send(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: Headers; text: string }> {
   const url = new URL(baseUrl);
   // node:http hands a CONNECT answer to a 'connect' listener as a tunnel: read it off a plain socket.
   if (method === 'CONNECT') return rawHttp(baseUrl, `CONNECT ${path} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, method, path, agent, timeout: ANSWER_WITHIN_MS, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        agent,
+        timeout: ANSWER_WITHIN_MS,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -388,7 +430,10 @@ describe.each(DATABASE_KINDS)('OpenAPI fuzzer (%s)', (kind) => {
     ids.context = context.body.id;
     const key = await http(t.baseUrl, 'POST', '/api/v1/auth/api-keys', { token: user, body: { name: 'fuzz' } });
     ids.apiKey = key.body.id;
-    const execution = await http(t.baseUrl, 'POST', `/api/v1/tools/${ids.tool}/execute`, { token: user, body: { parameters: { message: 'x' } } });
+    const execution = await http(t.baseUrl, 'POST', `/api/v1/tools/${ids.tool}/execute`, {
+      token: user,
+      body: { parameters: { message: 'x' } },
+    });
     ids.execution = execution.body.executionId ?? execution.body.id ?? 'exec_fuzz';
 
     // A fresh login per operation: a fuzzed logout, MFA enrolment or terminate must not blind the rest of the run.
@@ -400,67 +445,80 @@ describe.each(DATABASE_KINDS)('OpenAPI fuzzer (%s)', (kind) => {
     await t?.close();
   });
 
-  it('answers every fuzzed request to every served operation with a non-5xx, contract-shaped, leak-free response', async () => {
-    const operations: Operation[] = [];
-    for (const [path, item] of Object.entries<Schema>(document.paths)) {
-      for (const [method, op] of Object.entries<Schema>(item)) {
-        if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
-        operations.push({ method: method.toUpperCase(), path, parameters: op.parameters ?? [], body: op.requestBody?.content?.['application/json']?.schema });
-      }
-    }
-    expect(operations.length).toBeGreaterThan(20);
-
-    const serverPaths = [process.cwd(), t.dataDir];
-    const next = random(SEED);
-    const failures: Failure[] = [];
-    let sent = 0;
-
-    const check = async (identity: Identity, token: string | undefined, c: Case) => {
-      const headers = { ...c.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
-      const request = `${c.method} ${c.url.length > 120 ? `${c.url.slice(0, 120)}…` : c.url}`;
-      let status = 0;
-      let text = '';
-      let problem: string | null = null;
-      try {
-        const res = await send(t.baseUrl, c.method, c.url, headers, c.body);
-        status = res.status;
-        text = res.text;
-        const isJson = (res.headers.get('content-type') ?? '').includes('json');
-        const body = isJson && text ? JSON.parse(text) : text;
-        if (status >= 500) problem = `status ${status}`;
-        else if (status >= 400) {
-          problem = errorBodyProblem({ status, headers: res.headers, body }) ?? (validateError(body) ? null : `Error schema: ${ajvMessage(validateError)}`);
+  it(
+    'answers every fuzzed request to every served operation with a non-5xx, contract-shaped, leak-free response',
+    async () => {
+      const operations: Operation[] = [];
+      for (const [path, item] of Object.entries<Schema>(document.paths)) {
+        for (const [method, op] of Object.entries<Schema>(item)) {
+          if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
+          operations.push({
+            method: method.toUpperCase(),
+            path,
+            parameters: op.parameters ?? [],
+            body: op.requestBody?.content?.['application/json']?.schema,
+          });
         }
-        problem ??= leakIn(text, serverPaths, status >= 400);
-      } catch (error) {
-        problem = `no answer: ${(error as Error).message}`;
       }
-      sent++;
-      if (problem) failures.push({ identity, case: c.label, request, status, problem, body: text.slice(0, 300) });
-    };
+      expect(operations.length).toBeGreaterThan(20);
 
-    for (const op of operations) {
-      const started = Date.now();
-      const all = casesFor(op, document, ids);
-      for (const identity of ['anonymous', 'user', 'admin'] as Identity[]) {
-        const token = identity === 'anonymous' ? undefined : await tokens[identity]!();
-        // The baseline always runs; the rest is a seeded sample.
-        const chosen = [all[0], ...sample(all.slice(1), CASES_PER_OPERATION[kind] - 1, next)];
-        await runPool(chosen, CONCURRENCY, (c) => check(identity, token, c));
+      const serverPaths = [process.cwd(), t.dataDir];
+      const next = random(SEED);
+      const failures: Failure[] = [];
+      let sent = 0;
+
+      const check = async (identity: Identity, token: string | undefined, c: Case) => {
+        const headers = { ...c.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
+        const request = `${c.method} ${c.url.length > 120 ? `${c.url.slice(0, 120)}…` : c.url}`;
+        let status = 0;
+        let text = '';
+        let problem: string | null = null;
+        try {
+          const res = await send(t.baseUrl, c.method, c.url, headers, c.body);
+          status = res.status;
+          text = res.text;
+          const isJson = (res.headers.get('content-type') ?? '').includes('json');
+          const body = isJson && text ? JSON.parse(text) : text;
+          if (status >= 500) problem = `status ${status}`;
+          else if (status >= 400) {
+            problem =
+              errorBodyProblem({ status, headers: res.headers, body }) ??
+              (validateError(body) ? null : `Error schema: ${ajvMessage(validateError)}`);
+          }
+          problem ??= leakIn(text, serverPaths, status >= 400);
+        } catch (error) {
+          problem = `no answer: ${(error as Error).message}`;
+        }
+        sent++;
+        if (problem) failures.push({ identity, case: c.label, request, status, problem, body: text.slice(0, 300) });
+      };
+
+      for (const op of operations) {
+        const started = Date.now();
+        const all = casesFor(op, document, ids);
+        for (const identity of ['anonymous', 'user', 'admin'] as Identity[]) {
+          const token = identity === 'anonymous' ? undefined : await tokens[identity]!();
+          // The baseline always runs; the rest is a seeded sample.
+          const chosen = [all[0], ...sample(all.slice(1), CASES_PER_OPERATION[kind] - 1, next)];
+          await runPool(chosen, CONCURRENCY, (c) => check(identity, token, c));
+        }
+        if (process.env.FUZZ_TRACE) process.stderr.write(`${op.method} ${op.path}: ${Date.now() - started} ms, ${sent} sent\n`);
       }
-      if (process.env.FUZZ_TRACE) process.stderr.write(`${op.method} ${op.path}: ${Date.now() - started} ms, ${sent} sent\n`);
-    }
-    const admin = await tokens.admin!();
-    await runPool(URL_CASES, CONCURRENCY, ([method, url, label]) => check('admin', admin, { label, method, url, headers: {} }));
+      const admin = await tokens.admin!();
+      await runPool(URL_CASES, CONCURRENCY, ([method, url, label]) => check('admin', admin, { label, method, url, headers: {} }));
 
-    if (process.env.FUZZ_TRACE) process.stderr.write(`FUZZ_SEED=${SEED}: ${sent} requests, ${failures.length} failed\n`);
-    // The server is still whole after the run.
-    expect((await http(t.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
-    expect(sent).toBeGreaterThan(operations.length * 3);
-    if (failures.length > 0) {
-      throw new Error(`FUZZ_SEED=${SEED}: ${failures.length} of ${sent} requests failed:\n${JSON.stringify(failures.slice(0, 40), null, 1)}`);
-    }
-  }, Number(process.env.FUZZ_TIMEOUT_MS ?? 170_000));
+      if (process.env.FUZZ_TRACE) process.stderr.write(`FUZZ_SEED=${SEED}: ${sent} requests, ${failures.length} failed\n`);
+      // The server is still whole after the run.
+      expect((await http(t.baseUrl, 'GET', '/api/v1/health')).status).toBe(200);
+      expect(sent).toBeGreaterThan(operations.length * 3);
+      if (failures.length > 0) {
+        throw new Error(
+          `FUZZ_SEED=${SEED}: ${failures.length} of ${sent} requests failed:\n${JSON.stringify(failures.slice(0, 40), null, 1)}`,
+        );
+      }
+    },
+    Number(process.env.FUZZ_TIMEOUT_MS ?? 170_000),
+  );
 });
 
 function ajvMessage(validate: ValidateFunction): string {

@@ -1,7 +1,16 @@
 import { DataSource } from 'typeorm';
 import { SessionActivityService, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
 import { DATABASE_KINDS, http, HttpResult, startTestApp, TestApp } from '../support/test-app';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, comparable, controlClock, identityEnv, IdentityClient, PASSWORD, sessionOf } from '../support/identity';
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  comparable,
+  controlClock,
+  identityEnv,
+  IdentityClient,
+  PASSWORD,
+  sessionOf,
+} from '../support/identity';
 
 const SESSION_FIELDS = [
   'connectionType',
@@ -28,7 +37,12 @@ async function login(identity: IdentityClient, email: string, password = PASSWOR
   if (registered.status !== 201 && registered.status !== 409) throw new Error(`register ${email}: ${registered.status}`);
   const res = await identity.login(email, password, headers);
   if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${res.text}`);
-  return { userId: res.body.user.id, token: res.body.accessToken, refreshToken: res.body.refreshToken, sessionId: sessionOf(res.body.accessToken) };
+  return {
+    userId: res.body.user.id,
+    token: res.body.accessToken,
+    refreshToken: res.body.refreshToken,
+    sessionId: sessionOf(res.body.accessToken),
+  };
 }
 
 const ids = (res: HttpResult): string[] => (res.body.sessions ?? []).map((s: { id: string }) => s.id);

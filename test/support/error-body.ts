@@ -16,7 +16,8 @@ export function errorBodyProblem(res: Pick<HttpResult, 'status' | 'headers' | 'b
   if (typeof body.error !== 'string' || !/^[A-Z][A-Z_]*$/.test(body.error)) return `error ${String(body.error)}`;
   if (typeof body.message !== 'string' || body.message.length === 0) return 'message missing';
   if (typeof body.timestamp !== 'string' || Number.isNaN(Date.parse(body.timestamp))) return 'timestamp missing';
-  if (typeof body.requestId !== 'string' || body.requestId !== res.headers.get('x-request-id')) return 'requestId missing or not the X-Request-Id';
+  if (typeof body.requestId !== 'string' || body.requestId !== res.headers.get('x-request-id'))
+    return 'requestId missing or not the X-Request-Id';
   if (body.traceId !== undefined && typeof body.traceId !== 'string') return 'traceId not a string';
   if (!Array.isArray(body.details)) return 'details missing';
   for (const detail of body.details as unknown[]) {

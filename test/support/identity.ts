@@ -95,7 +95,8 @@ export class IdentityClient {
   /** Registers (if needed) and logs in; returns the login body. */
   async session(email: string, password = PASSWORD): Promise<{ accessToken: string; refreshToken: string; user: { id: string } }> {
     const registered = await this.register(email, password);
-    if (registered.status !== 201 && registered.status !== 409) throw new Error(`register ${email}: ${registered.status} ${registered.text}`);
+    if (registered.status !== 201 && registered.status !== 409)
+      throw new Error(`register ${email}: ${registered.status} ${registered.text}`);
     const res = await this.login(email, password);
     if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${res.text}`);
     return res.body;

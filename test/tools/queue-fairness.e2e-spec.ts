@@ -22,7 +22,11 @@ describe.each(DATABASE_KINDS)('async queue fairness (%s)', (kind) => {
       }),
     });
     db = t.app.get(DataSource);
-    [alice, bob, carol] = [await signUp(t, `fair.alice.${kind}@example.com`), await signUp(t, `fair.bob.${kind}@example.com`), await signUp(t, `fair.carol.${kind}@example.com`)];
+    [alice, bob, carol] = [
+      await signUp(t, `fair.alice.${kind}@example.com`),
+      await signUp(t, `fair.bob.${kind}@example.com`),
+      await signUp(t, `fair.carol.${kind}@example.com`),
+    ];
   });
   afterAll(() => t?.close());
 

@@ -62,7 +62,12 @@ describe.each(DATABASE_KINDS)('built-in tools through REST (%s)', (kind) => {
   });
 
   it('tool_filesystem', async () => {
-    const written = await run(writer, 'tool_filesystem', { operation: 'write', path: 'notes/today.txt', content: 'remember', createDirectories: true });
+    const written = await run(writer, 'tool_filesystem', {
+      operation: 'write',
+      path: 'notes/today.txt',
+      content: 'remember',
+      createDirectories: true,
+    });
     expect(written).toMatchObject({ status: 'completed', result: { operation: 'write', created: true } });
     expect(await run(user, 'tool_filesystem', { operation: 'read', path: 'notes/today.txt' })).toMatchObject({
       status: 'completed',
@@ -82,7 +87,17 @@ describe.each(DATABASE_KINDS)('built-in tools through REST (%s)', (kind) => {
   });
 
   it('tool_json_query', async () => {
-    expect(await run(user, 'tool_json_query', { expression: 'people[?age > `30`].name', document: { people: [{ name: 'a', age: 40 }, { name: 'b', age: 20 }] } })).toMatchObject({
+    expect(
+      await run(user, 'tool_json_query', {
+        expression: 'people[?age > `30`].name',
+        document: {
+          people: [
+            { name: 'a', age: 40 },
+            { name: 'b', age: 20 },
+          ],
+        },
+      }),
+    ).toMatchObject({
       status: 'completed',
       result: { result: ['a'] },
     });
@@ -111,7 +126,11 @@ describe.each(DATABASE_KINDS)('built-in tools through REST (%s)', (kind) => {
     expect(described).toMatchObject({ status: 'completed', result: { operation: 'describe', count: 4, mean: 2.5 } });
     const aggregated = await run(user, 'tool_statistics', {
       operation: 'aggregate',
-      records: [{ k: 'a', v: 1 }, { k: 'a', v: 3 }, { k: 'b', v: 5 }],
+      records: [
+        { k: 'a', v: 1 },
+        { k: 'a', v: 3 },
+        { k: 'b', v: 5 },
+      ],
       groupBy: 'k',
       field: 'v',
     });

@@ -24,7 +24,7 @@ describe.each(DATABASE_KINDS)('tool catalogue (%s)', (kind) => {
   const list = (query = '', caller = user) => http(t.baseUrl, 'GET', `/api/v1/tools${query}`, { token: caller.token });
 
   describe('GET /tools', () => {
-    it('lists every provider\'s tools, sorted by id, with the contract\'s fields only', async () => {
+    it("lists every provider's tools, sorted by id, with the contract's fields only", async () => {
       const res = await list();
       expect(res.status).toBe(200);
       expect(res.body.tools.map((tool: { id: string }) => tool.id)).toEqual([...BUILTIN, ...TEST_TOOLS].sort());
@@ -148,7 +148,10 @@ describe.each(DATABASE_KINDS)('tool catalogue (%s)', (kind) => {
     });
 
     it('changes the rate limit and the required permissions; null returns to the provider default', async () => {
-      const res = await updateTool(t, admin, 'tool_echo', { rateLimit: { requests: 5, window: '30s' }, permissions: ['tools:execute', 'admin:tools:write'] });
+      const res = await updateTool(t, admin, 'tool_echo', {
+        rateLimit: { requests: 5, window: '30s' },
+        permissions: ['tools:execute', 'admin:tools:write'],
+      });
       expect(res.status).toBe(200);
       expect(res.body.rateLimit).toEqual({ requests: 5, window: '30s' });
       expect(res.body.permissions).toEqual(['admin:tools:write', 'tools:execute']);
@@ -198,7 +201,12 @@ describe.each(DATABASE_KINDS)('tool catalogue across restarts (%s)', (kind) => {
       const [sleep] = await db.query(`SELECT available, overrides FROM tools WHERE id = 'tool_sleep'`);
       expect(sleep).toEqual({ available: false, overrides: { rateLimit: { requests: 3, window: '1m' } } });
       const reconciled = await db.query(`SELECT details FROM audit_logs WHERE action = 'tool.catalog.reconciled' ORDER BY seq`);
-      expect(reconciled[reconciled.length - 1].details.unavailable).toEqual(['tool_bad_output', 'tool_crash', 'tool_sleep', 'tool_stubborn']);
+      expect(reconciled[reconciled.length - 1].details.unavailable).toEqual([
+        'tool_bad_output',
+        'tool_crash',
+        'tool_sleep',
+        'tool_stubborn',
+      ]);
       await second.stop();
 
       // Back again: available, override intact.

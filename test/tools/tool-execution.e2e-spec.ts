@@ -41,11 +41,14 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
   /** The counters are written behind; flush them first. */
   const sessionCounters = async (sessionId: string) => {
     await t.app.get(SessionActivityService).flush();
-    return (await db.query(`SELECT tool_executions, errors FROM sessions WHERE id = $1`, [sessionId]))[0] as { tool_executions: number; errors: number };
+    return (await db.query(`SELECT tool_executions, errors FROM sessions WHERE id = $1`, [sessionId]))[0] as {
+      tool_executions: number;
+      errors: number;
+    };
   };
 
   describe('a call that completes', () => {
-    it('answers with the contract\'s body and leaves an execution row, an audit entry and session counts', async () => {
+    it("answers with the contract's body and leaves an execution row, an audit entry and session counts", async () => {
       const before = await sessionCounters(alice.sessionId);
       const res = await execute(t, alice, 'tool_echo', { parameters: { message: 'hello' } });
       expect(res.status).toBe(200);
@@ -91,8 +94,13 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
       expect(answers.map((a) => a.status)).toEqual(Array(30).fill(200));
       for (const [i, answer] of answers.entries()) {
         // Answered only once durable: the row and the audit entry are already there.
-        expect(await executionRow(db, answer.body.executionId)).toMatchObject({ status: 'completed', result: { message: `together ${i}` } });
-        expect(await auditFor(db, answer.body.executionId)).toEqual([expect.objectContaining({ result: 'success', user_id: (i % 2 ? alice : bob).userId })]);
+        expect(await executionRow(db, answer.body.executionId)).toMatchObject({
+          status: 'completed',
+          result: { message: `together ${i}` },
+        });
+        expect(await auditFor(db, answer.body.executionId)).toEqual([
+          expect.objectContaining({ result: 'success', user_id: (i % 2 ? alice : bob).userId }),
+        ]);
       }
       const verify = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin.token });
       expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
@@ -163,7 +171,9 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
         // Another user, another tool: their own budgets.
         expect((await execute(t, bob, 'tool_echo', { parameters: { message: 'mine' } })).status).toBe(200);
         expect((await execute(t, carol, 'tool_sleep', { parameters: { ms: 0 } })).status).toBe(200);
-        const rows = await db.query(`SELECT count(*)::int AS n FROM tool_executions WHERE user_id = $1 AND tool_id = 'tool_echo'`, [carol.userId]);
+        const rows = await db.query(`SELECT count(*)::int AS n FROM tool_executions WHERE user_id = $1 AND tool_id = 'tool_echo'`, [
+          carol.userId,
+        ]);
         expect(rows[0].n).toBe(60);
       } finally {
         await updateTool(t, admin, 'tool_echo', { rateLimit: null });
@@ -229,7 +239,9 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
       const second = await execute(t, alice, 'tool_sleep', body);
       expect(first.body.status).toBe('completed');
       expect(second.status).toBe(200);
-      expect(second.body).toEqual(expect.objectContaining({ executionId: first.body.executionId, status: 'completed', result: { slept: 1 } }));
+      expect(second.body).toEqual(
+        expect.objectContaining({ executionId: first.body.executionId, status: 'completed', result: { slept: 1 } }),
+      );
       expect(tools.sleeps.length).toBe(calls + 1);
       const rows = await db.query(`SELECT id FROM tool_executions WHERE user_id = $1 AND request_id = 'order-42'`, [alice.userId]);
       expect(rows).toHaveLength(1);
@@ -261,7 +273,7 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
   });
 
   describe('context.sessionId', () => {
-    it('counts the call in another of the caller\'s own active sessions', async () => {
+    it("counts the call in another of the caller's own active sessions", async () => {
       const other = await login(t, 'alice.tools@example.com');
       const before = await sessionCounters(other.sessionId);
       const res = await execute(t, alice, 'tool_echo', { parameters: { message: 'x' }, context: { sessionId: other.sessionId } });
@@ -270,7 +282,7 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
       expect((await sessionCounters(other.sessionId)).tool_executions).toBe(before.tool_executions + 1);
     });
 
-    it('refuses someone else\'s session, an unknown one and an ended one with 400 INVALID_SESSION', async () => {
+    it("refuses someone else's session, an unknown one and an ended one with 400 INVALID_SESSION", async () => {
       const ended = await login(t, 'alice.tools@example.com');
       expect((await http(t.baseUrl, 'POST', '/api/v1/auth/logout', { token: ended.token, body: {} })).status).toBeLessThan(300);
       for (const sessionId of [bob.sessionId, 'ses_doesnotexist', ended.sessionId]) {

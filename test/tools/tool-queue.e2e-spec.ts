@@ -28,7 +28,11 @@ describe.each(DATABASE_KINDS)('durable queue of async executions (%s)', (kind) =
   });
 
   it('completes an async call after the process that accepted it was restarted', async () => {
-    const accepted = await execute(first, alice, 'tool_sleep', { parameters: { ms: 20 }, options: { async: true }, context: { requestId: 'survive-1' } });
+    const accepted = await execute(first, alice, 'tool_sleep', {
+      parameters: { ms: 20 },
+      options: { async: true },
+      context: { requestId: 'survive-1' },
+    });
     expect(accepted.status).toBe(200);
     expect(accepted.body.status).toBe('pending');
     const id = accepted.body.executionId as string;
@@ -44,7 +48,11 @@ describe.each(DATABASE_KINDS)('durable queue of async executions (%s)', (kind) =
     const db = second.app.get(DataSource);
     expect(await auditFor(db, id)).toEqual([expect.objectContaining({ result: 'success', user_id: alice.userId })]);
     // The idempotency key still holds across the restart.
-    const again = await execute(second, alice, 'tool_sleep', { parameters: { ms: 20 }, options: { async: true }, context: { requestId: 'survive-1' } });
+    const again = await execute(second, alice, 'tool_sleep', {
+      parameters: { ms: 20 },
+      options: { async: true },
+      context: { requestId: 'survive-1' },
+    });
     expect(again.body.executionId).toBe(id);
     expect(second.app.get(TestToolProvider).sleeps).toHaveLength(1);
   });
@@ -115,7 +123,11 @@ describe.each(DATABASE_KINDS)('durable queue of async executions (%s)', (kind) =
     await second!.stop();
     expect(provider.sleeps.find((call) => call.ms === 30_000)).toMatchObject({ abortObserved: true, finished: false });
 
-    const third = await startTestApp(kind, { env: { ...secret, TOOLS_QUEUE_ENABLED: 'false' }, extraModules: [TestToolsModule], reuse: first });
+    const third = await startTestApp(kind, {
+      env: { ...secret, TOOLS_QUEUE_ENABLED: 'false' },
+      extraModules: [TestToolsModule],
+      reuse: first,
+    });
     second = third;
     const row = await executionRow(third.app.get(DataSource), id);
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });

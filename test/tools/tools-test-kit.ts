@@ -47,8 +47,12 @@ export async function executionRow(db: DataSource, id: string): Promise<Executio
   return row;
 }
 
-export async function auditFor(db: DataSource, executionId: string): Promise<Array<{ action: string; result: string; user_id: string; details: any }>> {
-  return db.query(`SELECT action, result, user_id, details FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`, [
-    executionId,
-  ]);
+export async function auditFor(
+  db: DataSource,
+  executionId: string,
+): Promise<Array<{ action: string; result: string; user_id: string; details: any }>> {
+  return db.query(
+    `SELECT action, result, user_id, details FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`,
+    [executionId],
+  );
 }

@@ -39,7 +39,14 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
       // Long first delay: the stdio upstream stays visibly down for a moment after it is killed.
       stdioUpstream('mutable', MUTABLE_UPSTREAM, [], { reconnect: { initialDelayMs: 1500, maxDelayMs: 3000 } }),
       // Nothing listens there: connection refused at every attempt.
-      { name: 'dead', transport: 'http', url: `http://127.0.0.1:${deadPort}/mcp`, category: 'data', permissions: [], reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } },
+      {
+        name: 'dead',
+        transport: 'http',
+        url: `http://127.0.0.1:${deadPort}/mcp`,
+        category: 'data',
+        permissions: [],
+        reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+      },
     ]);
     t = await startTestApp(kind, { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
     admin = await login(t, ADMIN_EMAIL);
@@ -60,11 +67,14 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
       return (health?.failures as number) >= 2 ? health : undefined;
     });
     expect(retried.lastError).toBe('connection refused');
-    expect(await execute(t, admin, 'tool_echo', { parameters: { message: 'still fine' } })).toMatchObject({ status: 200, body: { status: 'completed' } });
+    expect(await execute(t, admin, 'tool_echo', { parameters: { message: 'still fine' } })).toMatchObject({
+      status: 200,
+      body: { status: 'completed' },
+    });
     expect((await execute(t, admin, 'remote.echo', { parameters: { message: 'hi' } })).body.status).toBe('completed');
   });
 
-  it('maps an upstream isError result to a failed execution with the upstream\'s message', async () => {
+  it("maps an upstream isError result to a failed execution with the upstream's message", async () => {
     const res = await execute(t, admin, 'mutable.fail', { parameters: {} });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'failed', error: { code: 'UPSTREAM_ERROR', message: 'the fixture failed on purpose' } });

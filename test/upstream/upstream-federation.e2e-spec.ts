@@ -60,7 +60,7 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     await remote?.kill();
   });
 
-  it('lists both upstreams\' tools under their prefixes, with the configured category and permissions', async () => {
+  it("lists both upstreams' tools under their prefixes, with the configured category and permissions", async () => {
     const tools = await waitFor('both upstreams listed', async () => {
       const all = await listTools(t, admin);
       const upstream = all.filter((tool) => tool.id.startsWith('everything.') || tool.id.startsWith('remote:'));
@@ -97,7 +97,7 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(audit).toEqual([expect.objectContaining({ action: 'tool.execute', result: 'success', user_id: user.userId })]);
   });
 
-  it('runs the Streamable HTTP upstream\'s tools, under their own permissions', async () => {
+  it("runs the Streamable HTTP upstream's tools, under their own permissions", async () => {
     const ok = await execute(t, admin, 'remote:echo', { parameters: { message: 'over http' } });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ status: 'completed', result: { content: [{ type: 'text', text: 'Echo: over http' }] } });
@@ -106,11 +106,15 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(refused.body.message).toContain('executions:read');
   });
 
-  it('passes structured content through and checks it against the upstream\'s output schema', async () => {
+  it("passes structured content through and checks it against the upstream's output schema", async () => {
     const res = await execute(t, user, 'everything.get-structured-content', { parameters: { location: 'Chicago' } });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('completed');
-    expect(res.body.result.structuredContent).toEqual({ temperature: expect.any(Number), conditions: expect.any(String), humidity: expect.any(Number) });
+    expect(res.body.result.structuredContent).toEqual({
+      temperature: expect.any(Number),
+      conditions: expect.any(String),
+      humidity: expect.any(Number),
+    });
     expect(res.body.result.content).toEqual([{ type: 'text', text: JSON.stringify(res.body.result.structuredContent) }]);
     const sum = await execute(t, user, 'remote:get-sum', { parameters: { a: 2, b: 40 } });
     expect(sum.status).toBe(403); // remote needs executions:read
@@ -118,7 +122,7 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(local.body.result.content[0].text).toContain('42');
   });
 
-  it('validates parameters against the upstream\'s input schema before calling it', async () => {
+  it("validates parameters against the upstream's input schema before calling it", async () => {
     const res = await execute(t, user, 'everything.get-sum', { parameters: { a: 'two', b: 40 } });
     expect(res.status).toBe(400);
     expect(res.body.details).toEqual([expect.objectContaining({ field: 'parameters.a' })]);
@@ -173,7 +177,14 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
   it('shows each upstream to admins in /admin/health, and only its status in the public /health/detailed', async () => {
     const everything = await upstreamHealth(t, 'everything');
     const http2 = await upstreamHealth(t, 'remote');
-    expect(everything).toMatchObject({ status: 'healthy', name: 'everything', transport: 'stdio', state: 'connected', toolCount: 13, lastError: null });
+    expect(everything).toMatchObject({
+      status: 'healthy',
+      name: 'everything',
+      transport: 'stdio',
+      state: 'connected',
+      toolCount: 13,
+      lastError: null,
+    });
     expect(http2).toMatchObject({ status: 'healthy', name: 'remote', transport: 'http', state: 'connected', toolCount: 13 });
     expect(Date.parse(String(everything!.lastConnectedAt))).not.toBeNaN();
     const publicHealth = await http(t.baseUrl, 'GET', '/api/v1/health/detailed');
@@ -187,4 +198,3 @@ describe.each(DATABASE_KINDS)('Federated upstream MCP servers (%s)', (kind) => {
     expect(text).not.toContain('server-everything');
   });
 });
-

@@ -46,12 +46,14 @@ describe('Federated results and definitions pass through unchanged', () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'smcp-passthrough-'));
     const file = writeUpstreamsFile(dir, [stdioUpstream('content', CONTENT_UPSTREAM, [])]);
-    t = await startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file, MCP_UPSTREAM_RESULT_MAX_BYTES: String(RESULT_LIMIT) }) });
+    t = await startTestApp('postgres', {
+      env: toolsEnv({ MCP_UPSTREAMS_FILE: file, MCP_UPSTREAM_RESULT_MAX_BYTES: String(RESULT_LIMIT) }),
+    });
     admin = await login(t, ADMIN_EMAIL);
     direct = new Client({ name: 'passthrough-direct', version: '1.0.0' });
     await direct.connect(new StdioClientTransport({ command: process.execPath, args: [CONTENT_UPSTREAM] }));
     directTools = (await direct.listTools()).tools;
-    await waitFor('the upstream\'s tools in the catalogue', async () => {
+    await waitFor("the upstream's tools in the catalogue", async () => {
       const res = await execute(t, admin, 'content.loose', { parameters: {} });
       return res.status === 200;
     });
@@ -100,23 +102,26 @@ describe('Federated results and definitions pass through unchanged', () => {
       else expect((actual._meta as Record<string, unknown> | undefined)?.[SERVER_INFO_META]).toBeUndefined();
     });
 
-    it.each([['needs-sampling'], ['picky']])('relays the upstream\'s JSON-RPC error of %s as that error (code, message, data)', async (name) => {
-      const expected = await direct.callTool({ name, arguments: {} }).then(
-        () => undefined,
-        (error: unknown) => error as ProtocolError,
-      );
-      const actual = await client.callTool({ name: `content.${name}`, arguments: {} }).then(
-        () => undefined,
-        (error: unknown) => error as ProtocolError,
-      );
-      expect(expected).toBeInstanceOf(ProtocolError);
-      expect(actual).toBeInstanceOf(ProtocolError);
-      expect(actual!.code).toBe(expected!.code);
-      expect(actual!.message).toBe(expected!.message);
-      expect(actual!.data).toEqual(expected!.data);
-    });
+    it.each([['needs-sampling'], ['picky']])(
+      "relays the upstream's JSON-RPC error of %s as that error (code, message, data)",
+      async (name) => {
+        const expected = await direct.callTool({ name, arguments: {} }).then(
+          () => undefined,
+          (error: unknown) => error as ProtocolError,
+        );
+        const actual = await client.callTool({ name: `content.${name}`, arguments: {} }).then(
+          () => undefined,
+          (error: unknown) => error as ProtocolError,
+        );
+        expect(expected).toBeInstanceOf(ProtocolError);
+        expect(actual).toBeInstanceOf(ProtocolError);
+        expect(actual!.code).toBe(expected!.code);
+        expect(actual!.message).toBe(expected!.message);
+        expect(actual!.data).toEqual(expected!.data);
+      },
+    );
 
-    it('keeps its own refusals its own: a parameter the input schema refuses is the gateway\'s VALIDATION_ERROR', async () => {
+    it("keeps its own refusals its own: a parameter the input schema refuses is the gateway's VALIDATION_ERROR", async () => {
       const result = (await client.callTool({ name: 'content.forecast', arguments: { city: 42 } })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(result.content).toHaveLength(1);
@@ -137,7 +142,7 @@ describe('Federated results and definitions pass through unchanged', () => {
   });
 
   describe('over REST POST /tools/{id}/execute', () => {
-    it.each(CALLS.filter(([name]) => name !== 'fail'))('returns %s\'s result, content blocks included, as `result`', async (name, args) => {
+    it.each(CALLS.filter(([name]) => name !== 'fail'))("returns %s's result, content blocks included, as `result`", async (name, args) => {
       const expected = fieldsOf((await direct.callTool({ name, arguments: args })) as CallToolResult);
       const res = await execute(t, admin, `content.${name}`, { parameters: args });
       expect(res.status).toBe(200);
@@ -149,7 +154,7 @@ describe('Federated results and definitions pass through unchanged', () => {
       expect(res.body.result._meta).toEqual(expected._meta);
     });
 
-    it('reports an isError result as failed, with the upstream\'s words and its result kept', async () => {
+    it("reports an isError result as failed, with the upstream's words and its result kept", async () => {
       const expected = fieldsOf((await direct.callTool({ name: 'fail', arguments: {} })) as CallToolResult);
       const res = await execute(t, admin, 'content.fail', { parameters: {} });
       expect(res.status).toBe(200);
@@ -164,7 +169,9 @@ describe('Federated results and definitions pass through unchanged', () => {
       expect(res.body.status).toBe('failed');
       expect(res.body.result).toBeNull();
       expect(res.body.error.code).toBe('UPSTREAM_ERROR');
-      expect(res.body.error.message).toBe('Upstream content: the upstream answered error -32021: Missing required client capability: sampling');
+      expect(res.body.error.message).toBe(
+        'Upstream content: the upstream answered error -32021: Missing required client capability: sampling',
+      );
     });
 
     it('fails a result over the limit with RESULT_TOO_LARGE', async () => {

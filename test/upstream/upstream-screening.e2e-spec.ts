@@ -23,19 +23,25 @@ describe.each(DATABASE_KINDS)('Upstream definition screening (%s)', (kind) => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smcp-screen-'));
-    const file = writeUpstreamsFile(dir, [stdioUpstream('sketchy', POISONED_UPSTREAM, [], { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } })]);
+    const file = writeUpstreamsFile(dir, [
+      stdioUpstream('sketchy', POISONED_UPSTREAM, [], { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+    ]);
     t = await startTestApp(kind, { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
     db = t.app.get(DataSource);
     admin = await login(t, ADMIN_EMAIL);
     user = await signUp(t, `screen-${kind}@example.com`);
-    await waitFor('sketchy tools listed', async () => (await getTool(t, admin, 'sketchy.lookup')) && (await getTool(t, admin, 'sketchy.notes')));
+    await waitFor(
+      'sketchy tools listed',
+      async () => (await getTool(t, admin, 'sketchy.lookup')) && (await getTool(t, admin, 'sketchy.notes')),
+    );
   });
   afterAll(async () => {
     await t?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const approval = (id: string): Promise<HttpResult> => http(t.baseUrl, 'GET', `/api/v1/admin/tools/${id}/approval`, { token: admin.token });
+  const approval = (id: string): Promise<HttpResult> =>
+    http(t.baseUrl, 'GET', `/api/v1/admin/tools/${id}/approval`, { token: admin.token });
   const agentToolNames = async (): Promise<string[]> => {
     const client = await mcpClient(t, user);
     try {
@@ -87,21 +93,40 @@ describe.each(DATABASE_KINDS)('Upstream definition screening (%s)', (kind) => {
     const pin = await approval('sketchy.notes');
     expect(pin.status).toBe(200);
     expect(pin.body).toMatchObject({ status: 'pending', approvedHash: null, approvedDefinition: null, approvedBy: null });
-    expect(pin.body.findings.map((f: { kind: string }) => f.kind).sort()).toEqual(['instruction-markup', 'instruction-phrase', 'sensitive-path']);
+    expect(pin.body.findings.map((f: { kind: string }) => f.kind).sort()).toEqual([
+      'instruction-markup',
+      'instruction-phrase',
+      'sensitive-path',
+    ]);
     expect(pin.body.offeredDefinition.description).toContain('<IMPORTANT>');
     expect((await approval('sketchy.add')).body).toMatchObject({ status: 'approved', findings: [] });
   });
 
   it('serves a held tool once an administrator approves its exact definition, audited', async () => {
     const pending = (await approval('sketchy.lookup')).body;
-    expect((await http(t.baseUrl, 'POST', '/api/v1/admin/tools/sketchy.lookup/approve', { token: user.token, body: { definitionHash: pending.offeredHash } })).status).toBe(403);
-    const res = await http(t.baseUrl, 'POST', '/api/v1/admin/tools/sketchy.lookup/approve', { token: admin.token, body: { definitionHash: pending.offeredHash } });
+    expect(
+      (
+        await http(t.baseUrl, 'POST', '/api/v1/admin/tools/sketchy.lookup/approve', {
+          token: user.token,
+          body: { definitionHash: pending.offeredHash },
+        })
+      ).status,
+    ).toBe(403);
+    const res = await http(t.baseUrl, 'POST', '/api/v1/admin/tools/sketchy.lookup/approve', {
+      token: admin.token,
+      body: { definitionHash: pending.offeredHash },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'approved', approvedHash: pending.offeredHash, approvedBy: admin.userId });
     expect(await agentToolNames()).toContain('sketchy.lookup');
     expect((await execute(t, user, 'sketchy.lookup', { parameters: { word: 'mcp' } })).body.status).toBe('completed');
-    const [approved] = await db.query(`SELECT user_id, details FROM audit_logs WHERE action = 'tool.definition_approved' AND resource = 'tool:sketchy.lookup'`);
-    expect(approved).toMatchObject({ user_id: admin.userId, details: expect.objectContaining({ previousHash: null, approvedHash: pending.offeredHash }) });
+    const [approved] = await db.query(
+      `SELECT user_id, details FROM audit_logs WHERE action = 'tool.definition_approved' AND resource = 'tool:sketchy.lookup'`,
+    );
+    expect(approved).toMatchObject({
+      user_id: admin.userId,
+      details: expect.objectContaining({ previousHash: null, approvedHash: pending.offeredHash }),
+    });
     // The other poisoned tool is still held.
     expect(await agentToolNames()).not.toContain('sketchy.notes');
   });

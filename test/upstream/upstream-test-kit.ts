@@ -33,7 +33,15 @@ export const EVERYTHING_TOOLS = [
 
 /** A stdio upstream entry running a Node script with no shell and only `env`. */
 export function stdioUpstream(name: string, script: string, args: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name, transport: 'stdio', command: process.execPath, args: [script, ...args], category: 'system', permissions: ['tools:execute'], ...extra };
+  return {
+    name,
+    transport: 'stdio',
+    command: process.execPath,
+    args: [script, ...args],
+    category: 'system',
+    permissions: ['tools:execute'],
+    ...extra,
+  };
 }
 
 export function writeUpstreamsFile(dir: string, upstreams: unknown[]): string {
@@ -101,7 +109,14 @@ export async function getTool(t: TestApp, caller: Caller, id: string): Promise<R
   return res.status === 200 ? res.body : undefined;
 }
 
-export type UpstreamHealth = { status: string; state: string; toolCount: number; lastError: string | null; lastConnectedAt: string | null; [key: string]: unknown };
+export type UpstreamHealth = {
+  status: string;
+  state: string;
+  toolCount: number;
+  lastError: string | null;
+  lastConnectedAt: string | null;
+  [key: string]: unknown;
+};
 
 /** One administrator login per app: upstream figures are for admins (the public health shows statuses only). */
 const adminLogins = new WeakMap<TestApp, Promise<Caller>>();
@@ -115,7 +130,11 @@ export async function upstreamHealth(t: TestApp, name: string): Promise<Upstream
 /** An official v2 SDK client on the gateway's /api/v1/mcp, pinned to 2026-07-28. */
 export async function mcpClient(t: TestApp, caller: Caller): Promise<Client> {
   const client = new Client({ name: 'upstream-e2e', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.baseUrl}/api/v1/mcp`), { requestInit: { headers: { authorization: `Bearer ${caller.token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${t.baseUrl}/api/v1/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${caller.token}` } },
+    }),
+  );
   return client;
 }
 

@@ -73,7 +73,11 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof DataDirectoryInUseError)) throw error;
     process.stderr.write(
-      failureLine(`${command.name}: ${error.message}`, { code: 'DATA_DIR_IN_USE', holder: error.holder, exitCode: ExitCode.IN_USE }, version),
+      failureLine(
+        `${command.name}: ${error.message}`,
+        { code: 'DATA_DIR_IN_USE', holder: error.holder, exitCode: ExitCode.IN_USE },
+        version,
+      ),
     );
     return ExitCode.IN_USE;
   }

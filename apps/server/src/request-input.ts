@@ -23,7 +23,8 @@ export function installJsonParser(fastify: FastifyInstance): void {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const parsed = parseJsonInput(body as string);
     if (parsed.ok) return done(null, parsed.value);
-    if (parsed.reason === 'syntax') return done(new AppException(ErrorCode.MALFORMED_JSON, 'Request body is not valid JSON', 400), undefined);
+    if (parsed.reason === 'syntax')
+      return done(new AppException(ErrorCode.MALFORMED_JSON, 'Request body is not valid JSON', 400), undefined);
     done(AppException.validation(parsed.details), undefined);
   });
 }
@@ -47,13 +48,26 @@ export function installInputChecks(fastify: FastifyInstance): void {
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
-  const message = error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: invalid percent-encoding' : status === 414 ? 'A path segment is too long' : 'Bad request';
+  const message =
+    error.code === 'FST_ERR_BAD_URL'
+      ? 'Malformed URL: invalid percent-encoding'
+      : status === 414
+        ? 'A path segment is too long'
+        : 'Bad request';
   const traceId = traceIdFor(request.headers.traceparent);
   void reply
     .code(status)
     .header('x-request-id', request.id)
     .header('content-type', 'application/json; charset=utf-8')
-    .send(errorBody(status >= 500 ? ErrorCode.INTERNAL_ERROR : codeForStatus(status), status >= 500 ? 'Internal server error' : message, [], request.id, traceId));
+    .send(
+      errorBody(
+        status >= 500 ? ErrorCode.INTERNAL_ERROR : codeForStatus(status),
+        status >= 500 ? 'Internal server error' : message,
+        [],
+        request.id,
+        traceId,
+      ),
+    );
 }
 
 const CLIENT_ERRORS: Record<string, { status: number; code: ErrorCodeValue; message: string }> = {

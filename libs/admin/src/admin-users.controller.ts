@@ -1,13 +1,16 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
-import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions, Roles } from '@app/core';
+  Actor,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  InteractiveOnly,
+  Permission,
+  Principal,
+  RequirePermissions,
+  Roles,
+} from '@app/core';
 import { UserDto } from '@app/users';
 import { AdminUsersService } from './admin-users.service';
 import { ListUsersQueryDto } from './dto/list-users-query.dto';

@@ -98,7 +98,10 @@ export class AdminUsersService {
       if (user.status !== 'suspended') throw invalidStatus(`Only suspended users can be reactivated (this one is ${user.status})`);
       const now = this.clock.now();
       await this.users.updateStatus(manager, user.id, 'active', now);
-      await this.audit.record(manager, auditEvent(AuditAction.ADMIN_USER_REACTIVATED, client, { userId: actor.userId, resource: `user:${user.id}` }));
+      await this.audit.record(
+        manager,
+        auditEvent(AuditAction.ADMIN_USER_REACTIVATED, client, { userId: actor.userId, resource: `user:${user.id}` }),
+      );
       return Object.assign(user, { status: 'active' as const, updatedAt: now });
     });
     await this.users.invalidate(userId);

@@ -8,7 +8,9 @@ describe('assertChainLockIsolation', () => {
   it('accepts READ COMMITTED only', () => {
     expect(() => assertChainLockIsolation('read committed')).not.toThrow();
     for (const level of ['repeatable read', 'serializable', undefined]) {
-      expect(() => assertChainLockIsolation(level)).toThrow(`The audit chain lock must be taken in a READ COMMITTED transaction, not ${level}`);
+      expect(() => assertChainLockIsolation(level)).toThrow(
+        `The audit chain lock must be taken in a READ COMMITTED transaction, not ${level}`,
+      );
     }
   });
 });
@@ -18,7 +20,11 @@ describe('AuditService chain lock', () => {
     const query = jest.fn(async (sql: string) => (sql.includes('pg_advisory_xact_lock') ? [{ isolation }] : []));
     return { manager: { queryRunner: { isTransactionActive: true }, query } as unknown as EntityManager, query };
   }
-  const service = new AuditService(new AuditLogRepository({} as DataSource), { now: () => new Date('2026-01-01T00:00:00Z') } as Clock, {} as AuditKeyring);
+  const service = new AuditService(
+    new AuditLogRepository({} as DataSource),
+    { now: () => new Date('2026-01-01T00:00:00Z') } as Clock,
+    {} as AuditKeyring,
+  );
 
   it('takes the lock and reads the isolation level in the same statement, then refuses anything but READ COMMITTED', async () => {
     const { manager, query } = managerAt('repeatable read');

@@ -76,7 +76,11 @@ export interface CheckpointCheck {
  * removes the row.
  */
 export async function checkCheckpoint(read: AuditRowReader, checkpoint: AuditCheckpoint, publicKeyPem: string): Promise<CheckpointCheck> {
-  const fail = (reason: string, verification: AuditChainVerification | null = null): CheckpointCheck => ({ ok: false, reason, verification });
+  const fail = (reason: string, verification: AuditChainVerification | null = null): CheckpointCheck => ({
+    ok: false,
+    reason,
+    verification,
+  });
   let keyId: string;
   try {
     keyId = auditKeyIdOf(publicKeyPem);
@@ -84,7 +88,8 @@ export async function checkCheckpoint(read: AuditRowReader, checkpoint: AuditChe
     return fail('the public key is not a PEM public key');
   }
   if (keyId !== checkpoint.keyId) return fail(`the checkpoint was signed by key ${checkpoint.keyId}, not by this public key (${keyId})`);
-  if (!checkpointSignatureValid(checkpoint, publicKeyPem)) return fail('the signature does not match: the checkpoint was altered or forged');
+  if (!checkpointSignatureValid(checkpoint, publicKeyPem))
+    return fail('the signature does not match: the checkpoint was altered or forged');
   const verification = await walkAuditChain(read, { untilSeq: checkpoint.seq });
   if (!verification.valid) {
     const { id, seq, reason } = verification.firstInvalid!;

@@ -17,9 +17,7 @@ const content = (overrides: Partial<AuditRowContent> = {}): AuditRowContent => (
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and adds no whitespace', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: true, y: null }], c: 'x' } })).toBe(
-      '{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1}',
-    );
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: true, y: null }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1}');
   });
 
   it('is independent of key insertion order (jsonb gives keys back in its own order)', () => {

@@ -39,7 +39,14 @@ describe('AuditKeyring', () => {
     const b = keyring({ ...env, DATA_DIR: mkdtempSync(join(tmpdir(), 'smcp-keyring-')) });
     expect(a.macKey.equals(b.macKey)).toBe(true);
     expect(a.keyId).toBe(auditKeyIdOf(b.publicKeyPem));
-    const unsigned = { format: 'smcp-audit-checkpoint/1' as const, seq: 7, id: 'aud_x', hash: 'a'.repeat(64), createdAt: '2030-01-01T00:00:00.000Z', keyId: a.keyId };
+    const unsigned = {
+      format: 'smcp-audit-checkpoint/1' as const,
+      seq: 7,
+      id: 'aud_x',
+      hash: 'a'.repeat(64),
+      createdAt: '2030-01-01T00:00:00.000Z',
+      keyId: a.keyId,
+    };
     const checkpoint: AuditCheckpoint = { ...unsigned, signature: a.sign(checkpointSigningPayload(unsigned)) };
     expect(checkpointSignatureValid(checkpoint, b.publicKeyPem)).toBe(true);
     expect(checkpointSignatureValid({ ...checkpoint, hash: 'b'.repeat(64) }, b.publicKeyPem)).toBe(false);

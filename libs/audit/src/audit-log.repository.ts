@@ -25,8 +25,21 @@ export interface AuditLogRow {
 
 /** Every column of `audit_logs`, in the order rows are read. */
 export const AUDIT_LOGS_COLUMNS = [
-  'seq', 'id', 'timestamp', 'user_id', 'action', 'resource', 'details', 'result', 'ip_address', 'user_agent', 'severity', 'metadata',
-  'prev_hash', 'hash', 'mac',
+  'seq',
+  'id',
+  'timestamp',
+  'user_id',
+  'action',
+  'resource',
+  'details',
+  'result',
+  'ip_address',
+  'user_agent',
+  'severity',
+  'metadata',
+  'prev_hash',
+  'hash',
+  'mac',
 ] as const;
 
 const SELECTED = AUDIT_LOGS_COLUMNS.join(', ');
@@ -74,7 +87,20 @@ export function assertChainLockIsolation(isolation: unknown): void {
 
 /** Column types of an audit row's insert parameters (auditInsertParams), in order. */
 export const AUDIT_INSERT_MANY_TYPES = [
-  'text', 'timestamptz', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'text', 'text',
+  'text',
+  'timestamptz',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'text',
+  'text',
+  'text',
 ] as const;
 
 /**
@@ -180,7 +206,10 @@ export class AuditLogRepository {
     if (filter.severity) where('severity = ?', filter.severity);
     const matching = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
 
-    const [{ total }]: Array<{ total: string }> = await this.dataSource.query(`SELECT count(*) AS total FROM audit_logs ${matching}`, params);
+    const [{ total }]: Array<{ total: string }> = await this.dataSource.query(
+      `SELECT count(*) AS total FROM audit_logs ${matching}`,
+      params,
+    );
     const rows: AuditLogRow[] = await this.dataSource.query(
       `SELECT ${SELECTED} FROM audit_logs ${matching}
        ORDER BY timestamp DESC, seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,

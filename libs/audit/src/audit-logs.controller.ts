@@ -27,8 +27,7 @@ export class AuditLogsController {
   @Get('verify')
   @ApiOperation({
     summary: 'Verify the audit hash chain (Admin only)',
-    description:
-      'Extension: recomputes every record hash, link and keyed MAC, oldest first, and reports the first tampered record.',
+    description: 'Extension: recomputes every record hash, link and keyed MAC, oldest first, and reports the first tampered record.',
   })
   @ApiOkResponse({ description: 'Verification result', type: AuditChainVerificationDto })
   verify(): Promise<AuditChainVerificationDto> {

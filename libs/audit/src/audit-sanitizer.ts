@@ -138,7 +138,9 @@ export function sanitizeAuditData(value: unknown): Record<string, unknown> {
   if (value === undefined || value === null) return {};
   const cleaned = cleanValue(value, 0, new WeakSet(), '');
   const object =
-    cleaned !== null && typeof cleaned === 'object' && !Array.isArray(cleaned) ? (cleaned as Record<string, unknown>) : { value: cleaned ?? null };
+    cleaned !== null && typeof cleaned === 'object' && !Array.isArray(cleaned)
+      ? (cleaned as Record<string, unknown>)
+      : { value: cleaned ?? null };
   const bytes = Buffer.byteLength(JSON.stringify(object));
   if (bytes > AUDIT_LIMITS.maxJsonBytes) {
     return { truncated: true, originalBytes: bytes, keys: Object.keys(object).slice(0, 20) };

@@ -57,10 +57,9 @@ export class AuditService {
 
   /** Walks the chain oldest first, in batches, checking every hash, link and keyed MAC. */
   verifyChain(): Promise<AuditChainVerification> {
-    return walkAuditChain(
-      (afterSeq, limit) => this.rows.rowsAfter(afterSeq, limit),
-      { mac: (hash) => computeAuditMac(this.keys.macKey, hash) },
-    );
+    return walkAuditChain((afterSeq, limit) => this.rows.rowsAfter(afterSeq, limit), {
+      mac: (hash) => computeAuditMac(this.keys.macKey, hash),
+    });
   }
 
   /**

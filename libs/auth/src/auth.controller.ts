@@ -10,7 +10,18 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { Actor, actorOf, Authenticated, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal, Public, SignedInActor } from '@app/core';
+import {
+  Actor,
+  actorOf,
+  Authenticated,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  InteractiveOnly,
+  Principal,
+  Public,
+  SignedInActor,
+} from '@app/core';
 import { UserDto } from '@app/users';
 import { AuthService } from './auth.service';
 import { AuthRateLimit } from './decorators/auth-rate-limit.decorator';

@@ -54,4 +54,3 @@ export const AuthErrorCode = {
   /** Too many wrong passwords (at login or password change): try again after Retry-After seconds. */
   ACCOUNT_LOCKED: 'ACCOUNT_LOCKED',
 } as const;
-

@@ -119,7 +119,10 @@ async function setup(options: { mfaEnabled?: boolean; mfaAccepts?: string } = {}
     clock,
     config,
   );
-  const user = usersTable.add({ id: 'usr_alice', email: 'alice@example.com', mfaEnabled: options.mfaEnabled ?? false }, await passwords.hash(PASSWORD));
+  const user = usersTable.add(
+    { id: 'usr_alice', email: 'alice@example.com', mfaEnabled: options.mfaEnabled ?? false },
+    await passwords.hash(PASSWORD),
+  );
   return { service, clock, uow, usersTable, sessions, refreshTable, audit, mfa, user };
 }
 

@@ -56,7 +56,11 @@ export class AuthService {
       });
       await this.audit.record(
         tx,
-        auditEvent(AuditAction.AUTH_REGISTER, client, { userId: created.id, resource: `user:${created.id}`, details: { email: created.email } }),
+        auditEvent(AuditAction.AUTH_REGISTER, client, {
+          userId: created.id,
+          resource: `user:${created.id}`,
+          details: { email: created.email },
+        }),
       );
       return created;
     });
@@ -132,7 +136,10 @@ export class AuthService {
       }
       if (!(await this.sessions.holdActive(tx, record.sessionId))) return null;
       const next = await this.refreshTokens.issue(tx, record.sessionId);
-      await this.audit.record(tx, auditEvent(AuditAction.AUTH_REFRESH, client, { userId: record.userId, resource: `session:${record.sessionId}` }));
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.AUTH_REFRESH, client, { userId: record.userId, resource: `session:${record.sessionId}` }),
+      );
       return next;
     });
     if (outcome === null || outcome === 'reused') throw invalidToken();
@@ -144,7 +151,10 @@ export class AuthService {
   async logout(principal: Principal, client: Actor): Promise<LogoutResponseDto> {
     await this.unitOfWork.run(async (tx) => {
       await this.sessions.end(tx, principal.sessionId, SessionEndReason.LOGOUT, principal.userId);
-      await this.audit.record(tx, auditEvent(AuditAction.AUTH_LOGOUT, client, { userId: principal.userId, resource: `session:${principal.sessionId}` }));
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.AUTH_LOGOUT, client, { userId: principal.userId, resource: `session:${principal.sessionId}` }),
+      );
     });
     return { message: 'Logged out', timestamp: this.clock.now().toISOString() };
   }
@@ -167,7 +177,11 @@ export class AuthService {
     const refreshToken = await this.refreshTokens.issue(tx, session.id);
     await this.audit.record(
       tx,
-      auditEvent(AuditAction.AUTH_LOGIN, client, { userId: candidate.id, resource: `session:${session.id}`, details: { mfa: candidate.mfaEnabled } }),
+      auditEvent(AuditAction.AUTH_LOGIN, client, {
+        userId: candidate.id,
+        resource: `session:${session.id}`,
+        details: { mfa: candidate.mfaEnabled },
+      }),
     );
     const user = UserDto.from({ ...candidate, lastLogin: now });
     return { sessionId: session.id, refreshToken, user };
@@ -190,12 +204,7 @@ export class AuthService {
   }
 
   /** A refused login that changes nothing but the audit log. */
-  private async refuse(
-    userId: string | null,
-    reason: LoginFailure,
-    client: Actor,
-    details: Record<string, unknown> = {},
-  ): Promise<never> {
+  private async refuse(userId: string | null, reason: LoginFailure, client: Actor, details: Record<string, unknown> = {}): Promise<never> {
     await this.audit.recordStandalone(loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, userId, { reason, ...details }));
     throw invalidCredentials();
   }

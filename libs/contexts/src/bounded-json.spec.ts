@@ -34,7 +34,9 @@ describe('boundedJsonObjectProblem', () => {
   it('measures size in UTF-8 bytes of the JSON', () => {
     const overhead = JSON.stringify({ s: '' }).length;
     expect(boundedJsonObjectProblem({ s: 'x'.repeat(CONTEXT_JSON_LIMITS.maxBytes - overhead) })).toBeNull();
-    expect(boundedJsonObjectProblem({ s: 'x'.repeat(CONTEXT_JSON_LIMITS.maxBytes - overhead + 1) })).toBe('must not exceed 16384 bytes as JSON');
+    expect(boundedJsonObjectProblem({ s: 'x'.repeat(CONTEXT_JSON_LIMITS.maxBytes - overhead + 1) })).toBe(
+      'must not exceed 16384 bytes as JSON',
+    );
     // Three bytes per character in UTF-8.
     expect(boundedJsonObjectProblem({ s: '€'.repeat(6000) })).toBe('must not exceed 16384 bytes as JSON');
   });

@@ -24,7 +24,10 @@ export function maySeeContext(principal: Principal, context: Pick<Context, 'id' 
 
 /** Who may change or delete a context: its owner, or a holder of admin:contexts:write. */
 export function mayChangeContext(principal: Principal, context: Pick<Context, 'id' | 'userId'>): boolean {
-  return maySeeContext(principal, context) && (principal.userId === context.userId || principal.permissions.includes(Permission.ADMIN_CONTEXTS_WRITE));
+  return (
+    maySeeContext(principal, context) &&
+    (principal.userId === context.userId || principal.permissions.includes(Permission.ADMIN_CONTEXTS_WRITE))
+  );
 }
 
 /**
@@ -70,7 +73,10 @@ export class ContextAccessService implements ExecutionScopeResolver {
   async resolveForExecution(principal: Principal, contextId: string): Promise<ExecutionContextInfo> {
     const context = await this.findVisible(principal, contextId);
     if (context.status === 'archived') {
-      throw AppException.forbidden(`Context ${context.id} is archived; make it active to run tools in it`, ContextsErrorCode.CONTEXT_ARCHIVED);
+      throw AppException.forbidden(
+        `Context ${context.id} is archived; make it active to run tools in it`,
+        ContextsErrorCode.CONTEXT_ARCHIVED,
+      );
     }
     return { id: context.id, tools: [...context.tools], settings: context.settings as ContextSettings };
   }

@@ -20,7 +20,18 @@ interface ContextRow {
 }
 
 /** Every column of `contexts`, in the order `contextOf` reads them. */
-export const CONTEXTS_COLUMNS = ['id', 'user_id', 'name', 'description', 'status', 'metadata', 'tools', 'settings', 'created_at', 'updated_at'] as const;
+export const CONTEXTS_COLUMNS = [
+  'id',
+  'user_id',
+  'name',
+  'description',
+  'status',
+  'metadata',
+  'tools',
+  'settings',
+  'created_at',
+  'updated_at',
+] as const;
 
 const SELECTED = CONTEXTS_COLUMNS.join(', ');
 
@@ -69,7 +80,9 @@ const SORT_COLUMNS: Record<ContextSort, readonly string[]> = {
 };
 
 /** The columns an update may set (never taken from the caller's object keys). */
-const CHANGEABLE = ['name', 'description', 'metadata', 'tools', 'settings', 'status'] as const satisfies ReadonlyArray<keyof ContextChanges>;
+const CHANGEABLE = ['name', 'description', 'metadata', 'tools', 'settings', 'status'] as const satisfies ReadonlyArray<
+  keyof ContextChanges
+>;
 const JSON_FIELDS: ReadonlySet<keyof ContextChanges> = new Set(['metadata', 'settings']);
 
 /**
@@ -110,7 +123,9 @@ export class ContextRepository {
 
   /** The context, or null. `forUpdate` locks the row until the manager's transaction ends. */
   async findById(id: string, manager: EntityManager = this.dataSource.manager, forUpdate = false): Promise<Context | null> {
-    const [row]: ContextRow[] = await manager.query(`SELECT ${SELECTED} FROM contexts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+    const [row]: ContextRow[] = await manager.query(`SELECT ${SELECTED} FROM contexts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [
+      id,
+    ]);
     return row ? contextOf(row) : null;
   }
 
@@ -130,7 +145,10 @@ export class ContextRepository {
     const direction = request.direction === 'asc' ? 'ASC' : 'DESC';
     const orderBy = [...SORT_COLUMNS[request.sort], 'id'].map((column) => `${column} ${direction}`).join(', ');
 
-    const [{ total }]: Array<{ total: number }> = await this.dataSource.query(`SELECT count(*)::int AS total FROM contexts ${matching}`, params);
+    const [{ total }]: Array<{ total: number }> = await this.dataSource.query(
+      `SELECT count(*)::int AS total FROM contexts ${matching}`,
+      params,
+    );
     const rows: ContextRow[] = await this.dataSource.query(
       `SELECT ${SELECTED} FROM contexts ${matching} ORDER BY ${orderBy} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, request.limit, request.offset],
@@ -149,7 +167,9 @@ export class ContextRepository {
       params.push(json ? JSON.stringify(value) : value);
       sets.push(`${field} = $${params.length}${json ? '::jsonb' : ''}`);
     }
-    const [row] = returnedRows<ContextRow>(await manager.query(`UPDATE contexts SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SELECTED}`, params));
+    const [row] = returnedRows<ContextRow>(
+      await manager.query(`UPDATE contexts SET ${sets.join(', ')} WHERE id = $1 RETURNING ${SELECTED}`, params),
+    );
     return contextOf(row);
   }
 

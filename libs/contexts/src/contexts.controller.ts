@@ -22,7 +22,10 @@ const invalid = {
   description: 'Validation error: one detail per offending field, e.g. tools[2] for an unknown tool, metadata too large or deep',
   type: ErrorResponseDto,
 };
-const toolsForbidden = { description: 'Insufficient permissions, or tools you may not call (one detail per tools[i])', type: ErrorResponseDto };
+const toolsForbidden = {
+  description: 'Insufficient permissions, or tools you may not call (one detail per tools[i])',
+  type: ErrorResponseDto,
+};
 
 @ApiTags('Contexts')
 @Controller('contexts')

@@ -59,7 +59,9 @@ class InMemoryContextRepository implements ContextRepositoryPort {
 
   async page(filter: ContextListFilter, request: ContextPageRequest): Promise<{ contexts: Context[]; total: number }> {
     const matching = [...this.rows.values()].filter(
-      (context) => (filter.userId === undefined || context.userId === filter.userId) && (filter.status === undefined || context.status === filter.status),
+      (context) =>
+        (filter.userId === undefined || context.userId === filter.userId) &&
+        (filter.status === undefined || context.status === filter.status),
     );
     const keys = (context: Context): Array<string | number> => {
       switch (request.sort) {
@@ -155,10 +157,13 @@ const adminReader = principal('usr_auditor', [...USER, Permission.ADMIN_CONTEXTS
 const admin = principal('usr_admin', [...USER, Permission.ADMIN_CONTEXTS_READ, Permission.ADMIN_CONTEXTS_WRITE]);
 const client = { ipAddress: '203.0.113.7', userAgent: 'spec' };
 
-const query = (fields: Partial<ListContextsQueryDto> = {}): ListContextsQueryDto => ({ page: 1, limit: 20, ...fields }) as ListContextsQueryDto;
+const query = (fields: Partial<ListContextsQueryDto> = {}): ListContextsQueryDto =>
+  ({ page: 1, limit: 20, ...fields }) as ListContextsQueryDto;
 
 /** The AppException a call rejects with, for comparing status, code and details. */
-async function failure(call: Promise<unknown>): Promise<{ status: number; code: string; details: Array<{ field?: string; code?: string }> }> {
+async function failure(
+  call: Promise<unknown>,
+): Promise<{ status: number; code: string; details: Array<{ field?: string; code?: string }> }> {
   const error = await call.then(
     () => undefined,
     (thrown: unknown) => thrown,
@@ -188,7 +193,11 @@ describe('ContextsService (in-memory repository)', () => {
 
   describe('create', () => {
     it('stores the context for its owner with defaults, tools without repeats, and its audit record in the same transaction', async () => {
-      const dto = await service.create(alice, { name: 'Research', tools: ['echo', 'clock', 'echo'], settings: { defaultTimeoutMs: 5_000 } }, client);
+      const dto = await service.create(
+        alice,
+        { name: 'Research', tools: ['echo', 'clock', 'echo'], settings: { defaultTimeoutMs: 5_000 } },
+        client,
+      );
 
       expect(dto).toEqual({
         id: dto.id,
@@ -247,7 +256,11 @@ describe('ContextsService (in-memory repository)', () => {
 
     it('refuses settings out of bounds (400)', async () => {
       const refused = await failure(create(alice, 'x', { settings: { defaultTimeoutMs: 60_001 } }));
-      expect(refused).toEqual({ status: 400, code: ErrorCode.VALIDATION_ERROR, details: [{ field: 'settings.defaultTimeoutMs', code: expect.any(String) }] });
+      expect(refused).toEqual({
+        status: 400,
+        code: ErrorCode.VALIDATION_ERROR,
+        details: [{ field: 'settings.defaultTimeoutMs', code: expect.any(String) }],
+      });
       expect(repository.rows.size).toBe(0);
     });
 
@@ -278,7 +291,11 @@ describe('ContextsService (in-memory repository)', () => {
     });
 
     it("refuses a user another user's list (403), and any list to a key bound to one context", async () => {
-      expect(await failure(service.list(alice, query({ userId: 'usr_bob' })))).toEqual({ status: 403, code: ErrorCode.FORBIDDEN, details: [] });
+      expect(await failure(service.list(alice, query({ userId: 'usr_bob' })))).toEqual({
+        status: 403,
+        code: ErrorCode.FORBIDDEN,
+        details: [],
+      });
       const bound = principal('usr_alice', USER, { via: 'api_key', contextId: 'ctx_any' });
       expect(await failure(service.list(bound, query()))).toEqual({ status: 403, code: ErrorCode.FORBIDDEN, details: [] });
     });
@@ -328,7 +345,14 @@ describe('ContextsService (in-memory repository)', () => {
       clock.advance(5_000);
       const dto = await service.update(alice, id, { name: 'new', tools: ['echo', 'echo'], metadata: { team: 'x' } }, client);
 
-      expect(dto).toMatchObject({ id, name: 'new', tools: ['echo'], metadata: { team: 'x' }, status: 'active', updatedAt: '2030-01-01T00:00:05.000Z' });
+      expect(dto).toMatchObject({
+        id,
+        name: 'new',
+        tools: ['echo'],
+        metadata: { team: 'x' },
+        status: 'active',
+        updatedAt: '2030-01-01T00:00:05.000Z',
+      });
       expect(dto.createdAt).toBe('2030-01-01T00:00:00.000Z');
       const [lock, update] = repository.log.slice(1);
       expect(lock).toEqual({ op: 'lock', id, transaction: expect.any(Number) });
@@ -348,19 +372,35 @@ describe('ContextsService (in-memory repository)', () => {
       const { id } = await create(alice, 'c');
       await service.update(alice, id, { status: 'archived' }, client);
       expect(audit.records[1].entry.action).toBe('context.archive');
-      expect(audit.records[1].entry.details).toEqual({ ownerId: 'usr_alice', changes: ['status'], status: { before: 'active', after: 'archived' } });
+      expect(audit.records[1].entry.details).toEqual({
+        ownerId: 'usr_alice',
+        changes: ['status'],
+        status: { before: 'active', after: 'archived' },
+      });
       expect(repository.rows.get(id)?.status).toBe('archived');
     });
 
     it('wants at least one field (400)', async () => {
       const { id } = await create(alice, 'c');
-      expect(await failure(service.update(alice, id, {}, client))).toEqual({ status: 400, code: ErrorCode.VALIDATION_ERROR, details: [{ field: undefined, code: 'required' }] });
+      expect(await failure(service.update(alice, id, {}, client))).toEqual({
+        status: 400,
+        code: ErrorCode.VALIDATION_ERROR,
+        details: [{ field: undefined, code: 'required' }],
+      });
     });
 
     it('lets an administrator with write change it, refuses one who may only read (403) and hides it from others (404)', async () => {
       const { id } = await create(alice, 'c');
-      expect(await failure(service.update(adminReader, id, { name: 'x' }, client))).toEqual({ status: 403, code: ErrorCode.FORBIDDEN, details: [] });
-      expect(await failure(service.update(bob, id, { name: 'x' }, client))).toEqual({ status: 404, code: ErrorCode.NOT_FOUND, details: [] });
+      expect(await failure(service.update(adminReader, id, { name: 'x' }, client))).toEqual({
+        status: 403,
+        code: ErrorCode.FORBIDDEN,
+        details: [],
+      });
+      expect(await failure(service.update(bob, id, { name: 'x' }, client))).toEqual({
+        status: 404,
+        code: ErrorCode.NOT_FOUND,
+        details: [],
+      });
       expect(repository.rows.get(id)?.name).toBe('c');
       expect((await service.update(admin, id, { name: 'by admin' }, client)).name).toBe('by admin');
       expect(audit.records.at(-1)?.entry).toMatchObject({ userId: 'usr_admin', details: { ownerId: 'usr_alice' } });

@@ -1,6 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
-import { Actor, APP_CONFIG, AppConfig, AppException, Clock, ErrorCode, ErrorDetail, newId, pageOffset, paginationOf, Permission, Principal } from '@app/core';
+import {
+  Actor,
+  APP_CONFIG,
+  AppConfig,
+  AppException,
+  Clock,
+  ErrorCode,
+  ErrorDetail,
+  newId,
+  pageOffset,
+  paginationOf,
+  Permission,
+  Principal,
+} from '@app/core';
 import { ToolCatalogService } from '@app/tools';
 import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';

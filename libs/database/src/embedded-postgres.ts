@@ -74,9 +74,7 @@ export class EmbeddedPostgres {
     const useUnixSocket = socketPath.length <= UNIX_SOCKET_PATH_MAX && process.platform !== 'win32';
     if (useUnixSocket) rmSync(socketPath, { force: true });
     this.server = new PGLiteSocketServer(
-      useUnixSocket
-        ? { db: this.db, path: socketPath, maxConnections: 1 }
-        : { db: this.db, host: '127.0.0.1', port: 0, maxConnections: 1 },
+      useUnixSocket ? { db: this.db, path: socketPath, maxConnections: 1 } : { db: this.db, host: '127.0.0.1', port: 0, maxConnections: 1 },
     );
     await this.server.start();
     if (useUnixSocket) chmodSync(socketPath, 0o600);

@@ -17,7 +17,12 @@ export async function migratedColumns(): Promise<Map<string, string[]>> {
     const sql = statement.replace(/--[^\n]*/g, '');
     const created = /^\s*CREATE TABLE (?:IF NOT EXISTS )?"?(\w+)"?\s*\(([\s\S]*)\)\s*$/i.exec(sql);
     if (created) {
-      tables.set(created[1], topLevelItems(created[2]).map((item) => /^"?(\w+)"?/.exec(item)![1]).filter((name) => !CONSTRAINT_WORDS.has(name.toUpperCase())));
+      tables.set(
+        created[1],
+        topLevelItems(created[2])
+          .map((item) => /^"?(\w+)"?/.exec(item)![1])
+          .filter((name) => !CONSTRAINT_WORDS.has(name.toUpperCase())),
+      );
       continue;
     }
     for (const [, table, action, column] of sql.matchAll(/ALTER TABLE "?(\w+)"?\s+(ADD|DROP) COLUMN (?:IF (?:NOT )?EXISTS )?"?(\w+)"?/gi)) {

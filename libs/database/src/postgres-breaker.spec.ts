@@ -15,7 +15,11 @@ describe('PostgresBreaker', () => {
     expect(b.isOpen).toBe(false);
     b.failed('no answer to the heartbeat within 2000 ms');
     b.failed('a second failure changes nothing');
-    expect({ open: b.isOpen, reason: b.openReason, dropped }).toEqual({ open: true, reason: 'no answer to the heartbeat within 2000 ms', dropped: ['a', 'c'] });
+    expect({ open: b.isOpen, reason: b.openReason, dropped }).toEqual({
+      open: true,
+      reason: 'no answer to the heartbeat within 2000 ms',
+      dropped: ['a', 'c'],
+    });
   });
 
   it('answers with an error the exception filter maps to 503', () => {

@@ -30,7 +30,10 @@ describe('the pool client with the outage breaker (real PostgreSQL)', () => {
 
       // The breaker's own refusal (not a connect attempt's timeout or error): it did not try the database.
       const refused = await pool.query('SELECT 1').catch((error: unknown) => error as Error & { code?: string });
-      expect({ name: (refused as Error).name, code: (refused as { code?: string }).code }).toEqual({ name: 'PostgresUnavailableError', code: '08006' });
+      expect({ name: (refused as Error).name, code: (refused as { code?: string }).code }).toEqual({
+        name: 'PostgresUnavailableError',
+        code: '08006',
+      });
 
       breaker.proven();
       expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
@@ -43,14 +46,25 @@ describe('the pool client with the outage breaker (real PostgreSQL)', () => {
 
   it('a connection attempt refused opens the breaker; a server error does not', async () => {
     const breaker = new PostgresBreaker();
-    const wrongDatabase = new Pool({ connectionString: `${URL}_missing_${table}`, max: 1, Client: clientWithQueryDeadline(undefined, breaker) });
+    const wrongDatabase = new Pool({
+      connectionString: `${URL}_missing_${table}`,
+      max: 1,
+      Client: clientWithQueryDeadline(undefined, breaker),
+    });
     await expect(wrongDatabase.query('SELECT 1')).rejects.toMatchObject({ code: '3D000' });
     await wrongDatabase.end();
     expect(breaker.isOpen).toBe(false);
 
-    const closedPort = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres', max: 1, Client: clientWithQueryDeadline(undefined, breaker) });
+    const closedPort = new Pool({
+      connectionString: 'postgres://postgres@127.0.0.1:1/postgres',
+      max: 1,
+      Client: clientWithQueryDeadline(undefined, breaker),
+    });
     await expect(closedPort.query('SELECT 1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await closedPort.end();
-    expect({ open: breaker.isOpen, reason: breaker.openReason }).toEqual({ open: true, reason: expect.stringMatching(/^cannot connect: .*ECONNREFUSED/) });
+    expect({ open: breaker.isOpen, reason: breaker.openReason }).toEqual({
+      open: true,
+      reason: expect.stringMatching(/^cannot connect: .*ECONNREFUSED/),
+    });
   });
 });

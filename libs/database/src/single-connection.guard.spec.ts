@@ -17,7 +17,8 @@ function fakeDataSource() {
     callback(undefined, {}, release);
   };
   const pool = { connect: (callback: Callback) => (busy ? waiting.push(callback) : grant(callback)) };
-  const obtain = () => new Promise<() => void>((resolve, reject) => pool.connect((error, _client, done) => (error ? reject(error) : resolve(done))));
+  const obtain = () =>
+    new Promise<() => void>((resolve, reject) => pool.connect((error, _client, done) => (error ? reject(error) : resolve(done))));
   const dataSource = {
     driver: { master: pool },
     manager: {
@@ -67,7 +68,9 @@ describe('enforceSingleConnection', () => {
     expect(result).toBe('committed');
     await expect(later).resolves.toBe('ok');
     await expect(dataSource.query()).resolves.toBe('ok');
-    await expect(Promise.all([dataSource.manager.transaction(async () => 1), dataSource.manager.transaction(async () => 2)])).resolves.toEqual([1, 2]);
+    await expect(
+      Promise.all([dataSource.manager.transaction(async () => 1), dataSource.manager.transaction(async () => 2)]),
+    ).resolves.toEqual([1, 2]);
   });
 
   it('lets work started outside the transaction on purpose wait for the connection', async () => {

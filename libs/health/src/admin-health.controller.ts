@@ -22,7 +22,7 @@ export class AdminHealthController {
   @ApiOperation({
     summary: 'Detailed health with figures (Admin only)',
     description:
-      'Extension: what GET /health/detailed reports, plus each component\'s figures and last errors (database kind and ' +
+      "Extension: what GET /health/detailed reports, plus each component's figures and last errors (database kind and " +
       'latency, data directory, Redis state, upstream servers), the process figures and its background jobs (name, interval, ' +
       'last run, last error). Needs admin:health:read.',
   })

@@ -31,7 +31,7 @@ export class HealthController {
   @Get('health/detailed')
   @ApiOperation({
     summary: 'Detailed health check',
-    description: 'Overall status and each component\'s status only; administrators get the figures at GET /admin/health.',
+    description: "Overall status and each component's status only; administrators get the figures at GET /admin/health.",
   })
   @ApiOkResponse({ description: 'Detailed health status', type: DetailedHealthDto })
   async detailed(): Promise<DetailedHealthDto> {

@@ -1,11 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import {
-  DiskHealthIndicator,
-  HealthIndicatorResult,
-  MemoryHealthIndicator,
-  TypeOrmHealthIndicator,
-} from '@nestjs/terminus';
+import { DiskHealthIndicator, HealthIndicatorResult, MemoryHealthIndicator, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { APP_CONFIG, AppConfig } from '@app/core';
 import { EventLoopMonitor } from './event-loop.monitor';
 import { RedisHealthIndicator } from './redis-health.indicator';

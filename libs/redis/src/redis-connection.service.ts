@@ -56,7 +56,11 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     this.trustWindowMs = this.timeouts.heartbeatMs + this.timeouts.probeTimeoutMs;
     this.breaker.onChange((open) => {
       if (this.closing) return;
-      if (open) this.logger.warn({ reason: this.breaker.openReason }, 'Redis unavailable; every replica-shared concern falls back until it answers again');
+      if (open)
+        this.logger.warn(
+          { reason: this.breaker.openReason },
+          'Redis unavailable; every replica-shared concern falls back until it answers again',
+        );
       else this.logger.log('Redis answers again on both connections');
     });
   }
@@ -135,7 +139,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     clearTimeout(timer);
     await this.probe();
     this.heartbeat = this.jobs.every('redis.heartbeat', this.timeouts.heartbeatMs, () => this.probe());
-    if (this.breaker.isOpen) this.logger.warn('Redis is not reachable; starting degraded (per-process state) and reconnecting in the background');
+    if (this.breaker.isOpen)
+      this.logger.warn('Redis is not reachable; starting degraded (per-process state) and reconnecting in the background');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -181,7 +186,9 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     // setImmediate: after a stalled event loop the timer runs before pending socket reads; let them go first.
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => setImmediate(() => resolve('timeout')), this.timeouts.probeTimeoutMs)));
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => setImmediate(() => resolve('timeout')), this.timeouts.probeTimeoutMs)),
+    );
     let failure = `no answer to PING within ${this.timeouts.probeTimeoutMs} ms`;
     try {
       const answer = await Promise.race([client.ping(), timeout]);

@@ -26,11 +26,7 @@ export class SessionTerminationService {
     private readonly clock: Clock,
   ) {}
 
-  async terminate(
-    actor: Principal,
-    sessionId: string,
-    client: Actor,
-  ): Promise<TerminateSessionResponseDto> {
+  async terminate(actor: Principal, sessionId: string, client: Actor): Promise<TerminateSessionResponseDto> {
     const outcome = await this.unitOfWork.run(async (tx) => {
       const row = await this.repository.lockForEnding(tx, sessionId);
       if (!row || !mayTerminate(actor, row.userId)) throw AppException.notFound('Session not found');

@@ -53,8 +53,22 @@ interface SessionRow {
 
 /** Every column of `sessions`, in table order. */
 export const SESSION_TABLE_COLUMNS: ReadonlyArray<keyof SessionRow> = [
-  'id', 'user_id', 'context_id', 'status', 'connection_type', 'ip_address', 'user_agent', 'started_at', 'last_activity',
-  'ended_at', 'end_reason', 'ended_by', 'messages_received', 'messages_sent', 'tool_executions', 'errors',
+  'id',
+  'user_id',
+  'context_id',
+  'status',
+  'connection_type',
+  'ip_address',
+  'user_agent',
+  'started_at',
+  'last_activity',
+  'ended_at',
+  'end_reason',
+  'ended_by',
+  'messages_received',
+  'messages_sent',
+  'tool_executions',
+  'errors',
 ];
 
 const SESSION_COLUMNS = SESSION_TABLE_COLUMNS.join(', ');
@@ -188,7 +202,14 @@ export class SessionRepository {
   }
 
   /** Ends every active session of a user but `exceptId`. */
-  async endAllForUser(tx: Transaction, userId: string, now: Date, reason: string, endedBy: string | null, exceptId: string | null): Promise<EndedSession[]> {
+  async endAllForUser(
+    tx: Transaction,
+    userId: string,
+    now: Date,
+    reason: string,
+    endedBy: string | null,
+    exceptId: string | null,
+  ): Promise<EndedSession[]> {
     return endedOf(
       returnedRows(
         await tx.query(
@@ -261,7 +282,9 @@ export class SessionRepository {
     if (filter.status === 'terminated') where.push(`NOT ${live()}`);
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
 
-    const [{ total }]: Array<{ total: number }> = await this.dataSource.query(`SELECT count(*)::int AS total FROM sessions ${clause}`, [...params]);
+    const [{ total }]: Array<{ total: number }> = await this.dataSource.query(`SELECT count(*)::int AS total FROM sessions ${clause}`, [
+      ...params,
+    ]);
     const liveColumn = live();
     const rows: Array<SessionRow & { live: boolean }> = await this.dataSource.query(
       `SELECT ${SESSION_COLUMNS}, ${liveColumn} AS live

@@ -85,7 +85,15 @@ function setup() {
   const events: Array<{ tx: Transaction | null; events: SessionTerminatedEvent[] }> = [];
   const notifier = { notify: (tx: Transaction | null, ended: SessionTerminatedEvent[]) => void events.push({ tx, events: ended }) };
   const cache = new InMemorySessionStateCache();
-  const service = new SessionService(asRepository, cache, clock, config, activity, notifier as unknown as SessionTerminationNotifier, new BackgroundJobs());
+  const service = new SessionService(
+    asRepository,
+    cache,
+    clock,
+    config,
+    activity,
+    notifier as unknown as SessionTerminationNotifier,
+    new BackgroundJobs(),
+  );
   const open = (userId = 'usr_alice') => service.open(TX, { userId, connectionType: 'http', ipAddress: '203.0.113.9', userAgent: 'unit' });
   return { service, repository, activity, events, clock, open };
 }
@@ -124,7 +132,10 @@ describe('SessionService', () => {
     clock.ms += IDLE_SEC * 1000 + 1;
     expect(await service.isActive(session.id)).toBe(false);
     expect(repository.rows.get(session.id)).toMatchObject({ status: 'terminated', endReason: SESSION_EXPIRED, endedBy: null });
-    expect(events.at(-1)).toEqual({ tx: null, events: [{ sessionId: session.id, userId: 'usr_alice', reason: SESSION_EXPIRED, endedBy: null }] });
+    expect(events.at(-1)).toEqual({
+      tx: null,
+      events: [{ sessionId: session.id, userId: 'usr_alice', reason: SESSION_EXPIRED, endedBy: null }],
+    });
   });
 
   it('keeps a session that is used alive past the idle timeout counted from its start', async () => {

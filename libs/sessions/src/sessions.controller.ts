@@ -1,6 +1,15 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
+import {
+  Actor,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  InteractiveOnly,
+  Permission,
+  Principal,
+  RequirePermissions,
+} from '@app/core';
 import { ListSessionsQueryDto } from './dto/list-sessions-query.dto';
 import { SessionListDto } from './dto/session-list.dto';
 import { TerminateSessionResponseDto } from './dto/terminate-session-response.dto';

@@ -83,4 +83,3 @@ export class InMemoryUserStateCache extends UserStateCache {
     this.floor = ++this.counter;
   }
 }
-

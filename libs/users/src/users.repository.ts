@@ -53,8 +53,22 @@ interface UserRow {
 
 /** Every column of `users`, in table order. */
 export const USER_TABLE_COLUMNS: ReadonlyArray<keyof UserRow> = [
-  'id', 'email', 'name', 'organization', 'phone', 'password_hash', 'roles', 'permissions', 'status', 'mfa_enabled',
-  'last_login', 'failed_logins', 'failed_window_start', 'locked_until', 'created_at', 'updated_at',
+  'id',
+  'email',
+  'name',
+  'organization',
+  'phone',
+  'password_hash',
+  'roles',
+  'permissions',
+  'status',
+  'mfa_enabled',
+  'last_login',
+  'failed_logins',
+  'failed_window_start',
+  'locked_until',
+  'created_at',
+  'updated_at',
 ];
 
 /** What a `User` is read from: every column but the hash. */
@@ -148,7 +162,18 @@ export class UsersRepository {
     await tx.query(
       `INSERT INTO users (id, email, name, organization, phone, password_hash, roles, permissions, status, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
-      [user.id, user.email, user.name, user.organization, user.phone, user.passwordHash, user.roles, user.permissions, user.status, user.now],
+      [
+        user.id,
+        user.email,
+        user.name,
+        user.organization,
+        user.phone,
+        user.passwordHash,
+        user.roles,
+        user.permissions,
+        user.status,
+        user.now,
+      ],
     );
   }
 
@@ -176,7 +201,9 @@ export class UsersRepository {
   }
 
   async passwordHashOf(id: string, tx?: Transaction): Promise<string | null> {
-    const [row]: Array<{ password_hash: string }> = await (tx ?? this.dataSource).query(`SELECT password_hash FROM users WHERE id = $1`, [id]);
+    const [row]: Array<{ password_hash: string }> = await (tx ?? this.dataSource).query(`SELECT password_hash FROM users WHERE id = $1`, [
+      id,
+    ]);
     return row?.password_hash ?? null;
   }
 
@@ -193,7 +220,10 @@ export class UsersRepository {
   }
 
   async recordSuccessfulLogin(tx: Transaction, id: string, now: Date): Promise<void> {
-    await tx.query(`UPDATE users SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL, last_login = $2 WHERE id = $1`, [id, now]);
+    await tx.query(`UPDATE users SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL, last_login = $2 WHERE id = $1`, [
+      id,
+      now,
+    ]);
   }
 
   async list(filter: UserListFilter): Promise<{ users: User[]; total: number }> {
@@ -234,7 +264,9 @@ export class UsersRepository {
 
   /** Ids of the active administrators, locked for the rest of the transaction. */
   async lockActiveAdminIds(tx: Transaction): Promise<string[]> {
-    const rows: Array<{ id: string }> = await tx.query(`SELECT id FROM users WHERE 'admin' = ANY(roles) AND status = 'active' ORDER BY id FOR UPDATE`);
+    const rows: Array<{ id: string }> = await tx.query(
+      `SELECT id FROM users WHERE 'admin' = ANY(roles) AND status = 'active' ORDER BY id FOR UPDATE`,
+    );
     return rows.map((row) => row.id);
   }
 

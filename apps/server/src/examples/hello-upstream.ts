@@ -10,7 +10,12 @@ const HELLO: Tool = {
   name: 'hello',
   title: 'Hello',
   description: 'Greets someone by name',
-  inputSchema: { type: 'object', properties: { name: { type: 'string', maxLength: 100 } }, required: ['name'], additionalProperties: false },
+  inputSchema: {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 100 } },
+    required: ['name'],
+    additionalProperties: false,
+  },
   outputSchema: { type: 'object', properties: { greeting: { type: 'string' } }, required: ['greeting'], additionalProperties: false },
   annotations: { readOnlyHint: true, openWorldHint: false },
 };

@@ -11,7 +11,7 @@ export class UpdateRolesDto {
   @IsIn(ROLES, { each: true, message: `each role must be one of ${ROLES.join(', ')}` })
   roles: Role[];
 
-  @ApiPropertyOptional({ type: [String], description: 'Grants on top of the roles\' defaults, e.g. tools:write' })
+  @ApiPropertyOptional({ type: [String], description: "Grants on top of the roles' defaults, e.g. tools:write" })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(100)

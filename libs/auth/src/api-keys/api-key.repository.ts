@@ -40,8 +40,19 @@ interface ApiKeyRow {
 
 /** Every column of `api_keys`, in table order. */
 export const API_KEY_TABLE_COLUMNS: ReadonlyArray<keyof ApiKeyRow> = [
-  'id', 'user_id', 'name', 'key_hash', 'key_prefix', 'permissions', 'context_id', 'expires_at', 'created_at',
-  'last_used_at', 'revoked_at', 'revoked_by', 'current_session_id',
+  'id',
+  'user_id',
+  'name',
+  'key_hash',
+  'key_prefix',
+  'permissions',
+  'context_id',
+  'expires_at',
+  'created_at',
+  'last_used_at',
+  'revoked_at',
+  'revoked_by',
+  'current_session_id',
 ];
 
 /** What an `ApiKey` is read from (who revoked it is kept for the record only). */
@@ -90,16 +101,18 @@ export class ApiKeyRepository {
 
   /** A user's keys, newest first. */
   async listByUser(userId: string): Promise<ApiKey[]> {
-    const rows: ApiKeyRow[] = await this.dataSource.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id`, [
-      userId,
-    ]);
+    const rows: ApiKeyRow[] = await this.dataSource.query(
+      `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id`,
+      [userId],
+    );
     return rows.map(apiKeyOf);
   }
 
   async countUnrevoked(tx: Transaction, userId: string): Promise<number> {
-    const [{ count }]: Array<{ count: number }> = await tx.query(`SELECT count(*)::int AS count FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL`, [
-      userId,
-    ]);
+    const [{ count }]: Array<{ count: number }> = await tx.query(
+      `SELECT count(*)::int AS count FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL`,
+      [userId],
+    );
     return Number(count);
   }
 
@@ -123,11 +136,10 @@ export class ApiKeyRepository {
   /** Revokes the key and detaches its session; returns it as it is now. */
   async revoke(tx: Transaction, id: string, now: Date, revokedBy: string): Promise<ApiKey> {
     const [row] = returnedRows<ApiKeyRow>(
-      await tx.query(`UPDATE api_keys SET revoked_at = $2, revoked_by = $3, current_session_id = NULL WHERE id = $1 RETURNING ${API_KEY_COLUMNS}`, [
-        id,
-        now,
-        revokedBy,
-      ]),
+      await tx.query(
+        `UPDATE api_keys SET revoked_at = $2, revoked_by = $3, current_session_id = NULL WHERE id = $1 RETURNING ${API_KEY_COLUMNS}`,
+        [id, now, revokedBy],
+      ),
     );
     return apiKeyOf(row);
   }

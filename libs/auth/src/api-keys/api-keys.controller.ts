@@ -1,6 +1,15 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Actor, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Permission, Principal, RequirePermissions } from '@app/core';
+import {
+  Actor,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  InteractiveOnly,
+  Permission,
+  Principal,
+  RequirePermissions,
+} from '@app/core';
 import { NoStore } from '../decorators/no-store.decorator';
 import { ApiKeyService } from './api-key.service';
 import { ApiKeyDto, ApiKeyListDto, CreatedApiKeyDto } from './dto/api-key.dto';
@@ -24,7 +33,11 @@ export class ApiKeysController {
   })
   @ApiCreatedResponse({ description: 'The key (shown only now) and its settings', type: CreatedApiKeyDto })
   @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
-  async create(@CurrentPrincipal() principal: Principal, @Body() dto: CreateApiKeyDto, @CurrentActor() client: Actor): Promise<CreatedApiKeyDto> {
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() dto: CreateApiKeyDto,
+    @CurrentActor() client: Actor,
+  ): Promise<CreatedApiKeyDto> {
     const { key, view } = await this.keys.create(principal, dto, client);
     return Object.assign(new CreatedApiKeyDto(), ApiKeyDto.from(view), { key });
   }
@@ -38,7 +51,10 @@ export class ApiKeysController {
 
   @Delete(':id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke an agent API key (extension)', description: 'Ends the key\'s session, closing its live MCP connections.' })
+  @ApiOperation({
+    summary: 'Revoke an agent API key (extension)',
+    description: "Ends the key's session, closing its live MCP connections.",
+  })
   @ApiOkResponse({ description: 'The revoked key', type: ApiKeyDto })
   @ApiNotFoundResponse({ description: 'No such key of yours', type: ErrorResponseDto })
   async revoke(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<ApiKeyDto> {

@@ -32,7 +32,13 @@ export class RequestRateLimiter {
     const auth = budget === 'auth';
     const limit = auth ? this.config.auth.authRateLimit : this.config.auth.defaultRateLimit;
     const ttl = (auth ? this.config.auth.authRateWindowSec : this.config.auth.defaultRateWindowSec) * 1000;
-    const { totalHits, timeToExpire, isBlocked, timeToBlockExpire } = await this.storage.increment(`${budget}:${tracker}`, ttl, limit, ttl, 'default');
+    const { totalHits, timeToExpire, isBlocked, timeToBlockExpire } = await this.storage.increment(
+      `${budget}:${tracker}`,
+      ttl,
+      limit,
+      ttl,
+      'default',
+    );
     if (isBlocked) {
       const retryAfter = String(Math.max(1, timeToBlockExpire));
       throw new AppException(ErrorCode.RATE_LIMIT_EXCEEDED, 'Too many requests; retry later', 429, [], {

@@ -1,7 +1,16 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { ACCESS_DECLARED_KEY, AppException, holdsAll, INTERACTIVE_ONLY_KEY, IS_PUBLIC_KEY, REQUIRED_PERMISSIONS_KEY, REQUIRED_ROLES_KEY, Role } from '@app/core';
+import {
+  ACCESS_DECLARED_KEY,
+  AppException,
+  holdsAll,
+  INTERACTIVE_ONLY_KEY,
+  IS_PUBLIC_KEY,
+  REQUIRED_PERMISSIONS_KEY,
+  REQUIRED_ROLES_KEY,
+  Role,
+} from '@app/core';
 import { interactiveLoginRequired } from '../auth.errors';
 import { Authenticator } from '../edge/authenticator';
 

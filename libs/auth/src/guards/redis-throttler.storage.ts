@@ -74,7 +74,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnApplicationShu
     let reply: unknown;
     try {
       const base = this.redis.key('throttle', throttlerName, key);
-      reply = await this.redis.run((client) => THROTTLER_SCRIPT.run(client, [`${base}:hits`, `${base}:block`], [ttl, limit, blockDuration]));
+      reply = await this.redis.run((client) =>
+        THROTTLER_SCRIPT.run(client, [`${base}:hits`, `${base}:block`], [ttl, limit, blockDuration]),
+      );
       this.outage.recovered();
     } catch (error) {
       this.outage.failed(error);

@@ -23,7 +23,9 @@ export class RouteAccessCheck implements OnModuleInit {
       .filter((metatype): metatype is Type => typeof metatype === 'function');
     const undeclared = undeclaredRoutes(controllers, this.reflector);
     if (undeclared.length > 0) {
-      throw new Error(`Routes without an access declaration (add @Public, @Authenticated, @InteractiveOnly or @RequirePermissions): ${undeclared.join(', ')}`);
+      throw new Error(
+        `Routes without an access declaration (add @Public, @Authenticated, @InteractiveOnly or @RequirePermissions): ${undeclared.join(', ')}`,
+      );
     }
   }
 }
@@ -40,8 +42,10 @@ export function undeclaredRoutes(controllers: readonly Type[], reflector: Reflec
         seen.add(name);
         const handler = Object.getOwnPropertyDescriptor(proto, name)?.value as unknown;
         if (typeof handler !== 'function') continue;
-        if (Reflect.getMetadata(METHOD_METADATA, handler) === undefined || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
-        if (reflector.getAllAndOverride<boolean>(ACCESS_DECLARED_KEY, [handler, controller]) !== true) found.push(`${controller.name}.${name}`);
+        if (Reflect.getMetadata(METHOD_METADATA, handler) === undefined || Reflect.getMetadata(PATH_METADATA, handler) === undefined)
+          continue;
+        if (reflector.getAllAndOverride<boolean>(ACCESS_DECLARED_KEY, [handler, controller]) !== true)
+          found.push(`${controller.name}.${name}`);
       }
     }
   }

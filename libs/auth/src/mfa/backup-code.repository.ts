@@ -13,7 +13,14 @@ interface BackupCodeRow {
 }
 
 /** Every column of `mfa_backup_codes`, in table order. */
-export const BACKUP_CODE_TABLE_COLUMNS: ReadonlyArray<keyof BackupCodeRow> = ['id', 'user_id', 'code_hash', 'pending', 'used_at', 'created_at'];
+export const BACKUP_CODE_TABLE_COLUMNS: ReadonlyArray<keyof BackupCodeRow> = [
+  'id',
+  'user_id',
+  'code_hash',
+  'pending',
+  'used_at',
+  'created_at',
+];
 
 /** A single-use backup code, stored only as a keyed hash. */
 export interface BackupCode {
@@ -55,7 +62,9 @@ export class BackupCodeRepository {
 
   /** Uses the code up if nobody has yet (conditional update). True when this call did. */
   async markUsed(tx: Transaction, id: string, now: Date): Promise<boolean> {
-    const rows = returnedRows(await tx.query(`UPDATE mfa_backup_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id`, [id, now]));
+    const rows = returnedRows(
+      await tx.query(`UPDATE mfa_backup_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id`, [id, now]),
+    );
     return rows.length === 1;
   }
 }

@@ -37,10 +37,7 @@ export class MfaController {
   @ApiBadRequestResponse({ description: 'Invalid request parameters (e.g. phoneNumber not E.164)', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'MFA is already enabled and no valid currentCode was given', type: ErrorResponseDto })
   @ApiServiceUnavailableResponse({ description: 'The SMS could not be sent', type: ErrorResponseDto })
-  enable(
-    @CurrentActor() client: Actor,
-    @Body() body: EnableMfaDto,
-  ): Promise<EnableMfaResponseDto> {
+  enable(@CurrentActor() client: Actor, @Body() body: EnableMfaDto): Promise<EnableMfaResponseDto> {
     return this.mfa.enable(callerOf(client), {
       type: body.type,
       phoneNumber: body.type === 'sms' ? body.phoneNumber : undefined,
@@ -57,10 +54,7 @@ export class MfaController {
   })
   @ApiOkResponse({ description: 'MFA verified', type: VerifyMfaResponseDto })
   @ApiBadRequestResponse({ description: 'Invalid request, or nothing of that type to verify', type: ErrorResponseDto })
-  verify(
-    @CurrentActor() client: Actor,
-    @Body() body: VerifyMfaDto,
-  ): Promise<VerifyMfaResponseDto> {
+  verify(@CurrentActor() client: Actor, @Body() body: VerifyMfaDto): Promise<VerifyMfaResponseDto> {
     return this.mfa.verify(callerOf(client), body.type, body.code);
   }
 }

@@ -17,10 +17,19 @@ import type { SmsSender } from './sms/sms-sender';
 import type { UserMfaRepository } from './user-mfa.repository';
 
 // Rendering the PNG is the library's work (the e2e suite checks the image); here, what is encoded.
-jest.mock('qrcode', () => ({ toDataURL: jest.fn(async (text: string) => `data:image/png;base64,${Buffer.from(text).toString('base64')}`) }));
+jest.mock('qrcode', () => ({
+  toDataURL: jest.fn(async (text: string) => `data:image/png;base64,${Buffer.from(text).toString('base64')}`),
+}));
 
 const CALLER = {
-  principal: { userId: 'usr_alice', email: 'alice@example.com', sessionId: 'ses_current', roles: ['user'], permissions: [], via: 'jwt' } as Principal,
+  principal: {
+    userId: 'usr_alice',
+    email: 'alice@example.com',
+    sessionId: 'ses_current',
+    roles: ['user'],
+    permissions: [],
+    via: 'jwt',
+  } as Principal,
   ipAddress: '203.0.113.9',
   userAgent: 'unit',
 };
@@ -88,7 +97,11 @@ describe('MfaService', () => {
     expect(result.secret).toMatch(/^[A-Z2-7]{32}$/);
     expect(QRCode.toDataURL).toHaveBeenCalledTimes(1);
     const encoded = new URL(jest.mocked(QRCode.toDataURL).mock.calls[0][0] as string);
-    expect([encoded.protocol, encoded.searchParams.get('secret'), encoded.searchParams.get('issuer')]).toEqual(['otpauth:', result.secret, 'Secure MCP Server']);
+    expect([encoded.protocol, encoded.searchParams.get('secret'), encoded.searchParams.get('issuer')]).toEqual([
+      'otpauth:',
+      result.secret,
+      'Secure MCP Server',
+    ]);
     expect([encoded.host, decodeURIComponent(encoded.pathname)]).toEqual(['totp', '/Secure MCP Server:alice@example.com']);
     expect(result.backupCodes).toHaveLength(10);
     const factor = ctx.factors.rows.get('usr_alice')!;
@@ -97,7 +110,11 @@ describe('MfaService', () => {
     expect(factor.pendingSecretCiphertext).not.toContain(result.secret);
     expect(ctx.usersTable.get('usr_alice').mfaEnabled).toBe(false);
     expect(ctx.backupTable.rows.every((row) => row.pending)).toBe(true);
-    expect(ctx.audit.last('auth.mfa.enable').entry.details).toMatchObject({ type: 'totp', status: 'pending_verification', replacing: false });
+    expect(ctx.audit.last('auth.mfa.enable').entry.details).toMatchObject({
+      type: 'totp',
+      status: 'pending_verification',
+      replacing: false,
+    });
   });
 
   it('verify with the right code activates the factor, marks the user and ends the other sessions', async () => {

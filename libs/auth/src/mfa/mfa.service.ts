@@ -52,11 +52,7 @@ type EnableOutcome =
   | { kind: 'invalid-current-code' }
   | { kind: 'locked'; retryAfterSec: number };
 
-type VerifyOutcome =
-  | { kind: 'verified' }
-  | { kind: 'invalid' }
-  | { kind: 'nothing-to-verify' }
-  | { kind: 'locked'; retryAfterSec: number };
+type VerifyOutcome = { kind: 'verified' } | { kind: 'invalid' } | { kind: 'nothing-to-verify' } | { kind: 'locked'; retryAfterSec: number };
 
 /**
  * Second factors: TOTP (with replay protection), SMS codes and backup codes. Enrollment is
@@ -120,7 +116,10 @@ export class MfaService {
         if (!input.currentCode) {
           // An SMS user has no code at hand: send one, so the retry can carry it.
           const code = factor.type === 'sms' && factor.phone ? await this.smsChallenges.issue(tx, userId, 'login', true) : null;
-          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', { type: input.type, reason: 'mfa_already_enabled' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', {
+            type: input.type,
+            reason: 'mfa_already_enabled',
+          });
           return { kind: 'already-enabled', sms: code && factor.phone ? { userId, purpose: 'login', phone: factor.phone, code } : null };
         }
         const locked = this.lockedFor(factor);
@@ -130,7 +129,10 @@ export class MfaService {
         }
         if (!(await this.checkActiveFactor(tx, factor, input.currentCode, caller))) {
           await this.registerFailure(tx, factor);
-          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', { type: input.type, reason: 'invalid_current_code' });
+          await this.record(tx, caller, AuditAction.AUTH_MFA_ENABLE, 'failure', 'warning', {
+            type: input.type,
+            reason: 'invalid_current_code',
+          });
           return { kind: 'invalid-current-code' };
         }
         await this.clearFailures(tx, userId);
@@ -174,9 +176,12 @@ export class MfaService {
           409,
         );
       case 'invalid-current-code':
-        throw new AppException(MfaErrorCode.MFA_ALREADY_ENABLED, 'MFA is already enabled and currentCode is not a valid current code', 409, [
-          { field: 'currentCode', message: 'not a valid current MFA code', code: MfaErrorCode.MFA_INVALID_CODE },
-        ]);
+        throw new AppException(
+          MfaErrorCode.MFA_ALREADY_ENABLED,
+          'MFA is already enabled and currentCode is not a valid current code',
+          409,
+          [{ field: 'currentCode', message: 'not a valid current MFA code', code: MfaErrorCode.MFA_INVALID_CODE }],
+        );
       case 'locked':
         throw lockedError(outcome.retryAfterSec);
       case 'pending':
@@ -248,7 +253,11 @@ export class MfaService {
       ok = await this.smsChallenges.verify(tx, userId, 'enroll', code);
     }
     if (!ok) {
-      await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'warning', { type, reason: 'invalid_code', status: 'pending_verification' });
+      await this.record(tx, caller, AuditAction.AUTH_MFA_VERIFY, 'failure', 'warning', {
+        type,
+        reason: 'invalid_code',
+        status: 'pending_verification',
+      });
       return { kind: 'invalid' };
     }
 
@@ -393,7 +402,9 @@ export class MfaService {
     try {
       await this.smsSender.send(sms.phone, this.smsChallenges.messageFor(sms.code));
     } catch (error) {
-      this.logger.warn(`SMS ${sms.purpose} code to ${maskPhone(sms.phone)} could not be sent: ${error instanceof Error ? error.message : 'unknown error'}`);
+      this.logger.warn(
+        `SMS ${sms.purpose} code to ${maskPhone(sms.phone)} could not be sent: ${error instanceof Error ? error.message : 'unknown error'}`,
+      );
       await this.unitOfWork.run((tx) => this.smsChallenges.discard(tx, sms.userId, sms.purpose));
       throw new AppException(MfaErrorCode.SMS_DELIVERY_FAILED, 'The SMS code could not be sent; try again shortly', 503);
     }

@@ -30,7 +30,14 @@ interface SmsChallengeRow {
 
 /** Every column of `mfa_sms_challenges`, in table order. */
 export const SMS_CHALLENGE_TABLE_COLUMNS: ReadonlyArray<keyof SmsChallengeRow> = [
-  'id', 'user_id', 'purpose', 'code_hash', 'expires_at', 'attempts', 'used_at', 'created_at',
+  'id',
+  'user_id',
+  'purpose',
+  'code_hash',
+  'expires_at',
+  'attempts',
+  'used_at',
+  'created_at',
 ];
 
 const SMS_CHALLENGE_COLUMNS = SMS_CHALLENGE_TABLE_COLUMNS.join(', ');
@@ -52,7 +59,13 @@ function challengeOf(row: SmsChallengeRow): SmsChallenge {
 @Injectable()
 export class SmsChallengeRepository {
   /** An unused, unexpired challenge of the purpose created after `createdAfter`, if any. */
-  async findRecentUsable(tx: Transaction, userId: string, purpose: SmsChallengePurpose, createdAfter: Date, now: Date): Promise<SmsChallenge | null> {
+  async findRecentUsable(
+    tx: Transaction,
+    userId: string,
+    purpose: SmsChallengePurpose,
+    createdAfter: Date,
+    now: Date,
+  ): Promise<SmsChallenge | null> {
     const [row]: SmsChallengeRow[] = await tx.query(
       `SELECT ${SMS_CHALLENGE_COLUMNS} FROM mfa_sms_challenges
         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND created_at > $3 AND expires_at > $4
@@ -93,14 +106,19 @@ export class SmsChallengeRepository {
   /** Takes one of the challenge's attempts if it is unused and has fewer than `max`. True when this call did. */
   async reserveAttempt(tx: Transaction, id: string, max: number): Promise<boolean> {
     const rows = returnedRows(
-      await tx.query(`UPDATE mfa_sms_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL AND attempts < $2 RETURNING id`, [id, max]),
+      await tx.query(
+        `UPDATE mfa_sms_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL AND attempts < $2 RETURNING id`,
+        [id, max],
+      ),
     );
     return rows.length === 1;
   }
 
   /** Uses the challenge up if nobody has yet. True when this call did. */
   async markUsed(tx: Transaction, id: string, now: Date): Promise<boolean> {
-    const rows = returnedRows(await tx.query(`UPDATE mfa_sms_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id`, [id, now]));
+    const rows = returnedRows(
+      await tx.query(`UPDATE mfa_sms_challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id`, [id, now]),
+    );
     return rows.length === 1;
   }
 

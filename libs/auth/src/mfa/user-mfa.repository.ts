@@ -51,8 +51,21 @@ interface UserMfaRow {
 
 /** Every column of `user_mfa`, in table order. */
 export const USER_MFA_TABLE_COLUMNS: ReadonlyArray<keyof UserMfaRow> = [
-  'user_id', 'type', 'secret_ciphertext', 'phone', 'verified_at', 'last_totp_step', 'pending_type', 'pending_secret_ciphertext',
-  'pending_phone', 'pending_since', 'failed_attempts', 'failed_window_start', 'locked_until', 'created_at', 'updated_at',
+  'user_id',
+  'type',
+  'secret_ciphertext',
+  'phone',
+  'verified_at',
+  'last_totp_step',
+  'pending_type',
+  'pending_secret_ciphertext',
+  'pending_phone',
+  'pending_since',
+  'failed_attempts',
+  'failed_window_start',
+  'locked_until',
+  'created_at',
+  'updated_at',
 ];
 
 const USER_MFA_COLUMNS = USER_MFA_TABLE_COLUMNS.join(', ');
@@ -159,13 +172,10 @@ export class UserMfaRepository {
   }
 
   async setFailures(tx: Transaction, userId: string, failures: FactorFailures, now: Date): Promise<void> {
-    await tx.query(`UPDATE user_mfa SET failed_attempts = $2, failed_window_start = $3, locked_until = $4, updated_at = $5 WHERE user_id = $1`, [
-      userId,
-      failures.failedAttempts,
-      failures.failedWindowStart,
-      failures.lockedUntil,
-      now,
-    ]);
+    await tx.query(
+      `UPDATE user_mfa SET failed_attempts = $2, failed_window_start = $3, locked_until = $4, updated_at = $5 WHERE user_id = $1`,
+      [userId, failures.failedAttempts, failures.failedWindowStart, failures.lockedUntil, now],
+    );
   }
 
   async clearFailures(tx: Transaction, userId: string): Promise<void> {

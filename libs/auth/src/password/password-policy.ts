@@ -8,7 +8,7 @@ export const PASSWORD_MAX_BYTES = 72;
 export const PASSWORD_RULES_MESSAGE =
   'password must be at least 12 characters long and contain a lower-case letter, an upper-case letter, a digit and one of @$!%*?& (and no other characters)';
 
-const LEET: Record<string, string> = { '@': 'a', '4': 'a', '8': 'b', '3': 'e', '1': 'i', '!': 'i', '0': 'o', '$': 's', '5': 's', '7': 't' };
+const LEET: Record<string, string> = { '@': 'a', '4': 'a', '8': 'b', '3': 'e', '1': 'i', '!': 'i', '0': 'o', $: 's', '5': 's', '7': 't' };
 /** Digits and symbols people add before or after a word to satisfy composition rules. */
 const DECORATION = /^[\d@$!%*?&]+|[\d@$!%*?&]+$/g;
 

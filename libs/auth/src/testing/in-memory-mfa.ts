@@ -38,7 +38,13 @@ export class InMemoryUserMfaRepository {
   }
 
   async setPending(_tx: Transaction, userId: string, pending: PendingFactor, now: Date): Promise<void> {
-    this.update(userId, { pendingType: pending.type, pendingSecretCiphertext: pending.secretCiphertext, pendingPhone: pending.phone, pendingSince: now, updatedAt: now });
+    this.update(userId, {
+      pendingType: pending.type,
+      pendingSecretCiphertext: pending.secretCiphertext,
+      pendingPhone: pending.phone,
+      pendingSince: now,
+      updatedAt: now,
+    });
   }
 
   async activate(_tx: Transaction, userId: string, factor: ActivatedFactor, now: Date): Promise<void> {
@@ -119,8 +125,17 @@ export class InMemoryBackupCodeRepository {
 export class InMemorySmsChallengeRepository {
   rows: SmsChallenge[] = [];
 
-  async findRecentUsable(_tx: Transaction, userId: string, purpose: SmsChallengePurpose, createdAfter: Date, now: Date): Promise<SmsChallenge | null> {
-    return this.rows.find((r) => r.userId === userId && r.purpose === purpose && !r.usedAt && r.createdAt > createdAfter && r.expiresAt > now) ?? null;
+  async findRecentUsable(
+    _tx: Transaction,
+    userId: string,
+    purpose: SmsChallengePurpose,
+    createdAfter: Date,
+    now: Date,
+  ): Promise<SmsChallenge | null> {
+    return (
+      this.rows.find((r) => r.userId === userId && r.purpose === purpose && !r.usedAt && r.createdAt > createdAfter && r.expiresAt > now) ??
+      null
+    );
   }
 
   async findNewestUnused(_tx: Transaction, userId: string, purpose: SmsChallengePurpose): Promise<SmsChallenge | null> {

@@ -14,7 +14,14 @@ interface RefreshTokenRow {
 }
 
 /** Every column of `refresh_tokens`, in table order. */
-export const REFRESH_TOKEN_TABLE_COLUMNS: ReadonlyArray<keyof RefreshTokenRow> = ['id', 'session_id', 'token_hash', 'expires_at', 'used_at', 'created_at'];
+export const REFRESH_TOKEN_TABLE_COLUMNS: ReadonlyArray<keyof RefreshTokenRow> = [
+  'id',
+  'session_id',
+  'token_hash',
+  'expires_at',
+  'used_at',
+  'created_at',
+];
 
 /** What the table knows about a presented refresh token, with its session's user. */
 export interface RefreshTokenRecord {
@@ -50,12 +57,13 @@ export class RefreshTokenRepository {
 
   /** The token with this hash and its session's user (pooled connection). */
   async findByHash(tokenHash: string): Promise<RefreshTokenRecord | null> {
-    const [row]: Array<Pick<RefreshTokenRow, 'id' | 'session_id' | 'used_at' | 'expires_at'> & { user_id: string }> = await this.dataSource.query(
-      `SELECT rt.id, rt.session_id, s.user_id, rt.used_at, rt.expires_at
+    const [row]: Array<Pick<RefreshTokenRow, 'id' | 'session_id' | 'used_at' | 'expires_at'> & { user_id: string }> =
+      await this.dataSource.query(
+        `SELECT rt.id, rt.session_id, s.user_id, rt.used_at, rt.expires_at
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
         WHERE rt.token_hash = $1`,
-      [tokenHash],
-    );
+        [tokenHash],
+      );
     if (!row) return null;
     return {
       id: row.id,
@@ -69,7 +77,10 @@ export class RefreshTokenRepository {
   /** Marks the token used if it is unused and unexpired at `now`; one conditional UPDATE. True when this call did. */
   async markUsed(tx: Transaction, id: string, now: Date): Promise<boolean> {
     const rows = returnedRows(
-      await tx.query(`UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id`, [id, now]),
+      await tx.query(`UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id`, [
+        id,
+        now,
+      ]),
     );
     return rows.length === 1;
   }

@@ -35,7 +35,11 @@ export const RequirePermissions = (...permissions: string[]): MethodDecorator & 
 
 /** Any authenticated principal, a user login or an API key, with no permission needed. */
 export const Authenticated = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(DeclaresAccess(), ApiBearerAuth('BearerAuth'), ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto }));
+  applyDecorators(
+    DeclaresAccess(),
+    ApiBearerAuth('BearerAuth'),
+    ApiUnauthorizedResponse({ description: 'Authentication required', type: ErrorResponseDto }),
+  );
 
 /**
  * Only a user's interactive login (an access token), never an agent API key: for routes that

@@ -38,4 +38,6 @@ export function actorOf(request: FastifyRequest): Actor {
 }
 
 /** The caller of this request and where they came from (`principal` is set on every non-public route). */
-export const CurrentActor = createParamDecorator((_: unknown, ctx: ExecutionContext): Actor => actorOf(ctx.switchToHttp().getRequest<FastifyRequest>()));
+export const CurrentActor = createParamDecorator((_: unknown, ctx: ExecutionContext): Actor =>
+  actorOf(ctx.switchToHttp().getRequest<FastifyRequest>()),
+);

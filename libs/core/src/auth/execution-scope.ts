@@ -40,7 +40,6 @@ export abstract class ExecutionScopeResolver {
   abstract resolve(principal: Principal, requestedContextId?: string): Promise<ExecutionScope>;
 }
 
-
 /** Codes the scope checks answer with. */
 export const ScopeErrorCode = {
   /** The tool is not one of the context's tools (403). */

@@ -1,10 +1,24 @@
-import { ALL_PERMISSIONS, apiKeyPermissions, holdsAll, Permission, PERMISSION_PATTERN, resolvePermissions, ROLE_PERMISSIONS } from './permissions';
+import {
+  ALL_PERMISSIONS,
+  apiKeyPermissions,
+  holdsAll,
+  Permission,
+  PERMISSION_PATTERN,
+  resolvePermissions,
+  ROLE_PERMISSIONS,
+} from './permissions';
 
 describe('permissions', () => {
   it('gives users the basic set', () => {
-    expect(resolvePermissions(['user'], [])).toEqual(
-      ['apikeys:manage', 'contexts:read', 'contexts:write', 'sessions:read', 'sessions:write', 'tools:execute', 'tools:read'],
-    );
+    expect(resolvePermissions(['user'], [])).toEqual([
+      'apikeys:manage',
+      'contexts:read',
+      'contexts:write',
+      'sessions:read',
+      'sessions:write',
+      'tools:execute',
+      'tools:read',
+    ]);
   });
 
   it('gives developers the user set plus tools:write and executions:read', () => {
@@ -20,7 +34,7 @@ describe('permissions', () => {
     );
   });
 
-  it('adds the user\'s own grants to the role defaults, without duplicates', () => {
+  it("adds the user's own grants to the role defaults, without duplicates", () => {
     const effective = resolvePermissions(['user'], ['tools:write', 'tools:read', 'tool:filesystem:read']);
     expect(effective).toContain('tools:write');
     expect(effective).toContain('tool:filesystem:read');
@@ -44,7 +58,8 @@ describe('permissions', () => {
 
   it('accepts well-formed permission strings only', () => {
     for (const permission of [...ALL_PERMISSIONS, 'tool:filesystem:read']) expect(PERMISSION_PATTERN.test(permission)).toBe(true);
-    for (const bad of ['admin', 'Tools:Read', 'tools:', ':read', 'tools read', 'a:b:c:d:e:f']) expect(PERMISSION_PATTERN.test(bad)).toBe(false);
+    for (const bad of ['admin', 'Tools:Read', 'tools:', ':read', 'tools read', 'a:b:c:d:e:f'])
+      expect(PERMISSION_PATTERN.test(bad)).toBe(false);
   });
 
   it('never makes an admin:* grant effective for a non-admin', () => {

@@ -17,7 +17,12 @@ describe('loadConfig', () => {
 
   it('listens on loopback outside production and on every interface in production, unless HOST says otherwise', () => {
     const strong = randomBytes(48).toString('base64');
-    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
+    const production = {
+      NODE_ENV: 'production',
+      SMS_SENDER: 'http',
+      SMS_HTTP_URL: 'https://sms.example.com/send',
+      AUDIT_HMAC_KEY: AUDIT_KEY,
+    };
     expect(loadConfig({}).http.host).toBe('127.0.0.1');
     expect(loadConfig({ NODE_ENV: 'test' }).http.host).toBe('127.0.0.1');
     expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).http.host).toBe('0.0.0.0');
@@ -46,7 +51,12 @@ describe('loadConfig', () => {
 
   it('accepts configured secrets in production and rejects short ones', () => {
     const strong = 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA';
-    const production = { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
+    const production = {
+      NODE_ENV: 'production',
+      SMS_SENDER: 'http',
+      SMS_HTTP_URL: 'https://sms.example.com/send',
+      AUDIT_HMAC_KEY: AUDIT_KEY,
+    };
     expect(loadConfig({ ...production, JWT_SECRET: strong, ENCRYPTION_KEY: strong }).secrets.generated).toEqual([]);
     expect(() => loadConfig({ ...production, JWT_SECRET: 'short', ENCRYPTION_KEY: strong })).toThrow(/JWT_SECRET must be at least 32/);
   });
@@ -76,7 +86,12 @@ describe('loadConfig', () => {
 
   it('accepts generated secrets of the usual shapes', () => {
     for (let i = 0; i < 50; i++) {
-      for (const secret of [randomBytes(16).toString('hex'), randomBytes(32).toString('hex'), randomBytes(48).toString('base64'), randomBytes(24).toString('base64url')]) {
+      for (const secret of [
+        randomBytes(16).toString('hex'),
+        randomBytes(32).toString('hex'),
+        randomBytes(48).toString('base64'),
+        randomBytes(24).toString('base64url'),
+      ]) {
         expect(secretWeakness(secret)).toBeNull();
       }
     }
@@ -136,8 +151,14 @@ describe('loadConfig', () => {
 
   it('bounds slow clients by default, keeps idle connections longer than a proxy does, and orders the deadlines', () => {
     const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = loadConfig({}).http;
-    expect({ headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs }).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 75_000 });
-    expect(loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_KEEP_ALIVE_TIMEOUT_MS: '700' }).http).toMatchObject({
+    expect({ headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs }).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 75_000,
+    });
+    expect(
+      loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_KEEP_ALIVE_TIMEOUT_MS: '700' }).http,
+    ).toMatchObject({
       headersTimeoutMs: 500,
       requestTimeoutMs: 2_000,
       keepAliveTimeoutMs: 700,

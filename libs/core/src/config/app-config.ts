@@ -234,7 +234,12 @@ class EnvReader {
 
   list(name: string): string[] {
     const value = this.raw(name);
-    return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter(Boolean);
+    return value === undefined
+      ? []
+      : value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   }
 
   secret(name: string, minLength: number, production: boolean, generated: string[]): string {
@@ -293,7 +298,10 @@ function parseTrustProxy(reader: EnvReader): boolean | number | string[] {
   if (value === undefined || /^(false|0|no|off)$/i.test(value)) return false;
   if (/^(true|yes|on)$/i.test(value)) return true;
   if (/^\d+$/.test(value)) return Number(value);
-  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ipish = /^[0-9a-fA-F:.]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/;
   const bad = entries.filter((e) => !ipish.test(e));
   if (bad.length > 0) {
@@ -344,7 +352,8 @@ function parseMcp(r: EnvReader): AppConfig['mcp'] {
   if (!['0.0.0.0', '::', '[::]'].includes(listen)) defaults.push(listen.includes(':') && !listen.startsWith('[') ? `[${listen}]` : listen);
   const hosts = r.list('MCP_ALLOWED_HOSTS').map((h) => h.toLowerCase());
   for (const host of hosts) {
-    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host)) r.problems.push(`MCP_ALLOWED_HOSTS entries must be hostnames without port (got "${host}")`);
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(host))
+      r.problems.push(`MCP_ALLOWED_HOSTS entries must be hostnames without port (got "${host}")`);
   }
   const origins: string[] = [];
   for (const entry of r.list('MCP_ALLOWED_ORIGINS').map((o) => o.toLowerCase())) {

@@ -4,7 +4,9 @@ describe('isDatabaseUnavailable', () => {
   it('recognises unreachable, restarting and timed-out databases, also when wrapped (TypeORM driverError, cause)', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isDatabaseUnavailable({ message: 'query failed', driverError: { code: '57P01' } })).toBe(true);
-    expect(isDatabaseUnavailable({ message: 'outer', cause: { code: '57014', message: 'canceling statement due to statement timeout' } })).toBe(true);
+    expect(
+      isDatabaseUnavailable({ message: 'outer', cause: { code: '57014', message: 'canceling statement due to statement timeout' } }),
+    ).toBe(true);
     expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
   });
 

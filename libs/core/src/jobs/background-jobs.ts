@@ -69,7 +69,15 @@ export class BackgroundJobs implements OnApplicationShutdown {
   /** The scheduled jobs, by name. */
   list(): BackgroundJobInfo[] {
     return [...this.jobs.values()]
-      .map(({ name, intervalMs, runs, skipped, running, lastRunAt, lastError }) => ({ name, intervalMs, runs, skipped, running, lastRunAt, lastError }))
+      .map(({ name, intervalMs, runs, skipped, running, lastRunAt, lastError }) => ({
+        name,
+        intervalMs,
+        runs,
+        skipped,
+        running,
+        lastRunAt,
+        lastError,
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 

@@ -32,7 +32,11 @@ function capture(): { log: pino.Logger; text: () => string } {
 
 describe('serializeError', () => {
   it('logs a failed query by name and SQLSTATE, never its parameters, row or SQL', () => {
-    const failed = new QueryFailedError('INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)', ['usr_1', 'victim@example.com', HASH], pgError());
+    const failed = new QueryFailedError(
+      'INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)',
+      ['usr_1', 'victim@example.com', HASH],
+      pgError(),
+    );
     const { log, text } = capture();
     log.error({ err: failed, requestId: 'r1' }, 'Unhandled error');
     log.warn({ error: failed }, 'again under another key');
@@ -59,14 +63,20 @@ describe('serializeError', () => {
       constraint: 'users_email_key',
       detail: 'Key (email)=(victim@example.com) already exists.',
     });
-    expect(serializeError(unique)).toMatchObject({ message: 'duplicate key value violates unique constraint "users_email_key"', constraint: 'users_email_key' });
+    expect(serializeError(unique)).toMatchObject({
+      message: 'duplicate key value violates unique constraint "users_email_key"',
+      constraint: 'users_email_key',
+    });
     expect(JSON.stringify(serializeError(unique))).not.toContain('victim@example.com');
     expect(safeErrorMessage('value "123456789" is out of range for type integer')).toBe('value "[value]" is out of range for type integer');
   });
 
   it('writes other errors from an allow-list: no attached objects, causes serialised the same way', () => {
     const inner = new QueryFailedError('SELECT 1', [HASH], pgError());
-    const outer = Object.assign(new Error('outer failed', { cause: inner }), { code: 'E_OUTER', config: { headers: { authorization: 'Bearer x' } } });
+    const outer = Object.assign(new Error('outer failed', { cause: inner }), {
+      code: 'E_OUTER',
+      config: { headers: { authorization: 'Bearer x' } },
+    });
     const serialized = serializeError(outer) as Record<string, unknown>;
     expect(Object.keys(serialized).sort()).toEqual(['cause', 'errorCode', 'message', 'stack', 'type']);
     expect(serialized.cause).toMatchObject({ type: 'QueryFailedError', sqlState: '23502' });

@@ -15,7 +15,11 @@ describe('parseJsonInput', () => {
     const exactlyOver = parseJsonInput(`{"ok":1,"list":${nested(JSON_INPUT_LIMITS.maxDepth)}}`);
     expect(exactlyOver).toEqual({ ok: false, reason: 'depth', details: [expect.objectContaining({ field: 'list', code: 'maxDepth' })] });
     expect(parseJsonInput(`{"list":${nested(JSON_INPUT_LIMITS.maxDepth - 1)}}`).ok).toBe(true);
-    expect(parseJsonInput(nested(1500))).toEqual({ ok: false, reason: 'depth', details: [{ message: expect.any(String), code: 'maxDepth' }] });
+    expect(parseJsonInput(nested(1500))).toEqual({
+      ok: false,
+      reason: 'depth',
+      details: [{ message: expect.any(String), code: 'maxDepth' }],
+    });
   });
 
   it('does not count brackets inside strings, escaped quotes included', () => {

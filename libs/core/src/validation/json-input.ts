@@ -176,7 +176,9 @@ function pollutionProblem(key: string, child: unknown): Pick<ErrorDetail, 'code'
 }
 
 function at(field: string, problem: Pick<ErrorDetail, 'code' | 'message'>): ErrorDetail {
-  return field ? { field, message: `${field} ${problem.message}`, code: problem.code } : { message: `value ${problem.message}`, code: problem.code };
+  return field
+    ? { field, message: `${field} ${problem.message}`, code: problem.code }
+    : { message: `value ${problem.message}`, code: problem.code };
 }
 
 /** Paths echo the caller's keys: make them printable and short. */

@@ -68,15 +68,11 @@ export class Tools1764400000000 implements MigrationInterface {
         locked_until timestamptz
       )`);
     // Idempotency: one execution per caller and requestId; the insert-or-return relies on it.
-    await q.query(
-      `CREATE UNIQUE INDEX tool_executions_request_key ON tool_executions (user_id, request_id) WHERE request_id IS NOT NULL`,
-    );
+    await q.query(`CREATE UNIQUE INDEX tool_executions_request_key ON tool_executions (user_id, request_id) WHERE request_id IS NOT NULL`);
     await q.query(`CREATE INDEX tool_executions_user_idx ON tool_executions (user_id, created_at DESC)`);
     await q.query(`CREATE INDEX tool_executions_tool_idx ON tool_executions (tool_id, created_at DESC)`);
     // The queue scans only unfinished rows; finished ones (almost all of them) stay out of this index.
-    await q.query(
-      `CREATE INDEX tool_executions_unfinished_idx ON tool_executions (created_at) WHERE status IN ('pending', 'running')`,
-    );
+    await q.query(`CREATE INDEX tool_executions_unfinished_idx ON tool_executions (created_at) WHERE status IN ('pending', 'running')`);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -13,4 +13,18 @@ import { UpstreamPinScreening1764920000000 } from './1764920000000-upstream-pin-
 import { ExecutionCallerPermissions1764930000000 } from './1764930000000-execution-caller-permissions';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
-export const MIGRATIONS = [InitialSchema1764000000000, UsersAndSessions1764100000000, AuditLog1764200000000, Mfa1764300000000, Tools1764400000000, Contexts1764500000000, ApiKeys1764600000000, UpstreamPins1764700000000, McpSessions1764800000000, AuditKeyedChain1764900000000, QueueFairness1764910000000, UpstreamPinScreening1764920000000, ExecutionCallerPermissions1764930000000];
+export const MIGRATIONS = [
+  InitialSchema1764000000000,
+  UsersAndSessions1764100000000,
+  AuditLog1764200000000,
+  Mfa1764300000000,
+  Tools1764400000000,
+  Contexts1764500000000,
+  ApiKeys1764600000000,
+  UpstreamPins1764700000000,
+  McpSessions1764800000000,
+  AuditKeyedChain1764900000000,
+  QueueFairness1764910000000,
+  UpstreamPinScreening1764920000000,
+  ExecutionCallerPermissions1764930000000,
+];

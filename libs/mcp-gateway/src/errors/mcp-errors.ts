@@ -82,7 +82,10 @@ export function refusalOf(error: unknown): McpRefusal | null {
 
 /** The JSON-RPC error body of a refusal (id null unless it answers one message). */
 export function jsonRpcError(refused: McpRefusal, id: string | number | null = null): JsonRpcRefusal {
-  const error = refused.data === undefined ? { code: refused.code, message: refused.message } : { code: refused.code, message: refused.message, data: refused.data };
+  const error =
+    refused.data === undefined
+      ? { code: refused.code, message: refused.message }
+      : { code: refused.code, message: refused.message, data: refused.data };
   return { jsonrpc: '2.0', id, error };
 }
 
@@ -100,7 +103,11 @@ export function jsonRpcErrorResponse(status: number, code: number, message: stri
 
 /** A refused WebSocket upgrade as `ws`'s verifyClient answers it: status, the JSON-RPC body, headers. */
 export function upgradeRefusal(refused: McpRefusal): { status: number; body: string; headers: OutgoingHttpHeaders } {
-  return { status: refused.status, body: JSON.stringify(jsonRpcError(refused)), headers: { ...refused.headers, 'Content-Type': 'application/json' } };
+  return {
+    status: refused.status,
+    body: JSON.stringify(jsonRpcError(refused)),
+    headers: { ...refused.headers, 'Content-Type': 'application/json' },
+  };
 }
 
 /** The answer to a WebSocket message refused at the edge: an error to its id; a notification gets none. */
@@ -118,7 +125,11 @@ export function protocolErrorOf(error: AppException): ProtocolError {
 
 /** A frame that is not one JSON-RPC message. */
 export function frameParseError(): JSONRPCMessage {
-  return { jsonrpc: '2.0', id: null as unknown as string, error: { code: JsonRpcCode.PARSE_ERROR, message: 'Parse error: each frame must be one JSON-RPC message' } } as JSONRPCMessage;
+  return {
+    jsonrpc: '2.0',
+    id: null as unknown as string,
+    error: { code: JsonRpcCode.PARSE_ERROR, message: 'Parse error: each frame must be one JSON-RPC message' },
+  } as JSONRPCMessage;
 }
 
 /**
@@ -130,7 +141,9 @@ export function frameParseError(): JSONRPCMessage {
 export function jsonRpcInputRefusal(result: Exclude<JsonInputResult, { ok: true }>): JsonRpcRefusal {
   if (result.reason === 'syntax') return rpcError(null, JsonRpcCode.PARSE_ERROR, 'Parse error: the message is not valid JSON');
   if (result.reason !== 'content') {
-    return rpcError(null, JsonRpcCode.INVALID_REQUEST, `Invalid Request: ${result.details[0]?.message ?? 'nested too deeply'}`, { details: result.details });
+    return rpcError(null, JsonRpcCode.INVALID_REQUEST, `Invalid Request: ${result.details[0]?.message ?? 'nested too deeply'}`, {
+      details: result.details,
+    });
   }
   return rpcError(requestIdOf(result.value), JsonRpcCode.INVALID_PARAMS, 'Invalid params: the message carries refused strings or keys', {
     details: result.details,

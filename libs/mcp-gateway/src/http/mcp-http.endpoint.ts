@@ -49,7 +49,11 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       (ctx) => {
         const caller = ctx.authInfo?.extra?.[MCP_CALLER_KEY] as McpCaller;
         const splice = ctx.authInfo?.extra?.[TOOL_LIST_SPLICE_KEY] as ToolListSplice | undefined;
-        return this.builder.build(() => caller, () => caller.principal.sessionId || null, splice);
+        return this.builder.build(
+          () => caller,
+          () => caller.principal.sessionId || null,
+          splice,
+        );
       },
       {
         legacy: 'reject',
@@ -71,7 +75,10 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       scope.setErrorHandler((error: FastifyError, _request, reply) => {
         const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
         if (status >= 500) this.logger.error({ err: error }, 'MCP endpoint failed');
-        return sendWebResponse(reply, jsonRpcErrorResponse(status, JsonRpcCode.SERVER_ERROR, status >= 500 ? 'Internal error' : error.message));
+        return sendWebResponse(
+          reply,
+          jsonRpcErrorResponse(status, JsonRpcCode.SERVER_ERROR, status >= 500 ? 'Internal error' : error.message),
+        );
       });
       for (const url of [MCP_PATH, CONTEXT_MCP_PATH]) scope.route({ method: ['GET', 'POST', 'DELETE'], url, handler });
     });
@@ -99,7 +106,10 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const webRequest = toWebRequest(request, reply);
     if (request.method !== 'POST') return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, undefined));
     if (!isJsonContentType(webRequest.headers.get('content-type'))) {
-      return sendWebResponse(reply, jsonRpcErrorResponse(415, JsonRpcCode.SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'));
+      return sendWebResponse(
+        reply,
+        jsonRpcErrorResponse(415, JsonRpcCode.SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'),
+      );
     }
     // The same input rules as REST bodies: bounded depth, no NUL, lone surrogate or __proto__.
     const parsed = parseJsonInput(typeof request.body === 'string' ? request.body : '');

@@ -9,13 +9,19 @@ describe('OriginPolicy', () => {
     for (const host of ['localhost:3000', '127.0.0.1', '[::1]:8080']) expect(p.check(host, undefined)).toBeNull();
   });
 
-  it('allows by default only the endpoint\'s own origin: scheme, host and port, not the hostname alone', () => {
+  it("allows by default only the endpoint's own origin: scheme, host and port, not the hostname alone", () => {
     const p = policy();
     expect(p.check('localhost:3000', 'http://localhost:3000')).toBeNull();
     expect(p.check('[::1]:8080', 'http://[::1]:8080')).toBeNull();
     expect(p.check('127.0.0.1', 'http://127.0.0.1')).toBeNull();
     expect(p.check('localhost', 'https://localhost')).toBeNull();
-    for (const origin of ['http://localhost:1', 'http://localhost:5173', 'http://localhost', 'http://127.0.0.1:3000', 'ws://localhost:3000']) {
+    for (const origin of [
+      'http://localhost:1',
+      'http://localhost:5173',
+      'http://localhost',
+      'http://127.0.0.1:3000',
+      'ws://localhost:3000',
+    ]) {
       expect(p.check('localhost:3000', origin)?.status).toBe(403);
     }
     expect(p.check('localhost:80', 'https://localhost')?.status).toBe(403);

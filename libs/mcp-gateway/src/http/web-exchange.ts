@@ -34,7 +34,10 @@ export async function sendWebResponse(reply: FastifyReply, response: Response, r
   if (rewrite) {
     // A whole answer to edit (also an event stream that ends after its one answer).
     delete headers['content-length'];
-    await reply.code(response.status).headers(headers).send(rewrite(await response.text()));
+    await reply
+      .code(response.status)
+      .headers(headers)
+      .send(rewrite(await response.text()));
     return;
   }
   if (!streaming || !response.body) {

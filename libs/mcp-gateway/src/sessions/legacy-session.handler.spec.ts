@@ -12,7 +12,15 @@ const VERSION = '2025-11-25';
 
 function callerFor(userId: string, extra: Partial<Principal> = {}, contextId: string | null = null): McpCaller {
   return {
-    principal: { userId, email: `${userId}@example.com`, sessionId: `login_${userId}`, roles: ['user'], permissions: ['tools:execute'], via: 'jwt', ...extra } as Principal,
+    principal: {
+      userId,
+      email: `${userId}@example.com`,
+      sessionId: `login_${userId}`,
+      roles: ['user'],
+      permissions: ['tools:execute'],
+      via: 'jwt',
+      ...extra,
+    } as Principal,
     context: contextId === null ? null : { id: contextId, tools: [], settings: {} },
     contextTools: null,
     ipAddress: '203.0.113.7',
@@ -100,7 +108,14 @@ function cluster() {
       }),
     };
     const clock = { nowMs: () => Date.now(), now: () => new Date() };
-    const handler = new LegacySessionHandler(registry as never, sessions as never, builder as never, store as never, clock as never, new BackgroundJobs());
+    const handler = new LegacySessionHandler(
+      registry as never,
+      sessions as never,
+      builder as never,
+      store as never,
+      clock as never,
+      new BackgroundJobs(),
+    );
     return { handler, registry, builder, live, released };
   }
 
@@ -114,10 +129,19 @@ function send(replica: Replica, caller: McpCaller, message: unknown, sessionId?:
   const headers: Record<string, string> = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   if (sessionId) Object.assign(headers, { 'mcp-session-id': sessionId, 'mcp-protocol-version': VERSION });
   const body: ParsedBody | undefined = method === 'POST' ? { ok: true, value: message } : undefined;
-  return replica.handler.handle(new Request(URL_, { method, headers, ...(method === 'POST' ? { body: JSON.stringify(message) } : {}) }), caller, body);
+  return replica.handler.handle(
+    new Request(URL_, { method, headers, ...(method === 'POST' ? { body: JSON.stringify(message) } : {}) }),
+    caller,
+    body,
+  );
 }
 
-const initializeMessage = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 'spec-client', version: '1' } } };
+const initializeMessage = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 'spec-client', version: '1' } },
+};
 
 /** initialize + notifications/initialized; returns the session id. */
 async function openSession(replica: Replica, caller = alice): Promise<string> {
@@ -142,7 +166,8 @@ async function messagesOf(res: Response): Promise<Array<{ id?: unknown; result?:
   return [JSON.parse(text)];
 }
 
-const listTools = (replica: Replica, caller: McpCaller, sessionId: string, id = 2) => send(replica, caller, { jsonrpc: '2.0', id, method: 'tools/list' }, sessionId);
+const listTools = (replica: Replica, caller: McpCaller, sessionId: string, id = 2) =>
+  send(replica, caller, { jsonrpc: '2.0', id, method: 'tools/list' }, sessionId);
 
 describe('LegacySessionHandler (2025-era sessions)', () => {
   beforeAll(() => Logger.overrideLogger(false));
@@ -151,14 +176,18 @@ describe('LegacySessionHandler (2025-era sessions)', () => {
     const a = replica();
     const res = await send(a, alice, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
     expect(res.status).toBe(400);
-    expect((await res.json()) as unknown).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' } });
+    expect((await res.json()) as unknown).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' },
+    });
 
     const garbage = await a.handler.handle(new Request(URL_, { method: 'POST', body: '{' }), alice, { ok: false });
     expect(garbage.status).toBe(400);
     expect(((await garbage.json()) as { error: { code: number } }).error.code).toBe(-32700);
   });
 
-  it('opens a session on initialize: the id is the registry\'s, the handshake is stored, the copy is registered to the caller', async () => {
+  it("opens a session on initialize: the id is the registry's, the handshake is stored, the copy is registered to the caller", async () => {
     const { replica, stored } = cluster();
     const a = replica();
     const sessionId = await openSession(a);
@@ -169,13 +198,19 @@ describe('LegacySessionHandler (2025-era sessions)', () => {
       parentSessionId: 'login_usr_alice',
       handshake: { protocolVersion: VERSION, capabilities: {}, clientInfo: { name: 'spec-client', version: '1' } },
     });
-    expect(a.live.get(sessionId)).toMatchObject({ kind: 'http', userId: 'usr_alice', credential: 'jwt', contextId: null, parentSessionId: 'login_usr_alice' });
+    expect(a.live.get(sessionId)).toMatchObject({
+      kind: 'http',
+      userId: 'usr_alice',
+      credential: 'jwt',
+      contextId: null,
+      parentSessionId: 'login_usr_alice',
+    });
 
     const listed = await messagesOf(await listTools(a, alice, sessionId));
     expect(listed).toEqual([{ jsonrpc: '2.0', id: 2, result: { tools: [{ name: 'tool_echo', inputSchema: { type: 'object' } }] } }]);
   });
 
-  it('answers 404 to a session id that is not the caller\'s: another user, another credential, another context endpoint, or unknown', async () => {
+  it("answers 404 to a session id that is not the caller's: another user, another credential, another context endpoint, or unknown", async () => {
     const { replica } = cluster();
     const a = replica();
     const sessionId = await openSession(a);

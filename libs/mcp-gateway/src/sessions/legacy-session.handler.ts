@@ -1,5 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AuthInfo, InitializeRequest, isInitializeRequest, Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import {
+  AuthInfo,
+  InitializeRequest,
+  isInitializeRequest,
+  Server,
+  WebStandardStreamableHTTPServerTransport,
+} from '@modelcontextprotocol/server';
 import { BackgroundJob, BackgroundJobs, Clock } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, jsonRpcErrorResponse } from '../errors/mcp-errors';
@@ -89,7 +95,8 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
   async handle(request: Request, caller: McpCaller, body: ParsedBody | undefined): Promise<Response> {
     const sessionId = request.headers.get('mcp-session-id');
     if (sessionId) return this.continueSession(request, caller, body, sessionId);
-    if (request.method === 'POST' && body && !body.ok) return jsonRpcErrorResponse(400, JsonRpcCode.PARSE_ERROR, 'Parse error: the body is not valid JSON');
+    if (request.method === 'POST' && body && !body.ok)
+      return jsonRpcErrorResponse(400, JsonRpcCode.PARSE_ERROR, 'Parse error: the body is not valid JSON');
     if (request.method === 'POST' && body?.ok && isInitializeRequest(body.value)) return this.initialize(request, caller, body.value);
     return jsonRpcErrorResponse(400, JsonRpcCode.SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required');
   }
@@ -145,7 +152,9 @@ export class LegacySessionHandler implements OnApplicationBootstrap, OnApplicati
       // The credential's session ended where no copy of this one was held to hear of it.
       await this.registry
         .end(stored, MCP_PARENT_ENDED, 'parent session ended')
-        .catch((error: unknown) => this.logger.warn({ err: error, sessionId }, 'Could not end an MCP session whose credential session ended'));
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error, sessionId }, 'Could not end an MCP session whose credential session ended'),
+        );
       return undefined;
     }
     let pending = this.adopting.get(sessionId);
@@ -301,15 +310,23 @@ function storableHandshake(message: InitializeRequest): McpHandshake | undefined
 }
 
 /** Runs the client's handshake again through a fresh transport, so it serves the session as the first one did. */
-async function replayHandshake(transport: WebStandardStreamableHTTPServerTransport, url: string, sessionId: string, handshake: McpHandshake): Promise<boolean> {
+async function replayHandshake(
+  transport: WebStandardStreamableHTTPServerTransport,
+  url: string,
+  sessionId: string,
+  handshake: McpHandshake,
+): Promise<boolean> {
   const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const initialize = await transport.handleRequest(new Request(url, { method: 'POST', headers }), {
     parsedBody: { jsonrpc: '2.0', id: REPLAY_ID, method: 'initialize', params: handshake },
   });
   if (initialize.status !== 200 || !answersReplay(await initialize.text())) return false;
-  const initialized = await transport.handleRequest(new Request(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': sessionId } }), {
-    parsedBody: { jsonrpc: '2.0', method: 'notifications/initialized' },
-  });
+  const initialized = await transport.handleRequest(
+    new Request(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': sessionId } }),
+    {
+      parsedBody: { jsonrpc: '2.0', method: 'notifications/initialized' },
+    },
+  );
   return initialized.status === 202 && transport.sessionId === sessionId;
 }
 
@@ -366,7 +383,12 @@ function shuttingDown(): Response {
 }
 
 function tooManySessions(): Response {
-  return jsonRpcErrorResponse(503, JsonRpcCode.SERVER_ERROR, 'Too many open MCP sessions; use protocol version 2026-07-28 (stateless) or retry later', {
-    'retry-after': '30',
-  });
+  return jsonRpcErrorResponse(
+    503,
+    JsonRpcCode.SERVER_ERROR,
+    'Too many open MCP sessions; use protocol version 2026-07-28 (stateless) or retry later',
+    {
+      'retry-after': '30',
+    },
+  );
 }

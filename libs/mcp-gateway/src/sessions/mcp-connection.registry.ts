@@ -130,7 +130,13 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
         severity: 'info',
         ipAddress: caller.ipAddress,
         userAgent: caller.userAgent,
-        details: { transport, contextId: contextIdOf(caller), via: principal.via, apiKeyId: principal.apiKeyId ?? null, parentSessionId: principal.sessionId },
+        details: {
+          transport,
+          contextId: contextIdOf(caller),
+          via: principal.via,
+          apiKeyId: principal.apiKeyId ?? null,
+          parentSessionId: principal.sessionId,
+        },
       });
       return session.id;
     });
@@ -196,7 +202,10 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
   private onTerminated(event: SessionTerminatedEvent): void {
     const connection = this.remove(event.sessionId);
     if (connection) {
-      this.logger.log({ sessionId: event.sessionId, reason: event.reason, kind: connection.kind }, 'MCP session ended; closing its connection');
+      this.logger.log(
+        { sessionId: event.sessionId, reason: event.reason, kind: connection.kind },
+        'MCP session ended; closing its connection',
+      );
       connection.close(`session ${event.reason}`);
     }
     const children = this.byParent.get(event.sessionId);
@@ -228,7 +237,9 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
 
   private broadcastToolsChanged(): void {
     for (const connection of this.connections.values()) {
-      connection.server.sendToolListChanged().catch((error: unknown) => this.logger.debug({ err: error }, 'tools/list_changed not delivered'));
+      connection.server
+        .sendToolListChanged()
+        .catch((error: unknown) => this.logger.debug({ err: error }, 'tools/list_changed not delivered'));
     }
   }
 }

@@ -61,10 +61,13 @@ export class McpSessionRepository {
   /** Inside the transaction that opens the session row. */
   async insert(manager: EntityManager, session: NewMcpSession): Promise<void> {
     const { handshake } = session;
-    await manager.query(
-      `INSERT INTO mcp_sessions (${MCP_SESSIONS_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5)`,
-      [session.sessionId, session.transport, session.credential, session.parentSessionId, handshake ? JSON.stringify(handshake) : null],
-    );
+    await manager.query(`INSERT INTO mcp_sessions (${MCP_SESSIONS_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5)`, [
+      session.sessionId,
+      session.transport,
+      session.credential,
+      session.parentSessionId,
+      handshake ? JSON.stringify(handshake) : null,
+    ]);
   }
 
   /** The session with its parent's state, or undefined when it is not an MCP session. */
@@ -99,9 +102,10 @@ export class McpSessionRepository {
   /** Which of these sessions are no longer active (ended anywhere, or their rows gone). */
   async inactiveAmong(sessionIds: string[]): Promise<string[]> {
     if (sessionIds.length === 0) return [];
-    const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM sessions WHERE id = ANY($1) AND status = 'active'`, [sessionIds]);
+    const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM sessions WHERE id = ANY($1) AND status = 'active'`, [
+      sessionIds,
+    ]);
     const active = new Set(rows.map((row) => row.id));
     return sessionIds.filter((id) => !active.has(id));
   }
 }
-

@@ -57,8 +57,14 @@ export class RedisTicketStore extends TicketStore {
 
   private unavailable(error: unknown): AppException {
     this.outage.failed(error);
-    return new AppException(ErrorCode.SERVICE_UNAVAILABLE, 'WebSocket tickets are unavailable while Redis is unreachable; retry later or connect with an Authorization header', 503, [], {
-      'retry-after': RETRY_AFTER_SEC,
-    });
+    return new AppException(
+      ErrorCode.SERVICE_UNAVAILABLE,
+      'WebSocket tickets are unavailable while Redis is unreachable; retry later or connect with an Authorization header',
+      503,
+      [],
+      {
+        'retry-after': RETRY_AFTER_SEC,
+      },
+    );
   }
 }

@@ -29,7 +29,11 @@ export class TicketService {
   async issue(principal: Principal): Promise<IssuedTicket> {
     const ticket = `mcpt_${randomBytes(32).toString('base64url')}`;
     const expiresAtMs = this.clock.nowMs() + this.ttlMs;
-    await this.store.put(hashTicket(ticket), { principal: { ...principal, roles: [...principal.roles], permissions: [...principal.permissions] }, expiresAtMs }, this.ttlMs);
+    await this.store.put(
+      hashTicket(ticket),
+      { principal: { ...principal, roles: [...principal.roles], permissions: [...principal.permissions] }, expiresAtMs },
+      this.ttlMs,
+    );
     return { ticket, expiresIn: this.ttlMs / 1000, expiresAt: new Date(expiresAtMs) };
   }
 

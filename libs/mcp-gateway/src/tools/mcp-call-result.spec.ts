@@ -24,7 +24,10 @@ describe('MCP call results', () => {
   });
 
   it('keep the built-in rendering: JSON text, and structuredContent for an object output', () => {
-    expect(completedResult(builtin, { message: 'hi' })).toEqual({ content: [{ type: 'text', text: '{"message":"hi"}' }], structuredContent: { message: 'hi' } });
+    expect(completedResult(builtin, { message: 'hi' })).toEqual({
+      content: [{ type: 'text', text: '{"message":"hi"}' }],
+      structuredContent: { message: 'hi' },
+    });
   });
 
   it('relay an upstream isError result unchanged, and throw an upstream JSON-RPC error as that error', () => {
@@ -32,7 +35,11 @@ describe('MCP call results', () => {
     expect(failedResult(federated, { code: 'UPSTREAM_ERROR', message: 'no' }, failed)).toEqual(failed);
     let thrown: unknown;
     try {
-      failedResult(federated, { code: 'UPSTREAM_ERROR', message: 'm', rpc: { code: -32021, message: 'Missing capability', data: { need: 'sampling' } } });
+      failedResult(federated, {
+        code: 'UPSTREAM_ERROR',
+        message: 'm',
+        rpc: { code: -32021, message: 'Missing capability', data: { need: 'sampling' } },
+      });
     } catch (error) {
       thrown = error;
     }
@@ -40,9 +47,14 @@ describe('MCP call results', () => {
     expect(thrown).toMatchObject({ code: -32021, message: 'Missing capability', data: { need: 'sampling' } });
   });
 
-  it('say so when the failure is the gateway\'s own, with structuredContent.error only where an output schema is advertised', () => {
-    expect(failedResult(federated, { code: 'TIMEOUT', message: 'too slow' })).toEqual({ isError: true, content: [{ type: 'text', text: 'TIMEOUT: too slow' }] });
+  it("say so when the failure is the gateway's own, with structuredContent.error only where an output schema is advertised", () => {
+    expect(failedResult(federated, { code: 'TIMEOUT', message: 'too slow' })).toEqual({
+      isError: true,
+      content: [{ type: 'text', text: 'TIMEOUT: too slow' }],
+    });
     const withSchema = toolOf({ resultFormat: 'content', mcp: { outputSchema: { type: 'object' } } });
-    expect(failedResult(withSchema, { code: 'TIMEOUT', message: 'too slow' }).structuredContent).toEqual({ error: { code: 'TIMEOUT', message: 'too slow' } });
+    expect(failedResult(withSchema, { code: 'TIMEOUT', message: 'too slow' }).structuredContent).toEqual({
+      error: { code: 'TIMEOUT', message: 'too slow' },
+    });
   });
 });

@@ -13,7 +13,12 @@ export interface McpCaller extends ExecutionScope, Omit<SignedInActor, 'principa
 
 /** The caller of a resolved scope. */
 export function mcpCallerOf(scope: ExecutionScope, client: Pick<SignedInActor, 'ipAddress' | 'userAgent'>): McpCaller {
-  return { ...scope, contextTools: scope.context ? new Set(scope.context.tools) : null, ipAddress: client.ipAddress, userAgent: client.userAgent };
+  return {
+    ...scope,
+    contextTools: scope.context ? new Set(scope.context.tools) : null,
+    ipAddress: client.ipAddress,
+    userAgent: client.userAgent,
+  };
 }
 
 /** The context a caller works in, if any. */

@@ -7,11 +7,26 @@ import { McpServerBuilder } from './mcp-server.builder';
 const SESSION = 'ses_mcp';
 
 function aTool(id: string, outputSchema: Record<string, unknown> = { type: 'object' }): CatalogTool {
-  return { id, name: id, description: `${id} tool`, inputSchema: { type: 'object' }, outputSchema, permissions: ['tools:execute'], definition: { id, inputSchema: { type: 'object' }, outputSchema } } as unknown as CatalogTool;
+  return {
+    id,
+    name: id,
+    description: `${id} tool`,
+    inputSchema: { type: 'object' },
+    outputSchema,
+    permissions: ['tools:execute'],
+    definition: { id, inputSchema: { type: 'object' }, outputSchema },
+  } as unknown as CatalogTool;
 }
 
 const caller: McpCaller = {
-  principal: { userId: 'usr_alice', email: 'alice@example.com', sessionId: SESSION, roles: ['user'], permissions: ['tools:execute'], via: 'jwt' } as Principal,
+  principal: {
+    userId: 'usr_alice',
+    email: 'alice@example.com',
+    sessionId: SESSION,
+    roles: ['user'],
+    permissions: ['tools:execute'],
+    via: 'jwt',
+  } as Principal,
   context: { id: 'ctx_1', tools: ['tool_echo', 'tool_text'], settings: {} },
   contextTools: null,
   ipAddress: '203.0.113.7',
@@ -29,7 +44,9 @@ async function setup() {
     // Two pages of one tool each.
     page: jest.fn((_caller: McpCaller, cursor?: string) => {
       const view = (tool: CatalogTool) => ({ name: tool.id, description: tool.description, inputSchema: { type: 'object' as const } });
-      return cursor === 'next' ? { tools: [view(tools.get('tool_text')!)] } : { tools: [view(tools.get('tool_echo')!)], nextCursor: 'next' };
+      return cursor === 'next'
+        ? { tools: [view(tools.get('tool_text')!)] }
+        : { tools: [view(tools.get('tool_echo')!)], nextCursor: 'next' };
     }),
     find: (_caller: McpCaller, name: string) => tools.get(name),
   };
@@ -45,7 +62,10 @@ async function setup() {
   const activity = { count: (sessionId: string, delta: Record<string, number>) => counts.push([sessionId, delta]) };
   const builder = new McpServerBuilder(index as never, executions as never, activity as never, { version: '9.9.9' } as never);
 
-  const server = builder.build(() => caller, () => SESSION);
+  const server = builder.build(
+    () => caller,
+    () => SESSION,
+  );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: 'spec', version: '1.0.0' });
@@ -62,10 +82,12 @@ async function setup() {
 
 /** Sums what was counted in a session, per counter. */
 const totals = (counts: Array<[string, Record<string, number>]>, sessionId: string) =>
-  counts.filter(([id]) => id === sessionId).reduce<Record<string, number>>((sum, [, delta]) => {
-    for (const [key, value] of Object.entries(delta)) sum[key] = (sum[key] ?? 0) + value;
-    return sum;
-  }, {});
+  counts
+    .filter(([id]) => id === sessionId)
+    .reduce<Record<string, number>>((sum, [, delta]) => {
+      for (const [key, value] of Object.entries(delta)) sum[key] = (sum[key] ?? 0) + value;
+      return sum;
+    }, {});
 
 describe('McpServerBuilder', () => {
   let f: Awaited<ReturnType<typeof setup>>;
@@ -121,12 +143,17 @@ describe('McpServerBuilder', () => {
     });
     const result = await f.client.callTool({ name: 'tool_echo', arguments: {} });
     expect(result.isError).toBe(true);
-    expect(result.content).toEqual([{ type: 'text', text: `${ErrorCode.RATE_LIMIT_EXCEEDED}: Rate limit for tool_echo exceeded (retry after 42 s)` }]);
+    expect(result.content).toEqual([
+      { type: 'text', text: `${ErrorCode.RATE_LIMIT_EXCEEDED}: Rate limit for tool_echo exceeded (retry after 42 s)` },
+    ]);
     expect(totals(f.counts, SESSION).errors).toBeGreaterThanOrEqual(1);
   });
 
   it('answers a tool the caller cannot see, or one the pipeline does not find, with a JSON-RPC invalid-params error', async () => {
-    await expect(f.client.callTool({ name: 'tool_secret', arguments: {} })).rejects.toMatchObject({ code: -32602, message: expect.stringContaining('Unknown tool: tool_secret') });
+    await expect(f.client.callTool({ name: 'tool_secret', arguments: {} })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('Unknown tool: tool_secret'),
+    });
     expect(f.calls).toHaveLength(0);
     f.answerWith(async () => {
       throw AppException.notFound('Tool not found');
@@ -134,14 +161,17 @@ describe('McpServerBuilder', () => {
     await expect(f.client.callTool({ name: 'tool_echo', arguments: {} })).rejects.toMatchObject({ code: -32602 });
   });
 
-  it('relays the pipeline\'s progress reports as notifications when the client asks for them', async () => {
+  it("relays the pipeline's progress reports as notifications when the client asks for them", async () => {
     f.answerWith(async (meta) => {
       meta.reportProgress!(1, 3, 'one');
       meta.reportProgress!(2, 3, 'two');
       return { status: 'completed', result: {} };
     });
     const progress: Array<{ progress: number; total?: number; message?: string }> = [];
-    await f.client.callTool({ name: 'tool_echo', arguments: {} }, { onprogress: (p) => progress.push({ progress: p.progress, total: p.total, message: p.message }) });
+    await f.client.callTool(
+      { name: 'tool_echo', arguments: {} },
+      { onprogress: (p) => progress.push({ progress: p.progress, total: p.total, message: p.message }) },
+    );
     expect(progress).toEqual([
       { progress: 1, total: 3, message: 'one' },
       { progress: 2, total: 3, message: 'two' },

@@ -1,12 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import {
-  CallToolRequest,
-  CallToolResult,
-  ProtocolError,
-  ProtocolErrorCode,
-  Server,
-  ServerContext,
-} from '@modelcontextprotocol/server';
+import { CallToolRequest, CallToolResult, ProtocolError, ProtocolErrorCode, Server, ServerContext } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
@@ -94,7 +87,9 @@ export class McpServerBuilder {
         { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
       );
       // A failed run is counted (tool_executions, errors) by the pipeline itself.
-      return execution.status === 'completed' ? completedResult(tool, execution.result) : failedResult(tool, execution.error, execution.result);
+      return execution.status === 'completed'
+        ? completedResult(tool, execution.result)
+        : failedResult(tool, execution.error, execution.result);
     } catch (error) {
       if (!(error instanceof AppException)) throw error;
       if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);

@@ -1,7 +1,10 @@
 import { ToolListSplice } from './tool-list-splice';
 
 describe('ToolListSplice', () => {
-  const tools = [{ name: 'a', inputSchema: { type: 'object' } }, { name: 'é', description: 'ü', inputSchema: { type: 'object' } }];
+  const tools = [
+    { name: 'a', inputSchema: { type: 'object' } },
+    { name: 'é', description: 'ü', inputSchema: { type: 'object' } },
+  ];
 
   it('puts the held JSON where the placeholder array was serialised', () => {
     const splice = new ToolListSplice();

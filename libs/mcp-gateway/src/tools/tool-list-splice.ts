@@ -33,7 +33,8 @@ export class ToolListSplice {
   apply(answer: string): Buffer | string {
     if (this.json === undefined) return answer;
     const at = answer.indexOf(PLACEHOLDER_JSON);
-    if (at < 0 || answer.indexOf(PLACEHOLDER_JSON, at + 1) >= 0) throw new Error('tools/list answer does not carry the placeholder exactly once');
+    if (at < 0 || answer.indexOf(PLACEHOLDER_JSON, at + 1) >= 0)
+      throw new Error('tools/list answer does not carry the placeholder exactly once');
     return Buffer.concat([Buffer.from(answer.slice(0, at)), this.json, Buffer.from(answer.slice(at + PLACEHOLDER_JSON.length))]);
   }
 }

@@ -31,7 +31,11 @@ export class McpWsAdapter extends WsAdapter {
    * nothing to bind: Nest's adapter would still build an rxjs pipeline per socket (a few KB each,
    * held for the socket's life, and an event object per frame), which idle sessions pay for.
    */
-  override bindMessageHandlers(client: WebSocket, handlers: MessageMappingProperties[], transform: (data: unknown) => Observable<unknown>): void {
+  override bindMessageHandlers(
+    client: WebSocket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
     if (handlers.length === 0) return;
     super.bindMessageHandlers(client, handlers, transform);
   }

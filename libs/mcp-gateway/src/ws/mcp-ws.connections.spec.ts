@@ -31,7 +31,9 @@ function gateway(options: { shutdownDuringCheck: boolean }) {
     { build: () => ({ connect: async () => undefined, close: async () => undefined }) } as never,
     {} as never,
   );
-  const server = { options: {} } as unknown as WebSocketServer & { options: { verifyClient: (info: { req: UpgradeRequest }, done: (ok: boolean) => void) => void } };
+  const server = { options: {} } as unknown as WebSocketServer & {
+    options: { verifyClient: (info: { req: UpgradeRequest }, done: (ok: boolean) => void) => void };
+  };
   connections.attach(server);
   const request = {
     url: '/api/v1/mcp/ws?ticket=t',

@@ -122,8 +122,13 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       return;
     }
     const { sessionId } = accepted;
-    const transport: WebSocketServerTransport = new WebSocketServerTransport(socket, (message): Promise<boolean> => this.admit(accepted, message, transport));
-    const server = this.builder.build(() => this.currentCaller(accepted, socket), () => sessionId);
+    const transport: WebSocketServerTransport = new WebSocketServerTransport(socket, (message): Promise<boolean> =>
+      this.admit(accepted, message, transport),
+    );
+    const server = this.builder.build(
+      () => this.currentCaller(accepted, socket),
+      () => sessionId,
+    );
     const added = this.registry.add({
       sessionId,
       kind: 'websocket',
@@ -145,9 +150,9 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     socket.on('close', () => {
       this.alive.delete(socket);
       void server.close().catch(() => undefined);
-      this.registry.closedByClient(sessionId, 'websocket close').catch((error: unknown) =>
-        this.logger.warn({ err: error, sessionId }, 'Could not end a closed WebSocket session'),
-      );
+      this.registry
+        .closedByClient(sessionId, 'websocket close')
+        .catch((error: unknown) => this.logger.warn({ err: error, sessionId }, 'Could not end a closed WebSocket session'));
     });
     server.connect(transport).catch((error: unknown) => {
       this.logger.error({ err: error, sessionId }, 'MCP WebSocket server did not start');
@@ -198,7 +203,8 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       if (!principal) throw refusedWith(401, 'Unauthorized: invalid, used or expired ticket', challenge);
       return principal;
     }
-    if (typeof request.headers.authorization !== 'string') throw refusedWith(401, 'Unauthorized: a ticket or a bearer token is required', challenge);
+    if (typeof request.headers.authorization !== 'string')
+      throw refusedWith(401, 'Unauthorized: a ticket or a bearer token is required', challenge);
     try {
       // The query was checked above (no credential in the URL).
       return await this.authenticator.authenticate({ authorization: request.headers.authorization, query: {}, client });

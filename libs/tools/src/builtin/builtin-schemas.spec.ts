@@ -19,7 +19,8 @@ function subSchemas(schema: unknown, pointer = ''): Array<{ pointer: string; sch
   }
   for (const key of ['properties', 'patternProperties', '$defs', 'definitions']) {
     if (s[key] && typeof s[key] === 'object') {
-      for (const [name, sub] of Object.entries(s[key] as Record<string, unknown>)) found.push(...subSchemas(sub, `${pointer}/${key}/${name}`));
+      for (const [name, sub] of Object.entries(s[key] as Record<string, unknown>))
+        found.push(...subSchemas(sub, `${pointer}/${key}/${name}`));
     }
   }
   return found;
@@ -42,24 +43,32 @@ describe('built-in tool schemas are strict-portable', () => {
 
   it('covers every built-in tool, each with an input and an output schema', () => {
     expect(tools.map((t) => t.id).sort()).toEqual([
-      'tool_echo', 'tool_filesystem', 'tool_http_fetch', 'tool_json_query', 'tool_statistics', 'tool_system_metrics',
+      'tool_echo',
+      'tool_filesystem',
+      'tool_http_fetch',
+      'tool_json_query',
+      'tool_statistics',
+      'tool_system_metrics',
     ]);
     expect(tools.filter((t) => !t.outputSchema).map((t) => t.id)).toEqual([]);
   });
 
-  it.each(['inputSchema', 'outputSchema'] as const)('%s: object root, no boolean sub-schema, valid draft 2020-12 under strict ajv', (which) => {
-    const ajv = new Ajv2020({ strict: true, allErrors: true });
-    for (const tool of tools) {
-      const schema = tool[which] as JsonSchema;
-      expect({ tool: tool.id, rootType: schema.type }).toEqual({ tool: tool.id, rootType: 'object' });
-      // `additionalProperties: false` is the one boolean every client reads (closed objects); any other
-      // boolean sub-schema (`true` above all) is what the Inspector's portability check reports.
-      const booleans = subSchemas(schema)
-        .filter((s) => typeof s.schema === 'boolean' && !(s.schema === false && s.pointer.endsWith('/additionalProperties')))
-        .map((s) => `${tool.id}${s.pointer}`);
-      expect(booleans).toEqual([]);
-      expect(ajv.validateSchema(schema)).toBe(true);
-      expect(() => ajv.compile(schema)).not.toThrow();
-    }
-  });
+  it.each(['inputSchema', 'outputSchema'] as const)(
+    '%s: object root, no boolean sub-schema, valid draft 2020-12 under strict ajv',
+    (which) => {
+      const ajv = new Ajv2020({ strict: true, allErrors: true });
+      for (const tool of tools) {
+        const schema = tool[which] as JsonSchema;
+        expect({ tool: tool.id, rootType: schema.type }).toEqual({ tool: tool.id, rootType: 'object' });
+        // `additionalProperties: false` is the one boolean every client reads (closed objects); any other
+        // boolean sub-schema (`true` above all) is what the Inspector's portability check reports.
+        const booleans = subSchemas(schema)
+          .filter((s) => typeof s.schema === 'boolean' && !(s.schema === false && s.pointer.endsWith('/additionalProperties')))
+          .map((s) => `${tool.id}${s.pointer}`);
+        expect(booleans).toEqual([]);
+        expect(ajv.validateSchema(schema)).toBe(true);
+        expect(() => ajv.compile(schema)).not.toThrow();
+      }
+    },
+  );
 });

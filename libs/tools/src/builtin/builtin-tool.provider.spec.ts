@@ -147,7 +147,10 @@ describe('BuiltinToolProvider', () => {
       expect([toolId, input, validate(output) ? 'valid' : validate.errors]).toEqual([toolId, input, 'valid']);
     }
     expect(await provider.execute('tool_filesystem', { operation: 'read', path: 'dir/hello.txt' }, ctx())).toMatchObject({ content: 'hi' });
-    expect(await provider.execute('tool_http_fetch', { url: `http://127.0.0.1:${port}/` }, ctx())).toMatchObject({ status: 200, body: '{"ok":true}' });
+    expect(await provider.execute('tool_http_fetch', { url: `http://127.0.0.1:${port}/` }, ctx())).toMatchObject({
+      status: 200,
+      body: '{"ok":true}',
+    });
   });
 
   it('checks the abort signal before running a tool', async () => {

@@ -74,13 +74,18 @@ export class BuiltinToolProvider implements ToolProvider, OnModuleInit, OnModule
     throwIfAborted(ctx.signal);
     if (!entry.validate(input)) {
       // `if` errors only repeat that a `then` branch failed; the branch's own errors name the field.
-      const details = (entry.validate.errors ?? []).filter((error) => error.keyword !== 'if').map((error) => {
-        // Name the offending field itself, also for a missing or an unexpected property.
-        const { missingProperty, additionalProperty } = error.params as { missingProperty?: string; additionalProperty?: string };
-        const property = missingProperty ?? additionalProperty;
-        return { field: property ? `${error.instancePath}/${property}` : error.instancePath || '/', message: error.message ?? 'is invalid' };
-      });
-      throw new ToolError(ToolErrorCode.INVALID_INPUT, 'the input does not match the tool\'s input schema', details);
+      const details = (entry.validate.errors ?? [])
+        .filter((error) => error.keyword !== 'if')
+        .map((error) => {
+          // Name the offending field itself, also for a missing or an unexpected property.
+          const { missingProperty, additionalProperty } = error.params as { missingProperty?: string; additionalProperty?: string };
+          const property = missingProperty ?? additionalProperty;
+          return {
+            field: property ? `${error.instancePath}/${property}` : error.instancePath || '/',
+            message: error.message ?? 'is invalid',
+          };
+        });
+      throw new ToolError(ToolErrorCode.INVALID_INPUT, "the input does not match the tool's input schema", details);
     }
     return entry.tool.execute(input, ctx);
   }

@@ -15,7 +15,8 @@ export class EchoTool implements BuiltinTool {
     id: 'tool_echo',
     name: 'echo',
     title: 'Echo',
-    description: 'Returns the given message unchanged, optionally after waiting delayMs milliseconds (the wait stops when the call is cancelled).',
+    description:
+      'Returns the given message unchanged, optionally after waiting delayMs milliseconds (the wait stops when the call is cancelled).',
     version: '1.0.0',
     category: 'data',
     inputSchema: {

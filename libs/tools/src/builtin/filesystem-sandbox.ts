@@ -371,7 +371,13 @@ export class FilesystemSandbox {
       // The path was a real directory/file a moment ago; a symlink there now means it was swapped.
       if (code === 'ELOOP') throw this.outside(path);
       if (code === 'ENOTDIR') {
-        if (await lstat(real).then((s) => s.isSymbolicLink(), () => false)) throw this.outside(path);
+        if (
+          await lstat(real).then(
+            (s) => s.isSymbolicLink(),
+            () => false,
+          )
+        )
+          throw this.outside(path);
         throw new ToolError(ToolErrorCode.INVALID_INPUT, `${path.display} is not a directory`);
       }
       throw this.translate(error, path);
@@ -421,7 +427,10 @@ export class FilesystemSandbox {
    */
   private refuseHardLink(stats: Stats, path: SandboxPath): void {
     if (stats.isFile() && stats.nlink > 1) {
-      throw new ToolError(ToolErrorCode.SANDBOX_VIOLATION, `${path.display} has more than one hard link and may name a file outside the sandbox`);
+      throw new ToolError(
+        ToolErrorCode.SANDBOX_VIOLATION,
+        `${path.display} has more than one hard link and may name a file outside the sandbox`,
+      );
     }
   }
 

@@ -91,7 +91,11 @@ describe('FilesystemTool', () => {
 
   describe('reading', () => {
     it('lists a directory with entry types, never following symlinks', async () => {
-      const output = (await tool.execute({ operation: 'list' }, ctx())) as { path: string; entries: Array<{ name: string; type: string }>; truncated: boolean };
+      const output = (await tool.execute({ operation: 'list' }, ctx())) as {
+        path: string;
+        entries: Array<{ name: string; type: string }>;
+        truncated: boolean;
+      };
       expectOutputValid(output);
       expect(output.path).toBe('.');
       expect(output.truncated).toBe(false);
@@ -141,14 +145,24 @@ describe('FilesystemTool', () => {
     });
 
     it('searches names by glob or substring within depth and result bounds, without descending symlinks', async () => {
-      const output = (await tool.execute({ operation: 'search', pattern: '*.MD' }, ctx())) as { matches: Array<{ path: string }>; truncated: boolean };
+      const output = (await tool.execute({ operation: 'search', pattern: '*.MD' }, ctx())) as {
+        matches: Array<{ path: string }>;
+        truncated: boolean;
+      };
       expectOutputValid(output);
       expect(output.matches.map((m) => m.path).sort()).toEqual(['docs/nested/deeper/deep.md', 'docs/nested/notes.md', 'docs/readme.md']);
-      const shallow = (await tool.execute({ operation: 'search', pattern: '*.md', maxDepth: 1 }, ctx())) as { matches: Array<{ path: string }> };
+      const shallow = (await tool.execute({ operation: 'search', pattern: '*.md', maxDepth: 1 }, ctx())) as {
+        matches: Array<{ path: string }>;
+      };
       expect(shallow.matches.map((m) => m.path).sort()).toEqual(['docs/readme.md']);
-      const substring = (await tool.execute({ operation: 'search', path: 'docs', pattern: 'NOTE' }, ctx())) as { matches: Array<{ path: string; type: string }> };
+      const substring = (await tool.execute({ operation: 'search', path: 'docs', pattern: 'NOTE' }, ctx())) as {
+        matches: Array<{ path: string; type: string }>;
+      };
       expect(substring.matches).toEqual([{ path: 'docs/nested/notes.md', type: 'file' }]);
-      const bounded = (await tool.execute({ operation: 'search', pattern: '*', maxResults: 3 }, ctx())) as { matches: unknown[]; truncated: boolean };
+      const bounded = (await tool.execute({ operation: 'search', pattern: '*', maxResults: 3 }, ctx())) as {
+        matches: unknown[];
+        truncated: boolean;
+      };
       expect(bounded.matches).toHaveLength(3);
       expect(bounded.truncated).toBe(true);
       const secrets = (await tool.execute({ operation: 'search', pattern: 'secret' }, ctx())) as { matches: unknown[] };
@@ -195,19 +209,30 @@ describe('FilesystemTool', () => {
     });
 
     it('creates, refuses to clobber unless asked, overwrites atomically and creates directories on request', async () => {
-      const created = await tool.execute({ operation: 'write', path: 'notes/today.txt', content: 'hello', createDirectories: true }, writer());
+      const created = await tool.execute(
+        { operation: 'write', path: 'notes/today.txt', content: 'hello', createDirectories: true },
+        writer(),
+      );
       expectOutputValid(created);
       expect(created).toEqual({ operation: 'write', path: 'notes/today.txt', size: 5, created: true });
       expect(await readFile(join(root, 'notes', 'today.txt'), 'utf8')).toBe('hello');
 
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'notes/today.txt', content: 'again' }, writer()))).toBe('ALREADY_EXISTS');
-      expect(await tool.execute({ operation: 'write', path: 'notes/today.txt', content: 'again', overwrite: true }, writer())).toMatchObject({ created: false });
+      expect(await codeOf(tool.execute({ operation: 'write', path: 'notes/today.txt', content: 'again' }, writer()))).toBe(
+        'ALREADY_EXISTS',
+      );
+      expect(
+        await tool.execute({ operation: 'write', path: 'notes/today.txt', content: 'again', overwrite: true }, writer()),
+      ).toMatchObject({ created: false });
       expect(await readFile(join(root, 'notes', 'today.txt'), 'utf8')).toBe('again');
       expect((await readdir(join(root, 'notes'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
 
       expect(await codeOf(tool.execute({ operation: 'write', path: 'missing/dir/x.txt', content: 'x' }, writer()))).toBe('NOT_FOUND');
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'docs', content: 'x', overwrite: true }, writer()))).toBe('INVALID_INPUT');
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'big-new.txt', content: 'é'.repeat(MAX / 2 + 1) }, writer()))).toBe('TOO_LARGE');
+      expect(await codeOf(tool.execute({ operation: 'write', path: 'docs', content: 'x', overwrite: true }, writer()))).toBe(
+        'INVALID_INPUT',
+      );
+      expect(await codeOf(tool.execute({ operation: 'write', path: 'big-new.txt', content: 'é'.repeat(MAX / 2 + 1) }, writer()))).toBe(
+        'TOO_LARGE',
+      );
       expect(await readdir(root)).not.toContain('big-new.txt');
     });
 
@@ -219,7 +244,10 @@ describe('FilesystemTool', () => {
       expect((await lstat(join(root, 'readme-link'))).isSymbolicLink()).toBe(true);
       for (const overwrite of [false, true]) {
         for (const path of ['file-link-out', 'dangling-out']) {
-          expect([path, await codeOf(tool.execute({ operation: 'write', path, content: 'pwned', overwrite }, writer()))]).toEqual([path, 'SANDBOX_VIOLATION']);
+          expect([path, await codeOf(tool.execute({ operation: 'write', path, content: 'pwned', overwrite }, writer()))]).toEqual([
+            path,
+            'SANDBOX_VIOLATION',
+          ]);
         }
       }
       await expectOutsideUntouched();
@@ -287,20 +315,24 @@ describe('FilesystemTool', () => {
       await rename(join(root, 'uploads'), join(base, 'moved-away'));
       await symlink(outside, join(root, 'uploads'));
       baseBefore = (await readdir(base)).sort();
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'uploads/new.txt', content: 'pwned' }, writer()))).toBe('SANDBOX_VIOLATION');
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'uploads/inner/new.txt', content: 'pwned', createDirectories: true }, writer()))).toBe(
+      expect(await codeOf(tool.execute({ operation: 'write', path: 'uploads/new.txt', content: 'pwned' }, writer()))).toBe(
         'SANDBOX_VIOLATION',
       );
+      expect(
+        await codeOf(
+          tool.execute({ operation: 'write', path: 'uploads/inner/new.txt', content: 'pwned', createDirectories: true }, writer()),
+        ),
+      ).toBe('SANDBOX_VIOLATION');
       await expectOutsideUntouched();
     });
 
     it('does not create directories outside through a symlink', async () => {
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'link-out/made/x.txt', content: 'x', createDirectories: true }, writer()))).toBe(
-        'SANDBOX_VIOLATION',
-      );
-      expect(await codeOf(tool.execute({ operation: 'write', path: 'dangling-out/x.txt', content: 'x', createDirectories: true }, writer()))).toBe(
-        'SANDBOX_VIOLATION',
-      );
+      expect(
+        await codeOf(tool.execute({ operation: 'write', path: 'link-out/made/x.txt', content: 'x', createDirectories: true }, writer())),
+      ).toBe('SANDBOX_VIOLATION');
+      expect(
+        await codeOf(tool.execute({ operation: 'write', path: 'dangling-out/x.txt', content: 'x', createDirectories: true }, writer())),
+      ).toBe('SANDBOX_VIOLATION');
       await expectOutsideUntouched();
     });
 
@@ -329,9 +361,9 @@ describe('FilesystemTool', () => {
           await rename(join(root, 'uploads'), join(root, 'uploads-old'));
           await symlink(outside, join(root, 'uploads'));
         });
-        expect(await codeOf(racer.execute({ operation: 'write', path: 'uploads/new.txt', content: 'pwned', overwrite: true }, writer()))).toBe(
-          'SANDBOX_VIOLATION',
-        );
+        expect(
+          await codeOf(racer.execute({ operation: 'write', path: 'uploads/new.txt', content: 'pwned', overwrite: true }, writer())),
+        ).toBe('SANDBOX_VIOLATION');
         await expectOutsideUntouched();
       });
 
@@ -341,7 +373,9 @@ describe('FilesystemTool', () => {
           await rename(join(root, 'a'), join(root, 'a-old'));
           await symlink(outside, join(root, 'a')); // outside/inner exists, so a/inner now opens outside
         });
-        expect(await codeOf(racer.execute({ operation: 'write', path: 'a/inner/new.txt', content: 'pwned' }, writer()))).toBe('SANDBOX_VIOLATION');
+        expect(await codeOf(racer.execute({ operation: 'write', path: 'a/inner/new.txt', content: 'pwned' }, writer()))).toBe(
+          'SANDBOX_VIOLATION',
+        );
         await expectOutsideUntouched();
       });
 
@@ -389,7 +423,9 @@ describe('FilesystemTool', () => {
     const controller = new AbortController();
     controller.abort();
     expect(await codeOf(tool.execute({ operation: 'list' }, ctx(['tools:execute'], controller.signal)))).toBe('ABORTED');
-    expect(await codeOf(tool.execute({ operation: 'write', path: 'x.txt', content: 'x' }, { ...writer(), signal: controller.signal }))).toBe('ABORTED');
+    expect(
+      await codeOf(tool.execute({ operation: 'write', path: 'x.txt', content: 'x' }, { ...writer(), signal: controller.signal })),
+    ).toBe('ABORTED');
     expect(await readdir(root)).not.toContain('x.txt');
   });
 

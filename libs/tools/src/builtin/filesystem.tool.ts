@@ -47,7 +47,7 @@ export class FilesystemTool implements BuiltinTool {
       name: 'filesystem',
       title: 'Sandboxed filesystem',
       description:
-        'Lists, inspects, reads, searches and writes UTF-8 text files inside the server\'s sandbox directory. ' +
+        "Lists, inspects, reads, searches and writes UTF-8 text files inside the server's sandbox directory. " +
         'Paths are relative to the sandbox root ("." is the root); nothing outside it is reachable. ' +
         `Reads and writes are limited to ${options.maxFileBytes} bytes; writing needs the ${FILESYSTEM_WRITE_PERMISSION} permission.`,
       version: '1.0.0',
@@ -62,7 +62,12 @@ export class FilesystemTool implements BuiltinTool {
             enum: ['list', 'stat', 'read', 'search', 'write'],
             description: 'list: a directory; stat: one entry; read: a text file; search: names below a directory; write: a text file',
           },
-          path: { type: 'string', minLength: 1, maxLength: MAX_PATH_LENGTH, description: 'Relative to the sandbox root; defaults to "." for list and search' },
+          path: {
+            type: 'string',
+            minLength: 1,
+            maxLength: MAX_PATH_LENGTH,
+            description: 'Relative to the sandbox root; defaults to "." for list and search',
+          },
           pattern: {
             type: 'string',
             minLength: 1,
@@ -100,7 +105,11 @@ export class FilesystemTool implements BuiltinTool {
             truncated: { type: 'boolean' },
           }),
           outputBranch('stat', { type: ENTRY_TYPE, size: { type: 'integer', minimum: 0 }, modifiedAt: TIMESTAMP, createdAt: TIMESTAMP }),
-          outputBranch('read', { content: { type: 'string' }, size: { type: 'integer', minimum: 0 }, encoding: { type: 'string', const: 'utf-8' } }),
+          outputBranch('read', {
+            content: { type: 'string' },
+            size: { type: 'integer', minimum: 0 },
+            encoding: { type: 'string', const: 'utf-8' },
+          }),
           outputBranch('search', {
             pattern: { type: 'string' },
             matches: {
@@ -151,7 +160,8 @@ export class FilesystemTool implements BuiltinTool {
       }
       case 'search': {
         const pattern = input.pattern ?? '';
-        if (pattern.includes('/') || pattern.includes('\0')) throw new ToolError(ToolErrorCode.INVALID_INPUT, 'pattern matches names, not paths');
+        if (pattern.includes('/') || pattern.includes('\0'))
+          throw new ToolError(ToolErrorCode.INVALID_INPUT, 'pattern matches names, not paths');
         const found = await this.sandbox.search(path, nameMatcher(pattern), input.maxDepth ?? 8, input.maxResults ?? 100, ctx.signal);
         return { operation: 'search', path: path.display, pattern, matches: found.matches, truncated: found.truncated };
       }

@@ -15,7 +15,9 @@ interface TestServer {
   abandoned: string[];
 }
 
-async function startServer(handler: (req: IncomingMessage, res: ServerResponse, body: string, self: TestServer) => void): Promise<TestServer> {
+async function startServer(
+  handler: (req: IncomingMessage, res: ServerResponse, body: string, self: TestServer) => void,
+): Promise<TestServer> {
   const self: TestServer = { server: undefined as unknown as Server, port: 0, connections: 0, requests: [], abandoned: [] };
   self.server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -174,7 +176,7 @@ describe('HttpFetchTool', () => {
       expect(allowed.requests[0].headers['accept-encoding']).toBe('identity');
     });
 
-    it('POSTs a body with the caller\'s headers', async () => {
+    it("POSTs a body with the caller's headers", async () => {
       const output = (await fetchTool().execute(
         { url: at(allowed, '/echo'), method: 'POST', body: '{"q":1}', headers: { 'Content-Type': 'application/json', 'X-Trace': 'abc' } },
         ctx(),
@@ -185,7 +187,11 @@ describe('HttpFetchTool', () => {
     });
 
     it('returns binary bodies as base64 and error statuses as results', async () => {
-      expect(await fetchTool().execute({ url: at(allowed, '/binary') }, ctx())).toMatchObject({ body: '/wD+', bodyEncoding: 'base64', bytes: 3 });
+      expect(await fetchTool().execute({ url: at(allowed, '/binary') }, ctx())).toMatchObject({
+        body: '/wD+',
+        bodyEncoding: 'base64',
+        bytes: 3,
+      });
       expect(await fetchTool().execute({ url: at(allowed, '/missing') }, ctx())).toMatchObject({ status: 404, body: 'not found' });
     });
 
@@ -202,8 +208,16 @@ describe('HttpFetchTool', () => {
     });
 
     it('follows redirects, re-vetting each hop, and reports them', async () => {
-      const output = await fetchTool().execute({ url: at(allowed, `/redirect?to=${encodeURIComponent(`http://localhost:${allowed.port}/text`)}`) }, ctx());
-      expect(output).toMatchObject({ status: 200, body: 'héllo', url: `http://localhost:${allowed.port}/text`, redirects: [`http://localhost:${allowed.port}/text`] });
+      const output = await fetchTool().execute(
+        { url: at(allowed, `/redirect?to=${encodeURIComponent(`http://localhost:${allowed.port}/text`)}`) },
+        ctx(),
+      );
+      expect(output).toMatchObject({
+        status: 200,
+        body: 'héllo',
+        url: `http://localhost:${allowed.port}/text`,
+        redirects: [`http://localhost:${allowed.port}/text`],
+      });
       const notFollowed = await fetchTool().execute({ url: at(allowed, '/redirect?to=/text'), followRedirects: false }, ctx());
       expect(notFollowed).toMatchObject({ status: 302, redirects: [] });
     });
@@ -211,7 +225,12 @@ describe('HttpFetchTool', () => {
     it('turns a POST into a GET on 303 and drops credentials when the origin changes', async () => {
       const to = encodeURIComponent(`http://localhost:${allowed.port}/echo`);
       const output = (await fetchTool().execute(
-        { url: at(allowed, `/redirect?status=303&to=${to}`), method: 'POST', body: 'data', headers: { Authorization: 'Bearer secret', 'X-Keep': '1' } },
+        {
+          url: at(allowed, `/redirect?status=303&to=${to}`),
+          method: 'POST',
+          body: 'data',
+          headers: { Authorization: 'Bearer secret', 'X-Keep': '1' },
+        },
         ctx(),
       )) as { body: string };
       const echoed = JSON.parse(output.body);
@@ -264,7 +283,9 @@ describe('HttpFetchTool', () => {
 
     it('refuses headers that belong to the connection and bodies on GET', async () => {
       for (const name of ['Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Proxy-Authorization', 'Accept-Encoding']) {
-        expect((await failure(fetchTool().execute({ url: at(allowed, '/text'), headers: { [name]: 'x' } }, ctx()))).code).toBe('INVALID_INPUT');
+        expect((await failure(fetchTool().execute({ url: at(allowed, '/text'), headers: { [name]: 'x' } }, ctx()))).code).toBe(
+          'INVALID_INPUT',
+        );
       }
       expect((await failure(fetchTool().execute({ url: at(allowed, '/text'), body: 'x' }, ctx()))).code).toBe('INVALID_INPUT');
       expect(allowed.requests).toEqual([]);
@@ -275,18 +296,31 @@ describe('HttpFetchTool', () => {
     it('refuses hosts not on the allow-list before resolving them', async () => {
       const transport = refusingTransport();
       const tool = fetchTool({ allowedHosts: ['api.example.com', '*.example.org'] }, transport);
-      for (const url of ['http://example.com/', 'http://evil.com/?x=api.example.com', 'http://example.org/', `http://127.0.0.1:${forbidden.port}/`, 'http://api.example.com.evil.com/']) {
+      for (const url of [
+        'http://example.com/',
+        'http://evil.com/?x=api.example.com',
+        'http://example.org/',
+        `http://127.0.0.1:${forbidden.port}/`,
+        'http://api.example.com.evil.com/',
+      ]) {
         expect([url, (await failure(tool.execute({ url }, ctx()))).code]).toEqual([url, 'HOST_NOT_ALLOWED']);
       }
-      expect((await failure(fetchTool({ allowedHosts: [] }, transport).execute({ url: `http://localhost:${forbidden.port}/` }, ctx()))).code).toBe(
-        'HOST_NOT_ALLOWED',
-      );
+      expect(
+        (await failure(fetchTool({ allowedHosts: [] }, transport).execute({ url: `http://localhost:${forbidden.port}/` }, ctx()))).code,
+      ).toBe('HOST_NOT_ALLOWED');
       expect(transport.calls).toEqual([]);
     });
 
     it('refuses other protocols and URLs with credentials', async () => {
       const transport = refusingTransport();
-      for (const url of ['ftp://127.0.0.1/', 'file:///etc/passwd', 'gopher://127.0.0.1:70/', 'data:text/plain,hi', `http://user:pw@127.0.0.1:${forbidden.port}/`, 'not a url']) {
+      for (const url of [
+        'ftp://127.0.0.1/',
+        'file:///etc/passwd',
+        'gopher://127.0.0.1:70/',
+        'data:text/plain,hi',
+        `http://user:pw@127.0.0.1:${forbidden.port}/`,
+        'not a url',
+      ]) {
         expect([url, (await failure(fetchTool({}, transport).execute({ url }, ctx()))).code]).toEqual([url, 'INVALID_INPUT']);
       }
       expect(transport.calls).toEqual([]);
@@ -327,7 +361,12 @@ describe('HttpFetchTool', () => {
     ])('refuses %s (%s) without opening a connection', async (host, cls) => {
       const normalised = new URL(`http://${host}/`).hostname;
       const transport = refusingTransport();
-      const error = await failure(fetchTool({ allowedHosts: [normalised], allowPrivate: 'never' }, transport).execute({ url: `http://${host}/latest/meta-data/` }, ctx()));
+      const error = await failure(
+        fetchTool({ allowedHosts: [normalised], allowPrivate: 'never' }, transport).execute(
+          { url: `http://${host}/latest/meta-data/` },
+          ctx(),
+        ),
+      );
       expect(error.code).toBe('FORBIDDEN_ADDRESS');
       expect(error.message).toContain(cls);
       expect(transport.calls).toEqual([]);
@@ -337,7 +376,9 @@ describe('HttpFetchTool', () => {
       const transport = refusingTransport();
       for (const host of ['169.254.169.254', '[fd00:ec2::254]', '[::ffff:a9fe:a9fe]', '100.100.100.200']) {
         const hostname = new URL(`http://${host}/`).hostname;
-        const error = await failure(fetchTool({ allowedHosts: [hostname], allowPrivate: 'always' }, transport).execute({ url: `http://${host}/` }, ctx()));
+        const error = await failure(
+          fetchTool({ allowedHosts: [hostname], allowPrivate: 'always' }, transport).execute({ url: `http://${host}/` }, ctx()),
+        );
         expect(error.code).toBe('FORBIDDEN_ADDRESS');
       }
       expect(transport.calls).toEqual([]);
@@ -354,7 +395,10 @@ describe('HttpFetchTool', () => {
         ['a file URL', () => 'file:///etc/passwd', 'INVALID_INPUT'],
       ])('refuses a redirect to %s', async (_label, target, code) => {
         const transport = loopbackOnlyTransport();
-        const tool = fetchTool({ allowedHosts: ['127.0.0.1', 'localhost', '[::ffff:7f00:1]', '169.254.169.254'], allowPrivate: 'first-hop' }, transport);
+        const tool = fetchTool(
+          { allowedHosts: ['127.0.0.1', 'localhost', '[::ffff:7f00:1]', '169.254.169.254'], allowPrivate: 'first-hop' },
+          transport,
+        );
         for (const status of [302, 307]) {
           const url = at(allowed, `/redirect?status=${status}&to=${encodeURIComponent(target(forbidden.port))}`);
           expect((await failure(tool.execute({ url }, ctx()))).code).toBe(code);

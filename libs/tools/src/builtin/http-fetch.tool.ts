@@ -80,7 +80,7 @@ export class HttpFetchTool implements BuiltinTool {
       name: 'http_fetch',
       title: 'HTTP fetch (allow-listed hosts)',
       description:
-        'Sends a GET or POST request to a host on the server\'s allow-list and returns status, headers and body ' +
+        "Sends a GET or POST request to a host on the server's allow-list and returns status, headers and body " +
         `(UTF-8 text, or base64 for binary). Private, loopback, link-local and metadata addresses are refused after DNS ` +
         `resolution and on every redirect (at most ${MAX_REDIRECTS}); bodies over ${settings.maxBytes} bytes and calls over ` +
         `${settings.timeoutMs} ms fail.`,
@@ -145,7 +145,10 @@ export class HttpFetchTool implements BuiltinTool {
     const onAbort = () => controller.abort(abortedError(ctx.signal));
     if (ctx.signal.aborted) throw abortedError(ctx.signal);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new ToolError(ToolErrorCode.TIMEOUT, `the request took longer than ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new ToolError(ToolErrorCode.TIMEOUT, `the request took longer than ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const signal = controller.signal;
 
     try {
@@ -209,12 +212,15 @@ export class HttpFetchTool implements BuiltinTool {
     try {
       url = new URL(raw);
     } catch {
-      throw new ToolError(ToolErrorCode.INVALID_INPUT, 'url is not a valid URL', [{ field: '/url', message: 'must be an absolute http(s) URL' }]);
+      throw new ToolError(ToolErrorCode.INVALID_INPUT, 'url is not a valid URL', [
+        { field: '/url', message: 'must be an absolute http(s) URL' },
+      ]);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new ToolError(ToolErrorCode.INVALID_INPUT, `${url.protocol} URLs are not allowed; use http or https`);
     }
-    if (url.username || url.password) throw new ToolError(ToolErrorCode.INVALID_INPUT, 'URLs with credentials are not allowed; send an Authorization header');
+    if (url.username || url.password)
+      throw new ToolError(ToolErrorCode.INVALID_INPUT, 'URLs with credentials are not allowed; send an Authorization header');
     return url;
   }
 
@@ -223,7 +229,9 @@ export class HttpFetchTool implements BuiltinTool {
     for (const [rawName, value] of Object.entries(input)) {
       const name = rawName.toLowerCase();
       if (FORBIDDEN_HEADERS.has(name) || name.startsWith('proxy-') || name.startsWith('sec-')) {
-        throw new ToolError(ToolErrorCode.INVALID_INPUT, `the ${name} header may not be set`, [{ field: `/headers/${rawName}`, message: 'may not be set' }]);
+        throw new ToolError(ToolErrorCode.INVALID_INPUT, `the ${name} header may not be set`, [
+          { field: `/headers/${rawName}`, message: 'may not be set' },
+        ]);
       }
       if (/[\r\n\0]/.test(value)) throw new ToolError(ToolErrorCode.INVALID_INPUT, `the ${name} header has an invalid value`);
       headers[name] = value;

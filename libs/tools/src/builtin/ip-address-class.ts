@@ -37,8 +37,8 @@ function v6(cidr: string, cls: AddressClass): Range {
 }
 
 /** Cloud metadata, link-local DNS/NTP and similar endpoints: never fetched. */
-const METADATA_V4 = ['169.254.169.254', '169.254.169.253', '169.254.169.123', '169.254.170.2', '168.63.129.16', '100.100.100.200'].map((a) =>
-  v4(a, 'metadata'),
+const METADATA_V4 = ['169.254.169.254', '169.254.169.253', '169.254.169.123', '169.254.170.2', '168.63.129.16', '100.100.100.200'].map(
+  (a) => v4(a, 'metadata'),
 );
 
 const IPV4_RANGES: Range[] = [

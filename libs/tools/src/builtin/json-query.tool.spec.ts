@@ -20,7 +20,9 @@ describe('JsonQueryTool', () => {
     expect(validateOutput(names)).toBe(true);
     expect(await tool.execute({ expression: 'max_by(people, &age).name', document: PEOPLE }, ctx())).toEqual({ result: 'Grace' });
     expect(await tool.execute({ expression: 'sum(people[].age)', document: PEOPLE }, ctx())).toEqual({ result: 109 });
-    expect(await tool.execute({ expression: 'people[0].{n: name, c: city}', document: PEOPLE }, ctx())).toEqual({ result: { n: 'Ada', c: 'London' } });
+    expect(await tool.execute({ expression: 'people[0].{n: name, c: city}', document: PEOPLE }, ctx())).toEqual({
+      result: { n: 'Ada', c: 'London' },
+    });
   });
 
   it('accepts the document as JSON text and answers null when nothing matches', async () => {
@@ -42,7 +44,9 @@ describe('JsonQueryTool', () => {
   it('bounds the document size and depth', async () => {
     const small = new JsonQueryTool({ ...JSON_QUERY_DEFAULTS, maxDocumentBytes: 100 });
     expect((await failure(small.execute({ expression: '@', document: { text: 'x'.repeat(200) } }, ctx()))).code).toBe('TOO_LARGE');
-    expect((await failure(small.execute({ expression: '@', json: JSON.stringify({ text: 'x'.repeat(200) }) }, ctx()))).code).toBe('TOO_LARGE');
+    expect((await failure(small.execute({ expression: '@', json: JSON.stringify({ text: 'x'.repeat(200) }) }, ctx()))).code).toBe(
+      'TOO_LARGE',
+    );
     let deep: unknown = 1;
     for (let i = 0; i < 1000; i++) deep = [deep];
     expect((await failure(tool.execute({ expression: '@', document: deep }, ctx()))).code).toBe('TOO_LARGE');
@@ -55,7 +59,10 @@ describe('JsonQueryTool', () => {
     );
     expect(['TOO_LARGE', 'TIMEOUT']).toContain(error.code);
     const padded = await failure(
-      new JsonQueryTool({ ...JSON_QUERY_DEFAULTS, maxResultBytes: 1000 }).execute({ expression: "pad_left('a', `5000`)", document: {} }, ctx()),
+      new JsonQueryTool({ ...JSON_QUERY_DEFAULTS, maxResultBytes: 1000 }).execute(
+        { expression: "pad_left('a', `5000`)", document: {} },
+        ctx(),
+      ),
     );
     expect(padded.code).toBe('TOO_LARGE');
   });
@@ -75,7 +82,10 @@ describe('JsonQueryTool', () => {
     const doubling = Array(60).fill('[@, @]').join(' | ');
     setTimeout(() => controller.abort(), 100);
     const error = await failure(
-      new JsonQueryTool({ ...JSON_QUERY_DEFAULTS, maxHeapMb: 512, timeoutMs: 30_000 }).execute({ expression: `length(to_string(${doubling}))`, document: 'x' }, ctx(controller.signal)),
+      new JsonQueryTool({ ...JSON_QUERY_DEFAULTS, maxHeapMb: 512, timeoutMs: 30_000 }).execute(
+        { expression: `length(to_string(${doubling}))`, document: 'x' },
+        ctx(controller.signal),
+      ),
     );
     expect(['ABORTED', 'TOO_LARGE']).toContain(error.code);
     const aborted = new AbortController();

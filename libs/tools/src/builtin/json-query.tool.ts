@@ -18,7 +18,12 @@ export interface JsonQueryOptions {
   maxHeapMb: number;
 }
 
-export const JSON_QUERY_DEFAULTS: JsonQueryOptions = { maxDocumentBytes: 1024 * 1024, maxResultBytes: 1024 * 1024, timeoutMs: 10_000, maxHeapMb: 128 };
+export const JSON_QUERY_DEFAULTS: JsonQueryOptions = {
+  maxDocumentBytes: 1024 * 1024,
+  maxResultBytes: 1024 * 1024,
+  timeoutMs: 10_000,
+  maxHeapMb: 128,
+};
 
 const MAX_EXPRESSION_LENGTH = 4096;
 const MAX_DEPTH = 128;
@@ -91,7 +96,12 @@ export class JsonQueryTool implements BuiltinTool {
         additionalProperties: false,
         required: ['expression'],
         properties: {
-          expression: { type: 'string', minLength: 1, maxLength: MAX_EXPRESSION_LENGTH, description: 'A JMESPath expression, e.g. "people[?age > `30`].name"' },
+          expression: {
+            type: 'string',
+            minLength: 1,
+            maxLength: MAX_EXPRESSION_LENGTH,
+            description: 'A JMESPath expression, e.g. "people[?age > `30`].name"',
+          },
           document: { ...ANY_JSON_VALUE, description: 'The JSON document to query (any JSON value)' },
           json: { type: 'string', maxLength: options.maxDocumentBytes, description: 'The document as JSON text, instead of document' },
         },

@@ -9,9 +9,28 @@ const MAX_NAME_BYTES = 255;
  * catches the ones NFKC leaves alone (U+2215 DIVISION SLASH, U+2044 FRACTION SLASH...).
  */
 const LOOKALIKES = new Set([
-  '\u2024', '\u2025', '\u2026', '\uFE52', '\uFF0E', '\u3002', '\uFF61', // dots
-  '\u2215', '\u2044', '\u29F8', '\uFF0F', '\u2571', '\u0337', '\u0338', '\u1735', // slashes
-  '\\', '\u2216', '\u29F5', '\u29F9', '\uFE68', '\uFF3C', '\u2572', // backslashes
+  '\u2024',
+  '\u2025',
+  '\u2026',
+  '\uFE52',
+  '\uFF0E',
+  '\u3002',
+  '\uFF61', // dots
+  '\u2215',
+  '\u2044',
+  '\u29F8',
+  '\uFF0F',
+  '\u2571',
+  '\u0337',
+  '\u0338',
+  '\u1735', // slashes
+  '\\',
+  '\u2216',
+  '\u29F5',
+  '\u29F9',
+  '\uFE68',
+  '\uFF3C',
+  '\u2572', // backslashes
 ]);
 
 /** Control, format (bidi overrides, zero-width joiners), line/paragraph separators, lone surrogates. */

@@ -6,13 +6,19 @@ import type { JsonSchema } from '../provider/tool-provider';
  * and stays portable (no boolean sub-schemas, every sub-schema typed); their real constraints stay
  * in the top-level `properties`.
  */
-export function requiredWhen(operations: string[], fields: Record<string, 'string' | 'array' | 'integer' | 'number' | 'boolean' | 'object'>): JsonSchema {
+export function requiredWhen(
+  operations: string[],
+  fields: Record<string, 'string' | 'array' | 'integer' | 'number' | 'boolean' | 'object'>,
+): JsonSchema {
   return {
     if: {
       required: ['operation'],
       properties: { operation: operations.length === 1 ? { type: 'string', const: operations[0] } : { type: 'string', enum: operations } },
     },
-    then: { required: Object.keys(fields), properties: Object.fromEntries(Object.entries(fields).map(([field, type]) => [field, { type }])) },
+    then: {
+      required: Object.keys(fields),
+      properties: Object.fromEntries(Object.entries(fields).map(([field, type]) => [field, { type }])),
+    },
   };
 }
 

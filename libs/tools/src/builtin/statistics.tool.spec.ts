@@ -47,7 +47,17 @@ describe('statistics', () => {
 
   it('handles a single value and sums without drift', () => {
     const one = describeValues([3], [50], 4);
-    expect(one).toMatchObject({ count: 1, min: 3, max: 3, mean: 3, median: 3, variance: 0, stddev: 0, sampleVariance: null, sampleStddev: null });
+    expect(one).toMatchObject({
+      count: 1,
+      min: 3,
+      max: 3,
+      mean: 3,
+      median: 3,
+      variance: 0,
+      stddev: 0,
+      sampleVariance: null,
+      sampleStddev: null,
+    });
     expect(describeValues([0.1, 0.2, 0.3], [], 1).sum).toBe(0.6);
     expect(describeValues([1e16, 1, -1e16], [], 1).sum).toBe(1);
     expect(percentileOfSorted([10, 20], 50)).toBe(15);
@@ -73,7 +83,15 @@ describe('statistics', () => {
       { key: '1', count: 1, values: 1, sum: 2, mean: 2, min: 2, max: 2 },
       { key: '{"nested":true}', count: 1, values: 1, sum: 3, mean: 3, min: 3, max: 3 },
     ]);
-    expect(aggregate(records, 'team', undefined)[0]).toEqual({ key: 'a', count: 3, values: 0, sum: null, mean: null, min: null, max: null });
+    expect(aggregate(records, 'team', undefined)[0]).toEqual({
+      key: 'a',
+      count: 3,
+      values: 0,
+      sum: null,
+      mean: null,
+      min: null,
+      max: null,
+    });
   });
 });
 
@@ -82,7 +100,10 @@ describe('StatisticsTool', () => {
   const validateOutput = new Ajv({ allErrors: true, strict: true }).compile(tool.definition.outputSchema);
 
   it('describes with default percentiles and bins, matching the output schema', async () => {
-    const output = (await tool.execute({ operation: 'describe', values: VALUES }, ctx())) as { percentiles: Array<{ p: number }>; histogram: { bins: unknown[] } };
+    const output = (await tool.execute({ operation: 'describe', values: VALUES }, ctx())) as {
+      percentiles: Array<{ p: number }>;
+      histogram: { bins: unknown[] };
+    };
     expect(validateOutput(output)).toBe(true);
     expect(output).toMatchObject({ operation: 'describe', count: 8, mean: 5, variance: 4 });
     expect(output.percentiles.map((p) => p.p)).toEqual([50, 90, 99]);
@@ -90,7 +111,10 @@ describe('StatisticsTool', () => {
   });
 
   it('aggregates, matching the output schema', async () => {
-    const output = await tool.execute({ operation: 'aggregate', records: [{ g: 'x', v: 2 }, { g: 'x', v: 4 }, { g: 'y' }], groupBy: 'g', field: 'v' }, ctx());
+    const output = await tool.execute(
+      { operation: 'aggregate', records: [{ g: 'x', v: 2 }, { g: 'x', v: 4 }, { g: 'y' }], groupBy: 'g', field: 'v' },
+      ctx(),
+    );
     expect(validateOutput(output)).toBe(true);
     expect(output).toEqual({
       operation: 'aggregate',
@@ -116,7 +140,11 @@ describe('StatisticsTool', () => {
 
   it('summarises the largest allowed array', async () => {
     const values = Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 1000);
-    const output = (await tool.execute({ operation: 'describe', values, percentiles: [50], bins: 100 }, ctx())) as { count: number; min: number; max: number };
+    const output = (await tool.execute({ operation: 'describe', values, percentiles: [50], bins: 100 }, ctx())) as {
+      count: number;
+      min: number;
+      max: number;
+    };
     expect(output).toMatchObject({ count: 100_000, min: 0, max: 999 });
   });
 });

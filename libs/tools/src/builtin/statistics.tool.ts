@@ -13,7 +13,21 @@ const NULLABLE_NUMBER = { anyOf: [{ type: 'number' }, { type: 'null' }] };
 const DESCRIBE_OUTPUT: JsonSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['operation', 'count', 'min', 'max', 'sum', 'mean', 'median', 'variance', 'stddev', 'sampleVariance', 'sampleStddev', 'percentiles', 'histogram'],
+  required: [
+    'operation',
+    'count',
+    'min',
+    'max',
+    'sum',
+    'mean',
+    'median',
+    'variance',
+    'stddev',
+    'sampleVariance',
+    'sampleStddev',
+    'percentiles',
+    'histogram',
+  ],
   properties: {
     operation: { type: 'string', const: 'describe' },
     count: { type: 'integer', minimum: 1 },
@@ -118,7 +132,13 @@ export class StatisticsTool implements BuiltinTool {
       required: ['operation'],
       properties: {
         operation: { type: 'string', enum: ['describe', 'aggregate'] },
-        values: { type: 'array', minItems: 1, maxItems: STATISTICS_MAX_ITEMS, items: { type: 'number' }, description: 'describe: the numbers' },
+        values: {
+          type: 'array',
+          minItems: 1,
+          maxItems: STATISTICS_MAX_ITEMS,
+          items: { type: 'number' },
+          description: 'describe: the numbers',
+        },
         percentiles: {
           type: 'array',
           maxItems: 20,

@@ -4,10 +4,7 @@ import type { ToolCallContext } from '../provider/tool-provider';
 /** Test support for the built-in tool specs (kept out of the build by tsconfig.build.json). */
 
 /** A call context for a plain caller; pass permissions or a signal to vary it. */
-export function ctx(
-  signal: AbortSignal = new AbortController().signal,
-  permissions: string[] = ['tools:execute'],
-): ToolCallContext {
+export function ctx(signal: AbortSignal = new AbortController().signal, permissions: string[] = ['tools:execute']): ToolCallContext {
   return { signal, userId: 'usr_test', permissions };
 }
 

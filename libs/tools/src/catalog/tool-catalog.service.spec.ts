@@ -39,13 +39,48 @@ function toolsTable() {
     const statement = sql.replace(/\s+/g, ' ').trim();
     if (statement.startsWith('SELECT pg_advisory_xact_lock')) return [{}];
     if (/^SELECT .* FROM tools ORDER BY id$/.test(statement)) return sorted();
-    if (/^SELECT .* FROM tools WHERE id = \$1 FOR UPDATE$/.test(statement)) return rows.has(params[0] as string) ? [{ ...rows.get(params[0] as string)! }] : [];
+    if (/^SELECT .* FROM tools WHERE id = \$1 FOR UPDATE$/.test(statement))
+      return rows.has(params[0] as string) ? [{ ...rows.get(params[0] as string)! }] : [];
     if (statement.startsWith('INSERT INTO tools')) {
-      const [id, name, description, version, category, enabled, input, output, permissions, requests, window, provider, annotations, def, hash, now] = params as any[];
+      const [
+        id,
+        name,
+        description,
+        version,
+        category,
+        enabled,
+        input,
+        output,
+        permissions,
+        requests,
+        window,
+        provider,
+        annotations,
+        def,
+        hash,
+        now,
+      ] = params as any[];
       rows.set(id, {
-        id, name, description, version, category, enabled, permissions, provider,
-        input_schema: JSON.parse(input), output_schema: JSON.parse(output), rate_limit_requests: requests, rate_limit_window: window,
-        annotations: JSON.parse(annotations), definition: JSON.parse(def), definition_hash: hash, overrides: {}, available: true, created_at: now, updated_at: now, updated_by: null,
+        id,
+        name,
+        description,
+        version,
+        category,
+        enabled,
+        permissions,
+        provider,
+        input_schema: JSON.parse(input),
+        output_schema: JSON.parse(output),
+        rate_limit_requests: requests,
+        rate_limit_window: window,
+        annotations: JSON.parse(annotations),
+        definition: JSON.parse(def),
+        definition_hash: hash,
+        overrides: {},
+        available: true,
+        created_at: now,
+        updated_at: now,
+        updated_by: null,
       });
       return [];
     }
@@ -54,18 +89,56 @@ function toolsTable() {
       return [[], 1];
     }
     if (statement.startsWith('UPDATE tools SET name = $2')) {
-      const [id, name, description, version, category, enabled, input, output, permissions, requests, window, provider, annotations, def, hash, now] = params as any[];
+      const [
+        id,
+        name,
+        description,
+        version,
+        category,
+        enabled,
+        input,
+        output,
+        permissions,
+        requests,
+        window,
+        provider,
+        annotations,
+        def,
+        hash,
+        now,
+      ] = params as any[];
       Object.assign(rows.get(id)!, {
-        name, description, version, category, enabled, permissions, provider, input_schema: JSON.parse(input), output_schema: JSON.parse(output),
-        rate_limit_requests: requests, rate_limit_window: window, annotations: JSON.parse(annotations), definition: JSON.parse(def), definition_hash: hash,
-        available: true, updated_at: now,
+        name,
+        description,
+        version,
+        category,
+        enabled,
+        permissions,
+        provider,
+        input_schema: JSON.parse(input),
+        output_schema: JSON.parse(output),
+        rate_limit_requests: requests,
+        rate_limit_window: window,
+        annotations: JSON.parse(annotations),
+        definition: JSON.parse(def),
+        definition_hash: hash,
+        available: true,
+        updated_at: now,
       });
       return [[], 1];
     }
     if (statement.startsWith('UPDATE tools SET enabled = $2')) {
       const [id, enabled, permissions, requests, window, overrides, now, by] = params as any[];
       const row = rows.get(id)!;
-      Object.assign(row, { enabled, permissions, rate_limit_requests: requests, rate_limit_window: window, overrides: JSON.parse(overrides), updated_at: now, updated_by: by });
+      Object.assign(row, {
+        enabled,
+        permissions,
+        rate_limit_requests: requests,
+        rate_limit_window: window,
+        overrides: JSON.parse(overrides),
+        updated_at: now,
+        updated_by: by,
+      });
       return [[{ ...row }], 1];
     }
     throw new Error(`unexpected SQL in the fake tools table: ${statement}`);
@@ -87,7 +160,11 @@ function setup() {
   let now = T0;
   const service = new ToolCatalogService(
     // The real repository (its SQL) over the fake table.
-    new ToolRepository({ query: table.query, manager: { query: table.query }, transaction: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }) } as never),
+    new ToolRepository({
+      query: table.query,
+      manager: { query: table.query },
+      transaction: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }),
+    } as never),
     { isCurrent: async () => true } as never,
     { all: () => [...providers.values()] as unknown as ToolProvider[], get: (name: string) => providers.get(name) } as never,
     new ToolSchemaValidator(),
@@ -128,10 +205,23 @@ describe('ToolCatalogService', () => {
     f.service.onApplicationShutdown();
 
     expect([...f.table.rows.keys()].sort()).toEqual(['tool_a', 'tool_b']);
-    expect(f.service.find('tool_a')).toMatchObject({ id: 'tool_a', category: 'data', enabled: false, available: true, provider: 'builtin', rateWindowMs: 60_000 });
+    expect(f.service.find('tool_a')).toMatchObject({
+      id: 'tool_a',
+      category: 'data',
+      enabled: false,
+      available: true,
+      provider: 'builtin',
+      rateWindowMs: 60_000,
+    });
     expect(f.service.list({ offset: 0, limit: 10 }).tools.map((tool) => tool.id)).toEqual(['tool_a', 'tool_b']);
     expect(f.audited).toEqual([
-      { action: 'tool.catalog.reconciled', resource: 'tools', result: 'success', severity: 'info', details: { added: ['tool_a', 'tool_b'], updated: [], restored: [], unavailable: [] } },
+      {
+        action: 'tool.catalog.reconciled',
+        resource: 'tools',
+        result: 'success',
+        severity: 'info',
+        details: { added: ['tool_a', 'tool_b'], updated: [], restored: [], unavailable: [] },
+      },
     ]);
     expect(f.bus.publish).toHaveBeenCalledWith(TOOL_CATALOGUE_CHANGED, { toolIds: ['tool_a', 'tool_b'] });
     await expect(f.service.whenReady()).resolves.toBeUndefined();
@@ -153,7 +243,7 @@ describe('ToolCatalogService', () => {
     expect(f.service.find('tool_ok')!.version).toBe('1');
   });
 
-  it('on a later start: updates changed definitions keeping the admin\'s overrides, marks vanished ones unavailable, keeps the tools of a provider that did not answer', async () => {
+  it("on a later start: updates changed definitions keeping the admin's overrides, marks vanished ones unavailable, keeps the tools of a provider that did not answer", async () => {
     const f = setup();
     let builtin = [definition('tool_a'), definition('tool_gone')];
     f.provide('builtin', async () => builtin);
@@ -187,10 +277,14 @@ describe('ToolCatalogService', () => {
     expect(f.bus.publish).not.toHaveBeenCalled();
   });
 
-  describe('an administrator\'s change', () => {
+  describe("an administrator's change", () => {
     async function withTools() {
       const f = setup();
-      f.provide('builtin', async () => [definition('tool_a'), definition('tool_b', { category: 'data' }), definition('tool_pending', { pendingApproval: true })]);
+      f.provide('builtin', async () => [
+        definition('tool_a'),
+        definition('tool_b', { category: 'data' }),
+        definition('tool_pending', { pendingApproval: true }),
+      ]);
       await f.service.reconcile();
       f.audited.length = 0;
       f.bus.publish.mockClear();
@@ -203,7 +297,11 @@ describe('ToolCatalogService', () => {
 
       expect(updated).toMatchObject({ enabled: false, rateLimit: { requests: 3, window: '30s' }, rateWindowMs: 30_000 });
       expect(f.service.find('tool_a')).toMatchObject({ enabled: false, rateLimit: { requests: 3, window: '30s' } });
-      expect(f.table.rows.get('tool_a')).toMatchObject({ enabled: false, rate_limit_requests: 3, overrides: { enabled: false, rateLimit: { requests: 3, window: '30s' } } });
+      expect(f.table.rows.get('tool_a')).toMatchObject({
+        enabled: false,
+        rate_limit_requests: 3,
+        overrides: { enabled: false, rateLimit: { requests: 3, window: '30s' } },
+      });
       expect(f.audited).toEqual([
         {
           action: 'admin.tool.updated',
@@ -223,7 +321,7 @@ describe('ToolCatalogService', () => {
       expect(f.bus.publish).toHaveBeenCalledWith(TOOL_CATALOGUE_CHANGED, { toolIds: ['tool_a'] });
     });
 
-    it('returns a field to the provider\'s default with null', async () => {
+    it("returns a field to the provider's default with null", async () => {
       const f = await withTools();
       await f.service.update(admin, 'tool_a', { permissions: ['system:read', 'system:read'] }, client);
       expect(f.service.find('tool_a')!.permissions).toEqual(['system:read']);

@@ -1,6 +1,16 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AuditAction, AuditService } from '@app/audit';
-import { Actor, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorDetail, PERMISSION_PATTERN, Principal, rateWindowMs } from '@app/core';
+import {
+  Actor,
+  AppException,
+  BackgroundJob,
+  BackgroundJobs,
+  Clock,
+  ErrorDetail,
+  PERMISSION_PATTERN,
+  Principal,
+  rateWindowMs,
+} from '@app/core';
 import { MigrationService } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
@@ -71,7 +81,8 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     bus.subscribe(TOOL_CATALOGUE_CHANGED, (_change, origin) => {
-      if (origin === 'remote' && this.loaded) this.reload().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue reload failed'));
+      if (origin === 'remote' && this.loaded)
+        this.reload().catch((error: unknown) => this.logger.warn({ err: error }, 'Tool catalogue reload failed'));
     });
     // Announcements may have been missed while the bus was down.
     bus.onResync(() => {
@@ -239,7 +250,11 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
         );
       }
       const overrides = applyChanges(tool.overrides, changes);
-      const before = { enabled: tool.enabled, permissions: tool.permissions, rateLimit: { requests: tool.rateLimit.requests, window: tool.rateLimit.window } };
+      const before = {
+        enabled: tool.enabled,
+        permissions: tool.permissions,
+        rateLimit: { requests: tool.rateLimit.requests, window: tool.rateLimit.window },
+      };
       const after = effectiveSettings(tool.definition, overrides);
       const saved = await this.rows.saveSettings(manager, id, after, overrides, { at: this.clock.now(), by: actor.userId });
       await this.audit.record(manager, {

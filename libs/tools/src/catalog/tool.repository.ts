@@ -31,9 +31,26 @@ export interface ToolRow {
 
 /** Every column of `tools`, in the order rows are read. */
 export const TOOLS_COLUMNS = [
-  'id', 'name', 'description', 'version', 'category', 'enabled', 'input_schema', 'output_schema', 'permissions',
-  'rate_limit_requests', 'rate_limit_window', 'provider', 'annotations', 'definition', 'definition_hash', 'overrides', 'available',
-  'created_at', 'updated_at', 'updated_by',
+  'id',
+  'name',
+  'description',
+  'version',
+  'category',
+  'enabled',
+  'input_schema',
+  'output_schema',
+  'permissions',
+  'rate_limit_requests',
+  'rate_limit_window',
+  'provider',
+  'annotations',
+  'definition',
+  'definition_hash',
+  'overrides',
+  'available',
+  'created_at',
+  'updated_at',
+  'updated_by',
 ] as const;
 
 const SELECTED = TOOLS_COLUMNS.join(', ');
@@ -167,7 +184,16 @@ export class ToolRepository {
         `UPDATE tools SET enabled = $2, permissions = $3, rate_limit_requests = $4, rate_limit_window = $5,
            overrides = $6::jsonb, updated_at = $7, updated_by = $8
          WHERE id = $1 RETURNING ${SELECTED}`,
-        [id, settings.enabled, settings.permissions, settings.rateLimit.requests, settings.rateLimit.window, JSON.stringify(overrides), change.at, change.by],
+        [
+          id,
+          settings.enabled,
+          settings.permissions,
+          settings.rateLimit.requests,
+          settings.rateLimit.window,
+          JSON.stringify(overrides),
+          change.at,
+          change.by,
+        ],
       ),
     );
     return catalogToolOf(saved);

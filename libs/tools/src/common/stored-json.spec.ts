@@ -24,7 +24,9 @@ describe('stored JSON', () => {
   });
 
   it('fingerprints equal values identically whatever their key order', () => {
-    expect(fingerprint({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(fingerprint({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }));
+    expect(fingerprint({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(
+      fingerprint({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }),
+    );
     expect(fingerprint({ a: 1 })).not.toBe(fingerprint({ a: 2 }));
   });
 });

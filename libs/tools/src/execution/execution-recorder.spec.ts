@@ -156,7 +156,10 @@ describe('ExecutionRecorder', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(f.transactions).toHaveLength(1);
     const second = f.recorder.finish(anExecution({ id: 'exe_2' }), anOutcome());
-    const third = f.recorder.finish(anExecution({ id: 'exe_3' }), anOutcome({ status: 'failed', result: null, error: { code: 'X', message: 'x' } }));
+    const third = f.recorder.finish(
+      anExecution({ id: 'exe_3' }),
+      anOutcome({ status: 'failed', result: null, error: { code: 'X', message: 'x' } }),
+    );
     release();
 
     expect(await Promise.all([first, second, third])).toEqual([true, true, true]);
@@ -193,7 +196,10 @@ describe('ExecutionRecorder', () => {
 
   it('counts abandoned executions as failures in their sessions and metrics', () => {
     const f = setup();
-    f.recorder.countAbandoned([anExecution({ id: 'exe_9', status: 'failed', durationMs: null }), anExecution({ id: 'exe_8', sessionId: null, status: 'failed', durationMs: 1500 })]);
+    f.recorder.countAbandoned([
+      anExecution({ id: 'exe_9', status: 'failed', durationMs: null }),
+      anExecution({ id: 'exe_8', sessionId: null, status: 'failed', durationMs: 1500 }),
+    ]);
     expect(f.activity.count.mock.calls).toEqual([['ses_alice', { toolExecutions: 1, errors: 1 }]]);
     expect(f.executions.inc.mock.calls).toEqual([[{ tool: 'tool_echo', status: 'failed' }], [{ tool: 'tool_echo', status: 'failed' }]]);
     expect(f.duration.observe.mock.calls).toEqual([[{ tool: 'tool_echo' }, 1.5]]);

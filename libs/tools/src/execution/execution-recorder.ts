@@ -36,7 +36,11 @@ const MAX_BATCH = 256;
 export class ExecutionRecorder {
   private readonly logger = new Logger(ExecutionRecorder.name);
   private readonly maxStoredBytes: number;
-  private readonly finishes = new WriteBatcher((finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>) => this.writeFinishes(finished), MAX_BATCH, isDatabaseUnavailable);
+  private readonly finishes = new WriteBatcher(
+    (finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>) => this.writeFinishes(finished),
+    MAX_BATCH,
+    isDatabaseUnavailable,
+  );
 
   constructor(
     private readonly unitOfWork: UnitOfWork,
@@ -70,7 +74,10 @@ export class ExecutionRecorder {
     };
     const recorded = await this.finishes.submit({ execution, finish });
     if (!recorded) {
-      this.logger.warn({ executionId: execution.id, tool: execution.toolId }, 'Execution lease was lost before the call finished; its outcome is discarded');
+      this.logger.warn(
+        { executionId: execution.id, tool: execution.toolId },
+        'Execution lease was lost before the call finished; its outcome is discarded',
+      );
       return false;
     }
     this.countInSession(execution.sessionId, finish.status === 'failed');
@@ -84,7 +91,9 @@ export class ExecutionRecorder {
       const written = await this.repository.finishMany(manager, finished);
       const entries = finished
         .filter((_, i) => written[i])
-        .map(({ execution, finish }) => this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }));
+        .map(({ execution, finish }) =>
+          this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }),
+        );
       await this.audit.recordMany(manager, entries, { chainLocked: true });
       return written;
     });
@@ -112,7 +121,23 @@ export class ExecutionRecorder {
     if (durationMs !== null) this.duration.observe({ tool: toolId }, durationMs / 1000);
   }
 
-  private auditEntry(execution: Pick<ToolExecution, 'id' | 'toolId' | 'userId' | 'sessionId' | 'requestId' | 'status' | 'error' | 'durationMs' | 'async' | 'attempts' | 'ipAddress' | 'userAgent'>): AuditEntry {
+  private auditEntry(
+    execution: Pick<
+      ToolExecution,
+      | 'id'
+      | 'toolId'
+      | 'userId'
+      | 'sessionId'
+      | 'requestId'
+      | 'status'
+      | 'error'
+      | 'durationMs'
+      | 'async'
+      | 'attempts'
+      | 'ipAddress'
+      | 'userAgent'
+    >,
+  ): AuditEntry {
     const failed = execution.status === 'failed';
     return auditEvent(AuditAction.TOOL_EXECUTE, execution, {
       userId: execution.userId,

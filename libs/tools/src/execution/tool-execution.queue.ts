@@ -1,5 +1,15 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, AppException, BackgroundJob, BackgroundJobs, Clock, ErrorCode, holdsAll, resolvePermissions } from '@app/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  AppException,
+  BackgroundJob,
+  BackgroundJobs,
+  Clock,
+  ErrorCode,
+  holdsAll,
+  resolvePermissions,
+} from '@app/core';
 import { UsersService } from '@app/users';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
@@ -86,7 +96,8 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
         Promise.allSettled(inFlight).then(() => true),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS).unref()),
       ]);
-      if (!waited) this.logger.warn({ executions: [...this.running.keys()] }, 'Cancelling running async executions; they return to the queue');
+      if (!waited)
+        this.logger.warn({ executions: [...this.running.keys()] }, 'Cancelling running async executions; they return to the queue');
     }
     this.stopping.abort();
     await this.polling;
@@ -98,17 +109,16 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
    * (QUEUE_FULL, with Retry-After) otherwise. Within a process a user's admissions are serialised,
    * so concurrent submissions cannot all see the same count; across replicas each may let one more in.
    */
-  async enqueue(
-    execution: ToolExecution,
-    stored: StoredExecution,
-  ): Promise<{ execution: ToolExecution; created: boolean }> {
+  async enqueue(execution: ToolExecution, stored: StoredExecution): Promise<{ execution: ToolExecution; created: boolean }> {
     const userId = execution.userId;
     const previous = this.admitting.get(userId) ?? Promise.resolve();
-    const admission = previous.catch(() => undefined).then(async () => {
-      const queued = await this.repository.queuedBy(userId);
-      if (queued.pending >= this.settings.queueMaxPendingPerUser) throw this.queueFull(queued.nextDeadline);
-      return this.repository.insert(execution, stored, null);
-    });
+    const admission = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const queued = await this.repository.queuedBy(userId);
+        if (queued.pending >= this.settings.queueMaxPendingPerUser) throw this.queueFull(queued.nextDeadline);
+        return this.repository.insert(execution, stored, null);
+      });
     this.admitting.set(userId, admission);
     try {
       return await admission;
@@ -183,7 +193,10 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
       return rows;
     });
     for (const execution of failed) {
-      this.logger.warn({ executionId: execution.id, tool: execution.toolId, attempts: execution.attempts }, 'Abandoned tool execution failed');
+      this.logger.warn(
+        { executionId: execution.id, tool: execution.toolId, attempts: execution.attempts },
+        'Abandoned tool execution failed',
+      );
     }
     this.recorder.countAbandoned(failed);
   }
@@ -213,14 +226,24 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
   private async check(execution: ToolExecution): Promise<{ refused: RunOutcome } | { tool: CatalogTool; caller: RunCaller }> {
     const refuse = (error: ExecutionError) => {
       const now = this.clock.now();
-      const refused: RunOutcome = { status: 'failed', result: null, error, startedAt: now, finishedAt: now, durationMs: 0, cancelled: false };
+      const refused: RunOutcome = {
+        status: 'failed',
+        result: null,
+        error,
+        startedAt: now,
+        finishedAt: now,
+        durationMs: 0,
+        cancelled: false,
+      };
       return { refused };
     };
     const tool = this.catalog.find(execution.toolId);
-    if (!tool || !tool.available) return refuse({ code: ExecutionFailureCode.TOOL_UNAVAILABLE, message: 'The tool is no longer available' });
+    if (!tool || !tool.available)
+      return refuse({ code: ExecutionFailureCode.TOOL_UNAVAILABLE, message: 'The tool is no longer available' });
     if (!tool.enabled) return refuse({ code: ExecutionFailureCode.TOOL_DISABLED, message: 'The tool was disabled before the call ran' });
     const user = await this.users.accessState(execution.userId);
-    if (!user || user.status !== 'active') return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: 'The caller is no longer active' });
+    if (!user || user.status !== 'active')
+      return refuse({ code: ExecutionFailureCode.FORBIDDEN, message: 'The caller is no longer active' });
     const own = resolvePermissions(user.roles, user.permissions);
     const narrowed = execution.callerPermissions;
     const permissions = narrowed ? own.filter((permission) => narrowed.includes(permission)) : own;

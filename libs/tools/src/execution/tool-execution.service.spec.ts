@@ -37,7 +37,9 @@ function setup(tools: CatalogTool[] = [aTool()]) {
   const repository = {
     workerId,
     insert: jest.fn(async (execution: ToolExecution, stored: StoredExecution, lockedUntil: Date | null) => {
-      const earlier = [...rows.values()].find((r) => r.execution.requestId !== null && r.execution.userId === execution.userId && r.execution.requestId === execution.requestId);
+      const earlier = [...rows.values()].find(
+        (r) => r.execution.requestId !== null && r.execution.userId === execution.userId && r.execution.requestId === execution.requestId,
+      );
       if (earlier) return { execution: earlier.execution, created: false };
       rows.set(execution.id, { execution: { ...execution }, stored, lockedBy: lockedUntil ? workerId : null, lockedUntil });
       return { execution, created: true };
@@ -72,7 +74,12 @@ function setup(tools: CatalogTool[] = [aTool()]) {
       if (failure) throw failure;
       const row = rows.get(execution.id)!;
       if (row.lockedBy !== workerId) return false;
-      Object.assign(row.execution, { status: outcome.status, result: outcome.result, error: outcome.error, durationMs: outcome.durationMs });
+      Object.assign(row.execution, {
+        status: outcome.status,
+        result: outcome.result,
+        error: outcome.error,
+        durationMs: outcome.durationMs,
+      });
       row.lockedBy = null;
       return true;
     }),
@@ -82,7 +89,10 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     nudge: jest.fn(),
   };
   const sessions = {
-    findById: async (id: string) => ({ ses_alice: { userId: 'usr_alice' }, ses_alice_2: { userId: 'usr_alice', contextId: 'ctx_1' }, ses_bob: { userId: 'usr_bob' } })[id] ?? null,
+    findById: async (id: string) =>
+      ({ ses_alice: { userId: 'usr_alice' }, ses_alice_2: { userId: 'usr_alice', contextId: 'ctx_1' }, ses_bob: { userId: 'usr_bob' } })[
+        id
+      ] ?? null,
     isActive: async (id: string) => id !== 'ses_ended',
   };
   const audit = { recordStandalone: jest.fn(async () => undefined) };
@@ -92,7 +102,10 @@ function setup(tools: CatalogTool[] = [aTool()]) {
       return { id: 'ctx_1', tools: ['tool_echo'], settings: { defaultTimeoutMs: 200 } };
     }),
   };
-  const config = { tools: { maxTimeoutMs: MAX_TIMEOUT_MS, defaultTimeoutMs: DEFAULT_TIMEOUT_MS }, toolExecutions: { queueLeaseGraceMs: LEASE_GRACE_MS } };
+  const config = {
+    tools: { maxTimeoutMs: MAX_TIMEOUT_MS, defaultTimeoutMs: DEFAULT_TIMEOUT_MS },
+    toolExecutions: { queueLeaseGraceMs: LEASE_GRACE_MS },
+  };
   const service = new ToolExecutionService(
     { find: (id: string) => catalog.get(id) } as never,
     new ToolRateLimiter(new InMemoryRateLimitStore(), clock as never),
@@ -124,7 +137,8 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     answerWith: (next: () => Promise<RunOutcome>) => (nextOutcome = next),
     failFinishWith: (...errors: Error[]) => (finishFailures = errors),
     advance: (ms: number) => (now = new Date(now.getTime() + ms)),
-    execute: async (request: ExecuteToolRequest, principal = aPrincipal(), toolId = 'tool_echo') => service.execute(await scopeOf(principal, request), toolId, request, META),
+    execute: async (request: ExecuteToolRequest, principal = aPrincipal(), toolId = 'tool_echo') =>
+      service.execute(await scopeOf(principal, request), toolId, request, META),
   };
 }
 
@@ -156,17 +170,25 @@ describe('ToolExecutionService', () => {
       const error = await refusal(f.execute({ parameters: {} }));
       expect({ status: error.getStatus(), code: error.code }).toEqual({ status: 403, code: ToolsErrorCode.TOOL_DISABLED });
       expect(f.audit.recordStandalone).toHaveBeenCalledWith(
-        expect.objectContaining({ action: 'tool.execute', userId: 'usr_alice', resource: 'tool:tool_echo', result: 'failure', details: { status: 'refused', reason: 'TOOL_DISABLED' } }),
+        expect.objectContaining({
+          action: 'tool.execute',
+          userId: 'usr_alice',
+          resource: 'tool:tool_echo',
+          result: 'failure',
+          details: { status: 'refused', reason: 'TOOL_DISABLED' },
+        }),
       );
       expect(f.rows.size).toBe(0);
     });
 
-    it('refuses a caller missing one of the tool\'s permissions, naming it, and audits the refusal', async () => {
+    it("refuses a caller missing one of the tool's permissions, naming it, and audits the refusal", async () => {
       const f = setup([aTool({ permissions: ['tools:execute', 'system:read'] })]);
       const error = await refusal(f.execute({ parameters: {} }));
       expect(error.getStatus()).toBe(403);
       expect(error.message).toContain('system:read');
-      expect(f.audit.recordStandalone).toHaveBeenCalledWith(expect.objectContaining({ details: { status: 'refused', reason: 'FORBIDDEN', missing: ['system:read'] } }));
+      expect(f.audit.recordStandalone).toHaveBeenCalledWith(
+        expect.objectContaining({ details: { status: 'refused', reason: 'FORBIDDEN', missing: ['system:read'] } }),
+      );
       expect(f.runner.run).not.toHaveBeenCalled();
     });
 
@@ -179,7 +201,7 @@ describe('ToolExecutionService', () => {
       expect(f.audit.recordStandalone).not.toHaveBeenCalled();
     });
 
-    it('counts every call against the caller\'s budget for the tool and refuses the one over it with 429', async () => {
+    it("counts every call against the caller's budget for the tool and refuses the one over it with 429", async () => {
       const f = setup([aTool({ rateLimit: { requests: 2, window: '1m' }, rateWindowMs: 60_000 })]);
       const first = await f.execute({ parameters: {} });
       const second = await f.execute({ parameters: {} });
@@ -188,17 +210,23 @@ describe('ToolExecutionService', () => {
       expect(error.getStatus()).toBe(429);
       expect(Number(error.headers['Retry-After'])).toBeGreaterThan(0);
       // Another user has a budget of their own.
-      expect((await f.execute({ parameters: {} }, aPrincipal({ userId: 'usr_bob', sessionId: 'ses_bob' }))).execution.status).toBe('completed');
+      expect((await f.execute({ parameters: {} }, aPrincipal({ userId: 'usr_bob', sessionId: 'ses_bob' }))).execution.status).toBe(
+        'completed',
+      );
       // A new window brings the budget back.
       f.advance(60_000);
       expect((await f.execute({ parameters: {} })).rateLimit?.remaining).toBe(1);
     });
 
-    it('refuses a session that is not one of the caller\'s active sessions with 400 INVALID_SESSION', async () => {
+    it("refuses a session that is not one of the caller's active sessions with 400 INVALID_SESSION", async () => {
       const f = setup();
       for (const sessionId of ['ses_bob', 'ses_unknown', 'ses_ended']) {
         const error = await refusal(f.execute({ parameters: {}, context: { sessionId } }));
-        expect({ sessionId, status: error.getStatus(), code: error.code }).toEqual({ sessionId, status: 400, code: ToolsErrorCode.INVALID_SESSION });
+        expect({ sessionId, status: error.getStatus(), code: error.code }).toEqual({
+          sessionId,
+          status: 400,
+          code: ToolsErrorCode.INVALID_SESSION,
+        });
       }
       expect(f.rows.size).toBe(0);
     });
@@ -212,7 +240,16 @@ describe('ToolExecutionService', () => {
 
       expect(outcome.replayed).toBe(false);
       expect(outcome.rateLimit).toEqual({ allowed: true, limit: 10, remaining: 9, resetInMs: 60_000 });
-      expect(outcome.execution).toMatchObject({ toolId: 'tool_echo', userId: 'usr_alice', sessionId: 'ses_alice', status: 'completed', result: { echoed: 'hi' }, durationMs: 12, async: false, attempts: 1 });
+      expect(outcome.execution).toMatchObject({
+        toolId: 'tool_echo',
+        userId: 'usr_alice',
+        sessionId: 'ses_alice',
+        status: 'completed',
+        result: { echoed: 'hi' },
+        durationMs: 12,
+        async: false,
+        attempts: 1,
+      });
       const row = f.rows.get(outcome.execution.id)!;
       expect(row.stored).toEqual({ input: '{"message":"hi"}', payload: null, callerPermissions: null });
       expect(row.lockedUntil).toEqual(new Date(T0.getTime() + DEFAULT_TIMEOUT_MS + LEASE_GRACE_MS));
@@ -234,7 +271,7 @@ describe('ToolExecutionService', () => {
       expect(execution).toMatchObject({ status: 'failed', result: null, error: { code: 'TIMEOUT', message: 'stopped' } });
     });
 
-    it('in a context: only the context\'s tools, with its default timeout', async () => {
+    it("in a context: only the context's tools, with its default timeout", async () => {
       const f = setup([aTool(), aTool({ id: 'tool_other', definitionHash: 'h-other' })]);
       await f.execute({ parameters: {}, context: { contextId: 'ctx_1' } });
       expect(f.runs.map((run) => run.timeoutMs)).toEqual([200]);
@@ -242,7 +279,10 @@ describe('ToolExecutionService', () => {
       expect(error.getStatus()).toBe(403);
       // The pipeline runs in the scope it is given (the edge resolved a bound key's context): no second lookup.
       const lookups = f.contexts.resolveForExecution.mock.calls.length;
-      const scope = { principal: aPrincipal({ via: 'api_key', apiKeyId: 'key_1', contextId: 'ctx_1' }), context: { id: 'ctx_1', tools: ['tool_echo'], settings: { defaultTimeoutMs: 300 } } };
+      const scope = {
+        principal: aPrincipal({ via: 'api_key', apiKeyId: 'key_1', contextId: 'ctx_1' }),
+        context: { id: 'ctx_1', tools: ['tool_echo'], settings: { defaultTimeoutMs: 300 } },
+      };
       await f.service.execute(scope, 'tool_echo', { parameters: {} }, { ipAddress: null, userAgent: null });
       expect(f.runs.map((run) => run.timeoutMs)).toEqual([200, 300]);
       expect(f.contexts.resolveForExecution.mock.calls.length).toBe(lookups);
@@ -254,12 +294,16 @@ describe('ToolExecutionService', () => {
       const f = setup();
       const outcome = await f.execute({ parameters: { message: 'later' }, options: { async: true } });
       expect(outcome.execution).toMatchObject({ status: 'pending', async: true, attempts: 0, startedAt: null });
-      expect(f.rows.get(outcome.execution.id)!.stored).toEqual({ input: '{"message":"later"}', payload: '{"message":"later"}', callerPermissions: null });
+      expect(f.rows.get(outcome.execution.id)!.stored).toEqual({
+        input: '{"message":"later"}',
+        payload: '{"message":"later"}',
+        callerPermissions: null,
+      });
       expect(f.queue.nudge).toHaveBeenCalledTimes(1);
       expect(f.runner.run).not.toHaveBeenCalled();
     });
 
-    it('carries an API key\'s narrower permissions to the queue', async () => {
+    it("carries an API key's narrower permissions to the queue", async () => {
       const f = setup();
       const key = aPrincipal({ via: 'api_key', apiKeyId: 'key_1', permissions: ['tools:execute'] });
       const outcome = await f.execute({ parameters: {}, options: { async: true } }, key);
@@ -272,7 +316,11 @@ describe('ToolExecutionService', () => {
       const f = setup();
       const first = await f.execute({ parameters: { message: 'once' }, context: { requestId: 'req-1' } });
       const again = await f.execute({ parameters: { message: 'once' }, context: { requestId: 'req-1' } });
-      expect(again).toEqual({ execution: expect.objectContaining({ id: first.execution.id, status: 'completed' }), rateLimit: null, replayed: true });
+      expect(again).toEqual({
+        execution: expect.objectContaining({ id: first.execution.id, status: 'completed' }),
+        rateLimit: null,
+        replayed: true,
+      });
       expect(f.runner.run).toHaveBeenCalledTimes(1);
     });
 
@@ -337,11 +385,14 @@ describe('ToolExecutionService', () => {
       expect((await refusal(f.service.find(aPrincipal(), 'exe_unknown'))).getStatus()).toBe(404);
     });
 
-    it('shows a key bound to a context only the executions of that context\'s sessions', async () => {
+    it("shows a key bound to a context only the executions of that context's sessions", async () => {
       const { f, id } = await withExecution();
       const bound = aPrincipal({ via: 'api_key', apiKeyId: 'key_1', contextId: 'ctx_1' });
       expect((await refusal(f.service.find(bound, id))).getStatus()).toBe(404);
-      const inContext = await f.execute({ parameters: {}, context: { sessionId: 'ses_alice_2' } }, aPrincipal({ sessionId: 'ses_alice_2' }));
+      const inContext = await f.execute(
+        { parameters: {}, context: { sessionId: 'ses_alice_2' } },
+        aPrincipal({ sessionId: 'ses_alice_2' }),
+      );
       expect((await f.service.find(bound, inContext.execution.id)).id).toBe(inContext.execution.id);
     });
   });

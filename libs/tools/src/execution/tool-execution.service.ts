@@ -366,7 +366,8 @@ export class ToolExecutionService {
   private async sessionFor(principal: Principal, requested: string | undefined): Promise<string | null> {
     if (requested === undefined || requested === principal.sessionId) return principal.sessionId || null;
     const session = await this.sessions.findById(requested);
-    const foreign = !session || session.userId !== principal.userId || (principal.contextId !== undefined && session.contextId !== principal.contextId);
+    const foreign =
+      !session || session.userId !== principal.userId || (principal.contextId !== undefined && session.contextId !== principal.contextId);
     if (foreign || !(await this.sessions.isActive(requested))) {
       throw new AppException(ToolsErrorCode.INVALID_SESSION, 'context.sessionId is not an active session of the caller', 400, [
         { field: 'context.sessionId', message: 'must be one of your active sessions', code: ToolsErrorCode.INVALID_SESSION },
@@ -376,7 +377,12 @@ export class ToolExecutionService {
   }
 
   /** Refusals that concern security (disabled tool, missing permission) are audited; rate limiting and bad input are not. */
-  private async auditRefusal(principal: Principal, tool: CatalogTool, meta: ExecutionMeta, details: Record<string, unknown>): Promise<void> {
+  private async auditRefusal(
+    principal: Principal,
+    tool: CatalogTool,
+    meta: ExecutionMeta,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     await this.audit.recordStandalone(
       auditEvent(AuditAction.TOOL_EXECUTE, meta, {
         userId: principal.userId,

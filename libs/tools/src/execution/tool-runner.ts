@@ -140,7 +140,9 @@ export class ToolRunner {
     if (error instanceof ToolError) {
       const described: ExecutionError = { code: String(error.code), message: String(error.message).slice(0, MAX_MESSAGE_LENGTH) };
       if (Array.isArray(error.details) && error.details.length > 0) {
-        described.details = error.details.slice(0, 20).map((d) => ({ field: String(d.field), message: String(d.message).slice(0, MAX_MESSAGE_LENGTH) }));
+        described.details = error.details
+          .slice(0, 20)
+          .map((d) => ({ field: String(d.field), message: String(d.message).slice(0, MAX_MESSAGE_LENGTH) }));
       }
       if (error.rpc) described.rpc = error.rpc;
       return described;

@@ -10,7 +10,10 @@ const schema = {
   required: ['operation', 'items'],
   properties: {
     operation: { type: 'string', enum: ['list', 'read'] },
-    items: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, 'odd key': { type: 'integer' } } } },
+    items: {
+      type: 'array',
+      items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, 'odd key': { type: 'integer' } } },
+    },
     url: { type: 'string', format: 'uri' },
   },
 };
@@ -49,7 +52,11 @@ describe('ToolSchemaValidator', () => {
   });
 
   it('understands draft 2020-12 schemas and refuses broken ones', () => {
-    const modern = { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { n: { type: 'integer' }, pair: { type: 'array', prefixItems: [{ type: 'string' }] } } };
+    const modern = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { n: { type: 'integer' }, pair: { type: 'array', prefixItems: [{ type: 'string' }] } },
+    };
     expect(validator.validateInput(tool(modern, {}, 'modern'), { n: 'x' }).map((d) => d.field)).toEqual(['parameters.n']);
     expect(() => validator.prepare(tool({ type: 'no-such-type' }, {}, 'broken'))).toThrow();
   });

@@ -13,7 +13,9 @@ interface CompiledTool {
   structured?: ValidateFunction;
 }
 
-type Schemas = Pick<CatalogTool, 'definitionHash' | 'inputSchema' | 'outputSchema'> & { definition?: Pick<ToolDefinition, 'resultFormat' | 'mcp'> };
+type Schemas = Pick<CatalogTool, 'definitionHash' | 'inputSchema' | 'outputSchema'> & {
+  definition?: Pick<ToolDefinition, 'resultFormat' | 'mcp'>;
+};
 
 /** More would only repeat the same mistake; the caller fixes these and tries again. */
 const MAX_DETAILS = 20;

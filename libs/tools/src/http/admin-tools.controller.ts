@@ -15,7 +15,7 @@ export class AdminToolsController {
   @RequirePermissions(Permission.ADMIN_TOOLS_WRITE)
   @ApiOperation({
     summary: 'Enable or disable a tool, change its rate limit or required permissions (Admin only, extension)',
-    description: 'Fields given replace the override, null returns a field to the provider\'s default. Audited.',
+    description: "Fields given replace the override, null returns a field to the provider's default. Audited.",
   })
   @ApiOkResponse({ description: 'The tool as it now is', type: ToolDto })
   @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })

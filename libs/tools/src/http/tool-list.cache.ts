@@ -38,7 +38,13 @@ export class ToolListCache {
   }
 
   private build(query: ListToolsQueryDto, ids?: readonly string[]): ToolListDto {
-    const { tools, total } = this.catalog.list({ category: query.category, enabled: query.enabled, ids, offset: pageOffset(query), limit: query.limit });
+    const { tools, total } = this.catalog.list({
+      category: query.category,
+      enabled: query.enabled,
+      ids,
+      offset: pageOffset(query),
+      limit: query.limit,
+    });
     return { tools: tools.map((tool) => ToolDto.from(tool)), pagination: paginationOf(query, total) };
   }
 }

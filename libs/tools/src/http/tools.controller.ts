@@ -9,7 +9,17 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Actor, AppException, CurrentActor, CurrentPrincipal, ErrorResponseDto, ExecutionScopeResolver, Permission, Principal, RequirePermissions } from '@app/core';
+import {
+  Actor,
+  AppException,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  ExecutionScopeResolver,
+  Permission,
+  Principal,
+  RequirePermissions,
+} from '@app/core';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { ToolExecutionService } from '../execution/tool-execution.service';
 import { rateLimitHeaders } from '../rate-limit/tool-rate-limiter';
@@ -37,7 +47,11 @@ export class ToolsController {
   @ApiOperation({ summary: 'List available tools' })
   @ApiOkResponse({ description: 'Tools list', type: ToolListDto })
   @ApiBadRequestResponse({ description: 'Validation error (e.g. limit above 100)', type: ErrorResponseDto })
-  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListToolsQueryDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+  async list(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ListToolsQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string> {
     // A ToolListDto, serialised once per catalogue revision (see ToolListCache); a key bound to a
     // context lists that context's tools only, as its MCP tools/list does.
     reply.type('application/json; charset=utf-8');
@@ -51,7 +65,8 @@ export class ToolsController {
   @RequirePermissions(Permission.TOOLS_EXECUTE)
   @ApiOperation({
     summary: 'Get an execution (extension)',
-    description: 'Your own executions (a context-bound API key: those run in its context); administrators holding admin:executions:read any.',
+    description:
+      'Your own executions (a context-bound API key: those run in its context); administrators holding admin:executions:read any.',
   })
   @ApiOkResponse({ description: 'The execution', type: ToolExecutionDto })
   @ApiNotFoundResponse({ description: 'No such execution, or not yours', type: ErrorResponseDto })
@@ -90,7 +105,7 @@ export class ToolsController {
   @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'IDEMPOTENCY_KEY_REUSED: the requestId belongs to a different call', type: ErrorResponseDto })
   @ApiTooManyRequestsResponse({
-    description: 'Rate limit exceeded; or QUEUE_FULL: too many of the caller\'s async executions wait to start (Retry-After only)',
+    description: "Rate limit exceeded; or QUEUE_FULL: too many of the caller's async executions wait to start (Retry-After only)",
     type: ErrorResponseDto,
     headers: { 'X-RateLimit-Limit': integer, 'X-RateLimit-Remaining': integer, 'X-RateLimit-Reset': integer, 'Retry-After': integer },
   })

@@ -39,7 +39,12 @@ describe('RedisRateLimitStore (real Redis)', () => {
   it('counts concurrent calls atomically: exactly `limit` of them pass', async () => {
     const decisions = await Promise.all(Array.from({ length: 50 }, () => store.hit('k2', 7, 60_000, 0)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(7);
-    expect(decisions.filter((d) => d.allowed).map((d) => d.remaining).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(
+      decisions
+        .filter((d) => d.allowed)
+        .map((d) => d.remaining)
+        .sort(),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
   it('starts afresh when the window ends or its length changes', async () => {

@@ -117,7 +117,14 @@ export function screenDefinition(definition: PinnedDefinition): DefinitionFindin
     }
   };
   walk(
-    { name: definition.name, title: definition.title, description: definition.description, annotations: definition.annotations, inputSchema: definition.inputSchema, outputSchema: definition.outputSchema },
+    {
+      name: definition.name,
+      title: definition.title,
+      description: definition.description,
+      annotations: definition.annotations,
+      inputSchema: definition.inputSchema,
+      outputSchema: definition.outputSchema,
+    },
     '',
     0,
   );

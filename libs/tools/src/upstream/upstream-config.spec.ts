@@ -15,7 +15,14 @@ function problemsOf(upstreams: unknown[]): string[] {
   throw new Error('expected the configuration to be refused');
 }
 
-const stdio = { name: 'local', transport: 'stdio', command: '/usr/bin/node', args: ['server.js'], category: 'system', permissions: ['tools:execute'] };
+const stdio = {
+  name: 'local',
+  transport: 'stdio',
+  command: '/usr/bin/node',
+  args: ['server.js'],
+  category: 'system',
+  permissions: ['tools:execute'],
+};
 const remote = {
   name: 'remote',
   transport: 'http',
@@ -141,7 +148,13 @@ describe('parseUpstreams', () => {
 
 describe('upstream settings of the config module', () => {
   it('hands over the file path and only the UPSTREAM_* variables', () => {
-    const config = loadConfig({ MCP_UPSTREAMS_FILE: 'conf/upstreams.json', UPSTREAM_A_TOKEN: ' tok ', UPSTREAM_EMPTY: ' ', JWT_SECRET: 'j'.repeat(40), HOME: '/root' });
+    const config = loadConfig({
+      MCP_UPSTREAMS_FILE: 'conf/upstreams.json',
+      UPSTREAM_A_TOKEN: ' tok ',
+      UPSTREAM_EMPTY: ' ',
+      JWT_SECRET: 'j'.repeat(40),
+      HOME: '/root',
+    });
     expect(config.upstreams.file).toBe(resolve('conf/upstreams.json'));
     expect(config.secrets.upstreamSecrets).toEqual({ UPSTREAM_A_TOKEN: 'tok' });
     expect(loadConfig({}).upstreams.file).toBeUndefined();
@@ -149,6 +162,8 @@ describe('upstream settings of the config module', () => {
 
   it('declares no upstream without a file, and names an unreadable one', () => {
     expect(loadUpstreamsFile(undefined, {})).toEqual([]);
-    expect(() => loadUpstreamsFile('/nonexistent/upstreams.json', {})).toThrow('MCP_UPSTREAMS_FILE /nonexistent/upstreams.json cannot be read (ENOENT)');
+    expect(() => loadUpstreamsFile('/nonexistent/upstreams.json', {})).toThrow(
+      'MCP_UPSTREAMS_FILE /nonexistent/upstreams.json cannot be read (ENOENT)',
+    );
   });
 });

@@ -78,7 +78,20 @@ const SENSITIVE_NAME = /auth|token|secret|passw|key|cookie|session|credential|pr
 /** Headers the transport manages itself; setting them would break the protocol. */
 const RESERVED_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'content-type', 'accept', 'content-length', 'host']);
 
-const COMMON_KEYS = ['name', 'transport', 'category', 'permissions', 'idPrefix', 'enabled', 'rateLimit', 'protocol', 'timeouts', 'reconnect', 'healthCheckMs', 'maxConcurrentCalls'];
+const COMMON_KEYS = [
+  'name',
+  'transport',
+  'category',
+  'permissions',
+  'idPrefix',
+  'enabled',
+  'rateLimit',
+  'protocol',
+  'timeouts',
+  'reconnect',
+  'healthCheckMs',
+  'maxConcurrentCalls',
+];
 const STDIO_KEYS = [...COMMON_KEYS, 'command', 'args', 'env', 'cwd'];
 const HTTP_KEYS = [...COMMON_KEYS, 'url', 'headers'];
 
@@ -159,7 +172,10 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
   }
   const idPrefix = entry.idPrefix === undefined ? `${String(name)}.` : entry.idPrefix;
   // A prefix derived from a bad name is already reported as the name.
-  if ((entry.idPrefix !== undefined || NAME_PATTERN.test(String(name))) && (typeof idPrefix !== 'string' || !ID_PREFIX_PATTERN.test(idPrefix))) {
+  if (
+    (entry.idPrefix !== undefined || NAME_PATTERN.test(String(name))) &&
+    (typeof idPrefix !== 'string' || !ID_PREFIX_PATTERN.test(idPrefix))
+  ) {
     report('idPrefix must be at most 64 characters of letters, digits, "_", ".", ":" or "-" (it may be empty)');
   }
   const enabled = entry.enabled ?? true;
@@ -199,7 +215,9 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
     permissions: Array.isArray(permissions) ? [...new Set(permissions as string[])].sort() : [],
     idPrefix: idPrefix as string,
     enabled: enabled as boolean,
-    rateLimit: isObject(rateLimit) ? { requests: rateLimit.requests as number, window: rateLimit.window as string } : { ...UPSTREAM_DEFAULTS.rateLimit },
+    rateLimit: isObject(rateLimit)
+      ? { requests: rateLimit.requests as number, window: rateLimit.window as string }
+      : { ...UPSTREAM_DEFAULTS.rateLimit },
     protocol: protocol as UpstreamProtocol,
     timeouts,
     reconnect,
@@ -209,7 +227,12 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
   return transport === 'stdio' ? parseStdio(entry, common, options, report) : parseHttp(entry, common, options, report);
 }
 
-function parseStdio(entry: Record<string, unknown>, common: UpstreamCommon, options: UpstreamFileOptions, report: Report): StdioUpstreamConfig {
+function parseStdio(
+  entry: Record<string, unknown>,
+  common: UpstreamCommon,
+  options: UpstreamFileOptions,
+  report: Report,
+): StdioUpstreamConfig {
   const env: Record<string, string> = {};
   if (entry.env !== undefined && !isObject(entry.env)) report('env must be an object of variable names to values');
   for (const [key, value] of Object.entries(isObject(entry.env) ? entry.env : {})) {
@@ -227,7 +250,9 @@ function parseStdio(entry: Record<string, unknown>, common: UpstreamCommon, opti
   } else if (rawCommand.includes('/')) {
     command = isAbsolute(rawCommand) ? rawCommand : resolve(options.baseDir, rawCommand);
   } else if (env.PATH === undefined) {
-    report(`command "${rawCommand}" is not a path: give an absolute path, or set PATH in env (the process gets only the environment it is given)`);
+    report(
+      `command "${rawCommand}" is not a path: give an absolute path, or set PATH in env (the process gets only the environment it is given)`,
+    );
   } else {
     command = rawCommand;
   }
@@ -245,7 +270,12 @@ function parseStdio(entry: Record<string, unknown>, common: UpstreamCommon, opti
   };
 }
 
-function parseHttp(entry: Record<string, unknown>, common: UpstreamCommon, options: UpstreamFileOptions, report: Report): HttpUpstreamConfig {
+function parseHttp(
+  entry: Record<string, unknown>,
+  common: UpstreamCommon,
+  options: UpstreamFileOptions,
+  report: Report,
+): HttpUpstreamConfig {
   let url = '';
   try {
     const parsed = new URL(String(entry.url));

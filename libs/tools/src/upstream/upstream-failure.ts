@@ -51,7 +51,8 @@ const SYSTEM_ERRORS: Record<string, string> = {
 export function readFailure(error: unknown): FailureReading {
   if (error instanceof SdkHttpError) {
     const status = error.status;
-    if (status === 401 || status === 403) return { kind: 'connection', summary: `the upstream rejected the gateway's credentials (HTTP ${status})` };
+    if (status === 401 || status === 403)
+      return { kind: 'connection', summary: `the upstream rejected the gateway's credentials (HTTP ${status})` };
     if (status === 404) return { kind: 'connection', summary: 'the upstream no longer knows the session (HTTP 404)' };
     return { kind: 'connection', summary: `the upstream answered HTTP ${status}` };
   }
@@ -70,7 +71,8 @@ export function readFailure(error: unknown): FailureReading {
   }
   const system = systemError(error);
   if (system) return { kind: 'connection', summary: system };
-  if (error instanceof TypeError && /fetch failed|terminated|network/i.test(error.message)) return { kind: 'connection', summary: 'request failed' };
+  if (error instanceof TypeError && /fetch failed|terminated|network/i.test(error.message))
+    return { kind: 'connection', summary: 'request failed' };
   return { kind: 'other', summary: 'unexpected error' };
 }
 

@@ -53,8 +53,19 @@ interface PinRow {
 
 /** Every column of `upstream_tool_pins`, in the order rows are read. */
 export const UPSTREAM_TOOL_PINS_COLUMNS = [
-  'tool_id', 'upstream', 'upstream_tool', 'approved_hash', 'approved_definition', 'offered_hash', 'offered_definition',
-  'status', 'first_seen_at', 'changed_at', 'approved_at', 'approved_by', 'findings',
+  'tool_id',
+  'upstream',
+  'upstream_tool',
+  'approved_hash',
+  'approved_definition',
+  'offered_hash',
+  'offered_definition',
+  'status',
+  'first_seen_at',
+  'changed_at',
+  'approved_at',
+  'approved_by',
+  'findings',
 ] as const;
 
 const SELECTED = UPSTREAM_TOOL_PINS_COLUMNS.join(', ');
@@ -101,7 +112,10 @@ export class UpstreamPinRepository {
 
   /** The pin, or undefined. `forUpdate` locks its row until the manager's transaction ends. */
   async find(toolId: string, manager: EntityManager = this.dataSource.manager, forUpdate = false): Promise<ToolPin | undefined> {
-    const [row]: PinRow[] = await manager.query(`SELECT ${SELECTED} FROM upstream_tool_pins WHERE tool_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [toolId]);
+    const [row]: PinRow[] = await manager.query(
+      `SELECT ${SELECTED} FROM upstream_tool_pins WHERE tool_id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+      [toolId],
+    );
     return row ? pinOf(row) : undefined;
   }
 

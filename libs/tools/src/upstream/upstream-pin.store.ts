@@ -41,7 +41,10 @@ export class UpstreamPinStore {
     if (entries.length === 0) return new Map();
     return this.pins.transaction(async (manager) => {
       await this.pins.lock(manager);
-      const stored = await this.pins.findMany(manager, entries.map((entry) => entry.toolId));
+      const stored = await this.pins.findMany(
+        manager,
+        entries.map((entry) => entry.toolId),
+      );
       const existing = new Map(stored.map((pin) => [pin.toolId, pin]));
       const approved = new Map<string, string>();
       const pinned: Array<{ toolId: string; hash: string }> = [];

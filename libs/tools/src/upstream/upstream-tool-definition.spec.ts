@@ -4,7 +4,9 @@ import { TOOL_RESULT_SCHEMA } from '../provider/tool-result';
 import { changedFields, pinnedDefinitionOf, upstreamToolEntryOf } from './upstream-tool-definition';
 
 const [config] = parseUpstreams(
-  JSON.stringify({ upstreams: [{ name: 'ev', transport: 'stdio', command: '/bin/x', category: 'data', permissions: ['tools:execute'], enabled: false }] }),
+  JSON.stringify({
+    upstreams: [{ name: 'ev', transport: 'stdio', command: '/bin/x', category: 'data', permissions: ['tools:execute'], enabled: false }],
+  }),
   { baseDir: '/', secrets: {} },
 );
 
@@ -17,7 +19,7 @@ const sum: Tool = {
 };
 
 describe('upstream tool definitions', () => {
-  it('become catalogue definitions under the prefix, with the config\'s category, permissions and enabled state', () => {
+  it("become catalogue definitions under the prefix, with the config's category, permissions and enabled state", () => {
     const entry = upstreamToolEntryOf(config, sum, '2.0.0');
     if ('problem' in entry) throw new Error(entry.problem);
     expect(entry.toolId).toBe('ev.get-sum');
@@ -38,11 +40,15 @@ describe('upstream tool definitions', () => {
       enabledByDefault: false,
       resultFormat: 'content',
       // For MCP agents: the upstream's own fields, every annotation included, nothing invented.
-      mcp: { title: 'Get Sum', description: 'Returns the sum of two numbers', annotations: { readOnlyHint: true, title: 'ignored', destructiveHint: false } },
+      mcp: {
+        title: 'Get Sum',
+        description: 'Returns the sum of two numbers',
+        annotations: { readOnlyHint: true, title: 'ignored', destructiveHint: false },
+      },
     });
   });
 
-  it('keep an output schema for MCP agents; REST\'s result schema is the result itself', () => {
+  it("keep an output schema for MCP agents; REST's result schema is the result itself", () => {
     const outputSchema = { type: 'object' as const, properties: { total: { type: 'number' } } };
     const entry = upstreamToolEntryOf(config, { ...sum, outputSchema }, undefined);
     if ('problem' in entry) throw new Error(entry.problem);
@@ -78,14 +84,22 @@ describe('upstream tool definitions', () => {
     expect(upstreamToolEntryOf(config, { name: 'x' } as Tool, '1')).toEqual({ problem: 'tool "x" has no input schema object' });
   });
 
-  it('keep the upstream\'s output schema, icons and _meta for MCP agents, and invent none', () => {
+  it("keep the upstream's output schema, icons and _meta for MCP agents, and invent none", () => {
     const outputSchema = { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] };
     const icons = [{ src: 'https://example.com/sum.png', mimeType: 'image/png' }];
     const withAll = upstreamToolEntryOf(config, { ...sum, outputSchema, icons, _meta: { 'example.com/x': 1 } } as Tool, '1');
     const bare = upstreamToolEntryOf(config, { name: 'bare', inputSchema: { type: 'object' } } as Tool, '1');
     if ('problem' in withAll || 'problem' in bare) throw new Error('refused');
     expect(withAll.hasOutputSchema).toBe(true);
-    expect(withAll.definition.mcp).toEqual({ ...bare.definition.mcp, title: 'Get Sum', description: sum.description, outputSchema, annotations: sum.annotations, icons, _meta: { 'example.com/x': 1 } });
+    expect(withAll.definition.mcp).toEqual({
+      ...bare.definition.mcp,
+      title: 'Get Sum',
+      description: sum.description,
+      outputSchema,
+      annotations: sum.annotations,
+      icons,
+      _meta: { 'example.com/x': 1 },
+    });
     expect(bare.definition.mcp).toEqual({});
     expect(bare.definition.outputSchema).toEqual(TOOL_RESULT_SCHEMA);
   });

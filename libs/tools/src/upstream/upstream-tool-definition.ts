@@ -66,7 +66,8 @@ export function upstreamToolEntryOf(
 ): UpstreamToolEntry | { problem: string } {
   if (typeof tool?.name !== 'string' || tool.name.length === 0) return { problem: 'a tool without a name' };
   if (!isObject(tool.inputSchema)) return { problem: `tool "${tool.name}" has no input schema object` };
-  if (tool.outputSchema !== undefined && !isObject(tool.outputSchema)) return { problem: `tool "${tool.name}" has a malformed output schema` };
+  if (tool.outputSchema !== undefined && !isObject(tool.outputSchema))
+    return { problem: `tool "${tool.name}" has a malformed output schema` };
   const pinned = pinnedDefinitionOf(config.name, tool);
   const hasOutputSchema = tool.outputSchema !== undefined;
   const definition: ToolDefinition = {

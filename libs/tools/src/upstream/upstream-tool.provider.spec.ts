@@ -27,15 +27,26 @@ function upstreamServer() {
   const handler = createMcpHandler(() => {
     const server = new McpServer({ name: 'unit-upstream', version: '3.0.0' });
     const empty = fromJsonSchema({ type: 'object', properties: {} });
-    server.registerTool('hello', { description: 'Says hello', inputSchema: fromJsonSchema({ type: 'object', properties: { to: { type: 'string' } } }) }, async (args: any) => ({
-      content: [{ type: 'text', text: `hello ${args.to}` }],
-    }));
+    server.registerTool(
+      'hello',
+      { description: 'Says hello', inputSchema: fromJsonSchema({ type: 'object', properties: { to: { type: 'string' } } }) },
+      async (args: any) => ({
+        content: [{ type: 'text', text: `hello ${args.to}` }],
+      }),
+    );
     // Answered with a JSON-RPC error by the fetch below (McpServer turns a throwing tool into isError).
     server.registerTool('refuse', { description: 'Answers a JSON-RPC error', inputSchema: empty }, async () => ({ content: [] }));
-    server.registerTool('broken', { description: 'Fails', inputSchema: empty }, async () => ({ content: [{ type: 'text', text: 'no luck today' }], isError: true }));
+    server.registerTool('broken', { description: 'Fails', inputSchema: empty }, async () => ({
+      content: [{ type: 'text', text: 'no luck today' }],
+      isError: true,
+    }));
     server.registerTool(
       'measure',
-      { description: 'Structured', inputSchema: empty, outputSchema: fromJsonSchema({ type: 'object', properties: { size: { type: 'number' } }, required: ['size'] }) },
+      {
+        description: 'Structured',
+        inputSchema: empty,
+        outputSchema: fromJsonSchema({ type: 'object', properties: { size: { type: 'number' } }, required: ['size'] }),
+      },
       async () => ({ content: [{ type: 'text', text: '{"size":3}' }], structuredContent: { size: 3 } }),
     );
     return server;
@@ -45,10 +56,14 @@ function upstreamServer() {
     if (down) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     const request = new Request(url, init);
     seen.push(request.headers);
-    const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as { id?: number; method?: string; params?: { name?: string } }) : undefined;
+    const body =
+      typeof init?.body === 'string' ? (JSON.parse(init.body) as { id?: number; method?: string; params?: { name?: string } }) : undefined;
     if (body?.method === 'tools/call' && body.params?.name === 'refuse') {
       const error = { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } };
-      return new Response(JSON.stringify({ jsonrpc: '2.0', id: body.id, error }), { status: 200, headers: { 'content-type': 'application/json' } });
+      return new Response(JSON.stringify({ jsonrpc: '2.0', id: body.id, error }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
     }
     return handler.fetch(request);
   };
@@ -103,7 +118,7 @@ describe('UpstreamToolProvider', () => {
     jest.restoreAllMocks();
   });
 
-  it('lists the upstream\'s tools as catalogue definitions and calls them with the gateway\'s own credentials', async () => {
+  it("lists the upstream's tools as catalogue definitions and calls them with the gateway's own credentials", async () => {
     const { provider, definitions, upstream, reconciled } = await connected();
     stop = () => provider.stop();
     expect(definitions.map((d) => d.id).sort()).toEqual(['unit.broken', 'unit.hello', 'unit.measure', 'unit.refuse']);
@@ -111,24 +126,38 @@ describe('UpstreamToolProvider', () => {
     expect(reconciled.length).toBeGreaterThanOrEqual(1);
     expect(provider.status()).toMatchObject({ state: 'connected', toolCount: 4, pendingApproval: 0, lastError: null });
 
-    expect(await provider.execute('unit.hello', { to: 'world' }, ctx())).toEqual({ content: [{ type: 'text', text: 'hello world' }], _meta: SERVER_META });
+    expect(await provider.execute('unit.hello', { to: 'world' }, ctx())).toEqual({
+      content: [{ type: 'text', text: 'hello world' }],
+      _meta: SERVER_META,
+    });
     expect(upstream.seen.length).toBeGreaterThan(1);
     for (const headers of upstream.seen) expect(headers.get('authorization')).toBe('Bearer gateway-own-credential');
   });
 
-  it('returns the upstream\'s result as it came: structured content, and an isError result as a result', async () => {
+  it("returns the upstream's result as it came: structured content, and an isError result as a result", async () => {
     const { provider } = await connected();
     stop = () => provider.stop();
-    expect(await provider.execute('unit.measure', {}, ctx())).toEqual({ content: [{ type: 'text', text: '{"size":3}' }], structuredContent: { size: 3 }, _meta: SERVER_META });
-    expect(await provider.execute('unit.broken', {}, ctx())).toEqual({ content: [{ type: 'text', text: 'no luck today' }], isError: true, _meta: SERVER_META });
+    expect(await provider.execute('unit.measure', {}, ctx())).toEqual({
+      content: [{ type: 'text', text: '{"size":3}' }],
+      structuredContent: { size: 3 },
+      _meta: SERVER_META,
+    });
+    expect(await provider.execute('unit.broken', {}, ctx())).toEqual({
+      content: [{ type: 'text', text: 'no luck today' }],
+      isError: true,
+      _meta: SERVER_META,
+    });
   });
 
-  it('carries the upstream\'s JSON-RPC error (code, message, data) for MCP agents to receive as that error', async () => {
+  it("carries the upstream's JSON-RPC error (code, message, data) for MCP agents to receive as that error", async () => {
     const { provider } = await connected();
     stop = () => provider.stop();
     const error = await provider.execute('unit.refuse', {}, ctx()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ToolError);
-    expect(error).toMatchObject({ code: 'UPSTREAM_ERROR', rpc: { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } } });
+    expect(error).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      rpc: { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } },
+    });
   });
 
   it('fails a result larger than the limit with RESULT_TOO_LARGE instead of truncating it', async () => {
@@ -146,7 +175,7 @@ describe('UpstreamToolProvider', () => {
     expect(await provider.execute('unit.hello', { to: 'x'.repeat(1000) }, ctx())).toMatchObject({ content: [{ type: 'text' }] });
     const error = await provider.execute('unit.hello', { to: 'x'.repeat(3000) }, ctx()).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'RESULT_TOO_LARGE' });
-    expect((error as Error).message).toContain('over the gateway\'s limit of 2048 bytes (MCP_UPSTREAM_RESULT_MAX_BYTES)');
+    expect((error as Error).message).toContain("over the gateway's limit of 2048 bytes (MCP_UPSTREAM_RESULT_MAX_BYTES)");
   });
 
   it('withholds a tool whose offered definition is not the approved one', async () => {
@@ -172,7 +201,7 @@ describe('UpstreamToolProvider', () => {
     await expect(provider.execute('unit.hello', { to: 'x' }, ctx())).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   });
 
-  it('hands a cancelled call back as the pipeline\'s abort reason', async () => {
+  it("hands a cancelled call back as the pipeline's abort reason", async () => {
     const { provider } = await connected();
     stop = () => provider.stop();
     const controller = new AbortController();
@@ -201,7 +230,11 @@ describe('UpstreamToolProvider', () => {
 describe('upstreamEnvironment', () => {
   it('withholds what the SDK would inherit (HOME, PATH, USER, ...) unless the config gives it', () => {
     const [stdio] = parseUpstreams(
-      JSON.stringify({ upstreams: [{ name: 's', transport: 'stdio', command: '/bin/x', category: 'data', permissions: [], env: { PATH: '/opt/bin', A: '1' } }] }),
+      JSON.stringify({
+        upstreams: [
+          { name: 's', transport: 'stdio', command: '/bin/x', category: 'data', permissions: [], env: { PATH: '/opt/bin', A: '1' } },
+        ],
+      }),
       { baseDir: '/', secrets: {} },
     );
     const env = upstreamEnvironment(stdio as Extract<UpstreamConfig, { transport: 'stdio' }>);

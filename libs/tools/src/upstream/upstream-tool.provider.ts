@@ -136,7 +136,8 @@ export class UpstreamToolProvider implements ToolProvider {
    * this provider's tools as they were.
    */
   async listTools(): Promise<ToolDefinition[]> {
-    if (!this.listed) await waitAtMost(this.firstAttempt, Math.min(BOOT_LIST_WAIT_MS, this.config.timeouts.connectMs + this.config.timeouts.listMs));
+    if (!this.listed)
+      await waitAtMost(this.firstAttempt, Math.min(BOOT_LIST_WAIT_MS, this.config.timeouts.connectMs + this.config.timeouts.listMs));
     if (!this.listed) throw new Error(`Upstream ${this.config.name} has not listed its tools yet (${this.lastError ?? this.state})`);
     await this.refreshApprovals();
     return [...this.entries.values()].map((entry) => {
@@ -158,7 +159,10 @@ export class UpstreamToolProvider implements ToolProvider {
       }
       this.approved = approved;
     } catch (error) {
-      this.logger.warn({ err: error, upstream: this.config.name }, 'Could not re-read the approved tool definitions; keeping the known ones');
+      this.logger.warn(
+        { err: error, upstream: this.config.name },
+        'Could not re-read the approved tool definitions; keeping the known ones',
+      );
     }
   }
 
@@ -180,7 +184,10 @@ export class UpstreamToolProvider implements ToolProvider {
     const client = this.client;
     if (this.state !== 'connected' || !client) throw this.unavailable();
     if (this.inFlight >= this.config.maxConcurrentCalls) {
-      throw new ToolError(ToolErrorCode.BUSY, `Upstream ${this.config.name} already has ${this.config.maxConcurrentCalls} calls in flight; try again shortly`);
+      throw new ToolError(
+        ToolErrorCode.BUSY,
+        `Upstream ${this.config.name} already has ${this.config.maxConcurrentCalls} calls in flight; try again shortly`,
+      );
     }
     const generation = this.generation;
     const report = ctx.reportProgress;
@@ -193,7 +200,9 @@ export class UpstreamToolProvider implements ToolProvider {
           // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
           signal: ctx.signal,
           timeout: this.config.timeouts.callMs,
-          ...(report ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) } : {}),
+          ...(report
+            ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) }
+            : {}),
         },
       )) as CallToolResult;
     } catch (error) {
@@ -294,7 +303,7 @@ export class UpstreamToolProvider implements ToolProvider {
         await this.adopt(generation, tools, client);
       } catch (error) {
         if (readFailure(error).kind === 'connection') this.fail(generation, error, 'list');
-        else this.logger.warn({ err: error, upstream: this.config.name }, 'Re-listing the upstream\'s tools failed');
+        else this.logger.warn({ err: error, upstream: this.config.name }, "Re-listing the upstream's tools failed");
         return;
       }
       if (generation === this.generation) await this.deps.requestReconcile();
@@ -400,9 +409,14 @@ export class UpstreamToolProvider implements ToolProvider {
     if (!client) return;
     if (graceful && transport && 'terminateSession' in transport) {
       // Ends the 2025-era HTTP session politely (DELETE); a server that is gone is not waited for.
-      await waitAtMost((transport as { terminateSession(): Promise<void> }).terminateSession().catch(() => undefined), 1_000);
+      await waitAtMost(
+        (transport as { terminateSession(): Promise<void> }).terminateSession().catch(() => undefined),
+        1_000,
+      );
     }
-    await client.close().catch((error: unknown) => this.logger.debug({ err: error, upstream: this.config.name }, 'Closing the upstream client failed'));
+    await client
+      .close()
+      .catch((error: unknown) => this.logger.debug({ err: error, upstream: this.config.name }, 'Closing the upstream client failed'));
   }
 
   private drainStderr(transport: Transport): void {

@@ -31,7 +31,10 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
   ) {
     const maxResultBytes = appConfig.upstreams.resultMaxBytes;
     for (const config of configs) {
-      this.providers.set(config.name, new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes, jobs }));
+      this.providers.set(
+        config.name,
+        new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes, jobs }),
+      );
     }
   }
 
@@ -40,7 +43,10 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
     for (const provider of this.providers.values()) {
       const config = provider.config;
       if (config.transport === 'http' && Object.keys(config.headers).length > 0 && isPlainHttpToRemote(config.url)) {
-        this.logger.warn({ upstream: config.name }, `Upstream ${config.name} gets credentials over plain http to a non-loopback host; use https`);
+        this.logger.warn(
+          { upstream: config.name },
+          `Upstream ${config.name} gets credentials over plain http to a non-loopback host; use https`,
+        );
       }
       provider.start();
     }

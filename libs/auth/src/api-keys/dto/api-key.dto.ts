@@ -7,7 +7,7 @@ export class ApiKeyDto {
   @ApiProperty({ example: 'key_3Jk2mQ0vXbYt1s4p' }) id: string;
   @ApiProperty() name: string;
   @ApiProperty({ example: 'smcp_Ab3xQ9', description: 'The first characters of the key, to recognise it' }) prefix: string;
-  @ApiProperty({ type: [String], nullable: true, description: 'Null: all of the owner\'s permissions at each use' })
+  @ApiProperty({ type: [String], nullable: true, description: "Null: all of the owner's permissions at each use" })
   permissions: string[] | null;
   @ApiProperty({ type: 'string', nullable: true }) contextId: string | null;
   @ApiProperty({ enum: ['active', 'expired', 'revoked'] }) status: ApiKeyStatus;

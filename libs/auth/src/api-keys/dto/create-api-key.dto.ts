@@ -13,7 +13,7 @@ export class CreateApiKeyDto {
   @IsDateString({ strict: true })
   expiresAt?: string;
 
-  @ApiPropertyOptional({ description: 'Bind the key to one of your contexts: it then reaches only that context\'s tools' })
+  @ApiPropertyOptional({ description: "Bind the key to one of your contexts: it then reaches only that context's tools" })
   @IsOptional()
   @IsString()
   @Length(1, 128)

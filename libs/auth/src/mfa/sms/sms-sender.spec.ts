@@ -66,7 +66,12 @@ describe('SMS senders', () => {
     it('posts {to, text} as JSON with the bearer token', async () => {
       await new HttpSmsSender(url, 'gateway-token-123').send('+14155550123', '555555 is your code');
       expect(received).toEqual([
-        { method: 'POST', auth: 'Bearer gateway-token-123', type: 'application/json', body: JSON.stringify({ to: '+14155550123', text: '555555 is your code' }) },
+        {
+          method: 'POST',
+          auth: 'Bearer gateway-token-123',
+          type: 'application/json',
+          body: JSON.stringify({ to: '+14155550123', text: '555555 is your code' }),
+        },
       ]);
     });
 
@@ -113,7 +118,13 @@ describe('SMS senders', () => {
     });
 
     it('cannot run production with the log sender (config refuses it)', () => {
-      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA', ENCRYPTION_KEY: 'Zr8Nq2Lw6Yt4Kp0Hx9Vb3Mc7Jd1Gs5Fa' })).toThrow(/SMS_SENDER/);
+      expect(() =>
+        loadConfig({
+          NODE_ENV: 'production',
+          JWT_SECRET: 'kP3w9ZqL7vT2mX8nB4cR6yH1jF5dG0sA',
+          ENCRYPTION_KEY: 'Zr8Nq2Lw6Yt4Kp0Hx9Vb3Mc7Jd1Gs5Fa',
+        }),
+      ).toThrow(/SMS_SENDER/);
     });
   });
 });

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsObject, IsOptional, IsString, Length, Matches, Min, ValidateNested } from 'class-validator';
 
 export class ExecutionContextDto {
-  @ApiPropertyOptional({ description: 'One of your own active sessions to count the call against (default: the token\'s)' })
+  @ApiPropertyOptional({ description: "One of your own active sessions to count the call against (default: the token's)" })
   @IsOptional()
   @IsString()
   @Length(1, 128)
@@ -26,7 +26,7 @@ export class ExecutionContextDto {
 }
 
 export class ExecutionOptionsDto {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'Milliseconds; capped at the server\'s maximum' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: "Milliseconds; capped at the server's maximum" })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -39,7 +39,7 @@ export class ExecutionOptionsDto {
 }
 
 export class ExecuteToolDto {
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'Checked against the tool\'s input schema' })
+  @ApiProperty({ type: 'object', additionalProperties: true, description: "Checked against the tool's input schema" })
   @IsObject()
   parameters: Record<string, unknown>;
 

@@ -26,7 +26,12 @@ export class ToolExecutionDto {
   @ApiProperty({ example: 'exe_3kTq9vY2mW8bXc1a' }) executionId: string;
   @ApiProperty({ example: 'tool_echo' }) toolId: string;
   @ApiProperty({ enum: ['pending', 'running', 'completed', 'failed'] }) status: ExecutionStatus;
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'The tool\'s output (completed only; a federated tool\'s own error result, content blocks included, also when failed)' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    nullable: true,
+    description: "The tool's output (completed only; a federated tool's own error result, content blocks included, also when failed)",
+  })
   result: unknown;
   @ApiPropertyOptional({ type: ExecutionErrorDto, description: 'Why the call failed (failed only)' })
   error?: ExecutionErrorDto;

@@ -46,7 +46,7 @@ export class UpdateToolDto {
   @Type(() => RateLimitInputDto)
   rateLimit?: RateLimitInputDto | null;
 
-  @ApiPropertyOptional({ type: [String], nullable: true, description: 'Permissions a caller must hold, replacing the provider\'s' })
+  @ApiPropertyOptional({ type: [String], nullable: true, description: "Permissions a caller must hold, replacing the provider's" })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(20)
