@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { http, startTestApp, TestApp } from '../support/test-app';
+import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, login } from '../support/identity';
 import { mcpEnv } from '../mcp/mcp-test-kit';
 
@@ -57,14 +57,14 @@ function inspect(url: string, token: string, home: string): Promise<Outcome> {
   });
 }
 
-describe('MCP Inspector CLI --strict against /api/v1/mcp', () => {
+describe.each(DATABASE_KINDS)('MCP Inspector CLI --strict against /api/v1/mcp (%s)', (kind) => {
   let t: TestApp;
   let token: string;
   let home: string;
 
   beforeAll(async () => {
     if (!existsSync(NODE) || !existsSync(CLI)) throw new Error('Run test/inspector/install.sh first (npm test does it)');
-    t = await startTestApp('postgres', { env: mcpEnv({ ACCESS_TOKEN_TTL: '3600' }) });
+    t = await startTestApp(kind, { env: mcpEnv({ ACCESS_TOKEN_TTL: '3600' }) });
     token = (await login(t, ADMIN_EMAIL)).token;
     home = mkdtempSync(join(tmpdir(), 'smcp-inspector-'));
   });
