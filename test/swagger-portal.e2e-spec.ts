@@ -135,6 +135,13 @@ describe('Swagger UI as an API portal', () => {
     });
   });
 
+  it('names schemas without the Dto suffix, and every $ref still resolves', () => {
+    expect(Object.keys(doc.components.schemas).filter((name) => name.endsWith('Dto'))).toEqual([]);
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+    expect(refs.length).toBeGreaterThan(20);
+    expect([...new Set(refs)].filter((name) => !doc.components.schemas[name])).toEqual([]);
+  });
+
   it('summarises every health route', () => {
     const health = Object.entries(doc.paths).flatMap(([path, item]) =>
       Object.entries(item)

@@ -133,6 +133,36 @@ function exampleErrorResponses(document: OpenAPIObject): void {
   }
 }
 
+/**
+ * Schema names as an integrator reads them: `LoginDto` becomes `Login` (unless that name is taken),
+ * and every `$ref` follows. Names are documentation only: bodies and paths do not change.
+ */
+function dropDtoSuffixes(document: OpenAPIObject): void {
+  const schemas = document.components?.schemas;
+  if (!schemas) return;
+  const renames = new Map<string, string>();
+  for (const name of Object.keys(schemas)) {
+    const short = name.replace(/Dto$/, '');
+    if (short !== name && short.length > 0 && !(short in schemas)) renames.set(name, short);
+  }
+  for (const [from, to] of renames) {
+    schemas[to] = schemas[from];
+    delete schemas[from];
+  }
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    if (typeof record.$ref === 'string') {
+      const name = record.$ref.replace('#/components/schemas/', '');
+      const to = renames.get(name);
+      if (to) record.$ref = `#/components/schemas/${to}`;
+    }
+    Object.values(record).forEach(visit);
+  };
+  visit(document);
+}
+
 function exampleRequestBody(document: OpenAPIObject, path: string, example: object): void {
   const media = (document.paths[path]?.post?.requestBody as { content?: Record<string, MediaType> } | undefined)?.content?.[
     'application/json'
@@ -176,6 +206,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
       }
     }
   }
+  dropDtoSuffixes(document);
   describeErrorSchema(document);
   exampleErrorResponses(document);
   exampleRequestBody(document, '/auth/register', REGISTER_EXAMPLE);
