@@ -109,6 +109,12 @@ type Response = { description?: string; content?: Record<string, MediaType> };
  * Each error response gets an example for its own status. A route whose description starts with a
  * catalogue code (`LAST_ADMIN: …`, `MFA_REQUIRED …`) shows that code.
  */
+/** `LAST_ADMIN: the last active administrator cannot lose the role` -> `The last active administrator cannot lose the role`. */
+function messageAfterCode(description: string): string {
+  const text = description.replace(/^[A-Z][A-Z_]+:?\s*/, '');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function exampleErrorResponses(document: OpenAPIObject): void {
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item) as Array<{ responses?: Record<string, Response> }>) {
@@ -119,7 +125,7 @@ function exampleErrorResponses(document: OpenAPIObject): void {
         if (!base) continue;
         const named = /^([A-Z][A-Z_]+)\b/.exec(response.description ?? '')?.[1];
         const specific = named && ERROR_CODE_CATALOGUE.includes(named) && named !== base.error;
-        const { error, message, details = [] } = specific ? { error: named, message: response.description } : base;
+        const { error, message, details = [] } = specific ? { error: named, message: messageAfterCode(response.description ?? '') } : base;
         media.example = {
           error,
           message,
