@@ -2,3 +2,4 @@
 export { ContextAccessService } from './context-access.service';
 export { CONTEXTS_COLUMNS } from './context.repository';
 export { ContextsModule } from './contexts.module';
+export { ContextsErrorCode } from './contexts-error-codes';

@@ -18,6 +18,10 @@ export class HealthController {
 
   /** Liveness: the process answers. Never touches the database, so a database outage never restarts pods. */
   @Get('health')
+  @ApiOperation({
+    summary: 'Liveness check',
+    description: 'The process answers; never touches the database, so a database outage never restarts pods.',
+  })
   @ApiOkResponse({ description: 'Service healthy', type: HealthDto })
   live(): HealthDto {
     return { status: 'healthy', timestamp: new Date().toISOString(), version: this.config.version };
@@ -46,6 +50,10 @@ export class HealthController {
   }
 
   @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness check',
+    description: '200 when not shutting down, the schema is current and the database answers; 503 otherwise.',
+  })
   @ApiOkResponse({ description: 'Service ready', type: ReadinessDto })
   @ApiServiceUnavailableResponse({ description: 'Service not ready', type: ReadinessDto })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessDto> {

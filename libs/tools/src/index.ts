@@ -14,3 +14,5 @@ export { ToolExecutionService } from './execution/tool-execution.service';
 export { UpstreamsModule } from './upstream/upstreams.module';
 export { UpstreamRegistry } from './upstream/upstream.registry';
 export { UPSTREAM_TOOL_PINS_COLUMNS } from './upstream/upstream-pin.repository';
+export { ToolsErrorCode } from './tool-error-codes';
+export { UpstreamErrorCode } from './upstream/upstream-failure';
