@@ -39,20 +39,18 @@ describe('InMemoryThrottlerStorage', () => {
     storage.onApplicationShutdown();
   });
 
-  it('costs the same per hit however many hits the window holds', () => {
+  it('appends each hit to its budget in place, however many hits the window holds (no copy per hit)', () => {
     const storage = new InMemoryThrottlerStorage();
     const t0 = 20_000_000;
-    const time = (from: number, count: number): number => {
-      const started = process.hrtime.bigint();
-      for (let i = 0; i < count; i++) storage.hit('busy', ttl, 10_000_000, ttl, from + i / 1000);
-      return Number(process.hrtime.bigint() - started);
-    };
-    time(t0, 20_000);
-    const early = time(t0 + 20, 20_000);
-    time(t0 + 40, 200_000);
-    const late = time(t0 + 240, 20_000);
-    // The library's storage copies the whole list per hit: ten times the hits, ten times the cost.
-    expect(late).toBeLessThan(early * 4);
+    const budgetOf = () => (storage as unknown as { budgets: Map<string, { expiries: number[] }> }).budgets.get('busy')!;
+    storage.hit('busy', ttl, 10_000_000, ttl, t0);
+    const list = budgetOf().expiries;
+    let last = storage.hit('busy', ttl, 10_000_000, ttl, t0);
+    for (let i = 2; i < 200_000; i++) last = storage.hit('busy', ttl, 10_000_000, ttl, t0 + i / 1000);
+    expect(last).toMatchObject({ totalHits: 200_000, isBlocked: false });
+    // The library's storage copies the whole list on every hit (the cost grows with the hits the
+    // window holds); here the one list grows in place. Speed itself is measured in bench/, not here.
+    expect(budgetOf().expiries).toBe(list);
     storage.onApplicationShutdown();
   });
 });
