@@ -93,11 +93,6 @@ const JSON_FIELDS: ReadonlySet<keyof ContextChanges> = new Set(['metadata', 'set
 export class ContextRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Runs `work` in a new transaction; pass its manager to the writes and to the audit record. */
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(work);
-  }
-
   async insert(manager: EntityManager, context: Context): Promise<Context> {
     const [row] = returnedRows<ContextRow>(
       await manager.query(

@@ -8,6 +8,7 @@ import type { ContextChanges, ContextListFilter, ContextPageRequest, ContextRepo
 import { ContextsErrorCode } from './contexts-error-codes';
 import { ContextsService } from './contexts.service';
 import type { ListContextsQueryDto } from './dto/list-contexts-query.dto';
+import type { UnitOfWork } from '@app/database';
 
 type ContextRepositoryPort = { [K in keyof ContextRepository]: ContextRepository[K] };
 
@@ -185,7 +186,17 @@ describe('ContextsService (in-memory repository)', () => {
     const contexts = repository as unknown as ContextRepository;
     const catalog = { whenReady: async () => undefined, find: (id: string) => TOOLS.get(id) } as unknown as ToolCatalogService;
     const config = { tools: { maxTimeoutMs: 60_000 } } as AppConfig;
-    service = new ContextsService(contexts, new ContextAccessService(contexts), catalog, audit as unknown as AuditService, clock, config);
+    // The unit of work opens the in-memory repository's transactions (writes roll back when the work throws).
+    const unitOfWork = { run: <T>(work: (manager: EntityManager) => Promise<T>) => repository.transaction(work) } as unknown as UnitOfWork;
+    service = new ContextsService(
+      contexts,
+      new ContextAccessService(contexts),
+      catalog,
+      audit as unknown as AuditService,
+      clock,
+      unitOfWork,
+      config,
+    );
   });
 
   const create = (owner: Principal, name: string, fields: { tools?: string[]; settings?: Record<string, unknown> } = {}) =>

@@ -14,6 +14,7 @@ import {
   Permission,
   Principal,
 } from '@app/core';
+import { UnitOfWork } from '@app/database';
 import { ToolCatalogService } from '@app/tools';
 import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';
@@ -40,6 +41,7 @@ export class ContextsService {
     private readonly catalog: ToolCatalogService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly unitOfWork: UnitOfWork,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.maxTimeoutMs = config.tools.maxTimeoutMs;
@@ -49,7 +51,7 @@ export class ContextsService {
     const settings = dto.settings ?? {};
     this.checkSettings(settings);
     const tools = await this.checkTools(principal, dto.tools ?? []);
-    const context = await this.contexts.transaction(async (manager) => {
+    const context = await this.unitOfWork.run(async (manager) => {
       const now = this.clock.now();
       const created = await this.contexts.insert(manager, {
         id: newId('ctx'),
@@ -105,7 +107,7 @@ export class ContextsService {
     if (dto.settings !== undefined) this.checkSettings(dto.settings);
     const tools = dto.tools === undefined ? undefined : await this.checkTools(principal, dto.tools);
 
-    const updated = await this.contexts.transaction(async (manager) => {
+    const updated = await this.unitOfWork.run(async (manager) => {
       const before = await this.access.findVisible(principal, contextId, manager, true);
       const changes: ContextChanges = {
         name: dto.name,
@@ -131,7 +133,7 @@ export class ContextsService {
   }
 
   async remove(principal: Principal, contextId: string, client: Actor): Promise<void> {
-    await this.contexts.transaction(async (manager) => {
+    await this.unitOfWork.run(async (manager) => {
       const context = await this.access.findVisible(principal, contextId, manager, true);
       await this.contexts.delete(manager, contextId);
       await this.audit.record(

@@ -163,7 +163,6 @@ function setup() {
     new ToolRepository({
       query: table.query,
       manager: { query: table.query },
-      transaction: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }),
     } as never),
     { isCurrent: async () => true } as never,
     { all: () => [...providers.values()] as unknown as ToolProvider[], get: (name: string) => providers.get(name) } as never,
@@ -172,6 +171,7 @@ function setup() {
     { now: () => now, nowMs: () => now.getTime() } as never,
     bus as never,
     new BackgroundJobs(),
+    { run: async <T>(work: (manager: { query: typeof table.query }) => Promise<T>) => work({ query: table.query }) } as never,
   );
   return {
     service,

@@ -11,7 +11,7 @@ import {
   Principal,
   rateWindowMs,
 } from '@app/core';
-import { MigrationService } from '@app/database';
+import { MigrationService, UnitOfWork } from '@app/database';
 import { ClusterEventBus, clusterEvent } from '@app/redis';
 import { TOOL_CATEGORIES, ToolCategory, ToolDefinition } from '../provider/tool-provider';
 import { fingerprint } from '../common/fingerprint';
@@ -78,6 +78,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     private readonly clock: Clock,
     private readonly bus: ClusterEventBus,
     private readonly jobs: BackgroundJobs,
+    private readonly unitOfWork: UnitOfWork,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     bus.subscribe(TOOL_CATALOGUE_CHANGED, (_change, origin) => {
@@ -189,7 +190,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
     }
 
     const changes = { added: [] as string[], updated: [] as string[], restored: [] as string[], unavailable: [] as string[] };
-    await this.rows.transaction(async (manager) => {
+    await this.unitOfWork.run(async (manager) => {
       await this.rows.lockForReconcile(manager);
       const stored = await this.rows.all(manager);
       const existing = new Map(stored.map((tool) => [tool.id, tool]));
@@ -240,7 +241,7 @@ export class ToolCatalogService implements OnApplicationBootstrap, OnApplication
   async update(actor: Principal, id: string, changes: ToolChanges, client: Actor): Promise<CatalogTool> {
     const problems = validateChanges(changes);
     if (problems.length > 0) throw AppException.validation(problems);
-    const updated = await this.rows.transaction(async (manager) => {
+    const updated = await this.unitOfWork.run(async (manager) => {
       const tool = await this.rows.findForUpdate(manager, id);
       if (!tool) throw AppException.notFound('Tool not found');
       if (changes.enabled === true && tool.definition.pendingApproval) {

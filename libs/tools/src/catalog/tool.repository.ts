@@ -107,10 +107,6 @@ export interface ToolDefinitionWrite {
 export class ToolRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(work);
-  }
-
   /** Takes the reconciliation lock until the manager's transaction ends: one replica reconciles at a time. */
   async lockForReconcile(manager: EntityManager): Promise<void> {
     await manager.query(`SELECT pg_advisory_xact_lock($1)`, [RECONCILE_LOCK_KEY]);

@@ -96,10 +96,6 @@ function pinOf(row: PinRow): ToolPin {
 export class UpstreamPinRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(work);
-  }
-
   /** Takes the pin lock until the manager's transaction ends: pin changes are serialised across replicas. */
   async lock(manager: EntityManager): Promise<void> {
     await manager.query(`SELECT pg_advisory_xact_lock($1)`, [PIN_LOCK_KEY]);

@@ -5,6 +5,7 @@ import { Actor, AppException, Clock, Principal } from '@app/core';
 import { DefinitionFinding, screenDefinition } from './definition-screen';
 import { ToolPin, UpstreamPinRepository } from './upstream-pin.repository';
 import { changedFields, UpstreamToolEntry } from './upstream-tool-definition';
+import { UnitOfWork } from '@app/database';
 
 export type { PinStatus, ToolPin } from './upstream-pin.repository';
 
@@ -30,6 +31,7 @@ export class UpstreamPinStore {
     private readonly pins: UpstreamPinRepository,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly unitOfWork: UnitOfWork,
   ) {}
 
   /**
@@ -39,7 +41,7 @@ export class UpstreamPinStore {
    */
   async observe(upstream: string, entries: UpstreamToolEntry[]): Promise<Map<string, string>> {
     if (entries.length === 0) return new Map();
-    return this.pins.transaction(async (manager) => {
+    return this.unitOfWork.run(async (manager) => {
       await this.pins.lock(manager);
       const stored = await this.pins.findMany(
         manager,
@@ -112,7 +114,7 @@ export class UpstreamPinStore {
    * be the one on offer: if the upstream changed again meanwhile, nothing is approved (409).
    */
   async approve(actor: Principal, toolId: string, definitionHash: string, client: Actor): Promise<ApprovalOutcome> {
-    return this.pins.transaction(async (manager) => {
+    return this.unitOfWork.run(async (manager) => {
       await this.pins.lock(manager);
       const pin = await this.pins.find(toolId, manager, true);
       if (!pin) throw AppException.notFound('No upstream tool definition is pinned under this id');
