@@ -21,7 +21,7 @@ import {
 import { ADMIN_EMAIL, Caller, login } from '../support/identity';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { mcpEnv } from '../mcp/mcp-test-kit';
-import { getTool, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { getTool, mcpClient, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 /**
  * Transparency measured with the official conformance suite (@modelcontextprotocol/conformance,
@@ -98,6 +98,37 @@ async function upstreamToolNames(url: string): Promise<string[]> {
   }
 }
 
+/**
+ * The upstream's prompts (names), resources (URIs) and templates (URI templates) as the gateway shows
+ * them, once they are there: context members besides its tools. None while the gateway federates
+ * tools only (it then offers neither capability).
+ */
+async function federatedMembers(t: TestApp, admin: Caller): Promise<string[]> {
+  const client = await mcpClient(t, admin);
+  try {
+    const offered = client.getServerCapabilities() ?? {};
+    const members: string[] = [];
+    if (offered.prompts) {
+      const prompts = await waitFor("the upstream's prompts at the gateway", async () => {
+        const listed = (await client.listPrompts()).prompts;
+        return listed.some((prompt) => prompt.name === 'test_simple_prompt') && listed;
+      });
+      members.push(...prompts.map((prompt) => prompt.name));
+    }
+    if (offered.resources) {
+      const resources = await waitFor("the upstream's resources at the gateway", async () => {
+        const listed = (await client.listResources()).resources;
+        return listed.some((resource) => resource.name === 'static-text') && listed;
+      });
+      members.push(...resources.map((resource) => resource.uri));
+      members.push(...(await client.listResourceTemplates()).resourceTemplates.map((template) => template.uriTemplate));
+    }
+    return members;
+  } finally {
+    await client.close();
+  }
+}
+
 describe('Conformance of an upstream reached through the gateway (official suite, reference upstream)', () => {
   let reference: { url: string; child: ChildProcess };
   let t: TestApp;
@@ -130,9 +161,10 @@ describe('Conformance of an upstream reached through the gateway (official suite
       for (const name of names) if (!(await getTool(t, admin, name))) return false;
       return true;
     });
+    const members = [...names, ...(await federatedMembers(t, admin))];
     const created = await http(t.baseUrl, 'POST', '/api/v1/contexts', {
       token: admin.token,
-      body: { name: 'reference upstream', tools: names },
+      body: { name: 'reference upstream', tools: members },
     });
     if (created.status !== 201) throw new Error(`create context: ${created.status} ${created.text}`);
     contextId = created.body.id;
