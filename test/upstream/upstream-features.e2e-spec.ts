@@ -1,10 +1,12 @@
 import { Client, ProtocolError } from '@modelcontextprotocol/client';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import type { LoggingMessageNotificationParams, Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { connectHttp, Era } from '../mcp/mcp-test-kit';
+import { connectHttp, createContext, Era, installWebSocketGlobal, ticketFor } from '../mcp/mcp-test-kit';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import {
@@ -18,6 +20,8 @@ import {
   waitFor,
   writeUpstreamsFile,
 } from './upstream-test-kit';
+
+installWebSocketGlobal();
 
 /** How the gateway names a prefixed upstream's URIs (see libs/tools/src/upstream/federated-names.ts). */
 const mapped = (uri: string) => `mcp-upstream://everything/${uri}`;
@@ -289,6 +293,67 @@ describe('Federated prompts, resources, completions, logging and subscriptions',
     } finally {
       await client.callTool({ name: 'everything.toggle-subscriber-updates', arguments: {} }).catch(() => undefined);
       await client.callTool({ name: 'everything.toggle-simulated-logging', arguments: {} }).catch(() => undefined);
+      await client.close();
+    }
+  });
+  it('shows on a context endpoint only the prompts, resources and templates that are its members', async () => {
+    const document = directResources.find((resource) => resource.uri.startsWith(DOCUMENT_PREFIX))!;
+    const other = directResources.find((resource) => resource.uri.startsWith(DOCUMENT_PREFIX) && resource.uri !== document.uri);
+    const contextId = await createContext(t, admin, 'features-context', [
+      'everything.echo',
+      'everything.args-prompt',
+      mapped(document.uri),
+      mapped(TEXT_TEMPLATE),
+    ]);
+    const { client } = await connectHttp(`${t.baseUrl}/api/v1/contexts/${contextId}/mcp`, admin.token, 'modern');
+    try {
+      expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['everything.args-prompt']);
+      expect((await client.listResources()).resources.map((resource) => resource.uri)).toEqual([mapped(document.uri)]);
+      expect((await client.listResourceTemplates()).resourceTemplates.map((template) => template.uriTemplate)).toEqual([
+        mapped(TEXT_TEMPLATE),
+      ]);
+      expect((await client.getPrompt({ name: 'everything.args-prompt', arguments: { city: 'Bergen' } })).messages.length).toBe(1);
+      await expect(client.getPrompt({ name: 'everything.simple-prompt' })).rejects.toMatchObject({ code: -32602 });
+      // A member template admits its expansions; a resource that is no member is not found.
+      const expansion = await client.readResource({ uri: mapped('demo://resource/dynamic/text/2') });
+      expect(expansion.contents.map((content) => content.uri)).toEqual([mapped('demo://resource/dynamic/text/2')]);
+      if (other) await expect(client.readResource({ uri: mapped(other.uri) })).rejects.toMatchObject({ code: -32602 });
+      await expect(client.readResource({ uri: document.uri })).rejects.toMatchObject({ code: -32602 });
+    } finally {
+      await client.close();
+    }
+    // Members are checked like tools: a name nothing offers is refused with the contract's 400.
+    const refused = await http(t.baseUrl, 'POST', '/api/v1/contexts', {
+      token: admin.token,
+      body: { name: 'bad-members', tools: ['everything.no-such-prompt'] },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.details).toEqual([expect.objectContaining({ field: 'tools[0]', code: 'UNKNOWN_TOOL' })]);
+    // ...and one the creator may not use with a 403 (plain users lack executions:read, which the HTTP upstream needs).
+    const forbidden = await http(t.baseUrl, 'POST', '/api/v1/contexts', {
+      token: user.token,
+      body: { name: 'not-mine', tools: ['simple-prompt'] },
+    });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.details).toEqual([expect.objectContaining({ field: 'tools[0]', code: 'TOOL_NOT_PERMITTED' })]);
+  });
+
+  it('serves the same prompts and resources over WebSocket', async () => {
+    const url = `${t.baseUrl.replace('http://', 'ws://')}/api/v1/mcp/ws?ticket=${await ticketFor(t, user.token)}`;
+    const client = new V1Client({ name: 'features-ws', version: '1.0.0' });
+    await client.connect(new WebSocketClientTransport(new URL(url)));
+    try {
+      expect(client.getServerCapabilities()?.prompts).toBeDefined();
+      const names = (await client.listPrompts()).prompts.map((prompt) => prompt.name).sort();
+      expect(names).toEqual(directPrompts.map((prompt) => `everything.${prompt.name}`).sort());
+      const expected = await direct.getPrompt({ name: 'args-prompt', arguments: { city: 'Tromsø' } });
+      const actual = await client.getPrompt({ name: 'everything.args-prompt', arguments: { city: 'Tromsø' } });
+      expect(actual.messages).toEqual(expected.messages);
+      const document = directResources.find((resource) => resource.uri.startsWith(DOCUMENT_PREFIX))!;
+      const read = await client.readResource({ uri: mapped(document.uri) });
+      const want = await direct.readResource({ uri: document.uri });
+      expect(read.contents).toEqual(want.contents.map((content) => ({ ...content, uri: mapped(content.uri) })));
+    } finally {
       await client.close();
     }
   });
