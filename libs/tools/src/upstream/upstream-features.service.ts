@@ -23,6 +23,9 @@ import { readFailure } from './upstream-failure';
 import { UPSTREAM_FEATURE_REQUESTS_METRIC } from './upstream-feature-metrics';
 import type { UpstreamToolProvider } from './upstream-tool.provider';
 import { UpstreamRegistry } from './upstream.registry';
+import { promptPinEntry, templatePinEntry } from './upstream-feature-pins';
+import { UpstreamPinStore } from './upstream-pin.store';
+import type { PinnableEntry } from './upstream-tool-definition';
 
 /** A JSON-RPC error for the agent: the upstream's own (code, message, data as sent) or the gateway's refusal. */
 export class FederationError extends Error {
@@ -52,6 +55,8 @@ export interface FederatedPrompt {
   upstreamName: string;
   permissions: readonly string[];
   view: Prompt;
+  /** Its definition pin (see upstream-feature-pins.ts). */
+  pin: PinnableEntry;
 }
 
 export interface FederatedResource {
@@ -68,6 +73,7 @@ export interface FederatedTemplate {
   permissions: readonly string[];
   view: ResourceTemplateType;
   matcher: UriTemplate;
+  pin: PinnableEntry;
 }
 
 /** What the gateway advertises for its upstreams' features (merged into the server's capabilities). */
@@ -109,6 +115,8 @@ export class UpstreamFeatureService {
   private readonly listeners = new Set<(notification: FederatedNotification) => void>();
   /** Subscriptions per upstream and original URI: how many agents asked (unsubscribed upstream at 0). */
   private readonly subscriptions = new Map<string, number>();
+  /** Approved definition hash per pin key of the listed prompts and templates. */
+  private approved = new Map<string, string>();
 
   constructor(
     private readonly registry: UpstreamRegistry,
@@ -116,6 +124,7 @@ export class UpstreamFeatureService {
     private readonly limiter: ToolRateLimiter,
     private readonly rates: RateLimitStore,
     private readonly clock: Clock,
+    private readonly pins: UpstreamPinStore,
     @InjectMetric(UPSTREAM_FEATURE_REQUESTS_METRIC) private readonly requests: Counter<string>,
   ) {}
 
@@ -146,7 +155,9 @@ export class UpstreamFeatureService {
 
   async listPrompts(caller: Caller): Promise<FederatedPrompt[]> {
     const all = await this.allPrompts();
-    return all.filter((prompt) => this.mayUse(caller, prompt.permissions) && inContext(caller, prompt.name)).sort(byKey((p) => p.name));
+    return all
+      .filter((prompt) => !this.isPending(prompt.pin) && this.mayUse(caller, prompt.permissions) && inContext(caller, prompt.name))
+      .sort(byKey((p) => p.name));
   }
 
   async listResources(caller: Caller): Promise<FederatedResource[]> {
@@ -157,7 +168,9 @@ export class UpstreamFeatureService {
   async listTemplates(caller: Caller): Promise<FederatedTemplate[]> {
     const all = await this.allTemplates();
     return all
-      .filter((template) => this.mayUse(caller, template.permissions) && inContext(caller, template.uriTemplate))
+      .filter(
+        (template) => !this.isPending(template.pin) && this.mayUse(caller, template.permissions) && inContext(caller, template.uriTemplate),
+      )
       .sort(byKey((t) => t.uriTemplate));
   }
 
@@ -176,6 +189,34 @@ export class UpstreamFeatureService {
     return this.holds(principal.permissions, found.permissions) ? 'member' : 'forbidden';
   }
 
+  /** Re-reads the approved hashes of these pin keys (after an administrator's approval). */
+  async refreshApprovals(keys: string[]): Promise<void> {
+    const fresh = await this.pins.approvedHashes(keys);
+    const approved = new Map(this.approved);
+    for (const key of keys) {
+      const hash = fresh.get(key);
+      if (hash === undefined) approved.delete(key);
+      else approved.set(key, hash);
+    }
+    this.approved = approved;
+  }
+
+  private isPending(pin: PinnableEntry): boolean {
+    return this.approved.get(pin.toolId) !== pin.hash;
+  }
+
+  /** Pins what an upstream offers now (new ones trusted, changed ones held) and remembers the approved hashes. */
+  private async pinAll(upstream: string, entries: PinnableEntry[]): Promise<void> {
+    const approved = await this.pins.observe(upstream, entries);
+    const merged = new Map(this.approved);
+    for (const entry of entries) {
+      const hash = approved.get(entry.toolId);
+      if (hash === undefined) merged.delete(entry.toolId);
+      else merged.set(entry.toolId, hash);
+    }
+    this.approved = merged;
+  }
+
   private allPrompts(): Promise<FederatedPrompt[]> {
     return this.gather((provider, listing) => (listing.prompts ??= this.readPrompts(provider, listing.client)));
   }
@@ -189,7 +230,22 @@ export class UpstreamFeatureService {
   }
 
   async getPrompt(caller: Caller, name: string, args: Record<string, string> | undefined, signal?: AbortSignal): Promise<GetPromptResult> {
-    const prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === name);
+    let prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === name);
+    if (!prompt) {
+      // A changed definition an administrator may just have approved (on any replica): read the approvals again.
+      const held = (await this.allPrompts()).find((candidate) => candidate.name === name && this.isPending(candidate.pin));
+      if (held && this.mayUse(caller, held.permissions) && inContext(caller, held.name)) {
+        await this.refreshApprovals([held.pin.toolId]);
+        if (this.isPending(held.pin)) {
+          throw new FederationError(
+            FederationErrorCode.SERVER_ERROR,
+            `The definition upstream ${held.upstream} now offers for prompt ${name} has not been approved by an administrator`,
+            { error: 'DEFINITION_NOT_APPROVED' },
+          );
+        }
+        prompt = held;
+      }
+    }
     if (!prompt) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
     const provider = this.provider(prompt.upstream);
     return this.forward(caller, provider, 'prompt', prompt.name, async (client) => {
@@ -341,6 +397,8 @@ export class UpstreamFeatureService {
     const listed = resources.find((resource) => resource.uri === uri);
     if (listed) return { provider: this.provider(listed.upstream), upstreamUri: listed.upstreamUri };
     const template = templates.find((candidate) => candidate.matcher.match(uri) !== null);
+    // An expansion of a template whose changed definition awaits approval is not read either.
+    if (!template && (await this.allTemplates()).some((held) => this.isPending(held.pin) && held.matcher.match(uri) !== null)) return null;
     if (template) {
       const provider = this.provider(template.upstream);
       return { provider, upstreamUri: parsed && parsed.upstream === template.upstream ? parsed.uri : uri };
@@ -531,8 +589,19 @@ export class UpstreamFeatureService {
       if (typeof prompt?.name !== 'string' || prompt.name === '' || seen.has(prompt.name)) continue;
       seen.add(prompt.name);
       const name = federatedPromptName(config.idPrefix, prompt.name);
-      out.push({ name, upstream: config.name, upstreamName: prompt.name, permissions: config.permissions, view: { ...prompt, name } });
+      out.push({
+        name,
+        upstream: config.name,
+        upstreamName: prompt.name,
+        permissions: config.permissions,
+        view: { ...prompt, name },
+        pin: promptPinEntry(config.name, name, prompt),
+      });
     }
+    await this.pinAll(
+      config.name,
+      out.map((prompt) => prompt.pin),
+    );
     return out;
   }
 
@@ -564,8 +633,19 @@ export class UpstreamFeatureService {
         this.logger.error({ upstream: config.name }, `Upstream resource template ignored: malformed ${template.uriTemplate}`);
         continue;
       }
-      out.push({ uriTemplate, upstream: config.name, permissions: config.permissions, view: { ...template, uriTemplate }, matcher });
+      out.push({
+        uriTemplate,
+        upstream: config.name,
+        permissions: config.permissions,
+        view: { ...template, uriTemplate },
+        matcher,
+        pin: templatePinEntry(config.name, uriTemplate, template),
+      });
     }
+    await this.pinAll(
+      config.name,
+      out.map((template) => template.pin),
+    );
     return out;
   }
 
