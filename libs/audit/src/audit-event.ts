@@ -41,6 +41,10 @@ export const AuditAction = {
   TOOL_DEFINITION_FLAGGED: 'tool.definition_flagged',
   TOOL_DEFINITION_APPROVED: 'tool.definition_approved',
   TOOL_DEFINITION_RESTORED: 'tool.definition_restored',
+  /** An agent got a federated upstream's prompt (prompts/get). */
+  PROMPT_GET: 'prompt.get',
+  /** An agent read a federated upstream's resource (resources/read). */
+  RESOURCE_READ: 'resource.read',
 } as const;
 
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ToolsModule } from '@app/tools';
+import { ToolsModule, UpstreamsModule } from '@app/tools';
 import { ContextAccessModule } from './context-access.module';
 import { ContextsController } from './contexts.controller';
 import { ContextsService } from './contexts.service';
@@ -9,7 +9,7 @@ import { ContextsService } from './contexts.service';
  * import this one (its edges get scopes through core's ExecutionScopeResolver).
  */
 @Module({
-  imports: [ContextAccessModule, ToolsModule],
+  imports: [ContextAccessModule, ToolsModule, UpstreamsModule],
   controllers: [ContextsController],
   providers: [ContextsService],
   exports: [ContextAccessModule],

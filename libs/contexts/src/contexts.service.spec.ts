@@ -196,6 +196,8 @@ describe('ContextsService (in-memory repository)', () => {
       clock,
       unitOfWork,
       config,
+      // No upstreams: an id that is no catalogue tool is unknown.
+      { membership: async () => 'unknown' } as never,
     );
   });
 

@@ -15,7 +15,7 @@ import {
   Principal,
 } from '@app/core';
 import { UnitOfWork } from '@app/database';
-import { ToolCatalogService } from '@app/tools';
+import { ToolCatalogService, UpstreamFeatureService } from '@app/tools';
 import type { Context } from './context';
 import { ContextAccessService } from './context-access.service';
 import { ContextChanges, ContextRepository } from './context.repository';
@@ -43,6 +43,7 @@ export class ContextsService {
     private readonly clock: Clock,
     private readonly unitOfWork: UnitOfWork,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly features: UpstreamFeatureService,
   ) {
     this.maxTimeoutMs = config.tools.maxTimeoutMs;
   }
@@ -163,18 +164,24 @@ export class ContextsService {
     const held = new Set(principal.permissions);
     const unknown: ErrorDetail[] = [];
     const forbidden: ErrorDetail[] = [];
-    tools.forEach((id, index) => {
+    for (const [index, id] of tools.entries()) {
       const tool = this.catalog.find(id);
       const field = `tools[${index}]`;
       if (!tool || !tool.available) {
-        unknown.push({ field, message: `Unknown tool: ${id}`, code: ContextsErrorCode.UNKNOWN_TOOL });
-        return;
+        // A federated prompt's name or resource (template) URI is a member like a tool (README: federated prompts and resources).
+        const member = await this.features.membership(principal, id);
+        if (member === 'forbidden') {
+          forbidden.push({ field, message: `Using ${id} requires its upstream's permissions`, code: ContextsErrorCode.TOOL_NOT_PERMITTED });
+        } else if (member === 'unknown') {
+          unknown.push({ field, message: `Unknown tool: ${id}`, code: ContextsErrorCode.UNKNOWN_TOOL });
+        }
+        continue;
       }
       const missing = tool.permissions.filter((permission) => !held.has(permission));
       if (missing.length > 0) {
         forbidden.push({ field, message: `Calling ${id} requires: ${missing.join(', ')}`, code: ContextsErrorCode.TOOL_NOT_PERMITTED });
       }
-    });
+    }
     if (unknown.length > 0) throw AppException.validation([...unknown, ...forbidden], 'Unknown tools');
     if (forbidden.length > 0) {
       throw new AppException(ErrorCode.FORBIDDEN, 'You may not call some of these tools', 403, forbidden);

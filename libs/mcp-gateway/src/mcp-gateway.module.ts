@@ -2,8 +2,9 @@ import { Module } from '@nestjs/common';
 import { AuthModule } from '@app/auth';
 import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
-import { ToolsModule } from '@app/tools';
+import { ToolsModule, UpstreamsModule } from '@app/tools';
 import { UsersModule } from '@app/users';
+import { McpFederatedFeatures } from './features/mcp-federated-features';
 import { McpHttpEndpoint } from './http/mcp-http.endpoint';
 import { OriginPolicy } from './http/origin-policy';
 import { LegacySessionHandler } from './sessions/legacy-session.handler';
@@ -27,7 +28,7 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
  * McpWsAdapter installed on the application (`app.useWebSocketAdapter`).
  */
 @Module({
-  imports: [AuthModule, UsersModule, SessionsModule, ToolsModule],
+  imports: [AuthModule, UsersModule, SessionsModule, ToolsModule, UpstreamsModule],
   controllers: [McpTicketsController],
   providers: [
     OriginPolicy,
@@ -38,6 +39,7 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
     },
     TicketService,
     McpToolIndex,
+    McpFederatedFeatures,
     McpServerBuilder,
     McpSessionRepository,
     McpConnectionRegistry,

@@ -55,6 +55,6 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
     toolExecutionsCounter,
     toolDurationHistogram,
   ],
-  exports: [ToolCatalogService, ToolExecutionService, ToolRuntimeStats, ToolProviderRegistry],
+  exports: [ToolCatalogService, ToolExecutionService, ToolRuntimeStats, ToolProviderRegistry, ToolRateLimiter, RateLimitStore],
 })
 export class ToolsModule {}

@@ -9,7 +9,12 @@ export class ContextDto {
   @ApiProperty({ description: 'Empty when none was given' }) description: string;
   @ApiProperty({ enum: CONTEXT_STATUSES }) status: ContextStatus;
   @ApiProperty({ type: 'object', additionalProperties: true }) metadata: Record<string, unknown>;
-  @ApiProperty({ type: [String], description: 'Ids of the catalogue tools available in the context' }) tools: string[];
+  @ApiProperty({
+    type: [String],
+    description:
+      'Ids of the catalogue tools available in the context (extension: and the federated prompts, resources and resource templates)',
+  })
+  tools: string[];
   @ApiProperty({
     type: 'object',
     additionalProperties: true,

@@ -32,7 +32,8 @@ export class CreateContextDto {
   @ApiPropertyOptional({
     type: [String],
     maxItems: MAX_CONTEXT_TOOLS,
-    description: 'Tool ids from the catalogue that you may call; each unknown or forbidden one is reported as tools[i]',
+    description:
+      'Tool ids from the catalogue that you may call; each unknown or forbidden one is reported as tools[i]. Extension: also the names of federated prompts and the URIs of federated resources and resource templates you may use (the context endpoint then shows only those)',
   })
   @OptionalNotNull()
   @IsArray()

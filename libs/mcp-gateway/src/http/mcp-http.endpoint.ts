@@ -4,6 +4,7 @@ import { createMcpHandler, isJsonContentType, isLegacyRequest, McpHttpHandler } 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clientInfo, ExecutionScopeResolver, parseJsonInput } from '@app/core';
 import { Authenticator, rateAllowanceHeaders, RequestRateLimiter } from '@app/auth';
+import { McpFederatedFeatures } from '../features/mcp-federated-features';
 import { JsonRpcCode, jsonRpcErrorResponse, jsonRpcInputRefusalResponse, refusalOf, refusalResponse } from '../errors/mcp-errors';
 import { authInfoOf, LegacySessionHandler, ParsedBody } from '../sessions/legacy-session.handler';
 import { McpCaller, mcpCallerOf } from '../tools/mcp-caller';
@@ -42,6 +43,7 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     private readonly builder: McpServerBuilder,
     private readonly legacy: LegacySessionHandler,
     private readonly index: McpToolIndex,
+    private readonly federated: McpFederatedFeatures,
   ) {}
 
   onModuleInit(): void {
@@ -63,7 +65,15 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       },
     );
     // 2026-07-28 clients hear of catalogue changes on their subscriptions/listen streams.
-    this.unsubscribe = this.index.onChanged(() => this.modern.notify.toolsChanged());
+    const unsubscribeTools = this.index.onChanged(() => this.modern.notify.toolsChanged());
+    const unsubscribeFederated = this.federated.onNotification((notification) => {
+      if (notification.method === 'notifications/prompts/list_changed') this.modern.notify.promptsChanged();
+      else if (notification.method === 'notifications/resources/list_changed') this.modern.notify.resourcesChanged();
+    });
+    this.unsubscribe = () => {
+      unsubscribeTools();
+      unsubscribeFederated();
+    };
 
     // Absent in application contexts without HTTP (the CLI).
     const fastify = this.adapterHost.httpAdapter?.getInstance?.() as FastifyInstance | undefined;

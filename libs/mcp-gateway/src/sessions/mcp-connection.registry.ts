@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModul
 import type { Server } from '@modelcontextprotocol/server';
 import { AuditAction, AuditService } from '@app/audit';
 import { ConnectionType, SessionService, SessionTerminatedEvent, SessionTerminationNotifier } from '@app/sessions';
+import { McpFederatedFeatures } from '../features/mcp-federated-features';
 import { contextIdOf, McpCaller } from '../tools/mcp-caller';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { McpHandshake, McpSessionRepository } from './mcp-session.repository';
@@ -60,11 +61,17 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
     private readonly audit: AuditService,
     private readonly index: McpToolIndex,
     private readonly store: McpSessionRepository,
+    private readonly federated: McpFederatedFeatures,
   ) {}
 
   onModuleInit(): void {
     this.unsubscribers.push(this.notifier.onTerminated((event) => this.onTerminated(event)));
     this.unsubscribers.push(this.index.onChanged(() => this.broadcastToolsChanged()));
+    this.unsubscribers.push(
+      this.federated.onNotification((notification) => {
+        for (const connection of this.connections.values()) this.federated.relay(connection.server, notification);
+      }),
+    );
   }
 
   onModuleDestroy(): void {

@@ -60,7 +60,15 @@ async function setup() {
   };
   const counts: Array<[string, Record<string, number>]> = [];
   const activity = { count: (sessionId: string, delta: Record<string, number>) => counts.push([sessionId, delta]) };
-  const builder = new McpServerBuilder(index as never, executions as never, activity as never, { version: '9.9.9' } as never);
+  // No upstream offers prompts, resources, completions or logging here: only tools.
+  const federated = { capabilities: () => ({}), register: () => undefined };
+  const builder = new McpServerBuilder(
+    index as never,
+    executions as never,
+    activity as never,
+    { version: '9.9.9' } as never,
+    federated as never,
+  );
 
   const server = builder.build(
     () => caller,

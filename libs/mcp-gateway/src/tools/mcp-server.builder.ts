@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { ToolExecutionService } from '@app/tools';
 import { failedResult, refusedResult } from '../errors/mcp-errors';
+import { McpFederatedFeatures } from '../features/mcp-federated-features';
 import { completedResult } from './mcp-call-result';
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
@@ -43,6 +44,7 @@ export class McpServerBuilder {
     private readonly executions: ToolExecutionService,
     private readonly activity: SessionActivityService,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly federated: McpFederatedFeatures,
   ) {
     this.info = { name: 'secure-mcp-server', title: 'Secure MCP Server', version: config.version };
   }
@@ -50,7 +52,8 @@ export class McpServerBuilder {
   /** With a `splice` (stateless HTTP), `tools/list` answers carry the index's cached JSON through it. */
   build(callerOf: CallerSource, countIn: () => string | null, splice?: ToolListSplice): Server {
     const server = new Server(this.info, {
-      capabilities: { tools: { listChanged: true } },
+      // Prompts, resources, completions and logging when an upstream offers them (see McpFederatedFeatures).
+      capabilities: { ...this.federated.capabilities(), tools: { listChanged: true } },
       jsonSchemaValidator: this.jsonSchemaValidator,
     });
     server.setRequestHandler('tools/list', async (request, ctx): Promise<ToolPage> => {
@@ -61,6 +64,7 @@ export class McpServerBuilder {
       return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
     server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx));
+    this.federated.register(server, callerOf);
     countMessages(server, this.activity, countIn);
     return server;
   }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Actor, AppException, Principal } from '@app/core';
 import { CatalogSync } from './catalog-sync';
 import { ToolPin, UpstreamPinStore } from './upstream-pin.store';
+import { UpstreamFeatureService } from './upstream-features.service';
 import { UpstreamRegistry } from './upstream.registry';
 
 /**
@@ -16,6 +17,7 @@ export class UpstreamApprovalService {
     private readonly pins: UpstreamPinStore,
     private readonly registry: UpstreamRegistry,
     private readonly sync: CatalogSync,
+    private readonly features: UpstreamFeatureService,
   ) {}
 
   async view(toolId: string): Promise<ToolPin> {
@@ -28,6 +30,8 @@ export class UpstreamApprovalService {
     const outcome = await this.pins.approve(actor, toolId, definitionHash, client);
     if (outcome.changed) {
       await Promise.all(this.registry.all().map((provider) => provider.refreshApprovals([toolId])));
+      // A federated prompt or resource template (pin keys prompt/… and template/…) follows at once too.
+      await this.features.refreshApprovals([toolId]);
       await this.sync.request();
     }
     return outcome.pin;

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { returnedRows } from '@app/database';
 import type { DefinitionFinding } from './definition-screen';
-import type { PinnedDefinition, UpstreamToolEntry } from './upstream-tool-definition';
+import type { PinnableEntry, PinnedDefinition } from './upstream-tool-definition';
 
 /** Serialises pin changes across replicas (arbitrary constant, unique to this purpose). */
 const PIN_LOCK_KEY = '7301846225190473318';
@@ -125,7 +125,7 @@ export class UpstreamPinRepository {
   }
 
   /** Pins a tool seen for the first time: its definition approved as offered (trust on first use). */
-  async insertApproved(manager: EntityManager, upstream: string, entry: UpstreamToolEntry, now: Date): Promise<void> {
+  async insertApproved(manager: EntityManager, upstream: string, entry: PinnableEntry, now: Date): Promise<void> {
     await manager.query(
       `INSERT INTO upstream_tool_pins (tool_id, upstream, upstream_tool, approved_hash, approved_definition, offered_hash,
          offered_definition, status, first_seen_at, approved_at)
@@ -138,7 +138,7 @@ export class UpstreamPinRepository {
   async offer(
     manager: EntityManager,
     upstream: string,
-    entry: UpstreamToolEntry,
+    entry: PinnableEntry,
     status: PinStatus,
     now: Date,
     findings: DefinitionFinding[],
@@ -152,7 +152,7 @@ export class UpstreamPinRepository {
   }
 
   /** Pins (or re-pins) a tool as pending with nothing approved. */
-  async hold(manager: EntityManager, upstream: string, entry: UpstreamToolEntry, findings: DefinitionFinding[], now: Date): Promise<void> {
+  async hold(manager: EntityManager, upstream: string, entry: PinnableEntry, findings: DefinitionFinding[], now: Date): Promise<void> {
     await manager.query(
       `INSERT INTO upstream_tool_pins (tool_id, upstream, upstream_tool, approved_hash, approved_definition, offered_hash,
          offered_definition, status, first_seen_at, changed_at, findings)

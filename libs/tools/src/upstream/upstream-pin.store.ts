@@ -4,7 +4,7 @@ import { AuditAction, AuditService } from '@app/audit';
 import { Actor, AppException, Clock, Principal } from '@app/core';
 import { DefinitionFinding, screenDefinition } from './definition-screen';
 import { ToolPin, UpstreamPinRepository } from './upstream-pin.repository';
-import { changedFields, UpstreamToolEntry } from './upstream-tool-definition';
+import { changedFields, PinnableEntry } from './upstream-tool-definition';
 import { UnitOfWork } from '@app/database';
 
 export type { PinStatus, ToolPin } from './upstream-pin.repository';
@@ -39,7 +39,7 @@ export class UpstreamPinStore {
    * New tools are pinned; a changed definition becomes pending (once per distinct offer); an
    * upstream that went back to the approved definition is trusted again.
    */
-  async observe(upstream: string, entries: UpstreamToolEntry[]): Promise<Map<string, string>> {
+  async observe(upstream: string, entries: PinnableEntry[]): Promise<Map<string, string>> {
     if (entries.length === 0) return new Map();
     return this.unitOfWork.run(async (manager) => {
       await this.pins.lock(manager);
@@ -152,7 +152,7 @@ export class UpstreamPinStore {
    */
   private async hold(
     manager: EntityManager,
-    entry: UpstreamToolEntry,
+    entry: PinnableEntry,
     upstream: string,
     findings: DefinitionFinding[],
     now: Date,
@@ -167,7 +167,7 @@ export class UpstreamPinStore {
     manager: EntityManager,
     action: typeof AuditAction.TOOL_DEFINITION_CHANGED | typeof AuditAction.TOOL_DEFINITION_FLAGGED,
     upstream: string,
-    entry: UpstreamToolEntry,
+    entry: PinnableEntry,
     details: Record<string, unknown>,
   ): Promise<void> {
     await this.audit.record(manager, {

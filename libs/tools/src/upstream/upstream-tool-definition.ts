@@ -34,6 +34,9 @@ export interface UpstreamToolEntry {
   definition: ToolDefinition;
 }
 
+/** What pinning needs of an entry (a tool, or a federated prompt or resource template: see upstream-feature-pins.ts). */
+export type PinnableEntry = Pick<UpstreamToolEntry, 'toolId' | 'upstreamName' | 'pinned' | 'hash'>;
+
 export function pinnedDefinitionOf(upstream: string, tool: Tool): PinnedDefinition {
   return {
     upstream,

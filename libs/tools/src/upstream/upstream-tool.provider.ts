@@ -129,6 +129,11 @@ export class UpstreamToolProvider implements ToolProvider {
     };
   }
 
+  /** The SDK client while connected: the upstream's prompts, resources and the rest use the same connection. */
+  connectedClient(): Client | null {
+    return this.state === 'connected' ? this.client : null;
+  }
+
   /**
    * The last listing, each definition marked pending when it is not the approved one. The
    * approvals are re-read every time, so one made on another replica takes effect here at the

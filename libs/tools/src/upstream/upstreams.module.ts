@@ -6,6 +6,8 @@ import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
 import { UpstreamApprovalController } from './http/upstream-approval.controller';
 import { UpstreamApprovalService } from './upstream-approval.service';
+import { upstreamFeatureRequestsCounter } from './upstream-feature-metrics';
+import { UpstreamFeatureService } from './upstream-features.service';
 import { loadUpstreamsFile } from './upstream-config';
 import { UpstreamPinRepository } from './upstream-pin.repository';
 import { UpstreamPinStore } from './upstream-pin.store';
@@ -30,8 +32,10 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     CatalogSync,
     UpstreamRegistry,
     UpstreamApprovalService,
+    UpstreamFeatureService,
+    upstreamFeatureRequestsCounter,
     { provide: TOOL_PROVIDERS, inject: [UpstreamRegistry], useFactory: (registry: UpstreamRegistry) => registry.all() },
   ],
-  exports: [UpstreamRegistry],
+  exports: [UpstreamRegistry, UpstreamFeatureService],
 })
 export class UpstreamsModule {}

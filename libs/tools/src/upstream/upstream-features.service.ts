@@ -1,0 +1,677 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Client, ProtocolError, UriTemplate } from '@modelcontextprotocol/client';
+import type {
+  CompleteRequestParams,
+  CompleteResult,
+  GetPromptResult,
+  LoggingLevel,
+  LoggingMessageNotificationParams,
+  Prompt,
+  ReadResourceResult,
+  Resource,
+  ResourceTemplateType,
+  ServerCapabilities,
+} from '@modelcontextprotocol/client';
+import type { Counter } from 'prom-client';
+import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { AppException, Clock, ErrorCode, ExecutionScope, Permission, rateWindowMs, SignedInActor } from '@app/core';
+import { RateLimitStore } from '../rate-limit/rate-limit-store';
+import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
+import { federatedPromptName, federatedUri, isFederatedUri, parseFederatedUri } from './federated-names';
+import { readFailure } from './upstream-failure';
+import { UPSTREAM_FEATURE_REQUESTS_METRIC } from './upstream-feature-metrics';
+import type { UpstreamToolProvider } from './upstream-tool.provider';
+import { UpstreamRegistry } from './upstream.registry';
+import { promptPinEntry, templatePinEntry } from './upstream-feature-pins';
+import { UpstreamPinStore } from './upstream-pin.store';
+import type { PinnableEntry } from './upstream-tool-definition';
+
+/** A JSON-RPC error for the agent: the upstream's own (code, message, data as sent) or the gateway's refusal. */
+export class FederationError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'FederationError';
+  }
+}
+
+/** JSON-RPC codes of the gateway's own refusals here. */
+export const FederationErrorCode = {
+  INVALID_PARAMS: -32602,
+  /** The spec's "resource not found" (the SDK puts -32602 on the wire, as 2026-07-28 says; data carries the URI). */
+  RESOURCE_NOT_FOUND: -32002,
+  /** Upstream unavailable, timed out, rate limited: the gateway's own refusal (data.error says which). */
+  SERVER_ERROR: -32000,
+} as const;
+
+export interface FederatedPrompt {
+  /** The name agents see (see federated-names.ts). */
+  name: string;
+  upstream: string;
+  upstreamName: string;
+  permissions: readonly string[];
+  view: Prompt;
+  /** Its definition pin (see upstream-feature-pins.ts). */
+  pin: PinnableEntry;
+}
+
+export interface FederatedResource {
+  uri: string;
+  upstream: string;
+  upstreamUri: string;
+  permissions: readonly string[];
+  view: Resource;
+}
+
+export interface FederatedTemplate {
+  uriTemplate: string;
+  upstream: string;
+  permissions: readonly string[];
+  view: ResourceTemplateType;
+  matcher: UriTemplate;
+  pin: PinnableEntry;
+}
+
+/** What the gateway advertises for its upstreams' features (merged into the server's capabilities). */
+export type FederatedCapabilities = Pick<ServerCapabilities, 'prompts' | 'resources' | 'completions' | 'logging'>;
+
+/** A notification an upstream sent that concerns agents (relayed by the MCP gateway). */
+export type FederatedNotification =
+  | { method: 'notifications/prompts/list_changed'; upstream: string }
+  | { method: 'notifications/resources/list_changed'; upstream: string }
+  | { method: 'notifications/resources/updated'; upstream: string; uri: string }
+  | { method: 'notifications/message'; upstream: string; params: LoggingMessageNotificationParams };
+
+interface Listing {
+  client: Client;
+  prompts?: Promise<FederatedPrompt[]>;
+  resources?: Promise<FederatedResource[]>;
+  templates?: Promise<FederatedTemplate[]>;
+}
+
+type Caller = ExecutionScope & Pick<SignedInActor, 'ipAddress' | 'userAgent'>;
+
+const LOG_LEVELS: readonly LoggingLevel[] = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/**
+ * Everything an upstream offers besides tools — prompts, resources, resource templates,
+ * completions, logging and resource subscriptions — federated under the same identity and
+ * permissions as its tools: an item is visible to (and usable by) a caller holding
+ * `tools:execute` and every permission the upstream is declared with, and on a context only when
+ * it is one of the context's members. Listings are cached per connection (re-read after a
+ * reconnection or the upstream's `list_changed`); `prompts/get` and `resources/read` are
+ * rate limited per user like a tool call (the upstream's `rateLimit`, plus the context's budget),
+ * audited and counted.
+ */
+@Injectable()
+export class UpstreamFeatureService {
+  private readonly logger = new Logger(UpstreamFeatureService.name);
+  private readonly listings = new Map<string, Listing>();
+  private readonly wired = new WeakSet<Client>();
+  private readonly listeners = new Set<(notification: FederatedNotification) => void>();
+  /** Subscriptions per upstream and original URI: how many agents asked (unsubscribed upstream at 0). */
+  private readonly subscriptions = new Map<string, number>();
+  /** Approved definition hash per pin key of the listed prompts and templates. */
+  private approved = new Map<string, string>();
+
+  constructor(
+    private readonly registry: UpstreamRegistry,
+    private readonly audit: AuditService,
+    private readonly limiter: ToolRateLimiter,
+    private readonly rates: RateLimitStore,
+    private readonly clock: Clock,
+    private readonly pins: UpstreamPinStore,
+    @InjectMetric(UPSTREAM_FEATURE_REQUESTS_METRIC) private readonly requests: Counter<string>,
+  ) {}
+
+  /** Capabilities the connected upstreams offer now (empty when none offers any). */
+  capabilities(): FederatedCapabilities {
+    const capabilities: FederatedCapabilities = {};
+    for (const provider of this.registry.all()) {
+      const offered = provider.connectedClient()?.getServerCapabilities();
+      if (!offered) continue;
+      if (offered.prompts) capabilities.prompts = { listChanged: true };
+      if (offered.resources) {
+        capabilities.resources = {
+          listChanged: true,
+          subscribe: capabilities.resources?.subscribe === true || offered.resources.subscribe === true,
+        };
+      }
+      if (offered.completions) capabilities.completions = {};
+      if (offered.logging) capabilities.logging = {};
+    }
+    return capabilities;
+  }
+
+  /** Upstream notifications agents may need (list changes, resource updates, log messages). */
+  onNotification(listener: (notification: FederatedNotification) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async listPrompts(caller: Caller): Promise<FederatedPrompt[]> {
+    const all = await this.allPrompts();
+    return all
+      .filter((prompt) => !this.isPending(prompt.pin) && this.mayUse(caller, prompt.permissions) && inContext(caller, prompt.name))
+      .sort(byKey((p) => p.name));
+  }
+
+  async listResources(caller: Caller): Promise<FederatedResource[]> {
+    const all = await this.allResources();
+    return all.filter((resource) => this.mayUse(caller, resource.permissions) && inContext(caller, resource.uri)).sort(byKey((r) => r.uri));
+  }
+
+  async listTemplates(caller: Caller): Promise<FederatedTemplate[]> {
+    const all = await this.allTemplates();
+    return all
+      .filter(
+        (template) => !this.isPending(template.pin) && this.mayUse(caller, template.permissions) && inContext(caller, template.uriTemplate),
+      )
+      .sort(byKey((t) => t.uriTemplate));
+  }
+
+  /**
+   * Whether `id` (a member of a context's `tools` that is no catalogue tool) names a federated
+   * prompt, resource or resource template of a connected upstream, and whether `principal` may
+   * use it: contexts take these as members like tools.
+   */
+  async membership(principal: Pick<ExecutionScope['principal'], 'permissions'>, id: string): Promise<'member' | 'forbidden' | 'unknown'> {
+    const [prompts, resources, templates] = await Promise.all([this.allPrompts(), this.allResources(), this.allTemplates()]);
+    const found =
+      prompts.find((prompt) => prompt.name === id) ??
+      resources.find((resource) => resource.uri === id) ??
+      templates.find((template) => template.uriTemplate === id);
+    if (!found) return 'unknown';
+    return this.holds(principal.permissions, found.permissions) ? 'member' : 'forbidden';
+  }
+
+  /** Re-reads the approved hashes of these pin keys (after an administrator's approval). */
+  async refreshApprovals(keys: string[]): Promise<void> {
+    const fresh = await this.pins.approvedHashes(keys);
+    const approved = new Map(this.approved);
+    for (const key of keys) {
+      const hash = fresh.get(key);
+      if (hash === undefined) approved.delete(key);
+      else approved.set(key, hash);
+    }
+    this.approved = approved;
+  }
+
+  private isPending(pin: PinnableEntry): boolean {
+    return this.approved.get(pin.toolId) !== pin.hash;
+  }
+
+  /** Pins what an upstream offers now (new ones trusted, changed ones held) and remembers the approved hashes. */
+  private async pinAll(upstream: string, entries: PinnableEntry[]): Promise<void> {
+    const approved = await this.pins.observe(upstream, entries);
+    const merged = new Map(this.approved);
+    for (const entry of entries) {
+      const hash = approved.get(entry.toolId);
+      if (hash === undefined) merged.delete(entry.toolId);
+      else merged.set(entry.toolId, hash);
+    }
+    this.approved = merged;
+  }
+
+  private allPrompts(): Promise<FederatedPrompt[]> {
+    return this.gather((provider, listing) => (listing.prompts ??= this.readPrompts(provider, listing.client)));
+  }
+
+  private allResources(): Promise<FederatedResource[]> {
+    return this.gather((provider, listing) => (listing.resources ??= this.readResources(provider, listing.client)));
+  }
+
+  private allTemplates(): Promise<FederatedTemplate[]> {
+    return this.gather((provider, listing) => (listing.templates ??= this.readTemplates(provider, listing.client)));
+  }
+
+  async getPrompt(caller: Caller, name: string, args: Record<string, string> | undefined, signal?: AbortSignal): Promise<GetPromptResult> {
+    let prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === name);
+    if (!prompt) {
+      // A changed definition an administrator may just have approved (on any replica): read the approvals again.
+      const held = (await this.allPrompts()).find((candidate) => candidate.name === name && this.isPending(candidate.pin));
+      if (held && this.mayUse(caller, held.permissions) && inContext(caller, held.name)) {
+        await this.refreshApprovals([held.pin.toolId]);
+        if (this.isPending(held.pin)) {
+          throw new FederationError(
+            FederationErrorCode.SERVER_ERROR,
+            `The definition upstream ${held.upstream} now offers for prompt ${name} has not been approved by an administrator`,
+            { error: 'DEFINITION_NOT_APPROVED' },
+          );
+        }
+        prompt = held;
+      }
+    }
+    if (!prompt) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
+    const provider = this.provider(prompt.upstream);
+    return this.forward(caller, provider, 'prompt', prompt.name, async (client) => {
+      const params = args === undefined ? { name: prompt.upstreamName } : { name: prompt.upstreamName, arguments: args };
+      return (await client.getPrompt(params, { signal, timeout: provider.config.timeouts.callMs })) as GetPromptResult;
+    });
+  }
+
+  async readResource(caller: Caller, uri: string, signal?: AbortSignal): Promise<ReadResourceResult> {
+    const target = await this.resolveUri(caller, uri);
+    if (!target) throw new FederationError(FederationErrorCode.RESOURCE_NOT_FOUND, 'Resource not found', { uri });
+    const provider = target.provider;
+    const result = await this.forward(caller, provider, 'resource', uri, async (client) => {
+      return (await client.readResource(
+        { uri: target.upstreamUri },
+        { signal, timeout: provider.config.timeouts.callMs, cacheMode: 'bypass' },
+      )) as ReadResourceResult;
+    });
+    // The contents name the URIs the agent knows (rewritten like the listing's).
+    return {
+      ...result,
+      contents: result.contents.map((content) =>
+        typeof content.uri === 'string'
+          ? { ...content, uri: federatedUri(provider.config.name, provider.config.idPrefix, content.uri) }
+          : content,
+      ),
+    };
+  }
+
+  /**
+   * `completion/complete`, to the upstream that owns the prompt or resource template (the
+   * template's URI mapped back). Not audited (no content is read), but refused like a read for
+   * anything the caller cannot see.
+   */
+  async complete(caller: Caller, params: CompleteRequestParams, signal?: AbortSignal): Promise<CompleteResult> {
+    const ref = params.ref;
+    let provider: UpstreamToolProvider;
+    let upstreamRef: CompleteRequestParams['ref'];
+    if (ref.type === 'ref/prompt') {
+      const prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === ref.name);
+      if (!prompt) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${ref.name}`);
+      provider = this.provider(prompt.upstream);
+      upstreamRef = { ...ref, name: prompt.upstreamName };
+    } else {
+      const template = (await this.listTemplates(caller)).find((candidate) => candidate.uriTemplate === ref.uri);
+      if (!template) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown resource template: ${ref.uri}`);
+      provider = this.provider(template.upstream);
+      upstreamRef = { ...ref, uri: originalOf(template) };
+    }
+    const client = this.clientOf(provider);
+    if (!client.getServerCapabilities()?.completions) {
+      throw new FederationError(-32601, `Upstream ${provider.config.name} does not offer completions`);
+    }
+    try {
+      return (await client.complete(
+        { ...params, ref: upstreamRef },
+        { signal, timeout: provider.config.timeouts.callMs },
+      )) as CompleteResult;
+    } catch (error) {
+      throw this.failure(provider, error);
+    }
+  }
+
+  /** `resources/subscribe`: subscribes upstream (once per URI, however many agents ask). */
+  async subscribe(caller: Caller, uri: string): Promise<{ upstream: string; upstreamUri: string }> {
+    const target = await this.resolveUri(caller, uri);
+    if (!target) throw new FederationError(FederationErrorCode.RESOURCE_NOT_FOUND, 'Resource not found', { uri });
+    const client = this.clientOf(target.provider);
+    if (!client.getServerCapabilities()?.resources?.subscribe) {
+      throw new FederationError(-32601, `Upstream ${target.provider.config.name} does not offer resource subscriptions`);
+    }
+    const key = subscriptionKey(target.provider.config.name, target.upstreamUri);
+    const count = this.subscriptions.get(key) ?? 0;
+    if (count === 0) {
+      try {
+        await client.subscribeResource({ uri: target.upstreamUri }, { timeout: target.provider.config.timeouts.callMs });
+      } catch (error) {
+        throw this.failure(target.provider, error);
+      }
+    }
+    this.subscriptions.set(key, count + 1);
+    return { upstream: target.provider.config.name, upstreamUri: target.upstreamUri };
+  }
+
+  /** `resources/unsubscribe` (or an agent gone): unsubscribes upstream when no agent is left. */
+  async unsubscribe(upstream: string, upstreamUri: string): Promise<void> {
+    const key = subscriptionKey(upstream, upstreamUri);
+    const count = this.subscriptions.get(key) ?? 0;
+    if (count > 1) {
+      this.subscriptions.set(key, count - 1);
+      return;
+    }
+    this.subscriptions.delete(key);
+    const client = this.registry.get(upstream)?.connectedClient();
+    if (!client) return;
+    await client
+      .unsubscribeResource({ uri: upstreamUri })
+      .catch((error: unknown) => this.logger.debug({ err: error, upstream }, 'Unsubscribing upstream failed'));
+  }
+
+  /** The agent-facing URI of a resource an upstream named (for relayed `resources/updated`). */
+  agentUri(upstream: string, uri: string): string {
+    const provider = this.registry.get(upstream);
+    return provider ? federatedUri(upstream, provider.config.idPrefix, uri) : uri;
+  }
+
+  /**
+   * `logging/setLevel`: upstream connections are shared by every agent, so each upstream offering
+   * logging is set to the level asked (the gateway filters relayed messages per agent by the
+   * level that agent set).
+   */
+  async setLoggingLevel(caller: Caller, level: LoggingLevel): Promise<void> {
+    for (const provider of this.registry.all()) {
+      if (!this.mayUse(caller, provider.config.permissions)) continue;
+      const client = provider.connectedClient();
+      if (!client?.getServerCapabilities()?.logging) continue;
+      await client
+        .setLoggingLevel(level, { timeout: provider.config.timeouts.callMs })
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error, upstream: provider.config.name }, 'Setting the upstream log level failed'),
+        );
+    }
+  }
+
+  /** Whether a relayed log message of `upstream` may go to this caller (permissions of the upstream). */
+  mayReceiveFrom(caller: Caller, upstream: string): boolean {
+    const provider = this.registry.get(upstream);
+    return provider !== undefined && this.mayUse(caller, provider.config.permissions);
+  }
+
+  /** Whether a level passes an agent's minimum (`logging/setLevel`). */
+  static passes(level: LoggingLevel, minimum: LoggingLevel): boolean {
+    return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(minimum);
+  }
+
+  private mayUse(caller: Caller, permissions: readonly string[]): boolean {
+    return this.holds(caller.principal.permissions, permissions);
+  }
+
+  private holds(held: readonly string[], permissions: readonly string[]): boolean {
+    return held.includes(Permission.TOOLS_EXECUTE) && permissions.every((permission) => held.includes(permission));
+  }
+
+  /** The upstream and its own URI for an agent's URI; null when no upstream visible to the caller has it. */
+  private async resolveUri(caller: Caller, uri: string): Promise<{ provider: UpstreamToolProvider; upstreamUri: string } | null> {
+    const parsed = parseFederatedUri(uri);
+    if (isFederatedUri(uri) && !parsed) return null;
+    const [resources, templates] = await Promise.all([this.listResources(caller), this.listTemplates(caller)]);
+    const listed = resources.find((resource) => resource.uri === uri);
+    if (listed) return { provider: this.provider(listed.upstream), upstreamUri: listed.upstreamUri };
+    const template = templates.find((candidate) => candidate.matcher.match(uri) !== null);
+    // An expansion of a template whose changed definition awaits approval is not read either.
+    if (!template && (await this.allTemplates()).some((held) => this.isPending(held.pin) && held.matcher.match(uri) !== null)) return null;
+    if (template) {
+      const provider = this.provider(template.upstream);
+      return { provider, upstreamUri: parsed && parsed.upstream === template.upstream ? parsed.uri : uri };
+    }
+    if (parsed) {
+      // A URI of an upstream the caller may use that neither lists nor templates it (e.g. one a tool returned).
+      const provider = this.registry.get(parsed.upstream);
+      if (!provider || provider.config.idPrefix === '' || !this.mayUse(caller, provider.config.permissions)) return null;
+      if (caller.context) return null; // a context shows its members only
+      return { provider, upstreamUri: parsed.uri };
+    }
+    // An unlisted URI in no gateway scheme: an empty-prefix upstream's, if exactly one may be asked.
+    if (caller.context) return null;
+    const candidates = this.registry
+      .all()
+      .filter((provider) => provider.config.idPrefix === '' && this.mayUse(caller, provider.config.permissions));
+    return candidates.length === 1 ? { provider: candidates[0], upstreamUri: uri } : null;
+  }
+
+  /** Rate limit, call, audit and count one prompts/get or resources/read. */
+  private async forward<T>(
+    caller: Caller,
+    provider: UpstreamToolProvider,
+    kind: 'prompt' | 'resource',
+    id: string,
+    call: (client: Client) => Promise<T>,
+  ): Promise<T> {
+    const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
+    const upstream = provider.config.name;
+    const record = (result: 'success' | 'failure', reason?: string) =>
+      this.audit
+        .recordStandalone(
+          auditEvent(action, caller, {
+            resource: `${kind}:${id}`,
+            result,
+            details: { upstream, contextId: caller.context?.id ?? null, ...(reason ? { reason } : {}) },
+          }),
+        )
+        .catch((error: unknown) => this.logger.error({ err: error, action }, 'Audit record of a federated read failed'));
+    try {
+      await this.consume(caller, provider, kind, id);
+    } catch (error) {
+      this.requests.inc({ kind, upstream, status: 'refused' });
+      await record('failure', ErrorCode.RATE_LIMIT_EXCEEDED);
+      throw error;
+    }
+    let result: T;
+    try {
+      result = await call(this.clientOf(provider));
+    } catch (error) {
+      const failure = error instanceof FederationError ? error : this.failure(provider, error);
+      this.requests.inc({ kind, upstream, status: 'failed' });
+      await record('failure', failure.message);
+      throw failure;
+    }
+    this.requests.inc({ kind, upstream, status: 'completed' });
+    await record('success');
+    return result;
+  }
+
+  /** The upstream's per-user budget (its `rateLimit`, per prompt or resource) and the context's. */
+  private async consume(caller: Caller, provider: UpstreamToolProvider, kind: string, id: string): Promise<void> {
+    const userId = caller.principal.userId;
+    if (caller.context) await this.limiter.consumeContext(userId, caller.context);
+    const limit = provider.config.rateLimit;
+    const decision = await this.rates.hit(
+      `${kind}:${id}:user:${userId}`,
+      limit.requests,
+      rateWindowMs(limit.window) ?? 60_000,
+      this.clock.nowMs(),
+    );
+    if (!decision.allowed) {
+      throw new AppException(
+        ErrorCode.RATE_LIMIT_EXCEEDED,
+        `Rate limit for ${id} exceeded: ${limit.requests} requests per ${limit.window}`,
+        429,
+        [],
+        rateLimitHeaders(decision),
+      );
+    }
+  }
+
+  private provider(name: string): UpstreamToolProvider {
+    const provider = this.registry.get(name);
+    if (!provider) throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${name} is not declared`);
+    return provider;
+  }
+
+  private clientOf(provider: UpstreamToolProvider): Client {
+    const client = provider.connectedClient();
+    if (!client) {
+      throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${provider.config.name} is unavailable`, {
+        error: 'UPSTREAM_UNAVAILABLE',
+      });
+    }
+    return client;
+  }
+
+  /** An upstream's JSON-RPC error as it sent it; anything else as the gateway's own error. */
+  private failure(provider: UpstreamToolProvider, error: unknown): FederationError {
+    if (error instanceof FederationError) return error;
+    if (error instanceof ProtocolError) return new FederationError(error.code, error.message, error.data);
+    const reading = readFailure(error);
+    const code = reading.kind === 'timeout' ? 'TIMEOUT' : reading.kind === 'connection' ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR';
+    return new FederationError(
+      FederationErrorCode.SERVER_ERROR,
+      `Upstream ${provider.config.name}: ${reading.publicSummary ?? reading.summary}`,
+      {
+        error: code,
+      },
+    );
+  }
+
+  /** Each connected upstream's cached listing of one kind, concatenated (an upstream that fails is left out, logged). */
+  private async gather<T>(read: (provider: UpstreamToolProvider, listing: Listing) => Promise<T[]>): Promise<T[]> {
+    const parts = await Promise.all(
+      this.registry.all().map(async (provider) => {
+        const listing = this.listingOf(provider);
+        if (!listing) return [];
+        try {
+          return await read(provider, listing);
+        } catch (error) {
+          this.forget(provider.config.name, listing.client);
+          this.logger.warn({ err: error, upstream: provider.config.name }, 'Listing an upstream failed; its items are left out for now');
+          return [];
+        }
+      }),
+    );
+    return parts.flat();
+  }
+
+  private listingOf(provider: UpstreamToolProvider): Listing | null {
+    const client = provider.connectedClient();
+    if (!client) return null;
+    let listing = this.listings.get(provider.config.name);
+    if (!listing || listing.client !== client) {
+      listing = { client };
+      this.listings.set(provider.config.name, listing);
+      this.wire(provider.config.name, client);
+    }
+    return listing;
+  }
+
+  private forget(upstream: string, client: Client, kind?: 'prompts' | 'resources'): void {
+    const listing = this.listings.get(upstream);
+    if (!listing || listing.client !== client) return;
+    if (kind === 'prompts') listing.prompts = undefined;
+    else if (kind === 'resources') listing.resources = listing.templates = undefined;
+    else this.listings.delete(upstream);
+  }
+
+  /** The upstream's notifications: list changes drop the cache; all are passed to the listeners. */
+  private wire(upstream: string, client: Client): void {
+    if (this.wired.has(client)) return;
+    this.wired.add(client);
+    const emit = (notification: FederatedNotification) => {
+      for (const listener of this.listeners) {
+        try {
+          listener(notification);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'A federated notification listener failed');
+        }
+      }
+    };
+    client.setNotificationHandler('notifications/prompts/list_changed', () => {
+      this.forget(upstream, client, 'prompts');
+      emit({ method: 'notifications/prompts/list_changed', upstream });
+    });
+    client.setNotificationHandler('notifications/resources/list_changed', () => {
+      this.forget(upstream, client, 'resources');
+      emit({ method: 'notifications/resources/list_changed', upstream });
+    });
+    client.setNotificationHandler('notifications/resources/updated', (notification) => {
+      emit({ method: 'notifications/resources/updated', upstream, uri: notification.params.uri });
+    });
+    client.setNotificationHandler('notifications/message', (notification) => {
+      emit({ method: 'notifications/message', upstream, params: notification.params });
+    });
+  }
+
+  private async readPrompts(provider: UpstreamToolProvider, client: Client): Promise<FederatedPrompt[]> {
+    if (!client.getServerCapabilities()?.prompts) return [];
+    const { config } = provider;
+    const { prompts } = await client.listPrompts(undefined, { timeout: config.timeouts.listMs, cacheMode: 'refresh' });
+    const seen = new Set<string>();
+    const out: FederatedPrompt[] = [];
+    for (const prompt of prompts) {
+      if (typeof prompt?.name !== 'string' || prompt.name === '' || seen.has(prompt.name)) continue;
+      seen.add(prompt.name);
+      const name = federatedPromptName(config.idPrefix, prompt.name);
+      out.push({
+        name,
+        upstream: config.name,
+        upstreamName: prompt.name,
+        permissions: config.permissions,
+        view: { ...prompt, name },
+        pin: promptPinEntry(config.name, name, prompt),
+      });
+    }
+    await this.pinAll(
+      config.name,
+      out.map((prompt) => prompt.pin),
+    );
+    return out;
+  }
+
+  private async readResources(provider: UpstreamToolProvider, client: Client): Promise<FederatedResource[]> {
+    if (!client.getServerCapabilities()?.resources) return [];
+    const { config } = provider;
+    const { resources } = await client.listResources(undefined, { timeout: config.timeouts.listMs, cacheMode: 'refresh' });
+    const out: FederatedResource[] = [];
+    for (const resource of resources) {
+      if (typeof resource?.uri !== 'string' || !this.acceptable(provider, resource.uri)) continue;
+      const uri = federatedUri(config.name, config.idPrefix, resource.uri);
+      out.push({ uri, upstream: config.name, upstreamUri: resource.uri, permissions: config.permissions, view: { ...resource, uri } });
+    }
+    return out;
+  }
+
+  private async readTemplates(provider: UpstreamToolProvider, client: Client): Promise<FederatedTemplate[]> {
+    if (!client.getServerCapabilities()?.resources) return [];
+    const { config } = provider;
+    const { resourceTemplates } = await client.listResourceTemplates(undefined, { timeout: config.timeouts.listMs, cacheMode: 'refresh' });
+    const out: FederatedTemplate[] = [];
+    for (const template of resourceTemplates) {
+      if (typeof template?.uriTemplate !== 'string' || !this.acceptable(provider, template.uriTemplate)) continue;
+      const uriTemplate = federatedUri(config.name, config.idPrefix, template.uriTemplate);
+      let matcher: UriTemplate;
+      try {
+        matcher = new UriTemplate(uriTemplate);
+      } catch {
+        this.logger.error({ upstream: config.name }, `Upstream resource template ignored: malformed ${template.uriTemplate}`);
+        continue;
+      }
+      out.push({
+        uriTemplate,
+        upstream: config.name,
+        permissions: config.permissions,
+        view: { ...template, uriTemplate },
+        matcher,
+        pin: templatePinEntry(config.name, uriTemplate, template),
+      });
+    }
+    await this.pinAll(
+      config.name,
+      out.map((template) => template.pin),
+    );
+    return out;
+  }
+
+  /** An empty-prefix upstream's URI in the gateway's own scheme would be ambiguous: not federated. */
+  private acceptable(provider: UpstreamToolProvider, uri: string): boolean {
+    if (provider.config.idPrefix !== '' || !isFederatedUri(uri)) return true;
+    this.logger.error({ upstream: provider.config.name }, `Upstream resource ignored: ${uri} is in the gateway's own URI scheme`);
+    return false;
+  }
+}
+
+/** Whether a context (if any) has this prompt name or resource URI (template) among its members. */
+function inContext(caller: Pick<ExecutionScope, 'context'>, id: string): boolean {
+  const context = caller.context;
+  if (!context) return true;
+  return context.tools.includes(id);
+}
+
+function originalOf(template: FederatedTemplate): string {
+  return parseFederatedUri(template.uriTemplate)?.uri ?? template.uriTemplate;
+}
+
+function subscriptionKey(upstream: string, uri: string): string {
+  return `${upstream}\u0000${uri}`;
+}
+
+function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
+  return (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+}
