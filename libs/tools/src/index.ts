@@ -1,6 +1,15 @@
 export type { ToolCallContext, ToolDefinition, ToolProvider } from './provider/tool-provider';
 export { ToolError, abortedError } from './provider/tool-error';
 export { isToolResult } from './provider/tool-result';
+export { missingCapability, relayCapabilitiesOf, RELAYED_METHODS } from './provider/client-request-relay';
+export type {
+  ClientRequestRelay,
+  InputRequired,
+  RelayCapabilities,
+  RelayedMethod,
+  RelayedRequest,
+  RelayOutcome,
+} from './provider/client-request-relay';
 export type { ToolResult } from './provider/tool-result';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
 export { TOOL_PROVIDERS } from './tool-providers.token';

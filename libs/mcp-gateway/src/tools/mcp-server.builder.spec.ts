@@ -60,7 +60,15 @@ async function setup() {
   };
   const counts: Array<[string, Record<string, number>]> = [];
   const activity = { count: (sessionId: string, delta: Record<string, number>) => counts.push([sessionId, delta]) };
-  const builder = new McpServerBuilder(index as never, executions as never, activity as never, { version: '9.9.9' } as never);
+  // No upstream asks for client input here: the relay is exercised end to end in test/upstream/upstream-relay.e2e-spec.ts.
+  const relays = { forCall: () => ({ relay: { capabilities: {} }, inputRequired: () => undefined }) };
+  const builder = new McpServerBuilder(
+    index as never,
+    executions as never,
+    activity as never,
+    { version: '9.9.9' } as never,
+    relays as never,
+  );
 
   const server = builder.build(
     () => caller,

@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { ToolExecutionService } from '@app/tools';
 import { failedResult, refusedResult } from '../errors/mcp-errors';
+import { AgentRequestRelays } from '../relay/agent-request-relay';
 import { completedResult } from './mcp-call-result';
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
@@ -43,6 +44,7 @@ export class McpServerBuilder {
     private readonly executions: ToolExecutionService,
     private readonly activity: SessionActivityService,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly relays: AgentRequestRelays,
   ) {
     this.info = { name: 'secure-mcp-server', title: 'Secure MCP Server', version: config.version };
   }
@@ -60,12 +62,12 @@ export class McpServerBuilder {
       const tools = splice.hold(toolsJson);
       return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
-    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx));
+    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx, server));
     countMessages(server, this.activity, countIn);
     return server;
   }
 
-  private async call(caller: McpCaller, request: CallToolRequest, ctx: ServerContext): Promise<CallToolResult> {
+  private async call(caller: McpCaller, request: CallToolRequest, ctx: ServerContext, server: Server): Promise<CallToolResult> {
     const name = request.params.name;
     const tool = this.index.find(caller, name);
     if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
@@ -78,14 +80,19 @@ export class McpServerBuilder {
               .notify({ method: 'notifications/progress', params: { progressToken, progress, total, message } })
               .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
           };
+    // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
+    const calling = this.relays.forCall(server, caller, tool, ctx);
     try {
       // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
       const { execution } = await this.executions.execute(
         caller,
         tool.id,
         { parameters: request.params.arguments ?? {} },
-        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
+        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal, relay: calling.relay },
       );
+      // The upstream needs the agent's input first (2026-07-28 round trip): its InputRequiredResult, not a result.
+      const inputRequired = calling.inputRequired();
+      if (inputRequired) return inputRequired as unknown as CallToolResult;
       // A failed run is counted (tool_executions, errors) by the pipeline itself.
       return execution.status === 'completed'
         ? completedResult(tool, execution.result)

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import { CLIENT_CAPABILITIES_META_KEY, Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
@@ -11,6 +11,13 @@ import type { UpstreamConfig } from './upstream-config';
 import { readFailure, UpstreamErrorCode } from './upstream-failure';
 import type { UpstreamPinStore } from './upstream-pin.store';
 import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
+import {
+  capabilitiesEnvelope,
+  inputRequiredError,
+  inputRequiredOf,
+  RELAY_CLIENT_CAPABILITIES,
+  UpstreamRequestRelay,
+} from './upstream-request-relay';
 import { createUpstreamTransport } from './upstream-transport';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -72,6 +79,8 @@ export class UpstreamToolProvider implements ToolProvider {
   /** Bumped whenever a connection ends: callbacks of older connections then do nothing. */
   private generation = 0;
   private client: Client | null = null;
+  /** Server→client requests of the current connection, relayed to the agent whose call is in flight. */
+  private relays: UpstreamRequestRelay | null = null;
   private transport: Transport | null = null;
   private entries = new Map<string, UpstreamToolEntry>();
   private approved = new Map<string, string>();
@@ -191,15 +200,27 @@ export class UpstreamToolProvider implements ToolProvider {
     }
     const generation = this.generation;
     const report = ctx.reportProgress;
+    const relay = ctx.relay;
+    const modern = client.getProtocolEra() === 'modern';
     this.inFlight += 1;
+    const leave = this.relays?.enter(relay);
     let result: CallToolResult;
     try {
       result = (await client.callTool(
-        { name: entry.upstreamName, arguments: (input ?? {}) as Record<string, unknown> },
+        {
+          name: entry.upstreamName,
+          arguments: (input ?? {}) as Record<string, unknown>,
+          // 2026-07-28: the upstream sees the calling agent's capabilities, not the gateway's, and a retry carries the agent's answers.
+          ...(modern ? { _meta: { [CLIENT_CAPABILITIES_META_KEY]: capabilitiesEnvelope(relay?.capabilities) } } : {}),
+          ...(modern && relay?.inputResponses ? { inputResponses: relay.inputResponses } : {}),
+          ...(modern && relay?.requestState !== undefined ? { requestState: relay.requestState } : {}),
+        },
         {
           // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
           signal: ctx.signal,
           timeout: this.config.timeouts.callMs,
+          // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
+          allowInputRequired: true,
           ...(report
             ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) }
             : {}),
@@ -209,6 +230,18 @@ export class UpstreamToolProvider implements ToolProvider {
       throw this.callFailure(error, ctx.signal, generation, toolId);
     } finally {
       this.inFlight -= 1;
+      leave?.();
+    }
+    const inputRequired = inputRequiredOf(result);
+    if (inputRequired) {
+      if (!relay) {
+        throw new ToolError(
+          ToolErrorCode.UPSTREAM_ERROR,
+          `Upstream ${this.config.name} needs input from the client (sampling, elicitation or roots), which only an MCP agent can give`,
+        );
+      }
+      relay.inputRequired(inputRequired);
+      throw inputRequiredError(this.config.name);
     }
     // The upstream's result as it sent it (an isError result included): the pipeline and both
     // transports render it without rewriting. Only its size is bounded.
@@ -238,12 +271,19 @@ export class UpstreamToolProvider implements ToolProvider {
     }
     const client = new Client(CLIENT_INFO, {
       versionNegotiation: { mode: this.config.protocol },
+      // Sampling, elicitation and roots are relayed to the calling agent when it declared them (UpstreamRequestRelay).
+      capabilities: RELAY_CLIENT_CAPABILITIES,
+      // 2026-07-28: an InputRequiredResult is the agent's to answer, never the gateway's.
+      inputRequired: { autoFulfill: false },
       // The provider lists itself, with its own timeout, serialised with (re)connection listings.
       listChanged: { tools: { autoRefresh: false, debounceMs: 100, onChanged: () => this.relist(generation) } },
     });
     client.onclose = () => this.fail(generation, new Error('closed'), 'close');
     client.onerror = (error) => this.transportError(generation, error);
+    const relays = new UpstreamRequestRelay(this.config.name);
+    relays.install(client);
     this.client = client;
+    this.relays = relays;
     this.transport = transport;
     this.drainStderr(transport);
     try {
@@ -406,6 +446,7 @@ export class UpstreamToolProvider implements ToolProvider {
     const transport = this.transport;
     this.client = null;
     this.transport = null;
+    this.relays = null;
     if (!client) return;
     if (graceful && transport && 'terminateSession' in transport) {
       // Ends the 2025-era HTTP session politely (DELETE); a server that is gone is not waited for.
