@@ -1,16 +1,9 @@
 export type { ToolCallContext, ToolDefinition, ToolProvider } from './provider/tool-provider';
 export { ToolError, abortedError } from './provider/tool-error';
 export { isToolResult } from './provider/tool-result';
-export { missingCapability, relayCapabilitiesOf, RELAYED_METHODS } from './provider/client-request-relay';
-export type {
-  ClientRequestRelay,
-  InputRequired,
-  RelayCapabilities,
-  RelayedMethod,
-  RelayedRequest,
-  RelayOutcome,
-} from './provider/client-request-relay';
 export type { ToolResult } from './provider/tool-result';
+export { relayCapabilitiesOf } from './provider/client-request-relay';
+export type { ClientRequestRelay, InputRequired, RelayOutcome, RelayedRequest } from './provider/client-request-relay';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
 export { TOOL_PROVIDERS } from './tool-providers.token';
 export { ToolsModule } from './tools.module';

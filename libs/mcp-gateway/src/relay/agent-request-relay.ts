@@ -50,7 +50,6 @@ export class AgentRequestRelays {
     const envelope = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope;
     const modern = envelope !== undefined;
     // 2026-07-28: the request's own envelope; 2025 era: what the agent declared at initialize.
-    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the per-connection value is the 2025-era source of truth
     const capabilities = relayCapabilitiesOf(modern ? envelope[CLIENT_CAPABILITIES_META_KEY] : server.getClientCapabilities());
     const binding: RequestStateBinding = { userId: caller.principal.userId, toolId: tool.id, upstream: tool.provider };
     const requestState = this.openState(binding, ctx.mcpReq.requestState());

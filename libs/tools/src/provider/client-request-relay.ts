@@ -4,8 +4,6 @@
  */
 export type RelayedMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
 
-export const RELAYED_METHODS: readonly RelayedMethod[] = ['sampling/createMessage', 'elicitation/create', 'roots/list'];
-
 /** One such request, as the upstream made it (2025 era: a JSON-RPC request; 2026-07-28: an embedded input request). */
 export interface RelayedRequest {
   method: RelayedMethod;

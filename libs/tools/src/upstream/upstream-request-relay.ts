@@ -59,7 +59,6 @@ export class UpstreamRequestRelay {
   }
 
   // The SDK's handler types want the exact result type of each method; the agent's answer is relayed as it came.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private async relay(request: RelayedRequest, signal: AbortSignal): Promise<any> {
     const calls = [...this.inFlight];
     if (calls.length !== 1) {
