@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { Era } from '../mcp/mcp-test-kit';
 import { startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, toolsEnv } from '../tools/tools-test-kit';
-import { stdioUpstream, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { stdioUpstream, upstreamHealth, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const RELAY_UPSTREAM = join(__dirname, 'fixtures', 'relay-upstream.cjs');
 const CAPABILITIES: ClientCapabilities = { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} };
@@ -81,20 +81,30 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
     const dir = mkdtempSync(join(tmpdir(), 'smcp-relay-'));
     const file = writeUpstreamsFile(dir, [
       stdioUpstream('relay25', RELAY_UPSTREAM, [], { protocol: 'legacy' }),
-      stdioUpstream('relay26', RELAY_UPSTREAM, [], { protocol: 'auto' }),
+      // A wide probe hang guard: on stdio the SDK takes a probe that times out for a 2025-only server.
+      stdioUpstream('relay26', RELAY_UPSTREAM, [], { protocol: 'auto', timeouts: { connectMs: 120_000 } }),
     ]);
     t = await startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
     db = t.app.get(DataSource);
     admin = await login(t, ADMIN_EMAIL);
     for (const upstream of ['relay25', 'relay26']) {
-      await waitFor(`the tools of ${upstream} in the catalogue`, async () => {
-        const res = await execute(t, admin, `${upstream}.plain`, { parameters: {} });
-        return res.status === 200;
-      });
+      await waitFor(
+        `the tools of ${upstream} in the catalogue`,
+        async () => {
+          const res = await execute(t, admin, `${upstream}.plain`, { parameters: {} });
+          return res.status === 200;
+        },
+        150_000,
+      );
     }
   });
 
   afterAll(() => t?.close());
+
+  it('speaks 2025 to relay25 and 2026-07-28 to relay26', async () => {
+    expect((await upstreamHealth(t, 'relay25'))?.era).toBe('2025');
+    expect((await upstreamHealth(t, 'relay26'))?.era).toBe('2026-07-28');
+  });
 
   describe.each<[Era, string]>([
     ['legacy', 'relay25'],

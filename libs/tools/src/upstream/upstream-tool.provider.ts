@@ -1,5 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { CLIENT_CAPABILITIES_META_KEY, Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  Client,
+  ProtocolError,
+  ProtocolErrorCode,
+  SdkError,
+  SdkErrorCode,
+} from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
@@ -8,7 +15,7 @@ import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/
 import { ToolResult, toolResultOf } from '../provider/tool-result';
 import { ReconnectBackoff } from './reconnect-backoff';
 import type { UpstreamConfig } from './upstream-config';
-import { readFailure, UpstreamErrorCode } from './upstream-failure';
+import { clip, readFailure, UpstreamErrorCode } from './upstream-failure';
 import type { UpstreamPinStore } from './upstream-pin.store';
 import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
 import {
@@ -36,6 +43,16 @@ export interface UpstreamStatus {
   failures: number;
   /** The child process of a stdio upstream while it runs (tests use it to kill the upstream). */
   pid: number | null;
+  /** The protocol era spoken to the upstream while connected: `2026-07-28` or `2025`. */
+  era: '2026-07-28' | '2025' | null;
+  /** Set when the upstream answered 2026-07-28 out of spec and the gateway speaks the 2025 era to it instead. */
+  eraFallback: EraFallback | null;
+}
+
+export interface EraFallback {
+  /** What the upstream got wrong (the SDK's reading of its answer). */
+  reason: string;
+  at: Date;
 }
 
 export interface UpstreamProviderDeps {
@@ -97,6 +114,8 @@ export class UpstreamToolProvider implements ToolProvider {
   private lastError: string | null = null;
   private lastConnectedAt: Date | null = null;
   private nextRetryAt: Date | null = null;
+  /** A modern upstream that answered out of spec is spoken to in the 2025 era until the gateway restarts. */
+  private eraFallback: EraFallback | null = null;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -135,6 +154,8 @@ export class UpstreamToolProvider implements ToolProvider {
       nextRetryAt: this.state === 'down' ? this.nextRetryAt : null,
       failures: this.backoff.attempts,
       pid: this.state === 'connected' ? pid : null,
+      era: this.state === 'connected' && this.client ? (this.client.getProtocolEra() === 'modern' ? '2026-07-28' : '2025') : null,
+      eraFallback: this.eraFallback,
     };
   }
 
@@ -227,6 +248,14 @@ export class UpstreamToolProvider implements ToolProvider {
         },
       )) as CallToolResult;
     } catch (error) {
+      if (this.fallBackIfOutOfSpec(client, error)) {
+        // Reconnect on the 2025 era: this call fails, the next ones go through.
+        this.fail(generation, error, 'call');
+        throw new ToolError(
+          UpstreamErrorCode.UPSTREAM_UNAVAILABLE,
+          `Upstream ${this.config.name} answered protocol revision 2026-07-28 out of spec (${this.eraFallback?.reason}); the gateway reconnects to it on the 2025 era, try again shortly`,
+        );
+      }
       throw this.callFailure(error, ctx.signal, generation, toolId);
     } finally {
       this.inFlight -= 1;
@@ -270,7 +299,7 @@ export class UpstreamToolProvider implements ToolProvider {
       return;
     }
     const client = new Client(CLIENT_INFO, {
-      versionNegotiation: { mode: this.config.protocol },
+      versionNegotiation: { mode: this.eraFallback ? 'legacy' : this.config.protocol },
       // Sampling, elicitation and roots are relayed to the calling agent when it declared them (UpstreamRequestRelay).
       capabilities: RELAY_CLIENT_CAPABILITIES,
       // 2026-07-28: an InputRequiredResult is the agent's to answer, never the gateway's.
@@ -301,6 +330,7 @@ export class UpstreamToolProvider implements ToolProvider {
         `Upstream ${this.config.name} connected (${this.entries.size} tools)`,
       );
     } catch (error) {
+      this.fallBackIfOutOfSpec(client, error);
       this.fail(generation, error, 'connect');
     } finally {
       // Settled before the reconciliation below: that one calls listTools(), which waits for this.
@@ -402,6 +432,24 @@ export class UpstreamToolProvider implements ToolProvider {
         this.logger.error({ err: error, upstream: this.config.name, tool: toolId }, 'Upstream call failed unexpectedly');
         return new ToolError(ToolErrorCode.UPSTREAM_ERROR, `Upstream ${this.config.name} failed: ${reading.summary}`);
     }
+  }
+
+  /**
+   * A 2026-07-28 answer the SDK refused as out of spec (e.g. without `resultType`) from an upstream
+   * declared `protocol: "auto"`: the gateway speaks the 2025 era to it from the next connection on,
+   * says so in the log and in the admin health (`eraFallback`). True when it fell back now.
+   */
+  private fallBackIfOutOfSpec(client: Client, error: unknown): boolean {
+    if (this.config.protocol !== 'auto' || this.eraFallback || client.getProtocolEra() !== 'modern') return false;
+    if (!(error instanceof SdkError) || error.code !== SdkErrorCode.InvalidResult) return false;
+    const violation = (error.data as { violation?: unknown } | undefined)?.violation;
+    const reason = typeof violation === 'string' ? `${clip(error.message)} [${violation}]` : clip(error.message);
+    this.eraFallback = { reason, at: this.deps.clock.now() };
+    this.logger.warn(
+      { upstream: this.config.name, reason },
+      `Upstream ${this.config.name} answered protocol revision 2026-07-28 out of spec; falling back to the 2025 era for it`,
+    );
+    return true;
   }
 
   private unavailable(reason?: string): ToolError {
