@@ -14,11 +14,15 @@ export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everythi
 export const MUTABLE_UPSTREAM = join(__dirname, 'fixtures', 'mutable-upstream.cjs');
 const LOOPBACK_ONLY = join(__dirname, 'fixtures', 'loopback-only.cjs');
 
-/** server-everything's 13 tools (the sampling/elicitation ones appear only for clients declaring those). */
+/**
+ * server-everything's 17 tools. Four appear only for clients declaring sampling, elicitation or
+ * roots, which the gateway's client does (it relays them to the calling agent).
+ */
 export const EVERYTHING_TOOLS = [
   'echo',
   'get-annotated-message',
   'get-env',
+  'get-roots-list',
   'get-resource-links',
   'get-resource-reference',
   'get-structured-content',
@@ -28,7 +32,10 @@ export const EVERYTHING_TOOLS = [
   'simulate-research-query',
   'toggle-simulated-logging',
   'toggle-subscriber-updates',
+  'trigger-elicitation-request',
   'trigger-long-running-operation',
+  'trigger-sampling-request',
+  'trigger-url-elicitation',
 ];
 
 /** A stdio upstream entry running a Node script with no shell and only `env`. */

@@ -34,6 +34,8 @@ export const AuditAction = {
   CONTEXT_DELETE: 'context.delete',
   MCP_SESSION_OPENED: 'mcp.session.opened',
   MCP_SESSION_CLOSED: 'mcp.session.closed',
+  /** An upstream's sampling, elicitation or roots request, relayed to (or refused for) the agent whose call it serves. */
+  MCP_CLIENT_REQUEST_RELAYED: 'mcp.client_request.relayed',
   TOOL_EXECUTE: 'tool.execute',
   TOOL_CATALOG_RECONCILED: 'tool.catalog.reconciled',
   TOOL_DEFINITION_PINNED: 'tool.definition_pinned',

@@ -14,6 +14,8 @@ import { McpTicketsController } from './tickets/mcp-tickets.controller';
 import { TicketService } from './tickets/ticket.service';
 import { InMemoryTicketStore, TicketStore } from './tickets/ticket.store';
 import { RedisTicketStore } from './tickets/redis-ticket.store';
+import { AgentRequestRelays } from './relay/agent-request-relay';
+import { RequestStateSeal } from './relay/request-state.seal';
 import { McpServerBuilder } from './tools/mcp-server.builder';
 import { McpToolIndex } from './tools/mcp-tool-index';
 import { McpWsConnections } from './ws/mcp-ws.connections';
@@ -40,6 +42,8 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
     TicketService,
     McpToolIndex,
     McpFederatedFeatures,
+    RequestStateSeal,
+    AgentRequestRelays,
     McpServerBuilder,
     McpSessionRepository,
     McpConnectionRegistry,

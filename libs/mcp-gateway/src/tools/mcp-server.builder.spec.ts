@@ -62,12 +62,15 @@ async function setup() {
   const activity = { count: (sessionId: string, delta: Record<string, number>) => counts.push([sessionId, delta]) };
   // No upstream offers prompts, resources, completions or logging here: only tools.
   const federated = { capabilities: () => ({}), register: () => undefined };
+  // No upstream asks for client input here: the relay is exercised end to end in test/upstream/upstream-relay.e2e-spec.ts.
+  const relays = { forCall: () => ({ relay: { capabilities: {} }, inputRequired: () => undefined }) };
   const builder = new McpServerBuilder(
     index as never,
     executions as never,
     activity as never,
     { version: '9.9.9' } as never,
     federated as never,
+    relays as never,
   );
 
   const server = builder.build(

@@ -6,6 +6,7 @@ import { SessionActivityService } from '@app/sessions';
 import { ToolExecutionService } from '@app/tools';
 import { failedResult, refusedResult } from '../errors/mcp-errors';
 import { McpFederatedFeatures } from '../features/mcp-federated-features';
+import { AgentRequestRelays } from '../relay/agent-request-relay';
 import { completedResult } from './mcp-call-result';
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
@@ -45,6 +46,7 @@ export class McpServerBuilder {
     private readonly activity: SessionActivityService,
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly federated: McpFederatedFeatures,
+    private readonly relays: AgentRequestRelays,
   ) {
     this.info = { name: 'secure-mcp-server', title: 'Secure MCP Server', version: config.version };
   }
@@ -63,13 +65,13 @@ export class McpServerBuilder {
       const tools = splice.hold(toolsJson);
       return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
-    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx));
+    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx, server));
     this.federated.register(server, callerOf);
     countMessages(server, this.activity, countIn);
     return server;
   }
 
-  private async call(caller: McpCaller, request: CallToolRequest, ctx: ServerContext): Promise<CallToolResult> {
+  private async call(caller: McpCaller, request: CallToolRequest, ctx: ServerContext, server: Server): Promise<CallToolResult> {
     const name = request.params.name;
     const tool = this.index.find(caller, name);
     if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
@@ -82,14 +84,19 @@ export class McpServerBuilder {
               .notify({ method: 'notifications/progress', params: { progressToken, progress, total, message } })
               .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
           };
+    // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
+    const calling = this.relays.forCall(server, caller, tool, ctx);
     try {
       // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
       const { execution } = await this.executions.execute(
         caller,
         tool.id,
         { parameters: request.params.arguments ?? {} },
-        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal },
+        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal, relay: calling.relay },
       );
+      // The upstream needs the agent's input first (2026-07-28 round trip): its InputRequiredResult, not a result.
+      const inputRequired = calling.inputRequired();
+      if (inputRequired) return inputRequired as unknown as CallToolResult;
       // A failed run is counted (tool_executions, errors) by the pipeline itself.
       return execution.status === 'completed'
         ? completedResult(tool, execution.result)

@@ -225,7 +225,7 @@ export class ToolExecutionService {
         tool,
         execution.input,
         { userId: principal.userId, permissions: principal.permissions },
-        { timeoutMs: execution.timeoutMs, reportProgress: meta.reportProgress, signal: meta.signal },
+        { timeoutMs: execution.timeoutMs, reportProgress: meta.reportProgress, signal: meta.signal, relay: meta.relay },
       );
     } catch (error) {
       settle(null);

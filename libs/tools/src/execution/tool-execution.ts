@@ -1,4 +1,5 @@
 import type { Actor, ErrorDetail } from '@app/core';
+import type { ClientRequestRelay } from '../provider/client-request-relay';
 import type { RpcError } from '../provider/tool-error';
 
 export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed';
@@ -51,4 +52,6 @@ export interface ExecutionMeta extends Actor {
   reportProgress?: (progress: number, total?: number, message?: string) => void;
   /** Cancels a synchronous call from outside (MCP: the client cancelled the request or went away). */
   signal?: AbortSignal;
+  /** MCP: the calling agent, for the server→client requests a tool makes (sampling, elicitation, roots). */
+  relay?: ClientRequestRelay;
 }

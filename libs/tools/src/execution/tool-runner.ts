@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '@app/core';
+import type { ClientRequestRelay } from '../provider/client-request-relay';
 import { abortedError, ToolError, ToolErrorCode } from '../provider/tool-error';
 import { isToolResult, textOf } from '../provider/tool-result';
 import { ToolRuntimeStats } from '../runtime/tool-runtime-stats';
@@ -20,6 +21,7 @@ export interface RunOptions {
   /** Cancels the call from outside (e.g. the process is stopping). */
   signal?: AbortSignal;
   reportProgress?: (progress: number, total?: number, message?: string) => void;
+  relay?: ClientRequestRelay;
 }
 
 export interface RunOutcome {
@@ -88,6 +90,7 @@ export class ToolRunner {
           userId: caller.userId,
           permissions: caller.permissions,
           reportProgress: options.reportProgress,
+          relay: options.relay,
         }),
       );
       // The race returns at the deadline even when a tool ignores its signal.

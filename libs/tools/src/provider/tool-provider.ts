@@ -1,3 +1,5 @@
+import type { ClientRequestRelay } from './client-request-relay';
+
 /** A JSON Schema document (draft-07 keywords, also valid under 2020-12), compiled by ajv. */
 export type JsonSchema = { [keyword: string]: unknown };
 
@@ -66,6 +68,8 @@ export interface ToolCallContext {
   /** The caller's effective permissions, for checks finer than the tool's own `permissions`. */
   permissions: string[];
   reportProgress?(progress: number, total?: number, message?: string): void;
+  /** MCP callers: how the tool asks the calling agent for sampling, elicitation or roots (absent for REST). */
+  relay?: ClientRequestRelay;
 }
 
 /**

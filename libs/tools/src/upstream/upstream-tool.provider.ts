@@ -1,5 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  Client,
+  ProtocolError,
+  ProtocolErrorCode,
+  SdkError,
+  SdkErrorCode,
+} from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
@@ -8,9 +15,16 @@ import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/
 import { ToolResult, toolResultOf } from '../provider/tool-result';
 import { ReconnectBackoff } from './reconnect-backoff';
 import type { UpstreamConfig } from './upstream-config';
-import { readFailure, UpstreamErrorCode } from './upstream-failure';
+import { clip, readFailure, UpstreamErrorCode } from './upstream-failure';
 import type { UpstreamPinStore } from './upstream-pin.store';
 import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
+import {
+  capabilitiesEnvelope,
+  inputRequiredError,
+  inputRequiredOf,
+  RELAY_CLIENT_CAPABILITIES,
+  UpstreamRequestRelay,
+} from './upstream-request-relay';
 import { createUpstreamTransport } from './upstream-transport';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -29,6 +43,16 @@ export interface UpstreamStatus {
   failures: number;
   /** The child process of a stdio upstream while it runs (tests use it to kill the upstream). */
   pid: number | null;
+  /** The protocol era spoken to the upstream while connected: `2026-07-28` or `2025`. */
+  era: '2026-07-28' | '2025' | null;
+  /** Set when the upstream answered 2026-07-28 out of spec and the gateway speaks the 2025 era to it instead. */
+  eraFallback: EraFallback | null;
+}
+
+export interface EraFallback {
+  /** What the upstream got wrong (the SDK's reading of its answer). */
+  reason: string;
+  at: Date;
 }
 
 export interface UpstreamProviderDeps {
@@ -72,6 +96,8 @@ export class UpstreamToolProvider implements ToolProvider {
   /** Bumped whenever a connection ends: callbacks of older connections then do nothing. */
   private generation = 0;
   private client: Client | null = null;
+  /** Server→client requests of the current connection, relayed to the agent whose call is in flight. */
+  private relays: UpstreamRequestRelay | null = null;
   private transport: Transport | null = null;
   private entries = new Map<string, UpstreamToolEntry>();
   private approved = new Map<string, string>();
@@ -88,6 +114,8 @@ export class UpstreamToolProvider implements ToolProvider {
   private lastError: string | null = null;
   private lastConnectedAt: Date | null = null;
   private nextRetryAt: Date | null = null;
+  /** A modern upstream that answered out of spec is spoken to in the 2025 era until the gateway restarts. */
+  private eraFallback: EraFallback | null = null;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -126,6 +154,8 @@ export class UpstreamToolProvider implements ToolProvider {
       nextRetryAt: this.state === 'down' ? this.nextRetryAt : null,
       failures: this.backoff.attempts,
       pid: this.state === 'connected' ? pid : null,
+      era: this.state === 'connected' && this.client ? (this.client.getProtocolEra() === 'modern' ? '2026-07-28' : '2025') : null,
+      eraFallback: this.eraFallback,
     };
   }
 
@@ -196,24 +226,56 @@ export class UpstreamToolProvider implements ToolProvider {
     }
     const generation = this.generation;
     const report = ctx.reportProgress;
+    const relay = ctx.relay;
+    const modern = client.getProtocolEra() === 'modern';
     this.inFlight += 1;
+    const leave = this.relays?.enter(relay);
     let result: CallToolResult;
     try {
       result = (await client.callTool(
-        { name: entry.upstreamName, arguments: (input ?? {}) as Record<string, unknown> },
+        {
+          name: entry.upstreamName,
+          arguments: (input ?? {}) as Record<string, unknown>,
+          // 2026-07-28: the upstream sees the calling agent's capabilities, not the gateway's, and a retry carries the agent's answers.
+          ...(modern ? { _meta: { [CLIENT_CAPABILITIES_META_KEY]: capabilitiesEnvelope(relay?.capabilities) } } : {}),
+          ...(modern && relay?.inputResponses ? { inputResponses: relay.inputResponses } : {}),
+          ...(modern && relay?.requestState !== undefined ? { requestState: relay.requestState } : {}),
+        },
         {
           // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
           signal: ctx.signal,
           timeout: this.config.timeouts.callMs,
+          // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
+          allowInputRequired: true,
           ...(report
             ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) }
             : {}),
         },
       )) as CallToolResult;
     } catch (error) {
+      if (this.fallBackIfOutOfSpec(client, error)) {
+        // Reconnect on the 2025 era: this call fails, the next ones go through.
+        this.fail(generation, error, 'call');
+        throw new ToolError(
+          UpstreamErrorCode.UPSTREAM_UNAVAILABLE,
+          `Upstream ${this.config.name} answered protocol revision 2026-07-28 out of spec (${this.eraFallback?.reason}); the gateway reconnects to it on the 2025 era, try again shortly`,
+        );
+      }
       throw this.callFailure(error, ctx.signal, generation, toolId);
     } finally {
       this.inFlight -= 1;
+      leave?.();
+    }
+    const inputRequired = inputRequiredOf(result);
+    if (inputRequired) {
+      if (!relay) {
+        throw new ToolError(
+          ToolErrorCode.UPSTREAM_ERROR,
+          `Upstream ${this.config.name} needs input from the client (sampling, elicitation or roots), which only an MCP agent can give`,
+        );
+      }
+      relay.inputRequired(inputRequired);
+      throw inputRequiredError(this.config.name);
     }
     // The upstream's result as it sent it (an isError result included): the pipeline and both
     // transports render it without rewriting. Only its size is bounded.
@@ -242,13 +304,20 @@ export class UpstreamToolProvider implements ToolProvider {
       return;
     }
     const client = new Client(CLIENT_INFO, {
-      versionNegotiation: { mode: this.config.protocol },
+      versionNegotiation: { mode: this.eraFallback ? 'legacy' : this.config.protocol },
+      // Sampling, elicitation and roots are relayed to the calling agent when it declared them (UpstreamRequestRelay).
+      capabilities: RELAY_CLIENT_CAPABILITIES,
+      // 2026-07-28: an InputRequiredResult is the agent's to answer, never the gateway's.
+      inputRequired: { autoFulfill: false },
       // The provider lists itself, with its own timeout, serialised with (re)connection listings.
       listChanged: { tools: { autoRefresh: false, debounceMs: 100, onChanged: () => this.relist(generation) } },
     });
     client.onclose = () => this.fail(generation, new Error('closed'), 'close');
     client.onerror = (error) => this.transportError(generation, error);
+    const relays = new UpstreamRequestRelay(this.config.name);
+    relays.install(client);
     this.client = client;
+    this.relays = relays;
     this.transport = transport;
     this.drainStderr(transport);
     try {
@@ -266,6 +335,7 @@ export class UpstreamToolProvider implements ToolProvider {
         `Upstream ${this.config.name} connected (${this.entries.size} tools)`,
       );
     } catch (error) {
+      this.fallBackIfOutOfSpec(client, error);
       this.fail(generation, error, 'connect');
     } finally {
       // Settled before the reconciliation below: that one calls listTools(), which waits for this.
@@ -369,6 +439,24 @@ export class UpstreamToolProvider implements ToolProvider {
     }
   }
 
+  /**
+   * A 2026-07-28 answer the SDK refused as out of spec (e.g. without `resultType`) from an upstream
+   * declared `protocol: "auto"`: the gateway speaks the 2025 era to it from the next connection on,
+   * says so in the log and in the admin health (`eraFallback`). True when it fell back now.
+   */
+  private fallBackIfOutOfSpec(client: Client, error: unknown): boolean {
+    if (this.config.protocol !== 'auto' || this.eraFallback || client.getProtocolEra() !== 'modern') return false;
+    if (!(error instanceof SdkError) || error.code !== SdkErrorCode.InvalidResult) return false;
+    const violation = (error.data as { violation?: unknown } | undefined)?.violation;
+    const reason = typeof violation === 'string' ? `${clip(error.message)} [${violation}]` : clip(error.message);
+    this.eraFallback = { reason, at: this.deps.clock.now() };
+    this.logger.warn(
+      { upstream: this.config.name, reason },
+      `Upstream ${this.config.name} answered protocol revision 2026-07-28 out of spec; falling back to the 2025 era for it`,
+    );
+    return true;
+  }
+
   private unavailable(reason?: string): ToolError {
     const why = reason ?? (this.state === 'connecting' ? 'still connecting' : (this.lastError ?? this.state));
     const retry = this.state === 'down' && this.nextRetryAt ? '; the gateway is reconnecting' : '';
@@ -411,6 +499,7 @@ export class UpstreamToolProvider implements ToolProvider {
     const transport = this.transport;
     this.client = null;
     this.transport = null;
+    this.relays = null;
     if (!client) return;
     if (graceful && transport && 'terminateSession' in transport) {
       // Ends the 2025-era HTTP session politely (DELETE); a server that is gone is not waited for.

@@ -81,6 +81,9 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
         lastConnectedAt: status.lastConnectedAt?.toISOString() ?? null,
         nextRetryAt: status.nextRetryAt?.toISOString() ?? null,
         failures: status.failures,
+        // Extensions: the protocol era spoken to the upstream, and why it is not 2026-07-28 when the upstream failed it.
+        era: status.era,
+        eraFallback: status.eraFallback ? { reason: status.eraFallback.reason, at: status.eraFallback.at.toISOString() } : null,
       };
     }
     return components;

@@ -1,0 +1,88 @@
+/**
+ * The requests an MCP server may make of its client while it answers a call (server→client
+ * requests): the three a gateway relays to the agent that made the call.
+ */
+export type RelayedMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
+
+/** One such request, as the upstream made it (2025 era: a JSON-RPC request; 2026-07-28: an embedded input request). */
+export interface RelayedRequest {
+  method: RelayedMethod;
+  params?: Record<string, unknown>;
+}
+
+/** The capabilities of the calling agent that matter to relaying, as the agent declared them. */
+export interface RelayCapabilities {
+  sampling?: Record<string, unknown>;
+  elicitation?: Record<string, unknown>;
+  roots?: Record<string, unknown>;
+}
+
+/** A 2026-07-28 `InputRequiredResult`: what the upstream needs from the client before it can answer. */
+export interface InputRequired {
+  inputRequests?: Record<string, RelayedRequest>;
+  requestState?: string;
+}
+
+/**
+ * How a tool reaches the agent that called it (MCP only: REST callers have no such channel and
+ * get none). Built by the MCP gateway per `tools/call`; a provider that does not relay ignores it.
+ */
+export interface ClientRequestRelay {
+  /** What the agent declared; a request it did not declare is refused, never sent. */
+  readonly capabilities: RelayCapabilities;
+  /**
+   * 2025 era: sends a request to the agent, related to its call (on its session's stream), and
+   * resolves with the agent's answer. Absent when the agent's era has no such channel
+   * (2026-07-28: input is asked for with an InputRequiredResult instead).
+   */
+  readonly send?: (request: RelayedRequest, signal: AbortSignal) => Promise<Record<string, unknown>>;
+  /** 2026-07-28 retry: the agent's answers to the previous round's input requests. */
+  readonly inputResponses?: Record<string, unknown>;
+  /** 2026-07-28 retry: the upstream's own requestState of the previous round, verified and unwrapped by the gateway. */
+  readonly requestState?: string;
+  /** The upstream needs input: the gateway returns this to the agent (its requestState sealed) instead of a result. */
+  inputRequired(result: InputRequired): void;
+  /** Records that a request was (or was not) relayed, and of whom (the audit trail). */
+  audit(request: RelayedRequest, outcome: RelayOutcome): Promise<void>;
+}
+
+/** How relaying one request ended: `refused` when the agent did not declare the capability or cannot be asked. */
+export type RelayOutcome =
+  | { status: 'answered'; action?: string }
+  /** 2026-07-28: sent to the agent inside an InputRequiredResult (its answer comes with the retry). */
+  | { status: 'asked' }
+  | { status: 'refused' | 'failed'; reason: string };
+
+/** The capability a request needs, and whether `capabilities` covers it (URL-mode elicitation needs `elicitation.url`). */
+export function missingCapability(request: RelayedRequest, capabilities: RelayCapabilities): string | null {
+  switch (request.method) {
+    case 'sampling/createMessage': {
+      if (!capabilities.sampling) return 'sampling';
+      const wantsTools = request.params?.tools !== undefined || request.params?.toolChoice !== undefined;
+      return wantsTools && !capabilities.sampling.tools ? 'sampling.tools' : null;
+    }
+    case 'roots/list':
+      return capabilities.roots ? null : 'roots';
+    case 'elicitation/create': {
+      const elicitation = capabilities.elicitation;
+      if (!elicitation) return 'elicitation';
+      // An empty elicitation capability means form mode (the spec's backwards compatibility); URL mode only when declared.
+      if (request.params?.mode === 'url') return elicitation.url ? null : 'elicitation.url';
+      const declaresModes = elicitation.form !== undefined || elicitation.url !== undefined;
+      return !declaresModes || elicitation.form ? null : 'elicitation.form';
+    }
+    default:
+      return `unknown request ${String((request as { method: unknown }).method)}`;
+  }
+}
+
+/** The relayable part of a client's capabilities (sampling, elicitation, roots), the rest left out. */
+export function relayCapabilitiesOf(capabilities: unknown): RelayCapabilities {
+  const declared = (typeof capabilities === 'object' && capabilities !== null ? capabilities : {}) as Record<string, unknown>;
+  const out: RelayCapabilities = {};
+  for (const key of ['sampling', 'elicitation', 'roots'] as const) {
+    const value = declared[key];
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) out[key] = value as Record<string, unknown>;
+  }
+  return out;
+}

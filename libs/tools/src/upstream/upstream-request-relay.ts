@@ -1,0 +1,116 @@
+import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import type { ClientCapabilities } from '@modelcontextprotocol/client';
+import {
+  ClientRequestRelay,
+  InputRequired,
+  missingCapability,
+  RelayCapabilities,
+  RelayedMethod,
+  RelayedRequest,
+} from '../provider/client-request-relay';
+import { ToolError } from '../provider/tool-error';
+
+/**
+ * What the gateway's client declares to every upstream: everything it can relay. Whether a given
+ * request is relayed is decided per call, by what the calling agent declared (the upstream's
+ * request is refused with -32601, as by a client without the capability, when it did not).
+ */
+export const RELAY_CLIENT_CAPABILITIES: ClientCapabilities = {
+  sampling: { tools: {} },
+  elicitation: { form: {}, url: {} },
+  roots: {},
+};
+
+/** A failure code of upstream calls: the upstream asked for client input (the agent gets the InputRequiredResult instead). */
+export const INPUT_REQUIRED = 'INPUT_REQUIRED';
+
+/** The failure a provider throws after handing an InputRequiredResult to the relay: the gateway answers with that result. */
+export function inputRequiredError(upstream: string): ToolError {
+  return new ToolError(INPUT_REQUIRED, `Upstream ${upstream} needs input from the client before it can answer`);
+}
+
+/**
+ * One upstream connection's server→client requests (2025 era: sampling/createMessage,
+ * elicitation/create, roots/list arriving while a call is in flight), relayed to the agent that
+ * made the call. The JSON-RPC of the 2025 era does not say which call a request belongs to, so
+ * a request is relayed only when exactly one call is in flight on the connection: otherwise it
+ * could reach the wrong agent, and it is refused (the upstream's tool sees an error).
+ */
+export class UpstreamRequestRelay {
+  /** Calls in flight on this connection; null for a caller that cannot be asked (REST). */
+  private readonly inFlight = new Set<{ relay: ClientRequestRelay | null }>();
+
+  constructor(private readonly upstream: string) {}
+
+  /** Registers the three request handlers on a new client (which declares RELAY_CLIENT_CAPABILITIES). */
+  install(client: Client): void {
+    for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const) {
+      client.setRequestHandler(method, (request, ctx) =>
+        this.relay({ method, params: request.params as Record<string, unknown> | undefined }, ctx.mcpReq.signal),
+      );
+    }
+  }
+
+  /** Marks a call in flight until the returned function is called. */
+  enter(relay: ClientRequestRelay | undefined): () => void {
+    const entry = { relay: relay ?? null };
+    this.inFlight.add(entry);
+    return () => this.inFlight.delete(entry);
+  }
+
+  // The SDK's handler types want the exact result type of each method; the agent's answer is relayed as it came.
+  private async relay(request: RelayedRequest, signal: AbortSignal): Promise<any> {
+    const calls = [...this.inFlight];
+    if (calls.length !== 1) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        calls.length === 0
+          ? `The gateway has no call in flight to relay ${request.method} to`
+          : `The gateway cannot tell which of ${calls.length} calls in flight ${request.method} belongs to; it relays such requests only while one call is in flight`,
+      );
+    }
+    const relay = calls[0].relay;
+    if (!relay) throw refusal(request.method, 'the caller is not an MCP agent (REST) and cannot be asked');
+    const missing = missingCapability(request, relay.capabilities);
+    if (missing) {
+      await relay.audit(request, { status: 'refused', reason: `capability ${missing} not declared` });
+      throw refusal(request.method, `the calling agent did not declare the ${missing} capability`);
+    }
+    if (!relay.send) {
+      await relay.audit(request, { status: 'refused', reason: 'the agent uses protocol revision 2026-07-28 (no requests during a call)' });
+      throw refusal(
+        request.method,
+        'the calling agent uses protocol revision 2026-07-28, which has no server-to-client requests during a call (the upstream must ask with an InputRequiredResult)',
+      );
+    }
+    let answer: Record<string, unknown>;
+    try {
+      answer = await relay.send(request, signal);
+    } catch (error) {
+      await relay.audit(request, { status: 'failed', reason: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+    await relay.audit(request, { status: 'answered', ...(typeof answer.action === 'string' ? { action: answer.action } : {}) });
+    return answer;
+  }
+}
+
+/** -32601, what a client without the capability answers (the 2025 era has no more specific error). */
+function refusal(method: RelayedMethod, why: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.MethodNotFound, `The gateway did not relay ${method}: ${why}`);
+}
+
+/** The InputRequiredResult fields of a tools/call answer, or null when it is a final result. */
+export function inputRequiredOf(result: unknown): InputRequired | null {
+  if (typeof result !== 'object' || result === null || (result as { resultType?: unknown }).resultType !== 'input_required') return null;
+  const { inputRequests, requestState } = result as { inputRequests?: unknown; requestState?: unknown };
+  const out: InputRequired = {};
+  if (inputRequests && typeof inputRequests === 'object') out.inputRequests = inputRequests as Record<string, RelayedRequest>;
+  if (typeof requestState === 'string') out.requestState = requestState;
+  return out;
+}
+
+/** The `_meta` client-capabilities envelope of a 2026-07-28 call: the calling agent's relayable capabilities, not the gateway's. */
+export function capabilitiesEnvelope(capabilities: RelayCapabilities | undefined): ClientCapabilities {
+  return { ...(capabilities ?? {}) } as ClientCapabilities;
+}
