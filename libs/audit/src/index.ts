@@ -20,3 +20,5 @@ export { REDACTED, sanitizeAuditData } from './audit-sanitizer';
 export { AuditService } from './audit.service';
 export { AuditModule } from './audit.module';
 export { AuditAction, SYSTEM_ACTOR, auditEvent } from './audit-event';
+export { AUDIT_EXPORT_CURSORS_TABLE_COLUMNS } from './export/audit-export-cursor.repository';
+export { AuditExporter } from './export/audit-exporter.service';
