@@ -45,6 +45,9 @@ const cursorOf = (row: CursorRow): AuditExportCursor => ({
 
 const RETURNED = 'sink, last_seq, last_id, last_hash, delivered_count, last_delivered_at';
 
+// UPDATE ... RETURNING runs inside a WITH so the statement is a SELECT and TypeORM's query() answers
+// its rows (for a bare UPDATE it answers [rows, rowCount]).
+
 /**
  * The one home of `audit_export_cursors` SQL. Who exports to a sink is decided by a lease on its
  * cursor row, taken and renewed by one conditional UPDATE (the row lock serialises competing
@@ -71,10 +74,12 @@ export class AuditExportCursorRepository {
    */
   async claim(sink: string, owner: string, leaseMs: number): Promise<AuditExportCursor | undefined> {
     const rows: CursorRow[] = await this.dataSource.query(
-      `UPDATE audit_export_cursors
-          SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
-        WHERE sink = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now())
-        RETURNING ${RETURNED}`,
+      `WITH claimed AS (
+         UPDATE audit_export_cursors
+            SET lease_owner = $2, lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+          WHERE sink = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now())
+          RETURNING ${RETURNED})
+       SELECT * FROM claimed`,
       [sink, owner, leaseMs],
     );
     return rows[0] ? cursorOf(rows[0]) : undefined;
@@ -92,11 +97,13 @@ export class AuditExportCursorRepository {
     leaseMs: number,
   ): Promise<boolean> {
     const rows: unknown[] = await this.dataSource.query(
-      `UPDATE audit_export_cursors
-          SET last_seq = $4, last_id = $5, last_hash = $6, delivered_count = delivered_count + $7,
-              last_delivered_at = now(), lease_until = now() + $8 * interval '1 millisecond', updated_at = now()
-        WHERE sink = $1 AND lease_owner = $2 AND last_seq = $3
-        RETURNING sink`,
+      `WITH advanced AS (
+         UPDATE audit_export_cursors
+            SET last_seq = $4, last_id = $5, last_hash = $6, delivered_count = delivered_count + $7,
+                last_delivered_at = now(), lease_until = now() + $8 * interval '1 millisecond', updated_at = now()
+          WHERE sink = $1 AND lease_owner = $2 AND last_seq = $3
+          RETURNING sink)
+       SELECT sink FROM advanced`,
       [sink, owner, fromSeq, to.seq, to.id, to.hash, to.count, leaseMs],
     );
     return rows.length > 0;
