@@ -269,7 +269,7 @@ describe('audit export: a dead webhook for 30 s and a gateway restart under load
     );
     observed.deadStatus = deadStatus;
     observed.fileStatusWhileWebhookDead = (await exportStatus(t, admin)).find((s) => s.sink === 'file');
-    const metrics = (await http(t.baseUrl, 'GET', '/metrics')).text;
+    const metrics = (await http(t.baseUrl, 'GET', '/api/v1/metrics', { token: admin.token })).text;
     observed.lagMetricWhileDead = metricValue(metrics, 'audit_export_lag_records', 'webhook');
     observed.failuresMetricWhileDead = metricValue(metrics, 'audit_export_failures_total', 'webhook');
     const remaining = SINK_DEAD_MS - (Date.now() - deadSince);

@@ -128,8 +128,13 @@ export class AuditExporter implements OnApplicationBootstrap, BeforeApplicationS
     return this.states.map((state) => ({ ...state.status }));
   }
 
+  /** Runs every sink's job once, now (what the jobs do on their ticks). */
+  async exportOnce(): Promise<void> {
+    await Promise.all(this.states.map((state) => this.tick(state)));
+  }
+
   /** One run of a sink's job (the job never runs it twice at once). */
-  tick(state: SinkState): Promise<void> {
+  private tick(state: SinkState): Promise<void> {
     if (this.closing) return Promise.resolve();
     state.running = this.run(state).finally(() => (state.running = undefined));
     return state.running;
