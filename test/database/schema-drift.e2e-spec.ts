@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { AUDIT_LOGS_COLUMNS } from '@app/audit';
+import { AUDIT_EXPORT_CURSORS_TABLE_COLUMNS, AUDIT_LOGS_COLUMNS } from '@app/audit';
 import {
   API_KEY_TABLE_COLUMNS,
   BACKUP_CODE_TABLE_COLUMNS,
@@ -28,6 +28,7 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   mfa_backup_codes: BACKUP_CODE_TABLE_COLUMNS,
   mfa_sms_challenges: SMS_CHALLENGE_TABLE_COLUMNS,
   audit_logs: AUDIT_LOGS_COLUMNS,
+  audit_export_cursors: AUDIT_EXPORT_CURSORS_TABLE_COLUMNS,
   contexts: CONTEXTS_COLUMNS,
   mcp_sessions: MCP_SESSIONS_COLUMNS,
   tools: TOOLS_COLUMNS,

@@ -1,4 +1,4 @@
-export { checkCheckpoint, parseCheckpoint } from './audit-checkpoint';
+export { checkCheckpoint, checkpointSignatureValid, parseCheckpoint } from './audit-checkpoint';
 export type { AuditCheckpoint } from './audit-checkpoint';
 export type { AuditEntry, AuditResult, AuditSeverity } from './audit-entry';
 export { GENESIS_HASH, auditInsertParams, canonicalJson, computeAuditHash } from './audit-hash';
@@ -20,3 +20,7 @@ export { REDACTED, sanitizeAuditData } from './audit-sanitizer';
 export { AuditService } from './audit.service';
 export { AuditModule } from './audit.module';
 export { AuditAction, SYSTEM_ACTOR, auditEvent } from './audit-event';
+export { AUDIT_EXPORT_CURSORS_TABLE_COLUMNS } from './export/audit-export-cursor.repository';
+export { AuditExporter } from './export/audit-exporter.service';
+export { AUDIT_EXPORT_SIGNATURE_HEADER } from './export/audit-export.sinks';
+export type { ExportedRecord } from './export/audit-export.record';

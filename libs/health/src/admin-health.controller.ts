@@ -1,5 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuditExporter } from '@app/audit';
 import { APP_CONFIG, AppConfig, BackgroundJobs, RequirePermissions, Roles } from '@app/core';
 import { DetailedHealthDto } from './health.dto';
 import { HealthService } from './health.service';
@@ -16,6 +17,7 @@ export class AdminHealthController {
     private readonly health: HealthService,
     private readonly readiness: ReadinessService,
     private readonly jobs: BackgroundJobs,
+    private readonly auditExport: AuditExporter,
   ) {}
 
   @Get()
@@ -24,7 +26,9 @@ export class AdminHealthController {
     description:
       "Extension: what GET /health/detailed reports, plus each component's figures and last errors (database kind and " +
       'latency, data directory, Redis state, upstream servers), the process figures and its background jobs (name, interval, ' +
-      'last run, last error). Needs admin:health:read.',
+      'last run, last error) and, when audit export is configured, each sink in `metrics.auditExport` (records not yet ' +
+      'delivered, cursor position, last delivery, whether this replica exports, consecutive failures, next attempt, last ' +
+      'error). Needs admin:health:read.',
   })
   @ApiOkResponse({ description: 'Detailed health status with figures', type: DetailedHealthDto })
   async detailed(): Promise<DetailedHealthDto> {
@@ -44,6 +48,7 @@ export class AdminHealthController {
         cpuSystemMicros: cpu.system,
         shuttingDown: this.readiness.isShuttingDown,
         backgroundJobs: this.jobs.list(),
+        auditExport: this.auditExport.status(),
       },
     };
   }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigValidationError, loadConfig, secretWeakness } from './app-config';
 
@@ -246,6 +248,110 @@ describe('loadConfig', () => {
       };
       expect(() => loadConfig({ ...production, TOOLS_HTTP_ALLOW_PRIVATE: 'true' })).toThrow(/TOOLS_HTTP_ALLOW_PRIVATE/);
       expect(loadConfig(production).tools.httpAllowPrivate).toBe(false);
+    });
+  });
+
+  describe('audit export', () => {
+    const SECRET = 'sK4n8Qw2Zt6Lp0Vx3Rb7Ym1Hc5Jd9Gf2Ua8Ne';
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'smcp-config-'))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('is off by default, with bounded defaults for when a sink is configured', () => {
+      expect(loadConfig({}).auditExport).toEqual({
+        webhookUrl: undefined,
+        webhookSecret: undefined,
+        webhookTimeoutMs: 10_000,
+        file: undefined,
+        batchSize: 100,
+        intervalMs: 1_000,
+        retryBaseMs: 1_000,
+        retryMaxMs: 60_000,
+        checkpointIntervalMs: 300_000,
+      });
+    });
+
+    it('reads every variable, the secret from a file too', () => {
+      const secretFile = join(dir, 'secret');
+      writeFileSync(secretFile, `${SECRET}\n`);
+      const config = loadConfig({
+        AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com/ingest',
+        AUDIT_EXPORT_WEBHOOK_SECRET_FILE: secretFile,
+        AUDIT_EXPORT_WEBHOOK_TIMEOUT_MS: '2500',
+        AUDIT_EXPORT_FILE: join(dir, 'audit.jsonl'),
+        AUDIT_EXPORT_BATCH_SIZE: '50',
+        AUDIT_EXPORT_INTERVAL_MS: '250',
+        AUDIT_EXPORT_RETRY_BASE_MS: '100',
+        AUDIT_EXPORT_RETRY_MAX_MS: '5000',
+        AUDIT_EXPORT_CHECKPOINT_INTERVAL_MS: '0',
+      }).auditExport;
+      expect(config).toEqual({
+        webhookUrl: 'https://siem.example.com/ingest',
+        webhookSecret: SECRET,
+        webhookTimeoutMs: 2500,
+        file: join(dir, 'audit.jsonl'),
+        batchSize: 50,
+        intervalMs: 250,
+        retryBaseMs: 100,
+        retryMaxMs: 5000,
+        checkpointIntervalMs: 0,
+      });
+      expect(
+        loadConfig({ AUDIT_EXPORT_WEBHOOK_URL: 'http://127.0.0.1:9/x', AUDIT_EXPORT_WEBHOOK_SECRET: SECRET }).auditExport.webhookSecret,
+      ).toBe(SECRET);
+    });
+
+    it('names each bad value without echoing secrets', () => {
+      const refused = (env: Record<string, string>, problem: RegExp) => {
+        let error: unknown;
+        try {
+          loadConfig(env);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ConfigValidationError);
+        expect((error as Error).message).toMatch(problem);
+        return (error as Error).message;
+      };
+      refused({ AUDIT_EXPORT_WEBHOOK_URL: 'ftp://siem.example.com' }, /AUDIT_EXPORT_WEBHOOK_URL must be a URL/);
+      const message = refused({ AUDIT_EXPORT_WEBHOOK_URL: 'https://user:hunter2@siem.example.com' }, /must not carry credentials/);
+      expect(message).not.toContain('hunter2');
+      expect(
+        refused({ AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com', AUDIT_EXPORT_WEBHOOK_SECRET: 'short-secret' }, /at least 32/),
+      ).not.toContain('short-secret');
+      refused(
+        { AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com', AUDIT_EXPORT_WEBHOOK_SECRET_FILE: join(dir, 'missing') },
+        /readable file/,
+      );
+      refused(
+        {
+          AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com',
+          AUDIT_EXPORT_WEBHOOK_SECRET: SECRET,
+          AUDIT_EXPORT_WEBHOOK_SECRET_FILE: join(dir, 'x'),
+        },
+        /not both/,
+      );
+      refused({ AUDIT_EXPORT_WEBHOOK_SECRET: SECRET }, /needs AUDIT_EXPORT_WEBHOOK_URL/);
+      refused({ AUDIT_EXPORT_FILE: join(dir, 'no-such-dir', 'audit.jsonl') }, /existing directory/);
+      refused({ AUDIT_EXPORT_FILE: dir }, /regular file/);
+      refused({ AUDIT_EXPORT_BATCH_SIZE: '0' }, /AUDIT_EXPORT_BATCH_SIZE/);
+      refused({ AUDIT_EXPORT_RETRY_BASE_MS: '5000', AUDIT_EXPORT_RETRY_MAX_MS: '1000' }, /must not exceed/);
+    });
+
+    it('wants https in production', () => {
+      const strong = randomBytes(48).toString('base64');
+      const production = {
+        NODE_ENV: 'production',
+        SMS_SENDER: 'http',
+        SMS_HTTP_URL: 'https://sms.example.com/send',
+        JWT_SECRET: strong,
+        ENCRYPTION_KEY: strong,
+        AUDIT_HMAC_KEY: AUDIT_KEY,
+      };
+      expect(() => loadConfig({ ...production, AUDIT_EXPORT_WEBHOOK_URL: 'http://siem.example.com' })).toThrow(/https:\/\//);
+      expect(loadConfig({ ...production, AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com' }).auditExport.webhookUrl).toBe(
+        'https://siem.example.com',
+      );
     });
   });
 });

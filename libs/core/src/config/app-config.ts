@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 /**
  * The whole runtime configuration, read once from the environment at boot.
@@ -148,6 +149,29 @@ export interface AppConfig {
      * (MCP_UPSTREAM_RESULT_MAX_BYTES); a larger one fails the call with RESULT_TOO_LARGE, never truncated.
      */
     resultMaxBytes: number;
+  };
+  /**
+   * Streaming committed audit records (and signed chain checkpoints) to a SIEM. Off unless a sink is
+   * configured; each sink keeps a durable cursor in audit_export_cursors.
+   */
+  auditExport: {
+    /** POSTs batches of records as JSON (AUDIT_EXPORT_WEBHOOK_URL); unset: no webhook sink. */
+    webhookUrl: string | undefined;
+    /** HMAC-SHA256 key of the webhook signature header (AUDIT_EXPORT_WEBHOOK_SECRET or _FILE); unset: unsigned. */
+    webhookSecret: string | undefined;
+    /** One delivery attempt's deadline, connection to response. */
+    webhookTimeoutMs: number;
+    /** Appends records as JSON lines, fsync'd per batch (AUDIT_EXPORT_FILE, absolute); unset: no file sink. */
+    file: string | undefined;
+    /** Records per delivery. */
+    batchSize: number;
+    /** How often each sink looks for new records. */
+    intervalMs: number;
+    /** Retry backoff after a failed delivery: exponential from the base to the cap, with jitter. */
+    retryBaseMs: number;
+    retryMaxMs: number;
+    /** How often a signed chain checkpoint joins the stream (0: never). */
+    checkpointIntervalMs: number;
   };
   secrets: {
     /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
@@ -397,6 +421,64 @@ function upstreamSecretsOf(env: Env): Readonly<Record<string, string>> {
   return Object.freeze(secrets);
 }
 
+/**
+ * AUDIT_EXPORT_*: the URL must be http(s) (https in production) without credentials in it; the
+ * webhook secret comes from the variable or a file (not both), at least 32 characters; the file
+ * sink's directory must exist.
+ */
+function parseAuditExport(r: EnvReader, isProduction: boolean): AppConfig['auditExport'] {
+  const webhookUrl = r.url('AUDIT_EXPORT_WEBHOOK_URL', isProduction ? ['https:'] : ['https:', 'http:']);
+  if (webhookUrl !== undefined) {
+    const parsed = new URL(webhookUrl);
+    if (parsed.username || parsed.password) {
+      r.problems.push('AUDIT_EXPORT_WEBHOOK_URL must not carry credentials; sign requests with AUDIT_EXPORT_WEBHOOK_SECRET instead');
+    }
+  }
+  let webhookSecret = r.raw('AUDIT_EXPORT_WEBHOOK_SECRET');
+  const secretFile = r.raw('AUDIT_EXPORT_WEBHOOK_SECRET_FILE');
+  if (webhookSecret !== undefined && secretFile !== undefined) {
+    r.problems.push('Set AUDIT_EXPORT_WEBHOOK_SECRET or AUDIT_EXPORT_WEBHOOK_SECRET_FILE, not both');
+  } else if (secretFile !== undefined) {
+    try {
+      webhookSecret = readFileSync(secretFile, 'utf8').trim();
+    } catch {
+      r.problems.push('AUDIT_EXPORT_WEBHOOK_SECRET_FILE must name a readable file');
+    }
+  }
+  if (webhookSecret !== undefined && webhookSecret.length < 32) {
+    // Never the value: only what is wrong with it.
+    r.problems.push('The audit export webhook secret must be at least 32 characters long (e.g. `openssl rand -base64 48`)');
+  }
+  if (webhookSecret !== undefined && webhookUrl === undefined && !r.problems.some((p) => p.startsWith('AUDIT_EXPORT_WEBHOOK_URL'))) {
+    r.problems.push('AUDIT_EXPORT_WEBHOOK_SECRET(_FILE) needs AUDIT_EXPORT_WEBHOOK_URL');
+  }
+  const fileSetting = r.raw('AUDIT_EXPORT_FILE');
+  let file: string | undefined;
+  if (fileSetting !== undefined) {
+    file = resolve(fileSetting);
+    const directory = dirname(file);
+    if (!existsSync(directory) || !statSync(directory).isDirectory()) {
+      r.problems.push('AUDIT_EXPORT_FILE must be in an existing directory');
+    } else if (existsSync(file) && !statSync(file).isFile()) {
+      r.problems.push('AUDIT_EXPORT_FILE must name a regular file (appended to, created if missing)');
+    }
+  }
+  const retryBaseMs = r.int('AUDIT_EXPORT_RETRY_BASE_MS', 1_000, 10, 600_000);
+  const retryMaxMs = r.int('AUDIT_EXPORT_RETRY_MAX_MS', 60_000, 10, 3_600_000);
+  if (retryBaseMs > retryMaxMs) r.problems.push('AUDIT_EXPORT_RETRY_BASE_MS must not exceed AUDIT_EXPORT_RETRY_MAX_MS');
+  return {
+    webhookUrl,
+    webhookSecret,
+    webhookTimeoutMs: r.int('AUDIT_EXPORT_WEBHOOK_TIMEOUT_MS', 10_000, 100, 600_000),
+    file,
+    batchSize: r.int('AUDIT_EXPORT_BATCH_SIZE', 100, 1, 10_000),
+    intervalMs: r.int('AUDIT_EXPORT_INTERVAL_MS', 1_000, 10, 600_000),
+    retryBaseMs,
+    retryMaxMs,
+    checkpointIntervalMs: r.int('AUDIT_EXPORT_CHECKPOINT_INTERVAL_MS', 300_000, 0, 86_400_000),
+  };
+}
+
 export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig {
   const r = new EnvReader(env);
   const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
@@ -506,6 +588,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       file: optionalPath(r.raw('MCP_UPSTREAMS_FILE')),
       resultMaxBytes: r.int('MCP_UPSTREAM_RESULT_MAX_BYTES', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     },
+    auditExport: parseAuditExport(r, isProduction),
     secrets: {
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),

@@ -11,6 +11,7 @@ import { AuditKeyedChain1764900000000 } from './1764900000000-audit-keyed-chain'
 import { QueueFairness1764910000000 } from './1764910000000-queue-fairness';
 import { UpstreamPinScreening1764920000000 } from './1764920000000-upstream-pin-screening';
 import { ExecutionCallerPermissions1764930000000 } from './1764930000000-execution-caller-permissions';
+import { AuditExportCursors1764940000000 } from './1764940000000-audit-export-cursors';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   QueueFairness1764910000000,
   UpstreamPinScreening1764920000000,
   ExecutionCallerPermissions1764930000000,
+  AuditExportCursors1764940000000,
 ];
