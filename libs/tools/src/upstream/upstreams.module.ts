@@ -8,6 +8,7 @@ import { UpstreamApprovalController } from './http/upstream-approval.controller'
 import { UpstreamApprovalService } from './upstream-approval.service';
 import { loadUpstreamsFile } from './upstream-config';
 import { UpstreamPinRepository } from './upstream-pin.repository';
+import { UpstreamMetrics } from './upstream-metrics';
 import { UpstreamPinStore } from './upstream-pin.store';
 import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
 
@@ -30,6 +31,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     CatalogSync,
     UpstreamRegistry,
     UpstreamApprovalService,
+    UpstreamMetrics,
     { provide: TOOL_PROVIDERS, inject: [UpstreamRegistry], useFactory: (registry: UpstreamRegistry) => registry.all() },
   ],
   exports: [UpstreamRegistry],
