@@ -257,6 +257,32 @@ describe('Helm chart: Grafana dashboard and Prometheus alert rules', () => {
     expect(exposed.has('tool_execution_total')).toBe(false);
   });
 
+  it('takes another selector, labels on every alert and rules of your own', async () => {
+    const custom = await render([
+      ...REQUIRED,
+      ...MONITORING,
+      '--set', 'metrics.prometheusRule.selector=job="mcp"',
+      '--set', 'metrics.prometheusRule.alertLabels.team=platform',
+      '--set', 'metrics.prometheusRule.thresholds.errorRatio=0.1',
+      '--set', 'metrics.prometheusRule.additionalRules[0].alert=McpTooManyPods',
+      '--set', 'metrics.prometheusRule.additionalRules[0].expr=count(up{job="mcp"}) > 20',
+    ]);
+    const customRule = custom.find((o) => o.kind === 'PrometheusRule')!;
+    const groups: Array<{ name: string; rules: Rule[] }> = customRule.spec.groups;
+    expect(groups.at(-1)).toEqual({ name: 'secure-mcp-server.additional', rules: [{ alert: 'McpTooManyPods', expr: 'count(up{job="mcp"}) > 20' }] });
+    const own = groups.slice(0, -1).flatMap((g) => g.rules);
+    expect(own.length).toBe(rules.length);
+    for (const r of own) {
+      expect([r.alert, r.labels?.team]).toEqual([r.alert, 'platform']);
+      expect(promql(r.expr).errors).toEqual([]);
+      if (r.alert !== 'SecureMcpServerNoReadyPods') expect([r.alert, r.expr.includes('{job="mcp"')]).toEqual([r.alert, true]);
+      expect([r.alert, r.expr.includes('service=')]).toEqual([r.alert, false]);
+    }
+    expect(own.find((r) => r.alert === 'SecureMcpServerHighErrorRate')?.expr).toMatch(/> 0\.1\s*$/);
+    const { stdout } = await run(process.execPath, [VALIDATOR], JSON.stringify([customRule]));
+    expect((JSON.parse(stdout) as { error: string | null }[])[0].error).toBeNull();
+  });
+
   it('type-checks the dashboard against the Grafana dashboard schema', () => {
     const errors = grafanaSchemaErrors({
       chart: dashboard,
