@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { loadAll } from 'js-yaml';
@@ -31,15 +31,17 @@ const MONITORING = ['--set', 'metrics.prometheusRule.enabled=true', '--set', 'me
 /** Series Prometheus makes itself (`up`) or reads from kube-state-metrics, not from the server. */
 const EXTERNAL_METRICS = new Set(['up', 'kube_deployment_status_replicas_available']);
 /**
- * The audit export's metrics, registered by the audit export (issue 20's audit part), which this
- * branch does not contain yet. Empty this set once both are merged: then the scrape must show them.
+ * The audit export's metrics, registered by the audit export (issue 20's audit part, in
+ * libs/audit/src/export), which may not be merged into this tree yet: until it is, their absence
+ * from the scrape is tolerated; once that code is here, they must be exposed like any other.
  */
-const PENDING_AUDIT_EXPORT_METRICS = new Set([
+const AUDIT_EXPORT_METRICS = [
   'audit_export_lag_records',
   'audit_export_delivered_total',
   'audit_export_failures_total',
   'audit_export_last_delivered_timestamp_seconds',
-]);
+];
+const PENDING_AUDIT_EXPORT_METRICS = new Set(existsSync(join(ROOT, 'libs', 'audit', 'src', 'export')) ? [] : AUDIT_EXPORT_METRICS);
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
 type Rule = { alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -245,7 +247,7 @@ describe('Helm chart: Grafana dashboard and Prometheus alert rules', () => {
       'tool_queue_running',
       'tool_queue_concurrency',
       'circuit_breaker_open',
-      ...PENDING_AUDIT_EXPORT_METRICS,
+      ...AUDIT_EXPORT_METRICS,
     ]) {
       expect([name, used.has(name)]).toEqual([name, true]);
     }
