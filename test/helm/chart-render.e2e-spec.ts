@@ -107,8 +107,8 @@ describe('Helm chart secure-mcp-server', () => {
     }
     expect(kinds(defaults)).toEqual(['ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount']);
     expect(kinds(production)).toEqual([
-      'ConfigMap', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job',
-      'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor',
+      'ConfigMap', 'ConfigMap', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job',
+      'PodDisruptionBudget', 'PrometheusRule', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ]);
     expect(kinds(externalDb)).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Job', 'Secret', 'Secret', 'Service', 'ServiceAccount']);
   });
@@ -199,7 +199,7 @@ describe('Helm chart secure-mcp-server', () => {
   });
 
   it('adds autoscaling, a disruption budget, TLS ingress and a ServiceMonitor only with the production values', () => {
-    const productionOnly = ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'ServiceMonitor'];
+    const productionOnly = ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'ServiceMonitor', 'PrometheusRule'];
     for (const kind of productionOnly) {
       expect(defaults.filter((o) => o.kind === kind)).toEqual([]);
       expect(externalDb.filter((o) => o.kind === kind)).toEqual([]);

@@ -1,6 +1,6 @@
 // Validates Kubernetes objects against the API's OpenAPI schemas, as compiled by the
 // kubernetes-models packages (core kinds) and @kubernetes-models/prometheus-operator
-// (ServiceMonitor).
+// (ServiceMonitor, PrometheusRule).
 //
 // Those packages are ESM only, which Jest's CommonJS runtime here cannot load, so
 // chart-render.e2e-spec.ts runs this file with plain Node: a JSON array of objects on stdin,

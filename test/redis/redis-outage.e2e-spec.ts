@@ -1,3 +1,4 @@
+import { scrapeMetric } from '../support/metrics';
 import { http, TestApp } from '../support/test-app';
 import { TcpProxy } from '../support/tcp-proxy';
 import { Caller, eventually, login, signUp, ticketFor, upgradeStatus } from '../mcp/mcp-test-kit';
@@ -53,6 +54,8 @@ describe('replicas when Redis is unreachable', () => {
         state: 'down',
         degraded: expect.arrayContaining([expect.stringContaining('rate limits')]),
       });
+      // What the dashboard and the SecureMcpServerRedisBreakerOpen alert read.
+      expect(await scrapeMetric(t.baseUrl, 'circuit_breaker_open')).toEqual({ 'dependency="postgresql"': 0, 'dependency="redis"': 1 });
     }
   });
 
@@ -112,6 +115,8 @@ describe('replicas when Redis is unreachable', () => {
         ),
       ).toBe('up');
     expect((await http(a.baseUrl, 'GET', '/api/v1/health/detailed')).body.components.redis.status).toBe('healthy');
+    for (const t of [a, b])
+      expect(await scrapeMetric(t.baseUrl, 'circuit_breaker_open')).toEqual({ 'dependency="postgresql"': 0, 'dependency="redis"': 0 });
     expect(await upgradeStatus(wsUrl(b, await ticketFor(a, user.token)))).toBe(101);
     // B hears A again: a stream on B ends as soon as its session is terminated through A.
     const { sessionId, reader } = await openLegacyStream(b, user.token);

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UpstreamRegistry } from '@app/tools';
+import { scrapeMetric } from '../support/metrics';
 import { DATABASE_KINDS, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, toolsEnv } from '../tools/tools-test-kit';
 import {
@@ -72,6 +73,8 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
       body: { status: 'completed' },
     });
     expect((await execute(t, admin, 'remote.echo', { parameters: { message: 'hi' } })).body.status).toBe('completed');
+    // What the dashboard and the SecureMcpServerUpstreamDown alert read.
+    expect(await scrapeMetric(t.baseUrl, 'upstream_connected')).toMatchObject({ 'upstream="dead"': 0, 'upstream="remote"': 1 });
   });
 
   it("maps an upstream isError result to a failed execution with the upstream's message", async () => {
@@ -102,6 +105,7 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
       return health?.state !== 'connected' ? health : undefined;
     });
     expect(down.status).toBe('degraded');
+    expect((await scrapeMetric(t.baseUrl, 'upstream_connected'))['upstream="remote"']).toBe(0);
     const again = await execute(t, admin, 'remote.echo', { parameters: { message: 'anyone?' } });
     expect(again.body.error.code).toBe('UPSTREAM_UNAVAILABLE');
     // Its tools stay in the catalogue: an outage is not a removal.
@@ -109,6 +113,7 @@ describe.each(DATABASE_KINDS)('Upstream faults (%s)', (kind) => {
 
     remote = await startEverythingHttp(remote.port);
     await waitFor('remote connected again', async () => (await upstreamHealth(t, 'remote'))?.state === 'connected');
+    expect((await scrapeMetric(t.baseUrl, 'upstream_connected'))['upstream="remote"']).toBe(1);
     expect((await execute(t, admin, 'remote.echo', { parameters: { message: 'back' } })).body).toMatchObject({
       status: 'completed',
       result: { content: [{ type: 'text', text: 'Echo: back' }] },

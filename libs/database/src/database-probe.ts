@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { PostgresBreaker } from './postgres-breaker';
 
 /**
  * Whether the application's pool reaches a database that answers: infrastructure, not a table's
@@ -8,7 +9,15 @@ import { DataSource } from 'typeorm';
  */
 @Injectable()
 export class DatabaseProbe {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly breaker: PostgresBreaker,
+  ) {}
+
+  /** Whether the outage breaker is open: queries fail at once (503) until a heartbeat is answered. */
+  get breakerOpen(): boolean {
+    return this.breaker.isOpen;
+  }
 
   /** Resolves once `SELECT 1` is answered through the pool; rejects with the driver's error. */
   async ping(): Promise<void> {

@@ -3,3 +3,4 @@ export { HealthService } from './health.service';
 export type { ComponentHealth } from './health.service';
 export { ReadinessService } from './readiness.service';
 export { HttpMetricsService } from './http-metrics.service';
+export { stateGauge } from './state-gauge';

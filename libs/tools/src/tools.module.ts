@@ -12,6 +12,7 @@ import { ToolExecutionQueue } from './execution/tool-execution.queue';
 import { ToolExecutionRepository } from './execution/tool-execution.repository';
 import { ToolExecutionService } from './execution/tool-execution.service';
 import { toolDurationHistogram, toolExecutionsCounter } from './execution/tool-metrics';
+import { ToolQueueMetrics } from './execution/tool-queue-metrics';
 import { ToolRunner } from './execution/tool-runner';
 import { ToolSchemaValidator } from './execution/tool-schema-validator';
 import { AdminToolsController } from './http/admin-tools.controller';
@@ -51,6 +52,7 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
     ToolExecutionRepository,
     ExecutionRecorder,
     ToolExecutionQueue,
+    ToolQueueMetrics,
     ToolExecutionService,
     toolExecutionsCounter,
     toolDurationHistogram,

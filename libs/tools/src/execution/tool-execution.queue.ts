@@ -73,6 +73,16 @@ export class ToolExecutionQueue implements OnApplicationBootstrap, BeforeApplica
     return this.settings.queueEnabled;
   }
 
+  /** Async executions this process runs now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** How many async executions this process runs at once at most (0 when it runs none). */
+  get capacity(): number {
+    return this.enabled ? this.settings.queueConcurrency : 0;
+  }
+
   onApplicationBootstrap(): void {
     if (!this.enabled) {
       this.logger.log('Async tool queue disabled in this process (TOOLS_QUEUE_ENABLED=false)');

@@ -184,6 +184,14 @@ export class ToolExecutionRepository {
     };
   }
 
+  /** Async calls of every user waiting to start: the queue's depth, across all replicas. */
+  async countPending(): Promise<number> {
+    const [row]: Array<{ pending: number }> = await this.dataSource.query(
+      `SELECT count(*)::int AS pending FROM tool_executions WHERE async AND status = 'pending'`,
+    );
+    return Number(row?.pending ?? 0);
+  }
+
   /**
    * A user's async calls waiting to start, and when the first of their running ones reaches its
    * timeout (null when none runs): what admission to the queue is decided on.

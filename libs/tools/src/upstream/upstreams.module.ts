@@ -10,6 +10,7 @@ import { upstreamFeatureRequestsCounter } from './upstream-feature-metrics';
 import { UpstreamFeatureService } from './upstream-features.service';
 import { loadUpstreamsFile } from './upstream-config';
 import { UpstreamPinRepository } from './upstream-pin.repository';
+import { UpstreamMetrics } from './upstream-metrics';
 import { UpstreamPinStore } from './upstream-pin.store';
 import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
 
@@ -34,6 +35,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     UpstreamApprovalService,
     UpstreamFeatureService,
     upstreamFeatureRequestsCounter,
+    UpstreamMetrics,
     { provide: TOOL_PROVIDERS, inject: [UpstreamRegistry], useFactory: (registry: UpstreamRegistry) => registry.all() },
   ],
   exports: [UpstreamRegistry, UpstreamFeatureService],
