@@ -19,7 +19,7 @@ const common = {
     '^.+\\.js$': ['@swc/jest', { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY.join('|')})/)`],
-  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.dist-'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.dist-', '<rootDir>/libs/database/pglite-template'],
   moduleNameMapper,
   testEnvironment: 'node',
 };

@@ -3,6 +3,8 @@
 // a dump of them (loadDataDir); copying this directory, initdb'd and migrated, costs a fraction.
 // The server still runs any migration the copy lacks. Cached under .cache/ per PGlite version and
 // per content of the compiled migrations, so a build pays for it only when one of them changed.
+// The end-to-end suites build the same directory from the TypeScript migrations (buildDataDir,
+// called by test/support/pglite-template.ts), so their embedded servers start the way a built one does.
 const { createHash } = require('node:crypto');
 const { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { basename, dirname, join } = require('node:path');
@@ -26,8 +28,7 @@ function migrationsHash() {
 }
 
 /** Applies every migration as TypeORM would: one transaction each, recorded in "migrations". */
-async function migrate(db) {
-  const { MIGRATIONS } = require(join(MIGRATIONS_DIR, 'index.js'));
+async function migrate(db, MIGRATIONS) {
   await db.exec(MIGRATIONS_TABLE);
   for (const Migration of MIGRATIONS) {
     const migration = new Migration();
@@ -46,19 +47,25 @@ async function migrate(db) {
   }
 }
 
+function pgliteVersion() {
+  return JSON.parse(readFileSync(join(dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')).version;
+}
+
+/** initdb and every migration into `target` (built beside it and renamed, so it is there whole or not at all). */
+async function buildDataDir(target, MIGRATIONS) {
+  const { PGlite } = require('@electric-sql/pglite');
+  const building = `${target}.${process.pid}.tmp`;
+  rmSync(building, { recursive: true, force: true });
+  mkdirSync(dirname(building), { recursive: true });
+  const db = await PGlite.create(building);
+  await migrate(db, MIGRATIONS);
+  await db.close();
+  renameSync(building, target);
+}
+
 async function main() {
-  const { version } = JSON.parse(readFileSync(join(dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8'));
-  const cached = join(root, '.cache', `pglite-template-${version}-${migrationsHash()}`);
-  if (!existsSync(cached)) {
-    const { PGlite } = require('@electric-sql/pglite');
-    const building = `${cached}.tmp`;
-    rmSync(building, { recursive: true, force: true });
-    mkdirSync(dirname(building), { recursive: true });
-    const db = await PGlite.create(building);
-    await migrate(db);
-    await db.close();
-    renameSync(building, cached);
-  }
+  const cached = join(root, '.cache', `pglite-template-${pgliteVersion()}-${migrationsHash()}`);
+  if (!existsSync(cached)) await buildDataDir(cached, require(join(MIGRATIONS_DIR, 'index.js')).MIGRATIONS);
   // Already this template (an unchanged rebuild): leave it, a copy costs seconds of a restart.
   const stamp = `${TARGET}.stamp`;
   if (existsSync(join(TARGET, 'PG_VERSION')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === basename(cached)) return;
@@ -69,7 +76,11 @@ async function main() {
   writeFileSync(stamp, basename(cached));
 }
 
-main().catch((error) => {
-  process.stderr.write(`pglite-template: ${error.stack ?? error}\n`);
-  process.exit(1);
-});
+module.exports = { buildDataDir, pgliteVersion };
+
+if (require.main === module) {
+  main().catch((error) => {
+    process.stderr.write(`pglite-template: ${error.stack ?? error}\n`);
+    process.exit(1);
+  });
+}

@@ -24,7 +24,8 @@ export async function startFaultServer(
   env: Record<string, string>,
 ): Promise<FaultServer> {
   if (!existsSync(BUILT_MAIN)) throw new Error(`Build first (npm run build): ${BUILT_MAIN} is missing`);
-  const database = await createTestDatabase('smcp_fault');
+  // Migrated already (a copy of the suites' template): these suites are about faults, not migrating.
+  const database = await createTestDatabase('smcp_fault', { schema: 'migrated' });
   const dataDir = mkdtempSync(join(tmpdir(), 'smcp-fault-'));
   const server = await spawnServer({
     DATA_DIR: dataDir,

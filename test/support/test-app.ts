@@ -30,11 +30,24 @@ export interface StartOptions {
   extraModules?: Array<Type | DynamicModule>;
   /** Reuse the data of an earlier run (restart). */
   reuse?: Pick<TestApp, 'dataDir' | 'database'>;
+  /**
+   * What a new database holds when the server starts. 'migrated' (the default): every migration
+   * already applied — a copy of a migrated template, as a built server's embedded database starts
+   * and as any server finds its database on a second start; the server still runs its migration
+   * step (nothing pending). 'empty': a database no migration has touched, for suites about
+   * migrating; the default whenever the env sets RUN_MIGRATIONS or DATABASE_MIGRATION_URL.
+   */
+  schema?: 'empty' | 'migrated';
 }
 
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
+  const schema =
+    options.schema ?? (options.env?.RUN_MIGRATIONS !== undefined || options.env?.DATABASE_MIGRATION_URL ? 'empty' : 'migrated');
   const dataDir = options.reuse?.dataDir || mkdtempSync(join(tmpdir(), 'smcp-'));
-  const database = kind === 'postgres' ? (options.reuse?.database ?? (await createTestDatabase())) : undefined;
+  const database = kind === 'postgres' ? (options.reuse?.database ?? (await createTestDatabase('smcp', { schema }))) : undefined;
+  // The embedded server copies the migrated template into a new data directory (see
+  // pglite-template.ts); an empty one is initdb'd here first, so the server finds data without migrations.
+  if (kind === 'embedded' && !options.reuse && schema === 'empty') await initEmptyEmbedded(dataDir);
   const config = loadConfig(
     {
       NODE_ENV: 'test',
@@ -74,6 +87,12 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+async function initEmptyEmbedded(dataDir: string): Promise<void> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create(join(dataDir, 'pglite'));
+  await db.close();
 }
 
 export interface HttpResult<T = any> {

@@ -14,7 +14,8 @@ const SOCKET_PORT = 5432;
 /**
  * An initdb'd and migrated data directory built with the server (scripts/pglite-template.js, from
  * the same PGlite and migrations): a fresh DATA_DIR starts from a copy of it instead of running
- * initdb and every migration, which takes seconds. Absent when running from source; then PGlite
+ * initdb and every migration, which takes seconds. Absent when running from source (unless the
+ * end-to-end suites' global setup put one there: test/support/pglite-template.ts); then PGlite
  * runs initdb.
  */
 const TEMPLATE = join(__dirname, '..', 'pglite-template');
