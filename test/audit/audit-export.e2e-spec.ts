@@ -273,7 +273,8 @@ describe('audit export: a dead webhook for 30 s and a gateway restart under load
     observed.lagMetricWhileDead = metricValue(metrics, 'audit_export_lag_records', 'webhook');
     observed.failuresMetricWhileDead = metricValue(metrics, 'audit_export_failures_total', 'webhook');
     // A timer may fire a millisecond early by Date.now(): wait until the outage has really lasted its length.
-    for (let remaining = SINK_DEAD_MS; remaining > 0; remaining = SINK_DEAD_MS - (Date.now() - deadSince)) await sleep(remaining + 1);
+    for (let remaining = SINK_DEAD_MS - (Date.now() - deadSince); remaining > 0; remaining = SINK_DEAD_MS - (Date.now() - deadSince))
+      await sleep(remaining + 1);
     observed.sinkDeadMs = Date.now() - deadSince;
 
     // The sink comes back on the same address; a little more load, then everything must arrive.
