@@ -3,6 +3,7 @@ import { AppConfig } from './config/app-config';
 import { APP_CONFIG } from './config/config.tokens';
 import { Clock } from './clock/clock';
 import { BackgroundJobs } from './jobs/background-jobs';
+import { BearerTokenVerifiers } from './auth/bearer-verifiers';
 
 /** Configuration and cross-cutting services every other module may inject. */
 @Global()
@@ -11,8 +12,8 @@ export class CoreModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: CoreModule,
-      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs],
-      exports: [APP_CONFIG, Clock, BackgroundJobs],
+      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs, BearerTokenVerifiers],
+      exports: [APP_CONFIG, Clock, BackgroundJobs, BearerTokenVerifiers],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { Actor, clientInfo, Principal, resolvePermissions } from '@app/core';
+import { Actor, BearerTokenVerifiers, BearerUse, clientInfo, ExternalBearerIdentity, Principal, resolvePermissions } from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
@@ -15,6 +15,8 @@ export interface Credentials {
   /** The URL's query parameters: a credential there is refused (it ends up in logs and histories). */
   query: unknown;
   client: Pick<Actor, 'ipAddress' | 'userAgent'>;
+  /** Where the credential is used (the MCP endpoint's canonical URL), for audience-bound tokens. */
+  use?: BearerUse;
 }
 
 /**
@@ -33,6 +35,7 @@ export class Authenticator {
     private readonly sessions: SessionService,
     private readonly users: UsersService,
     private readonly apiKeys: ApiKeyService,
+    private readonly verifiers: BearerTokenVerifiers,
   ) {}
 
   /** A Fastify request's principal (REST routes and the MCP HTTP endpoint). */
@@ -54,7 +57,7 @@ export class Authenticator {
       return principal;
     }
     const claims = this.tokens.verify(token);
-    if (!claims) throw invalidToken();
+    if (!claims) return this.authenticateExternal(token, credentials.use ?? {});
     if (!(await this.sessions.isActive(claims.sid))) throw invalidToken();
     const user = await this.users.accessState(claims.sub);
     if (!user || user.status !== 'active') throw invalidToken();
@@ -69,6 +72,37 @@ export class Authenticator {
   }
 
   /**
+   * A bearer token that is not one of our access tokens: the first registered verifier (our OAuth
+   * authorization server, an enterprise identity provider) that recognises it decides. The user's
+   * current state still applies, and the token's own reach narrows the user's permissions.
+   */
+  private async authenticateExternal(token: string, use: BearerUse): Promise<Principal> {
+    for (const verifier of this.verifiers.all) {
+      const identity = await verifier.verify(token, use);
+      if (identity) return this.principalOf(identity);
+    }
+    throw invalidToken();
+  }
+
+  private async principalOf(identity: ExternalBearerIdentity): Promise<Principal> {
+    if (identity.sessionId && !(await this.sessions.isActive(identity.sessionId))) throw invalidToken();
+    const user = await this.users.accessState(identity.userId);
+    if (!user || user.status !== 'active') throw invalidToken();
+    const own = this.permissionsOf(user);
+    const cap = identity.permissions;
+    return {
+      userId: user.id,
+      email: user.email,
+      sessionId: identity.sessionId ?? '',
+      roles: [...user.roles],
+      permissions: cap ? own.filter((permission) => cap.includes(permission)) : [...own],
+      via: identity.via,
+      clientId: identity.clientId,
+      scopes: identity.scopes,
+    };
+  }
+
+  /**
    * A principal authenticated earlier (a WebSocket at its upgrade, a ticket's issuer), as of now:
    * null once its session or user is no longer active. Permissions are the user's current ones
    * (an API key's stay within the key's subset).
@@ -78,7 +112,8 @@ export class Authenticator {
     const user = await this.users.accessState(original.userId);
     if (!user || user.status !== 'active') return null;
     const own = this.permissionsOf(user);
-    const permissions = original.via === 'api_key' ? own.filter((permission) => original.permissions.includes(permission)) : [...own];
+    const narrowed = original.via === 'api_key' || original.via === 'oauth' || original.via === 'idp';
+    const permissions = narrowed ? own.filter((permission) => original.permissions.includes(permission)) : [...own];
     return { ...original, email: user.email, roles: [...user.roles], permissions };
   }
 

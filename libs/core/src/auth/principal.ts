@@ -11,8 +11,12 @@ export interface Principal {
   roles: Role[];
   /** Effective permissions: the roles' defaults plus the user's own grants. */
   permissions: string[];
-  /** How the caller authenticated. */
-  via: 'jwt' | 'api_key';
+  /** How the caller authenticated: our access token, an agent API key, our OAuth server's token, an IdP's token. */
+  via: 'jwt' | 'api_key' | 'oauth' | 'idp';
+  /** The OAuth client a token was issued to (via 'oauth' | 'idp'). */
+  clientId?: string;
+  /** The OAuth scopes the token carries (via 'oauth' | 'idp'). */
+  scopes?: readonly string[];
   /** The agent API key used (via 'api_key'). */
   apiKeyId?: string;
   /** The one context the credential is bound to (an API key created for a context), if any. */

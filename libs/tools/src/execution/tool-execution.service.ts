@@ -159,7 +159,7 @@ export class ToolExecutionService {
       input: this.recorder.storedInput(parameters),
       payload: isAsync ? JSON.stringify(parameters) : null,
       // The queue runs the call later as the user: an API key's narrower permissions go with it.
-      callerPermissions: isAsync && principal.via === 'api_key' ? JSON.stringify(principal.permissions) : null,
+      callerPermissions: isAsync && principal.via !== 'jwt' ? JSON.stringify(principal.permissions) : null,
     };
 
     if (isAsync) {
