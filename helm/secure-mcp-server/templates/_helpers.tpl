@@ -161,6 +161,9 @@ AUDIT_HMAC_KEY: {{ $v.secrets.auditHmacKey | b64enc | quote }}
 {{- if and (not .job) $v.secrets.adminPassword }}
 ADMIN_PASSWORD: {{ $v.secrets.adminPassword | b64enc | quote }}
 {{- end }}
+{{- if and (not .job) $v.secrets.auditExportWebhookSecret }}
+AUDIT_EXPORT_WEBHOOK_SECRET: {{ $v.secrets.auditExportWebhookSecret | b64enc | quote }}
+{{- end }}
 {{- with $v.secrets.smsHttpToken }}
 SMS_HTTP_TOKEN: {{ . | b64enc | quote }}
 {{- end }}
@@ -212,6 +215,15 @@ CORS_ORIGINS: {{ . | quote }}
 {{- end }}
 {{- with $v.config.adminEmail }}
 ADMIN_EMAIL: {{ . | quote }}
+{{- end }}
+{{- with $v.config.auditExport }}
+{{- if .webhookUrl }}
+AUDIT_EXPORT_WEBHOOK_URL: {{ .webhookUrl | quote }}
+AUDIT_EXPORT_WEBHOOK_TIMEOUT_MS: {{ .webhookTimeoutMs | int64 | quote }}
+AUDIT_EXPORT_BATCH_SIZE: {{ .batchSize | int64 | quote }}
+AUDIT_EXPORT_INTERVAL_MS: {{ .intervalMs | int64 | quote }}
+AUDIT_EXPORT_CHECKPOINT_INTERVAL_MS: {{ .checkpointIntervalMs | int64 | quote }}
+{{- end }}
 {{- end }}
 {{- range $name, $value := $v.config.env }}
 {{ $name }}: {{ $value | toString | quote }}
@@ -277,6 +289,14 @@ Call with (dict "root" $ "job" bool).
     secretKeyRef:
       name: {{ $own }}
       key: REDIS_URL
+{{- end }}
+{{- if and (not .job) $v.config.auditExport.webhookUrl (or $v.secrets.existingSecret $v.secrets.auditExportWebhookSecret) }}
+- name: AUDIT_EXPORT_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $app }}
+      key: AUDIT_EXPORT_WEBHOOK_SECRET
+      optional: true
 {{- end }}
 {{- if or $v.secrets.existingSecret $v.secrets.smsHttpToken }}
 - name: SMS_HTTP_TOKEN
