@@ -1,17 +1,15 @@
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { AUDIT_EXPORT_SIGNATURE_HEADER, checkpointSignatureValid, ExportedRecord } from '@app/audit';
+import { checkpointSignatureValid, ExportedRecord } from '@app/audit';
 import type { AuditCheckpoint } from '@app/audit';
 import { ADMIN_EMAIL, Caller, identityEnv, login, signUp } from '../support/identity';
 import { waitFor } from '../support/polling';
 import { DATABASE_KINDS, DatabaseKind, http, startTestApp, TestApp } from '../support/test-app';
+import { dedup, exportStatus, SECRET, SinkStatus, WebhookReceiver } from './audit-export-kit';
 
 /**
  * Audit export end to end, with real parts: the gateway on PostgreSQL (and the embedded database),
@@ -23,7 +21,6 @@ import { DATABASE_KINDS, DatabaseKind, http, startTestApp, TestApp } from '../su
  * while the sink hung.
  */
 
-const SECRET = 'sK4n8Qw2Zt6Lp0Vx3Rb7Ym1Hc5Jd9Gf2Ua8Ne';
 const SINK_DEAD_MS = 30_000;
 
 const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
@@ -33,72 +30,6 @@ const validateRecord = ajv.compile(
 );
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A SIEM's HTTP collector: checks the signature, keeps every batch it confirmed, can hang or die. */
-class WebhookReceiver {
-  /** Batches answered 200, in arrival order. */
-  readonly batches: ExportedRecord[][] = [];
-  badSignatures = 0;
-  /** Requests taken while hanging: read whole, never answered. */
-  hung = 0;
-  mode: 'up' | 'hang' = 'up';
-  port = 0;
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/ingest`;
-  }
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  /** Stops listening and drops every connection (hung ones too): the sink is gone. */
-  async kill(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    if (server) await new Promise((resolve) => server.close(resolve));
-  }
-
-  records(): ExportedRecord[] {
-    return this.batches.flat();
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (this.mode === 'hang') {
-        this.hung += 1;
-        return;
-      }
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (!signatureValid(String(req.headers[AUDIT_EXPORT_SIGNATURE_HEADER] ?? ''), body)) {
-        this.badSignatures += 1;
-        res.writeHead(401).end();
-        return;
-      }
-      this.batches.push((JSON.parse(body) as { records: ExportedRecord[] }).records);
-      res.writeHead(200).end();
-    });
-  }
-}
-
-function signatureValid(header: string, body: string): boolean {
-  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
-  if (!match) return false;
-  const expected = createHmac('sha256', SECRET).update(`${match[1]}.${body}`).digest();
-  return timingSafeEqual(expected, Buffer.from(match[2], 'hex'));
-}
 
 interface DbRecord {
   seq: number;
@@ -119,22 +50,6 @@ function fileRecords(path: string): ExportedRecord[] {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as ExportedRecord);
-}
-
-/** The audit records of a stream, each kept at its first arrival, and the repeats. */
-function dedup(stream: ExportedRecord[]): { unique: ExportedRecord[]; repeats: Array<{ first: ExportedRecord; again: ExportedRecord }> } {
-  const seen = new Map<string, ExportedRecord>();
-  const unique: ExportedRecord[] = [];
-  const repeats: Array<{ first: ExportedRecord; again: ExportedRecord }> = [];
-  for (const record of stream.filter((r) => r.smcp.record_type === 'audit_record')) {
-    const first = seen.get(record.metadata.uid);
-    if (first) repeats.push({ first, again: record });
-    else {
-      seen.set(record.metadata.uid, record);
-      unique.push(record);
-    }
-  }
-  return { unique, repeats };
 }
 
 /** Workers signing in and running a tool until stopped; counts what completed and how. */
@@ -176,21 +91,6 @@ class Load {
       else this.failed.push(`execute: ${res.status}`);
     }
   }
-}
-
-interface SinkStatus {
-  sink: string;
-  lagRecords: number | null;
-  cursorSeq: number;
-  exporting: boolean;
-  consecutiveFailures: number;
-  lastError: string | null;
-}
-
-async function exportStatus(t: TestApp, admin: Caller): Promise<SinkStatus[]> {
-  const res = await http(t.baseUrl, 'GET', '/api/v1/admin/health', { token: admin.token });
-  if (res.status !== 200) throw new Error(`admin health: ${res.status}`);
-  return res.body.metrics.auditExport as SinkStatus[];
 }
 
 function metricValue(text: string, name: string, sink: string): number | undefined {
