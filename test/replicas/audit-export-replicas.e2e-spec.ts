@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { dedup, exportStatus, SECRET, SinkStatus, WebhookReceiver } from '../audit/audit-export-kit';
 import { dropPrefix, REDIS_URL, sharedSecrets, uniquePrefix } from '../redis/redis-test-kit';
 import { ADMIN_EMAIL, Caller, identityEnv, login, signUp } from '../support/identity';
 import { waitFor } from '../support/polling';
-import { freePort, ServerProcess, spawnServer, waitForHttp } from '../support/server-process';
+import type { ServerProcess } from '../support/server-process';
+import { ReplicaSet } from './replica-kit';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 import { http } from '../support/test-app';
 
@@ -58,8 +56,7 @@ class SignInLoad {
 
 describe('audit export across two replicas: the exporting one is SIGKILLed mid-delivery', () => {
   const receiver = new WebhookReceiver();
-  const dataDirs: string[] = [];
-  const replicas: ServerProcess[] = [];
+  const replicas = new ReplicaSet();
   let database: TestDatabase;
   let prefix: string;
   let survivor: ServerProcess;
@@ -72,19 +69,6 @@ describe('audit export across two replicas: the exporting one is SIGKILLed mid-d
     survivorFailed: [] as string[],
     survivorStatus: undefined as SinkStatus | undefined,
   };
-
-  async function start(env: Record<string, string>): Promise<ServerProcess> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'smcp-export-replica-'));
-    dataDirs.push(dataDir);
-    const server = await spawnServer({ ...env, DATA_DIR: dataDir, PORT: String(await freePort()) });
-    replicas.push(server);
-    try {
-      await waitForHttp(`${server.baseUrl}/api/v1/ready`, 60_000);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n${server.stdout().slice(-3000)}\n${server.stderr().slice(-3000)}`);
-    }
-    return server;
-  }
 
   const webhookStatus = async (server: ServerProcess, admin: Caller) =>
     (await exportStatus(server, admin)).find((status) => status.sink === 'webhook');
@@ -111,8 +95,8 @@ describe('audit export across two replicas: the exporting one is SIGKILLed mid-d
       AUDIT_EXPORT_RETRY_MAX_MS: '1000',
       AUDIT_EXPORT_CHECKPOINT_INTERVAL_MS: '0',
     });
-    const a = await start(env);
-    const b = await start(env);
+    const a = await replicas.start(env);
+    const b = await replicas.start(env);
     const emails = [1, 2, 3, 4].map((n) => `replica-load${n}@example.com`);
     for (const [i, email] of emails.entries()) await signUp(i % 2 === 0 ? a : b, email);
     const adminA = await login(a, ADMIN_EMAIL);
@@ -172,11 +156,7 @@ describe('audit export across two replicas: the exporting one is SIGKILLed mid-d
   }, 600_000);
 
   afterAll(async () => {
-    for (const server of replicas) {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    await replicas.stopAll();
     await receiver.kill();
     if (prefix) await dropPrefix(prefix);
     await database?.drop();

@@ -1,13 +1,11 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { installWebSocketGlobal } from '../mcp/mcp-test-kit';
 import { dropPrefix, REDIS_URL, sharedSecrets, uniquePrefix } from '../redis/redis-test-kit';
-import { freePort, ServerProcess, spawnServer, waitForHttp } from '../support/server-process';
+import { ServerProcess } from '../support/server-process';
+import { ReplicaSet } from './replica-kit';
 import { waitFor } from '../support/polling';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 import { http, TestApp } from '../support/test-app';
@@ -26,22 +24,9 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
   let env: Record<string, string>;
   let a: ServerProcess;
   let b: ServerProcess;
-  const replicas: ServerProcess[] = [];
-  const dataDirs: string[] = [];
+  const replicas = new ReplicaSet();
+  const start = (extra: Record<string, string> = {}) => replicas.start({ ...env, ...extra });
   const asApp = (server: ServerProcess) => ({ baseUrl: server.baseUrl }) as TestApp;
-
-  async function start(extra: Record<string, string> = {}): Promise<ServerProcess> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'smcp-replica-'));
-    dataDirs.push(dataDir);
-    const server = await spawnServer({ ...env, DATA_DIR: dataDir, PORT: String(await freePort()), ...extra });
-    replicas.push(server);
-    try {
-      await waitForHttp(`${server.baseUrl}/api/v1/ready`, 45_000);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n${server.stdout().slice(-3000)}\n${server.stderr().slice(-3000)}`);
-    }
-    return server;
-  }
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -65,11 +50,7 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const server of replicas) {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    await replicas.stopAll();
     await dropPrefix(prefix);
     await database?.drop();
   });
