@@ -85,7 +85,7 @@ export class McpServerBuilder {
               .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
           };
     // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
-    const calling = this.relays.forCall(server, caller, tool, ctx);
+    const calling = this.relays.forCall(server, caller, tool, ctx, this.federated.logLevelOf(server));
     try {
       // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
       const { execution } = await this.executions.execute(

@@ -1,8 +1,10 @@
-import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
-import type { ClientCapabilities } from '@modelcontextprotocol/client';
+import { Logger } from '@nestjs/common';
+import { CLIENT_CAPABILITIES_META_KEY, Client, LOG_LEVEL_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import type { ClientCapabilities, LoggingMessageNotificationParams } from '@modelcontextprotocol/client';
 import {
   ClientRequestRelay,
   InputRequired,
+  logLevelPasses,
   missingCapability,
   RelayCapabilities,
   RelayedMethod,
@@ -40,15 +42,41 @@ export class UpstreamRequestRelay {
   /** Calls in flight on this connection; null for a caller that cannot be asked (REST). */
   private readonly inFlight = new Set<{ relay: ClientRequestRelay | null }>();
 
+  private readonly logger = new Logger(UpstreamRequestRelay.name);
+
   constructor(private readonly upstream: string) {}
 
-  /** Registers the three request handlers on a new client (which declares RELAY_CLIENT_CAPABILITIES). */
-  install(client: Client): void {
+  /**
+   * Registers the three request handlers on a new client (which declares RELAY_CLIENT_CAPABILITIES),
+   * and its log messages: on 2026-07-28 an upstream logs only for a request that asked (its `_meta`
+   * log level), so a message goes to the agent whose request is in flight, and like a relayed
+   * request only when exactly one such request is (the stream it came on is not visible through
+   * the SDK); else it is dropped, never sent to another agent. 2025-era messages concern every
+   * agent that set a level: `broadcast` gets them.
+   */
+  install(client: Client, broadcast: (params: LoggingMessageNotificationParams) => void): void {
     for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const) {
       client.setRequestHandler(method, (request, ctx) =>
         this.relay({ method, params: request.params as Record<string, unknown> | undefined }, ctx.mcpReq.signal),
       );
     }
+    client.setNotificationHandler('notifications/message', (notification) => {
+      if (client.getProtocolEra() !== 'modern') return broadcast(notification.params);
+      this.routeLog(notification.params);
+    });
+  }
+
+  private routeLog(params: LoggingMessageNotificationParams): void {
+    const asking = [...this.inFlight].filter((call) => call.relay?.log && call.relay.logLevel);
+    const relay = asking.length === 1 ? asking[0].relay : null;
+    if (!relay?.log || !relay.logLevel) {
+      this.logger.debug(
+        { upstream: this.upstream, requests: asking.length },
+        'Upstream log message dropped: no single request asked for it',
+      );
+      return;
+    }
+    if (logLevelPasses(params.level, relay.logLevel)) relay.log(params);
   }
 
   /** Marks a call in flight until the returned function is called. */
@@ -113,4 +141,20 @@ export function inputRequiredOf(result: unknown): InputRequired | null {
 /** The `_meta` client-capabilities envelope of a 2026-07-28 call: the calling agent's relayable capabilities, not the gateway's. */
 export function capabilitiesEnvelope(capabilities: RelayCapabilities | undefined): ClientCapabilities {
   return { ...(capabilities ?? {}) } as ClientCapabilities;
+}
+
+/**
+ * What a 2026-07-28 request to an upstream carries for the agent behind it: the agent's
+ * capabilities (not the gateway's), the log level it asked for (none: the upstream logs nothing),
+ * and on a retry its answers and the upstream's own request state.
+ */
+export function agentRequestParams(relay: ClientRequestRelay | undefined): Record<string, unknown> {
+  return {
+    _meta: {
+      [CLIENT_CAPABILITIES_META_KEY]: capabilitiesEnvelope(relay?.capabilities),
+      ...(relay?.logLevel ? { [LOG_LEVEL_META_KEY]: relay.logLevel } : {}),
+    },
+    ...(relay?.inputResponses ? { inputResponses: relay.inputResponses } : {}),
+    ...(relay?.requestState !== undefined ? { requestState: relay.requestState } : {}),
+  };
 }
