@@ -77,10 +77,13 @@ describe('Logging, subscriptions and input rounds of an upstream on 2026-07-28 s
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smcp-scoping-'));
     reference = await startReferenceUpstream();
-    const file = writeUpstreamsFile(dir, [referenceUpstreamEntry(reference)]);
+    // The same upstream once more, spoken to in the 2025 era (its tools under `legacy.`).
+    const legacy = { ...referenceUpstreamEntry(reference), name: 'legacy', idPrefix: 'legacy.', protocol: 'legacy' };
+    const file = writeUpstreamsFile(dir, [referenceUpstreamEntry(reference), legacy]);
     t = await startTestApp('postgres', { env: mcpEnv({ MCP_UPSTREAMS_FILE: file }) });
     admin = await login(t, ADMIN_EMAIL);
     await waitFor('the reference upstream in the catalogue', async () => (await getTool(t, admin, 'touch_watched_resource')) !== undefined);
+    await waitFor('its 2025-era twin in the catalogue', async () => (await getTool(t, admin, 'legacy.test_elicitation')) !== undefined);
   }, 180_000);
 
   afterAll(async () => {
@@ -90,8 +93,49 @@ describe('Logging, subscriptions and input rounds of an upstream on 2026-07-28 s
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reaches the upstream on 2026-07-28', async () => {
+  it('reaches the upstream on 2026-07-28 (and its twin on 2025)', async () => {
     expect((await upstreamHealth(t, 'reference'))?.era).toBe('2026-07-28');
+    expect((await upstreamHealth(t, 'legacy'))?.era).toBe('2025');
+  });
+
+  it("a 2025-era upstream is set to the least severe level any agent asked for: a later agent's stricter level does not silence the first", async () => {
+    const a = await connect('legacy');
+    const b = await connect('legacy');
+    await a.client.setLoggingLevel('debug');
+    await b.client.setLoggingLevel('error');
+    await a.client.callTool({ name: 'legacy.test_tool_with_logging', arguments: {} });
+    await waitFor("the upstream's three info messages at the agent that asked for debug", async () => a.logs.length >= 3);
+    expect(texts(a.logs)).toEqual(TOOL_LOGS);
+    await b.client.callTool({ name: 'test_simple_text', arguments: {} });
+    expect(texts(b.logs)).toEqual([]);
+  });
+
+  it("with two calls in flight on one 2025-era upstream connection, each call's elicitation goes to the agent that made it", async () => {
+    const asked: string[] = [];
+    let bothAsked!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothAsked = resolve));
+    const answering = async (name: string) => {
+      const made = await connect('legacy');
+      made.client.setRequestHandler('elicitation/create', async () => {
+        asked.push(name);
+        if (asked.length === 2) bothAsked();
+        // Both calls are in flight, each waiting for its agent, before either is answered.
+        await Promise.race([barrier, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        return { action: 'accept', content: { username: name, email: `${name}@example.com` } };
+      });
+      return made;
+    };
+    const [a, b] = await Promise.all([answering('ada'), answering('bob')]);
+    const [forA, forB] = await Promise.all(
+      [a, b].map((made) => made.client.callTool({ name: 'legacy.test_elicitation', arguments: { message: 'Who are you?' } })),
+    );
+    expect(asked.sort()).toEqual(['ada', 'bob']);
+    expect(forA.content).toEqual([
+      { type: 'text', text: 'User response: action=accept, content={"username":"ada","email":"ada@example.com"}' },
+    ]);
+    expect(forB.content).toEqual([
+      { type: 'text', text: 'User response: action=accept, content={"username":"bob","email":"bob@example.com"}' },
+    ]);
   });
 
   it("a 2025 agent's log level goes with its call: it gets the call's messages, another agent that set a level gets none", async () => {

@@ -21,7 +21,7 @@ import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limit
 import { ClientRequestRelay, logLevelPasses } from '../provider/client-request-relay';
 import { federatedPromptName, federatedUri, isFederatedUri, parseFederatedUri } from './federated-names';
 import { readFailure } from './upstream-failure';
-import { agentRequestParams, inputRequiredOf } from './upstream-request-relay';
+import { inputRequiredOf } from './upstream-request-relay';
 import { UPSTREAM_FEATURE_REQUESTS_METRIC } from './upstream-feature-metrics';
 import type { UpstreamToolProvider } from './upstream-tool.provider';
 import { UpstreamRegistry } from './upstream.registry';
@@ -523,10 +523,9 @@ export class UpstreamFeatureService {
       throw error;
     }
     let result: T;
-    const leave = provider.track(relay);
+    const tracked = provider.track(relay);
     try {
-      const client = this.clientOf(provider);
-      result = await call(client, client.getProtocolEra() === 'modern' ? agentRequestParams(relay) : {});
+      result = await call(this.clientOf(provider), tracked.params);
       const inputRequired = inputRequiredOf(result);
       if (inputRequired) {
         if (!relay) throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${upstream} needs input from the client first`);
@@ -538,7 +537,7 @@ export class UpstreamFeatureService {
       await record('failure', failure.message);
       throw failure;
     } finally {
-      leave();
+      tracked.leave();
     }
     this.requests.inc({ kind, upstream, status: 'completed' });
     await record('success');

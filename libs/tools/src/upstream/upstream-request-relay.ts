@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { CLIENT_CAPABILITIES_META_KEY, Client, LOG_LEVEL_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { ClientCapabilities, LoggingMessageNotificationParams } from '@modelcontextprotocol/client';
 import {
@@ -11,6 +12,7 @@ import {
   RelayedRequest,
 } from '../provider/client-request-relay';
 import { ToolError } from '../provider/tool-error';
+import { takeCallMark } from './call-streams';
 
 /**
  * What the gateway's client declares to every upstream: everything it can relay. Whether a given
@@ -31,16 +33,24 @@ export function inputRequiredError(upstream: string): ToolError {
   return new ToolError(INPUT_REQUIRED, `Upstream ${upstream} needs input from the client before it can answer`);
 }
 
+/** A call in flight on a connection: its relay (null for a caller that cannot be asked: REST) and its mark (call-streams.ts). */
+interface InFlight {
+  relay: ClientRequestRelay | null;
+  mark: string;
+}
+
 /**
  * One upstream connection's server→client requests (2025 era: sampling/createMessage,
  * elicitation/create, roots/list arriving while a call is in flight), relayed to the agent that
- * made the call. The JSON-RPC of the 2025 era does not say which call a request belongs to, so
- * a request is relayed only when exactly one call is in flight on the connection: otherwise it
- * could reach the wrong agent, and it is refused (the upstream's tool sees an error).
+ * made the call. The JSON-RPC of the 2025 era does not say which call a request belongs to; over
+ * Streamable HTTP the stream it came on does, and the transport marks it (call-streams.ts), so it
+ * goes to that call's agent however many calls are in flight. Unmarked (stdio), a request is
+ * relayed only when exactly one call is in flight on the connection: otherwise it could reach the
+ * wrong agent, and it is refused (the upstream's tool sees an error).
  */
 export class UpstreamRequestRelay {
-  /** Calls in flight on this connection; null for a caller that cannot be asked (REST). */
-  private readonly inFlight = new Set<{ relay: ClientRequestRelay | null }>();
+  /** Calls in flight on this connection. */
+  private readonly inFlight = new Set<InFlight>();
 
   private readonly logger = new Logger(UpstreamRequestRelay.name);
 
@@ -61,13 +71,19 @@ export class UpstreamRequestRelay {
       );
     }
     client.setNotificationHandler('notifications/message', (notification) => {
-      if (client.getProtocolEra() !== 'modern') return broadcast(notification.params);
+      if (client.getProtocolEra() !== 'modern') {
+        takeCallMark(notification.params);
+        return broadcast(notification.params);
+      }
       this.routeLog(notification.params);
     });
   }
 
   private routeLog(params: LoggingMessageNotificationParams): void {
-    const asking = [...this.inFlight].filter((call) => call.relay?.log && call.relay.logLevel);
+    const mark = takeCallMark(params);
+    const asking = [...this.inFlight].filter(
+      (call) => call.relay?.log && call.relay.logLevel && (mark === undefined || call.mark === mark),
+    );
     const relay = asking.length === 1 ? asking[0].relay : null;
     if (!relay?.log || !relay.logLevel) {
       this.logger.debug(
@@ -79,16 +95,20 @@ export class UpstreamRequestRelay {
     if (logLevelPasses(params.level, relay.logLevel)) relay.log(params);
   }
 
-  /** Marks a call in flight until the returned function is called. */
-  enter(relay: ClientRequestRelay | undefined): () => void {
-    const entry = { relay: relay ?? null };
+  /** Marks a call in flight until `leave` is called; `mark` is what its request carries for the transport to mark its stream with. */
+  enter(relay: ClientRequestRelay | undefined): { leave: () => void; mark: string } {
+    const entry: InFlight = { relay: relay ?? null, mark: randomUUID() };
     this.inFlight.add(entry);
-    return () => this.inFlight.delete(entry);
+    return { leave: () => this.inFlight.delete(entry), mark: entry.mark };
   }
 
   // The SDK's handler types want the exact result type of each method; the agent's answer is relayed as it came.
   private async relay(request: RelayedRequest, signal: AbortSignal): Promise<any> {
-    const calls = [...this.inFlight];
+    const mark = takeCallMark(request.params as { _meta?: Record<string, unknown> } | undefined);
+    const calls = [...this.inFlight].filter((call) => mark === undefined || call.mark === mark);
+    if (mark !== undefined && calls.length === 0) {
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `The call ${request.method} belongs to is no longer in flight`);
+    }
     if (calls.length !== 1) {
       throw new ProtocolError(
         ProtocolErrorCode.InternalError,

@@ -19,6 +19,7 @@ import {
   RELAY_CLIENT_CAPABILITIES,
   UpstreamRequestRelay,
 } from './upstream-request-relay';
+import { CALL_MARK } from './call-streams';
 import { createUpstreamTransport } from './upstream-transport';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -163,12 +164,22 @@ export class UpstreamToolProvider implements ToolProvider {
   }
 
   /**
-   * Marks a request of an agent (a prompts/get, resources/read…) in flight on the current
-   * connection until the returned function is called: the upstream's server→client requests and
-   * its 2026-07-28 log messages meanwhile reach that agent (see UpstreamRequestRelay).
+   * Marks a request of an agent (a tools/call, prompts/get, resources/read) in flight on the
+   * current connection until `leave` is called: the upstream's server→client requests and its
+   * 2026-07-28 log messages meanwhile reach that agent (see UpstreamRequestRelay). `params` go
+   * into the request: on 2026-07-28 what the relay says of the agent (agentRequestParams), and
+   * over HTTP the mark its stream comes back with (call-streams.ts; the transport takes it out).
    */
-  track(relay: ClientRequestRelay | undefined): () => void {
-    return this.relays?.enter(relay) ?? (() => undefined);
+  track(relay: ClientRequestRelay | undefined): { leave: () => void; params: Record<string, unknown> } {
+    const entered = this.relays?.enter(relay);
+    const modern = this.client?.getProtocolEra() === 'modern';
+    const agent = modern ? agentRequestParams(relay) : {};
+    const mark = entered && this.config.transport === 'http' ? { [CALL_MARK]: entered.mark } : {};
+    const meta = { ...((agent._meta as Record<string, unknown> | undefined) ?? {}), ...mark };
+    return {
+      leave: entered?.leave ?? (() => undefined),
+      params: { ...agent, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) },
+    };
   }
 
   /**
@@ -249,9 +260,8 @@ export class UpstreamToolProvider implements ToolProvider {
     const generation = this.generation;
     const report = ctx.reportProgress;
     const relay = ctx.relay;
-    const modern = client.getProtocolEra() === 'modern';
     this.inFlight += 1;
-    const leave = this.relays?.enter(relay);
+    const tracked = this.track(relay);
     let result: CallToolResult;
     try {
       result = (await client.callTool(
@@ -259,7 +269,7 @@ export class UpstreamToolProvider implements ToolProvider {
           name: entry.upstreamName,
           arguments: (input ?? {}) as Record<string, unknown>,
           // 2026-07-28: the upstream sees the calling agent's capabilities and log level, not the gateway's, and a retry carries the agent's answers.
-          ...(modern ? agentRequestParams(relay) : {}),
+          ...tracked.params,
         },
         {
           // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
@@ -284,7 +294,7 @@ export class UpstreamToolProvider implements ToolProvider {
       throw this.callFailure(error, ctx.signal, generation, toolId);
     } finally {
       this.inFlight -= 1;
-      leave?.();
+      tracked.leave();
     }
     const inputRequired = inputRequiredOf(result);
     if (inputRequired) {
