@@ -93,6 +93,11 @@ export class AgentRequestRelays {
       ...(modern
         ? {}
         : {
+            notify: (notification) => {
+              server
+                .notification(notification)
+                .catch((error: unknown) => this.logger.debug({ err: error }, `${notification.method} not delivered`));
+            },
             send: (request: RelayedRequest, signal: AbortSignal) =>
               ctx.mcpReq.send(request as { method: RelayedRequest['method']; params?: Record<string, unknown> }, {
                 signal,

@@ -54,6 +54,11 @@ export interface ClientRequestRelay {
   readonly logLevel?: LoggingLevel;
   /** Passes a log message the upstream sent about this request to the agent (on the request's own stream). */
   log?(params: LoggingMessageNotificationParams): void;
+  /**
+   * 2025 era: sends the agent a notification on its session, also after the call has ended (an
+   * upstream's `notifications/elicitation/complete` for a URL elicitation the agent was sent).
+   */
+  notify?(notification: { method: 'notifications/elicitation/complete'; params: { elicitationId: string } }): void;
 }
 
 /** The spec's log levels, least severe first. */

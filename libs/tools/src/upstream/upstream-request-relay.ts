@@ -51,6 +51,8 @@ interface InFlight {
 export class UpstreamRequestRelay {
   /** Calls in flight on this connection. */
   private readonly inFlight = new Set<InFlight>();
+  /** URL elicitations relayed and accepted, by elicitationId: whose agent hears of their completion (oldest dropped first). */
+  private readonly elicitations = new Map<string, ClientRequestRelay>();
 
   private readonly logger = new Logger(UpstreamRequestRelay.name);
 
@@ -70,6 +72,18 @@ export class UpstreamRequestRelay {
         this.relay({ method, params: request.params as Record<string, unknown> | undefined }, ctx.mcpReq.signal),
       );
     }
+    client.setNotificationHandler('notifications/elicitation/complete', (notification) => {
+      takeCallMark(notification.params);
+      const id = notification.params.elicitationId;
+      const relay = this.elicitations.get(id);
+      this.elicitations.delete(id);
+      if (relay?.notify) relay.notify({ method: 'notifications/elicitation/complete', params: { elicitationId: id } });
+      else
+        this.logger.debug(
+          { upstream: this.upstream },
+          'notifications/elicitation/complete of an elicitation the gateway did not relay: dropped',
+        );
+    });
     client.setNotificationHandler('notifications/message', (notification) => {
       if (client.getProtocolEra() !== 'modern') {
         takeCallMark(notification.params);
@@ -139,9 +153,23 @@ export class UpstreamRequestRelay {
       throw error;
     }
     await relay.audit(request, { status: 'answered', ...(typeof answer.action === 'string' ? { action: answer.action } : {}) });
+    const elicitationId = request.params?.elicitationId;
+    if (
+      request.method === 'elicitation/create' &&
+      request.params?.mode === 'url' &&
+      typeof elicitationId === 'string' &&
+      answer.action === 'accept'
+    ) {
+      // Its completion, when the upstream announces it, goes to this agent only.
+      if (this.elicitations.size >= MAX_PENDING_ELICITATIONS) this.elicitations.delete(this.elicitations.keys().next().value!);
+      this.elicitations.set(elicitationId, relay);
+    }
     return answer;
   }
 }
+
+/** URL elicitations awaiting their completion notice per upstream connection, at most. */
+const MAX_PENDING_ELICITATIONS = 1_000;
 
 /** -32601, what a client without the capability answers (the 2025 era has no more specific error). */
 function refusal(method: RelayedMethod, why: string): ProtocolError {
