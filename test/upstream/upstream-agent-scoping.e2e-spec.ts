@@ -214,6 +214,21 @@ describe('Logging, subscriptions and input rounds of an upstream on 2026-07-28 s
     await subscription.close();
   });
 
+  it("a 2025 agent's notifications/roots/list_changed reaches the 2025-era upstream", async () => {
+    const client = new Client({ name: 'scoping-roots', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
+    client.setRequestHandler('roots/list', async () => ({ roots: [] }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${t.baseUrl}/api/v1/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${admin.token}` } },
+      }),
+    );
+    open.push(client);
+    const changes = async () => Number(((await client.callTool({ name: 'legacy.roots_changes', arguments: {} })).content as any)[0].text);
+    const before = await changes();
+    await client.sendRootsListChanged();
+    await waitFor('the change at the upstream', async () => (await changes()) === before + 1);
+  });
+
   it.each<Era>(['legacy', 'modern'])(
     'prompts/get of a %s agent: the upstream asks it for input (elicitation) and the prompt completes with its answer',
     async (era) => {

@@ -96,6 +96,12 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
     return this.features.agentUri(notification.upstream, notification.uri);
   }
 
+  /** Who this agent connection is, learnt from one of its requests (its notifications carry no caller). */
+  noteCaller(server: Server, caller: McpCaller): void {
+    const state = this.agents.get(server);
+    if (state) state.caller = caller;
+  }
+
   /** The log level a 2025-era agent connection set (`logging/setLevel`), if any. */
   logLevelOf(server: Server): LoggingLevel | null {
     return this.agents.get(server)?.level ?? null;
@@ -177,6 +183,10 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
         );
       }
     }
+    // 2025 era: the agent's roots changed; the upstreams it uses hear of it (known once it has made a request: noteCaller).
+    server.setNotificationHandler('notifications/roots/list_changed', async () => {
+      if (state.caller) await this.features.rootsChanged(state.caller);
+    });
     // The connection has ended: its subscriptions and log level no longer count.
     const previous = server.onclose;
     server.onclose = () => {

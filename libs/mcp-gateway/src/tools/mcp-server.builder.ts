@@ -65,7 +65,11 @@ export class McpServerBuilder {
       const tools = splice.hold(toolsJson);
       return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
-    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx, server));
+    server.setRequestHandler('tools/call', async (request, ctx) => {
+      const caller = await callerOf(ctx);
+      this.federated.noteCaller(server, caller);
+      return this.call(caller, request, ctx, server);
+    });
     this.federated.register(server, callerOf);
     countMessages(server, this.activity, countIn);
     return server;

@@ -416,6 +416,23 @@ export class UpstreamFeatureService {
     await this.applyLevels();
   }
 
+  /**
+   * A 2025-era agent's `notifications/roots/list_changed`: passed on to each 2025-era upstream the
+   * agent may use (it may ask roots/list again, which reaches the agent of the call it asks in).
+   * On 2026-07-28 roots travel with each request (input requests): nothing to pass on.
+   */
+  async rootsChanged(caller: Caller): Promise<void> {
+    await Promise.all(
+      this.registry.all().map(async (provider) => {
+        const client = provider.connectedClient();
+        if (!client || client.getProtocolEra() === 'modern' || !this.mayUse(caller, provider.config.permissions)) return;
+        await client
+          .sendRootsListChanged()
+          .catch((error: unknown) => this.logger.debug({ err: error, upstream: provider.config.name }, 'roots/list_changed not passed on'));
+      }),
+    );
+  }
+
   /** An agent connection has ended: its level no longer counts. */
   releaseAgent(agent: object): void {
     if (this.agentLevels.delete(agent)) void this.applyLevels();

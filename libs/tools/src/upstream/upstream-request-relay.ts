@@ -22,7 +22,8 @@ import { takeCallMark } from './call-streams';
 export const RELAY_CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: { tools: {} },
   elicitation: { form: {}, url: {} },
-  roots: {},
+  // listChanged: an agent's notifications/roots/list_changed is passed on (UpstreamFeatureService.rootsChanged).
+  roots: { listChanged: true },
 };
 
 /** A failure code of upstream calls: the upstream asked for client input (the agent gets the InputRequiredResult instead). */
