@@ -1,4 +1,3 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,16 @@ import {
 import { ADMIN_EMAIL, Caller, login } from '../support/identity';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { mcpEnv } from '../mcp/mcp-test-kit';
-import { getTool, mcpClient, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import {
+  getTool,
+  mcpClient,
+  referenceUpstreamEntry,
+  ReferenceUpstream,
+  startReferenceUpstream,
+  stopReferenceUpstream,
+  waitFor,
+  writeUpstreamsFile,
+} from './upstream-test-kit';
 
 /**
  * Transparency measured with the official conformance suite (@modelcontextprotocol/conformance,
@@ -46,7 +54,6 @@ import { getTool, mcpClient, waitFor, writeUpstreamsFile } from './upstream-test
  * the reason before committing), entries that now pass disappear. The scores (scored checks and
  * required scenarios passing) are printed for each run.
  */
-const REFERENCE = join(__dirname, 'fixtures', 'reference-upstream.cjs');
 const WRITE = process.env.CONFORMANCE_WRITE_EXPECTED === '1';
 const ENDPOINTS = ['gateway', 'context'] as const;
 type Endpoint = (typeof ENDPOINTS)[number];
@@ -63,29 +70,6 @@ function header(endpoint: Endpoint, revision: Revision): string[] {
     'against it directly: the gateway gaps, each with its reason. Exact, and checked by',
     'test/upstream/conformance-through-gateway.e2e-spec.ts; regenerate with CONFORMANCE_WRITE_EXPECTED=1.',
   ];
-}
-
-async function startReference(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [REFERENCE, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`reference upstream did not start: ${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /listening on (\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`reference upstream exited (${code}): ${output}`));
-    });
-  });
-  return { url, child };
 }
 
 async function upstreamToolNames(url: string): Promise<string[]> {
@@ -130,7 +114,7 @@ async function federatedMembers(t: TestApp, admin: Caller): Promise<string[]> {
 }
 
 describe('Conformance of an upstream reached through the gateway (official suite, reference upstream)', () => {
-  let reference: { url: string; child: ChildProcess };
+  let reference: ReferenceUpstream;
   let t: TestApp;
   let admin: Caller;
   let proxy: Awaited<ReturnType<typeof startAuthProxy>>;
@@ -141,19 +125,8 @@ describe('Conformance of an upstream reached through the gateway (official suite
   beforeAll(async () => {
     assertConformanceInstalled();
     outDir = mkdtempSync(join(tmpdir(), 'smcp-conformance-gw-'));
-    reference = await startReference();
-    const upstreams = writeUpstreamsFile(outDir, [
-      {
-        name: 'reference',
-        transport: 'http',
-        url: reference.url,
-        category: 'system',
-        permissions: ['tools:execute'],
-        idPrefix: '',
-        // The suite makes a few hundred calls in a minute; the default budget (60/min) is not under test here.
-        rateLimit: { requests: 100_000, window: '1m' },
-      },
-    ]);
+    reference = await startReferenceUpstream();
+    const upstreams = writeUpstreamsFile(outDir, [referenceUpstreamEntry(reference)]);
     t = await startTestApp('postgres', { env: mcpEnv({ ACCESS_TOKEN_TTL: '3600', MCP_UPSTREAMS_FILE: upstreams }) });
     admin = await login(t, ADMIN_EMAIL);
     const names = await upstreamToolNames(reference.url);
@@ -174,11 +147,7 @@ describe('Conformance of an upstream reached through the gateway (official suite
   afterAll(async () => {
     await proxy?.close();
     await t?.close();
-    if (reference?.child.exitCode === null) {
-      const exited = new Promise((resolve) => reference.child.once('exit', resolve));
-      reference.child.kill('SIGTERM');
-      await exited;
-    }
+    await stopReferenceUpstream(reference);
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   });
 

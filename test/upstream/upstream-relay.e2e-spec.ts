@@ -134,6 +134,32 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
     });
   });
 
+  it("relays the 2025 upstream's notifications/elicitation/complete to the agent it sent to the URL, and to no other", async () => {
+    const a = await agent(t, admin, 'legacy', true);
+    const b = await agent(t, admin, 'legacy', true);
+    const completed = new Map<Agent, string[]>([
+      [a, []],
+      [b, []],
+    ]);
+    for (const [who, ids] of completed) {
+      who.client.setNotificationHandler('notifications/elicitation/complete', (notification) => {
+        ids.push(notification.params.elicitationId);
+      });
+    }
+    try {
+      const result = await a.client.callTool({ name: 'relay25.ask-url', arguments: {} });
+      expect(structured(result)).toEqual({ answer: 'accept:{}', requestState: 'state-of-ask-url' });
+      expect(a.asked.map((request) => request.params.elicitationId)).toEqual(['flow-42']);
+      await waitFor('the completion at the agent', async () => completed.get(a)!.length > 0);
+      await b.client.callTool({ name: 'relay25.plain', arguments: {} });
+      expect(completed.get(a)).toEqual(['flow-42']);
+      expect(completed.get(b)).toEqual([]);
+    } finally {
+      await a.client.close();
+      await b.client.close();
+    }
+  });
+
   it('audits each relayed request: what was asked (method, message, URL), of whom, for which tool', async () => {
     const rows: Array<{ user_id: string; resource: string; result: string; details: Record<string, any> }> = await db.query(
       `SELECT user_id, resource, result, details FROM audit_logs WHERE action = 'mcp.client_request.relayed' AND resource = ANY($1) ORDER BY seq`,

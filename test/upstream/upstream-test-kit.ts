@@ -13,6 +13,61 @@ export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everythi
 /** Our own upstream on the official v2 server SDK, whose greet description can be changed. */
 export const MUTABLE_UPSTREAM = join(__dirname, 'fixtures', 'mutable-upstream.cjs');
 const LOOPBACK_ONLY = join(__dirname, 'fixtures', 'loopback-only.cjs');
+/** Our reference upstream for the official conformance suite (official v2 server SDK, Streamable HTTP, both eras). */
+const REFERENCE = join(__dirname, 'fixtures', 'reference-upstream.cjs');
+
+export interface ReferenceUpstream {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts the reference upstream on a free loopback port. */
+export async function startReferenceUpstream(): Promise<ReferenceUpstream> {
+  const child = spawn(process.execPath, [REFERENCE, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`reference upstream did not start: ${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += String(chunk);
+      const match = /listening on (\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`reference upstream exited (${code}): ${output}`));
+    });
+  });
+  return { url, child };
+}
+
+/**
+ * The reference upstream's entry in an upstreams file: HTTP, an empty id prefix (its tools keep
+ * their names), and a budget wide enough for the conformance suite's few hundred calls a minute
+ * (the default, 60/min, is not under test where it is used).
+ */
+export function referenceUpstreamEntry(reference: ReferenceUpstream): Record<string, unknown> {
+  return {
+    name: 'reference',
+    transport: 'http',
+    url: reference.url,
+    category: 'system',
+    permissions: ['tools:execute'],
+    idPrefix: '',
+    rateLimit: { requests: 100_000, window: '1m' },
+  };
+}
+
+export async function stopReferenceUpstream(reference: ReferenceUpstream | undefined): Promise<void> {
+  if (reference?.child.exitCode !== null || reference.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => reference.child.once('exit', resolve));
+  reference.child.kill('SIGTERM');
+  await exited;
+}
 
 /**
  * server-everything's 17 tools. Four appear only for clients declaring sampling, elicitation or

@@ -4,6 +4,7 @@ import type { LoggingLevel, Server, ServerCapabilities, ServerContext } from '@m
 import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { FederatedNotification, FederationError, UpstreamFeatureService } from '@app/tools';
 import { refusalOf } from '../errors/mcp-errors';
+import { AgentRequestRelays, CallRelay, RelayTarget } from '../relay/agent-request-relay';
 import type { McpCaller } from '../tools/mcp-caller';
 import type { CallerSource } from '../tools/mcp-server.builder';
 
@@ -34,6 +35,7 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly features: UpstreamFeatureService,
     @Inject(APP_CONFIG) config: AppConfig,
+    private readonly relays: AgentRequestRelays,
   ) {
     this.pageSize = config.mcp.pageSize;
   }
@@ -59,12 +61,66 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
     return this.features.capabilities() as ServerCapabilities;
   }
 
+  /**
+   * A 2026-07-28 `subscriptions/listen` naming resource URIs (`message`, the parsed body, edited in
+   * place): each URI the caller may read is subscribed upstream for as long as the stream lasts,
+   * the others are taken out of its filter, so its acknowledgement shows only what is honored and
+   * no update of a resource the caller cannot read ever reaches its stream. Returns what ends
+   * those subscriptions (to call when the stream has ended), or undefined when there is nothing to do.
+   */
+  async openListen(caller: McpCaller, message: unknown): Promise<(() => void) | undefined> {
+    const request = message as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } } | null;
+    if (typeof request !== 'object' || request === null || request.method !== 'subscriptions/listen') return undefined;
+    const filter = request.params?.notifications;
+    const uris = filter?.resourceSubscriptions;
+    // A malformed filter is the SDK's to refuse (-32602).
+    if (!filter || !Array.isArray(uris) || uris.length === 0 || !uris.every((uri) => typeof uri === 'string')) return undefined;
+    const kept: string[] = [];
+    const targets: Array<{ upstream: string; upstreamUri: string }> = [];
+    for (const uri of new Set(uris as string[])) {
+      try {
+        targets.push(await this.features.subscribe(caller, uri));
+        kept.push(uri);
+      } catch (error) {
+        this.logger.debug({ err: error, uri }, 'A subscriptions/listen resource URI is not honored');
+      }
+    }
+    filter.resourceSubscriptions = kept;
+    return () => {
+      for (const target of targets) void this.features.unsubscribe(target.upstream, target.upstreamUri);
+    };
+  }
+
+  /** The URI agents know for a resource an upstream named in `notifications/resources/updated`. */
+  agentUri(notification: Extract<FederatedNotification, { method: 'notifications/resources/updated' }>): string {
+    return this.features.agentUri(notification.upstream, notification.uri);
+  }
+
+  /** Who this agent connection is, learnt from one of its requests (its notifications carry no caller). */
+  noteCaller(server: Server, caller: McpCaller): void {
+    const state = this.agents.get(server);
+    if (state) state.caller = caller;
+  }
+
+  /** The log level a 2025-era agent connection set (`logging/setLevel`), if any. */
+  logLevelOf(server: Server): LoggingLevel | null {
+    return this.agents.get(server)?.level ?? null;
+  }
+
   /** Installs the handlers of the capabilities the server was built with. */
   register(server: Server, callerOf: CallerSource): void {
     const capabilities = server.getCapabilities();
     const state: AgentState = { caller: null, level: null, subscribed: new Map() };
     this.agents.set(server, state);
     const caller = async (ctx: ServerContext): Promise<McpCaller> => (state.caller = await callerOf(ctx));
+    // Sampling, elicitation, roots, input_required rounds and log messages of the upstream reach this agent.
+    const relayed = async <T>(ctx: ServerContext, target: RelayTarget, run: (who: McpCaller, relay: CallRelay['relay']) => Promise<T>) =>
+      this.answer(async () => {
+        const who = await caller(ctx);
+        const calling = this.relays.forRequest(server, who, target, ctx, state.level);
+        const result = await run(who, calling.relay);
+        return (calling.inputRequired() as T | undefined) ?? result;
+      });
     if (capabilities.prompts) {
       server.setRequestHandler('prompts/list', async (request, ctx) => {
         const prompts = await this.features.listPrompts(await caller(ctx));
@@ -76,8 +132,8 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
         );
       });
       server.setRequestHandler('prompts/get', async (request, ctx) =>
-        this.answer(async () =>
-          this.features.getPrompt(await caller(ctx), request.params.name, request.params.arguments, ctx.mcpReq.signal),
+        relayed(ctx, { kind: 'prompt', id: request.params.name }, (who, relay) =>
+          this.features.getPrompt(who, request.params.name, request.params.arguments, ctx.mcpReq.signal, relay),
         ),
       );
     }
@@ -105,7 +161,9 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
         );
       });
       server.setRequestHandler('resources/read', async (request, ctx) =>
-        this.answer(async () => this.features.readResource(await caller(ctx), request.params.uri, ctx.mcpReq.signal)),
+        relayed(ctx, { kind: 'resource', id: request.params.uri }, (who, relay) =>
+          this.features.readResource(who, request.params.uri, ctx.mcpReq.signal, relay),
+        ),
       );
       if (capabilities.resources.subscribe) {
         server.setRequestHandler('resources/subscribe', async (request, ctx) =>
@@ -123,14 +181,20 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
             return {};
           }),
         );
-        const previous = server.onclose;
-        server.onclose = () => {
-          previous?.();
-          for (const target of state.subscribed.values()) void this.features.unsubscribe(target.upstream, target.upstreamUri);
-          state.subscribed.clear();
-        };
       }
     }
+    // 2025 era: the agent's roots changed; the upstreams it uses hear of it (known once it has made a request: noteCaller).
+    server.setNotificationHandler('notifications/roots/list_changed', async () => {
+      if (state.caller) await this.features.rootsChanged(state.caller);
+    });
+    // The connection has ended: its subscriptions and log level no longer count.
+    const previous = server.onclose;
+    server.onclose = () => {
+      previous?.();
+      for (const target of state.subscribed.values()) void this.features.unsubscribe(target.upstream, target.upstreamUri);
+      state.subscribed.clear();
+      this.features.releaseAgent(state);
+    };
     if (capabilities.completions) {
       server.setRequestHandler('completion/complete', async (request, ctx) =>
         this.answer(async () => this.features.complete(await caller(ctx), request.params, ctx.mcpReq.signal)),
@@ -140,7 +204,7 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
       server.setRequestHandler('logging/setLevel', async (request, ctx) =>
         this.answer(async () => {
           state.level = request.params.level;
-          await this.features.setLoggingLevel(await caller(ctx), request.params.level);
+          await this.features.setLoggingLevel(state, await caller(ctx), request.params.level);
           return {};
         }),
       );

@@ -64,11 +64,17 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
         onerror: (error) => this.logger.debug({ err: error }, 'MCP request refused or failed'),
       },
     );
-    // 2026-07-28 clients hear of catalogue changes on their subscriptions/listen streams.
-    const unsubscribeTools = this.index.onChanged(() => this.modern.notify.toolsChanged());
+    // 2026-07-28 clients hear of catalogue changes and of the resources they listen to on their subscriptions/listen streams.
+    // A catalogue change and the upstream announcement behind it come within moments: one notification.
+    const toolsChanged = coalesced(() => this.modern.notify.toolsChanged());
+    const unsubscribeTools = this.index.onChanged(toolsChanged);
     const unsubscribeFederated = this.federated.onNotification((notification) => {
-      if (notification.method === 'notifications/prompts/list_changed') this.modern.notify.promptsChanged();
+      if (notification.method === 'notifications/tools/list_changed') toolsChanged();
+      else if (notification.method === 'notifications/prompts/list_changed') this.modern.notify.promptsChanged();
       else if (notification.method === 'notifications/resources/list_changed') this.modern.notify.resourcesChanged();
+      // Only streams whose filter names the URI get it, and openListen let only URIs their caller may read into filters.
+      else if (notification.method === 'notifications/resources/updated')
+        this.modern.notify.resourceUpdated(this.federated.agentUri(notification));
     });
     this.unsubscribe = () => {
       unsubscribeTools();
@@ -129,9 +135,15 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       const authInfo = authInfoOf(caller);
       const splice = new ToolListSplice();
       authInfo.extra = { ...authInfo.extra, [TOOL_LIST_SPLICE_KEY]: splice };
-      const response = await this.modern.fetch(webRequest, { authInfo, parsedBody: body.value });
-      // A tools/list answer (JSON, or one SSE event) is small until the cached tools go in.
-      return sendWebResponse(reply, response, splice.held ? (answer) => splice.apply(answer) : undefined);
+      // A listen stream's resource subscriptions last as long as the stream (sendWebResponse returns when it has ended).
+      const listening = await this.federated.openListen(caller, body.value);
+      try {
+        const response = await this.modern.fetch(webRequest, { authInfo, parsedBody: body.value });
+        // A tools/list answer (JSON, or one SSE event) is small until the cached tools go in.
+        return await sendWebResponse(reply, response, splice.held ? (answer) => splice.apply(answer) : undefined);
+      } finally {
+        listening?.();
+      }
     }
     return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, body));
   }
@@ -169,6 +181,22 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     });
   }
 }
+
+/** `fire`, at most once per TOOLS_CHANGED_COALESCE_MS however often it is asked for meanwhile. */
+function coalesced(fire: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      fire();
+    }, TOOLS_CHANGED_COALESCE_MS);
+    timer.unref();
+  };
+}
+
+/** How long tool-list changes are gathered into one notification on the 2026-07-28 listen streams. */
+const TOOLS_CHANGED_COALESCE_MS = 50;
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { CLIENT_CAPABILITIES_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
-import type { InputRequiredResult, Server, ServerContext } from '@modelcontextprotocol/server';
+import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
+import type { InputRequiredResult, LoggingLevel, Server, ServerContext } from '@modelcontextprotocol/server';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
-import { relayCapabilitiesOf } from '@app/tools';
+import { isLogLevel, relayCapabilitiesOf } from '@app/tools';
 import type { CatalogTool, ClientRequestRelay, InputRequired, RelayedRequest, RelayOutcome } from '@app/tools';
 import type { McpCaller } from '../tools/mcp-caller';
 import { RequestStateBinding, RequestStateSeal } from './request-state.seal';
@@ -11,7 +11,16 @@ import { RequestStateBinding, RequestStateSeal } from './request-state.seal';
 const RELAYED_REQUEST_TIMEOUT_MS = 10 * 60_000;
 const MAX_AUDITED_TEXT = 500;
 
-/** One tools/call's relay, and the InputRequiredResult to answer with when the upstream asked for input. */
+/** What an agent's request reaches upstream: a federated tool, prompt or resource (URI). */
+export interface RelayTarget {
+  kind: 'tool' | 'prompt' | 'resource';
+  /** The tool's id, the prompt's name or the resource's URI, as the agent named it. */
+  id: string;
+  /** The provider behind a tool (a prompt's or resource's upstream follows from its name). */
+  upstream?: string;
+}
+
+/** One request's relay (tools/call, prompts/get, resources/read), and the InputRequiredResult to answer with when the upstream asked for input. */
 export interface CallRelay {
   relay: ClientRequestRelay;
   /** Set when the upstream answered input_required: the agent gets this (its requestState sealed) instead of a result. */
@@ -41,26 +50,54 @@ export class AgentRequestRelays {
     private readonly audits: AuditService,
   ) {}
 
+  /** The relay of one `tools/call` of `tool` by `caller` (see forRequest). */
+  forCall(server: Server, caller: McpCaller, tool: CatalogTool, ctx: ServerContext, sessionLevel?: LoggingLevel | null): CallRelay {
+    return this.forRequest(server, caller, { kind: 'tool', id: tool.id, upstream: tool.provider }, ctx, sessionLevel);
+  }
+
   /**
-   * The relay of one `tools/call` of `tool` by `caller`. Throws -32602 (the SDK's own answer to
-   * a state it cannot verify) when the retry's requestState was not sealed by this gateway for
-   * this user, tool and upstream, or has expired.
+   * The relay of one request of `caller` to `target`. Its log level is the request's own
+   * (2026-07-28 `_meta`) or `sessionLevel` (what a 2025-era agent set with logging/setLevel); the
+   * upstream's log messages about the request go to the agent on the request's stream. Throws
+   * -32602 (the SDK's own answer to a state it cannot verify) when the retry's requestState was
+   * not sealed by this gateway for this user, target and upstream, or has expired.
    */
-  forCall(server: Server, caller: McpCaller, tool: CatalogTool, ctx: ServerContext): CallRelay {
+  forRequest(server: Server, caller: McpCaller, target: RelayTarget, ctx: ServerContext, sessionLevel?: LoggingLevel | null): CallRelay {
     const envelope = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope;
     const modern = envelope !== undefined;
     // 2026-07-28: the request's own envelope; 2025 era: what the agent declared at initialize.
     const capabilities = relayCapabilitiesOf(modern ? envelope[CLIENT_CAPABILITIES_META_KEY] : server.getClientCapabilities());
-    const binding: RequestStateBinding = { userId: caller.principal.userId, toolId: tool.id, upstream: tool.provider };
+    const requested = modern ? envelope[LOG_LEVEL_META_KEY] : sessionLevel;
+    const logLevel = isLogLevel(requested) ? requested : undefined;
+    // A tool's binding is its id as before; prompts and resources are bound by kind and name.
+    const binding: RequestStateBinding =
+      target.kind === 'tool'
+        ? { userId: caller.principal.userId, toolId: target.id, upstream: target.upstream ?? '' }
+        : { userId: caller.principal.userId, toolId: `${target.kind}:${target.id}`, upstream: target.upstream ?? '' };
     const requestState = this.openState(binding, ctx.mcpReq.requestState());
     const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
     let pending: InputRequiredResult | undefined;
-    const audit = (request: RelayedRequest, outcome: RelayOutcome) => this.audit(caller, tool, modern, request, outcome);
+    const audit = (request: RelayedRequest, outcome: RelayOutcome) => this.audit(caller, target, modern, request, outcome);
     const relay: ClientRequestRelay = {
       capabilities,
+      ...(logLevel
+        ? {
+            logLevel,
+            log: (params) => {
+              ctx.mcpReq
+                .notify({ method: 'notifications/message', params })
+                .catch((error: unknown) => this.logger.debug({ err: error }, 'Relayed log message not delivered'));
+            },
+          }
+        : {}),
       ...(modern
         ? {}
         : {
+            notify: (notification) => {
+              server
+                .notification(notification)
+                .catch((error: unknown) => this.logger.debug({ err: error }, `${notification.method} not delivered`));
+            },
             send: (request: RelayedRequest, signal: AbortSignal) =>
               ctx.mcpReq.send(request as { method: RelayedRequest['method']; params?: Record<string, unknown> }, {
                 signal,
@@ -99,7 +136,7 @@ export class AgentRequestRelays {
     } catch (error) {
       this.logger.warn(
         { userId: binding.userId, tool: binding.toolId, reason: error instanceof Error ? error.message : String(error) },
-        'Refused a tools/call retry whose requestState the gateway did not issue (or issued to another user or tool, or that expired)',
+        'Refused a retry whose requestState the gateway did not issue (or issued to another user, tool, prompt or resource, or that expired)',
       );
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Invalid or expired requestState', { reason: 'invalid_request_state' });
     }
@@ -107,18 +144,18 @@ export class AgentRequestRelays {
 
   private async audit(
     caller: McpCaller,
-    tool: CatalogTool,
+    target: RelayTarget,
     modern: boolean,
     request: RelayedRequest,
     outcome: RelayOutcome,
   ): Promise<void> {
     const refused = outcome.status === 'refused' || outcome.status === 'failed';
     const entry = auditEvent(AuditAction.MCP_CLIENT_REQUEST_RELAYED, caller, {
-      resource: `tool:${tool.id}`,
+      resource: `${target.kind}:${target.id}`,
       result: refused ? 'failure' : 'success',
       details: {
         method: request.method,
-        upstream: tool.provider,
+        ...(target.upstream !== undefined ? { upstream: target.upstream } : {}),
         era: modern ? '2026-07-28' : '2025',
         ...asked(request),
         ...outcome,
@@ -128,7 +165,10 @@ export class AgentRequestRelays {
     try {
       await this.audits.recordStandalone(entry);
     } catch (error) {
-      this.logger.error({ err: error, tool: tool.id, method: request.method }, 'Could not audit a relayed client request');
+      this.logger.error(
+        { err: error, target: `${target.kind}:${target.id}`, method: request.method },
+        'Could not audit a relayed client request',
+      );
     }
   }
 }

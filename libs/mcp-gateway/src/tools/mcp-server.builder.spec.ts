@@ -61,7 +61,7 @@ async function setup() {
   const counts: Array<[string, Record<string, number>]> = [];
   const activity = { count: (sessionId: string, delta: Record<string, number>) => counts.push([sessionId, delta]) };
   // No upstream offers prompts, resources, completions or logging here: only tools.
-  const federated = { capabilities: () => ({}), register: () => undefined };
+  const federated = { capabilities: () => ({}), register: () => undefined, logLevelOf: () => null, noteCaller: () => undefined };
   // No upstream asks for client input here: the relay is exercised end to end in test/upstream/upstream-relay.e2e-spec.ts.
   const relays = { forCall: () => ({ relay: { capabilities: {} }, inputRequired: () => undefined }) };
   const builder = new McpServerBuilder(

@@ -65,7 +65,11 @@ export class McpServerBuilder {
       const tools = splice.hold(toolsJson);
       return nextCursor === undefined ? { tools } : { tools, nextCursor };
     });
-    server.setRequestHandler('tools/call', async (request, ctx) => this.call(await callerOf(ctx), request, ctx, server));
+    server.setRequestHandler('tools/call', async (request, ctx) => {
+      const caller = await callerOf(ctx);
+      this.federated.noteCaller(server, caller);
+      return this.call(caller, request, ctx, server);
+    });
     this.federated.register(server, callerOf);
     countMessages(server, this.activity, countIn);
     return server;
@@ -85,7 +89,7 @@ export class McpServerBuilder {
               .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
           };
     // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
-    const calling = this.relays.forCall(server, caller, tool, ctx);
+    const calling = this.relays.forCall(server, caller, tool, ctx, this.federated.logLevelOf(server));
     try {
       // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
       const { execution } = await this.executions.execute(

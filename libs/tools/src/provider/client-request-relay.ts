@@ -1,3 +1,5 @@
+import type { LoggingLevel, LoggingMessageNotificationParams } from '@modelcontextprotocol/client';
+
 /**
  * The requests an MCP server may make of its client while it answers a call (server→client
  * requests): the three a gateway relays to the agent that made the call.
@@ -44,6 +46,33 @@ export interface ClientRequestRelay {
   inputRequired(result: InputRequired): void;
   /** Records that a request was (or was not) relayed, and of whom (the audit trail). */
   audit(request: RelayedRequest, outcome: RelayOutcome): Promise<void>;
+  /**
+   * The least severe log level the agent wants messages of while this request runs (2026-07-28:
+   * its request's `_meta` log level; 2025 era: what it set with `logging/setLevel`). Absent: no log
+   * messages are asked for.
+   */
+  readonly logLevel?: LoggingLevel;
+  /** Passes a log message the upstream sent about this request to the agent (on the request's own stream). */
+  log?(params: LoggingMessageNotificationParams): void;
+  /**
+   * 2025 era: sends the agent a notification on its session, also after the call has ended (an
+   * upstream's `notifications/elicitation/complete` for a URL elicitation the agent was sent).
+   */
+  notify?(notification: { method: 'notifications/elicitation/complete'; params: { elicitationId: string } }): void;
+}
+
+/** The spec's log levels, least severe first. */
+const LOG_LEVELS: readonly LoggingLevel[] = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/** Whether a message of `level` passes a `minimum` an agent set (unknown levels pass nothing). */
+export function logLevelPasses(level: LoggingLevel, minimum: LoggingLevel): boolean {
+  const at = LOG_LEVELS.indexOf(level);
+  return at >= 0 && at >= LOG_LEVELS.indexOf(minimum);
+}
+
+/** Whether a value is one of the spec's log levels. */
+export function isLogLevel(value: unknown): value is LoggingLevel {
+  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
 }
 
 /** How relaying one request ended: `refused` when the agent did not declare the capability or cannot be asked. */

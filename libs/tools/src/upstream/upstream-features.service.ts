@@ -18,8 +18,10 @@ import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { AppException, Clock, ErrorCode, ExecutionScope, Permission, rateWindowMs, SignedInActor } from '@app/core';
 import { RateLimitStore } from '../rate-limit/rate-limit-store';
 import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
+import { ClientRequestRelay, logLevelPasses } from '../provider/client-request-relay';
 import { federatedPromptName, federatedUri, isFederatedUri, parseFederatedUri } from './federated-names';
 import { readFailure } from './upstream-failure';
+import { inputRequiredOf } from './upstream-request-relay';
 import { UPSTREAM_FEATURE_REQUESTS_METRIC } from './upstream-feature-metrics';
 import type { UpstreamToolProvider } from './upstream-tool.provider';
 import { UpstreamRegistry } from './upstream.registry';
@@ -81,6 +83,8 @@ export type FederatedCapabilities = Pick<ServerCapabilities, 'prompts' | 'resour
 
 /** A notification an upstream sent that concerns agents (relayed by the MCP gateway). */
 export type FederatedNotification =
+  /** The upstream announced a changed tool list (the catalogue has it): relayed to 2026-07-28 listen streams. */
+  | { method: 'notifications/tools/list_changed'; upstream: string }
   | { method: 'notifications/prompts/list_changed'; upstream: string }
   | { method: 'notifications/resources/list_changed'; upstream: string }
   | { method: 'notifications/resources/updated'; upstream: string; uri: string }
@@ -95,7 +99,11 @@ interface Listing {
 
 type Caller = ExecutionScope & Pick<SignedInActor, 'ipAddress' | 'userAgent'>;
 
-const LOG_LEVELS: readonly LoggingLevel[] = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+/** An upstream subscription behind agents' subscriptions to one resource: how many asked, and a 2026-07-28 listen stream's handle. */
+interface UpstreamSubscription {
+  agents: number;
+  listen?: { close(): Promise<void> };
+}
 
 /**
  * Everything an upstream offers besides tools — prompts, resources, resource templates,
@@ -114,7 +122,11 @@ export class UpstreamFeatureService {
   private readonly wired = new WeakSet<Client>();
   private readonly listeners = new Set<(notification: FederatedNotification) => void>();
   /** Subscriptions per upstream and original URI: how many agents asked (unsubscribed upstream at 0). */
-  private readonly subscriptions = new Map<string, number>();
+  private readonly subscriptions = new Map<string, UpstreamSubscription>();
+  /** The log level each live 2025-era agent connection set (see setLoggingLevel). */
+  private readonly agentLevels = new Map<object, { caller: Caller; level: LoggingLevel }>();
+  /** The level each 2025-era upstream connection was last set to. */
+  private readonly appliedLevels = new WeakMap<Client, LoggingLevel>();
   /** Approved definition hash per pin key of the listed prompts and templates. */
   private approved = new Map<string, string>();
 
@@ -126,9 +138,19 @@ export class UpstreamFeatureService {
     private readonly clock: Clock,
     private readonly pins: UpstreamPinStore,
     @InjectMetric(UPSTREAM_FEATURE_REQUESTS_METRIC) private readonly requests: Counter<string>,
-  ) {}
+  ) {
+    for (const provider of registry.all()) {
+      const upstream = provider.config.name;
+      provider.onLog((params) => this.emit({ method: 'notifications/message', upstream, params }));
+      provider.onToolsChanged(() => this.emit({ method: 'notifications/tools/list_changed', upstream }));
+    }
+  }
 
-  /** Capabilities the connected upstreams offer now (empty when none offers any). */
+  /**
+   * Capabilities the connected upstreams offer now (empty when none offers any), in either era
+   * they are reached on: `logging` (2026-07-28: the agent's level goes with each of its requests),
+   * `resources.subscribe` (2026-07-28: resource URIs on a subscriptions/listen stream).
+   */
   capabilities(): FederatedCapabilities {
     const capabilities: FederatedCapabilities = {};
     for (const provider of this.registry.all()) {
@@ -229,7 +251,18 @@ export class UpstreamFeatureService {
     return this.gather((provider, listing) => (listing.templates ??= this.readTemplates(provider, listing.client)));
   }
 
-  async getPrompt(caller: Caller, name: string, args: Record<string, string> | undefined, signal?: AbortSignal): Promise<GetPromptResult> {
+  /**
+   * `prompts/get`. With the agent's `relay`, the upstream's server→client requests and log
+   * messages reach that agent, and an InputRequiredResult (2026-07-28) is handed to the relay
+   * (and returned as it came: the agent gets the relay's sealed copy).
+   */
+  async getPrompt(
+    caller: Caller,
+    name: string,
+    args: Record<string, string> | undefined,
+    signal?: AbortSignal,
+    relay?: ClientRequestRelay,
+  ): Promise<GetPromptResult> {
     let prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === name);
     if (!prompt) {
       // A changed definition an administrator may just have approved (on any replica): read the approvals again.
@@ -248,22 +281,27 @@ export class UpstreamFeatureService {
     }
     if (!prompt) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
     const provider = this.provider(prompt.upstream);
-    return this.forward(caller, provider, 'prompt', prompt.name, async (client) => {
+    return this.forward(caller, provider, 'prompt', prompt.name, relay, async (client, extras) => {
       const params = args === undefined ? { name: prompt.upstreamName } : { name: prompt.upstreamName, arguments: args };
-      return (await client.getPrompt(params, { signal, timeout: provider.config.timeouts.callMs })) as GetPromptResult;
+      return (await client.getPrompt(
+        { ...params, ...extras },
+        { signal, timeout: provider.config.timeouts.callMs, allowInputRequired: true },
+      )) as GetPromptResult;
     });
   }
 
-  async readResource(caller: Caller, uri: string, signal?: AbortSignal): Promise<ReadResourceResult> {
+  /** `resources/read` (with the agent's `relay` as for getPrompt). */
+  async readResource(caller: Caller, uri: string, signal?: AbortSignal, relay?: ClientRequestRelay): Promise<ReadResourceResult> {
     const target = await this.resolveUri(caller, uri);
     if (!target) throw new FederationError(FederationErrorCode.RESOURCE_NOT_FOUND, 'Resource not found', { uri });
     const provider = target.provider;
-    const result = await this.forward(caller, provider, 'resource', uri, async (client) => {
+    const result = await this.forward(caller, provider, 'resource', uri, relay, async (client, extras) => {
       return (await client.readResource(
-        { uri: target.upstreamUri },
-        { signal, timeout: provider.config.timeouts.callMs, cacheMode: 'bypass' },
+        { uri: target.upstreamUri, ...extras },
+        { signal, timeout: provider.config.timeouts.callMs, cacheMode: 'bypass', allowInputRequired: true },
       )) as ReadResourceResult;
     });
+    if (inputRequiredOf(result)) return result;
     // The contents name the URIs the agent knows (rewritten like the listing's).
     return {
       ...result,
@@ -318,29 +356,42 @@ export class UpstreamFeatureService {
       throw new FederationError(-32601, `Upstream ${target.provider.config.name} does not offer resource subscriptions`);
     }
     const key = subscriptionKey(target.provider.config.name, target.upstreamUri);
-    const count = this.subscriptions.get(key) ?? 0;
-    if (count === 0) {
+    const existing = this.subscriptions.get(key);
+    if (existing) {
+      existing.agents += 1;
+    } else {
+      const options = { timeout: target.provider.config.timeouts.callMs };
+      const subscription: UpstreamSubscription = { agents: 1 };
       try {
-        await client.subscribeResource({ uri: target.upstreamUri }, { timeout: target.provider.config.timeouts.callMs });
+        // 2026-07-28 has no resources/subscribe: the URI goes on a subscriptions/listen stream of its own.
+        if (client.getProtocolEra() === 'modern') {
+          subscription.listen = await client.listen({ resourceSubscriptions: [target.upstreamUri] }, options);
+        } else await client.subscribeResource({ uri: target.upstreamUri }, options);
       } catch (error) {
         throw this.failure(target.provider, error);
       }
+      // Another agent may have subscribed meanwhile: one upstream subscription is enough.
+      const raced = this.subscriptions.get(key);
+      if (raced) {
+        raced.agents += 1;
+        void subscription.listen?.close();
+      } else this.subscriptions.set(key, subscription);
     }
-    this.subscriptions.set(key, count + 1);
     return { upstream: target.provider.config.name, upstreamUri: target.upstreamUri };
   }
 
   /** `resources/unsubscribe` (or an agent gone): unsubscribes upstream when no agent is left. */
   async unsubscribe(upstream: string, upstreamUri: string): Promise<void> {
     const key = subscriptionKey(upstream, upstreamUri);
-    const count = this.subscriptions.get(key) ?? 0;
-    if (count > 1) {
-      this.subscriptions.set(key, count - 1);
+    const subscription = this.subscriptions.get(key);
+    if (subscription && subscription.agents > 1) {
+      subscription.agents -= 1;
       return;
     }
     this.subscriptions.delete(key);
+    if (subscription?.listen) return subscription.listen.close();
     const client = this.registry.get(upstream)?.connectedClient();
-    if (!client) return;
+    if (!client || client.getProtocolEra() === 'modern') return;
     await client
       .unsubscribeResource({ uri: upstreamUri })
       .catch((error: unknown) => this.logger.debug({ err: error, upstream }, 'Unsubscribing upstream failed'));
@@ -353,21 +404,58 @@ export class UpstreamFeatureService {
   }
 
   /**
-   * `logging/setLevel`: upstream connections are shared by every agent, so each upstream offering
-   * logging is set to the level asked (the gateway filters relayed messages per agent by the
-   * level that agent set).
+   * `logging/setLevel` of one agent connection (`agent`: any object standing for it, released with
+   * releaseAgent). A 2025-era upstream connection is shared by every agent, so each one offering
+   * logging is set to the least severe level any agent that may use it asked for, and the gateway
+   * filters relayed messages per agent by that agent's own level: one agent's level never
+   * silences another's messages. Upstreams reached on 2026-07-28 get the agent's level with each
+   * of its requests instead.
    */
-  async setLoggingLevel(caller: Caller, level: LoggingLevel): Promise<void> {
-    for (const provider of this.registry.all()) {
-      if (!this.mayUse(caller, provider.config.permissions)) continue;
-      const client = provider.connectedClient();
-      if (!client?.getServerCapabilities()?.logging) continue;
-      await client
-        .setLoggingLevel(level, { timeout: provider.config.timeouts.callMs })
-        .catch((error: unknown) =>
-          this.logger.warn({ err: error, upstream: provider.config.name }, 'Setting the upstream log level failed'),
-        );
-    }
+  async setLoggingLevel(agent: object, caller: Caller, level: LoggingLevel): Promise<void> {
+    this.agentLevels.set(agent, { caller, level });
+    await this.applyLevels();
+  }
+
+  /**
+   * A 2025-era agent's `notifications/roots/list_changed`: passed on to each 2025-era upstream the
+   * agent may use (it may ask roots/list again, which reaches the agent of the call it asks in).
+   * On 2026-07-28 roots travel with each request (input requests): nothing to pass on.
+   */
+  async rootsChanged(caller: Caller): Promise<void> {
+    await Promise.all(
+      this.registry.all().map(async (provider) => {
+        const client = provider.connectedClient();
+        if (!client || client.getProtocolEra() === 'modern' || !this.mayUse(caller, provider.config.permissions)) return;
+        await client
+          .sendRootsListChanged()
+          .catch((error: unknown) => this.logger.debug({ err: error, upstream: provider.config.name }, 'roots/list_changed not passed on'));
+      }),
+    );
+  }
+
+  /** An agent connection has ended: its level no longer counts. */
+  releaseAgent(agent: object): void {
+    if (this.agentLevels.delete(agent)) void this.applyLevels();
+  }
+
+  private async applyLevels(): Promise<void> {
+    await Promise.all(
+      this.registry.all().map(async (provider) => {
+        const client = provider.connectedClient();
+        if (!client?.getServerCapabilities()?.logging || client.getProtocolEra() === 'modern') return;
+        const wanted = [...this.agentLevels.values()]
+          .filter((entry) => this.mayUse(entry.caller, provider.config.permissions))
+          .map((entry) => entry.level);
+        if (wanted.length === 0) return;
+        const level = wanted.reduce((least, candidate) => (logLevelPasses(least, candidate) ? candidate : least));
+        if (this.appliedLevels.get(client) === level) return;
+        this.appliedLevels.set(client, level);
+        await client.setLoggingLevel(level, { timeout: provider.config.timeouts.callMs }).catch((error: unknown) => {
+          this.appliedLevels.delete(client);
+          this.logger.warn({ err: error, upstream: provider.config.name }, 'Setting the upstream log level failed');
+        });
+      }),
+    );
   }
 
   /** Whether a relayed log message of `upstream` may go to this caller (permissions of the upstream). */
@@ -378,7 +466,7 @@ export class UpstreamFeatureService {
 
   /** Whether a level passes an agent's minimum (`logging/setLevel`). */
   static passes(level: LoggingLevel, minimum: LoggingLevel): boolean {
-    return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(minimum);
+    return logLevelPasses(level, minimum);
   }
 
   private mayUse(caller: Caller, permissions: readonly string[]): boolean {
@@ -418,13 +506,19 @@ export class UpstreamFeatureService {
     return candidates.length === 1 ? { provider: candidates[0], upstreamUri: uri } : null;
   }
 
-  /** Rate limit, call, audit and count one prompts/get or resources/read. */
+  /**
+   * Rate limit, call, audit and count one prompts/get or resources/read. While it runs the
+   * request is in flight for the agent's `relay`; on 2026-07-28 it carries what the relay says of
+   * the agent (`extras`: capabilities, log level, a retry's answers), and an InputRequiredResult
+   * goes to the relay (an agent without one cannot answer it: an error).
+   */
   private async forward<T>(
     caller: Caller,
     provider: UpstreamToolProvider,
     kind: 'prompt' | 'resource',
     id: string,
-    call: (client: Client) => Promise<T>,
+    relay: ClientRequestRelay | undefined,
+    call: (client: Client, extras: Record<string, unknown>) => Promise<T>,
   ): Promise<T> {
     const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
     const upstream = provider.config.name;
@@ -446,13 +540,21 @@ export class UpstreamFeatureService {
       throw error;
     }
     let result: T;
+    const tracked = provider.track(relay);
     try {
-      result = await call(this.clientOf(provider));
+      result = await call(this.clientOf(provider), tracked.params);
+      const inputRequired = inputRequiredOf(result);
+      if (inputRequired) {
+        if (!relay) throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${upstream} needs input from the client first`);
+        relay.inputRequired(inputRequired);
+      }
     } catch (error) {
       const failure = error instanceof FederationError ? error : this.failure(provider, error);
       this.requests.inc({ kind, upstream, status: 'failed' });
       await record('failure', failure.message);
       throw failure;
+    } finally {
+      tracked.leave();
     }
     this.requests.inc({ kind, upstream, status: 'completed' });
     await record('success');
@@ -550,19 +652,11 @@ export class UpstreamFeatureService {
     else this.listings.delete(upstream);
   }
 
-  /** The upstream's notifications: list changes drop the cache; all are passed to the listeners. */
+  /** The upstream's notifications: list changes drop the cache; all are passed to the listeners (log messages: see the constructor). */
   private wire(upstream: string, client: Client): void {
     if (this.wired.has(client)) return;
     this.wired.add(client);
-    const emit = (notification: FederatedNotification) => {
-      for (const listener of this.listeners) {
-        try {
-          listener(notification);
-        } catch (error) {
-          this.logger.warn({ err: error }, 'A federated notification listener failed');
-        }
-      }
-    };
+    const emit = (notification: FederatedNotification) => this.emit(notification);
     client.setNotificationHandler('notifications/prompts/list_changed', () => {
       this.forget(upstream, client, 'prompts');
       emit({ method: 'notifications/prompts/list_changed', upstream });
@@ -574,9 +668,16 @@ export class UpstreamFeatureService {
     client.setNotificationHandler('notifications/resources/updated', (notification) => {
       emit({ method: 'notifications/resources/updated', upstream, uri: notification.params.uri });
     });
-    client.setNotificationHandler('notifications/message', (notification) => {
-      emit({ method: 'notifications/message', upstream, params: notification.params });
-    });
+  }
+
+  private emit(notification: FederatedNotification): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(notification);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'A federated notification listener failed');
+      }
+    }
   }
 
   private async readPrompts(provider: UpstreamToolProvider, client: Client): Promise<FederatedPrompt[]> {

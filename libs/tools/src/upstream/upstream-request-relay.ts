@@ -1,14 +1,18 @@
-import { Client, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
-import type { ClientCapabilities } from '@modelcontextprotocol/client';
+import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { CLIENT_CAPABILITIES_META_KEY, Client, LOG_LEVEL_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import type { ClientCapabilities, LoggingMessageNotificationParams } from '@modelcontextprotocol/client';
 import {
   ClientRequestRelay,
   InputRequired,
+  logLevelPasses,
   missingCapability,
   RelayCapabilities,
   RelayedMethod,
   RelayedRequest,
 } from '../provider/client-request-relay';
 import { ToolError } from '../provider/tool-error';
+import { takeCallMark } from './call-streams';
 
 /**
  * What the gateway's client declares to every upstream: everything it can relay. Whether a given
@@ -18,7 +22,8 @@ import { ToolError } from '../provider/tool-error';
 export const RELAY_CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: { tools: {} },
   elicitation: { form: {}, url: {} },
-  roots: {},
+  // listChanged: an agent's notifications/roots/list_changed is passed on (UpstreamFeatureService.rootsChanged).
+  roots: { listChanged: true },
 };
 
 /** A failure code of upstream calls: the upstream asked for client input (the agent gets the InputRequiredResult instead). */
@@ -29,38 +34,96 @@ export function inputRequiredError(upstream: string): ToolError {
   return new ToolError(INPUT_REQUIRED, `Upstream ${upstream} needs input from the client before it can answer`);
 }
 
+/** A call in flight on a connection: its relay (null for a caller that cannot be asked: REST) and its mark (call-streams.ts). */
+interface InFlight {
+  relay: ClientRequestRelay | null;
+  mark: string;
+}
+
 /**
  * One upstream connection's server→client requests (2025 era: sampling/createMessage,
  * elicitation/create, roots/list arriving while a call is in flight), relayed to the agent that
- * made the call. The JSON-RPC of the 2025 era does not say which call a request belongs to, so
- * a request is relayed only when exactly one call is in flight on the connection: otherwise it
- * could reach the wrong agent, and it is refused (the upstream's tool sees an error).
+ * made the call. The JSON-RPC of the 2025 era does not say which call a request belongs to; over
+ * Streamable HTTP the stream it came on does, and the transport marks it (call-streams.ts), so it
+ * goes to that call's agent however many calls are in flight. Unmarked (stdio), a request is
+ * relayed only when exactly one call is in flight on the connection: otherwise it could reach the
+ * wrong agent, and it is refused (the upstream's tool sees an error).
  */
 export class UpstreamRequestRelay {
-  /** Calls in flight on this connection; null for a caller that cannot be asked (REST). */
-  private readonly inFlight = new Set<{ relay: ClientRequestRelay | null }>();
+  /** Calls in flight on this connection. */
+  private readonly inFlight = new Set<InFlight>();
+  /** URL elicitations relayed and accepted, by elicitationId: whose agent hears of their completion (oldest dropped first). */
+  private readonly elicitations = new Map<string, ClientRequestRelay>();
+
+  private readonly logger = new Logger(UpstreamRequestRelay.name);
 
   constructor(private readonly upstream: string) {}
 
-  /** Registers the three request handlers on a new client (which declares RELAY_CLIENT_CAPABILITIES). */
-  install(client: Client): void {
+  /**
+   * Registers the three request handlers on a new client (which declares RELAY_CLIENT_CAPABILITIES),
+   * and its log messages: on 2026-07-28 an upstream logs only for a request that asked (its `_meta`
+   * log level), so a message goes to the agent whose request is in flight, and like a relayed
+   * request only when exactly one such request is (the stream it came on is not visible through
+   * the SDK); else it is dropped, never sent to another agent. 2025-era messages concern every
+   * agent that set a level: `broadcast` gets them.
+   */
+  install(client: Client, broadcast: (params: LoggingMessageNotificationParams) => void): void {
     for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const) {
       client.setRequestHandler(method, (request, ctx) =>
         this.relay({ method, params: request.params as Record<string, unknown> | undefined }, ctx.mcpReq.signal),
       );
     }
+    client.setNotificationHandler('notifications/elicitation/complete', (notification) => {
+      takeCallMark(notification.params);
+      const id = notification.params.elicitationId;
+      const relay = this.elicitations.get(id);
+      this.elicitations.delete(id);
+      if (relay?.notify) relay.notify({ method: 'notifications/elicitation/complete', params: { elicitationId: id } });
+      else
+        this.logger.debug(
+          { upstream: this.upstream },
+          'notifications/elicitation/complete of an elicitation the gateway did not relay: dropped',
+        );
+    });
+    client.setNotificationHandler('notifications/message', (notification) => {
+      if (client.getProtocolEra() !== 'modern') {
+        takeCallMark(notification.params);
+        return broadcast(notification.params);
+      }
+      this.routeLog(notification.params);
+    });
   }
 
-  /** Marks a call in flight until the returned function is called. */
-  enter(relay: ClientRequestRelay | undefined): () => void {
-    const entry = { relay: relay ?? null };
+  private routeLog(params: LoggingMessageNotificationParams): void {
+    const mark = takeCallMark(params);
+    const asking = [...this.inFlight].filter(
+      (call) => call.relay?.log && call.relay.logLevel && (mark === undefined || call.mark === mark),
+    );
+    const relay = asking.length === 1 ? asking[0].relay : null;
+    if (!relay?.log || !relay.logLevel) {
+      this.logger.debug(
+        { upstream: this.upstream, requests: asking.length },
+        'Upstream log message dropped: no single request asked for it',
+      );
+      return;
+    }
+    if (logLevelPasses(params.level, relay.logLevel)) relay.log(params);
+  }
+
+  /** Marks a call in flight until `leave` is called; `mark` is what its request carries for the transport to mark its stream with. */
+  enter(relay: ClientRequestRelay | undefined): { leave: () => void; mark: string } {
+    const entry: InFlight = { relay: relay ?? null, mark: randomUUID() };
     this.inFlight.add(entry);
-    return () => this.inFlight.delete(entry);
+    return { leave: () => this.inFlight.delete(entry), mark: entry.mark };
   }
 
   // The SDK's handler types want the exact result type of each method; the agent's answer is relayed as it came.
   private async relay(request: RelayedRequest, signal: AbortSignal): Promise<any> {
-    const calls = [...this.inFlight];
+    const mark = takeCallMark(request.params as { _meta?: Record<string, unknown> } | undefined);
+    const calls = [...this.inFlight].filter((call) => mark === undefined || call.mark === mark);
+    if (mark !== undefined && calls.length === 0) {
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `The call ${request.method} belongs to is no longer in flight`);
+    }
     if (calls.length !== 1) {
       throw new ProtocolError(
         ProtocolErrorCode.InternalError,
@@ -91,9 +154,23 @@ export class UpstreamRequestRelay {
       throw error;
     }
     await relay.audit(request, { status: 'answered', ...(typeof answer.action === 'string' ? { action: answer.action } : {}) });
+    const elicitationId = request.params?.elicitationId;
+    if (
+      request.method === 'elicitation/create' &&
+      request.params?.mode === 'url' &&
+      typeof elicitationId === 'string' &&
+      answer.action === 'accept'
+    ) {
+      // Its completion, when the upstream announces it, goes to this agent only.
+      if (this.elicitations.size >= MAX_PENDING_ELICITATIONS) this.elicitations.delete(this.elicitations.keys().next().value!);
+      this.elicitations.set(elicitationId, relay);
+    }
     return answer;
   }
 }
+
+/** URL elicitations awaiting their completion notice per upstream connection, at most. */
+const MAX_PENDING_ELICITATIONS = 1_000;
 
 /** -32601, what a client without the capability answers (the 2025 era has no more specific error). */
 function refusal(method: RelayedMethod, why: string): ProtocolError {
@@ -113,4 +190,20 @@ export function inputRequiredOf(result: unknown): InputRequired | null {
 /** The `_meta` client-capabilities envelope of a 2026-07-28 call: the calling agent's relayable capabilities, not the gateway's. */
 export function capabilitiesEnvelope(capabilities: RelayCapabilities | undefined): ClientCapabilities {
   return { ...(capabilities ?? {}) } as ClientCapabilities;
+}
+
+/**
+ * What a 2026-07-28 request to an upstream carries for the agent behind it: the agent's
+ * capabilities (not the gateway's), the log level it asked for (none: the upstream logs nothing),
+ * and on a retry its answers and the upstream's own request state.
+ */
+export function agentRequestParams(relay: ClientRequestRelay | undefined): Record<string, unknown> {
+  return {
+    _meta: {
+      [CLIENT_CAPABILITIES_META_KEY]: capabilitiesEnvelope(relay?.capabilities),
+      ...(relay?.logLevel ? { [LOG_LEVEL_META_KEY]: relay.logLevel } : {}),
+    },
+    ...(relay?.inputResponses ? { inputResponses: relay.inputResponses } : {}),
+    ...(relay?.requestState !== undefined ? { requestState: relay.requestState } : {}),
+  };
 }

@@ -1,13 +1,6 @@
 import { Logger } from '@nestjs/common';
-import {
-  CLIENT_CAPABILITIES_META_KEY,
-  Client,
-  ProtocolError,
-  ProtocolErrorCode,
-  SdkError,
-  SdkErrorCode,
-} from '@modelcontextprotocol/client';
-import type { CallToolResult, Tool, Transport } from '@modelcontextprotocol/client';
+import { Client, ProtocolError, ProtocolErrorCode, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import type { CallToolResult, LoggingMessageNotificationParams, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
 import { abortedError, ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error';
@@ -18,13 +11,15 @@ import type { UpstreamConfig } from './upstream-config';
 import { clip, readFailure, UpstreamErrorCode } from './upstream-failure';
 import type { UpstreamPinStore } from './upstream-pin.store';
 import { upstreamToolEntryOf, UpstreamToolEntry } from './upstream-tool-definition';
+import type { ClientRequestRelay } from '../provider/client-request-relay';
 import {
-  capabilitiesEnvelope,
+  agentRequestParams,
   inputRequiredError,
   inputRequiredOf,
   RELAY_CLIENT_CAPABILITIES,
   UpstreamRequestRelay,
 } from './upstream-request-relay';
+import { CALL_MARK } from './call-streams';
 import { createUpstreamTransport } from './upstream-transport';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -116,6 +111,10 @@ export class UpstreamToolProvider implements ToolProvider {
   private nextRetryAt: Date | null = null;
   /** A modern upstream that answered out of spec is spoken to in the 2025 era until the gateway restarts. */
   private eraFallback: EraFallback | null = null;
+  /** Who hears the upstream's 2025-era log messages (UpstreamFeatureService). */
+  private readonly logListeners = new Set<(params: LoggingMessageNotificationParams) => void>();
+  /** Who hears that the upstream announced a changed tool list (once the catalogue has reconciled). */
+  private readonly toolListeners = new Set<() => void>();
 
   constructor(
     readonly config: UpstreamConfig,
@@ -162,6 +161,40 @@ export class UpstreamToolProvider implements ToolProvider {
   /** The SDK client while connected: the upstream's prompts, resources and the rest use the same connection. */
   connectedClient(): Client | null {
     return this.state === 'connected' ? this.client : null;
+  }
+
+  /**
+   * Marks a request of an agent (a tools/call, prompts/get, resources/read) in flight on the
+   * current connection until `leave` is called: the upstream's server→client requests and its
+   * 2026-07-28 log messages meanwhile reach that agent (see UpstreamRequestRelay). `params` go
+   * into the request: on 2026-07-28 what the relay says of the agent (agentRequestParams), and
+   * over HTTP the mark its stream comes back with (call-streams.ts; the transport takes it out).
+   */
+  track(relay: ClientRequestRelay | undefined): { leave: () => void; params: Record<string, unknown> } {
+    const entered = this.relays?.enter(relay);
+    const modern = this.client?.getProtocolEra() === 'modern';
+    const agent = modern ? agentRequestParams(relay) : {};
+    const mark = entered && this.config.transport === 'http' ? { [CALL_MARK]: entered.mark } : {};
+    const meta = { ...((agent._meta as Record<string, unknown> | undefined) ?? {}), ...mark };
+    return {
+      leave: entered?.leave ?? (() => undefined),
+      params: { ...agent, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) },
+    };
+  }
+
+  /**
+   * The upstream's `notifications/tools/list_changed`, after the catalogue has taken the new
+   * listing in: agents hear of it even when nothing they can see changed (a gateway is transparent).
+   */
+  onToolsChanged(listener: () => void): () => void {
+    this.toolListeners.add(listener);
+    return () => this.toolListeners.delete(listener);
+  }
+
+  /** The upstream's 2025-era log messages (on 2026-07-28 they belong to one request and go to its agent only). */
+  onLog(listener: (params: LoggingMessageNotificationParams) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
   }
 
   /**
@@ -227,19 +260,16 @@ export class UpstreamToolProvider implements ToolProvider {
     const generation = this.generation;
     const report = ctx.reportProgress;
     const relay = ctx.relay;
-    const modern = client.getProtocolEra() === 'modern';
     this.inFlight += 1;
-    const leave = this.relays?.enter(relay);
+    const tracked = this.track(relay);
     let result: CallToolResult;
     try {
       result = (await client.callTool(
         {
           name: entry.upstreamName,
           arguments: (input ?? {}) as Record<string, unknown>,
-          // 2026-07-28: the upstream sees the calling agent's capabilities, not the gateway's, and a retry carries the agent's answers.
-          ...(modern ? { _meta: { [CLIENT_CAPABILITIES_META_KEY]: capabilitiesEnvelope(relay?.capabilities) } } : {}),
-          ...(modern && relay?.inputResponses ? { inputResponses: relay.inputResponses } : {}),
-          ...(modern && relay?.requestState !== undefined ? { requestState: relay.requestState } : {}),
+          // 2026-07-28: the upstream sees the calling agent's capabilities and log level, not the gateway's, and a retry carries the agent's answers.
+          ...tracked.params,
         },
         {
           // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
@@ -264,7 +294,7 @@ export class UpstreamToolProvider implements ToolProvider {
       throw this.callFailure(error, ctx.signal, generation, toolId);
     } finally {
       this.inFlight -= 1;
-      leave?.();
+      tracked.leave();
     }
     const inputRequired = inputRequiredOf(result);
     if (inputRequired) {
@@ -309,13 +339,21 @@ export class UpstreamToolProvider implements ToolProvider {
       capabilities: RELAY_CLIENT_CAPABILITIES,
       // 2026-07-28: an InputRequiredResult is the agent's to answer, never the gateway's.
       inputRequired: { autoFulfill: false },
-      // The provider lists itself, with its own timeout, serialised with (re)connection listings.
-      listChanged: { tools: { autoRefresh: false, debounceMs: 100, onChanged: () => this.relist(generation) } },
+      // The provider lists itself, with its own timeout, serialised with (re)connection listings. Prompts and
+      // resources are UpstreamFeatureService's (it replaces these handlers); named here so that on 2026-07-28
+      // the subscriptions/listen stream the SDK opens asks for their changes too.
+      listChanged: {
+        tools: { autoRefresh: false, debounceMs: 100, onChanged: () => this.relist(generation) },
+        prompts: { autoRefresh: false, onChanged: () => undefined },
+        resources: { autoRefresh: false, onChanged: () => undefined },
+      },
     });
     client.onclose = () => this.fail(generation, new Error('closed'), 'close');
     client.onerror = (error) => this.transportError(generation, error);
     const relays = new UpstreamRequestRelay(this.config.name);
-    relays.install(client);
+    relays.install(client, (params) => {
+      for (const listener of this.logListeners) listener(params);
+    });
     this.client = client;
     this.relays = relays;
     this.transport = transport;
@@ -381,7 +419,9 @@ export class UpstreamToolProvider implements ToolProvider {
         else this.logger.warn({ err: error, upstream: this.config.name }, "Re-listing the upstream's tools failed");
         return;
       }
-      if (generation === this.generation) await this.deps.requestReconcile();
+      if (generation !== this.generation) return;
+      await this.deps.requestReconcile();
+      for (const listener of this.toolListeners) listener();
     });
   }
 

@@ -1,6 +1,7 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FetchLike, Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { callStreamFetch } from './call-streams';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from './upstream-config';
 
 export interface TransportOptions {
@@ -47,6 +48,7 @@ function httpTransport(config: HttpUpstreamConfig, options: TransportOptions): S
     redirectPolicy: 'same-origin',
     // The server-to-client SSE stream retries briefly on its own; longer outages are the provider's reconnect loop.
     reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    // Server→client requests and log messages come back marked with the agent request they concern (call-streams.ts).
+    fetch: callStreamFetch(options.fetch ?? ((url, init) => fetch(url, init))),
   });
 }
