@@ -79,7 +79,8 @@ export class FederatedPromptsController {
     'MCP prompts/get: the upstream renders the prompt; the body is its GetPromptResult (messages with their content ' +
       "blocks, as the upstream sent them). Audited as prompt.get, rate limited per user by the upstream's rateLimit (and " +
       "the context's). Arguments are checked against the prompt's declared ones first. A prompt whose changed definition " +
-      'awaits approval answers 403 DEFINITION_NOT_APPROVED.',
+      'awaits approval answers 403 DEFINITION_NOT_APPROVED; one whose upstream asks the caller for input (sampling, ' +
+      'elicitation) answers 409 INPUT_REQUIRED: only an MCP agent can give it.',
     { description: 'The rendered prompt', type: GetPromptResultDto },
   )
   @ApiBadRequestResponse({

@@ -71,7 +71,8 @@ export class FederatedResourcesController {
     'Read a federated resource (extension)',
     'MCP resources/read of `uri` (URL-encoded): a listed resource or an expansion of a listed template. The body is the ' +
       "upstream's ReadResourceResult with the URIs you know. Audited as resource.read, rate limited per user by the " +
-      "upstream's rateLimit (and the context's).",
+      "upstream's rateLimit (and the context's). An upstream asking the caller for input (sampling, elicitation) answers " +
+      '409 INPUT_REQUIRED: only an MCP agent can give it.',
     { description: 'The contents', type: ReadResourceResultDto },
   )
   @ApiBadRequestResponse({

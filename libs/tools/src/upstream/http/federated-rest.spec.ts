@@ -1,6 +1,6 @@
 import { AppException } from '@app/core';
 import { FederationError } from '../upstream-features.service';
-import { pageOf, promptArgumentProblems, withoutHopMeta } from './federated-rest';
+import { asRest, pageOf, promptArgumentProblems, withoutHopMeta } from './federated-rest';
 import { restErrorOf } from './federation-rest-errors';
 
 function rendered(error: unknown): { status: number; code: string; details: unknown[]; headers: Record<string, string> } {
@@ -87,5 +87,20 @@ describe('pageOf and withoutHopMeta', () => {
     expect(withoutHopMeta({ messages: [], _meta: { [hop]: { name: 'u' } } })).toEqual({ messages: [] });
     expect(withoutHopMeta({ messages: [], _meta: { [hop]: { name: 'u' }, trace: 1 } })).toEqual({ messages: [], _meta: { trace: 1 } });
     expect(withoutHopMeta<{ messages: string[]; _meta?: Record<string, unknown> }>({ messages: ['m'] })).toEqual({ messages: ['m'] });
+  });
+});
+
+describe('asRest', () => {
+  it('answers the result, and an error in the Error body', async () => {
+    await expect(asRest('uri', async () => ({ contents: [] }))).resolves.toEqual({ contents: [] });
+    await expect(asRest('uri', () => Promise.reject(new FederationError(-32002, 'Resource not found')))).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+
+  it('refuses an InputRequiredResult, which only an MCP agent can answer, with 409 INPUT_REQUIRED', async () => {
+    const asking = { resultType: 'input_required', inputRequests: { q: { method: 'elicitation/create', params: {} } }, requestState: 's' };
+    const refused = await asRest('arguments', async () => asking).catch((error: unknown) => error);
+    expect(rendered(refused)).toMatchObject({ status: 409, code: 'INPUT_REQUIRED' });
   });
 });

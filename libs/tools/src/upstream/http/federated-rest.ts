@@ -2,6 +2,7 @@ import { applyDecorators, Type } from '@nestjs/common';
 import {
   ApiBadGatewayResponse,
   ApiBadRequestResponse,
+  ApiConflictResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -9,9 +10,10 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { Prompt } from '@modelcontextprotocol/client';
-import { ErrorResponseDto, pageOffset, paginationOf, Permission, RequirePermissions } from '@app/core';
+import { AppException, ErrorResponseDto, pageOffset, paginationOf, Permission, RequirePermissions } from '@app/core';
+import { inputRequiredOf } from '../upstream-request-relay';
 import type { Actor, ErrorDetail, ExecutionScope, ExecutionScopeResolver, PaginationDto, Principal } from '@app/core';
-import { restErrorOf } from './federation-rest-errors';
+import { FederationRestErrorCode, restErrorOf } from './federation-rest-errors';
 
 /** Who asks, as UpstreamFeatureService takes it. */
 export type RestCaller = ExecutionScope & Pick<Actor, 'ipAddress' | 'userAgent'>;
@@ -59,13 +61,26 @@ export function pageOf<T>(items: readonly T[], query: { page: number; limit: num
   return { items: items.slice(offset, offset + query.limit), pagination: paginationOf(query, items.length) };
 }
 
-/** Runs a service call; its FederationErrors leave as the contract's Error body (see restErrorOf). */
+/**
+ * Runs a service call; its FederationErrors leave as the contract's Error body (see restErrorOf).
+ * An upstream's InputRequiredResult (it asks the caller for sampling, elicitation or roots, on
+ * 2026-07-28) cannot be answered over REST: 409 INPUT_REQUIRED, pointing to MCP.
+ */
 export async function asRest<T>(field: 'arguments' | 'uri', work: () => Promise<T>): Promise<T> {
+  let result: T;
   try {
-    return await work();
+    result = await work();
   } catch (error) {
     throw restErrorOf(error, field);
   }
+  if (inputRequiredOf(result)) {
+    throw new AppException(
+      FederationRestErrorCode.INPUT_REQUIRED,
+      'The upstream asks for input (sampling, elicitation or roots) that only an MCP agent can give: use the MCP endpoint',
+      409,
+    );
+  }
+  return result;
 }
 
 /** The key a 2026-07-28 server adds to each result's _meta naming itself: the upstream's hop, which MCP agents never see either. */
@@ -114,6 +129,7 @@ export const ApiFederatedReadResponses = (): MethodDecorator =>
       type: ErrorResponseDto,
       headers: { 'X-RateLimit-Limit': integer, 'X-RateLimit-Remaining': integer, 'X-RateLimit-Reset': integer, 'Retry-After': integer },
     }),
+    ApiConflictResponse({ description: 'INPUT_REQUIRED: the upstream asks for input only an MCP agent can give', type: ErrorResponseDto }),
     ApiBadGatewayResponse({
       description: 'UPSTREAM_ERROR: the upstream answered an error (its code and words in details)',
       type: ErrorResponseDto,

@@ -8,6 +8,8 @@ export const FederationRestErrorCode = {
   UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   /** The upstream did not answer within its call timeout (504). */
   UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  /** The upstream asks the caller for input (sampling, elicitation, roots: an InputRequiredResult), which only an MCP agent can give (409). */
+  INPUT_REQUIRED: 'INPUT_REQUIRED',
 } as const;
 
 /** JSON-RPC codes an upstream uses for "the caller's input is wrong" and "no such resource". */
