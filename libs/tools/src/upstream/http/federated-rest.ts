@@ -11,8 +11,8 @@ import {
 } from '@nestjs/swagger';
 import type { Prompt } from '@modelcontextprotocol/client';
 import { AppException, ErrorResponseDto, pageOffset, paginationOf, Permission, RequirePermissions } from '@app/core';
-import { inputRequiredOf } from '../upstream-request-relay';
 import type { Actor, ErrorDetail, ExecutionScope, ExecutionScopeResolver, PaginationDto, Principal } from '@app/core';
+import { inputRequiredOf } from '../upstream-request-relay';
 import { FederationRestErrorCode, restErrorOf } from './federation-rest-errors';
 
 /** Who asks, as UpstreamFeatureService takes it. */
