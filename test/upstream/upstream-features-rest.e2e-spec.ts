@@ -269,6 +269,9 @@ describe('Federated prompts and resources over REST (extension)', () => {
       // The bound key cannot step into another context.
       const other = await createContext(t, admin, 'rest-features-other', ['notes.brief']);
       expectError(await get(key, `/prompts?contextId=${other}`), 403, 'FORBIDDEN');
+      // A context nobody has, or someone else's: 404, as for the context endpoint.
+      expectError(await get(admin, '/resources?contextId=ctx_nope'), 404, 'NOT_FOUND');
+      expectError(await render(user, 'notes.brief', { arguments: { topic: 'x' } }, `?contextId=${other}`), 404, 'NOT_FOUND');
     } finally {
       await inContext.close();
     }
