@@ -4,7 +4,7 @@
  * alternates baseline and candidate over rounds and reports medians and ratios; at the end one
  * table of all of them, in Markdown.
  *
- *   npm run bench                 all scenarios, P1..P8
+ *   npm run bench                 all scenarios, P1..P9
  *   npm run bench -- P3 p5        only those (case does not matter)
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
@@ -27,8 +27,9 @@ import { p5 } from './scenarios/p5-federated-list';
 import { p6 } from './scenarios/p6-login-storm';
 import { p7 } from './scenarios/p7-ws-sessions';
 import { p8 } from './scenarios/p8-cold-start';
+import { p9 } from './scenarios/p9-federated-features';
 
-const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8];
+const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8, p9];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());

@@ -1,9 +1,10 @@
 'use strict';
-// The upstream of P4 and P5, in a process of its own: an official-SDK MCP server
+// The upstream of P4, P5 and P9, in a process of its own: an official-SDK MCP server
 // (createMcpHandler, both protocol eras, stateless) with one trivial tool, `echo`, and, when
 // given a count, that many more (`t0001`, `t0002`, ... each with its own small input schema),
-// for a large federated catalogue. Prints its port on stdout once it listens on 127.0.0.1, and
-// exits on SIGTERM or when its stdin closes (the bench that started it is gone).
+// for a large federated catalogue; and for P9 one prompt (`greeting`, argument `name`) and one
+// static resource (`bench://doc`, 1 KB of text). Prints its port on stdout once it listens on
+// 127.0.0.1, and exits on SIGTERM or when its stdin closes (the bench that started it is gone).
 //   node echo-upstream.cjs [extra tools, default 0]
 const { createServer } = require('node:http');
 const { createMcpHandler, fromJsonSchema, McpServer } = require('@modelcontextprotocol/server');
@@ -22,6 +23,14 @@ const outputSchema = fromJsonSchema({
   required: ['message'],
   properties: { message: { type: 'string' } },
 });
+const greetingArgs = fromJsonSchema({
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 200, description: 'Who to greet' } },
+});
+const DOC_URI = 'bench://doc';
+const DOC = 'The quick brown fox jumps over the lazy dog. '.repeat(23).trim();
 const extra = Array.from({ length: extraTools }, (_, i) => {
   const name = `t${String(i + 1).padStart(4, '0')}`;
   return {
@@ -44,6 +53,12 @@ const handler = createMcpHandler(() => {
     const result = { message: args.message };
     return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
   });
+  server.registerPrompt('greeting', { description: 'Greets someone by name', argsSchema: greetingArgs }, async (args) => ({
+    messages: [{ role: 'user', content: { type: 'text', text: `Say hello to ${args.name}` } }],
+  }));
+  server.registerResource('doc', DOC_URI, { description: 'A small text document', mimeType: 'text/plain' }, async () => ({
+    contents: [{ uri: DOC_URI, mimeType: 'text/plain', text: DOC }],
+  }));
   for (const tool of extra) {
     server.registerTool(tool.name, { description: tool.description, inputSchema: tool.inputSchema }, async (args) => ({
       content: [{ type: 'text', text: JSON.stringify({ key: args.key }) }],

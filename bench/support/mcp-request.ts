@@ -5,10 +5,12 @@ export const MCP_VERSION = '2026-07-28';
 /** One stateless MCP request of the 2026-07-28 revision (per-request _meta, Mcp-Method/Mcp-Name headers). */
 export function mcpRequest(
   url: string,
-  method: 'tools/call' | 'tools/list',
-  params: { name?: string; arguments?: unknown },
+  method: 'tools/call' | 'tools/list' | 'prompts/get' | 'resources/read',
+  params: { name?: string; uri?: string; arguments?: unknown },
   token?: string,
 ): Target {
+  // Mcp-Name mirrors params.name (tools/call, prompts/get) or params.uri (resources/read).
+  const mcpName = method === 'resources/read' ? params.uri : params.name;
   return {
     url,
     method: 'POST',
@@ -17,7 +19,7 @@ export function mcpRequest(
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MCP_VERSION,
       'mcp-method': method,
-      ...(params.name ? { 'mcp-name': params.name } : {}),
+      ...(mcpName ? { 'mcp-name': mcpName } : {}),
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
     body: JSON.stringify({

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Gateway, startGateway } from './gateway';
 
 export interface Upstream {
   /** Its MCP endpoint. */
@@ -50,5 +51,21 @@ export async function waitForTool(appUrl: string, token: string, toolId: string,
     if (response.status === 200 && JSON.parse(text).enabled) return;
     if (Date.now() > deadline) throw new Error(`${toolId} never appeared in the catalogue: ${response.status} ${text.slice(0, 300)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The bench upstream and a gateway federating it as `bench` (its `bench.echo` listed), for the length of `run`. */
+export async function withFederatedGateway<T>(run: (gateway: Gateway, upstream: Upstream) => Promise<T>): Promise<T> {
+  const upstream = await startUpstream();
+  try {
+    const gateway = await startGateway({}, (dataDir) => upstreamsFile(dataDir, upstream.url));
+    try {
+      await waitForTool(gateway.url, gateway.token, 'bench.echo');
+      return await run(gateway, upstream);
+    } finally {
+      await gateway.close();
+    }
+  } finally {
+    upstream.stop();
   }
 }

@@ -1,7 +1,15 @@
-import { Client, ProtocolError } from '@modelcontextprotocol/client';
+import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
-import type { LoggingMessageNotificationParams, Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
+import type {
+  CallToolResult,
+  ClientCapabilities,
+  LoggingMessageNotificationParams,
+  Prompt,
+  Resource,
+  ResourceTemplateType,
+  ResourceUpdatedNotificationParams,
+} from '@modelcontextprotocol/client';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +26,7 @@ import {
   startEverythingHttp,
   stdioUpstream,
   waitFor,
+  withoutClock,
   writeUpstreamsFile,
 } from './upstream-test-kit';
 
@@ -27,17 +36,41 @@ installWebSocketGlobal();
 const mapped = (uri: string) => `mcp-upstream://everything/${uri}`;
 const DOCUMENT_PREFIX = 'demo://resource/static/document/';
 const TEXT_TEMPLATE = 'demo://resource/dynamic/text/{resourceId}';
-/** server-everything writes the wall-clock time it made a dynamic resource into it: two reads may straddle a second. */
-const CLOCK = /\d{1,2}:\d{2}:\d{2}( ?[AP]M)?/g;
+/** The fields of a tools/call result, for a field-by-field comparison (the hop's serverInfo out of _meta). */
+function fieldsOf(result: unknown): Record<string, unknown> {
+  const r = result as CallToolResult;
+  return withoutClock({ content: r.content, structuredContent: r.structuredContent, isError: r.isError, _meta: relayedMeta(r._meta) });
+}
 
-/** Resource contents with the clock taken out of text and (decoded) blobs. */
-function withoutClock(contents: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
-  return contents.map((content) => {
-    const fixed = { ...content };
-    if (typeof fixed.blob === 'string') fixed.blob = Buffer.from(fixed.blob, 'base64').toString('utf8').replace(CLOCK, '<time>');
-    if (typeof fixed.text === 'string') fixed.text = fixed.text.replace(CLOCK, '<time>');
-    return fixed;
+/** server-everything names the session a log message is for; the gateway's session upstream is not the direct client's. */
+function withoutSession(params: LoggingMessageNotificationParams): LoggingMessageNotificationParams {
+  const data =
+    typeof params.data === 'string' ? params.data.replace(/ - SessionId \S+$/, '').replace(/\s*(from session \S+)?\s*$/, '') : params.data;
+  return { ...params, data };
+}
+
+const AGENT_CAPABILITIES: ClientCapabilities = { sampling: {}, elicitation: { form: {}, url: {} } };
+
+/** What an agent (or the direct client) was asked by server-everything, and the answers it gives: the same on both sides. */
+interface Asking {
+  asked: Array<{ method: string; params: Record<string, unknown> }>;
+}
+
+function answerRequests(client: Client, into: Asking): void {
+  client.setRequestHandler('sampling/createMessage', async (request) => {
+    into.asked.push({ method: request.method, params: request.params as Record<string, unknown> });
+    return { role: 'assistant', model: 'test-model', content: { type: 'text', text: 'A gateway, quiet, relays.' } };
   });
+  client.setRequestHandler('elicitation/create', async (request) => {
+    into.asked.push({ method: request.method, params: request.params as Record<string, unknown> });
+    return request.params.mode === 'url' ? { action: 'accept' } : { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
+  });
+}
+
+/** A request's params without _meta (each hop has its own request ids and envelope there). */
+function withoutMeta(params: Record<string, unknown>): Record<string, unknown> {
+  const { _meta: _hop, ...rest } = params;
+  return rest;
 }
 
 /**
@@ -149,11 +182,14 @@ describe('Federated prompts, resources, completions, logging and subscriptions',
       ['simple-prompt', undefined],
       ['args-prompt', { city: 'Bergen', state: 'Vestland' }],
       ['completable-prompt', { department: 'Sales', name: 'Eve' }],
+      ['resource-prompt', { resourceType: 'Text', resourceId: '2' }],
+      ['resource-prompt', { resourceType: 'Blob', resourceId: '5' }],
     ])('gets %s exactly as the upstream answers it', async (name, args) => {
       const expected = await direct.getPrompt(args ? { name, arguments: args } : { name });
       for (const federated of [name, `everything.${name}`]) {
         const actual = await client.getPrompt(args ? { name: federated, arguments: args } : { name: federated });
-        expect(actual.messages).toEqual(expected.messages);
+        // Embedded resources are made on the fly, stamped with the time.
+        expect(withoutClock(actual.messages)).toEqual(withoutClock(expected.messages));
         expect(actual.description).toEqual(expected.description);
         expect(relayedMeta(actual._meta)).toEqual(relayedMeta(expected._meta));
       }
@@ -201,6 +237,34 @@ describe('Federated prompts, resources, completions, logging and subscriptions',
       expect((await ask(client, 'everything.completable-prompt', 'S')).completion).toEqual(expected.completion);
       const team = await ask(direct, 'completable-prompt', '', { department: 'Engineering' });
       expect((await ask(client, 'everything.completable-prompt', '', { department: 'Engineering' })).completion).toEqual(team.completion);
+    });
+
+    it("completes a template's variables and a prompt's enumerated argument as the upstream does", async () => {
+      const ref = (uri: string) => ({ ref: { type: 'ref/resource' as const, uri }, argument: { name: 'resourceId', value: '7' } });
+      const expected = await direct.complete(ref(TEXT_TEMPLATE));
+      expect(expected.completion.values).toEqual(['7']);
+      for (const uri of [TEXT_TEMPLATE, mapped(TEXT_TEMPLATE)])
+        expect((await client.complete(ref(uri))).completion).toEqual(expected.completion);
+      const type = (name: string) => ({ ref: { type: 'ref/prompt' as const, name }, argument: { name: 'resourceType', value: 'B' } });
+      const types = await direct.complete(type('resource-prompt'));
+      expect(types.completion.values).toEqual(['Blob']);
+      for (const name of ['resource-prompt', 'everything.resource-prompt']) {
+        expect((await client.complete(type(name))).completion).toEqual(types.completion);
+      }
+    });
+
+    it.each<[string, Record<string, unknown>]>([
+      ['get-tiny-image', {}],
+      ['get-annotated-message', { messageType: 'error', includeImage: true }],
+      ['get-annotated-message', { messageType: 'debug', includeImage: false }],
+      ['get-resource-reference', { resourceType: 'Blob', resourceId: 3 }],
+      ['get-resource-links', { count: 4 }],
+      ['get-structured-content', { location: 'Chicago' }],
+    ])('calls %s (images, annotations, embedded resources, links, structured content) with the same result', async (tool, args) => {
+      const expected = fieldsOf(await direct.callTool({ name: tool, arguments: args }));
+      for (const federated of [tool, `everything.${tool}`]) {
+        expect(fieldsOf(await client.callTool({ name: federated, arguments: args }))).toEqual(expected);
+      }
     });
 
     it('answers an unknown prompt and an unknown resource with the spec errors', async () => {
@@ -296,6 +360,123 @@ describe('Federated prompts, resources, completions, logging and subscriptions',
       await client.close();
     }
   });
+  it.each<[string, string, (uri: string) => string]>([
+    ['stdio', 'everything.', mapped],
+    ['Streamable HTTP', '', (uri) => uri],
+  ])(
+    'relays the %s upstream’s subscription notices, resource updates and log messages as it sends them directly (2025 session)',
+    async (_transport, prefix, agentUri) => {
+      const upstreamUri = 'demo://resource/dynamic/text/11';
+      /** One client's subscription to the resource, from setting the level to the first update after toggling updates on. */
+      const observe = async (c: Client, uri: string, tool: string) => {
+        const logs: LoggingMessageNotificationParams[] = [];
+        const updates: ResourceUpdatedNotificationParams[] = [];
+        c.setNotificationHandler('notifications/message', (notification) => {
+          logs.push(notification.params);
+        });
+        c.setNotificationHandler('notifications/resources/updated', (notification) => {
+          updates.push(notification.params);
+        });
+        await c.setLoggingLevel('debug');
+        await c.subscribeResource({ uri });
+        const received = (verb: string) => logs.find((log) => typeof log.data === 'string' && log.data.startsWith(`Received ${verb}`));
+        await waitFor(`the upstream's notice of the subscription (${uri})`, async () => received('Subscribe'));
+        try {
+          await c.callTool({ name: tool, arguments: {} });
+          await waitFor(`an update of ${uri}`, async () => updates[0]);
+        } finally {
+          await c.callTool({ name: tool, arguments: {} }).catch(() => undefined);
+        }
+        await c.unsubscribeResource({ uri });
+        await waitFor(`the upstream's notice of the unsubscription (${uri})`, async () => received('Unsubscribe'));
+        return {
+          subscribed: withoutSession(received('Subscribe')!),
+          unsubscribed: withoutSession(received('Unsubscribe')!),
+          update: updates[0],
+        };
+      };
+      const own = new Client({ name: 'features-direct-subscriber', version: '1.0.0' });
+      await own.connect(new StreamableHTTPClientTransport(new URL(remote.url)));
+      const { client } = await connectHttp(`${t.baseUrl}/api/v1/mcp`, admin.token, 'legacy');
+      try {
+        const expected = await observe(own, upstreamUri, 'toggle-subscriber-updates');
+        expect(expected.update).toEqual({ uri: upstreamUri });
+        const actual = await observe(client, agentUri(upstreamUri), `${prefix}toggle-subscriber-updates`);
+        // Log messages are relayed as sent (their text names the upstream's own URI); updates name the URI the agent subscribed to.
+        expect(actual.subscribed).toEqual(expected.subscribed);
+        expect(actual.unsubscribed).toEqual(expected.unsubscribed);
+        expect(actual.update).toEqual({ ...expected.update, uri: agentUri(upstreamUri) });
+      } finally {
+        await client.close();
+        await own.close();
+      }
+    },
+  );
+
+  describe('sampling and elicitation server-everything asks for during a call', () => {
+    const agents = new Map<Era, Client>();
+    const agentAsked: Asking = { asked: [] };
+    const ownAsked: Asking = { asked: [] };
+    let own: Client;
+
+    beforeAll(async () => {
+      for (const era of ['legacy', 'modern'] as const) {
+        const agent = new Client(
+          { name: `features-relay-${era}`, version: '1.0.0' },
+          { capabilities: AGENT_CAPABILITIES, ...(era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}) },
+        );
+        answerRequests(agent, agentAsked);
+        await agent.connect(
+          new StreamableHTTPClientTransport(new URL(`${t.baseUrl}/api/v1/mcp`), {
+            requestInit: { headers: { authorization: `Bearer ${admin.token}` } },
+          }),
+        );
+        agents.set(era, agent);
+      }
+      // server-everything offers these tools only to clients declaring the capabilities: a direct client that does.
+      own = new Client({ name: 'features-direct-relay', version: '1.0.0' }, { capabilities: AGENT_CAPABILITIES });
+      answerRequests(own, ownAsked);
+      await own.connect(new StreamableHTTPClientTransport(new URL(remote.url)));
+    });
+    afterAll(async () => {
+      for (const agent of agents.values()) await agent.close();
+      await own?.close();
+    });
+
+    const CALLS: Array<[string, Record<string, unknown>]> = [
+      ['trigger-sampling-request', { prompt: 'Write a haiku about gateways', maxTokens: 50 }],
+      ['trigger-elicitation-request', {}],
+      ['trigger-url-elicitation', { url: 'https://example.com/consent', elicitationId: 'elicitation-1', message: 'Consent, please' }],
+    ];
+
+    it.each(CALLS)('%s: a 2025-era agent is asked what the upstream asks, and the tool answers as it does directly', async (tool, args) => {
+      const before = ownAsked.asked.length;
+      const expected = fieldsOf(await own.callTool({ name: tool, arguments: args }));
+      const expectedAsks = ownAsked.asked.slice(before).map((ask) => ({ method: ask.method, params: withoutMeta(ask.params) }));
+      expect(expectedAsks).toHaveLength(1);
+      for (const federated of [tool, `everything.${tool}`]) {
+        const start = agentAsked.asked.length;
+        const actual = fieldsOf(await agents.get('legacy')!.callTool({ name: federated, arguments: args }));
+        const asks = agentAsked.asked.slice(start).map((ask) => ({ method: ask.method, params: withoutMeta(ask.params) }));
+        expect({ federated, asks }).toEqual({ federated, asks: expectedAsks });
+        expect({ federated, result: actual }).toEqual({ federated, result: expected });
+      }
+    });
+
+    // A known gap: server-everything speaks only the 2025 era, so it asks with a request in the middle of the
+    // call; a 2026-07-28 agent can be asked only through an InputRequiredResult, which the gateway does not
+    // make out of an upstream's in-call request. The refusal is the gateway's own and says so.
+    it.each(CALLS)('%s: a 2026-07-28 agent is not asked; the call fails with the reason', async (tool, args) => {
+      const start = agentAsked.asked.length;
+      const result = (await agents.get('modern')!.callTool({ name: `everything.${tool}`, arguments: args })) as CallToolResult;
+      expect(agentAsked.asked.slice(start)).toEqual([]);
+      expect(result.isError).toBe(true);
+      expect((result.content[0] as { text: string }).text).toMatch(
+        /^MCP error -32601: The gateway did not relay (sampling|elicitation)\/create/,
+      );
+    });
+  });
+
   it('shows on a context endpoint only the prompts, resources and templates that are its members', async () => {
     const document = directResources.find((resource) => resource.uri.startsWith(DOCUMENT_PREFIX))!;
     const other = directResources.find((resource) => resource.uri.startsWith(DOCUMENT_PREFIX) && resource.uri !== document.uri);

@@ -229,3 +229,17 @@ export async function mcpToolNames(client: Client): Promise<string[]> {
   } while (cursor);
   return names;
 }
+
+/** server-everything writes the wall-clock time it made a dynamic resource into it: two reads may straddle a second. */
+const CLOCK = /\d{1,2}:\d{2}:\d{2}( ?[AP]M)?/g;
+
+/** Any value (resource contents, prompt messages with embedded resources, tool results) with the clock taken out of its strings and (decoded) blobs. */
+export function withoutClock<T>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(value, (key, item: unknown) => {
+      if (typeof item !== 'string') return item;
+      if (key === 'blob') return Buffer.from(item, 'base64').toString('utf8').replace(CLOCK, '<time>');
+      return item.replace(CLOCK, '<time>');
+    }),
+  ) as T;
+}

@@ -3,7 +3,7 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AuthErrorCode, MfaErrorCode } from '@app/auth';
 import { ContextsErrorCode } from '@app/contexts';
 import { AppConfig, ErrorCode, ErrorResponseDto, PaginationDto, ScopeErrorCode } from '@app/core';
-import { ToolsErrorCode, UpstreamErrorCode } from '@app/tools';
+import { FederationRestErrorCode, ToolsErrorCode, UpstreamErrorCode } from '@app/tools';
 
 export const API_PREFIX = 'api/v1';
 
@@ -22,6 +22,7 @@ export const ERROR_CODE_CATALOGUE: readonly string[] = [
     ContextsErrorCode.TOOL_NOT_IN_CONTEXT,
     ...Object.values(ToolsErrorCode),
     ...Object.values(UpstreamErrorCode),
+    ...Object.values(FederationRestErrorCode),
     ...AUDIT_ERROR_CODES,
   ]),
 ].sort();
@@ -45,6 +46,7 @@ const ERROR_EXAMPLES: Record<string, { error: string; message: string; details?:
   '415': { error: ErrorCode.UNSUPPORTED_MEDIA_TYPE, message: 'Content-Type must be application/json' },
   '429': { error: ErrorCode.RATE_LIMIT_EXCEEDED, message: 'Too many requests, retry after the Retry-After header' },
   '500': { error: ErrorCode.INTERNAL_ERROR, message: 'Internal server error' },
+  '502': { error: FederationRestErrorCode.UPSTREAM_ERROR, message: 'The upstream answered an error' },
   '503': { error: ErrorCode.SERVICE_UNAVAILABLE, message: 'Service temporarily unavailable' },
 };
 
@@ -192,6 +194,8 @@ export function buildOpenApiDocument(app: NestFastifyApplication, config: AppCon
     .addSecurityRequirements('BearerAuth')
     .addTag('Authentication', 'User authentication and authorization')
     .addTag('Tools', 'MCP tool operations')
+    .addTag('Prompts', "Upstream MCP servers' prompts, as MCP agents get them (extension)")
+    .addTag('Resources', "Upstream MCP servers' resources and resource templates, as MCP agents get them (extension)")
     .addTag('Contexts', 'Context management')
     .addTag('Sessions', 'Session management')
     .addTag('Admin', 'Administrative operations')

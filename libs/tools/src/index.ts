@@ -18,5 +18,6 @@ export { UpstreamRegistry } from './upstream/upstream.registry';
 export { UPSTREAM_TOOL_PINS_COLUMNS } from './upstream/upstream-pin.repository';
 export { ToolsErrorCode } from './tool-error-codes';
 export { UpstreamErrorCode } from './upstream/upstream-failure';
+export { FederationRestErrorCode } from './upstream/http/federation-rest-errors';
 export { FederationError, UpstreamFeatureService } from './upstream/upstream-features.service';
 export type { FederatedNotification } from './upstream/upstream-features.service';

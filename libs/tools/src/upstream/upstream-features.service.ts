@@ -35,6 +35,8 @@ export class FederationError extends Error {
     readonly code: number,
     message: string,
     readonly data?: unknown,
+    /** `upstream`: the upstream's own JSON-RPC error, passed on as it sent it; `gateway`: our refusal. */
+    readonly origin: 'gateway' | 'upstream' = 'gateway',
   ) {
     super(message);
     this.name = 'FederationError';
@@ -602,7 +604,7 @@ export class UpstreamFeatureService {
   /** An upstream's JSON-RPC error as it sent it; anything else as the gateway's own error. */
   private failure(provider: UpstreamToolProvider, error: unknown): FederationError {
     if (error instanceof FederationError) return error;
-    if (error instanceof ProtocolError) return new FederationError(error.code, error.message, error.data);
+    if (error instanceof ProtocolError) return new FederationError(error.code, error.message, error.data, 'upstream');
     const reading = readFailure(error);
     const code = reading.kind === 'timeout' ? 'TIMEOUT' : reading.kind === 'connection' ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR';
     return new FederationError(

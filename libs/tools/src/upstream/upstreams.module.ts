@@ -4,6 +4,8 @@ import { HealthModule } from '@app/health';
 import { ToolsModule } from '../tools.module';
 import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
+import { FederatedPromptsController } from './http/federated-prompts.controller';
+import { FederatedResourcesController } from './http/federated-resources.controller';
 import { UpstreamApprovalController } from './http/upstream-approval.controller';
 import { UpstreamApprovalService } from './upstream-approval.service';
 import { upstreamFeatureRequestsCounter } from './upstream-feature-metrics';
@@ -17,11 +19,11 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
 /**
  * Federated upstream MCP servers: one tool provider per upstream declared in MCP_UPSTREAMS_FILE
  * (validated at boot: a bad file stops the server with every problem named), definition pinning
- * with admin approval, and their health. Joins the catalogue through TOOL_PROVIDERS.
+ * with admin approval, and their health; their prompts and resources also in REST (extension). Joins the catalogue through TOOL_PROVIDERS.
  */
 @Module({
   imports: [ToolsModule, HealthModule],
-  controllers: [UpstreamApprovalController],
+  controllers: [UpstreamApprovalController, FederatedPromptsController, FederatedResourcesController],
   providers: [
     {
       provide: UPSTREAM_CONFIGS,
