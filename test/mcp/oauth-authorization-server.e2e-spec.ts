@@ -1,0 +1,284 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createContext } from './mcp-test-kit';
+import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_EMAIL, Caller, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
+
+/**
+ * The gateway as the OAuth 2.1 authorization server of its MCP endpoints, driven over plain HTTP
+ * (the SDK client and Chromium flows live in test/oauth): discovery and protected-resource
+ * metadata, a pre-registered public client through the sign-in and consent pages with PKCE, a
+ * token accepted on the endpoint it names and refused on another context's and on REST, refresh
+ * rotation with reuse detection ending the grant's session, and revocation by the user.
+ */
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/** Cookies of one browser, per name (paths are not needed for these requests). */
+class CookieJar {
+  private readonly cookies = new Map<string, string>();
+
+  store(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const index = pair.indexOf('=');
+      const name = pair.slice(0, index).trim();
+      const value = pair.slice(index + 1).trim();
+      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+}
+
+interface Browser {
+  jar: CookieJar;
+  get(url: string): Promise<Response>;
+  post(url: string, form: Record<string, string>): Promise<Response>;
+}
+
+function browser(baseUrl: string): Browser {
+  const jar = new CookieJar();
+  const absolute = (url: string) => (url.startsWith('http') ? url : `${baseUrl}${url}`);
+  return {
+    jar,
+    async get(url) {
+      const response = await fetch(absolute(url), { redirect: 'manual', headers: { cookie: jar.header() } });
+      jar.store(response);
+      return response;
+    },
+    async post(url, form) {
+      const response = await fetch(absolute(url), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+      });
+      jar.store(response);
+      return response;
+    },
+  };
+}
+
+function field(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  if (!match) throw new Error(`no ${name} in page: ${html}`);
+  return match[1];
+}
+
+function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+function mcpInitialize(url: string, token: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'oauth-e2e', version: '1' } },
+    }),
+  }).then(async (response) => {
+    await response.body?.cancel();
+    return response;
+  });
+}
+
+describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
+  let t: TestApp;
+  let user: Caller;
+  let admin: Caller;
+  let clientId: string;
+  let contextId: string;
+  let otherContextId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp(kind, { env: toolsEnv() });
+    user = await signUp(t, `oauth.${kind}@example.com`);
+    admin = await login(t, ADMIN_EMAIL);
+    const registered = await http(t.baseUrl, 'POST', '/api/v1/admin/oauth/clients', {
+      token: admin.token,
+      body: { clientName: 'Test Host', redirectUris: [REDIRECT] },
+    });
+    if (registered.status !== 201) throw new Error(`client: ${registered.status} ${registered.text}`);
+    clientId = registered.body.clientId;
+    contextId = await createContext(t, user, `oauth-a-${kind}`, ['tool_echo']);
+    otherContextId = await createContext(t, user, `oauth-b-${kind}`, ['tool_echo']);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** Signs `email` in through the pages and consents; answers the tokens for `resource`. */
+  async function authorize(resource: string, email: string) {
+    const b = browser(t.baseUrl);
+    const { verifier, challenge } = pkce();
+    const state = randomBytes(8).toString('hex');
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      scope: 'mcp:tools offline_access',
+      resource,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    let response = await b.get(`/oauth/authorize?${query}`);
+    expect(response.status).toBe(303);
+    let location = response.headers.get('location')!;
+    expect(location).toMatch(/^\/oauth\/interaction\/[\w-]+$/);
+
+    const signIn = await b.get(location);
+    expect(signIn.status).toBe(200);
+    expect(signIn.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const signInHtml = await signIn.text();
+    expect(signInHtml).toContain('<html lang="en">');
+    expect(signInHtml).toContain('<label for="password">');
+    expect(signInHtml).not.toMatch(/<script|<style| style=/i);
+
+    // A forged form (wrong anti-forgery value) is refused.
+    expect((await b.post(`${location}/login`, { csrf: 'forged', email, password: PASSWORD })).status).toBe(403);
+    const csrf = field(signInHtml, 'csrf');
+    response = await b.post(`${location}/login`, { csrf, email, password: PASSWORD });
+    expect(response.status).toBe(303);
+    response = await b.get(response.headers.get('location')!);
+    expect(response.status).toBe(303);
+    location = response.headers.get('location')!;
+
+    const consent = await b.get(location);
+    expect(consent.status).toBe(200);
+    const consentHtml = await consent.text();
+    expect(consentHtml).toContain('Test Host');
+    expect(consentHtml).toContain(clientId);
+    expect(consentHtml).toContain(resource);
+    expect(consentHtml).toContain('mcp:tools');
+    response = await b.post(`${location}/consent`, { csrf: field(consentHtml, 'csrf'), decision: 'allow' });
+    expect(response.status).toBe(303);
+    response = await b.get(response.headers.get('location')!);
+    expect(response.status).toBe(303);
+    const callback = new URL(response.headers.get('location')!);
+    expect(`${callback.origin}${callback.pathname}`).toBe(REDIRECT);
+    expect(callback.searchParams.get('state')).toBe(state);
+    expect(callback.searchParams.get('iss')).toBe(t.baseUrl);
+    const code = callback.searchParams.get('code')!;
+
+    const token = await fetch(`${t.baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT,
+        client_id: clientId,
+        code_verifier: verifier,
+        resource,
+      }),
+    });
+    const body = (await token.json()) as Record<string, string>;
+    expect({ status: token.status, type: body.token_type }).toEqual({ status: 200, type: 'Bearer' });
+    return { accessToken: body.access_token as string, refreshToken: body.refresh_token as string, code, verifier };
+  }
+
+  it('publishes RFC 8414 metadata and names itself in every endpoint’s RFC 9728 document', async () => {
+    const metadata = await http(t.baseUrl, 'GET', '/.well-known/oauth-authorization-server');
+    expect(metadata.status).toBe(200);
+    expect(metadata.body.issuer).toBe(t.baseUrl);
+    expect(metadata.body.authorization_endpoint).toBe(`${t.baseUrl}/oauth/authorize`);
+    expect(metadata.body.token_endpoint).toBe(`${t.baseUrl}/oauth/token`);
+    expect(metadata.body.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.body.response_types_supported).toEqual(['code']);
+    expect(metadata.body.authorization_response_iss_parameter_supported).toBe(true);
+    expect(metadata.body.client_id_metadata_document_supported).toBe(true);
+    expect(metadata.body.registration_endpoint).toBeUndefined();
+    const jwks = await http(t.baseUrl, 'GET', '/oauth/jwks');
+    expect(jwks.body.keys).toHaveLength(1);
+    expect(jwks.body.keys[0].d).toBeUndefined();
+
+    const root = await http(t.baseUrl, 'GET', '/.well-known/oauth-protected-resource/api/v1/mcp');
+    expect(root.body.resource).toBe(`${t.baseUrl}/api/v1/mcp`);
+    expect(root.body.authorization_servers).toEqual([t.baseUrl]);
+    const context = await http(t.baseUrl, 'GET', `/.well-known/oauth-protected-resource/api/v1/contexts/${contextId}/mcp`);
+    expect(context.body.resource).toBe(`${t.baseUrl}/api/v1/contexts/${contextId}/mcp`);
+    expect(context.body.authorization_servers).toEqual([t.baseUrl]);
+
+    const refused = await mcpInitialize(`${t.baseUrl}/api/v1/contexts/${contextId}/mcp`, 'not-a-token');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${t.baseUrl}/.well-known/oauth-protected-resource/api/v1/contexts/${contextId}/mcp", scope="mcp:tools", error="invalid_token"`,
+    );
+  });
+
+  it('issues a token that works on its endpoint only; refresh rotates, reuse revokes the grant and its session', async () => {
+    const resource = `${t.baseUrl}/api/v1/contexts/${contextId}/mcp`;
+    const tokens = await authorize(resource, `oauth.${kind}@example.com`);
+    expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(200);
+    expect((await mcpInitialize(`${t.baseUrl}/api/v1/contexts/${otherContextId}/mcp`, tokens.accessToken)).status).toBe(401);
+    expect((await mcpInitialize(`${t.baseUrl}/api/v1/mcp`, tokens.accessToken)).status).toBe(401);
+    expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: tokens.accessToken })).status).toBe(401);
+
+    // The grant is listed, with its session, which GET /sessions shows.
+    const grants = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
+    const grant = grants.body.grants.find((g: { clientId: string; status: string }) => g.clientId === clientId && g.status === 'active');
+    expect(grant).toMatchObject({ clientName: 'Test Host', resources: [resource], status: 'active' });
+    const sessions = await http(t.baseUrl, 'GET', '/api/v1/sessions?limit=100', { token: user.token });
+    expect(sessions.body.sessions.map((s: { id: string }) => s.id)).toContain(grant.sessionId);
+
+    const refresh = (refreshToken: string) =>
+      fetch(`${t.baseUrl}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId, resource }),
+      });
+    const rotated = await refresh(tokens.refreshToken);
+    const rotatedBody = (await rotated.json()) as Record<string, string>;
+    expect({ status: rotated.status, error: rotatedBody.error }).toEqual({ status: 200, error: undefined });
+    expect(rotatedBody.refresh_token).not.toBe(tokens.refreshToken);
+    expect((await mcpInitialize(resource, rotatedBody.access_token)).status).toBe(200);
+
+    const reused = await refresh(tokens.refreshToken);
+    expect(reused.status).toBe(400);
+    expect((await mcpInitialize(resource, rotatedBody.access_token)).status).toBe(401);
+    expect((await refresh(rotatedBody.refresh_token)).status).toBe(400);
+    const after = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
+    expect(after.body.grants.find((g: { id: string }) => g.id === grant.id).status).toBe('revoked');
+  });
+
+  it('a replayed authorization code is refused and revokes what it issued', async () => {
+    const resource = `${t.baseUrl}/api/v1/contexts/${otherContextId}/mcp`;
+    const tokens = await authorize(resource, `oauth.${kind}@example.com`);
+    expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(200);
+    const replay = await fetch(`${t.baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: tokens.code,
+        redirect_uri: REDIRECT,
+        client_id: clientId,
+        code_verifier: tokens.verifier,
+      }),
+    });
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as Record<string, string>).error).toBe('invalid_grant');
+    expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(401);
+  });
+
+  it('the user revokes a grant: its tokens are refused at once', async () => {
+    const resource = `${t.baseUrl}/api/v1/mcp`;
+    const tokens = await authorize(resource, `oauth.${kind}@example.com`);
+    expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(200);
+    const grants = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
+    const grant = grants.body.grants.find(
+      (g: { resources: string[]; status: string }) => g.status === 'active' && g.resources.includes(resource),
+    );
+    expect((await http(t.baseUrl, 'DELETE', `/api/v1/auth/oauth/grants/${grant.id}`, { token: user.token })).status).toBe(204);
+    expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(401);
+  });
+});
