@@ -158,7 +158,7 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect(consentHtml).toContain('Test Host');
     expect(consentHtml).toContain(clientId);
     expect(consentHtml).toContain(resource);
-    expect(consentHtml).toContain('mcp:tools');
+    expect(consentHtml).toContain('<code>mcp:tools</code>');
     response = await b.post(`${location}/consent`, { csrf: field(consentHtml, 'csrf'), decision: 'allow' });
     expect(response.status).toBe(303);
     response = await b.get(response.headers.get('location')!);

@@ -31,3 +31,61 @@ describe('signing keys', () => {
     expect((await signingKeyOf(pem)).alg).toBe('RS256');
   });
 });
+
+describe('the test-only CIMD fetch', () => {
+  it('fetches from loopback over https, trusting the configured CA, without following redirects', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { createServer } = await import('node:https');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { testFetch } = await import('./oauth-provider');
+    const dir = mkdtempSync(join(tmpdir(), 'smcp-cimd-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const server = createServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (request, response) => {
+          if (request.url === '/moved') response.writeHead(302, { location: '/client.json' }).end();
+          else response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end('{"client_id":"x"}');
+        },
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      const fetchDocument = testFetch(join(dir, 'cert.pem'));
+      const ok = await fetchDocument(`https://127.0.0.1:${port}/client.json`, { headers: { accept: 'application/json' } });
+      expect({ status: ok.status, body: await ok.json(), cache: ok.headers.get('cache-control') }).toEqual({
+        status: 200,
+        body: { client_id: 'x' },
+        cache: 'max-age=60',
+      });
+      expect((await fetchDocument(`https://127.0.0.1:${port}/moved`, {})).status).toBe(302);
+      await expect(testFetch(undefined)(`https://127.0.0.1:${port}/client.json`, {})).rejects.toThrow();
+      server.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

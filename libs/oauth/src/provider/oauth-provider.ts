@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, Clock } from '@app/core';
@@ -256,19 +258,31 @@ function originOf(uri: string): string | undefined {
 
 /**
  * Tests only (OAUTH_CIMD_ALLOW_PRIVATE): documents on loopback, over https with OAUTH_CIMD_CA_FILE
- * trusted. Replaces the library's dispatcher, whose SSRF guard refuses special-use addresses.
+ * trusted. Replaces the library's fetch (whose SSRF guard refuses special-use addresses) with a
+ * plain node:http(s) request; like the library's, it never follows a redirect.
  */
-function testFetch(caFile: string | undefined): (url: string, options: Record<string, unknown>) => Promise<Response> {
-  void Response;
-  const Agent = (
-    (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as
-      { constructor: new (options: unknown) => unknown } | undefined
-  )?.constructor;
+export function testFetch(caFile: string | undefined): (url: string, options: RequestInit) => Promise<Response> {
   const ca = caFile ? [...rootCertificates, readFileSync(caFile, 'utf8')] : undefined;
-  const dispatcher = Agent && ca ? new Agent({ connect: { ca } }) : undefined;
-  return (url, options) => {
-    const { dispatcher: _guarded, ...rest } = options;
-    void _guarded;
-    return fetch(url, { ...rest, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
-  };
+  return (url, options) =>
+    new Promise<Response>((resolve, reject) => {
+      const target = new URL(url);
+      const headers = Object.fromEntries(new Headers(options.headers).entries());
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      const request = send(target, { method: options.method ?? 'GET', headers, ca, signal: options.signal ?? undefined }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const status = response.statusCode ?? 502;
+          const answer = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) answer.append(name, item);
+          }
+          const body = [204, 205, 304].includes(status) ? null : Buffer.concat(chunks);
+          resolve(new Response(body, { status, headers: answer }));
+        });
+      });
+      request.on('error', reject);
+      request.end();
+    });
 }
