@@ -116,7 +116,7 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
   });
 
   /** Signs `email` in through the pages and consents; answers the tokens for `resource`. */
-  async function authorize(resource: string, email: string) {
+  async function authorize(resource: string, email: string, scope: string | null = 'mcp:tools offline_access') {
     const b = browser(t.baseUrl);
     const { verifier, challenge } = pkce();
     const state = randomBytes(8).toString('hex');
@@ -124,12 +124,12 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
       response_type: 'code',
       client_id: clientId,
       redirect_uri: REDIRECT,
-      scope: 'mcp:tools offline_access',
       resource,
       state,
       code_challenge: challenge,
       code_challenge_method: 'S256',
     });
+    if (scope !== null) query.set('scope', scope);
     let response = await b.get(`/oauth/authorize?${query}`);
     expect(response.status).toBe(303);
     let location = response.headers.get('location')!;
@@ -194,6 +194,7 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect(metadata.body.token_endpoint).toBe(`${t.baseUrl}/oauth/token`);
     expect(metadata.body.code_challenge_methods_supported).toEqual(['S256']);
     expect(metadata.body.response_types_supported).toEqual(['code']);
+    expect(metadata.body.scopes_supported).toEqual(expect.arrayContaining(['mcp:tools', 'offline_access']));
     expect(metadata.body.authorization_response_iss_parameter_supported).toBe(true);
     expect(metadata.body.client_id_metadata_document_supported).toBe(true);
     expect(metadata.body.registration_endpoint).toBeUndefined();
@@ -270,9 +271,9 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(401);
   });
 
-  it('the user revokes a grant: its tokens are refused at once', async () => {
+  it('the user revokes a grant: its tokens are refused at once (a request without scope gets mcp:tools)', async () => {
     const resource = `${t.baseUrl}/api/v1/mcp`;
-    const tokens = await authorize(resource, `oauth.${kind}@example.com`);
+    const tokens = await authorize(resource, `oauth.${kind}@example.com`, null);
     expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(200);
     const grants = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
     const grant = grants.body.grants.find(

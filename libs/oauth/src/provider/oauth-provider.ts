@@ -9,7 +9,7 @@ import { APP_CONFIG, AppConfig, Clock } from '@app/core';
 import { UsersService } from '@app/users';
 import { OAuthGrantsService } from '../grants/oauth-grants.service';
 import { isMcpResource } from '../mcp-resources';
-import { OFFLINE_ACCESS, RESOURCE_SCOPES } from '../oauth-scopes';
+import { MCP_SCOPE, OFFLINE_ACCESS, RESOURCE_SCOPES } from '../oauth-scopes';
 import { errorPage } from '../pages/sign-in-pages';
 import { OAuthStoreRepository } from '../store/oauth-store.repository';
 import { oidcAdapterClass } from '../store/oidc-adapter';
@@ -110,7 +110,9 @@ export class OAuthProvider {
       responseTypes: ['code'],
       // S256 is the only method the library implements; required of every client, public or not.
       pkce: { required: () => true },
-      scopes: ['openid', OFFLINE_ACCESS],
+      // Listed in the metadata and accepted in registered (and CIMD) client metadata; the resource
+      // servers (getResourceServerInfo) decide what lands in an access token.
+      scopes: ['openid', OFFLINE_ACCESS, ...RESOURCE_SCOPES],
       allowOmittingSingleRegisteredRedirectUri: false,
       routes: OAUTH_ROUTES,
       interactions: { url: (_ctx: OidcContext, interaction: { uid: string }) => `${INTERACTION_PREFIX}/${interaction.uid}` },
@@ -200,6 +202,7 @@ export class OAuthProvider {
 
     const provider = new Provider(issuer, configuration);
     provider.proxy = this.config.http.trustProxy !== false;
+    provider.use(defaultScope);
     this.auditEvents(provider);
     return provider;
   }
@@ -241,6 +244,21 @@ export class OAuthProvider {
     });
     provider.on('server_error', (_ctx: OidcContext, error: unknown) => this.logger.error({ err: error }, 'OAuth provider error'));
   }
+}
+
+/**
+ * RFC 6749 §3.3: a request without `scope` is processed with the server's default, `mcp:tools`
+ * (the conformance suite's authorization request, and hosts that rely on the resource metadata).
+ */
+async function defaultScope(ctx: OidcContext, next: () => Promise<void>): Promise<void> {
+  if (ctx.method === 'GET' && ctx.path === OAUTH_ROUTES.authorization) {
+    const query = new URLSearchParams(ctx.querystring);
+    if (!query.get('scope')) {
+      query.set('scope', MCP_SCOPE);
+      ctx.querystring = query.toString();
+    }
+  }
+  await next();
 }
 
 /** OAUTH_CIMD_ALLOWED_HOSTS: exact host names or `*.suffix`; empty allows every (public) host. */
