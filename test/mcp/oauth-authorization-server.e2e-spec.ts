@@ -281,5 +281,15 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     );
     expect((await http(t.baseUrl, 'DELETE', `/api/v1/auth/oauth/grants/${grant.id}`, { token: user.token })).status).toBe(204);
     expect((await mcpInitialize(resource, tokens.accessToken)).status).toBe(401);
+
+    // An administrator revokes another grant of the user's; the user may not revoke someone else's.
+    const again = await authorize(resource, `oauth.${kind}@example.com`);
+    const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
+    const active = listed.body.grants.find((g: { status: string }) => g.status === 'active');
+    const stranger = await signUp(t, `oauth.stranger.${kind}@example.com`);
+    expect((await http(t.baseUrl, 'DELETE', `/api/v1/auth/oauth/grants/${active.id}`, { token: stranger.token })).status).toBe(404);
+    expect((await mcpInitialize(resource, again.accessToken)).status).toBe(200);
+    expect((await http(t.baseUrl, 'DELETE', `/api/v1/admin/oauth/grants/${active.id}`, { token: admin.token })).status).toBe(204);
+    expect((await mcpInitialize(resource, again.accessToken)).status).toBe(401);
   });
 });

@@ -246,6 +246,10 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: `/api/v1/auth/oauth/grants/${MISSING}` }),
     expect: '401 404 404 404 403 403 403 403 403',
   },
+  'DELETE /api/v1/admin/oauth/grants/:id': {
+    probe: () => ({ path: `/api/v1/admin/oauth/grants/${MISSING}` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
   'POST /api/v1/admin/oauth/clients': {
     probe: () => ({ path: '/api/v1/admin/oauth/clients', body: {} }),
     expect: '401 403 403 400 403 403 403 403 403',

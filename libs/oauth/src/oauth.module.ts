@@ -6,7 +6,7 @@ import { UsersModule } from '@app/users';
 import { OAuthClientsController } from './clients/oauth-clients.controller';
 import { OAuthClientsService } from './clients/oauth-clients.service';
 import { OAuthGrantRepository } from './grants/oauth-grant.repository';
-import { OAuthGrantsController } from './grants/oauth-grants.controller';
+import { AdminOAuthGrantsController, OAuthGrantsController } from './grants/oauth-grants.controller';
 import { OAuthGrantsService } from './grants/oauth-grants.service';
 import { OAuthBearerVerifier } from './oauth-bearer.verifier';
 import { InteractionPages } from './pages/interaction-pages';
@@ -25,7 +25,7 @@ const SWEEP_MS = 10 * 60_000;
  */
 @Module({
   imports: [AuthModule, UsersModule, SessionsModule],
-  controllers: [OAuthGrantsController, OAuthClientsController],
+  controllers: [OAuthGrantsController, AdminOAuthGrantsController, OAuthClientsController],
   providers: [
     OAuthStoreRepository,
     OAuthGrantRepository,

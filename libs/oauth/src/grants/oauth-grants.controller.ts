@@ -1,6 +1,17 @@
 import { Controller, Delete, Get, HttpCode, Param } from '@nestjs/common';
 import { ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { Actor, Authenticated, CurrentActor, CurrentPrincipal, ErrorResponseDto, InteractiveOnly, Principal } from '@app/core';
+import {
+  Actor,
+  Authenticated,
+  CurrentActor,
+  CurrentPrincipal,
+  ErrorResponseDto,
+  InteractiveOnly,
+  Permission,
+  Principal,
+  RequirePermissions,
+  Roles,
+} from '@app/core';
 import { OAuthGrantsService, OAuthGrantView } from './oauth-grants.service';
 
 class OAuthGrantDto implements OAuthGrantView {
@@ -47,5 +58,26 @@ export class OAuthGrantsController {
   @ApiNotFoundResponse({ description: 'Resource not found (or not yours)', type: ErrorResponseDto })
   async revoke(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<void> {
     await this.grants.revoke(principal, id, client);
+  }
+}
+
+@ApiTags('Admin')
+@Roles('admin')
+@InteractiveOnly()
+@Controller('admin/oauth/grants')
+export class AdminOAuthGrantsController {
+  constructor(private readonly grants: OAuthGrantsService) {}
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequirePermissions(Permission.ADMIN_SESSIONS_WRITE)
+  @ApiOperation({
+    summary: "Revoke any user's OAuth grant (extension, Admin only)",
+    description: "(extension) As the owner's DELETE /auth/oauth/grants/{id}: its tokens are refused from the next request on.",
+  })
+  @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiNotFoundResponse({ description: 'Resource not found', type: ErrorResponseDto })
+  async revoke(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @CurrentActor() client: Actor): Promise<void> {
+    await this.grants.revoke(principal, id, client, true);
   }
 }

@@ -110,13 +110,17 @@ export class OAuthGrantsService {
     return (await this.grants.listForUser(principal.userId)).map(viewOf);
   }
 
-  /** The user revokes one of their grants (DELETE /auth/oauth/grants/{id}): its tokens and session end now. */
-  async revoke(principal: Principal, grantId: string, client: Actor): Promise<void> {
+  /**
+   * Revokes a grant: its user's own (DELETE /auth/oauth/grants/{id}), or anyone's for an
+   * administrator (DELETE /admin/oauth/grants/{id}). Its codes and refresh tokens are deleted and
+   * its session ends: its access tokens are refused from the next request on.
+   */
+  async revoke(principal: Principal, grantId: string, client: Actor, asAdmin = false): Promise<void> {
     const grant = await this.grants.find(grantId);
-    if (!grant || grant.userId !== principal.userId) throw AppException.notFound('OAuth grant not found');
+    if (!grant || (!asAdmin && grant.userId !== principal.userId)) throw AppException.notFound('OAuth grant not found');
     await this.unitOfWork.run(async (tx) => {
       await this.store.destroyByGrant(grantId, undefined, tx);
-      await this.endGrant(tx, grant, principal.userId, client, 'user');
+      await this.endGrant(tx, grant, principal.userId, client, asAdmin ? 'admin' : 'user');
     });
   }
 
@@ -135,7 +139,7 @@ export class OAuthGrantsService {
     grant: OAuthGrantRecord,
     endedBy: string | null,
     client: Parameters<typeof auditEvent>[1],
-    by: 'user' | 'provider',
+    by: 'user' | 'admin' | 'provider',
   ): Promise<void> {
     const revoked = await this.grants.markRevoked(tx, grant.grantId, this.clock.now());
     const ended = await this.sessions.end(tx, grant.sessionId, OAUTH_GRANT_REVOKED, endedBy);
