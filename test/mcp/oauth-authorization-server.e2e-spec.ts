@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createContext } from './mcp-test-kit';
+import { createContext, upgradeStatus } from './mcp-test-kit';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
 
@@ -223,6 +223,12 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect((await mcpInitialize(`${t.baseUrl}/api/v1/contexts/${otherContextId}/mcp`, tokens.accessToken)).status).toBe(401);
     expect((await mcpInitialize(`${t.baseUrl}/api/v1/mcp`, tokens.accessToken)).status).toBe(401);
     expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: tokens.accessToken })).status).toBe(401);
+    // The WebSocket transport of the same endpoint is the same resource; another endpoint's is not.
+    const ws = (path: string) =>
+      upgradeStatus(`${t.baseUrl.replace('http', 'ws')}${path}`, { authorization: `Bearer ${tokens.accessToken}` });
+    expect(await ws(`/api/v1/contexts/${contextId}/mcp/ws`)).toBe(101);
+    expect(await ws(`/api/v1/contexts/${otherContextId}/mcp/ws`)).toBe(401);
+    expect(await ws('/api/v1/mcp/ws')).toBe(401);
 
     // The grant is listed, with its session, which GET /sessions shows.
     const grants = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
