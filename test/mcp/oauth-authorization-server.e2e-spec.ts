@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createContext, upgradeStatus } from './mcp-test-kit';
+import { eventually } from '../support/polling';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
 
@@ -255,6 +256,23 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect((await refresh(rotatedBody.refresh_token)).status).toBe(400);
     const after = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: user.token });
     expect(after.body.grants.find((g: { id: string }) => g.id === grant.id).status).toBe('revoked');
+
+    // Each step is in the audit log, about this user and this grant.
+    const actions = await eventually(
+      async () => {
+        const logs = await http(t.baseUrl, 'GET', `/api/v1/admin/audit-logs?userId=${user.userId}&limit=100`, { token: admin.token });
+        return (logs.body.logs as Array<{ action: string; resource: string | null }>)
+          .filter((entry) => entry.resource === `oauth_grant:${grant.id}`)
+          .map((entry) => entry.action);
+      },
+      (found) =>
+        ['oauth.grant', 'oauth.token_issued', 'oauth.refresh', 'oauth.refresh_reuse', 'oauth.grant_revoked'].every((a) =>
+          found.includes(a),
+        ),
+    );
+    expect(new Set(actions)).toEqual(
+      new Set(['oauth.grant', 'oauth.token_issued', 'oauth.refresh', 'oauth.refresh_reuse', 'oauth.grant_revoked']),
+    );
   });
 
   it('a replayed authorization code is refused and revokes what it issued', async () => {
