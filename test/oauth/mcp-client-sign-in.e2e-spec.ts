@@ -136,7 +136,7 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
   });
 
   describe.each(ERAS)('%s era', (era) => {
-    it('identified by a Client ID Metadata Document: signs in with password + TOTP and consent, calls tools, refreshes; refused once the user revokes the grant', async () => {
+    it('identified by a Client ID Metadata Document: signs in with password + TOTP and consent, calls tools, refreshes; refused once an admin revokes the grant', async () => {
       const user = await userWithTotp(t.baseUrl, `cimd-${era}-${kind}@example.com`);
       const documentPath = `/clients/${era}/client.json`;
       const clientId = documents.url(documentPath);
@@ -182,7 +182,7 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
       await again.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
       await listsAndCalls(again, era);
 
-      // The user sees the grant (REST extension), with its session, and revokes it.
+      // The user sees the grant (REST extension), with its session; an administrator revokes it.
       const rest = await restToken(t.baseUrl, user);
       const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: rest });
       expect(listed.status).toBe(200);
@@ -190,7 +190,9 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
       const mine = listed.body.grants.find((g: { id: string }) => g.id === grant.grantId);
       expect(mine).toMatchObject({ clientId, status: 'active', resources: [mcpUrl], sessionId: grant.sessionId });
       expect(mine.scopes).toEqual(expect.arrayContaining(['mcp:tools']));
-      const revoked = await http(t.baseUrl, 'DELETE', `/api/v1/auth/oauth/grants/${encodeURIComponent(grant.grantId)}`, { token: rest });
+      const adminRevoke = `/api/v1/admin/oauth/grants/${encodeURIComponent(grant.grantId)}`;
+      expect((await http(t.baseUrl, 'DELETE', adminRevoke, { token: rest })).status).toBe(403);
+      const revoked = await http(t.baseUrl, 'DELETE', adminRevoke, { token: adminToken });
       expect(revoked.status).toBe(204);
 
       expect(await bearerStatus(mcpUrl, after.access_token)).toBe(401);
@@ -203,13 +205,21 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
       expect(refresh.body.error).toBe('invalid_grant');
     });
 
-    it('registered dynamically (RFC 7591, enabled by config): signs in and calls tools', async () => {
+    it('registered dynamically (RFC 7591, enabled by config): signs in and calls tools; refused once the user revokes the grant', async () => {
       const user = await userWithTotp(t.baseUrl, `dcr-${era}-${kind}@example.com`);
       const provider = new MemoryOAuthProvider(nativeClientMetadata(`DCR client (${era})`, callback.redirectUri));
       const { client } = await signIn(provider, era, user);
       expect(provider.clientId).toEqual(expect.any(String));
       expect(provider.lastAuthorizationUrl.searchParams.get('client_id')).toBe(provider.clientId);
       await listsAndCalls(client, era);
+
+      const grant = await grantOf(db, user.userId, provider.clientId!);
+      const rest = await restToken(t.baseUrl, user);
+      const revoked = await http(t.baseUrl, 'DELETE', `/api/v1/auth/oauth/grants/${encodeURIComponent(grant.grantId)}`, { token: rest });
+      expect(revoked.status).toBe(204);
+      expect(await bearerStatus(mcpUrl, provider.tokens()!.access_token)).toBe(401);
+      const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: rest });
+      expect(listed.body.grants.find((g: { id: string }) => g.id === grant.grantId)?.status).toBe('revoked');
     });
 
     it('pre-registered by an admin: signs in and calls tools; refused once an admin terminates the grant session', async () => {
