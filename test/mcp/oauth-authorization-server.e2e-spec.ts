@@ -317,3 +317,54 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect((await mcpInitialize(resource, again.accessToken)).status).toBe(401);
   });
 });
+
+describe('OAuth dynamic client registration (RFC 7591)', () => {
+  const metadata = {
+    client_name: 'Dynamic Host',
+    redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    scope: 'mcp:tools offline_access',
+  };
+  const register = (t: TestApp) =>
+    fetch(`${t.baseUrl}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(metadata),
+    });
+
+  it('is off by default: no endpoint in the metadata, registration refused', async () => {
+    const t = await startTestApp('postgres', { env: toolsEnv() });
+    try {
+      expect((await http(t.baseUrl, 'GET', '/.well-known/oauth-authorization-server')).body.registration_endpoint).toBeUndefined();
+      expect((await register(t)).status).toBeGreaterThanOrEqual(400);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('when enabled, registers a public client and audits it', async () => {
+    const t = await startTestApp('postgres', { env: toolsEnv({ OAUTH_DYNAMIC_REGISTRATION: 'true' }) });
+    try {
+      expect((await http(t.baseUrl, 'GET', '/.well-known/oauth-authorization-server')).body.registration_endpoint).toBe(
+        `${t.baseUrl}/oauth/register`,
+      );
+      const response = await register(t);
+      const client = (await response.json()) as Record<string, unknown>;
+      expect({ status: response.status, auth: client.token_endpoint_auth_method, secret: client.client_secret }).toEqual({
+        status: 201,
+        auth: 'none',
+        secret: undefined,
+      });
+      const admin = await login(t, ADMIN_EMAIL);
+      await eventually(
+        () => http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs?action=oauth.client.created', { token: admin.token }),
+        (logs) =>
+          (logs.body.logs as Array<{ resource: string }>).some((entry) => entry.resource === `oauth_client:${String(client.client_id)}`),
+      );
+    } finally {
+      await t.close();
+    }
+  });
+});

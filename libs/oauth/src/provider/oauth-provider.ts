@@ -212,7 +212,7 @@ export class OAuthProvider {
     return createHmac('sha256', this.config.secrets.encryptionKey).update('oauth cookies').digest('base64url');
   }
 
-  /** Token issue, refresh and reuse detection, as the library reports them. */
+  /** Token issue, refresh, reuse detection and dynamic registrations, as the library reports them (after the fact). */
   private auditEvents(provider: OidcProvider): void {
     const actorOf = (ctx: OidcContext) => ({ ipAddress: ctx.ip ?? null, userAgent: ctx.get?.('user-agent') || null });
     const record = (entry: ReturnType<typeof auditEvent>) =>
@@ -242,6 +242,18 @@ export class OAuthProvider {
         }),
       );
     });
+    provider.on(
+      'registration_create.success',
+      (ctx: OidcContext, client: { clientId: string; clientName?: string; redirectUris?: string[] }) => {
+        void record(
+          auditEvent(AuditAction.OAUTH_CLIENT_CREATED, actorOf(ctx), {
+            userId: null,
+            resource: `oauth_client:${client.clientId}`,
+            details: { clientName: client.clientName ?? null, redirectUris: client.redirectUris ?? [], dynamic: true },
+          }),
+        );
+      },
+    );
     provider.on('server_error', (_ctx: OidcContext, error: unknown) => this.logger.error({ err: error }, 'OAuth provider error'));
   }
 }
