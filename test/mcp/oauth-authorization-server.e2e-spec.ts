@@ -368,3 +368,27 @@ describe('OAuth dynamic client registration (RFC 7591)', () => {
     }
   });
 });
+
+describe('OAuth endpoints under the auth routes’ rate limit', () => {
+  it('refuses the token endpoint with 429 and Retry-After once an address spent its budget', async () => {
+    const t = await startTestApp('postgres', { env: toolsEnv({ AUTH_RATE_LIMIT: '3', AUTH_RATE_WINDOW: '600' }) });
+    try {
+      const statuses: number[] = [];
+      let last: Response | undefined;
+      for (let i = 0; i < 4; i++) {
+        last = await fetch(`${t.baseUrl}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=authorization_code&code=x&client_id=y',
+        });
+        statuses.push(last.status);
+      }
+      expect(statuses.slice(3)).toEqual([429]);
+      expect(statuses.slice(0, 3).every((status) => status >= 400 && status < 429)).toBe(true);
+      expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await last!.json()) as Record<string, string>).error).toBe('slow_down');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { RequestRateLimiter } from '@app/auth';
+import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { InteractionPages } from '../pages/interaction-pages';
 import { errorPage } from '../pages/sign-in-pages';
 import { INTERACTION_PREFIX, OAuthProvider } from './oauth-provider';
@@ -26,6 +27,7 @@ export class OAuthRoutes implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly oauth: OAuthProvider,
     private readonly pages: InteractionPages,
+    private readonly limiter: RequestRateLimiter,
   ) {}
 
   onModuleInit(): void {
@@ -56,8 +58,25 @@ export class OAuthRoutes implements OnModuleInit {
     });
   }
 
-  /** The provider answers on the raw response; the security headers already set go with it. */
+  /**
+   * The provider answers on the raw response; the security headers already set go with it. Its
+   * unauthenticated POSTs (token, registration, revocation) count against the caller's address's
+   * budget for the auth routes, as login and refresh do.
+   */
   private async toProvider(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (request.method === 'POST') {
+      try {
+        await this.limiter.consume('auth', RequestRateLimiter.trackerOf(undefined, request.ip));
+      } catch (error) {
+        if (!(error instanceof AppException) || error.getStatus() !== 429) throw error;
+        await reply
+          .code(429)
+          .headers(error.headers)
+          .header('cache-control', 'no-store')
+          .send({ error: 'slow_down', error_description: 'Too many requests from this address; retry later' });
+        return;
+      }
+    }
     const provider = await this.oauth.get();
     const raw = request.raw;
     if (request.routeOptions.url === AUTHORIZATION_SERVER_METADATA_PATH) {
