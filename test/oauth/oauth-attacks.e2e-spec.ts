@@ -235,6 +235,24 @@ describe('OAuth authorization server under attack (postgres)', () => {
     });
   });
 
+  describe('scopes and consent', () => {
+    it('a user who denies gets the client access_denied and no code, and no grant is kept', async () => {
+      const denying = await userWithTotp(t.baseUrl, 'denies@example.com');
+      const fresh = await launchBrowser();
+      try {
+        const page = await fresh.newPage();
+        const { callback: back, visited } = await authorizeInBrowser(page, request(clientB, pkce()), callback, denying, { deny: true });
+        expect(visited).toEqual(['sign-in', 'mfa', 'consent', 'callback']);
+        expect(back?.searchParams.get('error')).toBe('access_denied');
+        expect(back?.searchParams.get('code')).toBeNull();
+        expect(back?.searchParams.get('iss')).toBe(metadata.issuer);
+        expect(await db.query(`SELECT grant_id FROM oauth_grants WHERE user_id = $1`, [denying.userId])).toEqual([]);
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
+
   describe('mix-up defence (RFC 9207) and issuer', () => {
     it('every authorization response names our issuer', async () => {
       const pair = pkce();
@@ -304,6 +322,9 @@ describe('OAuth authorization server under attack (postgres)', () => {
         const gatewayToken = (await redeem(clientA, gateway.callback!.searchParams.get('code')!, gatewayPair.verifier)).body.access_token;
         expect(await bearerStatus(mcpUrl, gatewayToken)).not.toBe(401);
         expect(await bearerStatus(contextA, gatewayToken)).toBe(401);
+        // Nor is either a REST credential.
+        expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: gatewayToken })).status).toBe(401);
+        expect((await http(t.baseUrl, 'GET', '/api/v1/tools', { token: tokenA })).status).toBe(401);
       } finally {
         await own.close();
       }
