@@ -116,15 +116,36 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     await t?.close();
   });
 
-  /** Signs `email` in through the pages and consents; answers the tokens for `resource`. */
-  async function authorize(resource: string, email: string, scope: string | null = 'mcp:tools offline_access') {
+  /** The consent page: shows the client, the endpoint and the scope; Allow leads back to the client. */
+  async function consent(b: Browser, location: string, resource: string, client: string): Promise<Response> {
+    const page = await b.get(location);
+    expect(page.status).toBe(200);
+    const consentHtml = await page.text();
+    expect(consentHtml).toContain(client === clientId ? 'Test Host' : 'Web Host');
+    expect(consentHtml).toContain(client);
+    expect(consentHtml).toContain(resource);
+    expect(consentHtml).toContain('<code>mcp:tools</code>');
+    let response = await b.post(`${location}/consent`, { csrf: field(consentHtml, 'csrf'), decision: 'allow' });
+    expect(response.status).toBe(303);
+    response = await b.get(response.headers.get('location')!);
+    expect(response.status).toBe(303);
+    return response;
+  }
+
+  /** Signs `email` in through the pages and consents (unless remembered); answers the tokens for `resource`. */
+  async function authorize(
+    resource: string,
+    email: string,
+    scope: string | null = 'mcp:tools offline_access',
+    { consents = true, client = clientId, redirect = REDIRECT } = {},
+  ) {
     const b = browser(t.baseUrl);
     const { verifier, challenge } = pkce();
     const state = randomBytes(8).toString('hex');
     const query = new URLSearchParams({
       response_type: 'code',
-      client_id: clientId,
-      redirect_uri: REDIRECT,
+      client_id: client,
+      redirect_uri: redirect,
       resource,
       state,
       code_challenge: challenge,
@@ -153,19 +174,9 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect(response.status).toBe(303);
     location = response.headers.get('location')!;
 
-    const consent = await b.get(location);
-    expect(consent.status).toBe(200);
-    const consentHtml = await consent.text();
-    expect(consentHtml).toContain('Test Host');
-    expect(consentHtml).toContain(clientId);
-    expect(consentHtml).toContain(resource);
-    expect(consentHtml).toContain('<code>mcp:tools</code>');
-    response = await b.post(`${location}/consent`, { csrf: field(consentHtml, 'csrf'), decision: 'allow' });
-    expect(response.status).toBe(303);
-    response = await b.get(response.headers.get('location')!);
-    expect(response.status).toBe(303);
+    if (consents) response = await consent(b, location, resource, client);
     const callback = new URL(response.headers.get('location')!);
-    expect(`${callback.origin}${callback.pathname}`).toBe(REDIRECT);
+    expect(`${callback.origin}${callback.pathname}`).toBe(redirect);
     expect(callback.searchParams.get('state')).toBe(state);
     expect(callback.searchParams.get('iss')).toBe(t.baseUrl);
     const code = callback.searchParams.get('code')!;
@@ -176,8 +187,8 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
       body: new URLSearchParams({
         grant_type: 'authorization_code',
         code,
-        redirect_uri: REDIRECT,
-        client_id: clientId,
+        redirect_uri: redirect,
+        client_id: client,
         code_verifier: verifier,
         resource,
       }),
@@ -273,6 +284,23 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect(new Set(actions)).toEqual(
       new Set(['oauth.grant', 'oauth.token_issued', 'oauth.refresh', 'oauth.refresh_reuse', 'oauth.grant_revoked']),
     );
+  });
+
+  it('remembers a consent per user and web client: a second sign-in goes straight back to the client, on the same session', async () => {
+    const resource = `${t.baseUrl}/api/v1/contexts/${contextId}/mcp`;
+    // A web client (https redirect URI): a native (loopback) client is asked every time (RFC 8252).
+    const redirect = 'https://host.example.test/callback';
+    const registered = await http(t.baseUrl, 'POST', '/api/v1/admin/oauth/clients', {
+      token: admin.token,
+      body: { clientName: 'Web Host', redirectUris: [redirect] },
+    });
+    expect(registered.status).toBe(201);
+    const web = { client: registered.body.clientId as string, redirect };
+    const first = await authorize(resource, `oauth.${kind}@example.com`, 'mcp:tools offline_access', web);
+    const second = await authorize(resource, `oauth.${kind}@example.com`, 'mcp:tools offline_access', { ...web, consents: false });
+    expect((await mcpInitialize(resource, second.accessToken)).status).toBe(200);
+    const sid = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).sid;
+    expect(sid(second.accessToken)).toBe(sid(first.accessToken));
   });
 
   it('a replayed authorization code is refused and revokes what it issued', async () => {
