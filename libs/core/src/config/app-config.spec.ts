@@ -7,6 +7,11 @@ import { ConfigValidationError, loadConfig, secretWeakness } from './app-config'
 /** A random-looking audit key, as production needs one. */
 const AUDIT_KEY = 'q8Vd2Lk9Zp4Wn7Rt1Yx6Bc3Hf5Jm0Gs8Ua2Ke';
 
+/** What production needs besides its secrets: a real SMS sender and the audit key. */
+function productionEnv(): Record<string, string> {
+  return { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
+}
+
 describe('loadConfig', () => {
   it('starts on the embedded default with no configuration at all', () => {
     const config = loadConfig({});
@@ -21,14 +26,7 @@ describe('loadConfig', () => {
 
   describe('the OAuth authorization server', () => {
     const strong = randomBytes(48).toString('base64');
-    const production = {
-      NODE_ENV: 'production',
-      SMS_SENDER: 'http',
-      SMS_HTTP_URL: 'https://sms.example.com/send',
-      AUDIT_HMAC_KEY: AUDIT_KEY,
-      JWT_SECRET: strong,
-      ENCRYPTION_KEY: strong,
-    };
+    const production = { ...productionEnv(), JWT_SECRET: strong, ENCRYPTION_KEY: strong };
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
     it('is off in production unless an issuer is configured, and then needs a signing key', () => {
