@@ -420,3 +420,39 @@ describe('OAuth endpoints under the auth routes’ rate limit', () => {
     }
   });
 });
+
+describe('the sign-in page counts failures like POST /auth/login', () => {
+  it('wrong passwords on the page lock the account for REST logins too, and the page keeps refusing', async () => {
+    const t = await startTestApp('postgres', { env: toolsEnv({ LOCKOUT_THRESHOLD: '3' }) });
+    try {
+      const email = 'oauth.lockout@example.com';
+      await signUp(t, email);
+      const admin = await login(t, ADMIN_EMAIL);
+      const registered = await http(t.baseUrl, 'POST', '/api/v1/admin/oauth/clients', {
+        token: admin.token,
+        body: { clientName: 'Lockout Host', redirectUris: [REDIRECT] },
+      });
+      const b = browser(t.baseUrl);
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: registered.body.clientId,
+        redirect_uri: REDIRECT,
+        resource: `${t.baseUrl}/api/v1/mcp`,
+        scope: 'mcp:tools',
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+      });
+      const location = (await b.get(`/oauth/authorize?${query}`)).headers.get('location')!;
+      const csrf = field(await (await b.get(location)).text(), 'csrf');
+      for (let i = 0; i < 3; i++) {
+        const refused = await b.post(`${location}/login`, { csrf, email, password: 'Wrong-password-1' });
+        expect(refused.status).toBe(401);
+        expect(await refused.text()).toContain('Invalid email or password');
+      }
+      expect((await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email, password: PASSWORD } })).status).toBe(401);
+      expect((await b.post(`${location}/login`, { csrf, email, password: PASSWORD })).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
