@@ -1,3 +1,4 @@
+import * as speakeasy from 'speakeasy';
 import { createHash, randomBytes } from 'node:crypto';
 import { createContext, upgradeStatus } from './mcp-test-kit';
 import { eventually } from '../support/polling';
@@ -451,6 +452,63 @@ describe('the sign-in page counts failures like POST /auth/login', () => {
       }
       expect((await http(t.baseUrl, 'POST', '/api/v1/auth/login', { body: { email, password: PASSWORD } })).status).toBe(401);
       expect((await b.post(`${location}/login`, { csrf, email, password: PASSWORD })).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('the sign-in page asks for the second factor like POST /auth/login', () => {
+  it('a TOTP user gives a code (a wrong one is refused), a backup code works too', async () => {
+    const t = await startTestApp('embedded', { env: toolsEnv() });
+    try {
+      const email = 'oauth.totp@example.com';
+      const user = await signUp(t, email);
+      const enabled = await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/enable', { token: user.token, body: { type: 'totp' } });
+      const secret: string = enabled.body.secret;
+      const backupCodes: string[] = enabled.body.backupCodes;
+      const now = Math.floor(Date.now() / 1000);
+      const verified = await http(t.baseUrl, 'POST', '/api/v1/auth/mfa/verify', {
+        token: user.token,
+        body: { type: 'totp', code: speakeasy.totp({ secret, encoding: 'base32', time: now }) },
+      });
+      expect(verified.status).toBe(200);
+      const admin = await login(t, ADMIN_EMAIL);
+      const registered = await http(t.baseUrl, 'POST', '/api/v1/admin/oauth/clients', {
+        token: admin.token,
+        body: { clientName: 'MFA Host', redirectUris: [REDIRECT] },
+      });
+
+      /** Password, then the code: answers where the page sends the browser. */
+      const signIn = async (code: string): Promise<Response> => {
+        const b = browser(t.baseUrl);
+        const query = new URLSearchParams({
+          response_type: 'code',
+          client_id: registered.body.clientId,
+          redirect_uri: REDIRECT,
+          resource: `${t.baseUrl}/api/v1/mcp`,
+          scope: 'mcp:tools',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        });
+        const location = (await b.get(`/oauth/authorize?${query}`)).headers.get('location')!;
+        const csrf = field(await (await b.get(location)).text(), 'csrf');
+        const step = await b.post(`${location}/login`, { csrf, email, password: PASSWORD });
+        expect(step.status).toBe(200);
+        const stepHtml = await step.text();
+        expect(stepHtml).toContain('<label for="code">');
+        const wrong = await b.post(`${location}/login`, { csrf, ticket: field(stepHtml, 'ticket'), code: '000000' });
+        expect(wrong.status).toBe(401);
+        return b.post(`${location}/login`, { csrf, ticket: field(stepHtml, 'ticket'), code });
+      };
+
+      const withTotp = await signIn(speakeasy.totp({ secret, encoding: 'base32', time: now + 30 }));
+      expect(withTotp.status).toBe(303);
+      expect(withTotp.headers.get('location')).toContain('/oauth/authorize/');
+      const withBackup = await signIn(backupCodes[0]);
+      expect(withBackup.status).toBe(303);
+      // A backup code works once.
+      expect((await signIn(backupCodes[0])).status).toBe(401);
     } finally {
       await t.close();
     }
