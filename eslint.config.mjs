@@ -16,7 +16,7 @@ const LAYERS = [
   ['sessions'],
   ['auth'],
   ['admin', 'tools'],
-  ['contexts'],
+  ['contexts', 'oauth'],
   ['mcp-gateway'],
 ];
 // Known breaks being removed on another branch (engineer "edge": tools stops importing contexts,

@@ -10,9 +10,13 @@
  * 2x their idle p99.
  */
 import * as bcrypt from 'bcrypt';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Pool } from 'pg';
-import { median } from '../support/bench-util';
+import { median, post } from '../support/bench-util';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startGateway } from '../support/gateway';
 import { Closed, closedLoop, Open, openLoop, Target } from '../support/load';
 import { fmt, Row, Scenario, times } from '../support/report';
@@ -30,6 +34,8 @@ interface Measured {
   compareMs?: number;
   reads: Open;
 }
+
+const execFileAsync = promisify(execFile);
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -139,3 +145,91 @@ function timeCompare(samples: number): number {
   }
   return median(times);
 }
+
+interface SignInStorm {
+  completed: number;
+  failed: number;
+  /** Sign-ins per second in the steady part: (n - 1) / (last - first completion) within the run. */
+  rate: number;
+  p50: number;
+  p99: number;
+  firstError: string | null;
+  /** One bcrypt compare, timed right before this storm (ms). */
+  compareMs: number;
+}
+
+/**
+ * P6B. The same storm on the OAuth sign-in page (issue 16): BENCH_LOGIN_CONNECTIONS browsers-to-be
+ * signing in back to back, each a GET of the authorization URL, a GET of the page and a POST of
+ * the password (bench/support/sign-in-storm.cjs, in a child process). A sign-in costs one bcrypt
+ * compare too, so it has the same bound; the goal is the REST storm's: at least 0.9x the bound.
+ */
+export const p6SignIn: Scenario = {
+  id: 'P6B',
+  what: `sign-in page storm (bcrypt cost ${COST}, OAuth authorize + page + password)`,
+  async run(s): Promise<Row> {
+    const gateway = await startGateway({ BCRYPT_COST: String(COST) });
+    try {
+      const cores = availableParallelism();
+      const client = await post(
+        `${gateway.url}/api/v1/admin/oauth/clients`,
+        { clientName: 'bench', redirectUris: ['http://127.0.0.1:9/callback'] },
+        gateway.token,
+      );
+      const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+      const authorizeUrl =
+        `${gateway.url}/oauth/authorize?` +
+        new URLSearchParams({
+          response_type: 'code',
+          client_id: String(client.clientId),
+          redirect_uri: 'http://127.0.0.1:9/callback',
+          scope: 'mcp:tools',
+          resource: `${gateway.url}/api/v1/mcp`,
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }).toString();
+      const plan = { ...s, seconds: Math.max(s.seconds, 5) };
+      const storm = async (seconds: number): Promise<SignInStorm> => {
+        const compareMs = timeCompare(s.smoke ? 2 : 5);
+        const { stdout } = await execFileAsync(
+          process.execPath,
+          [
+            join(__dirname, '..', 'support', 'sign-in-storm.cjs'),
+            JSON.stringify({ authorizeUrl, email: ADMIN_EMAIL, password: ADMIN_PASSWORD, seconds, connections: s.loginConnections }),
+          ],
+          { maxBuffer: 1024 * 1024 },
+        );
+        return { ...(JSON.parse(stdout) as Omit<SignInStorm, 'compareMs'>), compareMs };
+      };
+      const [rounds] = await alternate<SignInStorm>(
+        'P6B',
+        [{ label: 'sign-in page storm', measure: storm }],
+        plan,
+        ([r]) =>
+          `bcrypt compare ${r.compareMs.toFixed(0)} ms, bound ${fmt(cores / (r.compareMs / 1000))}/s; ` +
+          `${fmt(r.rate)} sign-ins/s (p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms), ${r.failed} failed`,
+      );
+      const compareMs = medianOf(rounds, (r) => r.compareMs);
+      const bound = cores / (compareMs / 1000);
+      const rate = medianOf(rounds, (r) => r.rate);
+      const ofBound = median(rounds.map((r) => r.rate / (cores / (r.compareMs / 1000))));
+      const failed = rounds.reduce((sum, r) => sum + r.failed, 0);
+      return {
+        id: 'P6B',
+        what: p6SignIn.what,
+        baseline: `bound ${fmt(bound)} sign-ins/s (${cores} cores ÷ ${compareMs.toFixed(0)} ms)`,
+        candidate: `${fmt(rate)} sign-ins/s; p99 ${medianOf(rounds, (r) => r.p99).toFixed(0)} ms`,
+        ratio: `${times(ofBound)} of bound`,
+        goal: `≥ ${BOUND_GOAL}× bound`,
+        met: ofBound >= BOUND_GOAL,
+        notes: [
+          `P6B: ${s.loginConnections} sign-in loops of GET /oauth/authorize, GET the page, POST the password (303), rounds of ${plan.seconds}s; ` +
+            `rate = (n - 1) / (last - first completion time) of the sign-ins finished within each round`,
+        ],
+        problems: failed > 0 ? [`P6B: ${failed} sign-ins failed (first: ${rounds.find((r) => r.firstError)?.firstError})`] : [],
+      };
+    } finally {
+      await gateway.close();
+    }
+  },
+};

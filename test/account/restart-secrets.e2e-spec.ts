@@ -66,19 +66,22 @@ describe('restart on the same data directory without configured keys (built serv
       .filter(Boolean)
       .map((line) => JSON.parse(line))
       .find((line) => Array.isArray(line.persisted));
-    expect(persistedLine).toMatchObject({ persisted: ['JWT_SECRET', 'ENCRYPTION_KEY'], file: join(dataDir, DEVELOPMENT_SECRETS_FILE) });
+    expect(persistedLine).toMatchObject({
+      persisted: ['JWT_SECRET', 'ENCRYPTION_KEY', 'OAUTH_SIGNING_KEY'],
+      file: join(dataDir, DEVELOPMENT_SECRETS_FILE),
+    });
     // And told the person at the terminal first, on stderr (stdout above is all JSON).
     const summary = first.stderr().split('\n');
     expect(summary[0]).toMatch(/^Secure MCP Server \S+ \(development\) starting$/);
     expect(summary.find((line) => line.trim().startsWith('Keys'))?.trim()).toBe(
-      `Keys      JWT_SECRET, ENCRYPTION_KEY generated once and kept in ${join(dataDir, DEVELOPMENT_SECRETS_FILE)} (mode 0600)`,
+      `Keys      JWT_SECRET, ENCRYPTION_KEY, OAUTH_SIGNING_KEY generated once and kept in ${join(dataDir, DEVELOPMENT_SECRETS_FILE)} (mode 0600)`,
     );
     expect(summary.find((line) => line.startsWith('Ready: '))).toContain('No administrator yet');
     await stop(first);
 
     const file = join(dataDir, DEVELOPMENT_SECRETS_FILE);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8'))).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET']);
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8'))).sort()).toEqual(['ENCRYPTION_KEY', 'JWT_SECRET', 'OAUTH_SIGNING_KEY']);
 
     const second = await start();
     // Signed under the persisted JWT_SECRET before the restart (its session is still open).

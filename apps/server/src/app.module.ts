@@ -9,6 +9,7 @@ import { AppConfig, CoreModule } from '@app/core';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { McpGatewayModule } from '@app/mcp-gateway';
+import { OAuthModule } from '@app/oauth';
 import { RedisModule } from '@app/redis';
 import { ToolsModule, UpstreamsModule } from '@app/tools';
 
@@ -34,6 +35,7 @@ export class AppModule {
         ToolsModule,
         UpstreamsModule,
         ContextsModule,
+        OAuthModule,
         McpGatewayModule,
         ...extraModules,
       ],

@@ -47,6 +47,22 @@ export const AuditAction = {
   PROMPT_GET: 'prompt.get',
   /** An agent read a federated upstream's resource (resources/read). */
   RESOURCE_READ: 'resource.read',
+  /** A user consented on the OAuth consent page: a grant (and its gateway session) for a client, scopes and resource. */
+  OAUTH_GRANT: 'oauth.grant',
+  /** A user refused a client on the consent page. */
+  OAUTH_CONSENT_DENIED: 'oauth.consent_denied',
+  /** The OAuth token endpoint issued tokens for an authorization code. */
+  OAUTH_TOKEN_ISSUED: 'oauth.token_issued',
+  /** The OAuth token endpoint rotated a refresh token. */
+  OAUTH_REFRESH: 'oauth.refresh',
+  /** An OAuth refresh token presented a second time: its grant and gateway session are revoked. */
+  OAUTH_REFRESH_REUSE: 'oauth.refresh_reuse',
+  /** A grant was revoked (by its user, an admin, reuse detection, or token revocation). */
+  OAUTH_GRANT_REVOKED: 'oauth.grant_revoked',
+  /** An admin registered an OAuth client (or a client registered itself dynamically). */
+  OAUTH_CLIENT_CREATED: 'oauth.client.created',
+  /** An admin deleted an OAuth client. */
+  OAUTH_CLIENT_DELETED: 'oauth.client.deleted',
 } as const;
 
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];

@@ -5,7 +5,7 @@ import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
 import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UsersService } from '@app/users';
 import { invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
-import { LoginDto } from './dto/login.dto';
+import { LoginDto, MFA_CODE_PATTERN } from './dto/login.dto';
 import { LoginResponseDto } from './dto/login-response.dto';
 import { LogoutResponseDto } from './dto/logout-response.dto';
 import { RefreshResponseDto } from './dto/refresh-response.dto';
@@ -73,17 +73,7 @@ export class AuthService {
    * revealed to a caller who knows the password of an active, unlocked account.
    */
   async login(dto: LoginDto, client: Actor): Promise<LoginResponseDto> {
-    const candidate = await this.users.findLoginCandidate(dto.email);
-    const passwordOk = await this.passwords.verify(dto.password, candidate?.passwordHash);
-    const now = this.clock.now();
-
-    if (!candidate) return this.refuse(null, 'unknown_email', client, { email: dto.email.trim().toLowerCase() });
-    if (candidate.lockedUntil && candidate.lockedUntil > now) return this.refuse(candidate.id, 'locked', client);
-    if (candidate.status !== 'active') return this.refuse(candidate.id, 'inactive', client);
-    if (!passwordOk) {
-      await this.unitOfWork.run((tx) => this.countFailure(tx, candidate.id, 'wrong_password', client));
-      throw invalidCredentials();
-    }
+    const candidate = await this.checkPassword(dto.email, dto.password, client);
     if (candidate.mfaEnabled && !dto.mfaCode) {
       await this.mfa.startLoginChallenge(candidate.id);
       throw mfaRequired();
@@ -109,6 +99,49 @@ export class AuthService {
       tokenType: 'Bearer',
       user: outcome.user,
     };
+  }
+
+  /**
+   * The first step of the OAuth sign-in page: exactly login's password check (the same refusals,
+   * audit records and lockout counting) without opening a REST session. `mfaRequired`: the account
+   * has a second factor, whose SMS challenge (if any) is now started as login starts it; finish
+   * with `verifySignInCode`. Otherwise the sign-in is complete and recorded.
+   */
+  async verifySignInPassword(email: string, password: string, client: Actor): Promise<{ userId: string; mfaRequired: boolean }> {
+    const candidate = await this.checkPassword(email, password, client);
+    if (candidate.mfaEnabled) {
+      await this.mfa.startLoginChallenge(candidate.id);
+      return { userId: candidate.id, mfaRequired: true };
+    }
+    await this.unitOfWork.run((tx) => this.recordSignIn(tx, candidate.id, false, client));
+    return { userId: candidate.id, mfaRequired: false };
+  }
+
+  /**
+   * The sign-in page's second step, for a user whose password `verifySignInPassword` accepted: the
+   * TOTP, SMS or backup code checked as login checks it (replay protection, lockout counting).
+   * False for a wrong code, a locked or inactive account.
+   */
+  async verifySignInCode(userId: string, code: string, client: Actor): Promise<boolean> {
+    const user = await this.users.findById(userId);
+    if (!user || !user.mfaEnabled) return false;
+    if (user.lockedUntil && user.lockedUntil > this.clock.now()) {
+      await this.audit.recordStandalone(loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, userId, { reason: 'locked' }));
+      return false;
+    }
+    if (user.status !== 'active') {
+      await this.audit.recordStandalone(loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, userId, { reason: 'inactive' }));
+      return false;
+    }
+    return this.unitOfWork.run(async (tx) => {
+      await this.users.lockById(tx, userId);
+      if (!MFA_CODE_PATTERN.test(code) || !(await this.mfa.verifyLoginCode(tx, userId, code))) {
+        await this.countFailure(tx, userId, 'invalid_mfa_code', client);
+        return false;
+      }
+      await this.recordSignIn(tx, userId, true, client);
+      return true;
+    });
   }
 
   /**
@@ -163,6 +196,34 @@ export class AuthService {
     const user = await this.users.findById(principal.userId);
     if (!user) throw invalidToken();
     return UserDto.from(user);
+  }
+
+  /**
+   * Every failure before the second factor: the same 401, the same bcrypt work (unknown emails are
+   * compared against a dummy hash), the same audit records and lockout counting.
+   */
+  private async checkPassword(email: string, password: string, client: Actor): Promise<LoginCandidate> {
+    const candidate = await this.users.findLoginCandidate(email);
+    const passwordOk = await this.passwords.verify(password, candidate?.passwordHash);
+    const now = this.clock.now();
+
+    if (!candidate) return this.refuse(null, 'unknown_email', client, { email: email.trim().toLowerCase() });
+    if (candidate.lockedUntil && candidate.lockedUntil > now) return this.refuse(candidate.id, 'locked', client);
+    if (candidate.status !== 'active') return this.refuse(candidate.id, 'inactive', client);
+    if (!passwordOk) {
+      await this.unitOfWork.run((tx) => this.countFailure(tx, candidate.id, 'wrong_password', client));
+      throw invalidCredentials();
+    }
+    return candidate;
+  }
+
+  /** A sign-in on the OAuth sign-in page: like a login's record, with no REST session behind it. */
+  private async recordSignIn(tx: Transaction, userId: string, mfa: boolean, client: Actor): Promise<void> {
+    await this.users.registerSuccessfulLogin(tx, userId, this.clock.now());
+    await this.audit.record(
+      tx,
+      auditEvent(AuditAction.AUTH_LOGIN, client, { userId, resource: `user:${userId}`, details: { mfa, via: 'oauth_sign_in' } }),
+    );
   }
 
   private async completeLogin(tx: Transaction, candidate: LoginCandidate, client: Actor) {

@@ -13,4 +13,4 @@ export { SMS_CHALLENGE_TABLE_COLUMNS } from './mfa/sms-challenge.repository';
 export { USER_MFA_TABLE_COLUMNS } from './mfa/user-mfa.repository';
 export { Authenticator, hasCredentialInUrl } from './edge/authenticator';
 export { RequestRateLimiter, rateAllowanceHeaders } from './edge/request-rate-limiter';
-export { AuthErrorCode } from './auth.errors';
+export { AuthErrorCode, invalidToken } from './auth.errors';

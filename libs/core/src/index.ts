@@ -43,6 +43,6 @@ export { RATE_WINDOW_PATTERN, rateWindowMs } from './rate-limit/rate-window';
 export { CurrentActor, actorOf, userAgentOf } from './auth/actor';
 export type { Actor, SignedInActor } from './auth/actor';
 export { BackgroundJobs } from './jobs/background-jobs';
+export type { BackgroundJob } from './jobs/background-jobs';
 export { BearerTokenVerifiers } from './auth/bearer-verifiers';
 export type { BearerTokenVerifier, BearerUse, ExternalBearerIdentity } from './auth/bearer-verifiers';
-export type { BackgroundJob } from './jobs/background-jobs';

@@ -3,9 +3,11 @@ import { AuthModule } from '@app/auth';
 import { RedisConnection } from '@app/redis';
 import { SessionsModule } from '@app/sessions';
 import { ToolsModule, UpstreamsModule } from '@app/tools';
+import { OAuthModule } from '@app/oauth';
 import { UsersModule } from '@app/users';
 import { McpFederatedFeatures } from './features/mcp-federated-features';
 import { McpHttpEndpoint } from './http/mcp-http.endpoint';
+import { McpAuthorization } from './http/mcp-authorization';
 import { OriginPolicy } from './http/origin-policy';
 import { LegacySessionHandler } from './sessions/legacy-session.handler';
 import { McpConnectionRegistry } from './sessions/mcp-connection.registry';
@@ -30,10 +32,11 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
  * McpWsAdapter installed on the application (`app.useWebSocketAdapter`).
  */
 @Module({
-  imports: [AuthModule, UsersModule, SessionsModule, ToolsModule, UpstreamsModule],
+  imports: [AuthModule, UsersModule, SessionsModule, ToolsModule, UpstreamsModule, OAuthModule],
   controllers: [McpTicketsController],
   providers: [
     OriginPolicy,
+    McpAuthorization,
     {
       provide: TicketStore,
       inject: [RedisConnection],

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,14 +7,50 @@ import { ConfigValidationError, loadConfig, secretWeakness } from './app-config'
 /** A random-looking audit key, as production needs one. */
 const AUDIT_KEY = 'q8Vd2Lk9Zp4Wn7Rt1Yx6Bc3Hf5Jm0Gs8Ua2Ke';
 
+/** What production needs besides its secrets: a real SMS sender and the audit key. */
+function productionEnv(): Record<string, string> {
+  return { NODE_ENV: 'production', SMS_SENDER: 'http', SMS_HTTP_URL: 'https://sms.example.com/send', AUDIT_HMAC_KEY: AUDIT_KEY };
+}
+
 describe('loadConfig', () => {
   it('starts on the embedded default with no configuration at all', () => {
     const config = loadConfig({});
     expect(config.database.url).toBeUndefined();
     expect(config.http.port).toBe(3000);
     expect(config.env).toBe('development');
-    expect(config.secrets.generated).toEqual(['JWT_SECRET', 'ENCRYPTION_KEY']);
+    expect(config.secrets.generated).toEqual(['JWT_SECRET', 'ENCRYPTION_KEY', 'OAUTH_SIGNING_KEY']);
     expect(config.secrets.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(config.oauth).toMatchObject({ enabled: true, issuer: undefined, dynamicRegistration: false });
+    expect(config.secrets.oauthSigningKey).toContain('BEGIN PRIVATE KEY');
+  });
+
+  describe('the OAuth authorization server', () => {
+    const strong = randomBytes(48).toString('base64');
+    const production = { ...productionEnv(), JWT_SECRET: strong, ENCRYPTION_KEY: strong };
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+    it('is off in production unless an issuer is configured, and then needs a signing key', () => {
+      expect(loadConfig(production).oauth.enabled).toBe(false);
+      expect(() => loadConfig({ ...production, OAUTH_ISSUER: 'https://gw.example.com' })).toThrow(/OAUTH_SIGNING_KEY/);
+      const on = loadConfig({ ...production, OAUTH_ISSUER: 'https://gw.example.com/', OAUTH_SIGNING_KEY: pem });
+      expect(on.oauth).toMatchObject({ enabled: true, issuer: 'https://gw.example.com' });
+      expect(() => loadConfig({ ...production, OAUTH_ENABLED: 'true' })).toThrow(/OAUTH_ISSUER is required/);
+    });
+
+    it('refuses issuers with a path, http in production, weak keys and unknown CIMD scopes', () => {
+      expect(() => loadConfig({ OAUTH_ISSUER: 'https://gw.example.com/oauth' })).toThrow(/origin/);
+      expect(() => loadConfig({ ...production, OAUTH_ISSUER: 'http://gw.example.com', OAUTH_SIGNING_KEY: pem })).toThrow(/OAUTH_ISSUER/);
+      const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      expect(() => loadConfig({ OAUTH_SIGNING_KEY: weak })).toThrow(/EC P-256 or an RSA/);
+      expect(() => loadConfig({ OAUTH_SIGNING_KEY: 'not a key' })).toThrow(/PEM-encoded/);
+      expect(() => loadConfig({ OAUTH_CIMD_SCOPES: 'admin' })).toThrow(/OAUTH_CIMD_SCOPES/);
+      expect(() => loadConfig({ OAUTH_CIMD_ALLOWED_HOSTS: 'https://x' })).toThrow(/OAUTH_CIMD_ALLOWED_HOSTS/);
+      expect(() => loadConfig({ ...production, OAUTH_CIMD_ALLOW_PRIVATE: 'true' })).toThrow(/tests only/);
+      expect(loadConfig({ OAUTH_CIMD_ALLOWED_HOSTS: '*.Vendor.io, app.example.com' }).oauth.cimd.allowedHosts).toEqual([
+        '*.vendor.io',
+        'app.example.com',
+      ]);
+    });
   });
 
   it('listens on loopback outside production and on every interface in production, unless HOST says otherwise', () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -173,7 +173,42 @@ export interface AppConfig {
     /** How often a signed chain checkpoint joins the stream (0: never). */
     checkpointIntervalMs: number;
   };
+  /**
+   * The OAuth 2.1 authorization server for the MCP endpoints (libs/oauth). On by default outside
+   * production; in production it needs OAUTH_ISSUER (https) and OAUTH_SIGNING_KEY.
+   */
+  oauth: {
+    enabled: boolean;
+    /**
+     * The issuer identifier (OAUTH_ISSUER): the gateway's public origin, `https://gw.example.com`,
+     * no path (metadata at `/.well-known/oauth-authorization-server`). It is also the origin of the
+     * MCP endpoints' canonical URLs (token audiences). Unset: the address the server listens on.
+     */
+    issuer: string | undefined;
+    accessTokenTtlSec: number;
+    refreshTokenTtlSec: number;
+    /** RFC 7591 dynamic client registration at /oauth/register (OAUTH_DYNAMIC_REGISTRATION); off by default. */
+    dynamicRegistration: boolean;
+    /** Client ID Metadata Documents: https client_id URLs fetched (SSRF-guarded, cached) as the client's metadata. */
+    cimd: {
+      enabled: boolean;
+      /** Hosts whose client_id URLs are accepted (exact or `*.suffix`); empty: any public https host. */
+      allowedHosts: string[];
+      /** Scopes a CIMD client may be granted (OAUTH_CIMD_SCOPES); empty: every scope. */
+      allowedScopes: string[];
+      /** Tests only: fetch documents from private/loopback addresses over http or https with OAUTH_CIMD_CA_FILE trusted. */
+      allowPrivate: boolean;
+      /** Tests only: a PEM file of extra CA certificates for fetching documents. */
+      caFile: string | undefined;
+    };
+  };
   secrets: {
+    /**
+     * PKCS#8 PEM private key (EC P-256 → ES256, or RSA ≥ 2048 → RS256) the authorization server
+     * signs access tokens with (OAUTH_SIGNING_KEY or _FILE); published as the JWKS. Outside
+     * production, generated once and kept in DATA_DIR/development-secrets.json when unset.
+     */
+    oauthSigningKey: string;
     /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
     smsHttpToken: string | undefined;
     /** HMAC key for access tokens. Generated per process outside production (tokens die with it). */
@@ -479,6 +514,96 @@ function parseAuditExport(r: EnvReader, isProduction: boolean): AppConfig['audit
   };
 }
 
+/** Scope names the authorization server knows (libs/oauth documents what each allows). */
+export const OAUTH_SCOPES = ['mcp:tools', 'offline_access'] as const;
+
+/** OAUTH_*: issuer an origin (https in production), hosts like TOOLS_HTTP_ALLOWED_HOSTS, scopes from the catalogue. */
+function parseOAuth(r: EnvReader, isProduction: boolean): AppConfig['oauth'] {
+  const issuer = r.url('OAUTH_ISSUER', isProduction ? ['https:'] : ['https:', 'http:']);
+  let normalisedIssuer: string | undefined;
+  if (issuer !== undefined) {
+    const parsed = new URL(issuer);
+    if (parsed.pathname !== '/' || parsed.search || parsed.hash || parsed.username || parsed.password) {
+      r.problems.push('OAUTH_ISSUER must be an origin like https://gw.example.com (no path, query or credentials)');
+    } else normalisedIssuer = parsed.origin;
+  }
+  const enabled = r.bool('OAUTH_ENABLED', isProduction ? issuer !== undefined : true);
+  if (enabled && isProduction && issuer === undefined)
+    r.problems.push('OAUTH_ISSUER is required when OAUTH_ENABLED=true and NODE_ENV=production');
+  const allowedHosts: string[] = [];
+  for (const entry of r.list('OAUTH_CIMD_ALLOWED_HOSTS').map((h) => h.toLowerCase())) {
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(entry)) {
+      r.problems.push(`OAUTH_CIMD_ALLOWED_HOSTS entries must be host names or *.domain.suffix (got "${entry}")`);
+    } else allowedHosts.push(entry);
+  }
+  const allowedScopes = r.list('OAUTH_CIMD_SCOPES');
+  for (const scope of allowedScopes) {
+    if (!(OAUTH_SCOPES as readonly string[]).includes(scope)) {
+      r.problems.push(`OAUTH_CIMD_SCOPES entries must be among ${OAUTH_SCOPES.join(', ')} (got "${scope}")`);
+    }
+  }
+  const allowPrivate = r.bool('OAUTH_CIMD_ALLOW_PRIVATE', false);
+  if (allowPrivate && isProduction)
+    r.problems.push('OAUTH_CIMD_ALLOW_PRIVATE is for tests only and must not be true when NODE_ENV=production');
+  const caFile = optionalPath(r.raw('OAUTH_CIMD_CA_FILE'));
+  if (caFile !== undefined && !existsSync(caFile)) r.problems.push('OAUTH_CIMD_CA_FILE must name a readable PEM file');
+  return {
+    enabled,
+    issuer: normalisedIssuer,
+    accessTokenTtlSec: r.int('OAUTH_ACCESS_TOKEN_TTL', 900, 30, 86_400),
+    refreshTokenTtlSec: r.int('OAUTH_REFRESH_TOKEN_TTL', 14 * 86_400, 300, 365 * 86_400),
+    dynamicRegistration: r.bool('OAUTH_DYNAMIC_REGISTRATION', false),
+    cimd: { enabled: r.bool('OAUTH_CIMD_ENABLED', true), allowedHosts, allowedScopes, allowPrivate, caFile },
+  };
+}
+
+/**
+ * OAUTH_SIGNING_KEY or OAUTH_SIGNING_KEY_FILE: a PKCS#8 PEM private key, EC P-256 or RSA of at
+ * least 2048 bits. Unset outside production: a new P-256 key (persisted by persistGeneratedSecrets).
+ */
+function parseOAuthSigningKey(r: EnvReader, enabled: boolean, isProduction: boolean, generated: string[]): string {
+  let pem = r.raw('OAUTH_SIGNING_KEY');
+  const file = r.raw('OAUTH_SIGNING_KEY_FILE');
+  if (pem !== undefined && file !== undefined) {
+    r.problems.push('Set OAUTH_SIGNING_KEY or OAUTH_SIGNING_KEY_FILE, not both');
+    return '';
+  }
+  if (file !== undefined) {
+    try {
+      pem = readFileSync(file, 'utf8').trim();
+    } catch {
+      r.problems.push('OAUTH_SIGNING_KEY_FILE must name a readable file');
+      return '';
+    }
+  }
+  if (pem === undefined) {
+    if (!enabled) return '';
+    if (isProduction) {
+      if (enabled)
+        r.problems.push('OAUTH_SIGNING_KEY (or OAUTH_SIGNING_KEY_FILE) is required when OAUTH_ENABLED=true and NODE_ENV=production');
+      return '';
+    }
+    generated.push('OAUTH_SIGNING_KEY');
+    return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  }
+  const problem = signingKeyProblem(pem.replace(/\\n/g, '\n'));
+  if (problem) r.problems.push(`OAUTH_SIGNING_KEY ${problem}`);
+  return pem.replace(/\\n/g, '\n');
+}
+
+/** Why a PEM is not a usable OAuth signing key, or null. Never mentions the key itself. */
+export function signingKeyProblem(pem: string): string | null {
+  try {
+    const key = createPrivateKey(pem);
+    const details = key.asymmetricKeyDetails;
+    if (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return null;
+    if (key.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return null;
+    return 'must be an EC P-256 or an RSA (at least 2048 bits) private key';
+  } catch {
+    return 'must be a PEM-encoded private key (PKCS#8 or SEC1/PKCS#1)';
+  }
+}
+
 export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig {
   const r = new EnvReader(env);
   const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
@@ -589,7 +714,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       resultMaxBytes: r.int('MCP_UPSTREAM_RESULT_MAX_BYTES', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     },
     auditExport: parseAuditExport(r, isProduction),
+    oauth: parseOAuth(r, isProduction),
     secrets: {
+      oauthSigningKey: '',
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
@@ -599,6 +726,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       generated,
     },
   };
+  config.secrets.oauthSigningKey = parseOAuthSigningKey(r, config.oauth.enabled, isProduction, generated);
 
   if (isProduction && config.mfa.smsSender === 'log') {
     r.problems.push('SMS_SENDER must be "http" when NODE_ENV=production (the log sender writes codes to the log)');

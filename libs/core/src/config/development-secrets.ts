@@ -10,6 +10,7 @@ export const DEVELOPMENT_SECRETS_FILE = 'development-secrets.json';
 const PERSISTABLE = {
   JWT_SECRET: 'jwtSecret',
   ENCRYPTION_KEY: 'encryptionKey',
+  OAUTH_SIGNING_KEY: 'oauthSigningKey',
 } as const satisfies Record<string, keyof AppConfig['secrets']>;
 
 export interface DevelopmentSecrets {

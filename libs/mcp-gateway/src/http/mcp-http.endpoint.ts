@@ -12,6 +12,7 @@ import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
+import { McpAuthorization } from './mcp-authorization';
 import { OriginPolicy } from './origin-policy';
 import { sendWebResponse, toWebRequest } from './web-exchange';
 
@@ -44,6 +45,7 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     private readonly legacy: LegacySessionHandler,
     private readonly index: McpToolIndex,
     private readonly federated: McpFederatedFeatures,
+    private readonly authorization: McpAuthorization,
   ) {}
 
   onModuleInit(): void {
@@ -101,6 +103,7 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const metadata = (request: FastifyRequest, reply: FastifyReply) => this.protectedResourceMetadata(request, reply);
     fastify.get(PROTECTED_RESOURCE_PATH, metadata);
     fastify.get(`${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, metadata);
+    fastify.get(`${PROTECTED_RESOURCE_PATH}${CONTEXT_MCP_PATH}`, metadata);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -150,35 +153,41 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
 
   /** The shared edge, as REST runs it: who is calling, their general budget, then their scope. */
   private async edge(request: FastifyRequest, reply: FastifyReply): Promise<McpCaller> {
-    const principal = await this.authenticator.authenticateRequest(request);
+    const contextId = contextIdOf(request);
+    const base = baseUrlOf(request);
+    // The token must be for this endpoint (its audience), not another one of ours.
+    const principal = await this.authenticator.authenticate({
+      authorization: request.headers.authorization,
+      query: request.query,
+      client: clientInfo(request),
+      use: { resource: this.authorization.resource(base, contextId) },
+    });
+    this.authorization.requireScope(principal, base, contextId);
     const allowance = await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, request.ip));
     reply.headers(rateAllowanceHeaders(allowance));
-    const scope = await this.scopes.resolve(principal, (request.params as { id?: string }).id);
+    const scope = await this.scopes.resolve(principal, contextId);
     return mcpCallerOf(scope, clientInfo(request));
   }
 
-  /** A refusal of the edge; a 401 with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization, RFC 9728). */
+  /**
+   * A refusal of the edge; a 401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…` (MCP
+   * authorization, RFC 9728); a 403 for a token without the MCP scope carries its own challenge.
+   */
   private refused(request: FastifyRequest, error: unknown): Response {
     const refused = refusalOf(error);
     if (!refused) throw error;
     if (refused.status !== 401) return refusalResponse(refused);
     const given = typeof request.headers.authorization === 'string';
-    const challenge = `Bearer resource_metadata="${baseUrlOf(request)}${PROTECTED_RESOURCE_PATH}"${given ? ', error="invalid_token"' : ''}`;
+    const challenge = this.authorization.challenge(baseUrlOf(request), contextIdOf(request), given);
     return refusalResponse(refused, { 'www-authenticate': challenge });
   }
 
-  /** RFC 9728 protected resource metadata: bearer tokens (access tokens or agent API keys) in the header only. */
+  /** RFC 9728 protected resource metadata: bearer tokens (ours, our authorization server's, agent API keys) in the header only. */
   private async protectedResourceMetadata(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // The document names this host: answer only for hosts the MCP endpoints answer for.
     const refusal = this.origins.check(request.headers.host, undefined);
     if (refusal) return sendWebResponse(reply, jsonRpcErrorResponse(refusal.status, JsonRpcCode.SERVER_ERROR, refusal.message));
-    const base = baseUrlOf(request);
-    await reply.header('cache-control', 'max-age=3600').send({
-      resource: `${base}${MCP_PATH}`,
-      bearer_methods_supported: ['header'],
-      resource_name: 'Secure MCP Server',
-      resource_documentation: `${base}/api/docs`,
-    });
+    await reply.header('cache-control', 'max-age=3600').send(this.authorization.metadata(baseUrlOf(request), contextIdOf(request)));
   }
 }
 
@@ -197,6 +206,11 @@ function coalesced(fire: () => void): () => void {
 
 /** How long tool-list changes are gathered into one notification on the 2026-07-28 listen streams. */
 const TOOLS_CHANGED_COALESCE_MS = 50;
+
+/** The context of a context endpoint (or of its metadata document); undefined for /api/v1/mcp. */
+function contextIdOf(request: FastifyRequest): string | undefined {
+  return (request.params as { id?: string } | undefined)?.id;
+}
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

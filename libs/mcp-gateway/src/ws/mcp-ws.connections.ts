@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { JSONRPCMessage, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -6,6 +6,7 @@ import { AppException, BackgroundJob, BackgroundJobs, ExecutionScopeResolver, Pr
 import { Authenticator, hasCredentialInUrl, RequestRateLimiter } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, McpRefusal, messageRefusal, protocolErrorOf, refusal, refusalOf, upgradeRefusal } from '../errors/mcp-errors';
+import { McpAuthorization } from '../http/mcp-authorization';
 import { MAX_MESSAGE_BYTES, PROTECTED_RESOURCE_PATH } from '../http/mcp-paths';
 import { OriginPolicy } from '../http/origin-policy';
 import { credentialOf, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from '../sessions/mcp-connection.registry';
@@ -67,6 +68,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     private readonly builder: McpServerBuilder,
     private readonly sessions: SessionService,
     private readonly jobs: BackgroundJobs = new BackgroundJobs(),
+    @Optional() private readonly authorization?: McpAuthorization,
   ) {}
 
   onModuleInit(): void {
@@ -174,13 +176,26 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     if (unsafeStrings(request[UPGRADE_PARAMS]).length > 0 || unsafeStrings(Object.fromEntries(url.searchParams)).length > 0) {
       throw refusedWith(400, 'Bad Request: a path or query value holds NUL or a lone surrogate');
     }
-    const challenge = { 'WWW-Authenticate': `Bearer resource_metadata="${this.baseUrl(request)}${PROTECTED_RESOURCE_PATH}"` };
+    const base = this.baseUrl(request);
+    const contextId = request[UPGRADE_PARAMS]?.id;
+    const challenge = {
+      'WWW-Authenticate':
+        this.authorization?.challenge(base, contextId, false) ?? `Bearer resource_metadata="${base}${PROTECTED_RESOURCE_PATH}"`,
+    };
     if (hasCredentialInUrl(url.searchParams)) {
       throw refusedWith(401, 'Unauthorized: credentials are not accepted in the URL; use a ticket', challenge);
     }
     const ipAddress = request.socket.remoteAddress ?? null;
     const client = { ipAddress, userAgent: userAgentOf(request.headers['user-agent']) };
-    const principal = await this.authenticate(request, url, client, challenge);
+    const resource = this.authorization?.resource(base, contextId);
+    const principal = await this.authenticate(request, url, client, challenge, resource);
+    try {
+      this.authorization?.requireScope(principal, base, contextId);
+    } catch (error) {
+      const refused = refusalOf(error);
+      if (refused) throw new Refused(refused);
+      throw error;
+    }
     // The upgrade is a request like any other: it counts against the caller's general budget.
     await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, ipAddress ?? ''));
     const caller = mcpCallerOf(await this.scopes.resolve(principal, request[UPGRADE_PARAMS]?.id), client);
@@ -195,6 +210,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     url: URL,
     client: { ipAddress: string | null; userAgent: string | null },
     challenge: Record<string, string>,
+    resource: string | undefined,
   ): Promise<Principal> {
     const ticket = url.searchParams.get('ticket');
     if (ticket !== null) {
@@ -207,7 +223,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       throw refusedWith(401, 'Unauthorized: a ticket or a bearer token is required', challenge);
     try {
       // The query was checked above (no credential in the URL).
-      return await this.authenticator.authenticate({ authorization: request.headers.authorization, query: {}, client });
+      return await this.authenticator.authenticate({ authorization: request.headers.authorization, query: {}, client, use: { resource } });
     } catch (error) {
       const refused = refusalOf(error);
       if (refused?.status === 401) throw new Refused({ ...refused, headers: { ...refused.headers, ...challenge } });

@@ -1,0 +1,66 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig, AppException, ErrorCode, Principal } from '@app/core';
+import { MCP_SCOPE, mcpResourceUrl, OAuthIssuer, OFFLINE_ACCESS } from '@app/oauth';
+import { PROTECTED_RESOURCE_PATH } from './mcp-paths';
+
+/**
+ * The MCP endpoints as OAuth protected resources (MCP authorization; RFC 9728, RFC 8707, RFC
+ * 6750): each endpoint's canonical URL (the audience its tokens must carry), its protected-resource
+ * metadata naming our authorization server, the `WWW-Authenticate` challenges of a 401 and of a
+ * 403 for a token without the MCP scope (step-up). The origin is OAUTH_ISSUER's when configured
+ * (the public origin behind a proxy), else the request's own.
+ */
+@Injectable()
+export class McpAuthorization {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly issuer: OAuthIssuer,
+  ) {}
+
+  get enabled(): boolean {
+    return this.config.oauth.enabled;
+  }
+
+  origin(requestBase: string): string {
+    return this.config.oauth.issuer ?? requestBase;
+  }
+
+  /** The canonical URL of the endpoint (its WebSocket transport included). */
+  resource(requestBase: string, contextId?: string): string {
+    return mcpResourceUrl(this.origin(requestBase), contextId);
+  }
+
+  /** Where the endpoint's RFC 9728 metadata is: the root document for /api/v1/mcp, a path-suffixed one for a context. */
+  metadataUrl(requestBase: string, contextId?: string): string {
+    const origin = this.origin(requestBase);
+    if (contextId === undefined) return `${origin}${PROTECTED_RESOURCE_PATH}`;
+    return `${origin}${PROTECTED_RESOURCE_PATH}${new URL(mcpResourceUrl(origin, contextId)).pathname}`;
+  }
+
+  /** The 401's challenge: the metadata's URL and, with the authorization server on, the scope to ask for. */
+  challenge(requestBase: string, contextId: string | undefined, invalidToken: boolean): string {
+    const scope = this.enabled ? `, scope="${MCP_SCOPE}"` : '';
+    return `Bearer resource_metadata="${this.metadataUrl(requestBase, contextId)}"${scope}${invalidToken ? ', error="invalid_token"' : ''}`;
+  }
+
+  /** An OAuth token of ours without the MCP scope: 403 insufficient_scope, naming the scope to step up to. */
+  requireScope(principal: Principal, requestBase: string, contextId?: string): void {
+    if (principal.via !== 'oauth' || principal.scopes?.includes(MCP_SCOPE)) return;
+    throw new AppException(ErrorCode.FORBIDDEN, `This token lacks the ${MCP_SCOPE} scope`, 403, [], {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${MCP_SCOPE}", resource_metadata="${this.metadataUrl(requestBase, contextId)}"`,
+    });
+  }
+
+  /** The RFC 9728 document of an endpoint. */
+  metadata(requestBase: string, contextId?: string): Record<string, unknown> {
+    const origin = this.origin(requestBase);
+    const issuer = this.issuer.value;
+    return {
+      resource: mcpResourceUrl(origin, contextId),
+      ...(this.enabled && issuer ? { authorization_servers: [issuer], scopes_supported: [MCP_SCOPE, OFFLINE_ACCESS] } : {}),
+      bearer_methods_supported: ['header'],
+      resource_name: 'Secure MCP Server',
+      resource_documentation: `${origin}/api/docs`,
+    };
+  }
+}
