@@ -166,6 +166,39 @@ describe('Federated prompts and resources over REST (extension)', () => {
     }
   });
 
+  it('answers a read or a render only with its audit record: when the record cannot be written, REST and MCP fail', async () => {
+    const reader = await signUp(t, 'features-rest-unaudited@example.com');
+    const uri = 'mcp-upstream://notes/note://5';
+    const { client } = await connectHttp(`${t.baseUrl}/api/v1/mcp`, reader.token, 'modern');
+    await db.query(`CREATE FUNCTION test_refuse_read_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.action IN ('resource.read', 'prompt.get') THEN RAISE EXCEPTION 'audit store refuses reads'; END IF;
+        RETURN NEW;
+      END $$`);
+    await db.query(
+      `CREATE TRIGGER test_refuse_read_audit BEFORE INSERT ON audit_logs FOR EACH ROW EXECUTE FUNCTION test_refuse_read_audit()`,
+    );
+    try {
+      const read = await get(reader, `/resources/read?uri=${q(uri)}`);
+      expectError(read, 500, 'INTERNAL_ERROR');
+      expect(read.body.contents).toBeUndefined();
+      expectError(await render(reader, 'notes.brief', { arguments: { topic: 'unaudited' } }), 500, 'INTERNAL_ERROR');
+      await expect(client.readResource({ uri })).rejects.toThrow();
+    } finally {
+      await db.query('DROP TRIGGER test_refuse_read_audit ON audit_logs');
+      await db.query('DROP FUNCTION test_refuse_read_audit()');
+      await client.close();
+    }
+    const again = await get(reader, `/resources/read?uri=${q(uri)}`);
+    expect(again.status).toBe(200);
+    expect(again.body.contents.length).toBeGreaterThan(0);
+    const rows: Array<{ action: string; result: string }> = await db.query(
+      `SELECT action, result FROM audit_logs WHERE user_id = $1 AND action IN ('prompt.get', 'resource.read') ORDER BY seq`,
+      [reader.userId],
+    );
+    expect(rows).toEqual([{ action: 'resource.read', result: 'success' }]);
+  });
+
   it('refuses bad input with 400 and one detail per field', async () => {
     const missing = await render(admin, 'everything.args-prompt', { arguments: { state: 'Vestland' } });
     expectError(missing, 400, 'VALIDATION_ERROR');

@@ -525,20 +525,24 @@ export class UpstreamFeatureService {
     const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
     const upstream = provider.config.name;
     const record = (result: 'success' | 'failure', reason?: string) =>
-      this.audit
-        .recordStandalone(
-          auditEvent(action, caller, {
-            resource: `${kind}:${id}`,
-            result,
-            details: { upstream, contextId: caller.context?.id ?? null, ...(reason ? { reason } : {}) },
-          }),
-        )
-        .catch((error: unknown) => this.logger.error({ err: error, action }, 'Audit record of a federated read failed'));
+      this.audit.recordStandalone(
+        auditEvent(action, caller, {
+          resource: `${kind}:${id}`,
+          result,
+          details: { upstream, contextId: caller.context?.id ?? null, ...(reason ? { reason } : {}) },
+        }),
+      );
+    // A refusal or failure is reported as itself even when its audit record cannot be written (logged);
+    // an answer goes out only once its audit record is committed, as a tool call's does.
+    const recordFailure = (reason: string) =>
+      record('failure', reason).catch((error: unknown) =>
+        this.logger.error({ err: error, action }, 'Audit record of a federated read failed'),
+      );
     try {
       await this.consume(caller, provider, kind, id);
     } catch (error) {
       this.requests.inc({ kind, upstream, status: 'refused' });
-      await record('failure', ErrorCode.RATE_LIMIT_EXCEEDED);
+      await recordFailure(ErrorCode.RATE_LIMIT_EXCEEDED);
       throw error;
     }
     let result: T;
@@ -553,13 +557,13 @@ export class UpstreamFeatureService {
     } catch (error) {
       const failure = error instanceof FederationError ? error : this.failure(provider, error);
       this.requests.inc({ kind, upstream, status: 'failed' });
-      await record('failure', failure.message);
+      await recordFailure(failure.message);
       throw failure;
     } finally {
       tracked.leave();
     }
-    this.requests.inc({ kind, upstream, status: 'completed' });
     await record('success');
+    this.requests.inc({ kind, upstream, status: 'completed' });
     return result;
   }
 
