@@ -9,6 +9,7 @@ import {
 } from '@app/auth';
 import { CONTEXTS_COLUMNS } from '@app/contexts';
 import { MIGRATIONS } from '@app/database';
+import { IDENTITY_LINK_TABLE_COLUMNS } from '@app/identity';
 import { MCP_SESSIONS_COLUMNS } from '@app/mcp-gateway';
 import { SESSION_TABLE_COLUMNS } from '@app/sessions';
 import { TOOL_EXECUTIONS_COLUMNS, TOOLS_COLUMNS, UPSTREAM_TOOL_PINS_COLUMNS } from '@app/tools';
@@ -34,6 +35,7 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   tools: TOOLS_COLUMNS,
   tool_executions: TOOL_EXECUTIONS_COLUMNS,
   upstream_tool_pins: UPSTREAM_TOOL_PINS_COLUMNS,
+  identity_links: IDENTITY_LINK_TABLE_COLUMNS,
 };
 
 /** Tables with no repository, each with the reason. */

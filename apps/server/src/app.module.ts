@@ -8,6 +8,7 @@ import { ContextsModule } from '@app/contexts';
 import { AppConfig, CoreModule } from '@app/core';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
+import { IdentityModule } from '@app/identity';
 import { McpGatewayModule } from '@app/mcp-gateway';
 import { RedisModule } from '@app/redis';
 import { ToolsModule, UpstreamsModule } from '@app/tools';
@@ -31,6 +32,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         AdminModule,
+        IdentityModule,
         ToolsModule,
         UpstreamsModule,
         ContextsModule,

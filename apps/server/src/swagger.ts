@@ -3,6 +3,7 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AuthErrorCode, MfaErrorCode } from '@app/auth';
 import { ContextsErrorCode } from '@app/contexts';
 import { AppConfig, ErrorCode, ErrorResponseDto, PaginationDto, ScopeErrorCode } from '@app/core';
+import { IdentityErrorCode } from '@app/identity';
 import { ToolsErrorCode, UpstreamErrorCode } from '@app/tools';
 
 export const API_PREFIX = 'api/v1';
@@ -23,6 +24,7 @@ export const ERROR_CODE_CATALOGUE: readonly string[] = [
     ...Object.values(ToolsErrorCode),
     ...Object.values(UpstreamErrorCode),
     ...AUDIT_ERROR_CODES,
+    ...Object.values(IdentityErrorCode),
   ]),
 ].sort();
 

@@ -1,5 +1,6 @@
 export { AuthModule } from './auth.module';
 export { AuthService } from './auth.service';
+export type { VerifiedSignIn } from './auth.service';
 export { PasswordService } from './password/password.service';
 export { LogSmsSender } from './mfa/sms/log-sms-sender';
 export { MfaErrorCode } from './mfa/mfa-error-codes';
@@ -13,4 +14,7 @@ export { SMS_CHALLENGE_TABLE_COLUMNS } from './mfa/sms-challenge.repository';
 export { USER_MFA_TABLE_COLUMNS } from './mfa/user-mfa.repository';
 export { Authenticator, hasCredentialInUrl } from './edge/authenticator';
 export { RequestRateLimiter, rateAllowanceHeaders } from './edge/request-rate-limiter';
-export { AuthErrorCode } from './auth.errors';
+export { AuthErrorCode, invalidToken } from './auth.errors';
+export { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
+export { NoStore } from './decorators/no-store.decorator';
+export { LoginResponseDto } from './dto/login-response.dto';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { IdentityConfig, parseIdentityConfig } from './identity-config';
 
 /**
  * The whole runtime configuration, read once from the environment at boot.
@@ -173,6 +174,8 @@ export interface AppConfig {
     /** How often a signed chain checkpoint joins the stream (0: never). */
     checkpointIntervalMs: number;
   };
+  /** Enterprise OpenID Connect identity providers (IDP_PROVIDERS, IDP_<NAME>_*, IDP_PROVIDERS_FILE); none by default. */
+  identity: IdentityConfig;
   secrets: {
     /** Bearer token our HTTP SMS sender presents to the SMS gateway. */
     smsHttpToken: string | undefined;
@@ -589,6 +592,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       resultMaxBytes: r.int('MCP_UPSTREAM_RESULT_MAX_BYTES', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     },
     auditExport: parseAuditExport(r, isProduction),
+    identity: parseIdentityConfig(env, isProduction, r.problems),
     secrets: {
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),

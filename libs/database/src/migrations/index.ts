@@ -12,6 +12,7 @@ import { QueueFairness1764910000000 } from './1764910000000-queue-fairness';
 import { UpstreamPinScreening1764920000000 } from './1764920000000-upstream-pin-screening';
 import { ExecutionCallerPermissions1764930000000 } from './1764930000000-execution-caller-permissions';
 import { AuditExportCursors1764940000000 } from './1764940000000-audit-export-cursors';
+import { IdentityLinks1764965000000 } from './1764965000000-identity-links';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   UpstreamPinScreening1764920000000,
   ExecutionCallerPermissions1764930000000,
   AuditExportCursors1764940000000,
+  IdentityLinks1764965000000,
 ];
