@@ -1,6 +1,5 @@
 export { AuthModule } from './auth.module';
 export { AuthService } from './auth.service';
-export type { VerifiedSignIn } from './auth.service';
 export { PasswordService } from './password/password.service';
 export { LogSmsSender } from './mfa/sms/log-sms-sender';
 export { MfaErrorCode } from './mfa/mfa-error-codes';
