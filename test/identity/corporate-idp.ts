@@ -96,12 +96,12 @@ export class CorporateIdp {
   }
 
   private async build(): Promise<void> {
-    const { default: Provider } = await import('oidc-provider');
     const accounts = this.accounts;
-    // Its start-up warnings (development interactions, in-memory storage) are the point here: quiet them.
+    // Its start-up warnings (runtime version, development interactions, in-memory storage) are the point here: quiet them.
     const { warn, info } = console;
     console.warn = console.info = () => undefined;
     try {
+      const { default: Provider } = await import('oidc-provider');
       this.provider = this.create(Provider, accounts);
     } finally {
       Object.assign(console, { warn, info });
