@@ -183,6 +183,42 @@ describe.each(KINDS)('enterprise identity provider (%s)', (kind) => {
       const unknown = await http(t.baseUrl, 'GET', '/api/v1/auth/oidc/nope');
       expectError(unknown, 404, 'IDP_UNKNOWN_PROVIDER');
     });
+
+    it('starts with PKCE S256, state and nonce, keeping them in a sealed, HttpOnly, callback-scoped cookie', async () => {
+      const start = await fetch(`${t.baseUrl}/api/v1/auth/oidc/corp`, { redirect: 'manual' });
+      expect(start.status).toBe(302);
+      expect(start.headers.get('cache-control')).toBe('no-store');
+      const location = new URL(start.headers.get('location')!);
+      expect(`${location.origin}`).toBe(idp.issuer);
+      const query = Object.fromEntries(location.searchParams);
+      expect(query).toMatchObject({
+        client_id: IDP_CLIENT_ID,
+        response_type: 'code',
+        code_challenge_method: 'S256',
+        scope: 'openid email profile groups',
+        redirect_uri: `${t.baseUrl}/api/v1/auth/oidc/corp/callback`,
+      });
+      for (const param of ['state', 'nonce', 'code_challenge']) expect(query[param]).toMatch(/^[\w-]{22,}$/);
+      const cookie = start.headers.get('set-cookie')!;
+      const [pair, ...attributes] = cookie.split('; ');
+      expect(attributes).toEqual(['Path=/api/v1/auth/oidc/corp/callback', 'Max-Age=600', 'HttpOnly', 'SameSite=Lax']);
+      // Sealed: neither the state nor the PKCE verifier can be read from it.
+      expect(pair).not.toContain(query.state);
+      expect(Buffer.from(pair.split('.')[1] ?? '', 'base64url').toString()).not.toContain(query.state);
+
+      const callback = (search: string, sentCookie = pair) =>
+        http(t.baseUrl, 'GET', `/api/v1/auth/oidc/corp/callback?${search}`, { headers: { cookie: sentCookie } });
+      // The IdP's refusal, a state that is not the cookie's, and a tampered cookie: 401, nothing signed in.
+      const refused = await callback(`error=access_denied&state=${query.state}&iss=${encodeURIComponent(idp.issuer)}`);
+      expectError(refused, 401, 'IDP_SIGN_IN_FAILED');
+      expect(refused.body.message).toBe('Corp SSO refused the sign-in (access_denied)');
+      expect(refused.headers.get('set-cookie')).toMatch(/^smcp_oidc_corp=; Path=\/api\/v1\/auth\/oidc\/corp\/callback; Max-Age=0;/);
+      expectError(await callback(`code=abc&state=not-the-one&iss=${encodeURIComponent(idp.issuer)}`), 401, 'IDP_SIGN_IN_FAILED');
+      const tampered = pair.slice(0, -4) + (pair.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+      const forged = await callback(`code=abc&state=${query.state}`, tampered);
+      expectError(forged, 401, 'IDP_SIGN_IN_FAILED');
+      expect(forged.body.message).toBe('No sign-in in progress, or it expired: start again at GET /api/v1/auth/oidc/corp');
+    });
   });
 
   describe('domains that must sign in through the IdP', () => {
