@@ -260,6 +260,14 @@ describe.each(KINDS)('enterprise identity provider (%s)', (kind) => {
       const opened = await auditOf('mcp.session.opened', me.body.id);
       expect(opened.length).toBeGreaterThanOrEqual(1);
       for (const row of opened) expect(row.details).toMatchObject({ via: 'idp', parentSessionId: null });
+      // A REST tool call with the IdP token counts in no session (NULL, not ''), and is answered normally.
+      const executed = await http(t.baseUrl, 'POST', '/api/v1/tools/tool_echo/execute', {
+        token,
+        body: { parameters: { message: 'rest' } },
+      });
+      expect(executed.status).toBe(200);
+      const rows = await db.query(`SELECT session_id FROM tool_executions WHERE user_id = $1 AND input::text LIKE '%rest%'`, [me.body.id]);
+      expect(rows).toEqual([{ session_id: null }]);
     });
 
     it('reach only what their groups map to', async () => {
