@@ -177,9 +177,11 @@ describe.each(KINDS)('enterprise identity provider (%s)', (kind) => {
       expect(body.error).toBe('IDP_LINK_REFUSED');
     });
 
-    it('refuses a callback without the sign-in state cookie (CSRF / replay)', async () => {
+    it('lists the providers, and refuses a callback without the sign-in state cookie (CSRF / replay)', async () => {
       const res = await http(t.baseUrl, 'GET', '/api/v1/auth/oidc/corp/callback?code=forged&state=forged');
       expectError(res, 401, 'IDP_SIGN_IN_FAILED');
+      const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/oidc');
+      expect(listed.body).toEqual({ providers: [{ name: 'corp', displayName: 'Corp SSO', signInPath: '/api/v1/auth/oidc/corp' }] });
       const unknown = await http(t.baseUrl, 'GET', '/api/v1/auth/oidc/nope');
       expectError(unknown, 404, 'IDP_UNKNOWN_PROVIDER');
     });

@@ -7,6 +7,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiParam,
+  ApiProperty,
   ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
@@ -18,6 +19,16 @@ import { IdentityProviders } from '../identity-providers';
 import { IdentitySignIn } from './identity-sign-in.service';
 import { OidcCallbackGuard } from './oidc-callback.guard';
 import { OidcStrategy } from './oidc.strategy';
+
+class IdentityProviderDto {
+  @ApiProperty({ example: 'corp' }) name: string;
+  @ApiProperty({ example: 'Corp SSO' }) displayName: string;
+  @ApiProperty({ example: '/api/v1/auth/oidc/corp', description: 'Open in a browser to sign in' }) signInPath: string;
+}
+
+class IdentityProviderListDto {
+  @ApiProperty({ type: [IdentityProviderDto] }) providers: IdentityProviderDto[];
+}
 
 const PROVIDER = { name: 'provider', description: 'The identity provider’s configured name (IDP_PROVIDERS)', example: 'corp' };
 
@@ -34,6 +45,21 @@ export class OidcController {
     private readonly strategy: OidcStrategy,
     private readonly signIn: IdentitySignIn,
   ) {}
+
+  @Get()
+  @Public()
+  @ApiOperation({
+    summary: 'The enterprise identity providers you can sign in through (extension)',
+    description: 'For a sign-in page or a client: each provider’s name, display name and the URL that starts its sign-in.',
+  })
+  @ApiOkResponse({ description: 'The providers configured for sign-in (none: an empty list)', type: IdentityProviderListDto })
+  list(): IdentityProviderListDto {
+    return {
+      providers: this.providers.all
+        .filter((provider) => provider.clientId !== undefined)
+        .map((provider) => ({ name: provider.name, displayName: provider.displayName, signInPath: `/api/v1/auth/oidc/${provider.name}` })),
+    };
+  }
 
   @Get(':provider')
   @Public()
