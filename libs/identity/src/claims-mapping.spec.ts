@@ -11,6 +11,7 @@ const provider = (overrides: Partial<IdentityProviderConfig> = {}): IdentityProv
   audiences: [],
   algorithms: ['RS256'],
   rolesClaim: 'groups',
+  emailVerifiedClaim: 'email_verified',
   roleMap: { admins: 'admin', devs: 'developer' },
   permissionMap: { auditors: ['admin:audit:read'], writers: ['tools:write'] },
   defaultRoles: ['user'],
@@ -55,6 +56,8 @@ describe('claims mapping', () => {
       false,
       false,
     ]);
+    // Entra ID asserts a verified domain owner with its own claim.
+    expect([isEmailVerified({ xms_edov: true }, 'xms_edov'), isEmailVerified({ email_verified: true }, 'xms_edov')]).toEqual([true, false]);
     expect(emailOf({ email: ' Alice@Corp.Example ' })).toBe('alice@corp.example');
     expect(emailOf({ email: 'not an email' })).toBeUndefined();
   });

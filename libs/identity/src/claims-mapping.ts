@@ -52,8 +52,9 @@ export function emailOf(claims: IdpClaims): string | undefined {
 }
 
 /** True only when the provider asserts the email verified: the boolean true (or the string "true" some IdPs send). */
-export function isEmailVerified(claims: IdpClaims): boolean {
-  return claims.email_verified === true || claims.email_verified === 'true';
+export function isEmailVerified(claims: IdpClaims, claim = 'email_verified'): boolean {
+  const value = claimAt(claims, claim);
+  return value === true || value === 'true';
 }
 
 export function domainOf(email: string): string {

@@ -82,7 +82,7 @@ export class IdentityAccounts {
       user = await this.users.lockById(tx, link.userId);
       await this.links.recordSignIn(tx, provider.issuer, subject, email ?? link.email, now);
     } else {
-      if (!email || !isEmailVerified(claims)) {
+      if (!email || !isEmailVerified(claims, provider.emailVerifiedClaim)) {
         throw refusal(
           email ? 'email_not_verified' : 'no_email',
           email ? IdentityErrorCode.LINK_REFUSED : IdentityErrorCode.EMAIL_NOT_ACCEPTED,

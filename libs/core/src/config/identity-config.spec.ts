@@ -46,6 +46,7 @@ describe('identity provider configuration', () => {
         audiences: [],
         algorithms: ['RS256', 'ES256', 'PS256', 'EdDSA'],
         rolesClaim: 'groups',
+        emailVerifiedClaim: 'email_verified',
         roleMap: { admins: 'admin' },
         permissionMap: { auditors: ['admin:audit:read'] },
         defaultRoles: ['user'],

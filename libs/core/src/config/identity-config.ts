@@ -23,6 +23,8 @@ export interface IdentityProviderConfig {
   algorithms: IdpAlgorithm[];
   /** The claim holding groups or roles (a list or one string), mapped by roleMap and permissionMap. */
   rolesClaim: string;
+  /** The boolean claim that asserts the email verified (`email_verified`; Entra ID: `xms_edov`). */
+  emailVerifiedClaim: string;
   roleMap: Record<string, Role>;
   permissionMap: Record<string, string[]>;
   /** Roles given when no claim value maps to one. */
@@ -130,6 +132,7 @@ function fromEnv(name: string, env: Env, value: (name: string) => string | undef
     audiences: get('AUDIENCES'),
     algorithms: get('ALGORITHMS'),
     rolesClaim: get('ROLES_CLAIM'),
+    emailVerifiedClaim: get('EMAIL_VERIFIED_CLAIM'),
     roleMap: json('ROLE_MAP'),
     permissionMap: json('PERMISSION_MAP'),
     defaultRoles: get('DEFAULT_ROLES'),
@@ -253,6 +256,8 @@ function validate(raw: Raw, isProduction: boolean, problems: string[]): Identity
   if (requireForDomains.length > 0 && clientId === undefined)
     problem('requireForDomains needs clientId: those accounts must be able to sign in');
   const rolesClaim = typeof raw.rolesClaim === 'string' && raw.rolesClaim !== '' ? raw.rolesClaim : 'groups';
+  const emailVerifiedClaim =
+    typeof raw.emailVerifiedClaim === 'string' && raw.emailVerifiedClaim !== '' ? raw.emailVerifiedClaim : 'email_verified';
   return {
     name,
     displayName: typeof raw.displayName === 'string' && raw.displayName !== '' ? raw.displayName : name,
@@ -263,6 +268,7 @@ function validate(raw: Raw, isProduction: boolean, problems: string[]): Identity
     audiences,
     algorithms: (algorithms.length > 0 ? algorithms : [...IDP_ALGORITHMS]) as IdpAlgorithm[],
     rolesClaim,
+    emailVerifiedClaim,
     roleMap,
     permissionMap,
     defaultRoles: (defaultRoles.length > 0 ? defaultRoles : ['user']) as Role[],
