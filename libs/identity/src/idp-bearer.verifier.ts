@@ -19,6 +19,11 @@ import { IdentityRefusal } from './identity.errors';
 
 /** Identities resolved from tokens, kept so a busy agent's requests skip the database (bounded). */
 const MAX_CACHED = 10_000;
+/** How long a verified token is taken as verified (then its signature and claims are checked again). */
+const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens kept (a busy gateway's agents; cleared whole when full). */
+const MAX_VERIFIED = 5_000;
+
 /** A bearer verifier does not see the request: records it writes (an account created, a link) name no client. */
 const TOKEN_ACTOR: Actor = { ipAddress: null, userAgent: null };
 
@@ -45,6 +50,7 @@ export class IdpBearerVerifier implements BearerTokenVerifier, OnModuleInit {
   private readonly logger = new Logger(IdpBearerVerifier.name);
   private readonly known = new Map<string, CachedIdentity>();
   private readonly resolving = new Map<string, Promise<string>>();
+  private readonly verified = new Map<string, { identity: ExternalBearerIdentity; until: number }>();
 
   constructor(
     private readonly registry: BearerTokenVerifiers,
@@ -59,6 +65,10 @@ export class IdpBearerVerifier implements BearerTokenVerifier, OnModuleInit {
   }
 
   async verify(token: string, _use: BearerUse): Promise<ExternalBearerIdentity | null> {
+    const now = Date.now();
+    const known = this.verified.get(token);
+    if (known && known.until > now) return known.identity;
+    if (known) this.verified.delete(token);
     let issuer: unknown;
     try {
       issuer = decodeJwt(token).iss;
@@ -86,6 +96,16 @@ export class IdpBearerVerifier implements BearerTokenVerifier, OnModuleInit {
       this.logger.debug({ provider: provider.name, reason: (error as Error).message }, 'IdP access token refused');
       throw invalidToken();
     }
+    const identity = await this.identityOf(provider, payload);
+    // An agent sends the same token on every request until it expires: verified (and its account
+    // resolved) once, it is checked again at most every VERIFIED_TTL_MS, and never used past its exp.
+    // The account's state (active, roles) is still read on every request by the Authenticator.
+    if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+    this.verified.set(token, { identity, until: Math.min(now + VERIFIED_TTL_MS, (payload.exp ?? 0) * 1000) });
+    return identity;
+  }
+
+  private async identityOf(provider: IdentityProviderConfig, payload: JWTPayload): Promise<ExternalBearerIdentity> {
     const claims = payload as IdpClaims;
     // A token that carries the roles claim (even empty) reaches at most what it maps to, and its
     // mapping is written to the account; one without it keeps the account's stored access.
