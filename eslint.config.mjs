@@ -15,7 +15,7 @@ const LAYERS = [
   ['users', 'health'],
   ['sessions'],
   ['auth'],
-  ['admin', 'tools'],
+  ['admin', 'tools', 'identity'],
   ['contexts', 'oauth'],
   ['mcp-gateway'],
 ];

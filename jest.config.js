@@ -8,7 +8,7 @@ for (const [alias, [target]] of Object.entries(compilerOptions.paths)) {
   moduleNameMapper[`^${alias.replace('/*', '/(.*)')}$`] = `<rootDir>/${target.replace('/*', '/$1')}`;
 }
 
-const ESM_ONLY = ['content-disposition', 'oidc-provider', 'jose'];
+const ESM_ONLY = ['content-disposition', 'openid-client', 'oauth4webapi', 'jose', 'oidc-provider'];
 const swc = ['@swc/jest', JSON.parse(require('fs').readFileSync(`${__dirname}/.swcrc`, 'utf8'))];
 const common = {
   rootDir: __dirname,

@@ -4,7 +4,7 @@
  * alternates baseline and candidate over rounds and reports medians and ratios; at the end one
  * table of all of them, in Markdown.
  *
- *   npm run bench                 all scenarios, P1..P9 (and P6B, the sign-in page's storm)
+ *   npm run bench                 all scenarios, P1..P9, with P1-IDP (P1 with an IdP's token) and P6B (the sign-in page's storm)
  *   npm run bench -- P3 p5        only those (case does not matter)
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
@@ -19,7 +19,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { log, runMain } from './support/bench-util';
 import { failedRow, formatTable, Row, Scenario } from './support/report';
 import { benchSettings } from './support/settings';
-import { p1 } from './scenarios/p1-tools-list';
+import { p1, p1Idp } from './scenarios/p1-tools-list';
 import { p2 } from './scenarios/p2-tool-execute';
 import { p3 } from './scenarios/p3-mcp-call';
 import { p4 } from './scenarios/p4-federated-call';
@@ -29,7 +29,7 @@ import { p7 } from './scenarios/p7-ws-sessions';
 import { p8 } from './scenarios/p8-cold-start';
 import { p9 } from './scenarios/p9-federated-features';
 
-const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p6SignIn, p7, p8, p9];
+const SCENARIOS: Scenario[] = [p1, p1Idp, p2, p3, p4, p5, p6, p6SignIn, p7, p8, p9];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());

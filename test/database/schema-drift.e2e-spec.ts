@@ -9,6 +9,7 @@ import {
 } from '@app/auth';
 import { CONTEXTS_COLUMNS } from '@app/contexts';
 import { MIGRATIONS } from '@app/database';
+import { IDENTITY_LINK_TABLE_COLUMNS } from '@app/identity';
 import { MCP_SESSIONS_COLUMNS } from '@app/mcp-gateway';
 import { OAUTH_GRANT_TABLE_COLUMNS, OAUTH_STORE_TABLE_COLUMNS } from '@app/oauth';
 import { SESSION_TABLE_COLUMNS } from '@app/sessions';
@@ -37,6 +38,7 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   tools: TOOLS_COLUMNS,
   tool_executions: TOOL_EXECUTIONS_COLUMNS,
   upstream_tool_pins: UPSTREAM_TOOL_PINS_COLUMNS,
+  identity_links: IDENTITY_LINK_TABLE_COLUMNS,
 };
 
 /** Tables with no repository, each with the reason. */

@@ -8,6 +8,7 @@ import { ContextsModule } from '@app/contexts';
 import { AppConfig, CoreModule } from '@app/core';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
+import { IdentityModule } from '@app/identity';
 import { McpGatewayModule } from '@app/mcp-gateway';
 import { OAuthModule } from '@app/oauth';
 import { RedisModule } from '@app/redis';
@@ -32,6 +33,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         AdminModule,
+        IdentityModule,
         ToolsModule,
         UpstreamsModule,
         ContextsModule,

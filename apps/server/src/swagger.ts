@@ -3,6 +3,7 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { AuthErrorCode, MfaErrorCode } from '@app/auth';
 import { ContextsErrorCode } from '@app/contexts';
 import { AppConfig, ErrorCode, ErrorResponseDto, PaginationDto, ScopeErrorCode } from '@app/core';
+import { IdentityErrorCode } from '@app/identity';
 import { FederationRestErrorCode, ToolsErrorCode, UpstreamErrorCode } from '@app/tools';
 
 export const API_PREFIX = 'api/v1';
@@ -24,6 +25,7 @@ export const ERROR_CODE_CATALOGUE: readonly string[] = [
     ...Object.values(UpstreamErrorCode),
     ...Object.values(FederationRestErrorCode),
     ...AUDIT_ERROR_CODES,
+    ...Object.values(IdentityErrorCode),
   ]),
 ].sort();
 

@@ -21,6 +21,14 @@ export const AuditAction = {
   AUTH_APIKEY_CREATED: 'auth.apikey.created',
   AUTH_APIKEY_REVOKED: 'auth.apikey.revoked',
   AUTH_APIKEY_SESSION_OPENED: 'auth.apikey.session_opened',
+  /** An account created just in time by a sign-in (or token) of an enterprise identity provider. */
+  AUTH_IDP_ACCOUNT_CREATED: 'auth.idp.account_created',
+  /** An IdP identity (issuer + subject) linked to an existing account by its verified email. */
+  AUTH_IDP_LINKED: 'auth.idp.linked',
+  /** An IdP identity refused: unverified email, untrusted domain, domain not allowed, account inactive. */
+  AUTH_IDP_REFUSED: 'auth.idp.refused',
+  /** Roles or permissions re-evaluated from the IdP's claims changed the account's. */
+  AUTH_IDP_ROLES_CHANGED: 'auth.idp.roles_changed',
   ADMIN_USER_CREATED: 'admin.user.created',
   ADMIN_USER_ROLES_CHANGED: 'admin.user.roles_changed',
   ADMIN_USER_SUSPENDED: 'admin.user.suspended',

@@ -37,6 +37,9 @@ import { RegisterDto } from './dto/register.dto';
 import { PasswordChangeService } from './password/password-change.service';
 import { bearerToken } from './tokens/bearer-token';
 
+const IDP_REQUIRED_DESCRIPTION =
+  'IDP_SIGN_IN_REQUIRED: accounts of this email domain sign in through an enterprise identity provider (GET /auth/oidc/{provider})';
+
 @ApiTags('Authentication')
 @Controller('auth')
 export class AuthController {
@@ -52,6 +55,7 @@ export class AuthController {
   @ApiCreatedResponse({ description: 'User created successfully', type: UserDto })
   @ApiBadRequestResponse({ description: 'Validation error', type: ErrorResponseDto })
   @ApiConflictResponse({ description: 'User already exists', type: ErrorResponseDto })
+  @ApiForbiddenResponse({ description: IDP_REQUIRED_DESCRIPTION, type: ErrorResponseDto })
   register(@Body() dto: RegisterDto, @CurrentActor() client: Actor): Promise<UserDto> {
     return this.auth.register(dto, client);
   }
@@ -67,6 +71,7 @@ export class AuthController {
     description: 'Invalid credentials (UNAUTHORIZED), or MFA_REQUIRED when the account needs its code',
     type: ErrorResponseDto,
   })
+  @ApiForbiddenResponse({ description: IDP_REQUIRED_DESCRIPTION, type: ErrorResponseDto })
   login(@Body() dto: LoginDto, @CurrentActor() client: Actor): Promise<LoginResponseDto> {
     return this.auth.login(dto, client);
   }

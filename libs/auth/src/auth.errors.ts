@@ -36,6 +36,14 @@ export function mfaRequired(): AppException {
   });
 }
 
+/** A password login or registration for a domain whose accounts must sign in through an identity provider. */
+export function idpSignInRequired(provider: string, displayName: string): AppException {
+  return AppException.forbidden(
+    `Accounts of this email domain sign in through ${displayName}: GET /api/v1/auth/oidc/${provider}`,
+    AuthErrorCode.IDP_SIGN_IN_REQUIRED,
+  );
+}
+
 /** Stable code of the refusal below, for clients that tell it from a missing permission. */
 export const INTERACTIVE_LOGIN_REQUIRED = 'INTERACTIVE_LOGIN_REQUIRED';
 
@@ -53,4 +61,6 @@ export const AuthErrorCode = {
   INVALID_CURRENT_PASSWORD: 'INVALID_CURRENT_PASSWORD',
   /** Too many wrong passwords (at login or password change): try again after Retry-After seconds. */
   ACCOUNT_LOCKED: 'ACCOUNT_LOCKED',
+  /** The email's domain signs in through an enterprise identity provider: no password login or registration. */
+  IDP_SIGN_IN_REQUIRED: 'IDP_SIGN_IN_REQUIRED',
 } as const;

@@ -3,8 +3,8 @@ import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { Actor, APP_CONFIG, AppConfig, Clock, Principal } from '@app/core';
 import { Transaction, UnitOfWork } from '@app/database';
 import { SessionService } from '@app/sessions';
-import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, UserDto, UsersService } from '@app/users';
-import { invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
+import { LoginCandidate, LockoutPolicy, lockoutPolicyOf, User, UserDto, UsersService } from '@app/users';
+import { idpSignInRequired, invalidCredentials, invalidToken, mfaRequired } from './auth.errors';
 import { LoginDto, MFA_CODE_PATTERN } from './dto/login.dto';
 import { LoginResponseDto } from './dto/login-response.dto';
 import { LogoutResponseDto } from './dto/logout-response.dto';
@@ -15,7 +15,15 @@ import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
 import { RefreshTokenService } from './tokens/refresh-token.service';
 
-type LoginFailure = 'unknown_email' | 'locked' | 'inactive' | 'wrong_password' | 'invalid_mfa_code';
+type LoginFailure = 'unknown_email' | 'locked' | 'inactive' | 'wrong_password' | 'invalid_mfa_code' | 'idp_sign_in_required';
+
+/** A sign-in proven by an enterprise identity provider, opened in the caller's transaction (see openVerifiedSignIn). */
+export interface VerifiedSignIn {
+  userId: string;
+  sessionId: string;
+  refreshToken: string;
+  user: UserDto;
+}
 
 /** Session end reasons written by this service. */
 export const SessionEndReason = { LOGOUT: 'logout', REFRESH_REUSE: 'refresh_reuse' } as const;
@@ -27,6 +35,9 @@ export const SessionEndReason = { LOGOUT: 'logout', REFRESH_REUSE: 'refresh_reus
 @Injectable()
 export class AuthService {
   private readonly lockout: LockoutPolicy;
+  /** Email domain → the identity provider its accounts must sign in with (no local passwords). */
+  private readonly requiredDomains: Readonly<Record<string, string>>;
+  private readonly providerNames: ReadonlyMap<string, string>;
 
   constructor(
     private readonly unitOfWork: UnitOfWork,
@@ -41,9 +52,19 @@ export class AuthService {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.lockout = lockoutPolicyOf(config);
+    this.requiredDomains = config.identity.requiredDomains;
+    this.providerNames = new Map(config.identity.providers.map((provider) => [provider.name, provider.displayName]));
+  }
+
+  /** The provider an email's domain must sign in with, when an admin requires one (IDP_<NAME>_REQUIRE_FOR_DOMAINS). */
+  private requiredProviderOf(email: string): string | undefined {
+    const domain = email.trim().toLowerCase().split('@').pop() ?? '';
+    return Object.hasOwn(this.requiredDomains, domain) ? this.requiredDomains[domain] : undefined;
   }
 
   async register(dto: RegisterDto, client: Actor): Promise<UserDto> {
+    const required = this.requiredProviderOf(dto.email);
+    if (required) throw idpSignInRequired(required, this.providerNames.get(required) ?? required);
     const passwordHash = await this.passwords.hash(dto.password);
     const user = await this.unitOfWork.run(async (tx) => {
       const created = await this.users.create(tx, {
@@ -203,6 +224,14 @@ export class AuthService {
    * compared against a dummy hash), the same audit records and lockout counting.
    */
   private async checkPassword(email: string, password: string, client: Actor): Promise<LoginCandidate> {
+    // Before any password work: the domain's policy is public, and says nothing about the account.
+    const required = this.requiredProviderOf(email);
+    if (required) {
+      await this.audit.recordStandalone(
+        loginFailure(AuditAction.AUTH_LOGIN_FAILED, client, null, { reason: 'idp_sign_in_required', provider: required }),
+      );
+      throw idpSignInRequired(required, this.providerNames.get(required) ?? required);
+    }
     const candidate = await this.users.findLoginCandidate(email);
     const passwordOk = await this.passwords.verify(password, candidate?.passwordHash);
     const now = this.clock.now();
@@ -226,11 +255,37 @@ export class AuthService {
     );
   }
 
-  private async completeLogin(tx: Transaction, candidate: LoginCandidate, client: Actor) {
+  private completeLogin(tx: Transaction, candidate: LoginCandidate, client: Actor) {
+    return this.openSignIn(tx, candidate, client, { mfa: candidate.mfaEnabled });
+  }
+
+  /**
+   * A sign-in an enterprise identity provider proved (the caller checked the user is active): the
+   * same session, refresh token and `auth.login` record as a password login, in the caller's
+   * transaction; `details` say how (method, provider). Sign the access token with
+   * `tokensForVerifiedSignIn` once the transaction has committed.
+   */
+  openVerifiedSignIn(tx: Transaction, user: User, client: Actor, details: Record<string, unknown>): Promise<VerifiedSignIn> {
+    return this.openSignIn(tx, user, client, details);
+  }
+
+  /** The login answer for a committed verified sign-in: exactly what POST /auth/login returns. */
+  tokensForVerifiedSignIn(signIn: VerifiedSignIn): LoginResponseDto {
+    const access = this.accessTokens.sign({ userId: signIn.userId, sessionId: signIn.sessionId, roles: signIn.user.roles });
+    return {
+      accessToken: access.token,
+      refreshToken: signIn.refreshToken,
+      expiresIn: access.expiresIn,
+      tokenType: 'Bearer',
+      user: signIn.user,
+    };
+  }
+
+  private async openSignIn(tx: Transaction, account: User, client: Actor, details: Record<string, unknown>): Promise<VerifiedSignIn> {
     const now = this.clock.now();
-    await this.users.registerSuccessfulLogin(tx, candidate.id, now);
+    await this.users.registerSuccessfulLogin(tx, account.id, now);
     const session = await this.sessions.open(tx, {
-      userId: candidate.id,
+      userId: account.id,
       connectionType: 'http',
       ipAddress: client.ipAddress,
       userAgent: client.userAgent,
@@ -238,14 +293,10 @@ export class AuthService {
     const refreshToken = await this.refreshTokens.issue(tx, session.id);
     await this.audit.record(
       tx,
-      auditEvent(AuditAction.AUTH_LOGIN, client, {
-        userId: candidate.id,
-        resource: `session:${session.id}`,
-        details: { mfa: candidate.mfaEnabled },
-      }),
+      auditEvent(AuditAction.AUTH_LOGIN, client, { userId: account.id, resource: `session:${session.id}`, details }),
     );
-    const user = UserDto.from({ ...candidate, lastLogin: now });
-    return { sessionId: session.id, refreshToken, user };
+    const user = UserDto.from({ ...account, lastLogin: now });
+    return { userId: account.id, sessionId: session.id, refreshToken, user };
   }
 
   /** A failed password or MFA code: counts toward the lockout, in one transaction with its records. */

@@ -1,5 +1,6 @@
 export { ConfigValidationError, loadConfig } from './config/app-config';
 export type { AppConfig } from './config/app-config';
+export type { IdentityProviderConfig } from './config/identity-config';
 export { APP_CONFIG } from './config/config.tokens';
 export { Clock } from './clock/clock';
 export { CoreModule } from './core.module';

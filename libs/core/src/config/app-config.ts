@@ -1,6 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { IdentityConfig, parseIdentityConfig } from './identity-config';
 
 /**
  * The whole runtime configuration, read once from the environment at boot.
@@ -202,6 +203,8 @@ export interface AppConfig {
       caFile: string | undefined;
     };
   };
+  /** Enterprise OpenID Connect identity providers (IDP_PROVIDERS, IDP_<NAME>_*, IDP_PROVIDERS_FILE); none by default. */
+  identity: IdentityConfig;
   secrets: {
     /**
      * PKCS#8 PEM private key (EC P-256 → ES256, or RSA ≥ 2048 → RS256) the authorization server
@@ -715,6 +718,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     },
     auditExport: parseAuditExport(r, isProduction),
     oauth: parseOAuth(r, isProduction),
+    identity: parseIdentityConfig(env, isProduction, r.problems),
     secrets: {
       oauthSigningKey: '',
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),

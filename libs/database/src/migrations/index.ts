@@ -13,6 +13,7 @@ import { UpstreamPinScreening1764920000000 } from './1764920000000-upstream-pin-
 import { ExecutionCallerPermissions1764930000000 } from './1764930000000-execution-caller-permissions';
 import { AuditExportCursors1764940000000 } from './1764940000000-audit-export-cursors';
 import { OAuth1764950000000 } from './1764950000000-oauth';
+import { IdentityLinks1764965000000 } from './1764965000000-identity-links';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   ExecutionCallerPermissions1764930000000,
   AuditExportCursors1764940000000,
   OAuth1764950000000,
+  IdentityLinks1764965000000,
 ];

@@ -142,7 +142,8 @@ export class McpConnectionRegistry implements OnModuleInit, OnModuleDestroy, Bef
           contextId: contextIdOf(caller),
           via: principal.via,
           apiKeyId: principal.apiKeyId ?? null,
-          parentSessionId: principal.sessionId,
+          // A token without a gateway session (an IdP's access token) has sessionId '': no parent.
+          parentSessionId: principal.sessionId || null,
         },
       });
       return session.id;
