@@ -10,16 +10,23 @@ import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { McpGatewayModule } from '@app/mcp-gateway';
 import { RedisModule } from '@app/redis';
+import { TelemetryModule, TracingHandle } from '@app/telemetry';
 import { ToolsModule, UpstreamsModule } from '@app/tools';
 
 /** Composition only: which modules make up the server. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, logger: PinoLogger, extraModules: Array<Type | DynamicModule> = []): DynamicModule {
+  static forRoot(
+    config: AppConfig,
+    logger: PinoLogger,
+    extraModules: Array<Type | DynamicModule> = [],
+    tracing: TracingHandle | null = null,
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
         CoreModule.forRoot(config),
+        TelemetryModule.forRoot(tracing),
         // Nest's logs go to the same pino logger as Fastify's. No per-request binding middleware:
         // the AsyncLocalStorage it needs taxes every promise, and the Nest middleware layer with
         // it cost a large share of a cached read's throughput. The request line and error lines

@@ -52,7 +52,7 @@ export class AgentRequestRelays {
     // 2026-07-28: the request's own envelope; 2025 era: what the agent declared at initialize.
     const capabilities = relayCapabilitiesOf(modern ? envelope[CLIENT_CAPABILITIES_META_KEY] : server.getClientCapabilities());
     const binding: RequestStateBinding = { userId: caller.principal.userId, toolId: tool.id, upstream: tool.provider };
-    const requestState = this.openState(binding, ctx.mcpReq.requestState());
+    const requestState = this.openState(binding, ctx.mcpReq.requestState(), caller);
     const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
     let pending: InputRequiredResult | undefined;
     const audit = (request: RelayedRequest, outcome: RelayOutcome) => this.audit(caller, tool, modern, request, outcome);
@@ -90,7 +90,7 @@ export class AgentRequestRelays {
     };
   }
 
-  private openState(binding: RequestStateBinding, raw: unknown): string | undefined {
+  private openState(binding: RequestStateBinding, raw: unknown, caller: McpCaller): string | undefined {
     if (raw === undefined) return undefined;
     try {
       if (typeof raw !== 'string') throw new Error('not a string');
@@ -98,7 +98,12 @@ export class AgentRequestRelays {
       return this.seal.open(binding, raw).upstreamState;
     } catch (error) {
       this.logger.warn(
-        { userId: binding.userId, tool: binding.toolId, reason: error instanceof Error ? error.message : String(error) },
+        {
+          ...caller.correlation,
+          userId: binding.userId,
+          tool: binding.toolId,
+          reason: error instanceof Error ? error.message : String(error),
+        },
         'Refused a tools/call retry whose requestState the gateway did not issue (or issued to another user or tool, or that expired)',
       );
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Invalid or expired requestState', { reason: 'invalid_request_state' });
@@ -128,7 +133,10 @@ export class AgentRequestRelays {
     try {
       await this.audits.recordStandalone(entry);
     } catch (error) {
-      this.logger.error({ err: error, tool: tool.id, method: request.method }, 'Could not audit a relayed client request');
+      this.logger.error(
+        { ...caller.correlation, err: error, tool: tool.id, method: request.method },
+        'Could not audit a relayed client request',
+      );
     }
   }
 }

@@ -1,6 +1,7 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FetchLike, Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { activeContext, tracing, withTraceHeaders } from '@app/telemetry';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from './upstream-config';
 
 export interface TransportOptions {
@@ -41,12 +42,15 @@ function stdioTransport(config: StdioUpstreamConfig): StdioClientTransport {
 }
 
 function httpTransport(config: HttpUpstreamConfig, options: TransportOptions): StreamableHTTPClientTransport {
+  // While tracing runs, each request to the upstream carries the active trace context (W3C headers).
+  const send = options.fetch ?? (tracing.tracer ? fetch : undefined);
+  const traced: FetchLike | undefined = send && tracing.tracer ? (url, init) => send(url, withTraceHeaders(init, activeContext())) : send;
   return new StreamableHTTPClientTransport(new URL(config.url), {
     requestInit: { headers: { ...config.headers } },
     // Redirects stay on the configured origin (the SDK's default, stated because credentials ride along).
     redirectPolicy: 'same-origin',
     // The server-to-client SSE stream retries briefly on its own; longer outages are the provider's reconnect loop.
     reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(traced ? { fetch: traced } : {}),
   });
 }
