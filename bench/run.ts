@@ -6,12 +6,14 @@
  *
  *   npm run bench                 all scenarios, P1..P8
  *   npm run bench -- P3 p5        only those (case does not matter)
+ *   BENCH_MAIN_ROOT=../main npm run bench -- P1T P3T   what tracing costs (off vs main, on vs off)
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
  * Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_S, BENCH_CONNECTIONS; P4
  * BENCH_RATE, BENCH_STEADY_SECONDS, BENCH_STEADY_ROUNDS, BENCH_LOW_RATE, BENCH_LOW_SECONDS; P6
  * BENCH_LOGIN_CONNECTIONS, BENCH_READ_RATE; P7 BENCH_WS_SESSIONS, BENCH_IDLE_S, BENCH_SOAK_S,
- * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P7/P8 run the built server (BENCH_SERVER_DIST, else
+ * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P1T/P3T (tracing cost) BENCH_MAIN_ROOT (a checkout of main, with its
+ * node_modules, measured beside this tree); P7/P8 run the built server (BENCH_SERVER_DIST, else
  * TEST_SERVER_DIST, else dist/). PostgreSQL: TEST_PG_ADMIN_URL.
  */
 import 'reflect-metadata';
@@ -27,8 +29,9 @@ import { p5 } from './scenarios/p5-federated-list';
 import { p6 } from './scenarios/p6-login-storm';
 import { p7 } from './scenarios/p7-ws-sessions';
 import { p8 } from './scenarios/p8-cold-start';
+import { p1t, p3t } from './scenarios/pt-tracing-cost';
 
-const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8];
+const SCENARIOS: Scenario[] = [p1, p2, p3, p4, p5, p6, p7, p8, p1t, p3t];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());
