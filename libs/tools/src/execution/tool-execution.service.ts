@@ -15,7 +15,7 @@ import {
   Principal,
 } from '@app/core';
 import { SessionService } from '@app/sessions';
-import { failSpan, inSpan } from '@app/telemetry';
+import { failSpan, inSpan, tracing } from '@app/telemetry';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { fingerprint } from '../common/fingerprint';
@@ -105,6 +105,7 @@ export class ToolExecutionService {
    */
   execute(scope: ExecutionScope, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
     const inScope = scope.correlation ? { ...meta, correlation: scope.correlation } : meta;
+    if (!tracing.tracer) return this.executeInScope(scope, toolId, request, inScope);
     return inSpan(
       `execute_tool ${toolId}`,
       {
