@@ -200,7 +200,7 @@ function logLines(server: ServerProcess): Array<Record<string, any>> {
     .map((line) => JSON.parse(line) as Record<string, any>);
 }
 
-describe('OpenTelemetry tracing and log correlation (built suite.server, PostgreSQL, Redis)', () => {
+describe('OpenTelemetry tracing and log correlation (built server, PostgreSQL, Redis)', () => {
   const suite = gatewaySuite((receiverUrl) => ({
     REDIS_URL: 'redis://127.0.0.1:6379',
     REDIS_KEY_PREFIX: `otel-e2e-${hex(4)}:`,
@@ -211,7 +211,7 @@ describe('OpenTelemetry tracing and log correlation (built suite.server, Postgre
     OTEL_BSP_SCHEDULE_DELAY: '50',
   }));
 
-  it("keeps a federated MCP call in the caller's trace: edge, MCP message, pipeline, database, Redis, suite.upstream client and the upstream's own span", async () => {
+  it("keeps a federated MCP call in the caller's trace: edge, MCP message, pipeline, database, Redis, upstream client and the upstream's own span", async () => {
     const traceId = hex(16);
     const callerSpanId = hex(8);
     const traceparent = `00-${traceId}-${callerSpanId}-01`;
@@ -226,7 +226,7 @@ describe('OpenTelemetry tracing and log correlation (built suite.server, Postgre
     expect(answer.status).toBe(200);
     expect(answer.json.result.content).toEqual([{ type: 'text', text: 'secret-argument-value' }]);
 
-    const inTrace = await waitFor('the suite.upstream span and the edge span in the trace', () => {
+    const inTrace = await waitFor('the upstream span and the edge span in the trace', () => {
       const spans = suite.receiver.spans.filter((span) => span.traceId === traceId);
       const edge = spans.some(
         (span) => span.service === 'gateway-under-test' && span.kind === OTLP_KIND.SERVER && span.name === 'POST /api/v1/mcp',
@@ -276,7 +276,7 @@ describe('OpenTelemetry tracing and log correlation (built suite.server, Postgre
     // Redis (the rate limits, the session check) answered inside the same trace.
     expect(gateway.filter((s) => s.attributes['db.system.name'] === 'redis').length).toBeGreaterThan(0);
 
-    // The suite.upstream request, from the pipeline, and the upstream's own span continuing it.
+    // The upstream request, from the pipeline, and the upstream's own span continuing it.
     const client = one(
       'upstream client',
       (s) => s.service === 'gateway-under-test' && s.kind === OTLP_KIND.CLIENT && s.name === 'tools/call fixture_echo',
@@ -358,7 +358,7 @@ describe('OpenTelemetry tracing and log correlation (built suite.server, Postgre
   });
 });
 
-describe('log correlation with tracing off (built suite.server, PostgreSQL)', () => {
+describe('log correlation with tracing off (built server, PostgreSQL)', () => {
   const suite = gatewaySuite(() => ({}));
 
   it("carries the request id and the caller's trace id on every log line of a failing tool call, without any span", async () => {
