@@ -6,12 +6,14 @@
  *
  *   npm run bench                 all scenarios, P1..P9, with P1-IDP (P1 with an IdP's token) and P6B (the sign-in page's storm)
  *   npm run bench -- P3 p5        only those (case does not matter)
+ *   BENCH_MAIN_ROOT=../main npm run bench -- P1T P3T   what tracing costs (off vs main, on vs off); only when named
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
  * Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_S, BENCH_CONNECTIONS; P4
  * BENCH_RATE, BENCH_STEADY_SECONDS, BENCH_STEADY_ROUNDS, BENCH_LOW_RATE, BENCH_LOW_SECONDS; P6
  * BENCH_LOGIN_CONNECTIONS, BENCH_READ_RATE; P7 BENCH_WS_SESSIONS, BENCH_IDLE_S, BENCH_SOAK_S,
- * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P7/P8 run the built server (BENCH_SERVER_DIST, else
+ * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P1T/P3T (tracing cost) BENCH_MAIN_ROOT (a checkout of main, with its
+ * node_modules, measured beside this tree); P7/P8 run the built server (BENCH_SERVER_DIST, else
  * TEST_SERVER_DIST, else dist/). PostgreSQL: TEST_PG_ADMIN_URL.
  */
 import 'reflect-metadata';
@@ -28,15 +30,19 @@ import { p6, p6SignIn } from './scenarios/p6-login-storm';
 import { p7 } from './scenarios/p7-ws-sessions';
 import { p8 } from './scenarios/p8-cold-start';
 import { p9 } from './scenarios/p9-federated-features';
+import { p1t, p3t } from './scenarios/pt-tracing-cost';
 
 const SCENARIOS: Scenario[] = [p1, p1Idp, p2, p3, p4, p5, p6, p6SignIn, p7, p8, p9];
+/** Run only when named (`npm run bench -- P1T P3T`): they compare against another checkout (BENCH_MAIN_ROOT). */
+const ON_REQUEST: Scenario[] = [p1t, p3t];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());
-  const unknown = wanted.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id));
+  const known = [...SCENARIOS, ...ON_REQUEST];
+  const unknown = wanted.filter((id) => !known.some((scenario) => scenario.id === id));
   if (unknown.length > 0)
-    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((scenario) => scenario.id).join(', ')}`);
-  const chosen = wanted.length > 0 ? SCENARIOS.filter((scenario) => wanted.includes(scenario.id)) : SCENARIOS;
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${known.map((scenario) => scenario.id).join(', ')}`);
+  const chosen = wanted.length > 0 ? known.filter((scenario) => wanted.includes(scenario.id)) : SCENARIOS;
   const settings = benchSettings();
   log(
     `bench: ${chosen.map((scenario) => scenario.id).join(' ')}${settings.smoke ? ' (smoke)' : ''}; ${settings.rounds} rounds of ${settings.seconds}s, ` +

@@ -21,6 +21,8 @@ export interface Closed {
   rps: number;
   /** 2xx responses per second over the run. */
   okRps: number;
+  /** Responses in all. */
+  total: number;
   non2xx: number;
   errors: number;
   p50: number;
@@ -58,7 +60,7 @@ export async function closedLoop(target: Target, seconds: number, connections: n
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const result = JSON.parse(stdout) as {
-    requests: { average: number };
+    requests: { average: number; total: number };
     latency: { p50: number; p99: number };
     non2xx: number;
     errors: number;
@@ -68,6 +70,7 @@ export async function closedLoop(target: Target, seconds: number, connections: n
   return {
     rps: result.requests.average,
     okRps: result['2xx'] / (result.duration || seconds),
+    total: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
     p50: result.latency.p50,

@@ -12,16 +12,23 @@ import { IdentityModule } from '@app/identity';
 import { McpGatewayModule } from '@app/mcp-gateway';
 import { OAuthModule } from '@app/oauth';
 import { RedisModule } from '@app/redis';
+import { TelemetryModule, TracingHandle } from '@app/telemetry';
 import { ToolsModule, UpstreamsModule } from '@app/tools';
 
 /** Composition only: which modules make up the server. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, logger: PinoLogger, extraModules: Array<Type | DynamicModule> = []): DynamicModule {
+  static forRoot(
+    config: AppConfig,
+    logger: PinoLogger,
+    extraModules: Array<Type | DynamicModule> = [],
+    tracing: TracingHandle | null = null,
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
         CoreModule.forRoot(config),
+        TelemetryModule.forRoot(tracing),
         // Nest's logs go to the same pino logger as Fastify's. No per-request binding middleware:
         // the AsyncLocalStorage it needs taxes every promise, and the Nest middleware layer with
         // it cost a large share of a cached read's throughput. The request line and error lines

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ConfigValidationError, loadConfig, persistGeneratedSecrets, serializeError } from '@app/core';
 import { DataDirectoryInUseError } from '@app/database';
 import { ReadinessService } from '@app/health';
+import { startTracing } from '@app/telemetry';
 import { DataSource } from 'typeorm';
 import { createApp } from './create-app';
 import { failureLine } from './json-nest-logger';
@@ -29,7 +30,12 @@ async function bootstrap(): Promise<void> {
   const human = !config.isProduction;
   if (human) process.stderr.write(startupSummary({ config, persisted: secrets.persisted, secretsFile: secrets.file }));
 
-  const app = await createApp(config);
+  // Before anything else runs: off (and the SDK never loaded) unless OTEL_* configures an exporter.
+  const tracing = await startTracing(process.env, {
+    serviceVersion: version,
+    captureDbStatements: process.env.TRACING_CAPTURE_DB_STATEMENTS?.trim().toLowerCase() === 'true',
+  });
+  const app = await createApp(config, { tracing });
   const logger = app.getHttpAdapter().getInstance().log;
   if (secrets.persisted.length > 0) {
     logger.warn(

@@ -1,5 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '@app/core';
+import { tracing } from '@app/telemetry';
 import { MIGRATIONS } from './migrations';
 import type { EmbeddedConnection } from './embedded-postgres';
 import { TypeOrmLogger } from './typeorm-logger';
@@ -42,8 +43,11 @@ export function buildDataSourceOptions(
       statement_timeout: config.database.statementTimeoutMs || undefined,
       application_name: 'secure-mcp-server',
       // A networked server can go silent (statement_timeout never fires then); the embedded one cannot.
+      // (The embedded one gets the client too while tracing runs: it is where statements get their spans.)
       ...(embedded
-        ? {}
+        ? tracing.tracer
+          ? { Client: clientWithQueryDeadline(undefined) }
+          : {}
         : {
             Client: clientWithQueryDeadline(
               config.database.statementTimeoutMs > 0 ? config.database.statementTimeoutMs + QUERY_DEADLINE_MARGIN_MS : undefined,

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { traceDatabaseClient, tracing } from '@app/telemetry';
 import type { PostgresBreaker } from './postgres-breaker';
 
 type Callback = (error: Error | null, ...rest: unknown[]) => void;
@@ -48,7 +49,7 @@ export function clientWithQueryDeadline(deadlineMs: number | undefined, breaker?
       dropConnection(this);
       return refuse(args, breaker.unavailable());
     }
-    const result = query.apply(this, args);
+    const result = tracing.tracer ? traceDatabaseClient(this, args[0], () => query.apply(this, args)) : query.apply(this, args);
     // TypeORM queries with promises; callbacks and streams (unused here) keep pg's behaviour.
     if (!(result instanceof Promise) || deadlineMs === undefined) return result;
     const sentAtMs = Date.now();

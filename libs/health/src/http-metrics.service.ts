@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { InjectMetric, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { FastifyInstance } from 'fastify';
 import type { Histogram } from 'prom-client';
+import { makeTracedHistogramProvider, observeTraced } from './traced-histogram';
 
 export const HTTP_DURATION_METRIC = 'http_request_duration_seconds';
 
-export const httpDurationProvider = makeHistogramProvider({
+export const httpDurationProvider = makeTracedHistogramProvider({
   name: HTTP_DURATION_METRIC,
   help: 'HTTP request duration in seconds, by method, route template and status',
   labelNames: ['method', 'route', 'status_code'],
@@ -24,7 +25,9 @@ export class HttpMetricsService {
   attach(fastify: FastifyInstance): void {
     fastify.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      this.duration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      // While tracing runs, each bucket keeps the trace of its latest request (OpenMetrics scrapes show it).
+      const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+      observeTraced(this.duration, labels, reply.elapsedTime / 1000, request.otel?.span);
       done();
     });
   }

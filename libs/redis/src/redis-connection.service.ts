@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs } from '@app/core';
+import { traceRedisClient } from '@app/telemetry';
 import { isRedisOutage, RedisBreaker } from './redis-breaker';
 
 /** `disabled`: no REDIS_URL, every shared concern uses its in-process equivalent. */
@@ -211,6 +212,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
       connectionName: `secure-mcp-server:${role}`,
       retryStrategy: (attempt) => (this.closing ? null : Math.min(100 * 2 ** Math.min(attempt, 5), MAX_RECONNECT_DELAY_MS)),
     });
+    traceRedisClient(client as unknown as Parameters<typeof traceRedisClient>[0]);
     client.on('connect', () => this.connectedAtMs.set(client, Date.now()));
     // Proof is still needed to close the breaker: probe at once rather than at the next heartbeat.
     client.on('ready', () => {

@@ -1,4 +1,5 @@
 import type { Principal } from './principal';
+import type { Correlation } from '../logging/correlation';
 import { AppException } from '../errors/app.exception';
 
 /** A context's budget: at most `requests` tool calls per `window` (`30s`, `1m`, `1h`, `1d`; see rateWindowMs). */
@@ -28,6 +29,8 @@ export interface ScopeContext {
 export interface ExecutionScope {
   principal: Principal;
   context: ScopeContext | null;
+  /** The request's log correlation (request, trace, user, session), for every line logged on its behalf. */
+  correlation?: Correlation;
 }
 
 /**

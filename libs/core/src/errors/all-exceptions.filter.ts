@@ -5,6 +5,7 @@ import { AppException, ErrorDetail } from './app.exception';
 import { ErrorCode, ErrorCodeValue, codeForStatus } from './error-code';
 import { isDatabaseUnavailable } from './database-errors';
 import { safeErrorMessage } from '../logging/error-serializer';
+import { correlate } from '../logging/correlation';
 
 interface Rendered {
   status: number;
@@ -50,9 +51,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
     if (rendered.status >= 500 && rendered.code !== ErrorCode.SERVICE_UNAVAILABLE) {
       // `err` goes through serializeError: never the driver's parameters, row or SQL.
-      this.logger.error({ err: exception, requestId: request.id }, 'Unhandled error');
+      this.logger.error({ ...correlate(request, request.principal), err: exception, requestId: request.id }, 'Unhandled error');
     } else if (rendered.status >= 500) {
-      this.logger.warn({ requestId: request.id, reason: safeErrorMessage(exception) }, 'Dependency unavailable');
+      this.logger.warn(
+        { ...correlate(request, request.principal), requestId: request.id, reason: safeErrorMessage(exception) },
+        'Dependency unavailable',
+      );
     }
     if (reply.sent) return;
 

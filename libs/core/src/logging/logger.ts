@@ -36,8 +36,13 @@ export const REDACT_PATHS = [
   ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]),
 ];
 
-export function createRootLogger(config: AppConfig): Logger {
+/**
+ * `mixin`: fields added to every line (tracing passes one that reads the active trace context, so
+ * lines of code that has no scope at hand, such as repositories, are correlated too while it runs).
+ */
+export function createRootLogger(config: AppConfig, options: { mixin?: () => object } = {}): Logger {
   return pino({
+    mixin: options.mixin,
     level: config.log.level,
     base: { service: 'secure-mcp-server', version: config.version },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { HttpAdapterHost } from '@nestjs/core';
 import { createMcpHandler, isJsonContentType, isLegacyRequest, McpHttpHandler } from '@modelcontextprotocol/server';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { clientInfo, ExecutionScopeResolver, parseJsonInput } from '@app/core';
+import { clientInfo, correlate, ExecutionScopeResolver, parseJsonInput } from '@app/core';
 import { Authenticator, rateAllowanceHeaders, RequestRateLimiter } from '@app/auth';
 import { McpFederatedFeatures } from '../features/mcp-federated-features';
 import { JsonRpcCode, jsonRpcErrorResponse, jsonRpcInputRefusalResponse, refusalOf, refusalResponse } from '../errors/mcp-errors';
@@ -166,7 +166,7 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const allowance = await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, request.ip));
     reply.headers(rateAllowanceHeaders(allowance));
     const scope = await this.scopes.resolve(principal, contextId);
-    return mcpCallerOf(scope, clientInfo(request));
+    return mcpCallerOf({ ...scope, correlation: correlate(request, principal) }, clientInfo(request));
   }
 
   /**

@@ -74,7 +74,7 @@ export class AgentRequestRelays {
       target.kind === 'tool'
         ? { userId: caller.principal.userId, toolId: target.id, upstream: target.upstream ?? '' }
         : { userId: caller.principal.userId, toolId: `${target.kind}:${target.id}`, upstream: target.upstream ?? '' };
-    const requestState = this.openState(binding, ctx.mcpReq.requestState());
+    const requestState = this.openState(binding, ctx.mcpReq.requestState(), caller);
     const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
     let pending: InputRequiredResult | undefined;
     const audit = (request: RelayedRequest, outcome: RelayOutcome) => this.audit(caller, target, modern, request, outcome);
@@ -127,7 +127,7 @@ export class AgentRequestRelays {
     };
   }
 
-  private openState(binding: RequestStateBinding, raw: unknown): string | undefined {
+  private openState(binding: RequestStateBinding, raw: unknown, caller: McpCaller): string | undefined {
     if (raw === undefined) return undefined;
     try {
       if (typeof raw !== 'string') throw new Error('not a string');
@@ -135,7 +135,12 @@ export class AgentRequestRelays {
       return this.seal.open(binding, raw).upstreamState;
     } catch (error) {
       this.logger.warn(
-        { userId: binding.userId, tool: binding.toolId, reason: error instanceof Error ? error.message : String(error) },
+        {
+          ...caller.correlation,
+          userId: binding.userId,
+          tool: binding.toolId,
+          reason: error instanceof Error ? error.message : String(error),
+        },
         'Refused a retry whose requestState the gateway did not issue (or issued to another user, tool, prompt or resource, or that expired)',
       );
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Invalid or expired requestState', { reason: 'invalid_request_state' });
@@ -166,7 +171,7 @@ export class AgentRequestRelays {
       await this.audits.recordStandalone(entry);
     } catch (error) {
       this.logger.error(
-        { err: error, target: `${target.kind}:${target.id}`, method: request.method },
+        { ...caller.correlation, err: error, target: `${target.kind}:${target.id}`, method: request.method },
         'Could not audit a relayed client request',
       );
     }

@@ -12,6 +12,7 @@ import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
 import { countMessages } from './message-counter';
 import type { ToolListSplice } from './tool-list-splice';
+import { TracedServer } from './traced-server';
 
 /** Where a server's handlers learn who is calling: per request (HTTP) or per connection (WebSocket). */
 export type CallerSource = (ctx: ServerContext) => McpCaller | Promise<McpCaller>;
@@ -53,7 +54,7 @@ export class McpServerBuilder {
 
   /** With a `splice` (stateless HTTP), `tools/list` answers carry the index's cached JSON through it. */
   build(callerOf: CallerSource, countIn: () => string | null, splice?: ToolListSplice): Server {
-    const server = new Server(this.info, {
+    const server = new TracedServer(this.info, {
       // Prompts, resources, completions and logging when an upstream offers them (see McpFederatedFeatures).
       capabilities: { ...this.federated.capabilities(), tools: { listChanged: true } },
       jsonSchemaValidator: this.jsonSchemaValidator,
@@ -86,7 +87,7 @@ export class McpServerBuilder {
         : (progress: number, total?: number, message?: string) => {
             ctx.mcpReq
               .notify({ method: 'notifications/progress', params: { progressToken, progress, total, message } })
-              .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
+              .catch((error: unknown) => this.logger.debug({ ...caller.correlation, err: error }, 'Progress notification not delivered'));
           };
     // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
     const calling = this.relays.forCall(server, caller, tool, ctx, this.federated.logLevelOf(server));

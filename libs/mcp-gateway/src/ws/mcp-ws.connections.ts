@@ -2,7 +2,19 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@ne
 import { JSONRPCMessage, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppException, BackgroundJob, BackgroundJobs, ExecutionScopeResolver, Principal, unsafeStrings, userAgentOf } from '@app/core';
+import {
+  AppException,
+  BackgroundJob,
+  BackgroundJobs,
+  Correlation,
+  ExecutionScopeResolver,
+  newRequestId,
+  Principal,
+  traceIdFor,
+  unsafeStrings,
+  userAgentOf,
+} from '@app/core';
+import { activeTraceId } from '@app/telemetry';
 import { Authenticator, hasCredentialInUrl, RequestRateLimiter } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, McpRefusal, messageRefusal, protocolErrorOf, refusal, refusalOf, upgradeRefusal } from '../errors/mcp-errors';
@@ -256,12 +268,19 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
       throw new ProtocolError(ProtocolErrorCode.InvalidRequest, 'Access revoked');
     }
     const inSession = { ...principal, sessionId: accepted.sessionId };
+    // Each message is a request of its own for the log: its own id, and its span's trace id while tracing runs.
+    const correlation: Correlation = {
+      reqId: newRequestId(),
+      traceId: activeTraceId() ?? traceIdFor(undefined),
+      userId: principal.userId,
+      sessionId: accepted.sessionId,
+    };
     const contextId = accepted.caller.context?.id;
-    if (contextId === undefined) return { ...accepted.caller, principal: inSession };
+    if (contextId === undefined) return { ...accepted.caller, principal: inSession, correlation };
     // The context may have been archived (or its tools changed) since the upgrade: this message's scope.
     try {
       const scope = await this.scopes.resolve(principal, contextId);
-      return mcpCallerOf({ principal: inSession, context: scope.context }, accepted.caller);
+      return mcpCallerOf({ principal: inSession, context: scope.context, correlation }, accepted.caller);
     } catch (error) {
       if (!(error instanceof AppException)) throw error;
       throw protocolErrorOf(error);

@@ -5,6 +5,7 @@ import type { EntityManager } from 'typeorm';
 import { AuditAction, AuditEntry, auditEvent, AuditService, sanitizeAuditData } from '@app/audit';
 import { APP_CONFIG, AppConfig, isDatabaseUnavailable } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
+import { observeTraced } from '@app/health';
 import { boundedJson } from '../common/stored-json';
 import type { ToolExecution } from './tool-execution';
 import { ExecutionFinish, ToolExecutionRepository } from './tool-execution.repository';
@@ -118,7 +119,7 @@ export class ExecutionRecorder {
 
   private count(toolId: string, status: 'completed' | 'failed', durationMs: number | null): void {
     this.executions.inc({ tool: toolId, status });
-    if (durationMs !== null) this.duration.observe({ tool: toolId }, durationMs / 1000);
+    if (durationMs !== null) observeTraced(this.duration, { tool: toolId }, durationMs / 1000);
   }
 
   private auditEntry(

@@ -15,6 +15,7 @@ import {
   Principal,
 } from '@app/core';
 import { SessionService } from '@app/sessions';
+import { failSpan, inSpan, tracing } from '@app/telemetry';
 import type { CatalogTool } from '../catalog/catalog-tool';
 import { ToolCatalogService } from '../catalog/tool-catalog.service';
 import { fingerprint } from '../common/fingerprint';
@@ -97,8 +98,41 @@ export class ToolExecutionService {
     this.leaseGraceMs = config.toolExecutions.queueLeaseGraceMs;
   }
 
-  /** `request.context.contextId` was the edge's to resolve: the pipeline runs in `scope.context`. */
-  async execute(scope: ExecutionScope, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
+  /**
+   * `request.context.contextId` was the edge's to resolve: the pipeline runs in `scope.context`.
+   * Traced as one `execute_tool {tool}` span (the GenAI semantic conventions' tool execution),
+   * failed when the call is refused or its run failed (`error.type`: the error code).
+   */
+  execute(scope: ExecutionScope, toolId: string, request: ExecuteToolRequest, meta: ExecutionMeta): Promise<ExecutionOutcome> {
+    const inScope = scope.correlation ? { ...meta, correlation: scope.correlation } : meta;
+    if (!tracing.tracer) return this.executeInScope(scope, toolId, request, inScope);
+    return inSpan(
+      `execute_tool ${toolId}`,
+      {
+        attributes: {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': toolId,
+          'app.tool.async': request.options?.async === true,
+        },
+      },
+      async (span) => {
+        const outcome = await this.executeInScope(scope, toolId, request, inScope);
+        if (span) {
+          span.setAttribute('gen_ai.tool.call.id', outcome.execution.id);
+          span.setAttribute('app.tool.execution.status', outcome.execution.status);
+          if (outcome.execution.status === 'failed') failSpan(span, undefined, outcome.execution.error?.code ?? 'failed');
+        }
+        return outcome;
+      },
+    );
+  }
+
+  private async executeInScope(
+    scope: ExecutionScope,
+    toolId: string,
+    request: ExecuteToolRequest,
+    meta: ExecutionMeta,
+  ): Promise<ExecutionOutcome> {
     const { principal, context } = scope;
     const tool = this.catalog.find(toolId);
     if (!tool || !tool.available) throw AppException.notFound('Tool not found');
@@ -225,7 +259,13 @@ export class ToolExecutionService {
         tool,
         execution.input,
         { userId: principal.userId, permissions: principal.permissions },
-        { timeoutMs: execution.timeoutMs, reportProgress: meta.reportProgress, signal: meta.signal, relay: meta.relay },
+        {
+          timeoutMs: execution.timeoutMs,
+          reportProgress: meta.reportProgress,
+          signal: meta.signal,
+          relay: meta.relay,
+          correlation: meta.correlation,
+        },
       );
     } catch (error) {
       settle(null);

@@ -1,4 +1,4 @@
-import type { Actor, ErrorDetail } from '@app/core';
+import type { Actor, Correlation, ErrorDetail } from '@app/core';
 import type { ClientRequestRelay } from '../provider/client-request-relay';
 import type { RpcError } from '../provider/tool-error';
 
@@ -54,4 +54,6 @@ export interface ExecutionMeta extends Actor {
   signal?: AbortSignal;
   /** MCP: the calling agent, for the server→client requests a tool makes (sampling, elicitation, roots). */
   relay?: ClientRequestRelay;
+  /** The request's log correlation (from the scope), for the lines the run logs. */
+  correlation?: Correlation;
 }

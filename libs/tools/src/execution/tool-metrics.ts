@@ -1,4 +1,5 @@
-import { makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { makeCounterProvider } from '@willsoto/nestjs-prometheus';
+import { makeTracedHistogramProvider } from '@app/health';
 
 export const TOOL_EXECUTIONS_METRIC = 'tool_executions_total';
 export const TOOL_DURATION_METRIC = 'tool_execution_duration_seconds';
@@ -10,7 +11,8 @@ export const toolExecutionsCounter = makeCounterProvider({
   labelNames: ['tool', 'status'],
 });
 
-export const toolDurationHistogram = makeHistogramProvider({
+/** While tracing runs, each bucket keeps the trace of its latest call as an exemplar (OpenMetrics scrapes show it). */
+export const toolDurationHistogram = makeTracedHistogramProvider({
   name: TOOL_DURATION_METRIC,
   help: 'Time a tool took to run, in seconds, by tool',
   labelNames: ['tool'],

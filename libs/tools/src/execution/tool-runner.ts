@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Clock } from '@app/core';
+import { Clock, Correlation } from '@app/core';
 import type { ClientRequestRelay } from '../provider/client-request-relay';
 import { abortedError, ToolError, ToolErrorCode } from '../provider/tool-error';
 import { isToolResult, textOf } from '../provider/tool-result';
@@ -22,6 +22,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   reportProgress?: (progress: number, total?: number, message?: string) => void;
   relay?: ClientRequestRelay;
+  /** The request's log correlation: every line logged for the call carries it (and so does the provider's). */
+  correlation?: Correlation;
 }
 
 export interface RunOutcome {
@@ -57,15 +59,19 @@ export class ToolRunner {
   async run(tool: CatalogTool, input: unknown, caller: RunCaller, options: RunOptions): Promise<RunOutcome> {
     const startedAt = this.clock.now();
     const started = performance.now();
-    const end = (status: RunOutcome['status'], result: unknown, error: ExecutionError | null, cancelled = false): RunOutcome => ({
-      status,
-      result,
-      error,
-      startedAt,
-      finishedAt: new Date(startedAt.getTime() + (performance.now() - started)),
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      cancelled,
-    });
+    const end = (status: RunOutcome['status'], result: unknown, error: ExecutionError | null, cancelled = false): RunOutcome => {
+      // At debug level each failed call says how it ended, with the request's correlation (never its input or output).
+      if (error) this.logger.debug({ ...options.correlation, tool: tool.id, code: error.code, cancelled }, 'Tool call failed');
+      return {
+        status,
+        result,
+        error,
+        startedAt,
+        finishedAt: new Date(startedAt.getTime() + (performance.now() - started)),
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        cancelled,
+      };
+    };
 
     const provider = this.registry.get(tool.provider);
     if (!provider) {
@@ -91,20 +97,21 @@ export class ToolRunner {
           permissions: caller.permissions,
           reportProgress: options.reportProgress,
           relay: options.relay,
+          correlation: options.correlation,
         }),
       );
       // The race returns at the deadline even when a tool ignores its signal.
       const raw = await Promise.race([work, aborted.promise]);
-      return this.checkOutput(tool, raw, end);
+      return this.checkOutput(tool, raw, end, options.correlation);
     } catch (error) {
       const cancelled = controller.signal.aborted && options.signal?.aborted === true;
-      return end('failed', null, this.describeFailure(tool, error), cancelled);
+      return end('failed', null, this.describeFailure(tool, error, options.correlation), cancelled);
     } finally {
       clearTimeout(timer);
       aborted.dispose();
       options.signal?.removeEventListener('abort', cancel);
       finished();
-      if (controller.signal.aborted && work) this.watchStraggler(tool, work);
+      if (controller.signal.aborted && work) this.watchStraggler(tool, work, options.correlation);
     }
   }
 
@@ -112,17 +119,18 @@ export class ToolRunner {
     tool: CatalogTool,
     raw: unknown,
     end: (status: RunOutcome['status'], result: unknown, error: ExecutionError | null) => RunOutcome,
+    correlation: Correlation | undefined,
   ): RunOutcome {
     let output: unknown;
     try {
       output = toPlainJson(raw);
     } catch (error) {
-      this.logger.error({ err: error, tool: tool.id }, 'Tool returned a value that is not JSON');
+      this.logger.error({ ...correlation, err: error, tool: tool.id }, 'Tool returned a value that is not JSON');
       return end('failed', null, { code: ExecutionFailureCode.INVALID_OUTPUT, message: 'The tool returned output that is not JSON' });
     }
     const mismatches = this.validator.checkOutput(tool, output);
     if (mismatches) {
-      this.logger.warn({ tool: tool.id, mismatches }, 'Tool output does not match its output schema');
+      this.logger.warn({ ...correlation, tool: tool.id, mismatches }, 'Tool output does not match its output schema');
       return end('failed', null, {
         code: ExecutionFailureCode.INVALID_OUTPUT,
         message: 'The tool returned output that does not match its output schema',
@@ -139,7 +147,7 @@ export class ToolRunner {
     return end('completed', output, null);
   }
 
-  private describeFailure(tool: CatalogTool, error: unknown): ExecutionError {
+  private describeFailure(tool: CatalogTool, error: unknown, correlation: Correlation | undefined): ExecutionError {
     if (error instanceof ToolError) {
       const described: ExecutionError = { code: String(error.code), message: String(error.message).slice(0, MAX_MESSAGE_LENGTH) };
       if (Array.isArray(error.details) && error.details.length > 0) {
@@ -151,12 +159,12 @@ export class ToolRunner {
       return described;
     }
     // Not an expected failure: the details (and stack) go to the log, never to the caller.
-    this.logger.error({ err: error, tool: tool.id }, 'Tool failed unexpectedly');
+    this.logger.error({ ...correlation, err: error, tool: tool.id }, 'Tool failed unexpectedly');
     return { code: ExecutionFailureCode.TOOL_FAILED, message: 'The tool failed unexpectedly' };
   }
 
   /** A tool still running after its signal fired is a bug in that tool: say so when it finally ends. */
-  private watchStraggler(tool: CatalogTool, work: Promise<unknown>): void {
+  private watchStraggler(tool: CatalogTool, work: Promise<unknown>, correlation: Correlation | undefined): void {
     const abortedAt = performance.now();
     let settled = false;
     work.then(
@@ -169,7 +177,7 @@ export class ToolRunner {
         .catch(() => undefined)
         .then(() => {
           this.logger.warn(
-            { tool: tool.id, lateByMs: Math.round(performance.now() - abortedAt) },
+            { ...correlation, tool: tool.id, lateByMs: Math.round(performance.now() - abortedAt) },
             'Tool kept working after its call was aborted',
           );
         });

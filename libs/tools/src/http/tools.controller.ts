@@ -12,6 +12,7 @@ import type { FastifyReply } from 'fastify';
 import {
   Actor,
   AppException,
+  correlate,
   CurrentActor,
   CurrentPrincipal,
   ErrorResponseDto,
@@ -118,7 +119,8 @@ export class ToolsController {
   ): Promise<ToolExecutionDto> {
     // The REST edge: the scope (the context asked for, or the key's own) is resolved here, once.
     const scope = await this.scopes.resolve(principal, body.context?.contextId);
-    const outcome = await this.executions.execute(scope, id, body, client);
+    // Every line the call logs carries the request's id, trace, user and session.
+    const outcome = await this.executions.execute({ ...scope, correlation: correlate(reply.request, principal) }, id, body, client);
     // The tool's own budget, in place of the general per-user one the global limiter wrote.
     if (outcome.rateLimit) reply.headers(rateLimitHeaders(outcome.rateLimit));
     return ToolExecutionDto.from(outcome.execution);

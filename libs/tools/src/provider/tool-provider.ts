@@ -1,3 +1,4 @@
+import type { Correlation } from '@app/core';
 import type { ClientRequestRelay } from './client-request-relay';
 
 /** A JSON Schema document (draft-07 keywords, also valid under 2020-12), compiled by ajv. */
@@ -70,6 +71,8 @@ export interface ToolCallContext {
   reportProgress?(progress: number, total?: number, message?: string): void;
   /** MCP callers: how the tool asks the calling agent for sampling, elicitation or roots (absent for REST). */
   relay?: ClientRequestRelay;
+  /** The request's log correlation (request, trace, user, session): spread it into every line logged for the call. */
+  correlation?: Correlation;
 }
 
 /**

@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { Client, ProtocolError, ProtocolErrorCode, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import type { CallToolResult, LoggingMessageNotificationParams, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { BackgroundJob, BackgroundJobs, type Clock } from '@app/core';
+import { BackgroundJob, BackgroundJobs, type Clock, type Correlation } from '@app/core';
+import { activeContext, inSpan, SpanKind, traceMeta, tracing } from '@app/telemetry';
 import { abortedError, ToolError, ToolErrorCode, throwIfAborted } from '../provider/tool-error';
 import type { ToolCallContext, ToolDefinition, ToolProvider } from '../provider/tool-provider';
 import { ToolResult, toolResultOf } from '../provider/tool-result';
@@ -264,23 +265,26 @@ export class UpstreamToolProvider implements ToolProvider {
     const tracked = this.track(relay);
     let result: CallToolResult;
     try {
-      result = (await client.callTool(
-        {
-          name: entry.upstreamName,
-          arguments: (input ?? {}) as Record<string, unknown>,
-          // 2026-07-28: the upstream sees the calling agent's capabilities and log level, not the gateway's, and a retry carries the agent's answers.
-          ...tracked.params,
-        },
-        {
-          // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
-          signal: ctx.signal,
-          timeout: this.config.timeouts.callMs,
-          // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
-          allowInputRequired: true,
-          ...(report
-            ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) }
-            : {}),
-        },
+      result = (await this.traced(entry.upstreamName, toolId, (traceFields) =>
+        client.callTool(
+          {
+            name: entry.upstreamName,
+            arguments: (input ?? {}) as Record<string, unknown>,
+            // 2026-07-28: the upstream sees the calling agent's capabilities and log level, not the gateway's, and a retry carries the agent's answers.
+            // Both eras: the trace continues upstream through `_meta` (SEP-414) while tracing runs.
+            ...withTraceMeta(tracked.params, traceFields),
+          },
+          {
+            // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
+            signal: ctx.signal,
+            timeout: this.config.timeouts.callMs,
+            // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
+            allowInputRequired: true,
+            ...(report
+              ? { onprogress: (p: { progress: number; total?: number; message?: string }) => report(p.progress, p.total, p.message) }
+              : {}),
+          },
+        ),
       )) as CallToolResult;
     } catch (error) {
       if (this.fallBackIfOutOfSpec(client, error)) {
@@ -291,7 +295,7 @@ export class UpstreamToolProvider implements ToolProvider {
           `Upstream ${this.config.name} answered protocol revision 2026-07-28 out of spec (${this.eraFallback?.reason}); the gateway reconnects to it on the 2025 era, try again shortly`,
         );
       }
-      throw this.callFailure(error, ctx.signal, generation, toolId);
+      throw this.callFailure(error, ctx, generation, toolId);
     } finally {
       this.inFlight -= 1;
       tracked.leave();
@@ -426,7 +430,12 @@ export class UpstreamToolProvider implements ToolProvider {
   }
 
   /** The connection of `generation` is gone: mark down, drop it, retry later. */
-  private fail(generation: number, error: unknown, during: 'connect' | 'close' | 'call' | 'ping' | 'list'): void {
+  private fail(
+    generation: number,
+    error: unknown,
+    during: 'connect' | 'close' | 'call' | 'ping' | 'list',
+    correlation?: Correlation,
+  ): void {
     if (generation !== this.generation || this.state === 'stopped') return;
     this.generation += 1;
     const reading = readFailure(error);
@@ -449,17 +458,50 @@ export class UpstreamToolProvider implements ToolProvider {
       void this.connect();
     }, delay);
     this.retryTimer.unref();
-    const log = { err: during === 'close' ? undefined : error, upstream: this.config.name, during, retryInMs: delay };
+    const log = { ...correlation, err: during === 'close' ? undefined : error, upstream: this.config.name, during, retryInMs: delay };
     if (wasConnected) this.logger.warn(log, `Upstream ${this.config.name} is down: ${this.lastError}`);
     else this.logger.warn(log, `Upstream ${this.config.name} could not be reached: ${this.lastError}`);
   }
 
-  private callFailure(error: unknown, signal: AbortSignal, generation: number, toolId: string): ToolError {
-    if (signal.aborted) return abortedError(signal);
+  /**
+   * A call to the upstream as one CLIENT span `tools/call {name}` (MCP and GenAI semantic
+   * conventions; never the arguments or the result) whose trace context `send` puts in the
+   * request's `_meta`; the HTTP transport adds it as headers too (see upstream-transport.ts).
+   * With tracing off `send` gets undefined and nothing else happens.
+   */
+  private traced<T>(
+    upstreamName: string,
+    toolId: string,
+    send: (traceFields: Record<string, string> | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (!tracing.tracer) return send(undefined);
+    return inSpan(
+      `tools/call ${upstreamName}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'mcp.method.name': 'tools/call',
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': upstreamName,
+          'app.tool.id': toolId,
+          'app.upstream.name': this.config.name,
+          ...(this.config.transport === 'http' ? { 'server.address': new URL(this.config.url).hostname } : {}),
+        },
+      },
+      async (span) => {
+        const result = await send(traceMeta(activeContext()));
+        if (span && (result as { isError?: unknown }).isError === true) span.setAttribute('error.type', 'tool_error');
+        return result;
+      },
+    );
+  }
+
+  private callFailure(error: unknown, ctx: ToolCallContext, generation: number, toolId: string): ToolError {
+    if (ctx.signal.aborted) return abortedError(ctx.signal);
     const reading = readFailure(error);
     switch (reading.kind) {
       case 'connection':
-        this.fail(generation, error, 'call');
+        this.fail(generation, error, 'call', ctx.correlation);
         return this.unavailable(reading.summary);
       case 'timeout':
         return new ToolError(ToolErrorCode.TIMEOUT, `Upstream ${this.config.name} did not answer within ${this.config.timeouts.callMs} ms`);
@@ -474,7 +516,10 @@ export class UpstreamToolProvider implements ToolProvider {
         );
       }
       default:
-        this.logger.error({ err: error, upstream: this.config.name, tool: toolId }, 'Upstream call failed unexpectedly');
+        this.logger.error(
+          { ...ctx.correlation, err: error, upstream: this.config.name, tool: toolId },
+          'Upstream call failed unexpectedly',
+        );
         return new ToolError(ToolErrorCode.UPSTREAM_ERROR, `Upstream ${this.config.name} failed: ${reading.summary}`);
     }
   }
@@ -594,4 +639,10 @@ function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
       },
     );
   });
+}
+
+/** Request params with the trace's `_meta` fields (when tracing runs) beside those the params already carry. */
+function withTraceMeta(params: Record<string, unknown>, traceFields: Record<string, string> | undefined): Record<string, unknown> {
+  if (!traceFields) return params;
+  return { ...params, _meta: { ...traceFields, ...((params._meta as Record<string, unknown> | undefined) ?? {}) } };
 }

@@ -1,6 +1,7 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { FetchLike, Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { activeContext, tracing, withTraceHeaders } from '@app/telemetry';
 import { callStreamFetch } from './call-streams';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from './upstream-config';
 
@@ -42,6 +43,9 @@ function stdioTransport(config: StdioUpstreamConfig): StdioClientTransport {
 }
 
 function httpTransport(config: HttpUpstreamConfig, options: TransportOptions): StreamableHTTPClientTransport {
+  const send: FetchLike = options.fetch ?? ((url, init) => fetch(url, init));
+  // While tracing runs, each request to the upstream carries the active trace context (W3C headers).
+  const traced: FetchLike = tracing.tracer ? (url, init) => send(url, withTraceHeaders(init, activeContext())) : send;
   return new StreamableHTTPClientTransport(new URL(config.url), {
     requestInit: { headers: { ...config.headers } },
     // Redirects stay on the configured origin (the SDK's default, stated because credentials ride along).
@@ -49,6 +53,6 @@ function httpTransport(config: HttpUpstreamConfig, options: TransportOptions): S
     // The server-to-client SSE stream retries briefly on its own; longer outages are the provider's reconnect loop.
     reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     // Server→client requests and log messages come back marked with the agent request they concern (call-streams.ts).
-    fetch: callStreamFetch(options.fetch ?? ((url, init) => fetch(url, init))),
+    fetch: callStreamFetch(traced),
   });
 }

@@ -1,0 +1,57 @@
+import { context, trace } from '@opentelemetry/api';
+import { JSONRPCRequest, Result, Server, ServerContext } from '@modelcontextprotocol/server';
+import { Attributes, contextFromMeta, inSpan, metaHasTraceContext, SpanKind, tracing } from '@app/telemetry';
+
+type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
+type JsonRpcRequest = JSONRPCRequest;
+
+/** The span name's target (semantic conventions for MCP): a tool's or prompt's name; nothing else. */
+const TARGET_OF: Record<string, string> = { 'tools/call': 'gen_ai.tool.name', 'prompts/get': 'gen_ai.prompt.name' };
+
+/**
+ * The SDK `Server` with one SERVER span per MCP request it handles (every era and transport: the
+ * same builder serves 2026-07-28 HTTP, 2025 sessions and WebSocket connections), named
+ * `{mcp.method.name} {target}` with the MCP semantic-convention attributes. The parent is the
+ * trace context the request carries in `params._meta` (SEP-414) when it has one, with a link to
+ * the HTTP request's span; else the active context (the HTTP request's span). Argument values
+ * and results never become attributes. With tracing off this is the plain `Server`.
+ */
+export class TracedServer extends Server {
+  protected override _wrapHandler(method: string, handler: Handler): Handler {
+    const wrapped = super._wrapHandler(method, handler);
+    if (!tracing.tracer) return wrapped;
+    return (request, ctx) =>
+      inSpan(spanNameOf(method, request), mcpSpanRequest(method, request, ctx), async (span) => {
+        const result = await wrapped(request, ctx);
+        if (span && method === 'tools/call' && (result as { isError?: unknown }).isError === true) {
+          span.setAttribute('error.type', 'tool_error');
+        }
+        return result;
+      });
+  }
+}
+
+function paramsOf(request: JsonRpcRequest): Record<string, unknown> | undefined {
+  const params = (request as { params?: unknown }).params;
+  return typeof params === 'object' && params !== null ? (params as Record<string, unknown>) : undefined;
+}
+
+function spanNameOf(method: string, request: JsonRpcRequest): string {
+  const name = TARGET_OF[method] ? paramsOf(request)?.name : undefined;
+  return typeof name === 'string' ? `${method} ${name}` : method;
+}
+
+function mcpSpanRequest(method: string, request: JsonRpcRequest, ctx: ServerContext) {
+  const params = paramsOf(request);
+  const meta = metaHasTraceContext(ctx.mcpReq._meta) ? ctx.mcpReq._meta : params?._meta;
+  const active = context.active();
+  const parent = contextFromMeta(meta, active);
+  const httpSpan = parent !== active ? trace.getSpan(active) : undefined;
+  const attributes: Attributes = { 'mcp.method.name': method, 'jsonrpc.request.id': String(ctx.mcpReq.id), 'network.transport': 'tcp' };
+  if (ctx.sessionId) attributes['mcp.session.id'] = ctx.sessionId;
+  const targetKey = TARGET_OF[method];
+  if (targetKey && typeof params?.name === 'string') attributes[targetKey] = params.name;
+  if (method === 'tools/call') attributes['gen_ai.operation.name'] = 'execute_tool';
+  if (metaHasTraceContext(meta)) attributes['app.mcp.trace_context'] = '_meta';
+  return { kind: SpanKind.SERVER, attributes, parent, links: httpSpan ? [{ context: httpSpan.spanContext() }] : undefined };
+}
