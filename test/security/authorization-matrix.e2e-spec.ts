@@ -258,6 +258,32 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: '/api/v1/admin/oauth/clients' }),
     expect: '401 403 403 200 403 403 403 403 403',
   },
+  // Federated prompts and resources (extension): tools:execute, a bound key within its context; no upstream here.
+  'GET /api/v1/prompts': { probe: () => ({ path: '/api/v1/prompts' }), expect: '401 200 200 200 200 403 200 403 200' },
+  'GET /api/v1/prompts/:name': { probe: () => ({ path: `/api/v1/prompts/${MISSING}` }), expect: '401 404 404 404 404 403 404 403 404' },
+  'POST /api/v1/prompts/:name/render': {
+    probe: () => ({ path: `/api/v1/prompts/${MISSING}/render`, body: { arguments: {} } }),
+    expect: '401 404 404 404 404 403 404 403 404',
+  },
+  'GET /api/v1/resources': { probe: () => ({ path: '/api/v1/resources' }), expect: '401 200 200 200 200 403 200 403 200' },
+  'GET /api/v1/resources/templates': {
+    probe: () => ({ path: '/api/v1/resources/templates' }),
+    expect: '401 200 200 200 200 403 200 403 200',
+  },
+  'GET /api/v1/resources/read': {
+    probe: () => ({ path: `/api/v1/resources/read?uri=${encodeURIComponent(`mcp-upstream://${MISSING}/x`)}` }),
+    expect: '401 404 404 404 404 403 404 403 404',
+  },
+  // Enterprise IdP sign-in (extension): public; no provider is configured here.
+  'GET /api/v1/auth/oidc': { probe: () => ({ path: '/api/v1/auth/oidc' }), expect: '200 200 200 200 200 200 200 200 200' },
+  'GET /api/v1/auth/oidc/:provider': {
+    probe: () => ({ path: `/api/v1/auth/oidc/${MISSING}` }),
+    expect: '404 404 404 404 404 404 404 404 404',
+  },
+  'GET /api/v1/auth/oidc/:provider/callback': {
+    probe: () => ({ path: `/api/v1/auth/oidc/${MISSING}/callback` }),
+    expect: '404 404 404 404 404 404 404 404 404',
+  },
   'DELETE /api/v1/admin/oauth/clients/:id': {
     probe: () => ({ path: `/api/v1/admin/oauth/clients/${MISSING}` }),
     expect: '401 403 403 404 403 403 403 403 403',
