@@ -4,6 +4,7 @@ import { generateKeyPair, importJWK, SignJWT, UnsecuredJWT } from 'jose';
 import { Browser, chromium } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { connectHttp, listAll } from '../mcp/mcp-test-kit';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/browser';
 import { errorBodyProblem, expectError } from '../support/error-body';
 import { ADMIN_EMAIL, identityEnv, login, PASSWORD, signUp } from '../support/identity';
 import { waitFor } from '../support/polling';
@@ -11,16 +12,6 @@ import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app
 import { CorporateIdp, IDP_AUDIENCE, IDP_CLIENT_ID, IDP_CLIENT_SECRET, IdpAccount } from './corporate-idp';
 
 const KINDS = process.env.IDP_KINDS ? (process.env.IDP_KINDS.split(',') as typeof DATABASE_KINDS) : DATABASE_KINDS;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /**
  * Enterprise identity providers against a real OpenID provider (oidc-provider on loopback as the
@@ -89,7 +80,7 @@ describe.each(KINDS)('enterprise identity provider (%s)', (kind) => {
     await idp.configure([`${t.baseUrl}/api/v1/auth/oidc/corp/callback`]);
     db = t.app.get(DataSource);
     // Playwright gives the browser a fresh, temporary profile (--user-data-dir) of its own.
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
 
   afterAll(async () => {
