@@ -16,6 +16,8 @@ export interface FaultServer {
   server: ServerProcess;
   database: TestDatabase;
   dataDir: string;
+  /** Starts the built server again, with the same environment, database and DATA_DIR (after it died); `server` is the new one. */
+  restart(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -27,17 +29,38 @@ export async function startFaultServer(
   // Migrated already (a copy of the suites' template): these suites are about faults, not migrating.
   const database = await createTestDatabase('smcp_fault', { schema: 'migrated' });
   const dataDir = mkdtempSync(join(tmpdir(), 'smcp-fault-'));
-  const server = await spawnServer({
+  const serverEnv = {
     DATA_DIR: dataDir,
     DATABASE_URL: await databaseUrl(database),
     ...identityEnv({ RATE_LIMIT: '1000000', LOG_LEVEL: 'info' }),
     ...env,
-  });
-  const cleanup = async () => {
-    server.child.kill('SIGKILL');
-    await database.drop().catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
   };
+  const fault: FaultServer = {
+    server: await spawnServer(serverEnv),
+    database,
+    dataDir,
+    restart: async () => {
+      fault.server.child.kill('SIGKILL');
+      await fault.server.exited;
+      fault.server = await spawnServer(serverEnv);
+      await untilReady(fault.server);
+    },
+    cleanup: async () => {
+      fault.server.child.kill('SIGKILL');
+      await database.drop().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await untilReady(fault.server);
+  } catch (error) {
+    await fault.cleanup();
+    throw error;
+  }
+  return fault;
+}
+
+async function untilReady(server: ServerProcess): Promise<void> {
   try {
     await Promise.race([
       // A hang guard, wide enough for a loaded machine (45 s failed at load average 20 on 2 cores).
@@ -45,10 +68,8 @@ export async function startFaultServer(
       server.exited.then((code) => Promise.reject(new Error(`server exited with ${code}`))),
     ]);
   } catch (error) {
-    await cleanup();
     throw new Error(`${(error as Error).message}\n${server.stderr()}`);
   }
-  return { server, database, dataDir, cleanup };
 }
 
 export async function loginAdmin(baseUrl: string): Promise<string> {

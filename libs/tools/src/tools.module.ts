@@ -57,6 +57,14 @@ import { TOOL_PROVIDERS } from './tool-providers.token';
     toolExecutionsCounter,
     toolDurationHistogram,
   ],
-  exports: [ToolCatalogService, ToolExecutionService, ToolRuntimeStats, ToolProviderRegistry, ToolRateLimiter, RateLimitStore],
+  exports: [
+    ToolCatalogService,
+    ToolExecutionService,
+    ToolRuntimeStats,
+    ToolProviderRegistry,
+    ToolRateLimiter,
+    RateLimitStore,
+    ExecutionRecorder,
+  ],
 })
 export class ToolsModule {}

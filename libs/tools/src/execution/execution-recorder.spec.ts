@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { AuditEntry } from '@app/audit';
 import { ExecutionRecorder } from './execution-recorder';
-import { anExecution, anOutcome, deferred } from './execution.test-helpers';
-import type { ExecutionFinish } from './tool-execution.repository';
+import { anExecution, anOutcome, deferred, T0 } from './execution.test-helpers';
+import type { ExecutionFinish, NewExecution, StoredExecution } from './tool-execution.repository';
 import type { ToolExecution } from './tool-execution';
 
 type Finished = { execution: ToolExecution; finish: ExecutionFinish };
@@ -12,11 +12,28 @@ type Finished = { execution: ToolExecution; finish: ExecutionFinish };
  * repository's finishMany (which rows it "wrote"), the audit service, session activity and the
  * two Prometheus metrics. Constructor wiring lives here only.
  */
+/** A gate the fakes wait at while the test holds it (like a statement in progress); `hold()` returns its release. */
+function gate() {
+  let held: Promise<void> | undefined;
+  return {
+    passed: async () => held,
+    hold: () => {
+      const d = deferred();
+      held = d.promise;
+      return () => {
+        held = undefined;
+        d.resolve();
+      };
+    },
+  };
+}
+
 function setup(options: { maxStoredBytes?: number } = {}) {
   const transactions: Array<{ manager: object; finished: Finished[]; audited: AuditEntry[]; chainLocked?: boolean }> = [];
   /** Which ids the "database" still has leased to this process (others: lease lost). */
   const leased = new Set<string>(['exe_1', 'exe_2', 'exe_3']);
-  let gate: Promise<void> | undefined;
+  const finishGate = gate();
+  const insertGate = gate();
   const unitOfWork = {
     run: async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
       const manager = { id: transactions.length };
@@ -24,9 +41,18 @@ function setup(options: { maxStoredBytes?: number } = {}) {
       return work(manager);
     },
   };
+  /** INSERTs of rows: alone (manager null, no transaction) or in a transaction; the test may hold or refuse them. */
+  const inserts: Array<{ tx: number | null; rows: NewExecution[] }> = [];
+  let refuseInserts: Error | undefined;
   const repository = {
+    insertMany: jest.fn(async (manager: { id: number } | null, rows: NewExecution[]) => {
+      inserts.push({ tx: manager?.id ?? null, rows });
+      await insertGate.passed();
+      if (refuseInserts) throw refuseInserts;
+      return rows.map(() => true);
+    }),
     finishMany: jest.fn(async (manager: { id: number }, finished: Finished[]) => {
-      if (gate) await gate;
+      await finishGate.passed();
       transactions[manager.id].finished.push(...finished);
       return finished.map((f) => leased.has(f.execution.id));
     }),
@@ -54,20 +80,18 @@ function setup(options: { maxStoredBytes?: number } = {}) {
   return {
     recorder,
     transactions,
+    inserts,
+    repository,
+    refuseInsertsWith: (error: Error | undefined) => (refuseInserts = error),
+    /** Holds every insertMany until the returned function is called. */
+    holdInserts: insertGate.hold,
     leased,
     audit,
     activity,
     executions,
     duration,
     /** Holds every finishMany until the returned function is called. */
-    hold: () => {
-      const d = deferred();
-      gate = d.promise;
-      return () => {
-        gate = undefined;
-        d.resolve();
-      };
-    },
+    hold: finishGate.hold,
   };
 }
 
@@ -181,6 +205,138 @@ describe('ExecutionRecorder', () => {
     expect(f.transactions).toHaveLength(1);
     expect(f.transactions[0].audited.map((entry) => entry.details!.executionId)).toEqual(['exe_1']);
     expect(f.activity.count).toHaveBeenCalledTimes(1);
+  });
+
+  describe('a synchronous call whose tool runs before its start row is written', () => {
+    const stored: StoredExecution = { input: '{"message":"hi"}', payload: null, callerPermissions: null };
+    const leaseUntil = new Date(T0.getTime() + 60_000);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('writes one row, in its final state, with its audit record, when the call ends before the start row went out', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      // The tool ran within the same turn: the outcome takes the start row's place in the queue.
+      expect(await f.recorder.finish(execution, anOutcome({ durationMs: 5 }), started)).toBe(true);
+
+      expect(f.inserts).toHaveLength(1);
+      expect(f.inserts[0].tx).toBe(0);
+      expect(f.inserts[0].rows).toEqual([
+        {
+          execution,
+          stored,
+          lockedUntil: null,
+          finish: { status: 'completed', error: null, finishedAt: expect.any(Date), durationMs: 5, storedResult: '{"echoed":"hi"}' },
+        },
+      ]);
+      expect(f.repository.finishMany).not.toHaveBeenCalled();
+      expect(f.transactions).toHaveLength(1);
+      expect(f.transactions[0].audited.map((entry) => [entry.details!.executionId, entry.details!.status])).toEqual([
+        ['exe_1', 'completed'],
+      ]);
+      // No UPDATE took the chain lock: the audit writer takes it.
+      expect(f.transactions[0].chainLocked).toBe(false);
+      expect(f.activity.count).toHaveBeenCalledWith('ses_alice', { toolExecutions: 1, errors: 0 });
+    });
+
+    it('writes the start row alone (one INSERT, no transaction) when the tool is still running, and the outcome as an UPDATE after it', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      await turn();
+      expect(f.inserts).toEqual([{ tx: null, rows: [{ execution, stored, lockedUntil: leaseUntil }] }]);
+      expect(f.transactions).toHaveLength(0);
+
+      expect(await f.recorder.finish(execution, anOutcome(), started)).toBe(true);
+      expect(f.inserts).toHaveLength(1);
+      expect(f.transactions).toHaveLength(1);
+      expect(f.transactions[0].finished.map((row) => row.execution.id)).toEqual(['exe_1']);
+      expect(f.transactions[0].chainLocked).toBe(true);
+    });
+
+    it('sends the outcome only after the start row is committed, when the call ends while that row is being written', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      const release = f.holdInserts();
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      await turn();
+      const finished = f.recorder.finish(execution, anOutcome(), started);
+      await turn();
+      await turn();
+      // Another batch could go now, but an UPDATE before the INSERT committed would find no row.
+      expect(f.repository.finishMany).not.toHaveBeenCalled();
+      release();
+      expect(await finished).toBe(true);
+      expect(f.transactions.map((tx) => tx.finished.map((row) => row.execution.id))).toEqual([['exe_1']]);
+    });
+
+    it('writes the one final row when the start row could not be written, and counts the call once', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      f.refuseInsertsWith(new Error('insert refused'));
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      await turn();
+      await turn();
+      f.refuseInsertsWith(undefined);
+      expect(await f.recorder.finish(execution, anOutcome(), started)).toBe(true);
+      expect(f.inserts.map((insert) => [insert.tx, insert.rows[0].finish?.status ?? 'running'])).toEqual([
+        [null, 'running'],
+        [0, 'completed'],
+      ]);
+      expect(f.transactions[0].audited).toHaveLength(1);
+      expect(f.activity.count).toHaveBeenCalledTimes(1);
+    });
+
+    it('fails the call (nothing is counted) when its one row cannot be written', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      f.refuseInsertsWith(new Error('insert refused'));
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      await expect(f.recorder.finish(execution, anOutcome(), started)).rejects.toThrow('insert refused');
+      expect(f.activity.count).not.toHaveBeenCalled();
+    });
+
+    it('answers a requestId call whether its row was created, once that row is committed', async () => {
+      const f = setup();
+      const release = f.holdInserts();
+      const started = f.recorder.start(anExecution({ requestId: 'req-1' }), stored, leaseUntil);
+      let created: boolean | undefined;
+      void f.recorder.created(started).then((value) => (created = value));
+      await turn();
+      await turn();
+      expect(created).toBeUndefined();
+      release();
+      await turn();
+      expect(created).toBe(true);
+    });
+  });
+
+  it('commits other audit records (federated reads) in the same transaction as finished calls, in the order they came', async () => {
+    const f = setup();
+    const entry = (resource: string): AuditEntry =>
+      ({ action: 'resource.read', userId: 'usr_alice', resource, result: 'success', severity: 'info', details: {} }) as AuditEntry;
+    await Promise.all([
+      f.recorder.recordAudit(entry('resource:a')),
+      f.recorder.finish(anExecution({ id: 'exe_1' }), anOutcome()),
+      f.recorder.recordAudit(entry('resource:b')),
+    ]);
+    expect(f.transactions).toHaveLength(1);
+    expect(f.transactions[0].audited.map((audited) => audited.resource)).toEqual(['resource:a', 'tool:tool_echo', 'resource:b']);
+  });
+
+  it('keeps at most two group-commit transactions in progress; what arrives meanwhile waits for one of them', async () => {
+    const f = setup();
+    const release = f.hold();
+    const pending = [f.recorder.finish(anExecution({ id: 'exe_1' }), anOutcome())];
+    await new Promise((resolve) => setImmediate(resolve));
+    pending.push(f.recorder.finish(anExecution({ id: 'exe_2' }), anOutcome()));
+    await new Promise((resolve) => setImmediate(resolve));
+    pending.push(f.recorder.finish(anExecution({ id: 'exe_3' }), anOutcome()));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(f.transactions).toHaveLength(2);
+    release();
+    expect(await Promise.all(pending)).toEqual([true, true, true]);
+    expect(f.transactions.map((tx) => tx.finished.map((row) => row.execution.id))).toEqual([['exe_1'], ['exe_2'], ['exe_3']]);
   });
 
   it('keeps a redacted, bounded copy of the input', () => {

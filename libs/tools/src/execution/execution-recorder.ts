@@ -8,24 +8,71 @@ import { SessionActivityService } from '@app/sessions';
 import { observeTraced } from '@app/health';
 import { boundedJson } from '../common/stored-json';
 import type { ToolExecution } from './tool-execution';
-import { ExecutionFinish, ToolExecutionRepository } from './tool-execution.repository';
+import { ExecutionFinish, NewExecution, StoredExecution, ToolExecutionRepository } from './tool-execution.repository';
 import { TOOL_DURATION_METRIC, TOOL_EXECUTIONS_METRIC } from './tool-metrics';
-import { WriteBatcher } from './write-batcher';
+import { BatchTicket, WriteBatcher } from './write-batcher';
 import { UnitOfWork } from '@app/database';
 
-/** Calls recorded in one transaction at most (bounds its statements' size and its lock time). */
+/** Items (rows, outcomes, audit records) written in one transaction at most (bounds its statements' size and its lock time). */
 const MAX_BATCH = 256;
+/**
+ * Group-commit transactions in progress at the same time at most. They serialise on the audit
+ * chain lock, but only from their UPDATE on: a second one sends its BEGIN and INSERT while the
+ * first holds the lock, and commits right after it. More only queue on the lock (and the pool).
+ */
+const MAX_IN_FLIGHT = 2;
+
+/** What goes into the group commit. */
+type GroupItem =
+  /** A synchronous call's `running` row, leased to this process. */
+  | { kind: 'start'; row: NewExecution }
+  /** A call that ended before its start row was written: one row, final, and its audit record. */
+  | { kind: 'once'; row: NewExecution & { finish: ExecutionFinish } }
+  /** The outcome of a call whose row is written: the UPDATE, and its audit record. */
+  | { kind: 'finish'; execution: ToolExecution; finish: ExecutionFinish }
+  /** An audit record of something else that must commit before it is answered (federated reads). */
+  | { kind: 'audit'; entry: AuditEntry };
+
+/**
+ * The start row of one synchronous call, as far as this process knows: still queued (the call's
+ * outcome may take its place), written, or not written (its write failed: the outcome goes in
+ * as the call's one row).
+ */
+export class StartedCall {
+  /** @internal */
+  state: 'queued' | 'written' | 'absent';
+
+  /** @internal */
+  constructor(
+    readonly ticket: BatchTicket<GroupItem, boolean> | null,
+    readonly row: NewExecution | null,
+  ) {
+    this.state = ticket ? 'queued' : 'written';
+  }
+
+  /** A row that is already there (a call taken over from a dead process). */
+  static written(): StartedCall {
+    return new StartedCall(null, null);
+  }
+}
 
 /**
  * Step 7 of the pipeline, shared by synchronous calls and the queue: the execution row and its
  * audit record in one short transaction (never open while a tool runs), then the session's
  * counters and the Prometheus figures.
  *
- * Calls that finish while a recording transaction is in progress are recorded together in the
- * next one (group commit): one UPDATE of their rows, which also takes the audit chain lock, and
- * one INSERT of their audit records. Every call still commits with its audit record and answers
- * only after that commit; the chain lock, the dominant cost under load, is taken once per batch
- * instead of once per call. A failing batch is retried call by call (WriteBatcher).
+ * Group commit (one WriteBatcher, up to MAX_IN_FLIGHT transactions at once): what arrives while
+ * a transaction is in progress goes into the next one: the `running` rows of calls that start
+ * (one INSERT), the outcomes of calls that finished (one UPDATE, which also takes the audit chain
+ * lock) and the audit records (one INSERT, chained in order). A synchronous call does not wait
+ * for its `running` row: its tool runs at once, and a call that ends before that row went to the
+ * database (an in-process tool, or any call under load) replaces it in the queue by its one
+ * final row and audit record. Every call still commits with its audit record and answers only
+ * after that commit; the chain lock, the dominant cost under load, is taken once per batch
+ * instead of once per call. A failing batch is retried item by item (WriteBatcher).
+ *
+ * A crash mid-call therefore leaves either no row (the caller got no answer) or a `running` row
+ * whose lease the sweeper fails once it expires; never an answered call without its rows.
  *
  * The counters go through SessionActivityService's write-behind, not into that transaction:
  * every call of a session updates the same `sessions` row, and concurrent calls of one session
@@ -37,10 +84,11 @@ const MAX_BATCH = 256;
 export class ExecutionRecorder {
   private readonly logger = new Logger(ExecutionRecorder.name);
   private readonly maxStoredBytes: number;
-  private readonly finishes = new WriteBatcher(
-    (finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>) => this.writeFinishes(finished),
+  private readonly group = new WriteBatcher(
+    (items: GroupItem[]) => this.writeGroup(items),
     MAX_BATCH,
     isDatabaseUnavailable,
+    MAX_IN_FLIGHT,
   );
 
   constructor(
@@ -61,11 +109,49 @@ export class ExecutionRecorder {
   }
 
   /**
-   * Records the end of a call this process ran. Returns false when the lease was lost (another
-   * process took the row over): then nothing is written and the caller must not report success.
-   * Resolves only once the row and its audit record are committed.
+   * Queues a synchronous call's `running` row, leased to this process until `lockedUntil`, and
+   * returns at once: the tool may run before the row is written (see created()).
    */
-  async finish(execution: ToolExecution, outcome: Omit<ExecutionFinish, 'storedResult'> & { result: unknown }): Promise<boolean> {
+  start(execution: ToolExecution, stored: StoredExecution, lockedUntil: Date): StartedCall {
+    const row: NewExecution = { execution, stored, lockedUntil };
+    const ticket = this.group.enqueue({ kind: 'start', row });
+    // Whoever needs the outcome awaits it (created(), finish()); a failure nobody awaits yet is not unhandled.
+    ticket.result.catch(() => undefined);
+    return new StartedCall(ticket, row);
+  }
+
+  /**
+   * Waits for the start row: true once it is committed, false when the caller's requestId was
+   * taken (nothing inserted). For calls whose row must exist before their tool runs.
+   */
+  async created(started: StartedCall): Promise<boolean> {
+    if (!started.ticket) return true;
+    try {
+      const created = await started.ticket.result;
+      started.state = created ? 'written' : 'absent';
+      return created;
+    } catch (error) {
+      started.state = 'absent';
+      throw error;
+    }
+  }
+
+  /** Records an audit record through the group commit; resolves once it is committed. */
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.group.submit({ kind: 'audit', entry });
+  }
+
+  /**
+   * Records the end of a call this process ran. Returns false when the lease was lost (another
+   * process took the row over, or an earlier attempt's write committed): then nothing is written
+   * and the caller must not report success. Resolves only once the row and its audit record are
+   * committed.
+   */
+  async finish(
+    execution: ToolExecution,
+    outcome: Omit<ExecutionFinish, 'storedResult'> & { result: unknown },
+    started: StartedCall = StartedCall.written(),
+  ): Promise<boolean> {
     const finish: ExecutionFinish = {
       status: outcome.status,
       error: outcome.error,
@@ -73,7 +159,7 @@ export class ExecutionRecorder {
       durationMs: outcome.durationMs,
       storedResult: outcome.result === null && outcome.status === 'failed' ? null : boundedJson(outcome.result, this.maxStoredBytes),
     };
-    const recorded = await this.finishes.submit({ execution, finish });
+    const recorded = await this.writeFinish(execution, finish, started);
     if (!recorded) {
       this.logger.warn(
         { executionId: execution.id, tool: execution.toolId },
@@ -86,17 +172,65 @@ export class ExecutionRecorder {
     return true;
   }
 
-  /** One transaction for calls that finished together: their rows, then their audit records, chained in order. */
-  private async writeFinishes(finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>): Promise<boolean[]> {
-    return this.unitOfWork.run(async (manager) => {
-      const written = await this.repository.finishMany(manager, finished);
-      const entries = finished
-        .filter((_, i) => written[i])
-        .map(({ execution, finish }) =>
-          this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }),
-        );
-      await this.audit.recordMany(manager, entries, { chainLocked: true });
+  /** The outcome's write: in place of the start row while that is queued, else after it (it must be committed first). */
+  private async writeFinish(execution: ToolExecution, finish: ExecutionFinish, started: StartedCall): Promise<boolean> {
+    if (started.state === 'queued' && started.ticket && started.row) {
+      const once = { ...started.row, lockedUntil: null, finish };
+      if (started.ticket.replace({ kind: 'once', row: once })) return this.settle(started, started.ticket.result);
+      try {
+        started.state = (await started.ticket.result) ? 'written' : 'absent';
+      } catch {
+        started.state = 'absent';
+      }
+    }
+    if (started.state === 'absent' && started.row) {
+      // The start row was never written (its write failed): the call's one row, final.
+      return this.settle(started, this.group.submit({ kind: 'once', row: { ...started.row, lockedUntil: null, finish } }));
+    }
+    return this.group.submit({ kind: 'finish', execution, finish });
+  }
+
+  /** A `once` write: on success the row is there; when it fails, a retry writes it again (or finds it written). */
+  private async settle(started: StartedCall, write: Promise<boolean>): Promise<boolean> {
+    try {
+      const written = await write;
+      started.state = 'written';
       return written;
+    } catch (error) {
+      started.state = 'absent';
+      throw error;
+    }
+  }
+
+  /**
+   * One batch of the group commit. Only start rows: one INSERT, no transaction, no chain lock.
+   * Otherwise one transaction: the INSERT of new rows, the UPDATE of finished ones (taking the
+   * chain lock), then the audit records of the calls written and the other records, in order.
+   */
+  private async writeGroup(items: GroupItem[]): Promise<boolean[]> {
+    const rows = items.flatMap((item) => (item.kind === 'start' || item.kind === 'once' ? [item.row] : []));
+    if (items.every((item) => item.kind === 'start')) return this.repository.insertMany(null, rows);
+    return this.unitOfWork.run(async (manager) => {
+      const inserted = rows.length > 0 ? await this.repository.insertMany(manager, rows) : [];
+      const finishes = items.flatMap((item) => (item.kind === 'finish' ? [{ execution: item.execution, finish: item.finish }] : []));
+      const updated = finishes.length > 0 ? await this.repository.finishMany(manager, finishes) : [];
+      let nextInserted = 0;
+      let nextUpdated = 0;
+      const entries: AuditEntry[] = [];
+      const results = items.map((item) => {
+        if (item.kind === 'audit') {
+          entries.push(item.entry);
+          return true;
+        }
+        const written = item.kind === 'finish' ? updated[nextUpdated++] : inserted[nextInserted++];
+        if (written && item.kind !== 'start') {
+          const { execution, finish } = item.kind === 'finish' ? item : item.row;
+          entries.push(this.auditEntry({ ...execution, status: finish.status, error: finish.error, durationMs: finish.durationMs }));
+        }
+        return written;
+      });
+      await this.audit.recordMany(manager, entries, { chainLocked: updated.some(Boolean) });
+      return results;
     });
   }
 

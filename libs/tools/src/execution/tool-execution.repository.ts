@@ -20,11 +20,16 @@ export interface ExecutionFinish {
   durationMs: number;
 }
 
-/** A row about to be inserted. */
-interface NewExecution {
+/**
+ * A row about to be inserted: `running` (leased to this process until `lockedUntil`) or `pending`;
+ * or, with `finish`, a synchronous call that ended before its start row was written, inserted
+ * once in its final state.
+ */
+export interface NewExecution {
   execution: ToolExecution;
   stored: StoredExecution;
   lockedUntil: Date | null;
+  finish?: ExecutionFinish;
 }
 
 /** How a row keeps what the queue needs: the exact parameters and the caller's narrower permissions. */
@@ -46,7 +51,11 @@ export class ToolExecutionRepository {
   /** This process's name in `locked_by`: a lease names who holds it. */
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
-  private readonly inserts = new WriteBatcher((rows: NewExecution[]) => this.insertMany(rows), MAX_INSERT_BATCH, isDatabaseUnavailable);
+  private readonly inserts = new WriteBatcher(
+    (rows: NewExecution[]) => this.insertMany(null, rows),
+    MAX_INSERT_BATCH,
+    isDatabaseUnavailable,
+  );
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -66,21 +75,28 @@ export class ToolExecutionRepository {
     return { execution: earlier, created: false };
   }
 
-  /** One INSERT for many rows; per row, whether it was inserted (false: its requestId was taken). */
-  private async insertMany(rows: NewExecution[]): Promise<boolean[]> {
+  /**
+   * One INSERT for many rows (in the caller's transaction, given one); per row, whether it was
+   * inserted. False when its requestId was taken, or when its id already exists (a final row
+   * written by an earlier attempt whose answer was lost).
+   */
+  async insertMany(manager: EntityManager | null, rows: NewExecution[]): Promise<boolean[]> {
     const column = <V>(pick: (row: NewExecution) => V): V[] => rows.map(pick);
     const inserted = returnedRows<{ id: string }>(
-      await this.dataSource.query(
+      await (manager ?? this.dataSource).query(
         `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions)
+           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+           result, error, finished_at, duration_ms)
          SELECT id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions
+                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+                result, error, finished_at, duration_ms
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::jsonb[],
                        $10::int[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],
-                       $17::timestamptz[], $18::text[], $19::text[])
+                       $17::timestamptz[], $18::text[], $19::text[], $20::jsonb[], $21::jsonb[], $22::timestamptz[], $23::float8[])
              AS r(id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions)
-         ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+                  result, error, finished_at, duration_ms)
+         ON CONFLICT DO NOTHING
          RETURNING id`,
         [
           column((r) => r.execution.id),
@@ -89,7 +105,7 @@ export class ToolExecutionRepository {
           column((r) => r.execution.sessionId),
           column((r) => r.execution.requestId),
           column((r) => r.execution.requestHash),
-          column((r) => r.execution.status),
+          column((r) => r.finish?.status ?? r.execution.status),
           column((r) => r.execution.async),
           column((r) => r.stored.input),
           column((r) => r.execution.timeoutMs),
@@ -98,10 +114,14 @@ export class ToolExecutionRepository {
           column((r) => r.execution.createdAt),
           column((r) => r.execution.startedAt),
           column((r) => r.execution.attempts),
-          column((r) => (r.lockedUntil ? this.workerId : null)),
-          column((r) => r.lockedUntil),
-          column((r) => r.stored.payload),
+          column((r) => (r.lockedUntil && !r.finish ? this.workerId : null)),
+          column((r) => (r.finish ? null : r.lockedUntil)),
+          column((r) => (r.finish ? null : r.stored.payload)),
           column((r) => r.stored.callerPermissions),
+          column((r) => r.finish?.storedResult ?? null),
+          column((r) => (r.finish?.error ? JSON.stringify(r.finish.error) : null)),
+          column((r) => r.finish?.finishedAt ?? null),
+          column((r) => r.finish?.durationMs ?? null),
         ],
       ),
     );

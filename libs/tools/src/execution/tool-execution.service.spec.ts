@@ -69,6 +69,11 @@ function setup(tools: CatalogTool[] = [aTool()]) {
   let finishFailures: Error[] = [];
   const recorder = {
     storedInput: (input: unknown) => JSON.stringify(input),
+    // The start row "commits" at once (the real recorder's group commit is ExecutionRecorder's spec).
+    start: jest.fn((execution: ToolExecution, stored: StoredExecution, lockedUntil: Date) => ({
+      created: repository.insert(execution, stored, lockedUntil).then((inserted) => inserted.created),
+    })),
+    created: async (started: { created: Promise<boolean> }) => started.created,
     finish: jest.fn(async (execution: ToolExecution, outcome: RunOutcome) => {
       const failure = finishFailures.shift();
       if (failure) throw failure;

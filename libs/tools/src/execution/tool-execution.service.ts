@@ -22,7 +22,7 @@ import { fingerprint } from '../common/fingerprint';
 import { RateLimitDecision } from '../rate-limit/rate-limit-store';
 import { ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
 import { ToolsErrorCode } from '../tool-error-codes';
-import { ExecutionRecorder } from './execution-recorder';
+import { ExecutionRecorder, StartedCall } from './execution-recorder';
 import type { ExecuteToolRequest, ExecutionMeta, ToolExecution } from './tool-execution';
 import { ToolExecutionQueue } from './tool-execution.queue';
 import { ToolExecutionRepository } from './tool-execution.repository';
@@ -67,7 +67,8 @@ export interface ExecutionOutcome {
  * when none can be (see resume()).
  *
  * The embedded database has one connection, so no transaction is ever open while a tool runs:
- * a single INSERT (the `running` row) before, one short transaction after.
+ * the `running` row and the outcome go through the recorder's group commit, each batch one
+ * statement or one short transaction.
  */
 @Injectable()
 export class ToolExecutionService {
@@ -208,18 +209,26 @@ export class ToolExecutionService {
     const leaseUntil = this.leaseFrom(now, execution.timeoutMs);
     // Known as this process's own before the row exists: a racing retry must never take it for an orphan.
     const settle = this.track(execution.id);
-    let inserted;
-    try {
-      inserted = await this.repository.insert(execution, stored, leaseUntil);
-    } catch (error) {
-      settle(null);
-      throw error;
+    // The `running` row goes into the group commit and the tool runs at once (ExecutionRecorder),
+    // except with a requestId: the row decides whether this is a new call or a repeat, so it must
+    // be committed before the tool runs (a repeat must never run the tool twice).
+    const started = this.recorder.start(execution, stored, leaseUntil);
+    if (requestId !== null) {
+      let created: boolean;
+      try {
+        created = await this.recorder.created(started);
+      } catch (error) {
+        settle(null);
+        throw error;
+      }
+      if (!created) {
+        settle(null);
+        const earlier = await this.repository.findByRequestId(principal.userId, requestId);
+        if (!earlier) throw new Error('Idempotent insert found neither a new nor an earlier execution');
+        return this.resume(earlier, requestHash, tool, parameters, principal, meta);
+      }
     }
-    if (!inserted.created) {
-      settle(null);
-      return this.resume(inserted.execution, requestHash, tool, parameters, principal, meta);
-    }
-    return { execution: await this.run(tool, execution, principal, meta, leaseUntil, settle), rateLimit, replayed: false };
+    return { execution: await this.run(tool, execution, principal, meta, leaseUntil, settle, started), rateLimit, replayed: false };
   }
 
   /**
@@ -252,6 +261,7 @@ export class ToolExecutionService {
     meta: ExecutionMeta,
     leaseUntil: Date,
     settle: (outcome: ToolExecution | null) => void,
+    started: StartedCall,
   ): Promise<ToolExecution> {
     let outcome: RunOutcome;
     try {
@@ -272,7 +282,7 @@ export class ToolExecutionService {
       throw error;
     }
     try {
-      const recorded = await this.record(execution, outcome);
+      const recorded = await this.record(execution, outcome, started);
       settle(recorded);
       return recorded;
     } catch (error) {
@@ -280,13 +290,13 @@ export class ToolExecutionService {
         settle(null);
         throw error;
       }
-      void this.recordWhenBack(execution, outcome, leaseUntil).then(settle);
+      void this.recordWhenBack(execution, outcome, leaseUntil, started).then(settle);
       throw error;
     }
   }
 
   /** The call as recorded: what it returned, or the row as it stands when another process took it over. */
-  private async record(execution: ToolExecution, outcome: RunOutcome): Promise<ToolExecution> {
+  private async record(execution: ToolExecution, outcome: RunOutcome, started: StartedCall): Promise<ToolExecution> {
     const finished: ToolExecution = {
       ...execution,
       status: outcome.status,
@@ -296,7 +306,7 @@ export class ToolExecutionService {
       finishedAt: outcome.finishedAt,
       durationMs: outcome.durationMs,
     };
-    if (!(await this.recorder.finish(execution, outcome))) {
+    if (!(await this.recorder.finish(execution, outcome, started))) {
       // The lease was lost: the sweeper failed the row, or a write we thought failed had committed.
       return (await this.repository.findById(execution.id)) ?? finished;
     }
@@ -307,11 +317,16 @@ export class ToolExecutionService {
    * Retries recording an outcome while the lease lasts (after it, the sweeper fails the row as
    * interrupted). Null when it could not be recorded.
    */
-  private async recordWhenBack(execution: ToolExecution, outcome: RunOutcome, leaseUntil: Date): Promise<ToolExecution | null> {
+  private async recordWhenBack(
+    execution: ToolExecution,
+    outcome: RunOutcome,
+    leaseUntil: Date,
+    started: StartedCall,
+  ): Promise<ToolExecution | null> {
     for (let waitMs = RECORD_RETRY_MIN_MS; this.clock.now() < leaseUntil; waitMs = Math.min(waitMs * 2, RECORD_RETRY_MAX_MS)) {
       await sleep(waitMs);
       try {
-        return await this.record(execution, outcome);
+        return await this.record(execution, outcome, started);
       } catch (error) {
         if (!isDatabaseUnavailable(error)) break;
       }
@@ -361,7 +376,11 @@ export class ToolExecutionService {
       return this.replay(await this.current(earlier), requestHash);
     }
     const execution: ToolExecution = { ...earlier, input: parameters, startedAt: now };
-    return { execution: await this.run(tool, execution, principal, meta, leaseUntil, settle), rateLimit: null, replayed: true };
+    return {
+      execution: await this.run(tool, execution, principal, meta, leaseUntil, settle, StartedCall.written()),
+      rateLimit: null,
+      replayed: true,
+    };
   }
 
   /** Polls a call another live process holds until it finishes; 503 (retry) if it is still running after a while. */

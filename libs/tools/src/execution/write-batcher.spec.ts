@@ -3,11 +3,11 @@ import { WriteBatcher } from './write-batcher';
 /** A writer that records its batches and can be held open, like a transaction in progress. */
 function recordingWriter(refuse: (item: number) => boolean = () => false) {
   const batches: number[][] = [];
-  let release: (() => void) | undefined;
+  const waiting: Array<() => void> = [];
   let held = false;
   const write = async (items: number[]): Promise<string[]> => {
     batches.push(items);
-    if (held) await new Promise<void>((resolve) => (release = resolve));
+    if (held) await new Promise<void>((resolve) => waiting.push(resolve));
     if (items.some(refuse)) throw new Error(`refused ${items.filter(refuse).join(',')}`);
     return items.map((item) => `wrote ${item}`);
   };
@@ -17,7 +17,7 @@ function recordingWriter(refuse: (item: number) => boolean = () => false) {
     hold: () => (held = true),
     release: () => {
       held = false;
-      release?.();
+      for (const release of waiting.splice(0)) release();
     },
   };
 }
@@ -77,5 +77,43 @@ describe('WriteBatcher', () => {
     const results = await Promise.allSettled([...first, ...queued]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
     expect(writer.batches).toEqual([[1, 2]]);
+  });
+
+  it('replaces an item still in the queue, in its place; refuses once it went to the database', async () => {
+    const writer = recordingWriter();
+    const batcher = new WriteBatcher(writer.write, 10);
+    const first = batcher.enqueue(1);
+    const second = batcher.enqueue(2);
+    expect(first.replace(10)).toBe(true);
+    expect(await Promise.all([first.result, second.result])).toEqual(['wrote 10', 'wrote 2']);
+    expect(first.replace(11)).toBe(false);
+    expect(writer.batches).toEqual([[10, 2]]);
+  });
+
+  it('refuses to replace an item whose batch is being written', async () => {
+    const writer = recordingWriter();
+    const batcher = new WriteBatcher(writer.write, 10);
+    writer.hold();
+    const ticket = batcher.enqueue(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ticket.replace(2)).toBe(false);
+    writer.release();
+    await expect(ticket.result).resolves.toBe('wrote 1');
+  });
+
+  it('writes up to maxInFlight batches at the same time, and no more', async () => {
+    const writer = recordingWriter();
+    const batcher = new WriteBatcher(writer.write, 10, undefined, 2);
+    writer.hold();
+    const pending = [batcher.submit(1)];
+    await new Promise((resolve) => setImmediate(resolve));
+    pending.push(batcher.submit(2));
+    await new Promise((resolve) => setImmediate(resolve));
+    pending.push(batcher.submit(3), batcher.submit(4));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writer.batches).toEqual([[1], [2]]);
+    writer.release();
+    expect(await Promise.all(pending)).toEqual(['wrote 1', 'wrote 2', 'wrote 3', 'wrote 4']);
+    expect(writer.batches).toEqual([[1], [2], [3, 4]]);
   });
 });

@@ -14,8 +14,9 @@ import type {
   ServerCapabilities,
 } from '@modelcontextprotocol/client';
 import type { Counter } from 'prom-client';
-import { AuditAction, auditEvent, AuditService } from '@app/audit';
+import { AuditAction, auditEvent } from '@app/audit';
 import { AppException, Clock, ErrorCode, ExecutionScope, Permission, rateWindowMs, SignedInActor } from '@app/core';
+import { ExecutionRecorder } from '../execution/execution-recorder';
 import { RateLimitStore } from '../rate-limit/rate-limit-store';
 import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
 import { ClientRequestRelay, logLevelPasses } from '../provider/client-request-relay';
@@ -134,7 +135,7 @@ export class UpstreamFeatureService {
 
   constructor(
     private readonly registry: UpstreamRegistry,
-    private readonly audit: AuditService,
+    private readonly recorder: ExecutionRecorder,
     private readonly limiter: ToolRateLimiter,
     private readonly rates: RateLimitStore,
     private readonly clock: Clock,
@@ -525,7 +526,8 @@ export class UpstreamFeatureService {
     const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
     const upstream = provider.config.name;
     const record = (result: 'success' | 'failure', reason?: string) =>
-      this.audit.recordStandalone(
+      // Through the tool pipeline's group commit: committed (with the calls finishing with it) before it resolves.
+      this.recorder.recordAudit(
         auditEvent(action, caller, {
           resource: `${kind}:${id}`,
           result,
