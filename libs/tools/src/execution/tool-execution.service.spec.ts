@@ -67,14 +67,18 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     }),
   };
   let finishFailures: Error[] = [];
+  /** Start rows "commit" when this resolves (at once unless the test holds them). */
+  let startGate = { promise: Promise.resolve(), resolve: () => undefined as void };
   const recorder = {
     storedInput: (input: unknown) => JSON.stringify(input),
     // The start row "commits" at once (the real recorder's group commit is ExecutionRecorder's spec).
     start: jest.fn((execution: ToolExecution, stored: StoredExecution, lockedUntil: Date) => ({
-      created: repository.insert(execution, stored, lockedUntil).then((inserted) => inserted.created),
+      created: startGate.promise.then(() => repository.insert(execution, stored, lockedUntil)).then((inserted) => inserted.created),
     })),
     created: async (started: { created: Promise<boolean> }) => started.created,
-    finish: jest.fn(async (execution: ToolExecution, outcome: RunOutcome) => {
+    finish: jest.fn(async (execution: ToolExecution, outcome: RunOutcome, started?: { created: Promise<boolean> }) => {
+      // (The real recorder writes the outcome in the start row's place when that is still queued.)
+      await started?.created;
       const failure = finishFailures.shift();
       if (failure) throw failure;
       const row = rows.get(execution.id)!;
@@ -141,6 +145,11 @@ function setup(tools: CatalogTool[] = [aTool()]) {
     contexts,
     answerWith: (next: () => Promise<RunOutcome>) => (nextOutcome = next),
     failFinishWith: (...errors: Error[]) => (finishFailures = errors),
+    /** Holds every start row's commit until the returned function is called. */
+    holdStarts: () => {
+      startGate = deferred();
+      return () => startGate.resolve();
+    },
     advance: (ms: number) => (now = new Date(now.getTime() + ms)),
     execute: async (request: ExecuteToolRequest, principal = aPrincipal(), toolId = 'tool_echo') =>
       service.execute(await scopeOf(principal, request), toolId, request, META),
@@ -260,6 +269,29 @@ describe('ToolExecutionService', () => {
       expect(row.lockedUntil).toEqual(new Date(T0.getTime() + DEFAULT_TIMEOUT_MS + LEASE_GRACE_MS));
       expect(f.recorder.finish).toHaveBeenCalledTimes(1);
       expect(f.runs).toEqual([{ toolId: 'tool_echo', input: { message: 'hi' }, timeoutMs: DEFAULT_TIMEOUT_MS }]);
+    });
+
+    it('runs the tool without waiting for its running row to commit (the recorder writes it, or the outcome in its place)', async () => {
+      const f = setup();
+      const release = f.holdStarts();
+      const call = f.execute({ parameters: { message: 'now' } });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(f.runs).toHaveLength(1);
+      // The outcome goes to the recorder with the call's start, which it replaces or follows.
+      expect(f.recorder.finish).toHaveBeenCalledWith(expect.anything(), expect.anything(), f.recorder.start.mock.results[0].value);
+      release();
+      expect((await call).execution.status).toBe('completed');
+    });
+
+    it('with a requestId, runs the tool only once its row is committed (that row decides whether this is a repeat)', async () => {
+      const f = setup();
+      const release = f.holdStarts();
+      const call = f.execute({ parameters: { message: 'once' }, context: { requestId: 'req-wait' } });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(f.runs).toHaveLength(0);
+      release();
+      await call;
+      expect(f.runs).toHaveLength(1);
     });
 
     it('runs under the timeout asked for, never above the maximum', async () => {
