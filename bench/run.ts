@@ -2,7 +2,9 @@
  * The benchmark suite (issue 8): every scenario starts what it needs (a fresh PostgreSQL
  * database, baselines, upstreams, load generators in child processes on loopback), warms up,
  * alternates baseline and candidate over rounds and reports medians and ratios; at the end one
- * table of all of them, in Markdown.
+ * table of all of them, in Markdown. P1, P3 and P4 print the serving processes' CPU time per call
+ * (user + system from /proc/<pid>/stat, in `getconf CLK_TCK` ticks) beside each rate, and P1 adds
+ * a reference row, P1-NEST (the bare route on Nest-on-Fastify: the framework's own share).
  *
  *   npm run bench                 all scenarios, P1..P9, with P1-IDP (P1 with an IdP's token) and P6B (the sign-in page's storm)
  *   npm run bench -- P3 p5        only those (case does not matter)
@@ -53,7 +55,8 @@ async function main(): Promise<void> {
     const started = Date.now();
     log(`[${scenario.id}] ${scenario.what}`);
     try {
-      rows.push(await scenario.run(settings));
+      const result = await scenario.run(settings);
+      rows.push(...(Array.isArray(result) ? result : [result]));
     } catch (error) {
       process.stderr.write(`[${scenario.id}] failed: ${(error as Error).stack ?? String(error)}\n`);
       rows.push(failedRow(scenario, error));

@@ -171,15 +171,6 @@ export async function waitReady(server: ServerProcess, timeoutMs = 60_000, inter
   throw new Error(`the server was not ready within ${timeoutMs} ms${gone ? ' (it exited)' : ''}: ${server.stderr().slice(-500)}`);
 }
 
-/** CPU time a process has used so far (user + system, /proc/<pid>/stat), in seconds. */
-export function cpuSeconds(pid: number): number {
-  // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 (11 and 12 after the name), in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** Resident set size of a process in KB (VmRSS in /proc/<pid>/status). */
 export function rssKb(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
