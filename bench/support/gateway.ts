@@ -119,7 +119,7 @@ export interface ServerProcess {
 export async function spawnServer(
   kind: 'dist' | 'source',
   env: Record<string, string>,
-  options: { log?: 'ignore' | 'tail'; root?: string } = {},
+  options: { log?: 'ignore' | 'tail'; root?: string; preload?: string[] } = {},
 ): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   // `root`: another checkout's source (its own node_modules and tsconfig), e.g. main's for an A/B.
@@ -127,7 +127,15 @@ export async function spawnServer(
   const args =
     kind === 'dist'
       ? [builtMain()]
-      : ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', join(root, 'apps', 'server', 'src', 'main.ts')];
+      : [
+          '-r',
+          'ts-node/register',
+          '-r',
+          'tsconfig-paths/register',
+          // `preload`: bench-only modules loaded before main.ts (P1B's switches).
+          ...(options.preload ?? []).flatMap((file) => ['-r', file]),
+          join(root, 'apps', 'server', 'src', 'main.ts'),
+        ];
   const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, ...args], {
     cwd: root,
     env: {
