@@ -41,7 +41,7 @@ export const REDACT_PATHS = [
  * lines of code that has no scope at hand, such as repositories, are correlated too while it runs).
  */
 export function createRootLogger(config: AppConfig, options: { mixin?: () => object } = {}): Logger {
-  return pino({
+  const settings: pino.LoggerOptions = {
     mixin: options.mixin,
     level: config.log.level,
     base: { service: 'secure-mcp-server', version: config.version },
@@ -51,8 +51,19 @@ export function createRootLogger(config: AppConfig, options: { mixin?: () => obj
     serializers: { err: serializeError, error: serializeError },
     messageKey: 'msg',
     transport: config.log.pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-  });
+  };
+  if (config.log.pretty) return pino(settings);
+  // Lines are gathered up to LOG_BUFFER_BYTES (or LOG_FLUSH_MS) per write to stdout instead of one
+  // write per line: with a line per request, that write was about a tenth of a cached read's CPU.
+  // Still written on exit (pino flushes on exit and beforeExit); only a SIGKILL can lose the last
+  // LOG_FLUSH_MS of lines (the audit trail is in the database, not in these lines).
+  return pino(settings, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
 }
+
+/** Bytes of log lines gathered before a write to stdout. */
+const LOG_BUFFER_BYTES = 4096;
+/** The longest a line waits in that buffer, in milliseconds. */
+const LOG_FLUSH_MS = 100;
 
 /**
  * Fastify's `childLoggerFactory`: `request.log` is built on first use. Fastify builds a child
