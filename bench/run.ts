@@ -2,11 +2,15 @@
  * The benchmark suite (issue 8): every scenario starts what it needs (a fresh PostgreSQL
  * database, baselines, upstreams, load generators in child processes on loopback), warms up,
  * alternates baseline and candidate over rounds and reports medians and ratios; at the end one
- * table of all of them, in Markdown.
+ * table of all of them, in Markdown. P1, P3 and P4 print the serving processes' CPU time per call
+ * (user + system from /proc/<pid>/stat, in `getconf CLK_TCK` ticks) beside each rate, and P1 adds
+ * a reference row, P1-NEST (the bare route on Nest-on-Fastify: the framework's own share).
  *
  *   npm run bench                 all scenarios, P1..P9, with P1-IDP (P1 with an IdP's token) and P6B (the sign-in page's storm)
  *   npm run bench -- P3 p5        only those (case does not matter)
  *   BENCH_MAIN_ROOT=../main npm run bench -- P1T P3T   what tracing costs (off vs main, on vs off); only when named
+ *   npm run bench -- P1B          where P1's time goes: the gateway with one part off at a time (only when named;
+ *                                 the bench-only switches are support/p1-switches.ts, BENCH_P1_OFF)
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
  * Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_S, BENCH_CONNECTIONS; P4
@@ -31,10 +35,11 @@ import { p7 } from './scenarios/p7-ws-sessions';
 import { p8 } from './scenarios/p8-cold-start';
 import { p9 } from './scenarios/p9-federated-features';
 import { p1t, p3t } from './scenarios/pt-tracing-cost';
+import { p1b } from './scenarios/p1b-breakdown';
 
 const SCENARIOS: Scenario[] = [p1, p1Idp, p2, p3, p4, p5, p6, p6SignIn, p7, p8, p9];
-/** Run only when named (`npm run bench -- P1T P3T`): they compare against another checkout (BENCH_MAIN_ROOT). */
-const ON_REQUEST: Scenario[] = [p1t, p3t];
+/** Run only when named: P1T/P3T compare against another checkout (BENCH_MAIN_ROOT); P1B is P1's breakdown. */
+const ON_REQUEST: Scenario[] = [p1t, p3t, p1b];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());
@@ -53,7 +58,8 @@ async function main(): Promise<void> {
     const started = Date.now();
     log(`[${scenario.id}] ${scenario.what}`);
     try {
-      rows.push(await scenario.run(settings));
+      const result = await scenario.run(settings);
+      rows.push(...(Array.isArray(result) ? result : [result]));
     } catch (error) {
       process.stderr.write(`[${scenario.id}] failed: ${(error as Error).stack ?? String(error)}\n`);
       rows.push(failedRow(scenario, error));

@@ -5,6 +5,9 @@
  * counters and the hash-chained audit record, on PostgreSQL) against the same tool served by a
  * bare official-SDK server: `createMcpHandler` + `McpServer.registerTool` per request, behind the
  * SDK's own Node adapter, with no authentication and nothing recorded. Goal: >= 1.0x.
+ *
+ * Both run in this process (one at a time under load), so the CPU per call beside each rate is
+ * this process's user + system time (/proc) per answer while that side was measured.
  */
 import { createServer, Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +16,9 @@ import { toNodeHandler } from '@modelcontextprotocol/node';
 import { Pool } from 'pg';
 import { urlOf } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
-import { Closed, closedLoop, Target } from '../support/load';
+import { Metered, meteredLoop, Target } from '../support/load';
 import { mcpRequest } from '../support/mcp-request';
-import { fmt, Row, Scenario, times } from '../support/report';
+import { cpuPerCall, fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
 
 const GOAL = 1.0;
@@ -43,15 +46,16 @@ export const p3: Scenario = {
       await expectEcho(candidate);
       await expectEcho(baseline);
 
-      const [gatewayRounds, bareRounds] = await alternate<Closed>(
+      const [gatewayRounds, bareRounds] = await alternate<Metered>(
         'P3',
         [
-          { label: 'gateway', measure: (sec) => closedLoop(candidate, sec, s.connections) },
-          { label: 'bare SDK', measure: (sec) => closedLoop(baseline, sec, s.connections) },
+          { label: 'gateway', measure: (sec) => meteredLoop(candidate, sec, s.connections, [process.pid]) },
+          { label: 'bare SDK', measure: (sec) => meteredLoop(baseline, sec, s.connections, [process.pid]) },
         ],
         s,
         ([g, b]) =>
-          `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms), ratio ${(g.rps / b.rps).toFixed(2)}`,
+          `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms, ${fmt(g.cpuUs)} µs CPU), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms, ${fmt(b.cpuUs)} µs CPU), ` +
+          `ratio ${(g.rps / b.rps).toFixed(2)}, CPU ${(g.cpuUs / b.cpuUs).toFixed(2)}`,
       );
       const failures = [...gatewayRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
       pool = new Pool({ connectionString: gateway.database.url, max: 1 });
@@ -62,15 +66,19 @@ export const p3: Scenario = {
         )
       ).rows;
       const ratio = pairedRatio(gatewayRounds, bareRounds, (r) => r.rps);
+      const cpuRatio = pairedRatio(gatewayRounds, bareRounds, (r) => r.cpuUs);
       return {
         id: 'P3',
         what: p3.what,
-        baseline: `${fmt(medianOf(bareRounds, (r) => r.rps))}/s bare official-SDK server`,
-        candidate: `${fmt(medianOf(gatewayRounds, (r) => r.rps))}/s`,
-        ratio: times(ratio),
+        baseline: `${fmt(medianOf(bareRounds, (r) => r.rps))}/s, ${cpuPerCall(medianOf(bareRounds, (r) => r.cpuUs))} bare official-SDK server`,
+        candidate: `${fmt(medianOf(gatewayRounds, (r) => r.rps))}/s, ${cpuPerCall(medianOf(gatewayRounds, (r) => r.cpuUs))}`,
+        ratio: `${times(ratio)}; CPU/call ${times(cpuRatio)}`,
         goal: `≥ ${GOAL.toFixed(1)}× (aim 1.5×)`,
         met: ratio >= GOAL,
-        notes: [`P3: rows written ${executions} executions, ${audits} tool.execute audit records`],
+        notes: [
+          `P3: rows written ${executions} executions, ${audits} tool.execute audit records`,
+          "P3: CPU/call is this process's user + system time (/proc) per answer while that side was measured (gateway and bare SDK server both run here, one at a time under load)",
+        ],
         problems: failures > 0 ? [`P3: ${failures} non-2xx answers or errors`] : [],
       };
     } finally {

@@ -14,13 +14,17 @@
  * steady BENCH_RATE (default 1,000) calls/s (open loop): federated p50 - direct p50 <= 1 ms. For
  * reading the latter, the same at a low steady rate (BENCH_LOW_RATE, default 100/s), where the
  * added median is per-call cost rather than queueing.
+ *
+ * CPU per call at saturation, beside the ratio: direct is the upstream process's user + system
+ * time (/proc) per answer; federated is the gateway's (this process) plus the upstream's, as both
+ * work for each federated call.
  */
 import { Pool } from 'pg';
 import { log, median } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
-import { Closed, closedLoop, Open, openLoop, Target } from '../support/load';
+import { Metered, meteredLoop, Open, openLoop, Target } from '../support/load';
 import { mcpRequest } from '../support/mcp-request';
-import { fmt, Row, Scenario, times } from '../support/report';
+import { cpuPerCall, fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
 import { startUpstream, upstreamsFile, waitForTool } from '../support/upstream';
 
@@ -64,15 +68,21 @@ export const p4: Scenario = {
         }
         await expectEcho(builtin);
 
-        const saturate = (target: Target) => (sec: number) => closedLoop(target, sec, s.connections);
+        const upstreamPid = upstream.child.pid!;
+        const saturate =
+          (target: Target, pids = [process.pid, upstreamPid]) =>
+          (sec: number) =>
+            meteredLoop(target, sec, s.connections, pids);
         const sides = [
-          { label: 'direct', measure: saturate(direct) },
+          { label: 'direct', measure: saturate(direct, [upstreamPid]) },
           { label: 'federated', measure: saturate(federated) },
-          { label: 'built-in', measure: saturate(builtin) },
+          { label: 'built-in', measure: saturate(builtin, [process.pid]) },
           ...(viaMcp ? [{ label: 'REST', measure: saturate(rest) }] : []),
         ];
-        const [directRounds, federatedRounds, builtinRounds, restRounds = []] = await alternate<Closed>('P4', sides, s, ([d, f, b, r]) => {
-          const line = `direct ${fmt(d.rps)}/s (p50 ${d.p50} ms), federated ${fmt(f.rps)}/s (p50 ${f.p50} ms), ratio ${(f.rps / d.rps).toFixed(2)}; built-in ${fmt(b.rps)}/s`;
+        const [directRounds, federatedRounds, builtinRounds, restRounds = []] = await alternate<Metered>('P4', sides, s, ([d, f, b, r]) => {
+          const line =
+            `direct ${fmt(d.rps)}/s (p50 ${d.p50} ms, ${fmt(d.cpuUs)} µs CPU), federated ${fmt(f.rps)}/s (p50 ${f.p50} ms, ${fmt(f.cpuUs)} µs CPU), ` +
+            `ratio ${(f.rps / d.rps).toFixed(2)}, CPU ${(f.cpuUs / d.cpuUs).toFixed(2)}; built-in ${fmt(b.rps)}/s (${fmt(b.cpuUs)} µs CPU)`;
           return r ? `${line}; REST ${fmt(r.rps)}/s` : line;
         });
 
@@ -106,6 +116,9 @@ export const p4: Scenario = {
         const federatedRps = medianOf(federatedRounds, (r) => r.rps);
         const builtinRps = medianOf(builtinRounds, (r) => r.rps);
         const ratio = pairedRatio(federatedRounds, directRounds, (r) => r.rps);
+        const cpuRatio = pairedRatio(federatedRounds, directRounds, (r) => r.cpuUs);
+        const directCpu = medianOf(directRounds, (r) => r.cpuUs);
+        const federatedCpu = medianOf(federatedRounds, (r) => r.cpuUs);
         const directP50 = medianOf(directSteady, (r) => r.p50);
         const federatedP50 = medianOf(federatedSteady, (r) => r.p50);
         const added = federatedP50 - directP50;
@@ -122,6 +135,8 @@ export const p4: Scenario = {
           `P4: ${viaMcp ? 'via MCP /api/v1/mcp' : 'via REST (the MCP endpoint did not answer)'}; references at saturation: built-in tool_echo ${fmt(builtinRps)}/s` +
             (restRounds.length ? `, REST /tools/${TOOL_ID}/execute ${fmt(median(restRounds.map((r) => r.rps)))}/s` : '') +
             `; federated/built-in ${(federatedRps / builtinRps).toFixed(2)}`,
+          `P4: CPU per call at saturation: direct ${cpuPerCall(directCpu)} (the upstream process), federated ${cpuPerCall(federatedCpu)} ` +
+            `(gateway + upstream), built-in ${cpuPerCall(medianOf(builtinRounds, (r) => r.cpuUs))} (gateway): the gateway adds about ${fmt(federatedCpu - directCpu)} µs per federated call`,
           `P4: at ${s.lowRate}/s (below saturation) p50 direct ${medianOf(lowDirect, (r) => r.p50).toFixed(3)} ms, federated ${medianOf(lowFederated, (r) => r.p50).toFixed(3)} ms, ` +
             `built-in ${medianOf(lowBuiltin, (r) => r.p50).toFixed(3)} ms: added by federation ${lowAdded.toFixed(3)} ms`,
           `P4: rows written for ${TOOL_ID}: ${executions} executions, ${audits} tool.execute audit records`,
@@ -134,9 +149,9 @@ export const p4: Scenario = {
         return {
           id: 'P4',
           what: p4.what,
-          baseline: `${fmt(directRps)}/s direct; p50 ${directP50.toFixed(2)} ms at ${s.steadyRate}/s`,
-          candidate: `${fmt(federatedRps)}/s; p50 ${federatedP50.toFixed(2)} ms at ${s.steadyRate}/s`,
-          ratio: `${times(ratio)}; +${added.toFixed(2)} ms p50`,
+          baseline: `${fmt(directRps)}/s direct, ${cpuPerCall(directCpu)}; p50 ${directP50.toFixed(2)} ms at ${s.steadyRate}/s`,
+          candidate: `${fmt(federatedRps)}/s, ${cpuPerCall(federatedCpu)}; p50 ${federatedP50.toFixed(2)} ms at ${s.steadyRate}/s`,
+          ratio: `${times(ratio)}; CPU/call ${times(cpuRatio)}; +${added.toFixed(2)} ms p50`,
           goal: `≥ ${RATIO_GOAL}×; ≤ ${ADDED_LATENCY_GOAL_MS} ms added at ${s.steadyRate}/s`,
           met: ratio >= RATIO_GOAL && added <= ADDED_LATENCY_GOAL_MS,
           notes,

@@ -119,7 +119,7 @@ export interface ServerProcess {
 export async function spawnServer(
   kind: 'dist' | 'source',
   env: Record<string, string>,
-  options: { log?: 'ignore' | 'tail'; root?: string } = {},
+  options: { log?: 'ignore' | 'tail'; root?: string; preload?: string[] } = {},
 ): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   // `root`: another checkout's source (its own node_modules and tsconfig), e.g. main's for an A/B.
@@ -127,7 +127,15 @@ export async function spawnServer(
   const args =
     kind === 'dist'
       ? [builtMain()]
-      : ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', join(root, 'apps', 'server', 'src', 'main.ts')];
+      : [
+          '-r',
+          'ts-node/register',
+          '-r',
+          'tsconfig-paths/register',
+          // `preload`: bench-only modules loaded before main.ts (P1B's switches).
+          ...(options.preload ?? []).flatMap((file) => ['-r', file]),
+          join(root, 'apps', 'server', 'src', 'main.ts'),
+        ];
   const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, ...args], {
     cwd: root,
     env: {
@@ -169,15 +177,6 @@ export async function waitReady(server: ServerProcess, timeoutMs = 60_000, inter
     await new Promise((done) => setTimeout(done, intervalMs));
   }
   throw new Error(`the server was not ready within ${timeoutMs} ms${gone ? ' (it exited)' : ''}: ${server.stderr().slice(-500)}`);
-}
-
-/** CPU time a process has used so far (user + system, /proc/<pid>/stat), in seconds. */
-export function cpuSeconds(pid: number): number {
-  // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 (11 and 12 after the name), in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Resident set size of a process in KB (VmRSS in /proc/<pid>/status). */

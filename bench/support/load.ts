@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cpuSeconds } from './cpu';
 
 /**
  * Load generators, each in a child process so they never share an event loop with the servers
@@ -76,6 +77,26 @@ export async function closedLoop(target: Target, seconds: number, connections: n
     p50: result.latency.p50,
     p99: result.latency.p99,
   };
+}
+
+/** A closed-loop run with the CPU the serving processes spent on it. */
+export interface Metered extends Closed {
+  /** CPU time (user + system) of the serving processes per response, in microseconds. */
+  cpuUs: number;
+}
+
+/**
+ * closedLoop, reading the CPU time of the processes that serve `target` (`pids`: the server, and
+ * whatever it calls that the other side also runs, e.g. the upstream of a federated call) before
+ * and after: their CPU per response is a figure that a busy neighbour disturbs far less than
+ * throughput (the load generator runs in a child process and is not counted).
+ */
+export async function meteredLoop(target: Target, seconds: number, connections: number, pids: number[]): Promise<Metered> {
+  const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = cpu();
+  const result = await closedLoop(target, seconds, connections);
+  const used = cpu() - before;
+  return { ...result, cpuUs: (used / Math.max(result.total, 1)) * 1e6 };
 }
 
 export async function openLoop(target: Target, rate: number, seconds: number, connections = 256): Promise<Open> {

@@ -20,7 +20,8 @@ export interface Row {
 export interface Scenario {
   id: string;
   what: string;
-  run(settings: import('./settings').BenchSettings): Promise<Row>;
+  /** One row, or a row and its reference rows (measured in the same alternation). */
+  run(settings: import('./settings').BenchSettings): Promise<Row | Row[]>;
 }
 
 const HEADER = ['id', 'what', 'baseline', 'candidate', 'median ratio', 'goal', 'met?'];
@@ -55,4 +56,9 @@ export function fmt(value: number, digits?: number): string {
 
 export function times(ratio: number): string {
   return Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : 'n/a';
+}
+
+/** CPU time per call (microseconds) as a cell: "123 µs CPU/call". */
+export function cpuPerCall(us: number): string {
+  return `${fmt(us)} µs CPU/call`;
 }

@@ -60,11 +60,11 @@ describe('npm run bench (smoke: every scenario, tiny settings)', () => {
   beforeAll(async () => {
     result = await runBench();
     rows = tableRows(result.stdout);
-  }, 600_000); // eleven rows, each scenario starting its own servers
+  }, 600_000); // twelve rows, each scenario starting its own servers
 
-  it('runs every scenario (P1..P9, with P1-IDP and P6B) to the end and exits 0', () => {
+  it("runs every scenario (P1..P9, with P1-IDP and P6B, and P1's reference row P1-NEST) to the end and exits 0", () => {
     if (result.code !== 0) throw new Error(`bench exited ${result.code}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
-    expect([...rows.keys()]).toEqual(['P1', 'P1-IDP', 'P2', 'P3', 'P4', 'P5', 'P6', 'P6B', 'P7', 'P8', 'P9']);
+    expect([...rows.keys()]).toEqual(['P1', 'P1-NEST', 'P1-IDP', 'P2', 'P3', 'P4', 'P5', 'P6', 'P6B', 'P7', 'P8', 'P9']);
   });
 
   it('prints figures in every row: candidate, ratio against the baseline, goal and a verdict', () => {
@@ -72,8 +72,12 @@ describe('npm run bench (smoke: every scenario, tiny settings)', () => {
       expect({ id, failed: candidate.startsWith('FAILED') }).toEqual({ id, failed: false });
       expect(what.length).toBeGreaterThan(0);
       expect(candidate).toMatch(NUMBER);
-      expect(goal).toMatch(NUMBER);
-      expect(['yes', 'no']).toContain(met);
+      // A reference row has no goal of its own, so no verdict.
+      if (id === 'P1-NEST') expect({ id, goal, met }).toEqual({ id, goal: expect.stringMatching(/^– \(reference/), met: '–' });
+      else {
+        expect(goal).toMatch(NUMBER);
+        expect(['yes', 'no']).toContain(met);
+      }
       if (!['P7', 'P8'].includes(id)) {
         expect({ id, baseline }).toEqual({ id, baseline: expect.stringMatching(NUMBER) });
         expect({ id, ratio }).toEqual({ id, ratio: expect.stringMatching(RATIO) });
@@ -82,6 +86,18 @@ describe('npm run bench (smoke: every scenario, tiny settings)', () => {
     expect(rows.get('P1')![4]).toMatch(/p99 \d+\.\d\d×/);
     expect(rows.get('P1-IDP')![4]).toMatch(/p99 \d+\.\d\d×/);
     expect(rows.get('P4')![4]).toMatch(/ms p50/);
+  });
+
+  it('puts the CPU per call beside the throughput of P1 (and its reference), P3 and P4: both sides and their ratio', () => {
+    for (const id of ['P1', 'P1-NEST', 'P1-IDP', 'P3', 'P4']) {
+      const [, , baseline, candidate, ratio] = rows.get(id)!;
+      expect({ id, baseline, candidate, ratio }).toEqual({
+        id,
+        baseline: expect.stringMatching(/[\d,]+(\.\d+)? µs CPU\/call/),
+        candidate: expect.stringMatching(/[\d,]+(\.\d+)? µs CPU\/call/),
+        ratio: expect.stringMatching(/^\d+\.\d\d×; .*CPU\/call \d+\.\d\d×/),
+      });
+    }
     expect(rows.get('P6')![4]).toMatch(/of bound; p99 \d+\.\d\d×/);
     expect(rows.get('P9')![4]).toMatch(/^get \d+\.\d\d×; read \d+\.\d\d×$/);
   });

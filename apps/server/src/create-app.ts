@@ -44,7 +44,7 @@ export interface CreateAppOptions {
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   // While tracing runs (it has its AsyncLocalStorage anyway), every line in a request's trace
   // context carries the request's correlation, also lines of code without a scope at hand.
-  const logger = createRootLogger(config, { mixin: tracing.tracer ? correlationMixin() : undefined });
+  const logger = createRootLogger(config, { mixin: tracing.tracer ? correlationMixin() : undefined, bufferLines: true });
   try {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {

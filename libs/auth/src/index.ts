@@ -13,6 +13,8 @@ export { SMS_CHALLENGE_TABLE_COLUMNS } from './mfa/sms-challenge.repository';
 export { USER_MFA_TABLE_COLUMNS } from './mfa/user-mfa.repository';
 export { Authenticator, hasCredentialInUrl } from './edge/authenticator';
 export { RequestRateLimiter, rateAllowanceHeaders } from './edge/request-rate-limiter';
+export { AuthenticationGuard } from './guards/authentication.guard';
+export { RateLimitGuard } from './guards/rate-limit.guard';
 export { AuthErrorCode, invalidToken } from './auth.errors';
 export { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
 export { NoStore } from './decorators/no-store.decorator';

@@ -111,6 +111,32 @@ describe('AccessTokenService', () => {
     expect(service.verify(later)).toMatchObject({ sub: 'usr_1' });
   });
 
+  it('remembers a verified token, yet still refuses it once expired and never lets a changed token through', () => {
+    const { token } = sign();
+    const first = service.verify(token);
+    expect(first).toMatchObject({ sub: 'usr_1', sid: 'ses_1' });
+    // The same token again: the same (frozen) claims, shared by every request that sends it.
+    expect(service.verify(token)).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first!.roles)).toBe(true);
+    // A token that differs in any byte from the remembered one goes through the full check.
+    const [header, payload, signature] = token.split('.');
+    const flipped = `${signature.slice(0, -1)}${signature.endsWith('A') ? 'B' : 'A'}`;
+    expect(service.verify(`${header}.${payload}.${flipped}`)).toBeNull();
+    expect(service.verify(`${header}.${b64({ ...claimsOf(token), roles: ['admin'] })}.${signature}`)).toBeNull();
+    // Expiry follows the clock on every call, remembered or not.
+    clock.ms += 900_000;
+    expect(service.verify(token)).toBeNull();
+    clock.ms -= 1_000;
+    expect(service.verify(token)).toMatchObject({ sub: 'usr_1' });
+  });
+
+  it('remembers no token another service instance (another secret) signed', () => {
+    const { token } = sign();
+    expect(service.verify(token)).not.toBeNull();
+    const other = new AccessTokenService(loadConfig({ NODE_ENV: 'test', JWT_SECRET: `${SECRET}-other`, ACCESS_TOKEN_TTL: '900' }), clock);
+    expect(other.verify(token)).toBeNull();
+  });
+
   it('refuses garbage without throwing', () => {
     for (const junk of ['', 'abc', 'a.b', 'a.b.c', '...', 'x'.repeat(5000), `${sign().token}.extra`]) {
       expect(service.verify(junk)).toBeNull();

@@ -28,6 +28,8 @@ export interface SignedAccessToken {
 /** Tolerated difference between our clock and an `iat` set by another replica. */
 const IAT_LEEWAY_SEC = 60;
 const MAX_TOKEN_LENGTH = 4096;
+/** Verified tokens remembered per process (about 0.5 KB each). */
+const VERIFIED_CACHE_SIZE = 10_000;
 
 function base64url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
@@ -46,6 +48,8 @@ export class AccessTokenService {
   private readonly issuer: string;
   private readonly audience: string;
   private readonly ttlSec: number;
+  /** Tokens already verified (exact string -> claims), oldest first; see verify. */
+  private readonly verified = new Map<string, AccessTokenClaims>();
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -74,9 +78,22 @@ export class AccessTokenService {
     return { token: `${signingInput}.${this.signature(signingInput)}`, expiresIn: this.ttlSec };
   }
 
-  /** The claims of a valid access token, or null for anything else (never throws). */
+  /**
+   * The claims of a valid access token, or null for anything else (never throws). A token whose
+   * signature and claims have been checked once is remembered (the exact token string, bounded
+   * to VERIFIED_CACHE_SIZE): a client sends the same token with every request, and the HMAC and
+   * JSON parse were the largest share of a cached read's authentication. Only a byte-identical
+   * token can hit; its time checks (exp, iat, nbf) run on every call, and whether its session and
+   * user are still active is the caller's check, every request.
+   */
   verify(token: string): AccessTokenClaims | null {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
+    const known = this.verified.get(token);
+    if (known) {
+      if (this.timely(known)) return known;
+      this.verified.delete(token);
+      return null;
+    }
     const parts = token.split('.');
     if (parts.length !== 3 || parts[0] !== this.header) return null;
     const expected = Buffer.from(this.signature(`${parts[0]}.${parts[1]}`));
@@ -90,8 +107,7 @@ export class AccessTokenService {
       return null;
     }
     if (!claims || typeof claims !== 'object') return null;
-    const now = Math.floor(this.clock.nowMs() / 1000);
-    const valid =
+    const wellFormed =
       claims.typ === ACCESS_TOKEN_TYPE &&
       claims.iss === this.issuer &&
       claims.aud === this.audience &&
@@ -103,11 +119,27 @@ export class AccessTokenService {
       claims.roles.every((role) => ROLES.includes(role)) &&
       typeof claims.exp === 'number' &&
       typeof claims.iat === 'number' &&
-      now < claims.exp &&
-      claims.iat <= now + IAT_LEEWAY_SEC &&
-      // No leeway: our tokens carry no nbf, so any given one is checked strictly.
-      (claims.nbf === undefined || (typeof claims.nbf === 'number' && claims.nbf <= now));
-    return valid ? (claims as AccessTokenClaims) : null;
+      (claims.nbf === undefined || typeof claims.nbf === 'number');
+    if (!wellFormed) return null;
+    const valid = claims as AccessTokenClaims;
+    if (!this.timely(valid)) return null;
+    // Shared by every later request with this token: nobody may change it.
+    Object.freeze(valid.roles);
+    this.remember(token, Object.freeze(valid));
+    return valid;
+  }
+
+  /** Not expired, not issued in the future (beyond the leeway), not before its nbf. */
+  private timely(claims: AccessTokenClaims): boolean {
+    const now = Math.floor(this.clock.nowMs() / 1000);
+    // No leeway on nbf: our tokens carry none, so any given one is checked strictly.
+    return now < claims.exp && claims.iat <= now + IAT_LEEWAY_SEC && (claims.nbf === undefined || claims.nbf <= now);
+  }
+
+  private remember(token: string, claims: AccessTokenClaims): void {
+    // Oldest first out (a Map keeps insertion order).
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(token, claims);
   }
 
   private signature(signingInput: string): string {
