@@ -18,6 +18,7 @@ import { InMemoryTicketStore, TicketStore } from './tickets/ticket.store';
 import { RedisTicketStore } from './tickets/redis-ticket.store';
 import { AgentRequestRelays } from './relay/agent-request-relay';
 import { RequestStateSeal } from './relay/request-state.seal';
+import { HeldCalls } from './relay/held-calls';
 import { McpServerBuilder } from './tools/mcp-server.builder';
 import { McpToolIndex } from './tools/mcp-tool-index';
 import { McpWsConnections } from './ws/mcp-ws.connections';
@@ -47,6 +48,7 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
     McpFederatedFeatures,
     RequestStateSeal,
     AgentRequestRelays,
+    HeldCalls,
     McpServerBuilder,
     McpSessionRepository,
     McpConnectionRegistry,

@@ -2,10 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { InputRequiredResult, LoggingLevel, Server, ServerContext } from '@modelcontextprotocol/server';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
-import { isLogLevel, relayCapabilitiesOf } from '@app/tools';
-import type { CatalogTool, ClientRequestRelay, InputRequired, RelayedRequest, RelayOutcome } from '@app/tools';
+import { isLogLevel, relayCapabilitiesOf, RelayExpiredError } from '@app/tools';
+import type { ClientRequestRelay, InputRequired, RelayCapabilities, RelayedRequest, RelayOutcome } from '@app/tools';
 import type { McpCaller } from '../tools/mcp-caller';
-import { RequestStateBinding, RequestStateSeal } from './request-state.seal';
+import { HeldCall, HeldCalls, HeldEvent } from './held-calls';
+import { HeldCallRef, RequestStateBinding, RequestStateSeal } from './request-state.seal';
 
 /** A 2025-era request relayed to the agent may wait for a person (an elicitation): as long as the SDK's own shim allows. */
 const RELAYED_REQUEST_TIMEOUT_MS = 10 * 60_000;
@@ -20,26 +21,36 @@ export interface RelayTarget {
   upstream?: string;
 }
 
-/** One request's relay (tools/call, prompts/get, resources/read), and the InputRequiredResult to answer with when the upstream asked for input. */
-export interface CallRelay {
+/** One request's relay, and the InputRequiredResult to answer with when a 2026-07-28 upstream asked for input. */
+interface CallRelay {
   relay: ClientRequestRelay;
   /** Set when the upstream answered input_required: the agent gets this (its requestState sealed) instead of a result. */
   inputRequired(): InputRequiredResult | undefined;
 }
 
+/** The work of one request (the upstream call), given the agent's relay and the signal that cancels it. */
+export type RelayedWork<T> = (relay: ClientRequestRelay, signal: AbortSignal) => Promise<T>;
+
 /**
- * Connects a federated tool's server→client requests to the agent that called it:
- * - 2025 era (a session, over HTTP or WebSocket): the upstream's sampling, elicitation or roots
- *   request goes to the agent as a request related to its `tools/call` (on that call's stream),
- *   and the agent's answer goes back to the upstream;
- * - 2026-07-28: the upstream's InputRequiredResult goes to the agent, its requestState sealed
- *   (RequestStateSeal: bound to user, tool and upstream); the agent's retry carries its answers,
- *   which go to the upstream with the upstream's own state. A 2025-era agent gets the same
- *   round trip as real requests on its session, from the SDK's input-required shim.
- * Only what the agent declared is relayed (the SDK refuses the rest with the spec's errors:
- * -32021 on 2026-07-28; the upstream's request gets -32601 on the 2025 era). Every request
- * relayed, or refused, is audited: its method, what it asked (an elicitation's message or URL,
- * never an answer), of whom.
+ * Connects a federated tool's (prompt's, resource's) server→client requests to the agent that called it:
+ * - 2025-era agent (a session, over HTTP or WebSocket): the upstream's sampling, elicitation or
+ *   roots request goes to the agent as a request related to its call (on that call's stream), and
+ *   the agent's answer goes back to the upstream;
+ * - 2026-07-28 agent, 2026-07-28 upstream: the upstream's InputRequiredResult goes to the agent,
+ *   its requestState sealed (RequestStateSeal: bound to user, target and upstream); the agent's
+ *   retry carries its answers, which go to the upstream with the upstream's own state;
+ * - 2026-07-28 agent, 2025-era upstream (which asks with requests in the middle of the call): the
+ *   gateway holds the upstream call open (HeldCalls), answers the agent with an InputRequiredResult
+ *   carrying the upstream's requests and a sealed state naming the held call and its round; the
+ *   retry's answers go to the waiting requests and the call runs on, to its result or to the next
+ *   round. A state is good for one retry, for the same user and target, on the replica that holds
+ *   the call, until the hold runs out (MCP_RELAY_HOLD_TIMEOUT_MS: then the call is released,
+ *   cancelled upstream, and the unanswered requests are audited as expired).
+ * A 2025-era agent gets a 2026-07-28 upstream's rounds as real requests on its session (the SDK's
+ * input-required shim). Only what the agent declared is relayed (the SDK refuses the rest with
+ * the spec's errors: -32021 on 2026-07-28; the upstream's request gets -32601 on the 2025 era).
+ * Every request relayed, or refused, is audited: its method, what it asked (an elicitation's
+ * message or URL, never an answer), of whom.
  */
 @Injectable()
 export class AgentRequestRelays {
@@ -48,38 +59,151 @@ export class AgentRequestRelays {
   constructor(
     private readonly seal: RequestStateSeal,
     private readonly audits: AuditService,
+    private readonly holds: HeldCalls,
   ) {}
 
-  /** The relay of one `tools/call` of `tool` by `caller` (see forRequest). */
-  forCall(server: Server, caller: McpCaller, tool: CatalogTool, ctx: ServerContext, sessionLevel?: LoggingLevel | null): CallRelay {
-    return this.forRequest(server, caller, { kind: 'tool', id: tool.id, upstream: tool.provider }, ctx, sessionLevel);
+  /**
+   * Runs one request of `caller` to `target` (`work`: the upstream call, given the agent's relay)
+   * and answers with its result, or with an InputRequiredResult when the upstream needs the
+   * agent's input first (see above). The request's log level is its own (2026-07-28 `_meta`) or
+   * `sessionLevel` (what a 2025-era agent set with logging/setLevel); the upstream's log messages
+   * about the request go to the agent on the request's stream. Throws -32602 (the SDK's own answer
+   * to a state it cannot verify) when the retry's requestState was not sealed by this gateway for
+   * this user, target and upstream, has expired, or was used already; -32603 when the call it names
+   * is held by another replica.
+   */
+  async run<T>(
+    server: Server,
+    caller: McpCaller,
+    target: RelayTarget,
+    ctx: ServerContext,
+    sessionLevel: LoggingLevel | null | undefined,
+    work: RelayedWork<T>,
+  ): Promise<T | InputRequiredResult> {
+    const envelope = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope;
+    const binding = bindingOf(caller, target);
+    const opened = this.openState(binding, ctx.mcpReq.requestState(), caller);
+    if (envelope === undefined) {
+      const calling = this.relayOf(server, caller, target, ctx, sessionLevel, binding, opened?.upstreamState);
+      const result = await work(calling.relay, ctx.mcpReq.signal);
+      return calling.inputRequired() ?? result;
+    }
+    const capabilities = relayCapabilitiesOf(envelope[CLIENT_CAPABILITIES_META_KEY]);
+    if (opened?.held) return this.resume<T>(opened.held, binding, caller, target, ctx, capabilities);
+    const call = this.holds.start<T | InputRequiredResult>(caller.principal.userId, capabilities);
+    const calling = this.relayOf(server, caller, target, ctx, sessionLevel, binding, opened?.upstreamState, call);
+    call.begin(async (signal) => {
+      const result = await work(calling.relay, signal);
+      return calling.inputRequired() ?? result;
+    });
+    return this.round(call, binding, caller, target, ctx.mcpReq.signal);
+  }
+
+  /** A retry of a held call: its answers go to the upstream's waiting requests, and the call runs on. */
+  private resume<T>(
+    ref: HeldCallRef,
+    binding: RequestStateBinding,
+    caller: McpCaller,
+    target: RelayTarget,
+    ctx: ServerContext,
+    capabilities: RelayCapabilities,
+  ): Promise<T | InputRequiredResult> {
+    const call = this.holds.find(ref.id) as HeldCall<T | InputRequiredResult> | undefined;
+    const refuse = (reason: string, message: string, code = ProtocolErrorCode.InvalidParams) => {
+      this.logger.warn({ ...caller.correlation, userId: binding.userId, target: binding.toolId, reason }, message);
+      return new ProtocolError(code, message, { reason });
+    };
+    if (!call && ref.replica !== this.holds.replica) {
+      throw refuse(
+        'held_by_another_replica',
+        'The call this requestState belongs to is held by another replica of the gateway: a retry must reach the replica that answered the previous round',
+        ProtocolErrorCode.InternalError,
+      );
+    }
+    // Sealed for this user (the seal's binding), so a mismatch here means a state used twice or a call released.
+    if (!call || call.userId !== caller.principal.userId || call.round !== ref.round) {
+      throw refuse(
+        'call_not_held',
+        'Invalid or expired requestState: the call it belongs to is no longer held (it completed, was released, or this state was used already)',
+      );
+    }
+    call.round += 1;
+    this.holds.resume(call);
+    call.capabilities = capabilities;
+    const responses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
+    call.answer(responses ?? {});
+    return this.round(call, binding, caller, target, ctx.mcpReq.signal);
   }
 
   /**
-   * The relay of one request of `caller` to `target`. Its log level is the request's own
-   * (2026-07-28 `_meta`) or `sessionLevel` (what a 2025-era agent set with logging/setLevel); the
-   * upstream's log messages about the request go to the agent on the request's stream. Throws
-   * -32602 (the SDK's own answer to a state it cannot verify) when the retry's requestState was
-   * not sealed by this gateway for this user, target and upstream, or has expired.
+   * One round of a 2026-07-28 agent's request: waits for the call's outcome (then answers with it)
+   * or for the upstream's requests (then parks the call and answers with an InputRequiredResult).
+   * An agent that cancels its request while the round runs releases the call.
    */
-  forRequest(server: Server, caller: McpCaller, target: RelayTarget, ctx: ServerContext, sessionLevel?: LoggingLevel | null): CallRelay {
+  private async round<T>(
+    call: HeldCall<T | InputRequiredResult>,
+    binding: RequestStateBinding,
+    caller: McpCaller,
+    target: RelayTarget,
+    signal: AbortSignal,
+  ): Promise<T | InputRequiredResult> {
+    const cancel = () => {
+      this.holds.forget(call);
+      call.release(new RelayExpiredError('The agent cancelled its request; the gateway released the call'));
+    };
+    if (signal.aborted) cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    let event: HeldEvent;
+    try {
+      event = await call.next();
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+    if (event === 'settled') {
+      this.holds.forget(call);
+      return call.result();
+    }
+    call.round += 1;
+    const requestState = this.seal.sealHeld(binding, { id: call.id, round: call.round, replica: this.holds.replica }, this.holds.holdMs);
+    this.holds.park(call, () => {
+      this.logger.warn(
+        { ...caller.correlation, userId: binding.userId, target: `${target.kind}:${target.id}`, holdMs: this.holds.holdMs },
+        'Released a held call: the agent did not come back with its answers in time',
+      );
+      call.release(
+        new RelayExpiredError(
+          `The agent did not answer within ${this.holds.holdMs} ms (MCP_RELAY_HOLD_TIMEOUT_MS); the gateway released the call`,
+        ),
+      );
+    });
+    return { resultType: 'input_required', inputRequests: call.pending(), requestState } as unknown as InputRequiredResult;
+  }
+
+  /** The relay of one request; with `held` (a 2026-07-28 agent), the upstream's in-call requests wait there for the agent's retry. */
+  private relayOf(
+    server: Server,
+    caller: McpCaller,
+    target: RelayTarget,
+    ctx: ServerContext,
+    sessionLevel: LoggingLevel | null | undefined,
+    binding: RequestStateBinding,
+    requestState: string | undefined,
+    held?: HeldCall<unknown>,
+  ): CallRelay {
     const envelope = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope;
     const modern = envelope !== undefined;
     // 2026-07-28: the request's own envelope; 2025 era: what the agent declared at initialize.
     const capabilities = relayCapabilitiesOf(modern ? envelope[CLIENT_CAPABILITIES_META_KEY] : server.getClientCapabilities());
     const requested = modern ? envelope[LOG_LEVEL_META_KEY] : sessionLevel;
     const logLevel = isLogLevel(requested) ? requested : undefined;
-    // A tool's binding is its id as before; prompts and resources are bound by kind and name.
-    const binding: RequestStateBinding =
-      target.kind === 'tool'
-        ? { userId: caller.principal.userId, toolId: target.id, upstream: target.upstream ?? '' }
-        : { userId: caller.principal.userId, toolId: `${target.kind}:${target.id}`, upstream: target.upstream ?? '' };
-    const requestState = this.openState(binding, ctx.mcpReq.requestState(), caller);
     const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
     let pending: InputRequiredResult | undefined;
     const audit = (request: RelayedRequest, outcome: RelayOutcome) => this.audit(caller, target, modern, request, outcome);
     const relay: ClientRequestRelay = {
-      capabilities,
+      // A held call's: what the agent declared in its latest round.
+      get capabilities() {
+        return held ? held.capabilities : capabilities;
+      },
       ...(logLevel
         ? {
             logLevel,
@@ -91,7 +215,9 @@ export class AgentRequestRelays {
           }
         : {}),
       ...(modern
-        ? {}
+        ? held
+          ? { send: (request: RelayedRequest, signal: AbortSignal) => held.ask(request, signal) }
+          : {}
         : {
             notify: (notification) => {
               server
@@ -127,12 +253,16 @@ export class AgentRequestRelays {
     };
   }
 
-  private openState(binding: RequestStateBinding, raw: unknown, caller: McpCaller): string | undefined {
+  private openState(
+    binding: RequestStateBinding,
+    raw: unknown,
+    caller: McpCaller,
+  ): { upstreamState?: string; held?: HeldCallRef } | undefined {
     if (raw === undefined) return undefined;
     try {
       if (typeof raw !== 'string') throw new Error('not a string');
       // A round whose upstream sent no state of its own still had ours: the retry then carries none upstream.
-      return this.seal.open(binding, raw).upstreamState;
+      return this.seal.open(binding, raw);
     } catch (error) {
       this.logger.warn(
         {
@@ -154,7 +284,7 @@ export class AgentRequestRelays {
     request: RelayedRequest,
     outcome: RelayOutcome,
   ): Promise<void> {
-    const refused = outcome.status === 'refused' || outcome.status === 'failed';
+    const refused = outcome.status !== 'answered' && outcome.status !== 'asked';
     const entry = auditEvent(AuditAction.MCP_CLIENT_REQUEST_RELAYED, caller, {
       resource: `${target.kind}:${target.id}`,
       result: refused ? 'failure' : 'success',
@@ -199,4 +329,10 @@ function asked(request: RelayedRequest): Record<string, unknown> {
     default:
       return {};
   }
+}
+
+/** A tool's binding is its id as before; prompts and resources are bound by kind and name. */
+function bindingOf(caller: McpCaller, target: RelayTarget): RequestStateBinding {
+  const toolId = target.kind === 'tool' ? target.id : `${target.kind}:${target.id}`;
+  return { userId: caller.principal.userId, toolId, upstream: target.upstream ?? '' };
 }

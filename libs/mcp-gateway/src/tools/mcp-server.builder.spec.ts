@@ -1,6 +1,8 @@
 import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
+import type { ServerContext } from '@modelcontextprotocol/server';
 import { AppException, ErrorCode, ExecutionScope, Principal } from '@app/core';
 import type { CatalogTool, ExecuteToolRequest, ExecutionMeta, ToolExecution } from '@app/tools';
+import type { RelayedWork } from '../relay/agent-request-relay';
 import type { McpCaller } from './mcp-caller';
 import { McpServerBuilder } from './mcp-server.builder';
 
@@ -63,7 +65,11 @@ async function setup() {
   // No upstream offers prompts, resources, completions or logging here: only tools.
   const federated = { capabilities: () => ({}), register: () => undefined, logLevelOf: () => null, noteCaller: () => undefined };
   // No upstream asks for client input here: the relay is exercised end to end in test/upstream/upstream-relay.e2e-spec.ts.
-  const relays = { forCall: () => ({ relay: { capabilities: {} }, inputRequired: () => undefined }) };
+  // The call runs under its request's own signal, as it does for a 2025-era agent.
+  const relays = {
+    run: (_server: unknown, _caller: unknown, _target: unknown, ctx: ServerContext, _level: unknown, work: RelayedWork<unknown>) =>
+      work({ capabilities: {} } as never, ctx.mcpReq.signal),
+  };
   const builder = new McpServerBuilder(
     index as never,
     executions as never,
