@@ -145,6 +145,15 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
       });
       expect(a.asked.slice(before).map((request) => request.method)).toEqual(['sampling/createMessage', 'elicitation/create']);
     });
+
+    it('prompts/get: the agent is asked for the city, and gets the prompt the upstream made with it', async () => {
+      const before = a.asked.length;
+      const prompt = await a.client.getPrompt({ name: `${upstream}.ask-city` });
+      expect(prompt.messages).toEqual([
+        { role: 'user', content: { type: 'text', text: 'Hello, accept:{"city":"Tromsø"} (state-of-ask-city)' } },
+      ]);
+      expect(a.asked.slice(before).map((request) => request.params.message)).toEqual([FORM_MESSAGE]);
+    });
   });
 
   it("relays the 2025 upstream's notifications/elicitation/complete to the agent it sent to the URL, and to no other", async () => {
