@@ -3,7 +3,9 @@ import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import { Clock } from '@app/core';
 import type { ClientRequestRelay } from '@app/tools';
 import type { McpCaller } from '../tools/mcp-caller';
+import { ClusterEventBus, InProcessEventBus } from '@app/redis';
 import { AgentRequestRelays, RelayTarget } from './agent-request-relay';
+import { HeldCallForwarding } from './held-call-forwarding';
 import { HeldCalls } from './held-calls';
 import { RequestStateSeal } from './request-state.seal';
 
@@ -27,16 +29,20 @@ function modernRequest(retry?: { requestState: string; inputResponses: Record<st
   } as never;
 }
 
-/** Two replicas sharing the key (as replicas do), each holding its own calls. */
-function replicas(): { a: AgentRequestRelays; b: AgentRequestRelays; audited: string[] } {
+/** A replica: its relays, the calls it holds, and how it reaches the others. */
+function replica(seal: RequestStateSeal, bus: ClusterEventBus): { relays: AgentRequestRelays; forwarding: HeldCallForwarding } {
+  const audits = { recordStandalone: async () => undefined };
+  const holds = new HeldCalls(CONFIG);
+  const forwarding = new HeldCallForwarding(bus, holds);
+  return { relays: new AgentRequestRelays(seal, audits as never, holds, forwarding), forwarding };
+}
+
+/** Two replicas sharing the key and an event bus (as replicas share ENCRYPTION_KEY and Redis), each holding its own calls. */
+function replicas(): { a: AgentRequestRelays; b: AgentRequestRelays; bForwarding: HeldCallForwarding } {
   const seal = new RequestStateSeal(CONFIG, new Clock());
-  const audited: string[] = [];
-  const audits = { recordStandalone: async (entry: { details: { status: string } }) => void audited.push(entry.details.status) };
-  return {
-    a: new AgentRequestRelays(seal, audits as never, new HeldCalls(CONFIG)),
-    b: new AgentRequestRelays(seal, audits as never, new HeldCalls(CONFIG)),
-    audited,
-  };
+  const bus = new InProcessEventBus();
+  const b = replica(seal, bus);
+  return { a: replica(seal, bus).relays, b: b.relays, bForwarding: b.forwarding };
 }
 
 /** A 2025-era upstream's call that asks for the roots in the middle, then answers with them. */
@@ -63,15 +69,35 @@ describe('AgentRequestRelays.run (a 2026-07-28 agent, a 2025-era upstream asking
     });
   });
 
-  it('tells a retry that reached another replica so (-32603), and leaves the call to the replica holding it', async () => {
+  it('passes a retry that reached another replica on to the one holding the call, and its answer back', async () => {
     const { a, b } = replicas();
     const alice = callerOf('usr_alice');
     const round = (await a.run({} as Server, alice, TARGET, modernRequest(), null, asksForRoots)) as Round;
     const key = Object.keys(round.inputRequests)[0];
     const retry = modernRequest({ requestState: round.requestState, inputResponses: { [key]: ROOTS } });
-    const elsewhere = await b.run({} as Server, alice, TARGET, retry, null, asksForRoots).catch((error: unknown) => error);
-    expect(elsewhere).toBeInstanceOf(ProtocolError);
-    expect(elsewhere).toMatchObject({ code: -32603, data: { reason: 'held_by_another_replica' } });
+    await expect(b.run({} as Server, alice, TARGET, retry, null, asksForRoots)).resolves.toEqual({ answer: ROOTS });
+    // The state is used up wherever the replay lands.
+    await expect(b.run({} as Server, alice, TARGET, retry, null, asksForRoots)).rejects.toMatchObject({
+      code: -32602,
+      data: { reason: 'call_not_held' },
+    });
+    await expect(a.run({} as Server, alice, TARGET, retry, null, asksForRoots)).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it('answers -32603 held_by_another_replica when the replica holding the call does not answer (it stopped)', async () => {
+    const seal = new RequestStateSeal(CONFIG, new Clock());
+    // A and B hear nothing of each other.
+    const a = replica(seal, new InProcessEventBus()).relays;
+    const b = replica(seal, new InProcessEventBus());
+    b.forwarding.ackTimeoutMs = 50;
+    const alice = callerOf('usr_alice');
+    const round = (await a.run({} as Server, alice, TARGET, modernRequest(), null, asksForRoots)) as Round;
+    const key = Object.keys(round.inputRequests)[0];
+    const retry = modernRequest({ requestState: round.requestState, inputResponses: { [key]: ROOTS } });
+    const error = await b.relays.run({} as Server, alice, TARGET, retry, null, asksForRoots).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect(error).toMatchObject({ code: -32603, data: { reason: 'held_by_another_replica' } });
+    // The call is still A's to finish.
     await expect(a.run({} as Server, alice, TARGET, retry, null, asksForRoots)).resolves.toEqual({ answer: ROOTS });
   });
 

@@ -5,6 +5,7 @@ import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { isLogLevel, relayCapabilitiesOf, RelayExpiredError } from '@app/tools';
 import type { ClientRequestRelay, InputRequired, RelayCapabilities, RelayedRequest, RelayOutcome } from '@app/tools';
 import type { McpCaller } from '../tools/mcp-caller';
+import { ForwardedRetry, HeldCallForwarding } from './held-call-forwarding';
 import { HeldCall, HeldCalls, HeldEvent } from './held-calls';
 import { HeldCallRef, RequestStateBinding, RequestStateSeal } from './request-state.seal';
 
@@ -19,6 +20,13 @@ export interface RelayTarget {
   id: string;
   /** The provider behind a tool (a prompt's or resource's upstream follows from its name). */
   upstream?: string;
+}
+
+/** Whose a held call is: the user, target and upstream its states are sealed for, and the caller (logs). */
+interface Owner {
+  binding: RequestStateBinding;
+  caller: McpCaller;
+  target: RelayTarget;
 }
 
 /** One request's relay, and the InputRequiredResult to answer with when a 2026-07-28 upstream asked for input. */
@@ -43,9 +51,10 @@ export type RelayedWork<T> = (relay: ClientRequestRelay, signal: AbortSignal) =>
  *   gateway holds the upstream call open (HeldCalls), answers the agent with an InputRequiredResult
  *   carrying the upstream's requests and a sealed state naming the held call and its round; the
  *   retry's answers go to the waiting requests and the call runs on, to its result or to the next
- *   round. A state is good for one retry, for the same user and target, on the replica that holds
- *   the call, until the hold runs out (MCP_RELAY_HOLD_TIMEOUT_MS: then the call is released,
- *   cancelled upstream, and the unanswered requests are audited as expired).
+ *   round. A state is good for one retry, for the same user and target, until the hold runs out
+ *   (MCP_RELAY_HOLD_TIMEOUT_MS: then the call is released, cancelled upstream, and the unanswered
+ *   requests are audited as expired). A retry reaching another replica is passed on to the one
+ *   holding the call (HeldCallForwarding, over Redis).
  * A 2025-era agent gets a 2026-07-28 upstream's rounds as real requests on its session (the SDK's
  * input-required shim). Only what the agent declared is relayed (the SDK refuses the rest with
  * the spec's errors: -32021 on 2026-07-28; the upstream's request gets -32601 on the 2025 era).
@@ -60,7 +69,10 @@ export class AgentRequestRelays {
     private readonly seal: RequestStateSeal,
     private readonly audits: AuditService,
     private readonly holds: HeldCalls,
-  ) {}
+    private readonly forwarding: HeldCallForwarding,
+  ) {
+    forwarding.handle((retry) => this.resumeForwarded(retry));
+  }
 
   /**
    * Runs one request of `caller` to `target` (`work`: the upstream call, given the agent's relay)
@@ -70,7 +82,7 @@ export class AgentRequestRelays {
    * about the request go to the agent on the request's stream. Throws -32602 (the SDK's own answer
    * to a state it cannot verify) when the retry's requestState was not sealed by this gateway for
    * this user, target and upstream, has expired, or was used already; -32603 when the call it names
-   * is held by another replica.
+   * is held by another replica that cannot be reached.
    */
   async run<T>(
     server: Server,
@@ -89,50 +101,67 @@ export class AgentRequestRelays {
       return calling.inputRequired() ?? result;
     }
     const capabilities = relayCapabilitiesOf(envelope[CLIENT_CAPABILITIES_META_KEY]);
-    if (opened?.held) return this.resume<T>(opened.held, binding, caller, target, ctx, capabilities);
-    const call = this.holds.start<T | InputRequiredResult>(caller.principal.userId, capabilities);
+    if (opened?.held) return this.resume<T>(opened.held, binding, caller, ctx, capabilities);
+    const call = this.holds.start<T | InputRequiredResult, Owner>(caller.principal.userId, capabilities, { binding, caller, target });
     const calling = this.relayOf(server, caller, target, ctx, sessionLevel, binding, opened?.upstreamState, call);
     call.begin(async (signal) => {
       const result = await work(calling.relay, signal);
       return calling.inputRequired() ?? result;
     });
-    return this.round(call, binding, caller, target, ctx.mcpReq.signal);
+    return this.round(call, ctx.mcpReq.signal);
   }
 
-  /** A retry of a held call: its answers go to the upstream's waiting requests, and the call runs on. */
-  private resume<T>(
+  /**
+   * A retry of a held call: its answers go to the upstream's waiting requests, and the call runs
+   * on; a call another replica holds is passed on to it (HeldCallForwarding).
+   */
+  private async resume<T>(
     ref: HeldCallRef,
     binding: RequestStateBinding,
     caller: McpCaller,
-    target: RelayTarget,
     ctx: ServerContext,
     capabilities: RelayCapabilities,
   ): Promise<T | InputRequiredResult> {
-    const call = this.holds.find(ref.id) as HeldCall<T | InputRequiredResult> | undefined;
-    const refuse = (reason: string, message: string, code = ProtocolErrorCode.InvalidParams) => {
-      this.logger.warn({ ...caller.correlation, userId: binding.userId, target: binding.toolId, reason }, message);
-      return new ProtocolError(code, message, { reason });
-    };
-    if (!call && ref.replica !== this.holds.replica) {
-      throw refuse(
-        'held_by_another_replica',
-        'The call this requestState belongs to is held by another replica of the gateway: a retry must reach the replica that answered the previous round',
-        ProtocolErrorCode.InternalError,
-      );
+    const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses ?? {};
+    if (ref.replica !== this.holds.replica) {
+      this.logger.debug({ ...caller.correlation, replica: ref.replica }, 'Passing a retry on to the replica that holds its call');
+      return (await this.forwarding.forward({ to: ref.replica, id: ref.id, round: ref.round, binding, capabilities, inputResponses })) as
+        T | InputRequiredResult;
     }
-    // Sealed for this user (the seal's binding), so a mismatch here means a state used twice or a call released.
-    if (!call || call.userId !== caller.principal.userId || call.round !== ref.round) {
-      throw refuse(
-        'call_not_held',
+    const call = this.take<T>(ref, binding);
+    call.answer(inputResponses);
+    return this.round(call, ctx.mcpReq.signal, capabilities);
+  }
+
+  /** A round of a call this replica holds, for a retry another replica received. */
+  private resumeForwarded(retry: ForwardedRetry): Promise<unknown> {
+    const call = this.take<unknown>(retry, retry.binding);
+    call.answer(retry.inputResponses);
+    // The agent's request is on the other replica: its cancellation does not reach this round.
+    return this.round(call, new AbortController().signal, retry.capabilities);
+  }
+
+  /**
+   * The held call a retry names, taken up for a round (its state is then used up). Refused with
+   * -32602 when it is not held here (completed, released, expired), or the state was used already.
+   */
+  private take<T>(ref: { id: string; round: number }, binding: RequestStateBinding): HeldCall<T | InputRequiredResult, Owner> {
+    const call = this.holds.find(ref.id) as HeldCall<T | InputRequiredResult, Owner> | undefined;
+    // Sealed for this binding, so a mismatch here means a state used twice or a call released.
+    if (!call || call.round !== ref.round || !sameBinding(call.owner.binding, binding)) {
+      this.logger.warn(
+        { userId: binding.userId, target: binding.toolId, reason: 'call_not_held' },
+        'Refused a retry of a call that is not held',
+      );
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
         'Invalid or expired requestState: the call it belongs to is no longer held (it completed, was released, or this state was used already)',
+        { reason: 'call_not_held' },
       );
     }
     call.round += 1;
     this.holds.resume(call);
-    call.capabilities = capabilities;
-    const responses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses;
-    call.answer(responses ?? {});
-    return this.round(call, binding, caller, target, ctx.mcpReq.signal);
+    return call;
   }
 
   /**
@@ -141,12 +170,13 @@ export class AgentRequestRelays {
    * An agent that cancels its request while the round runs releases the call.
    */
   private async round<T>(
-    call: HeldCall<T | InputRequiredResult>,
-    binding: RequestStateBinding,
-    caller: McpCaller,
-    target: RelayTarget,
+    call: HeldCall<T | InputRequiredResult, Owner>,
     signal: AbortSignal,
+    capabilities?: RelayCapabilities,
   ): Promise<T | InputRequiredResult> {
+    const { binding, caller, target } = call.owner;
+    // What the agent declared in this round decides what is relayed from now on.
+    if (capabilities) call.capabilities = capabilities;
     const cancel = () => {
       this.holds.forget(call);
       call.release(new RelayExpiredError('The agent cancelled its request; the gateway released the call'));
@@ -335,4 +365,8 @@ function asked(request: RelayedRequest): Record<string, unknown> {
 function bindingOf(caller: McpCaller, target: RelayTarget): RequestStateBinding {
   const toolId = target.kind === 'tool' ? target.id : `${target.kind}:${target.id}`;
   return { userId: caller.principal.userId, toolId, upstream: target.upstream ?? '' };
+}
+
+function sameBinding(a: RequestStateBinding, b: RequestStateBinding): boolean {
+  return a.userId === b.userId && a.toolId === b.toolId && a.upstream === b.upstream;
 }

@@ -7,7 +7,7 @@ const ROOTS: RelayedRequest = { method: 'roots/list' };
 
 /** A call whose work is driven by the test: what it asks, and when it ends. */
 function held(): { call: HeldCall<string>; signal: () => AbortSignal; finish: (value: string) => void } {
-  const call = new HeldCall<string>('usr_alice', { sampling: {} });
+  const call = new HeldCall<string>('usr_alice', { sampling: {} }, null);
   let signal: AbortSignal | undefined;
   let finish: (value: string) => void = () => undefined;
   call.begin((s) => {
@@ -58,7 +58,7 @@ describe('HeldCall', () => {
   });
 
   it("gives the work's failure to the round that collects it", async () => {
-    const call = new HeldCall<string>('usr_alice', {});
+    const call = new HeldCall<string>('usr_alice', {}, null);
     call.begin(() => Promise.reject(new Error('upstream failed')));
     await expect(call.next()).resolves.toBe('settled');
     expect(() => call.result()).toThrow('upstream failed');
@@ -71,7 +71,7 @@ describe('HeldCalls', () => {
 
   it('releases a parked call after the hold, and never one that was resumed or is over', () => {
     const holds = new HeldCalls({ upstreams: { relayHoldMs: 1_000 } } as never);
-    const parked = holds.start<string>('usr_alice', {});
+    const parked = holds.start<string, null>('usr_alice', {}, null);
     const expired = jest.fn();
     holds.park(parked, expired);
     expect(holds.find(parked.id)).toBe(parked);
@@ -81,7 +81,7 @@ describe('HeldCalls', () => {
     expect(expired).toHaveBeenCalledTimes(1);
     expect(holds.find(parked.id)).toBeUndefined();
 
-    const resumed = holds.start<string>('usr_alice', {});
+    const resumed = holds.start<string, null>('usr_alice', {}, null);
     const kept = jest.fn();
     holds.park(resumed, kept);
     holds.resume(resumed);

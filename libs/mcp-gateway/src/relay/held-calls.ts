@@ -19,7 +19,7 @@ export type HeldEvent = 'settled' | 'asks';
  * across the agent's rounds: the work (the upstream call) runs once, with its own abort signal; the
  * 2025-era upstream's requests in the middle of it wait here (`ask`) until a retry brings the answers.
  */
-export class HeldCall<T> {
+export class HeldCall<T, O = unknown> {
   readonly id = randomUUID();
   /** The round the next retry must name (its sealed requestState carries it): a state is good for one retry. */
   round = 0;
@@ -35,6 +35,8 @@ export class HeldCall<T> {
   constructor(
     readonly userId: string,
     capabilities: RelayCapabilities,
+    /** Whose call it is, for whoever takes a round up (the holder's business). */
+    readonly owner: O,
   ) {
     this.capabilities = capabilities;
   }
@@ -110,7 +112,7 @@ export class HeldCall<T> {
     this.controller.abort(error);
   }
 
-  private settle(outcome: NonNullable<HeldCall<T>['outcome']>): void {
+  private settle(outcome: NonNullable<HeldCall<T, O>['outcome']>): void {
     this.outcome = outcome;
     this.wake();
   }
@@ -133,14 +135,17 @@ export class HeldCalls implements OnModuleDestroy {
   /** This process, as named in the states it seals. */
   readonly replica = randomUUID();
   readonly holdMs: number;
+  /** The longest a call may run between two rounds (the tools' maximum timeout): how long a forwarded round is waited for, besides the hold. */
+  readonly callBoundMs: number;
   private readonly calls = new Map<string, HeldCall<unknown>>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.holdMs = config.upstreams.relayHoldMs;
+    this.callBoundMs = config.tools?.maxTimeoutMs ?? 0;
   }
 
-  start<T>(userId: string, capabilities: RelayCapabilities): HeldCall<T> {
-    return new HeldCall<T>(userId, capabilities);
+  start<T, O>(userId: string, capabilities: RelayCapabilities, owner: O): HeldCall<T, O> {
+    return new HeldCall<T, O>(userId, capabilities, owner);
   }
 
   find(id: string): HeldCall<unknown> | undefined {
