@@ -18,13 +18,16 @@ function callerOf(userId: string): McpCaller {
 }
 
 /** A 2026-07-28 request's context: its envelope declares roots; on a retry, the state and answers. */
-function modernRequest(retry?: { requestState: string; inputResponses: Record<string, unknown> }): ServerContext {
+function modernRequest(
+  retry?: { requestState: string; inputResponses: Record<string, unknown> },
+  signal = new AbortController().signal,
+): ServerContext {
   return {
     mcpReq: {
       envelope: { [CLIENT_CAPABILITIES_META_KEY]: { roots: {} } },
       requestState: () => retry?.requestState,
       inputResponses: retry?.inputResponses,
-      signal: new AbortController().signal,
+      signal,
     },
   } as never;
 }
@@ -82,6 +85,32 @@ describe('AgentRequestRelays.run (a 2026-07-28 agent, a 2025-era upstream asking
       data: { reason: 'call_not_held' },
     });
     await expect(a.run({} as Server, alice, TARGET, retry, null, asksForRoots)).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it('releases the held call when the agent cancels a retry another replica passed on', async () => {
+    const { a, b } = replicas();
+    const alice = callerOf('usr_alice');
+    // The upstream asks twice: the second round is the one the agent cancels.
+    let upstreamCall: AbortSignal | undefined;
+    const asksTwice = async (relay: ClientRequestRelay, signal: AbortSignal) => {
+      upstreamCall = signal;
+      await relay.send!({ method: 'roots/list' }, new AbortController().signal);
+      await relay.send!({ method: 'roots/list' }, new AbortController().signal);
+      return 'done';
+    };
+    const round = (await a.run({} as Server, alice, TARGET, modernRequest(), null, asksTwice)) as Round;
+    const key = Object.keys(round.inputRequests)[0];
+    const agentSignal = new AbortController();
+    const retry = modernRequest({ requestState: round.requestState, inputResponses: { [key]: ROOTS } }, agentSignal.signal);
+    const second = (await b.run({} as Server, alice, TARGET, retry, null, asksTwice)) as Round;
+    expect(second.resultType).toBe('input_required');
+    const next = modernRequest({ requestState: second.requestState, inputResponses: {} }, agentSignal.signal);
+    const pending = b.run({} as Server, alice, TARGET, next, null, asksTwice).catch((error: unknown) => error);
+    agentSignal.abort();
+    // Released on A: the upstream call is aborted, the retry fails, and the state names a call no longer held.
+    expect(await pending).toBeInstanceOf(Error);
+    expect(upstreamCall!.aborted).toBe(true);
+    await expect(a.run({} as Server, alice, TARGET, next, null, asksTwice)).rejects.toMatchObject({ code: -32602 });
   });
 
   it('answers -32603 held_by_another_replica when the replica holding the call does not answer (it stopped)', async () => {

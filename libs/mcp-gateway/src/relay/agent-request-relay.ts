@@ -71,7 +71,13 @@ export class AgentRequestRelays {
     private readonly holds: HeldCalls,
     private readonly forwarding: HeldCallForwarding,
   ) {
-    forwarding.handle((retry) => this.resumeForwarded(retry));
+    forwarding.handle(
+      (retry) => this.resumeForwarded(retry),
+      (id) => {
+        const call = this.holds.find(id);
+        if (call) this.cancelled(call);
+      },
+    );
   }
 
   /**
@@ -125,8 +131,10 @@ export class AgentRequestRelays {
     const inputResponses = (ctx.mcpReq as { inputResponses?: Record<string, unknown> }).inputResponses ?? {};
     if (ref.replica !== this.holds.replica) {
       this.logger.debug({ ...caller.correlation, replica: ref.replica }, 'Passing a retry on to the replica that holds its call');
-      return (await this.forwarding.forward({ to: ref.replica, id: ref.id, round: ref.round, binding, capabilities, inputResponses })) as
-        T | InputRequiredResult;
+      return (await this.forwarding.forward(
+        { to: ref.replica, id: ref.id, round: ref.round, binding, capabilities, inputResponses },
+        ctx.mcpReq.signal,
+      )) as T | InputRequiredResult;
     }
     const call = this.take<T>(ref, binding);
     call.answer(inputResponses);
@@ -177,10 +185,7 @@ export class AgentRequestRelays {
     const { binding, caller, target } = call.owner;
     // What the agent declared in this round decides what is relayed from now on.
     if (capabilities) call.capabilities = capabilities;
-    const cancel = () => {
-      this.holds.forget(call);
-      call.release(new RelayExpiredError('The agent cancelled its request; the gateway released the call'));
-    };
+    const cancel = () => this.cancelled(call);
     if (signal.aborted) cancel();
     signal.addEventListener('abort', cancel, { once: true });
     let event: HeldEvent;
@@ -207,6 +212,12 @@ export class AgentRequestRelays {
       );
     });
     return { resultType: 'input_required', inputRequests: call.pending(), requestState } as unknown as InputRequiredResult;
+  }
+
+  /** The agent cancelled its request while a round of the call ran: the call is released (cancelled upstream). */
+  private cancelled(call: HeldCall<unknown>): void {
+    this.holds.forget(call);
+    call.release(new RelayExpiredError('The agent cancelled its request; the gateway released the call'));
   }
 
   /** The relay of one request; with `held` (a 2026-07-28 agent), the upstream's in-call requests wait there for the agent's retry. */

@@ -30,7 +30,14 @@ interface ForwardedAnswer {
   error?: { code: number; message: string; data?: unknown };
 }
 
+/** The agent cancelled a retry another replica is running the round of: that replica releases the call. */
+interface ForwardedCancel {
+  to: string;
+  id: string;
+}
+
 const RETRY = clusterEvent<ForwardedRetry>('mcp.held_call.retry');
+const CANCEL = clusterEvent<ForwardedCancel>('mcp.held_call.cancel');
 const ANSWER = clusterEvent<ForwardedAnswer>('mcp.held_call.answer');
 
 interface Waiting {
@@ -55,6 +62,7 @@ export class HeldCallForwarding implements OnModuleDestroy {
   private readonly logger = new Logger(HeldCallForwarding.name);
   private readonly waiting = new Map<string, Waiting>();
   private serve: ((retry: ForwardedRetry) => Promise<unknown>) | undefined;
+  private cancel: ((id: string) => void) | undefined;
   private readonly unsubscribe: Array<() => void>;
   /** How long the holding replica has to acknowledge a retry. */
   ackTimeoutMs = 5_000;
@@ -70,17 +78,26 @@ export class HeldCallForwarding implements OnModuleDestroy {
       bus.subscribe(ANSWER, (answer) => {
         if (answer.to === this.holds.replica) this.receive(answer);
       }),
+      bus.subscribe(CANCEL, (cancel) => {
+        if (cancel.to === this.holds.replica) this.cancel?.(cancel.id);
+      }),
     ];
   }
 
-  /** How this replica runs a round of a call it holds for a retry another replica received. */
-  handle(serve: (retry: ForwardedRetry) => Promise<unknown>): void {
+  /** How this replica runs a round of a call it holds for a retry another replica received, and releases one whose agent cancelled. */
+  handle(serve: (retry: ForwardedRetry) => Promise<unknown>, cancel: (id: string) => void): void {
     this.serve = serve;
+    this.cancel = cancel;
   }
 
-  /** Passes a retry to the replica holding its call; resolves with the round's result, or rejects with its (JSON-RPC) error. */
-  forward(retry: Omit<ForwardedRetry, 'from' | 'reply'>): Promise<unknown> {
+  /**
+   * Passes a retry to the replica holding its call; resolves with the round's result, or rejects
+   * with its (JSON-RPC) error. The agent cancelling its retry (`signal`) releases the call there.
+   */
+  forward(retry: Omit<ForwardedRetry, 'from' | 'reply'>, signal: AbortSignal): Promise<unknown> {
     const reply = randomUUID();
+    const cancel = () => void this.bus.publish(CANCEL, { to: retry.to, id: retry.id });
+    signal.addEventListener('abort', cancel, { once: true });
     return new Promise<unknown>((resolve, reject) => {
       const fail = (why: string) => {
         clearTimeout(waiting.timer);
@@ -110,7 +127,7 @@ export class HeldCallForwarding implements OnModuleDestroy {
       void this.bus.publish(RETRY, { ...retry, from: this.holds.replica, reply }).then((sent) => {
         if (!sent) fail('cannot be reached now');
       });
-    });
+    }).finally(() => signal.removeEventListener('abort', cancel));
   }
 
   /** After the acknowledgement: the longest a round may take there (the call's hold, and its own timeouts within it). */
