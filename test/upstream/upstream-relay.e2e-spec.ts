@@ -154,6 +154,17 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
       ]);
       expect(a.asked.slice(before).map((request) => request.params.message)).toEqual([FORM_MESSAGE]);
     });
+
+    it('resources/read: the agent is asked for its roots, and reads the contents the upstream made with them', async () => {
+      const resource = (await a.client.listResources()).resources.find(
+        (candidate) => candidate.name === 'roots' && candidate.uri.includes(upstream),
+      );
+      expect(resource).toBeDefined();
+      const before = a.asked.length;
+      const read = await a.client.readResource({ uri: resource!.uri });
+      expect(read.contents).toEqual([{ uri: resource!.uri, mimeType: 'text/plain', text: 'file:///work/project (state-of-roots)' }]);
+      expect(a.asked.slice(before).map((request) => request.method)).toEqual(['roots/list']);
+    });
   });
 
   it("relays the 2025 upstream's notifications/elicitation/complete to the agent it sent to the URL, and to no other", async () => {
