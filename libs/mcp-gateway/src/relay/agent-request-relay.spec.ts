@@ -21,9 +21,16 @@ function callerOf(userId: string): McpCaller {
 function modernRequest(
   retry?: { requestState: string; inputResponses: Record<string, unknown> },
   signal = new AbortController().signal,
+  progress?: { token: string; sent: unknown[] },
 ): ServerContext {
   return {
     mcpReq: {
+      ...(progress
+        ? {
+            _meta: { progressToken: progress.token },
+            notify: async (notification: unknown) => void progress.sent.push(notification),
+          }
+        : {}),
       envelope: { [CLIENT_CAPABILITIES_META_KEY]: { roots: {} } },
       requestState: () => retry?.requestState,
       inputResponses: retry?.inputResponses,
@@ -111,6 +118,25 @@ describe('AgentRequestRelays.run (a 2026-07-28 agent, a 2025-era upstream asking
     expect(await pending).toBeInstanceOf(Error);
     expect(upstreamCall!.aborted).toBe(true);
     await expect(a.run({} as Server, alice, TARGET, next, null, asksTwice)).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it("reports the call's progress on the request of the round running now, under that request's token", async () => {
+    const { a } = replicas();
+    const alice = callerOf('usr_alice');
+    const reportsAround = async (relay: ClientRequestRelay, _signal: AbortSignal, progress?: (value: number) => void) => {
+      progress?.(1);
+      const answer = await relay.send!({ method: 'roots/list' }, new AbortController().signal);
+      progress?.(2);
+      return { answer };
+    };
+    const first = { token: 'round-1', sent: [] as unknown[] };
+    const round = (await a.run({} as Server, alice, TARGET, modernRequest(undefined, undefined, first), null, reportsAround)) as Round;
+    const key = Object.keys(round.inputRequests)[0];
+    const second = { token: 'round-2', sent: [] as unknown[] };
+    const retry = modernRequest({ requestState: round.requestState, inputResponses: { [key]: ROOTS } }, undefined, second);
+    await expect(a.run({} as Server, alice, TARGET, retry, null, reportsAround)).resolves.toEqual({ answer: ROOTS });
+    expect(first.sent).toEqual([{ method: 'notifications/progress', params: { progressToken: 'round-1', progress: 1 } }]);
+    expect(second.sent).toEqual([{ method: 'notifications/progress', params: { progressToken: 'round-2', progress: 2 } }]);
   });
 
   it('answers -32603 held_by_another_replica when the replica holding the call does not answer (it stopped)', async () => {

@@ -27,6 +27,8 @@ interface Owner {
   binding: RequestStateBinding;
   caller: McpCaller;
   target: RelayTarget;
+  /** The round running now, if any (between rounds, and in a round another replica passed on, none: notifications are dropped). */
+  channel?: RoundChannel;
 }
 
 /** One request's relay, and the InputRequiredResult to answer with when a 2026-07-28 upstream asked for input. */
@@ -36,8 +38,28 @@ interface CallRelay {
   inputRequired(): InputRequiredResult | undefined;
 }
 
-/** The work of one request (the upstream call), given the agent's relay and the signal that cancels it. */
-export type RelayedWork<T> = (relay: ClientRequestRelay, signal: AbortSignal) => Promise<T>;
+/** Reports a call's progress to the agent: on the request of the round running now, under that request's progress token. */
+export type ProgressSink = (progress: number, total?: number, message?: string) => void;
+
+/**
+ * The work of one request (the upstream call), given the agent's relay, the signal that cancels
+ * it, and where its progress goes (undefined: the agent did not ask for progress).
+ */
+export type RelayedWork<T> = (relay: ClientRequestRelay, signal: AbortSignal, progress: ProgressSink | undefined) => Promise<T>;
+
+/** The agent's request a held call's notifications go to: the one of the round running now. */
+interface RoundChannel {
+  notify: ServerContext['mcpReq']['notify'];
+  progressToken: string | number | undefined;
+}
+
+function channelOf(ctx: ServerContext): RoundChannel {
+  const token = (ctx.mcpReq as { _meta?: { progressToken?: unknown } })._meta?.progressToken;
+  return {
+    notify: (notification) => ctx.mcpReq.notify(notification),
+    progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
+  };
+}
 
 /**
  * Connects a federated tool's (prompt's, resource's) server→client requests to the agent that called it:
@@ -103,18 +125,30 @@ export class AgentRequestRelays {
     const opened = this.openState(binding, ctx.mcpReq.requestState(), caller);
     if (envelope === undefined) {
       const calling = this.relayOf(server, caller, target, ctx, sessionLevel, binding, opened?.upstreamState);
-      const result = await work(calling.relay, ctx.mcpReq.signal);
+      const channel = channelOf(ctx);
+      const result = await work(
+        calling.relay,
+        ctx.mcpReq.signal,
+        channel.progressToken === undefined ? undefined : this.progressTo(() => channel),
+      );
       return calling.inputRequired() ?? result;
     }
     const capabilities = relayCapabilitiesOf(envelope[CLIENT_CAPABILITIES_META_KEY]);
     if (opened?.held) return this.resume<T>(opened.held, binding, caller, ctx, capabilities);
-    const call = this.holds.start<T | InputRequiredResult, Owner>(caller.principal.userId, capabilities, { binding, caller, target });
+    const call = this.holds.start<T | InputRequiredResult, Owner>(caller.principal.userId, capabilities, {
+      binding,
+      caller,
+      target,
+      channel: channelOf(ctx),
+    });
     const calling = this.relayOf(server, caller, target, ctx, sessionLevel, binding, opened?.upstreamState, call);
+    // Asked for at the start (the upstream is asked for progress then), reported to whichever round runs.
+    const progress = channelOf(ctx).progressToken === undefined ? undefined : this.progressTo(() => call.owner.channel);
     call.begin(async (signal) => {
-      const result = await work(calling.relay, signal);
+      const result = await work(calling.relay, signal, progress);
       return calling.inputRequired() ?? result;
     });
-    return this.round(call, ctx.mcpReq.signal);
+    return this.round(call, ctx.mcpReq.signal, undefined, channelOf(ctx));
   }
 
   /**
@@ -138,7 +172,7 @@ export class AgentRequestRelays {
     }
     const call = this.take<T>(ref, binding);
     call.answer(inputResponses);
-    return this.round(call, ctx.mcpReq.signal, capabilities);
+    return this.round(call, ctx.mcpReq.signal, capabilities, channelOf(ctx));
   }
 
   /** A round of a call this replica holds, for a retry another replica received. */
@@ -181,10 +215,12 @@ export class AgentRequestRelays {
     call: HeldCall<T | InputRequiredResult, Owner>,
     signal: AbortSignal,
     capabilities?: RelayCapabilities,
+    channel?: RoundChannel,
   ): Promise<T | InputRequiredResult> {
     const { binding, caller, target } = call.owner;
     // What the agent declared in this round decides what is relayed from now on.
     if (capabilities) call.capabilities = capabilities;
+    call.owner.channel = channel;
     const cancel = () => this.cancelled(call);
     if (signal.aborted) cancel();
     signal.addEventListener('abort', cancel, { once: true });
@@ -193,6 +229,7 @@ export class AgentRequestRelays {
       event = await call.next();
     } finally {
       signal.removeEventListener('abort', cancel);
+      call.owner.channel = undefined;
     }
     if (event === 'settled') {
       this.holds.forget(call);
@@ -214,6 +251,17 @@ export class AgentRequestRelays {
     return { resultType: 'input_required', inputRequests: call.pending(), requestState } as unknown as InputRequiredResult;
   }
 
+  /** Progress to the request `channel()` names, under its own token (dropped when there is none). */
+  private progressTo(channel: () => RoundChannel | undefined): ProgressSink {
+    return (progress, total, message) => {
+      const current = channel();
+      if (current?.progressToken === undefined) return;
+      current
+        .notify({ method: 'notifications/progress', params: { progressToken: current.progressToken, progress, total, message } })
+        .catch((error: unknown) => this.logger.debug({ err: error }, 'Progress notification not delivered'));
+    };
+  }
+
   /** The agent cancelled its request while a round of the call ran: the call is released (cancelled upstream). */
   private cancelled(call: HeldCall<unknown>): void {
     this.holds.forget(call);
@@ -229,7 +277,7 @@ export class AgentRequestRelays {
     sessionLevel: LoggingLevel | null | undefined,
     binding: RequestStateBinding,
     requestState: string | undefined,
-    held?: HeldCall<unknown>,
+    held?: HeldCall<unknown, Owner>,
   ): CallRelay {
     const envelope = (ctx.mcpReq as { envelope?: Record<string, unknown> }).envelope;
     const modern = envelope !== undefined;
@@ -249,8 +297,10 @@ export class AgentRequestRelays {
         ? {
             logLevel,
             log: (params) => {
-              ctx.mcpReq
-                .notify({ method: 'notifications/message', params })
+              // A held call's: on the request of the round running now.
+              const channel = held ? held.owner.channel : channelOf(ctx);
+              channel
+                ?.notify({ method: 'notifications/message', params })
                 .catch((error: unknown) => this.logger.debug({ err: error }, 'Relayed log message not delivered'));
             },
           }
