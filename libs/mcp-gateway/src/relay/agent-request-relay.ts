@@ -179,7 +179,7 @@ export class AgentRequestRelays {
   private resumeForwarded(retry: ForwardedRetry): Promise<unknown> {
     const call = this.take<unknown>(retry, retry.binding);
     call.answer(retry.inputResponses);
-    // The agent's request is on the other replica: its cancellation does not reach this round.
+    // The agent's request is on the other replica: its cancellation comes as a cluster event (HeldCallForwarding).
     return this.round(call, new AbortController().signal, retry.capabilities);
   }
 
