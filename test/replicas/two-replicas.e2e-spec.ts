@@ -3,11 +3,10 @@ import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/webso
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Client as PgClient } from 'pg';
 import { installWebSocketGlobal } from '../mcp/mcp-test-kit';
-import { dropPrefix, REDIS_URL, sharedSecrets, uniquePrefix } from '../redis/redis-test-kit';
 import { ServerProcess } from '../support/server-process';
 import { ReplicaSet } from './replica-kit';
 import { waitFor } from '../support/polling';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import type { TestDatabase } from '../support/test-database';
 import { http, TestApp } from '../support/test-app';
 import { Caller, execute, login, signUp, toolsEnv, updateTool, waitForExecution } from '../tools/tools-test-kit';
 
@@ -20,7 +19,6 @@ installWebSocketGlobal();
  */
 describe('two replicas sharing PostgreSQL and Redis', () => {
   let database: TestDatabase;
-  let prefix: string;
   let env: Record<string, string>;
   let a: ServerProcess;
   let b: ServerProcess;
@@ -29,31 +27,18 @@ describe('two replicas sharing PostgreSQL and Redis', () => {
   const asApp = (server: ServerProcess) => ({ baseUrl: server.baseUrl }) as TestApp;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    prefix = uniquePrefix();
-    env = {
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      ...sharedSecrets(),
-      ...toolsEnv(),
-      MCP_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    ({ env, database } = await replicas.deployment({
       // A lease that runs out soon after a dead process's call would have timed out.
       TOOLS_QUEUE_LEASE_GRACE_MS: '500',
       TOOLS_QUEUE_POLL_MS: '200',
-    };
+    }));
     a = await start();
     // B looks at the queue less often than A, which looks at once when it accepts a call: the
     // async execution below is claimed by A (the test checks), and B takes it up after A dies.
     b = await start({ TOOLS_QUEUE_POLL_MS: '2000' });
   }, 120_000);
 
-  afterAll(async () => {
-    await replicas.stopAll();
-    await dropPrefix(prefix);
-    await database?.drop();
-  });
+  afterAll(() => replicas.stopAll());
 
   it('shares a per-tool rate limit: the N+1st call is refused whichever replica it reaches', async () => {
     const admin = await login(asApp(a), toolsEnv().ADMIN_EMAIL);

@@ -64,7 +64,7 @@ describe('Protocol era per upstream', () => {
   it('lists the same tools on either era', async () => {
     await waitFor('both listed', async () => (await namesUnder(t, admin, 'legacy.')).length > 0);
     const modern = await namesUnder(t, admin, 'modern.');
-    expect(modern).toEqual(['ask-form', 'ask-roots', 'ask-sampling', 'ask-url', 'plain']);
+    expect(modern).toEqual(['ask-form', 'ask-roots', 'ask-sampling', 'ask-twice', 'ask-url', 'plain']);
     expect(await namesUnder(t, admin, 'legacy.')).toEqual(modern);
   });
 

@@ -449,32 +449,32 @@ describe('Federated prompts, resources, completions, logging and subscriptions',
       ['trigger-url-elicitation', { url: 'https://example.com/consent', elicitationId: 'elicitation-1', message: 'Consent, please' }],
     ];
 
-    it.each(CALLS)('%s: a 2025-era agent is asked what the upstream asks, and the tool answers as it does directly', async (tool, args) => {
-      const before = ownAsked.asked.length;
-      const expected = fieldsOf(await own.callTool({ name: tool, arguments: args }));
-      const expectedAsks = ownAsked.asked.slice(before).map((ask) => ({ method: ask.method, params: withoutMeta(ask.params) }));
-      expect(expectedAsks).toHaveLength(1);
-      for (const federated of [tool, `everything.${tool}`]) {
-        const start = agentAsked.asked.length;
-        const actual = fieldsOf(await agents.get('legacy')!.callTool({ name: federated, arguments: args }));
-        const asks = agentAsked.asked.slice(start).map((ask) => ({ method: ask.method, params: withoutMeta(ask.params) }));
-        expect({ federated, asks }).toEqual({ federated, asks: expectedAsks });
-        expect({ federated, result: actual }).toEqual({ federated, result: expected });
-      }
-    });
-
-    // A known gap: server-everything speaks only the 2025 era, so it asks with a request in the middle of the
-    // call; a 2026-07-28 agent can be asked only through an InputRequiredResult, which the gateway does not
-    // make out of an upstream's in-call request. The refusal is the gateway's own and says so.
-    it.each(CALLS)('%s: a 2026-07-28 agent is not asked; the call fails with the reason', async (tool, args) => {
-      const start = agentAsked.asked.length;
-      const result = (await agents.get('modern')!.callTool({ name: `everything.${tool}`, arguments: args })) as CallToolResult;
-      expect(agentAsked.asked.slice(start)).toEqual([]);
-      expect(result.isError).toBe(true);
-      expect((result.content[0] as { text: string }).text).toMatch(
-        /^MCP error -32601: The gateway did not relay (sampling|elicitation)\/create/,
-      );
-    });
+    // server-everything speaks only the 2025 era, so it asks with a request in the middle of the call. A 2025-era
+    // agent gets that request on its call; a 2026-07-28 agent gets it in an InputRequiredResult while the gateway
+    // holds the upstream call open, and its SDK answers and retries: the upstream gets the agent's answer, the
+    // agent the upstream's result.
+    it.each((['legacy', 'modern'] as const).flatMap((era) => CALLS.map(([tool, args]) => [era, tool, args] as const)))(
+      'a %s agent calling %s is asked what the upstream asks, and the tool answers as it does directly',
+      async (era, tool, args) => {
+        const before = ownAsked.asked.length;
+        const expected = fieldsOf(await own.callTool({ name: tool, arguments: args }));
+        const expectedAsks = ownAsked.asked.slice(before).map((ask) => {
+          const params = withoutMeta(ask.params);
+          // The 2026-07-28 revision has no elicitationId (nor the completion notice it keyed): its wire codec leaves it out.
+          if (era === 'modern') delete params.elicitationId;
+          return { method: ask.method, params };
+        });
+        expect(expectedAsks).toHaveLength(1);
+        // Over Streamable HTTP (empty prefix) and over stdio (`everything.`).
+        for (const federated of [tool, `everything.${tool}`]) {
+          const start = agentAsked.asked.length;
+          const actual = fieldsOf(await agents.get(era)!.callTool({ name: federated, arguments: args }));
+          const asks = agentAsked.asked.slice(start).map((ask) => ({ method: ask.method, params: withoutMeta(ask.params) }));
+          expect({ federated, asks }).toEqual({ federated, asks: expectedAsks });
+          expect({ federated, result: actual }).toEqual({ federated, result: expected });
+        }
+      },
+    );
   });
 
   it('shows on a context endpoint only the prompts, resources and templates that are its members', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { Era } from '../mcp/mcp-test-kit';
 import { startTestApp, TestApp } from '../support/test-app';
-import { ADMIN_EMAIL, Caller, execute, login, toolsEnv } from '../tools/tools-test-kit';
+import { ADMIN_EMAIL, Caller, execute, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import { stdioUpstream, upstreamHealth, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const RELAY_UPSTREAM = join(__dirname, 'fixtures', 'relay-upstream.cjs');
@@ -84,7 +84,8 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
       // A wide probe hang guard: on stdio the SDK takes a probe that times out for a 2025-only server.
       stdioUpstream('relay26', RELAY_UPSTREAM, [], { protocol: 'auto', timeouts: { connectMs: 120_000 } }),
     ]);
-    t = await startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file }) });
+    // Held calls are released quickly here, so the release can be watched.
+    t = await startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file, MCP_RELAY_HOLD_TIMEOUT_MS: '8000' }) });
     db = t.app.get(DataSource);
     admin = await login(t, ADMIN_EMAIL);
     for (const upstream of ['relay25', 'relay26']) {
@@ -108,6 +109,8 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
 
   describe.each<[Era, string]>([
     ['legacy', 'relay25'],
+    // The gateway holds the 2025 upstream's call open and asks the agent with an InputRequiredResult.
+    ['modern', 'relay25'],
     ['modern', 'relay26'],
     ['legacy', 'relay26'],
   ])('a %s agent declaring the capabilities, calling %s', (era, upstream) => {
@@ -131,6 +134,36 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
         expect(seen[0].params.url).toBe(SIGN_IN_URL);
       }
       if (tool === 'ask-sampling') expect(seen[0].params.maxTokens).toBe(64);
+    });
+
+    it('ask-twice: the agent is asked twice (a haiku, then a city), and the tool completes with both answers', async () => {
+      const before = a.asked.length;
+      const result = await a.client.callTool({ name: `${upstream}.ask-twice`, arguments: {} });
+      expect(structured(result)).toEqual({
+        answer: 'gates open, tokens flow / accept:{"city":"Tromsø"}',
+        requestState: 'haiku:gates open, tokens flow',
+      });
+      expect(a.asked.slice(before).map((request) => request.method)).toEqual(['sampling/createMessage', 'elicitation/create']);
+    });
+
+    it('prompts/get: the agent is asked for the city, and gets the prompt the upstream made with it', async () => {
+      const before = a.asked.length;
+      const prompt = await a.client.getPrompt({ name: `${upstream}.ask-city` });
+      expect(prompt.messages).toEqual([
+        { role: 'user', content: { type: 'text', text: 'Hello, accept:{"city":"Tromsø"} (state-of-ask-city)' } },
+      ]);
+      expect(a.asked.slice(before).map((request) => request.params.message)).toEqual([FORM_MESSAGE]);
+    });
+
+    it('resources/read: the agent is asked for its roots, and reads the contents the upstream made with them', async () => {
+      const resource = (await a.client.listResources()).resources.find(
+        (candidate) => candidate.name === 'roots' && candidate.uri.includes(upstream),
+      );
+      expect(resource).toBeDefined();
+      const before = a.asked.length;
+      const read = await a.client.readResource({ uri: resource!.uri });
+      expect(read.contents).toEqual([{ uri: resource!.uri, mimeType: 'text/plain', text: 'file:///work/project (state-of-roots)' }]);
+      expect(a.asked.slice(before).map((request) => request.method)).toEqual(['roots/list']);
     });
   });
 
@@ -205,22 +238,32 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
       }
     });
 
-    it('2025 era: the upstream is refused (-32601, as by a client without the capability) and the refusal is audited', async () => {
-      const a = await agent(t, admin, 'legacy', false);
-      try {
-        const result = (await a.client.callTool({ name: 'relay25.ask-roots', arguments: {} })) as CallToolResult;
-        // The upstream's SDK reports the failed request as its tool's error result.
-        expect(result.isError).toBe(true);
-        expect((result.content[0] as { text: string }).text).toContain('the calling agent did not declare the roots capability');
-        const [row] = await db.query(
-          `SELECT result, details FROM audit_logs WHERE action = 'mcp.client_request.relayed' AND resource = 'tool:relay25.ask-roots' AND result = 'failure'`,
-        );
-        expect(row.details.status).toBe('refused');
-        expect(row.details.reason).toBe('capability roots not declared');
-      } finally {
-        await a.client.close();
-      }
-    });
+    // A 2026-07-28 agent's call of a 2025-era upstream is held only for what the agent declared.
+    it.each<[Era, string, string]>([
+      ['modern', 'ask-sampling', 'sampling'],
+      ['legacy', 'ask-roots', 'roots'],
+    ])(
+      'a %s agent calling the 2025 upstream: its request is refused (-32601, as by a client without the capability), audited, and the agent is never asked',
+      async (era, tool, capability) => {
+        const a = await agent(t, admin, era, false);
+        try {
+          const result = (await a.client.callTool({ name: `relay25.${tool}`, arguments: {} })) as CallToolResult;
+          expect(a.asked).toEqual([]);
+          // The upstream's SDK reports the failed request as its tool's error result.
+          expect(result.isError).toBe(true);
+          expect((result.content[0] as { text: string }).text).toContain(`the calling agent did not declare the ${capability} capability`);
+          const [row] = await db.query(
+            `SELECT result, details FROM audit_logs WHERE action = 'mcp.client_request.relayed' AND resource = $1 AND result = 'failure'`,
+            [`tool:relay25.${tool}`],
+          );
+          expect(row.details.status).toBe('refused');
+          expect(row.details.era).toBe(era === 'modern' ? '2026-07-28' : '2025');
+          expect(row.details.reason).toBe(`capability ${capability} not declared`);
+        } finally {
+          await a.client.close();
+        }
+      },
+    );
   });
 
   describe('the requestState an agent gets is tamper-proof', () => {
@@ -266,6 +309,135 @@ describe('Server-to-client requests are relayed to the calling agent', () => {
       expect(error).toBeInstanceOf(ProtocolError);
       expect(error!.code).toBe(-32602);
       expect(error!.message).toContain('Invalid or expired requestState');
+    });
+  });
+
+  /**
+   * A 2026-07-28 agent calling a 2025-era upstream that asks in the middle of its call: the
+   * gateway holds the upstream call open and hands the agent the upstream's request with a sealed
+   * state naming the held call. The agent here answers by hand (autoFulfill off), to try what an
+   * attacker would with that state.
+   */
+  describe('a call held open for a 2026-07-28 agent (2025-era upstream)', () => {
+    let a: Agent;
+    let mallory: Agent;
+    let round: { resultType: string; inputRequests: Record<string, { method: string; params: Record<string, any> }>; requestState: string };
+    let key: string;
+    const CITY = { action: 'accept', content: { city: 'Bodø' } };
+
+    const call = (who: Agent, name: string, retry?: { key: string; requestState: string }) =>
+      who.client
+        .callTool(
+          {
+            name,
+            arguments: {},
+            ...(retry ? { inputResponses: { [retry.key]: CITY }, requestState: retry.requestState } : {}),
+          } as never,
+          { allowInputRequired: true },
+        )
+        .then(
+          (result) => ({ result: result as any, error: undefined }),
+          (error: unknown) => ({ result: undefined, error: error as ProtocolError }),
+        );
+
+    beforeAll(async () => {
+      a = await agent(t, admin, 'modern', true, { autoFulfill: false });
+      mallory = await agent(t, await signUp(t, 'relay-mallory@example.com'), 'modern', true, { autoFulfill: false });
+      round = (await call(a, 'relay25.ask-form')).result;
+      key = Object.keys(round.inputRequests)[0];
+    });
+    afterAll(async () => {
+      await a?.client.close();
+      await mallory?.client.close();
+    });
+
+    it("answers with an InputRequiredResult carrying the upstream's request as it made it, and a sealed state", () => {
+      expect(round.resultType).toBe('input_required');
+      expect(Object.keys(round.inputRequests)).toHaveLength(1);
+      const request = round.inputRequests[key];
+      expect(request.method).toBe('elicitation/create');
+      expect(request.params.message).toBe(FORM_MESSAGE);
+      expect(request.params.requestedSchema).toEqual({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] });
+      expect(round.requestState.startsWith('g1.')).toBe(true);
+    });
+
+    it.each<[string, () => Promise<{ error: ProtocolError | undefined }>]>([
+      [
+        'altered',
+        () =>
+          call(a, 'relay25.ask-form', {
+            key,
+            requestState: round.requestState.slice(0, -2) + (round.requestState.endsWith('A') ? 'B' : 'A') + round.requestState.slice(-1),
+          }),
+      ],
+      [
+        'of its own making',
+        () => call(a, 'relay25.ask-form', { key, requestState: 'g1.' + Buffer.from('{"h":["x",1,"y"],"e":9e15}').toString('base64url') }),
+      ],
+      ['replayed for another tool', () => call(a, 'relay25.ask-sampling', { key, requestState: round.requestState })],
+      ['used by another user', () => call(mallory, 'relay25.ask-form', { key, requestState: round.requestState })],
+    ])('a state %s is refused with -32602, and the held call is not touched', async (_case, retry) => {
+      const { error } = await retry();
+      expect(error).toBeInstanceOf(ProtocolError);
+      expect(error!.code).toBe(-32602);
+      expect(error!.message).toContain('Invalid or expired requestState');
+      expect(mallory.asked).toEqual([]);
+    });
+
+    it("the agent's answer reaches the upstream, whose result reaches the agent", async () => {
+      const { result } = await call(a, 'relay25.ask-form', { key, requestState: round.requestState });
+      expect(result.resultType).not.toBe('input_required');
+      expect(result.isError).toBeUndefined();
+      expect(structured(result)).toEqual({ answer: 'accept:{"city":"Bodø"}', requestState: 'state-of-ask-form' });
+    });
+
+    it('a state used once is refused when replayed after the call completed', async () => {
+      const { result, error } = await call(a, 'relay25.ask-form', { key, requestState: round.requestState });
+      expect(result).toBeUndefined();
+      expect(error!.code).toBe(-32602);
+      expect(error!.message).toContain('no longer held');
+      expect((error!.data as { reason: string }).reason).toBe('call_not_held');
+    });
+
+    it('audits the relayed request as answered, on the 2026-07-28 era, of whom', async () => {
+      const rows: Array<{ user_id: string; result: string; details: Record<string, any> }> = await db.query(
+        `SELECT user_id, result, details FROM audit_logs WHERE action = 'mcp.client_request.relayed' AND resource = 'tool:relay25.ask-form' AND details->>'era' = '2026-07-28' ORDER BY seq`,
+      );
+      const answered = rows.filter((row) => row.details.status === 'answered');
+      expect(answered.length).toBeGreaterThanOrEqual(1);
+      expect(answered[0].user_id).toBe(admin.userId);
+      expect(answered[0].result).toBe('success');
+      expect(answered[0].details.method).toBe('elicitation/create');
+      expect(answered[0].details.message).toBe(FORM_MESSAGE);
+      expect(answered[0].details.action).toBe('accept');
+      expect(Object.values(answered[0].details)).not.toContain('Bodø');
+    });
+
+    it('a held call the agent never resumes is released after MCP_RELAY_HOLD_TIMEOUT_MS: audited, cancelled upstream, its state refused', async () => {
+      const held = (await call(a, 'relay25.ask-url')).result;
+      expect(held.resultType).toBe('input_required');
+      const heldKey = Object.keys(held.inputRequests)[0];
+      const expired = async () =>
+        (
+          await db.query(
+            `SELECT user_id, details FROM audit_logs WHERE action = 'mcp.client_request.relayed' AND resource = 'tool:relay25.ask-url' AND details->>'status' = 'expired'`,
+          )
+        )[0] as { user_id: string; details: Record<string, any> } | undefined;
+      await waitFor('the held call released', async () => (await expired()) !== undefined, 30_000);
+      const row = (await expired())!;
+      expect(row.user_id).toBe(admin.userId);
+      expect(row.details.era).toBe('2026-07-28');
+      expect(row.details.reason).toContain('MCP_RELAY_HOLD_TIMEOUT_MS');
+      const { error } = await call(a, 'relay25.ask-url', { key: heldKey, requestState: held.requestState });
+      expect(error!.code).toBe(-32602);
+      // The upstream is free again: the next call is asked and completes.
+      const next = await agent(t, admin, 'modern', true);
+      try {
+        const result = await next.client.callTool({ name: 'relay25.ask-form', arguments: {} });
+        expect(structured(result)).toEqual({ answer: 'accept:{"city":"Tromsø"}', requestState: 'state-of-ask-form' });
+      } finally {
+        await next.client.close();
+      }
     });
   });
 });

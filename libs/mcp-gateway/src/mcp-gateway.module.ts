@@ -18,6 +18,8 @@ import { InMemoryTicketStore, TicketStore } from './tickets/ticket.store';
 import { RedisTicketStore } from './tickets/redis-ticket.store';
 import { AgentRequestRelays } from './relay/agent-request-relay';
 import { RequestStateSeal } from './relay/request-state.seal';
+import { HeldCallForwarding } from './relay/held-call-forwarding';
+import { HeldCalls } from './relay/held-calls';
 import { McpServerBuilder } from './tools/mcp-server.builder';
 import { McpToolIndex } from './tools/mcp-tool-index';
 import { McpWsConnections } from './ws/mcp-ws.connections';
@@ -47,6 +49,8 @@ import { ContextMcpWsGateway, McpWsGateway } from './ws/mcp-ws.gateways';
     McpFederatedFeatures,
     RequestStateSeal,
     AgentRequestRelays,
+    HeldCalls,
+    HeldCallForwarding,
     McpServerBuilder,
     McpSessionRepository,
     McpConnectionRegistry,

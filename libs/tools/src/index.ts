@@ -2,8 +2,8 @@ export type { ToolCallContext, ToolDefinition, ToolProvider } from './provider/t
 export { ToolError, abortedError } from './provider/tool-error';
 export { isToolResult } from './provider/tool-result';
 export type { ToolResult } from './provider/tool-result';
-export { isLogLevel, relayCapabilitiesOf } from './provider/client-request-relay';
-export type { ClientRequestRelay, InputRequired, RelayOutcome, RelayedRequest } from './provider/client-request-relay';
+export { isLogLevel, relayCapabilitiesOf, RelayExpiredError } from './provider/client-request-relay';
+export type { ClientRequestRelay, InputRequired, RelayCapabilities, RelayOutcome, RelayedRequest } from './provider/client-request-relay';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
 export { TOOL_PROVIDERS } from './tool-providers.token';
 export { ToolsModule } from './tools.module';

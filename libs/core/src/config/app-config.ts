@@ -150,6 +150,12 @@ export interface AppConfig {
      * (MCP_UPSTREAM_RESULT_MAX_BYTES); a larger one fails the call with RESULT_TOO_LARGE, never truncated.
      */
     resultMaxBytes: number;
+    /**
+     * How long the gateway holds a call open for a 2026-07-28 agent's answers when a 2025-era
+     * upstream asked it something in the middle of the call (MCP_RELAY_HOLD_TIMEOUT_MS): an agent
+     * that does not retry within it finds the call released (cancelled upstream, audited).
+     */
+    relayHoldMs: number;
   };
   /**
    * Streaming committed audit records (and signed chain checkpoints) to a SIEM. Off unless a sink is
@@ -715,6 +721,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
     upstreams: {
       file: optionalPath(r.raw('MCP_UPSTREAMS_FILE')),
       resultMaxBytes: r.int('MCP_UPSTREAM_RESULT_MAX_BYTES', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+      relayHoldMs: r.int('MCP_RELAY_HOLD_TIMEOUT_MS', 5 * 60_000, 1_000, 3_600_000),
     },
     auditExport: parseAuditExport(r, isProduction),
     oauth: parseOAuth(r, isProduction),

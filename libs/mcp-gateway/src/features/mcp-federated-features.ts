@@ -3,12 +3,16 @@ import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { LoggingLevel, Server, ServerCapabilities, ServerContext } from '@modelcontextprotocol/server';
 import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { FederatedNotification, FederationError, UpstreamFeatureService } from '@app/tools';
+import type { ClientRequestRelay } from '@app/tools';
 import { refusalOf } from '../errors/mcp-errors';
-import { AgentRequestRelays, CallRelay, RelayTarget } from '../relay/agent-request-relay';
+import { AgentRequestRelays, RelayTarget } from '../relay/agent-request-relay';
 import type { McpCaller } from '../tools/mcp-caller';
 import type { CallerSource } from '../tools/mcp-server.builder';
 
 /** What one agent connection (a 2025 session or a WebSocket) asked of the federated features. */
+/** A prompts/get or resources/read upstream, given the caller, the agent's relay and the signal that cancels it. */
+type RelayedFeature<T> = (who: McpCaller, relay: ClientRequestRelay, signal: AbortSignal) => Promise<T>;
+
 interface AgentState {
   caller: McpCaller | null;
   /** The minimum level of relayed log messages (`logging/setLevel`); none are relayed before it is set. */
@@ -114,12 +118,12 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
     this.agents.set(server, state);
     const caller = async (ctx: ServerContext): Promise<McpCaller> => (state.caller = await callerOf(ctx));
     // Sampling, elicitation, roots, input_required rounds and log messages of the upstream reach this agent.
-    const relayed = async <T>(ctx: ServerContext, target: RelayTarget, run: (who: McpCaller, relay: CallRelay['relay']) => Promise<T>) =>
+    const relayed = async <T>(ctx: ServerContext, target: RelayTarget, run: RelayedFeature<T>) =>
       this.answer(async () => {
         const who = await caller(ctx);
-        const calling = this.relays.forRequest(server, who, target, ctx, state.level);
-        const result = await run(who, calling.relay);
-        return (calling.inputRequired() as T | undefined) ?? result;
+        return (await this.relays.run(server, who, target, ctx, state.level, (relay, signal) =>
+          this.answer(() => run(who, relay, signal)),
+        )) as T;
       });
     if (capabilities.prompts) {
       server.setRequestHandler('prompts/list', async (request, ctx) => {
@@ -132,8 +136,8 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
         );
       });
       server.setRequestHandler('prompts/get', async (request, ctx) =>
-        relayed(ctx, { kind: 'prompt', id: request.params.name }, (who, relay) =>
-          this.features.getPrompt(who, request.params.name, request.params.arguments, ctx.mcpReq.signal, relay),
+        relayed(ctx, { kind: 'prompt', id: request.params.name }, (who, relay, signal) =>
+          this.features.getPrompt(who, request.params.name, request.params.arguments, signal, relay),
         ),
       );
     }
@@ -161,8 +165,8 @@ export class McpFederatedFeatures implements OnModuleInit, OnModuleDestroy {
         );
       });
       server.setRequestHandler('resources/read', async (request, ctx) =>
-        relayed(ctx, { kind: 'resource', id: request.params.uri }, (who, relay) =>
-          this.features.readResource(who, request.params.uri, ctx.mcpReq.signal, relay),
+        relayed(ctx, { kind: 'resource', id: request.params.uri }, (who, relay, signal) =>
+          this.features.readResource(who, request.params.uri, signal, relay),
         ),
       );
       if (capabilities.resources.subscribe) {

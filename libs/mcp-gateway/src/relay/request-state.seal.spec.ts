@@ -64,4 +64,15 @@ describe('RequestStateSeal', () => {
     clock.ms += 1;
     expect(() => s.open(ALICE, sealed)).toThrow('expired');
   });
+
+  it('seals a held call (id, round, replica) for its binding, valid for the hold only', () => {
+    const { seal: s, clock } = seal();
+    const held = { id: 'call-1', round: 3, replica: 'replica-a' };
+    const sealed = s.sealHeld(ALICE, held, 5_000);
+    expect(s.open(ALICE, sealed)).toEqual({ upstreamState: undefined, held });
+    expect(Buffer.from(sealed.slice(3), 'base64url').toString('latin1')).not.toContain('call-1');
+    expect(() => s.open({ ...ALICE, userId: 'usr_mallory' }, sealed)).toThrow();
+    clock.ms += 5_001;
+    expect(() => s.open(ALICE, sealed)).toThrow('expired');
+  });
 });

@@ -10,10 +10,22 @@ export interface RequestStateBinding {
   upstream: string;
 }
 
-/** The upstream's own requestState of a round, or none (an InputRequiredResult may carry only inputRequests). */
+/**
+ * A call the gateway holds open for an agent's answers (a 2025-era upstream asked in the middle of
+ * it; see HeldCalls): which one, which round of questions the state answers, and which replica holds it.
+ */
+export interface HeldCallRef {
+  id: string;
+  round: number;
+  replica: string;
+}
+
+/** The upstream's own requestState of a round, or none (an InputRequiredResult may carry only inputRequests); or a held call. */
 interface SealedContent {
   /** The upstream's requestState, byte for byte. */
   s?: string;
+  /** A held call: its id, round and replica. */
+  h?: [string, number, string];
   /** Expiry, epoch milliseconds. */
   e: number;
 }
@@ -43,10 +55,18 @@ export class RequestStateSeal {
   }
 
   seal(binding: RequestStateBinding, upstreamState: string | undefined): string {
-    const content: SealedContent = {
+    return this.sealContent(binding, {
       e: this.clock.nowMs() + REQUEST_STATE_TTL_MS,
       ...(upstreamState !== undefined ? { s: upstreamState } : {}),
-    };
+    });
+  }
+
+  /** The state of one round of a held call: valid for `ttlMs` (the hold's own bound), for this binding only. */
+  sealHeld(binding: RequestStateBinding, held: HeldCallRef, ttlMs: number): string {
+    return this.sealContent(binding, { e: this.clock.nowMs() + ttlMs, h: [held.id, held.round, held.replica] });
+  }
+
+  private sealContent(binding: RequestStateBinding, content: SealedContent): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(associatedData(binding));
@@ -55,10 +75,11 @@ export class RequestStateSeal {
   }
 
   /**
-   * The upstream's requestState inside `sealed` (undefined when the round had none). Throws when
-   * the state was not sealed by this gateway's key for this binding, or has expired.
+   * The upstream's requestState inside `sealed` (undefined when the round had none), or the held
+   * call it names. Throws when the state was not sealed by this gateway's key for this binding, or
+   * has expired.
    */
-  open(binding: RequestStateBinding, sealed: string): { upstreamState: string | undefined } {
+  open(binding: RequestStateBinding, sealed: string): { upstreamState: string | undefined; held?: HeldCallRef } {
     const dot = sealed.indexOf('.');
     if (dot < 0 || sealed.slice(0, dot) !== VERSION) throw new Error('not a gateway request state');
     const raw = Buffer.from(sealed.slice(dot + 1), 'base64url');
@@ -70,6 +91,10 @@ export class RequestStateSeal {
       Buffer.concat([decipher.update(raw.subarray(IV_BYTES + 16)), decipher.final()]).toString('utf8'),
     ) as SealedContent;
     if (typeof content.e !== 'number' || content.e < this.clock.nowMs()) throw new Error('request state expired');
+    const h = content.h;
+    if (Array.isArray(h) && typeof h[0] === 'string' && typeof h[1] === 'number' && typeof h[2] === 'string') {
+      return { upstreamState: undefined, held: { id: h[0], round: h[1], replica: h[2] } };
+    }
     return { upstreamState: typeof content.s === 'string' ? content.s : undefined };
   }
 }

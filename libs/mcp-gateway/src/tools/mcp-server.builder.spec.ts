@@ -1,6 +1,11 @@
 import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
-import { AppException, ErrorCode, ExecutionScope, Principal } from '@app/core';
+import { AppException, Clock, ErrorCode, ExecutionScope, Principal } from '@app/core';
+import { InProcessEventBus } from '@app/redis';
 import type { CatalogTool, ExecuteToolRequest, ExecutionMeta, ToolExecution } from '@app/tools';
+import { AgentRequestRelays } from '../relay/agent-request-relay';
+import { HeldCallForwarding } from '../relay/held-call-forwarding';
+import { HeldCalls } from '../relay/held-calls';
+import { RequestStateSeal } from '../relay/request-state.seal';
 import type { McpCaller } from './mcp-caller';
 import { McpServerBuilder } from './mcp-server.builder';
 
@@ -63,7 +68,15 @@ async function setup() {
   // No upstream offers prompts, resources, completions or logging here: only tools.
   const federated = { capabilities: () => ({}), register: () => undefined, logLevelOf: () => null, noteCaller: () => undefined };
   // No upstream asks for client input here: the relay is exercised end to end in test/upstream/upstream-relay.e2e-spec.ts.
-  const relays = { forCall: () => ({ relay: { capabilities: {} }, inputRequired: () => undefined }) };
+  // The real relays: no upstream asks for client input here (that is end to end in test/upstream/upstream-relay.e2e-spec.ts).
+  const config = { secrets: { encryptionKey: 'k'.repeat(32) }, upstreams: { relayHoldMs: 60_000 } } as never;
+  const holds = new HeldCalls(config);
+  const relays = new AgentRequestRelays(
+    new RequestStateSeal(config, new Clock()),
+    { recordStandalone: async () => undefined } as never,
+    holds,
+    new HeldCallForwarding(new InProcessEventBus(), holds),
+  );
   const builder = new McpServerBuilder(
     index as never,
     executions as never,

@@ -80,38 +80,38 @@ export class McpServerBuilder {
     const name = request.params.name;
     const tool = this.index.find(caller, name);
     if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    const progressToken = request.params._meta?.progressToken;
-    const reportProgress =
-      progressToken === undefined
-        ? undefined
-        : (progress: number, total?: number, message?: string) => {
-            ctx.mcpReq
-              .notify({ method: 'notifications/progress', params: { progressToken, progress, total, message } })
-              .catch((error: unknown) => this.logger.debug({ ...caller.correlation, err: error }, 'Progress notification not delivered'));
-          };
-    // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool).
-    const calling = this.relays.forCall(server, caller, tool, ctx, this.federated.logLevelOf(server));
-    try {
-      // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
-      const { execution } = await this.executions.execute(
-        caller,
-        tool.id,
-        { parameters: request.params.arguments ?? {} },
-        { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal: ctx.mcpReq.signal, relay: calling.relay },
-      );
-      // The upstream needs the agent's input first (2026-07-28 round trip): its InputRequiredResult, not a result.
-      const inputRequired = calling.inputRequired();
-      if (inputRequired) return inputRequired as unknown as CallToolResult;
-      // A failed run is counted (tool_executions, errors) by the pipeline itself.
-      return execution.status === 'completed'
-        ? completedResult(tool, execution.result)
-        : failedResult(tool, execution.error, execution.result);
-    } catch (error) {
-      if (!(error instanceof AppException)) throw error;
-      if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
-      const sessionId = caller.principal.sessionId;
-      if (sessionId) this.activity.count(sessionId, { errors: 1 });
-      return refusedResult(tool, error);
-    }
+    // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool);
+    // a 2026-07-28 agent's call of a 2025-era upstream that asks is held open across its rounds.
+    const target = { kind: 'tool' as const, id: tool.id, upstream: tool.provider };
+    const result = await this.relays.run(
+      server,
+      caller,
+      target,
+      ctx,
+      this.federated.logLevelOf(server),
+      async (relay, signal, reportProgress) => {
+        try {
+          // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
+          const { execution } = await this.executions.execute(
+            caller,
+            tool.id,
+            { parameters: request.params.arguments ?? {} },
+            { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal, relay },
+          );
+          // A failed run is counted (tool_executions, errors) by the pipeline itself.
+          return execution.status === 'completed'
+            ? completedResult(tool, execution.result)
+            : failedResult(tool, execution.error, execution.result);
+        } catch (error) {
+          if (!(error instanceof AppException)) throw error;
+          if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+          const sessionId = caller.principal.sessionId;
+          if (sessionId) this.activity.count(sessionId, { errors: 1 });
+          return refusedResult(tool, error);
+        }
+      },
+    );
+    // The upstream needs the agent's input first (2026-07-28 round trip): its InputRequiredResult, not a result.
+    return result as CallToolResult;
   }
 }

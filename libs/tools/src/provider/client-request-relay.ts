@@ -33,9 +33,11 @@ export interface ClientRequestRelay {
   /** What the agent declared; a request it did not declare is refused, never sent. */
   readonly capabilities: RelayCapabilities;
   /**
-   * 2025 era: sends a request to the agent, related to its call (on its session's stream), and
-   * resolves with the agent's answer. Absent when the agent's era has no such channel
-   * (2026-07-28: input is asked for with an InputRequiredResult instead).
+   * Sends a request to the agent and resolves with the agent's answer. 2025-era agent: a request
+   * related to its call (on its session's stream). 2026-07-28 agent: the gateway holds the call,
+   * answers the agent with an InputRequiredResult carrying the request, and resolves with what the
+   * agent's retry brings (rejects with RelayExpiredError when it never comes). Absent when the
+   * agent cannot be asked.
    */
   readonly send?: (request: RelayedRequest, signal: AbortSignal) => Promise<Record<string, unknown>>;
   /** 2026-07-28 retry: the agent's answers to the previous round's input requests. */
@@ -80,7 +82,13 @@ export type RelayOutcome =
   | { status: 'answered'; action?: string }
   /** 2026-07-28: sent to the agent inside an InputRequiredResult (its answer comes with the retry). */
   | { status: 'asked' }
-  | { status: 'refused' | 'failed'; reason: string };
+  /** `expired`: a held call's agent did not come back with its answer in time (RelayExpiredError). */
+  | { status: 'refused' | 'failed' | 'expired'; reason: string };
+
+/** A request of a held call the agent never answered: the call was released when its hold ran out. */
+export class RelayExpiredError extends Error {
+  override readonly name = 'RelayExpiredError';
+}
 
 /** The capability a request needs, and whether `capabilities` covers it (URL-mode elicitation needs `elicitation.url`). */
 export function missingCapability(request: RelayedRequest, capabilities: RelayCapabilities): string | null {

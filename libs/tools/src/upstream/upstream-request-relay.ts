@@ -10,6 +10,7 @@ import {
   RelayCapabilities,
   RelayedMethod,
   RelayedRequest,
+  RelayExpiredError,
 } from '../provider/client-request-relay';
 import { ToolError } from '../provider/tool-error';
 import { takeCallMark } from './call-streams';
@@ -140,17 +141,16 @@ export class UpstreamRequestRelay {
       throw refusal(request.method, `the calling agent did not declare the ${missing} capability`);
     }
     if (!relay.send) {
-      await relay.audit(request, { status: 'refused', reason: 'the agent uses protocol revision 2026-07-28 (no requests during a call)' });
-      throw refusal(
-        request.method,
-        'the calling agent uses protocol revision 2026-07-28, which has no server-to-client requests during a call (the upstream must ask with an InputRequiredResult)',
-      );
+      // Every MCP agent's relay can send (a 2026-07-28 agent's holds the call open for its retry); kept for a relay that cannot.
+      await relay.audit(request, { status: 'refused', reason: 'the agent cannot be asked during this call' });
+      throw refusal(request.method, 'the calling agent cannot be asked during this call');
     }
     let answer: Record<string, unknown>;
     try {
       answer = await relay.send(request, signal);
     } catch (error) {
-      await relay.audit(request, { status: 'failed', reason: error instanceof Error ? error.message : String(error) });
+      const reason = error instanceof Error ? error.message : String(error);
+      await relay.audit(request, { status: error instanceof RelayExpiredError ? 'expired' : 'failed', reason });
       throw error;
     }
     await relay.audit(request, { status: 'answered', ...(typeof answer.action === 'string' ? { action: answer.action } : {}) });
