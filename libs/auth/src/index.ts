@@ -15,5 +15,4 @@ export { Authenticator, hasCredentialInUrl } from './edge/authenticator';
 export { RequestRateLimiter, rateAllowanceHeaders } from './edge/request-rate-limiter';
 export { AuthErrorCode, invalidToken } from './auth.errors';
 export { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
-export { NoStore } from './decorators/no-store.decorator';
 export { LoginResponseDto } from './dto/login-response.dto';

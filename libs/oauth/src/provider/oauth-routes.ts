@@ -55,6 +55,7 @@ export class OAuthRoutes implements OnModuleInit {
       scope.get(`${INTERACTION_PREFIX}/:uid`, (request, reply) => this.pages.show(request, reply));
       scope.post(`${INTERACTION_PREFIX}/:uid/login`, (request, reply) => this.pages.login(request, reply));
       scope.post(`${INTERACTION_PREFIX}/:uid/consent`, (request, reply) => this.pages.decide(request, reply));
+      scope.post(`${INTERACTION_PREFIX}/:uid/idp`, (request, reply) => this.pages.federated(request, reply));
     });
   }
 
