@@ -18,6 +18,25 @@ export const IDP_AUDIENCE = 'api://secure-mcp-gateway';
 type ProviderInstance = any; // oidc-provider ships no types
 
 /**
+ * The gateway's settings for the corporate IdP as provider `corp` ("Corp SSO"): its client, the
+ * audience of its access tokens, groups mapped to roles; `extra` adds or overrides (domains, …).
+ */
+export function corpIdpEnv(idp: CorporateIdp, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    IDP_PROVIDERS: 'corp',
+    IDP_CORP_DISPLAY_NAME: 'Corp SSO',
+    IDP_CORP_ISSUER: idp.issuer,
+    IDP_CORP_ALLOW_HTTP: 'true',
+    IDP_CORP_CLIENT_ID: IDP_CLIENT_ID,
+    IDP_CORP_CLIENT_SECRET: IDP_CLIENT_SECRET,
+    IDP_CORP_SCOPES: 'openid email profile groups',
+    IDP_CORP_AUDIENCES: IDP_AUDIENCE,
+    IDP_CORP_ROLE_MAP: JSON.stringify({ 'gw-admins': 'admin', 'gw-developers': 'developer' }),
+    ...extra,
+  };
+}
+
+/**
  * The "corporate IdP" of the identity suites: panva's oidc-provider (OpenID-certified) on loopback,
  * with its development sign-in and consent pages, a client for the gateway, a groups claim, and
  * JWT access tokens for the gateway's audience. Its signing key can be rotated (the provider is

@@ -9,7 +9,7 @@ import { errorBodyProblem, expectError } from '../support/error-body';
 import { ADMIN_EMAIL, identityEnv, login, PASSWORD, signUp } from '../support/identity';
 import { waitFor } from '../support/polling';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
-import { CorporateIdp, IDP_AUDIENCE, IDP_CLIENT_ID, IDP_CLIENT_SECRET, IdpAccount } from './corporate-idp';
+import { CorporateIdp, corpIdpEnv, IDP_AUDIENCE, IDP_CLIENT_ID, IdpAccount } from './corporate-idp';
 
 const KINDS = process.env.IDP_KINDS ? (process.env.IDP_KINDS.split(',') as typeof DATABASE_KINDS) : DATABASE_KINDS;
 
@@ -61,21 +61,14 @@ describe.each(KINDS)('enterprise identity provider (%s)', (kind) => {
   beforeAll(async () => {
     idp = await CorporateIdp.start();
     t = await startTestApp(kind, {
-      env: identityEnv({
-        IDP_PROVIDERS: 'corp',
-        IDP_CORP_DISPLAY_NAME: 'Corp SSO',
-        IDP_CORP_ISSUER: idp.issuer,
-        IDP_CORP_ALLOW_HTTP: 'true',
-        IDP_CORP_CLIENT_ID: IDP_CLIENT_ID,
-        IDP_CORP_CLIENT_SECRET: IDP_CLIENT_SECRET,
-        IDP_CORP_SCOPES: 'openid email profile groups',
-        IDP_CORP_AUDIENCES: IDP_AUDIENCE,
-        IDP_CORP_ROLE_MAP: JSON.stringify({ 'gw-admins': 'admin', 'gw-developers': 'developer' }),
-        IDP_CORP_EMAIL_DOMAINS: 'corp.example,partner.example,linked.example',
-        IDP_CORP_TRUSTED_DOMAINS: 'corp.example,linked.example',
-        IDP_CORP_REQUIRE_FOR_DOMAINS: 'corp.example',
-        IDP_JWKS_COOLDOWN_MS: '100',
-      }),
+      env: identityEnv(
+        corpIdpEnv(idp, {
+          IDP_CORP_EMAIL_DOMAINS: 'corp.example,partner.example,linked.example',
+          IDP_CORP_TRUSTED_DOMAINS: 'corp.example,linked.example',
+          IDP_CORP_REQUIRE_FOR_DOMAINS: 'corp.example',
+          IDP_JWKS_COOLDOWN_MS: '100',
+        }),
+      ),
     });
     await idp.configure([`${t.baseUrl}/api/v1/auth/oidc/corp/callback`]);
     db = t.app.get(DataSource);

@@ -1,5 +1,7 @@
 import * as speakeasy from 'speakeasy';
 import { createHash, randomBytes } from 'node:crypto';
+import { get as httpGet, IncomingHttpHeaders } from 'node:http';
+import { DataSource } from 'typeorm';
 import { createContext, upgradeStatus } from './mcp-test-kit';
 import { eventually } from '../support/polling';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
@@ -227,6 +229,67 @@ describe.each(DATABASE_KINDS)('OAuth authorization server (%s)', (kind) => {
     expect(refused.headers.get('www-authenticate')).toBe(
       `Bearer resource_metadata="${t.baseUrl}/.well-known/oauth-protected-resource/api/v1/contexts/${contextId}/mcp", scope="mcp:tools", error="invalid_token"`,
     );
+  });
+
+  it('keeps a confidential client’s secret sealed in oauth_store, and still authenticates the client with it', async () => {
+    const registered = await http(t.baseUrl, 'POST', '/api/v1/admin/oauth/clients', {
+      token: admin.token,
+      body: { clientName: 'Confidential Host', redirectUris: ['https://host.example/callback'], confidential: true },
+    });
+    expect(registered.status).toBe(201);
+    const secret = registered.body.clientSecret as string;
+    expect(secret).toEqual(expect.any(String));
+    const [row] = await t.app
+      .get(DataSource)
+      .query(`SELECT payload::text AS text, payload FROM oauth_store WHERE model = 'Client' AND id = $1`, [registered.body.clientId]);
+    expect(row.text.includes(secret)).toBe(false);
+    expect(row.payload.client_secret).toBeUndefined();
+    expect(row.payload.client_secret_sealed).toEqual(expect.stringMatching(/^v1\./));
+    // The token endpoint opens it: the right secret passes client authentication (the bogus code is what fails), a wrong one does not.
+    const tokenWith = (password: string) =>
+      fetch(`${t.baseUrl}/oauth/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${registered.body.clientId}:${password}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: 'bogus',
+          redirect_uri: 'https://host.example/callback',
+          code_verifier: 'v'.repeat(43),
+        }).toString(),
+      }).then(async (res) => ({ status: res.status, error: ((await res.json()) as { error: string }).error }));
+    expect(await tokenWith(secret)).toEqual({ status: 400, error: 'invalid_grant' });
+    expect(await tokenWith(`${secret}x`)).toEqual({ status: 401, error: 'invalid_client' });
+  });
+
+  it('keeps its metadata on the issuer whatever Host or forwarded headers a request forges', async () => {
+    const forged = {
+      host: 'evil.example:8443',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+      forwarded: 'host=evil.example',
+    };
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const metadata = await rawGet(`${t.baseUrl}${path}`, forged);
+      expect(metadata.status).toBe(200);
+      const document = JSON.parse(metadata.body) as Record<string, unknown>;
+      expect(document.issuer).toBe(t.baseUrl);
+      const endpoints = Object.entries(document).filter(([name]) => name.endsWith('_endpoint') || name === 'jwks_uri');
+      expect(endpoints.length).toBeGreaterThanOrEqual(4);
+      for (const [name, url] of endpoints) expect({ name, origin: new URL(url as string).origin }).toEqual({ name, origin: t.baseUrl });
+    }
+    // The authorization endpoint's redirect to the sign-in page stays on the issuer too.
+    const authorize = await rawGet(
+      `${t.baseUrl}/oauth/authorize?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', scope: 'mcp:tools', resource: `${t.baseUrl}/api/v1/mcp` })}`,
+      forged,
+    );
+    expect(authorize.status).toBe(303);
+    expect(new URL(authorize.headers.location!, t.baseUrl).origin).toBe(t.baseUrl);
+    // The protected-resource documents answer only for the hosts the MCP endpoints answer for.
+    const resource = await rawGet(`${t.baseUrl}/.well-known/oauth-protected-resource/api/v1/mcp`, { host: 'evil.example' });
+    expect(resource.status).toBe(403);
   });
 
   it('issues a token that works on its endpoint only; refresh rotates, reuse revokes the grant and its session', async () => {
@@ -514,3 +577,17 @@ describe('the sign-in page asks for the second factor like POST /auth/login', ()
     }
   });
 });
+
+/** A GET with headers fetch would not send (Host), through node:http; status, headers and body text. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}

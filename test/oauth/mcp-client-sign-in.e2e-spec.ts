@@ -6,6 +6,7 @@ import {
   adminRegisterClient,
   AsMetadata,
   bearerStatus,
+  claimsOf,
   Era,
   ERAS,
   grantOf,
@@ -220,6 +221,73 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
       expect(await bearerStatus(mcpUrl, provider.tokens()!.access_token)).toBe(401);
       const listed = await http(t.baseUrl, 'GET', '/api/v1/auth/oauth/grants', { token: rest });
       expect(listed.body.grants.find((g: { id: string }) => g.id === grant.grantId)?.status).toBe('revoked');
+    });
+
+    it('steps up: an mcp:read token lists tools; a tool call gets 403 insufficient_scope and the SDK re-authorizes for mcp:tools, then calls', async () => {
+      const user = await userWithTotp(t.baseUrl, `stepup-${era}-${kind}@example.com`);
+      const clientMetadata = nativeClientMetadata(`Step-up client (${era})`, callback.redirectUri);
+      const registered = await adminRegisterClient(t.baseUrl, adminToken, clientMetadata);
+      const provider = new MemoryOAuthProvider(clientMetadata, { clientInformation: { client_id: registered.clientId } });
+
+      // The host asks only to look (least privilege); the user signs in and consents to that.
+      expect(await auth(provider, { serverUrl: mcpUrl, scope: 'mcp:read' })).toBe('REDIRECT');
+      expect(provider.lastAuthorizationUrl.searchParams.get('scope')?.split(' ')).not.toContain('mcp:tools');
+      await browser.context.clearCookies();
+      const firstPage = await browser.newPage();
+      const first = await authorizeInBrowser(firstPage, provider.lastAuthorizationUrl.href, callback, user);
+      await firstPage.close();
+      await new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }).finishAuth(first.callback!.searchParams);
+      const narrow = provider.tokens()!;
+      const narrowScopes = String(claimsOf(narrow.access_token).scope).split(' ');
+      expect(narrowScopes).toContain('mcp:read');
+      expect(narrowScopes).not.toContain('mcp:tools');
+
+      // The endpoint's answer to a tool call with it: 403 and the scope to step up to.
+      const raw = await fetch(mcpUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${narrow.access_token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tool_echo', arguments: { message: 'x' } } }),
+      });
+      await raw.text();
+      expect(raw.status).toBe(403);
+      const challenge = wwwAuthenticate(raw.headers.get('www-authenticate'));
+      expect(challenge.params.error).toBe('insufficient_scope');
+      expect(challenge.params.scope).toBe('mcp:tools');
+      expect(challenge.params.resource_metadata).toBe(`${t.baseUrl}/.well-known/oauth-protected-resource`);
+
+      // The SDK client: listing works; the call meets the 403 and asks to send the user back for the wider scope.
+      const reader = mcpClient(era);
+      open.push(reader);
+      await reader.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
+      expect((await reader.listTools()).tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(['tool_echo']));
+      const before = provider.authorizationUrls.length;
+      const stepUp = await reader.callTool({ name: 'tool_echo', arguments: { message: 'needs mcp:tools' } }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(stepUp).toBeInstanceOf(UnauthorizedError);
+      expect(provider.authorizationUrls).toHaveLength(before + 1);
+      expect(provider.lastAuthorizationUrl.searchParams.get('scope')?.split(' ')).toEqual(
+        expect.arrayContaining(['mcp:read', 'mcp:tools']),
+      );
+
+      // Still signed in at the authorization server: only the consent to the added scope is asked.
+      const secondPage = await browser.newPage();
+      const second = await authorizeInBrowser(secondPage, provider.lastAuthorizationUrl.href, callback, user);
+      await secondPage.close();
+      expect(second.visited).toEqual(['consent', 'callback']);
+      await new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }).finishAuth(second.callback!.searchParams);
+      expect(String(claimsOf(provider.tokens()!.access_token).scope).split(' ')).toContain('mcp:tools');
+      const caller = mcpClient(era);
+      open.push(caller);
+      await caller.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
+      const result = await caller.callTool({ name: 'tool_echo', arguments: { message: `stepped up (${era})` } });
+      expect(result.structuredContent).toEqual({ message: `stepped up (${era})` });
     });
 
     it('pre-registered by an admin: signs in and calls tools; refused once an admin terminates the grant session', async () => {

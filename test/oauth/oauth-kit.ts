@@ -406,6 +406,8 @@ export interface AuthorizeOptions {
   stopAt?: PageKind;
   /** Called on each of our pages before the browser acts on it (for assertions on what a page shows). */
   inspect?: (kind: PageKind, page: Page) => Promise<void>;
+  /** Signs in on the sign-in page another way than the password (e.g. through an identity provider), back on our pages when it resolves. */
+  signIn?: (page: Page) => Promise<void>;
 }
 
 /**
@@ -432,7 +434,9 @@ export async function authorizeInBrowser(
     if (kind === 'callback') return { callback: arrived() ?? new URL(page.url()), visited };
     if (options.stopAt === kind) return { visited };
     await options.inspect?.(kind, page);
-    if (kind === 'sign-in') {
+    if (kind === 'sign-in' && options.signIn) {
+      await options.signIn(page);
+    } else if (kind === 'sign-in') {
       const email = page.locator('input[name="email"]');
       if (await email.isEditable().catch(() => false)) await email.fill(user.email);
       await page.locator('input[name="password"]').fill(user.password ?? PASSWORD);

@@ -241,6 +241,10 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: `/oauth/interaction/${MISSING}/consent`, body: {} }),
     expect: '400 400 400 400 400 400 400 400 400',
   },
+  'POST /oauth/interaction/:uid/idp': {
+    probe: () => ({ path: `/oauth/interaction/${MISSING}/idp`, body: {} }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
   'GET /api/v1/auth/oauth/grants': { probe: () => ({ path: '/api/v1/auth/oauth/grants' }), expect: '401 200 200 200 403 403 403 403 403' },
   'DELETE /api/v1/auth/oauth/grants/:id': {
     probe: () => ({ path: `/api/v1/auth/oauth/grants/${MISSING}` }),

@@ -134,7 +134,7 @@ export class AuthService {
       await this.mfa.startLoginChallenge(candidate.id);
       return { userId: candidate.id, mfaRequired: true };
     }
-    await this.unitOfWork.run((tx) => this.recordSignIn(tx, candidate.id, false, client));
+    await this.unitOfWork.run((tx) => this.recordSignIn(tx, candidate.id, client, { mfa: false }));
     return { userId: candidate.id, mfaRequired: false };
   }
 
@@ -160,7 +160,7 @@ export class AuthService {
         await this.countFailure(tx, userId, 'invalid_mfa_code', client);
         return false;
       }
-      await this.recordSignIn(tx, userId, true, client);
+      await this.recordSignIn(tx, userId, client, { mfa: true });
       return true;
     });
   }
@@ -247,11 +247,11 @@ export class AuthService {
   }
 
   /** A sign-in on the OAuth sign-in page: like a login's record, with no REST session behind it. */
-  private async recordSignIn(tx: Transaction, userId: string, mfa: boolean, client: Actor): Promise<void> {
+  private async recordSignIn(tx: Transaction, userId: string, client: Actor, details: Record<string, unknown>): Promise<void> {
     await this.users.registerSuccessfulLogin(tx, userId, this.clock.now());
     await this.audit.record(
       tx,
-      auditEvent(AuditAction.AUTH_LOGIN, client, { userId, resource: `user:${userId}`, details: { mfa, via: 'oauth_sign_in' } }),
+      auditEvent(AuditAction.AUTH_LOGIN, client, { userId, resource: `user:${userId}`, details: { ...details, via: 'oauth_sign_in' } }),
     );
   }
 
@@ -267,6 +267,15 @@ export class AuthService {
    */
   openVerifiedSignIn(tx: Transaction, user: User, client: Actor, details: Record<string, unknown>): Promise<VerifiedSignIn> {
     return this.openSignIn(tx, user, client, details);
+  }
+
+  /**
+   * A sign-in an enterprise identity provider proved on the OAuth sign-in page (the caller checked
+   * the user is active): the `auth.login` record of the sign-in page, in the caller's transaction,
+   * with no REST session behind it (the grant opens its own); `details` say how (method, provider).
+   */
+  recordVerifiedSignIn(tx: Transaction, userId: string, client: Actor, details: Record<string, unknown>): Promise<void> {
+    return this.recordSignIn(tx, userId, client, details);
   }
 
   /** The login answer for a committed verified sign-in: exactly what POST /auth/login returns. */

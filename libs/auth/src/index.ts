@@ -17,5 +17,4 @@ export { AuthenticationGuard } from './guards/authentication.guard';
 export { RateLimitGuard } from './guards/rate-limit.guard';
 export { AuthErrorCode, invalidToken } from './auth.errors';
 export { AuthRateLimit } from './decorators/auth-rate-limit.decorator';
-export { NoStore } from './decorators/no-store.decorator';
 export { LoginResponseDto } from './dto/login-response.dto';

@@ -4,6 +4,7 @@ import { APP_CONFIG } from './config/config.tokens';
 import { Clock } from './clock/clock';
 import { BackgroundJobs } from './jobs/background-jobs';
 import { BearerTokenVerifiers } from './auth/bearer-verifiers';
+import { InteractionSignIns } from './auth/interaction-sign-ins';
 
 /** Configuration and cross-cutting services every other module may inject. */
 @Global()
@@ -12,8 +13,8 @@ export class CoreModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: CoreModule,
-      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs, BearerTokenVerifiers],
-      exports: [APP_CONFIG, Clock, BackgroundJobs, BearerTokenVerifiers],
+      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs, BearerTokenVerifiers, InteractionSignIns],
+      exports: [APP_CONFIG, Clock, BackgroundJobs, BearerTokenVerifiers, InteractionSignIns],
     };
   }
 }

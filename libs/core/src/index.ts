@@ -49,3 +49,5 @@ export { BackgroundJobs } from './jobs/background-jobs';
 export type { BackgroundJob } from './jobs/background-jobs';
 export { BearerTokenVerifiers } from './auth/bearer-verifiers';
 export type { BearerTokenVerifier, BearerUse, ExternalBearerIdentity } from './auth/bearer-verifiers';
+export { InteractionSignIns } from './auth/interaction-sign-ins';
+export type { PendingInteractions } from './auth/interaction-sign-ins';

@@ -43,3 +43,10 @@ export function providerUnavailable(): AppException {
 export function signInFailed(message: string): AppException {
   return new AppException(IdentityErrorCode.SIGN_IN_FAILED, message, 401);
 }
+
+/** A refused IdP callback of a sign-in started on the OAuth sign-in page: answered with the sign-in pages' error page. */
+export class InteractionSignInFailure extends Error {
+  constructor(readonly refusal: AppException) {
+    super(refusal.message);
+  }
+}

@@ -7,6 +7,7 @@ import { IdentityLinkRepository } from './identity-link.repository';
 import { IdentityProviders } from './identity-providers';
 import { IdpBearerVerifier } from './idp-bearer.verifier';
 import { IdentitySignIn } from './oidc/identity-sign-in.service';
+import { InteractionIdpSignIn } from './oidc/interaction-sign-in';
 import { OidcCallbackGuard } from './oidc/oidc-callback.guard';
 import { OidcController } from './oidc/oidc.controller';
 import { SignInStateCookie } from './oidc/oidc-state';
@@ -31,7 +32,8 @@ import { OidcStrategy } from './oidc/oidc.strategy';
     OidcStrategy,
     OidcCallbackGuard,
     IdpBearerVerifier,
+    InteractionIdpSignIn,
   ],
-  exports: [IdentityProviders],
+  exports: [IdentityProviders, InteractionIdpSignIn],
 })
 export class IdentityModule {}

@@ -1,6 +1,7 @@
 import { Inject, Module, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AuthModule } from '@app/auth';
-import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, BearerTokenVerifiers, Clock } from '@app/core';
+import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, BearerTokenVerifiers, Clock, InteractionSignIns } from '@app/core';
+import { IdentityModule } from '@app/identity';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
 import { OAuthClientsController } from './clients/oauth-clients.controller';
@@ -24,7 +25,7 @@ const SWEEP_MS = 10 * 60_000;
  * calls), the user's grants (REST extension) and the admin's clients (REST extension).
  */
 @Module({
-  imports: [AuthModule, UsersModule, SessionsModule],
+  imports: [AuthModule, UsersModule, SessionsModule, IdentityModule],
   controllers: [OAuthGrantsController, AdminOAuthGrantsController, OAuthClientsController],
   providers: [
     OAuthStoreRepository,
@@ -49,10 +50,14 @@ export class OAuthModule implements OnModuleInit, OnApplicationBootstrap, OnAppl
     private readonly jobs: BackgroundJobs,
     private readonly store: OAuthStoreRepository,
     private readonly clock: Clock,
+    private readonly interactions: InteractionSignIns,
+    private readonly pages: InteractionPages,
   ) {}
 
   onModuleInit(): void {
-    if (this.config.oauth.enabled) this.verifiers.register(this.verifier);
+    if (!this.config.oauth.enabled) return;
+    this.verifiers.register(this.verifier);
+    this.interactions.register(this.pages.pending);
   }
 
   onApplicationBootstrap(): void {

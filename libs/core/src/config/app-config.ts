@@ -524,7 +524,7 @@ function parseAuditExport(r: EnvReader, isProduction: boolean): AppConfig['audit
 }
 
 /** Scope names the authorization server knows (libs/oauth documents what each allows). */
-export const OAUTH_SCOPES = ['mcp:tools', 'offline_access'] as const;
+export const OAUTH_SCOPES = ['mcp:tools', 'mcp:read', 'offline_access'] as const;
 
 /** OAUTH_*: issuer an origin (https in production), hosts like TOOLS_HTTP_ALLOWED_HOSTS, scopes from the catalogue. */
 function parseOAuth(r: EnvReader, isProduction: boolean): AppConfig['oauth'] {

@@ -3,13 +3,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as oidc from 'openid-client';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { AuthService, LoginResponseDto } from '@app/auth';
-import { Actor, APP_CONFIG, AppConfig, AppException, IdentityProviderConfig } from '@app/core';
+import { Actor, APP_CONFIG, AppConfig, AppException, IdentityProviderConfig, InteractionSignIns } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import { UsersService } from '@app/users';
 import { emailOf, IdpClaims, subjectOf } from '../claims-mapping';
-import { IdentityAccounts } from '../identity-accounts.service';
+import { IdentityAccounts, ResolvedIdentity } from '../identity-accounts.service';
 import { IdentityProviders } from '../identity-providers';
-import { IdentityRefusal } from '../identity.errors';
+import { IdentityRefusal, signInFailed } from '../identity.errors';
 import { AuthorizationState, SignInStateCookie } from './oidc-state';
 
 /** What starts a sign-in: the provider's strategy, building the authorization URL and the state to keep. */
@@ -39,6 +39,7 @@ export class IdentitySignIn {
     private readonly unitOfWork: UnitOfWork,
     private readonly audit: AuditService,
     readonly stateCookie: SignInStateCookie,
+    private readonly interactions: InteractionSignIns,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.allowedHosts = new Set(config.mcp.allowedHosts);
@@ -57,34 +58,71 @@ export class IdentitySignIn {
     return `${request.protocol}://${request.host}${SignInStateCookie.pathOf(provider.name)}`;
   }
 
-  /** Sets the state cookie; the URL to send the browser to. */
+  /**
+   * Sets the state cookie; the URL to send the browser to. `interaction`: the OAuth interaction
+   * (its uid) this sign-in finishes, sealed in the state with the rest.
+   */
   async start(
     provider: IdentityProviderConfig,
     strategy: AuthorizationRequests,
     request: FastifyRequest,
     reply: FastifyReply,
+    interaction?: string,
   ): Promise<string> {
     const redirectUri = this.redirectUriOf(provider, request);
     const { url, state } = await strategy.authorizationUrl(redirectUri);
-    await this.stateCookie.set(reply, request, provider.name, { authorization: state, redirectUri });
+    await this.stateCookie.set(reply, request, provider.name, {
+      authorization: state,
+      redirectUri,
+      ...(interaction ? { interaction } : {}),
+    });
     return url;
   }
 
+  /** A REST sign-in: a session opened exactly like POST /auth/login, and its tokens. */
   async complete(provider: IdentityProviderConfig, tokens: TokenResponse, actor: Actor): Promise<LoginResponseDto> {
     const claims = await this.claimsOf(provider, tokens);
-    try {
+    const signIn = await this.refusalsAudited(provider, claims, actor, async () => {
       const { signIn, resolved } = await this.unitOfWork.run(async (tx) => {
         const resolved = await this.accounts.resolve(tx, provider, claims, actor, { syncAccess: true });
-        const signIn = await this.auth.openVerifiedSignIn(tx, resolved.user, actor, {
-          method: 'oidc',
-          provider: provider.name,
-          created: resolved.created,
-          linked: resolved.linked,
-        });
+        const signIn = await this.auth.openVerifiedSignIn(tx, resolved.user, actor, signInDetails(provider, resolved));
         return { signIn, resolved };
       });
       if (resolved.accessChanged) await this.users.invalidate(resolved.user.id);
-      return this.auth.tokensForVerifiedSignIn(signIn);
+      return signIn;
+    });
+    return this.auth.tokensForVerifiedSignIn(signIn);
+  }
+
+  /**
+   * A sign-in started on the OAuth sign-in page (interaction `uid`): the same linking rules, role
+   * mapping and refusals as `complete`, the sign-in page's `auth.login` record (no REST session:
+   * the grant opens its own), then the interaction's login is finished as that account. The URL
+   * the browser continues at (the authorization endpoint, then consent).
+   */
+  async completeInteraction(provider: IdentityProviderConfig, tokens: TokenResponse, actor: Actor, uid: string): Promise<string> {
+    const interactions = this.interactions.registered;
+    if (!interactions || !(await interactions.waitingForSignIn(uid))) {
+      throw signInFailed('This sign-in has expired or is already finished: return to your application and start again');
+    }
+    const claims = await this.claimsOf(provider, tokens);
+    const userId = await this.refusalsAudited(provider, claims, actor, async () => {
+      const resolved = await this.unitOfWork.run(async (tx) => {
+        const resolved = await this.accounts.resolve(tx, provider, claims, actor, { syncAccess: true });
+        await this.auth.recordVerifiedSignIn(tx, resolved.user.id, actor, signInDetails(provider, resolved));
+        return resolved;
+      });
+      if (resolved.accessChanged) await this.users.invalidate(resolved.user.id);
+      return resolved.user.id;
+    });
+    // RFC 8176 `fed`: authenticated by a federated identity provider.
+    return interactions.finishSignIn(uid, userId, ['fed']);
+  }
+
+  /** Runs a sign-in; an identity the linking rules refuse is audited (`auth.idp.refused`) before the refusal goes on. */
+  private async refusalsAudited<T>(provider: IdentityProviderConfig, claims: IdpClaims, actor: Actor, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
     } catch (error) {
       if (error instanceof IdentityRefusal) {
         await this.audit.recordStandalone(
@@ -117,6 +155,11 @@ export class IdentitySignIn {
       return idClaims;
     }
   }
+}
+
+/** How the `auth.login` record says the account signed in. */
+function signInDetails(provider: IdentityProviderConfig, resolved: ResolvedIdentity): Record<string, unknown> {
+  return { method: 'oidc', provider: provider.name, created: resolved.created, linked: resolved.linked };
 }
 
 /** The roles claim from userinfo when the ID token lacks it (groups are often left out of ID tokens). */

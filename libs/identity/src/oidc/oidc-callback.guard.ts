@@ -3,7 +3,7 @@ import { AuthGuard } from '@nestjs/passport';
 import type { FastifyReply } from 'fastify';
 import { AppException } from '@app/core';
 import { IdentityProviders } from '../identity-providers';
-import { signInFailed } from '../identity.errors';
+import { InteractionSignInFailure, signInFailed } from '../identity.errors';
 import { IdentitySignIn } from './identity-sign-in.service';
 import { OidcCallbackRequest, OidcStrategy } from './oidc.strategy';
 
@@ -29,11 +29,22 @@ export class OidcCallbackGuard extends AuthGuard('oidc') {
     const provider = this.providers.forSignIn((request.params as { provider?: string }).provider ?? '');
     const state = await this.signIn.stateCookie.take(reply, request, provider.name);
     if (!state) throw signInFailed(`No sign-in in progress, or it expired: start again at GET /api/v1/auth/oidc/${provider.name}`);
-    const error = new URLSearchParams(request.url.split('?')[1] ?? '').get('error');
-    if (error) throw signInFailed(`${provider.displayName} refused the sign-in (${error.slice(0, 64)})`);
-    request.session = { oidc: state.authorization };
-    request.oidcSignIn = { provider, strategy: await this.strategy.forProvider(provider), redirectUri: state.redirectUri };
-    return (await super.canActivate(context)) as boolean;
+    try {
+      const error = new URLSearchParams(request.url.split('?')[1] ?? '').get('error');
+      if (error) throw signInFailed(`${provider.displayName} refused the sign-in (${error.slice(0, 64)})`);
+      request.session = { oidc: state.authorization };
+      request.oidcSignIn = {
+        provider,
+        strategy: await this.strategy.forProvider(provider),
+        redirectUri: state.redirectUri,
+        interaction: state.interaction,
+      };
+      return (await super.canActivate(context)) as boolean;
+    } catch (error) {
+      // A sign-in started on the OAuth sign-in page is a browser's: it gets the error page, not JSON.
+      if (state.interaction && error instanceof AppException) throw new InteractionSignInFailure(error);
+      throw error;
+    }
   }
 
   override handleRequest<T>(error: unknown, user: T, info: unknown): T {

@@ -12,10 +12,14 @@ export interface AuthorizationState {
   max_age?: number;
 }
 
-/** The sealed cookie's content: the strategy's state and the redirect URI the code is bound to. */
+/**
+ * The sealed cookie's content: the strategy's state, the redirect URI the code is bound to, and
+ * for a sign-in started on the OAuth sign-in page, the uid of the interaction it finishes.
+ */
 export interface SignInState {
   authorization: AuthorizationState;
   redirectUri: string;
+  interaction?: string;
 }
 
 /** A sign-in must come back within this time. */
@@ -68,7 +72,12 @@ export class SignInStateCookie {
         contentEncryptionAlgorithms: ['A256GCM'],
       });
       const state = payload.s as SignInState | undefined;
-      return state && typeof state.redirectUri === 'string' && typeof state.authorization?.code_verifier === 'string' ? state : null;
+      const valid =
+        state &&
+        typeof state.redirectUri === 'string' &&
+        typeof state.authorization?.code_verifier === 'string' &&
+        (state.interaction === undefined || typeof state.interaction === 'string');
+      return valid ? state : null;
     } catch {
       return null;
     }

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Param, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiForbiddenResponse,
@@ -8,17 +8,19 @@ import {
   ApiOperation,
   ApiParam,
   ApiProperty,
+  ApiSeeOtherResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthRateLimit, LoginResponseDto, NoStore } from '@app/auth';
+import { AuthRateLimit, LoginResponseDto } from '@app/auth';
 import { ErrorResponseDto, Public } from '@app/core';
 import { IdentityProviders } from '../identity-providers';
 import { IdentitySignIn } from './identity-sign-in.service';
 import { OidcCallbackGuard } from './oidc-callback.guard';
-import { OidcStrategy } from './oidc.strategy';
+import { InteractionSignInFailureFilter } from './interaction-sign-in';
+import { InteractionContinuation, OidcStrategy } from './oidc.strategy';
 
 class IdentityProviderDto {
   @ApiProperty({ example: 'corp' }) name: string;
@@ -83,21 +85,23 @@ export class OidcController {
   }
 
   @Get(':provider/callback')
-  @HttpCode(200)
   @Public()
   @AuthRateLimit()
-  @NoStore()
   @UseGuards(OidcCallbackGuard)
+  @UseFilters(InteractionSignInFailureFilter)
   @ApiOperation({
     summary: 'Complete a sign-in through an enterprise identity provider (extension)',
     description:
       'The redirect URI to register at the IdP. Checks the authorization response with openid-client (state from the ' +
       'cookie, `iss`, PKCE, the ID token), finds the account by the IdP identity (issuer + subject), links or creates ' +
       'it under the linking rules, re-evaluates its roles from the claims, and answers exactly like POST /auth/login ' +
-      '(a session, a refresh token, an auth.login audit record).',
+      '(a session, a refresh token, an auth.login audit record). A sign-in started on the OAuth sign-in page ' +
+      '("Sign in with <provider>") instead finishes that page\'s sign-in and sends the browser on to consent (303); ' +
+      "its refusals are the sign-in pages' HTML error page.",
   })
   @ApiParam(PROVIDER)
   @ApiOkResponse({ description: 'Signed in: our access and refresh tokens', type: LoginResponseDto })
+  @ApiSeeOtherResponse({ description: 'A sign-in of the OAuth sign-in page: continue the authorization (Location header)' })
   @ApiUnauthorizedResponse({
     description: 'IDP_SIGN_IN_FAILED: no or stale sign-in state, or the IdP’s answer failed its checks',
     type: ErrorResponseDto,
@@ -108,7 +112,13 @@ export class OidcController {
     type: ErrorResponseDto,
   })
   @ApiNotFoundResponse({ description: 'IDP_UNKNOWN_PROVIDER', type: ErrorResponseDto })
-  callback(@Req() request: FastifyRequest & { user?: LoginResponseDto }): LoginResponseDto {
-    return request.user!;
+  async callback(
+    @Req() request: FastifyRequest & { user?: LoginResponseDto | InteractionContinuation },
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const outcome = request.user!;
+    void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    if ('continueAt' in outcome) return void (await reply.code(303).header('location', outcome.continueAt).send());
+    await reply.code(200).send(outcome);
   }
 }

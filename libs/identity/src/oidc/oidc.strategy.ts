@@ -3,10 +3,16 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import * as oidc from 'openid-client';
 import { Strategy as OpenIdClientStrategy } from 'openid-client/passport';
+import { LoginResponseDto } from '@app/auth';
 import { actorOf, IdentityProviderConfig } from '@app/core';
 import { IdentityProviders } from '../identity-providers';
 import { IdentitySignIn } from './identity-sign-in.service';
 import type { AuthorizationState } from './oidc-state';
+
+/** A sign-in that finished an OAuth interaction: the URL its browser continues at. */
+export interface InteractionContinuation {
+  continueAt: string;
+}
 
 /** Where openid-client's strategy keeps its state on the request (`req.session[SESSION_KEY]`). */
 const SESSION_KEY = 'oidc';
@@ -14,7 +20,7 @@ const SESSION_KEY = 'oidc';
 /** The callback request as the guard prepares it: the provider, its strategy and the state from the cookie. */
 export interface OidcCallbackRequest extends FastifyRequest {
   session?: Record<string, AuthorizationState | undefined>;
-  oidcSignIn?: { provider: IdentityProviderConfig; strategy: ProviderStrategy; redirectUri: string };
+  oidcSignIn?: { provider: IdentityProviderConfig; strategy: ProviderStrategy; redirectUri: string; interaction?: string };
 }
 
 type TokenResponse = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
@@ -119,9 +125,14 @@ export class OidcStrategy extends PassportStrategy(ProviderDispatch, 'oidc') {
     return strategy;
   }
 
-  /** Passport's verify step: the IdP's verified tokens → the account → our tokens (LoginResponseDto). */
-  validate(req: OidcCallbackRequest, tokens: TokenResponse) {
-    return this.signIn.complete(req.oidcSignIn!.provider, tokens, actorOf(req));
+  /**
+   * Passport's verify step: the IdP's verified tokens → the account → our tokens (LoginResponseDto),
+   * or, for a sign-in started on the OAuth sign-in page, where its browser continues.
+   */
+  async validate(req: OidcCallbackRequest, tokens: TokenResponse): Promise<LoginResponseDto | InteractionContinuation> {
+    const { provider, interaction } = req.oidcSignIn!;
+    if (interaction) return { continueAt: await this.signIn.completeInteraction(provider, tokens, actorOf(req), interaction) };
+    return this.signIn.complete(provider, tokens, actorOf(req));
   }
 }
 

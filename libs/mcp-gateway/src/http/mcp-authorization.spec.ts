@@ -17,7 +17,7 @@ describe('McpAuthorization', () => {
     expect(configured.metadata('http://x', 'ctx_1')).toMatchObject({
       resource: 'https://gw.example.com/api/v1/contexts/ctx_1/mcp',
       authorization_servers: ['https://gw.example.com'],
-      scopes_supported: ['mcp:tools', 'offline_access'],
+      scopes_supported: ['mcp:tools', 'mcp:read', 'offline_access'],
     });
   });
 
@@ -47,5 +47,32 @@ describe('McpAuthorization', () => {
     expect(() => configured.requireScope(principal('oauth', ['mcp:tools']), 'http://x')).not.toThrow();
     expect(() => configured.requireScope(principal('jwt'), 'http://x')).not.toThrow();
     expect(() => configured.requireScope(principal('api_key'), 'http://x')).not.toThrow();
+  });
+
+  it('lets an mcp:read token list and read, and asks it to step up to mcp:tools for a tool call', () => {
+    const reader = principal('oauth', ['mcp:read', 'offline_access']);
+    expect(() =>
+      configured.requireScope(reader, 'http://x', undefined, [
+        'initialize',
+        'notifications/initialized',
+        'tools/list',
+        'prompts/get',
+        'resources/read',
+      ]),
+    ).not.toThrow();
+    // Deny by default: a method the read list does not name needs mcp:tools too.
+    expect(() => configured.requireScope(reader, 'http://x', undefined, ['tasks/cancel'])).toThrow(AppException);
+    let refused: unknown;
+    try {
+      configured.requireScope(reader, 'http://x', 'ctx_1', ['tools/list', 'tools/call']);
+    } catch (error) {
+      refused = error;
+    }
+    expect((refused as AppException).getStatus()).toBe(403);
+    expect((refused as AppException).headers['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_scope", scope="mcp:tools", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/api/v1/contexts/ctx_1/mcp"',
+    );
+    expect(() => configured.requireScope(principal('oauth', ['mcp:tools']), 'http://x', undefined, ['tools/call'])).not.toThrow();
+    expect(() => configured.requireScope(principal('jwt'), 'http://x', undefined, ['tools/call'])).not.toThrow();
   });
 });

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig, AppException, ErrorCode, Principal } from '@app/core';
-import { MCP_SCOPE, mcpResourceUrl, OAuthIssuer, OFFLINE_ACCESS } from '@app/oauth';
+import { MCP_READ_SCOPE, MCP_SCOPE, mcpResourceUrl, OAuthIssuer, OFFLINE_ACCESS, scopeRequiredFor } from '@app/oauth';
 import { PROTECTED_RESOURCE_PATH } from './mcp-paths';
 
 /**
@@ -43,11 +43,20 @@ export class McpAuthorization {
     return `Bearer resource_metadata="${this.metadataUrl(requestBase, contextId)}"${scope}${invalidToken ? ', error="invalid_token"' : ''}`;
   }
 
-  /** An OAuth token of ours without the MCP scope: 403 insufficient_scope, naming the scope to step up to. */
-  requireScope(principal: Principal, requestBase: string, contextId?: string): void {
-    if (principal.via !== 'oauth' || principal.scopes?.includes(MCP_SCOPE)) return;
-    throw new AppException(ErrorCode.FORBIDDEN, `This token lacks the ${MCP_SCOPE} scope`, 403, [], {
-      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${MCP_SCOPE}", resource_metadata="${this.metadataUrl(requestBase, contextId)}"`,
+  /**
+   * An OAuth token of ours must carry an MCP scope, and `mcp:tools` for the JSON-RPC `methods` that
+   * need it (a tool call): otherwise 403 insufficient_scope naming the scope to step up to
+   * (RFC 6750 §3.1; the MCP client re-authorizes with it). Other credentials are governed by
+   * permissions alone.
+   */
+  requireScope(principal: Principal, requestBase: string, contextId?: string, methods: readonly string[] = []): void {
+    if (principal.via !== 'oauth') return;
+    const scopes = principal.scopes ?? [];
+    const anyMcpScope = scopes.includes(MCP_SCOPE) || scopes.includes(MCP_READ_SCOPE);
+    const missing = anyMcpScope ? methods.map(scopeRequiredFor).find((scope) => scope && !scopes.includes(scope)) : MCP_SCOPE;
+    if (!missing) return;
+    throw new AppException(ErrorCode.FORBIDDEN, `This token lacks the ${missing} scope`, 403, [], {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${missing}", resource_metadata="${this.metadataUrl(requestBase, contextId)}"`,
     });
   }
 
@@ -57,7 +66,7 @@ export class McpAuthorization {
     const issuer = this.issuer.value;
     return {
       resource: mcpResourceUrl(origin, contextId),
-      ...(this.enabled && issuer ? { authorization_servers: [issuer], scopes_supported: [MCP_SCOPE, OFFLINE_ACCESS] } : {}),
+      ...(this.enabled && issuer ? { authorization_servers: [issuer], scopes_supported: [MCP_SCOPE, MCP_READ_SCOPE, OFFLINE_ACCESS] } : {}),
       bearer_methods_supported: ['header'],
       resource_name: 'Secure MCP Server',
       resource_documentation: `${origin}/api/docs`,

@@ -134,6 +134,12 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     const parsed = parseJsonInput(typeof request.body === 'string' ? request.body : '');
     if (!parsed.ok) return sendWebResponse(reply, jsonRpcInputRefusalResponse(parsed));
     const body: ParsedBody = { ok: true, value: parsed.value };
+    // A tool call with a token scoped to reading: 403 insufficient_scope, so the client steps up.
+    try {
+      this.authorization.requireScope(caller.principal, baseUrlOf(request), contextIdOf(request), jsonRpcMethodsOf(body.value));
+    } catch (error) {
+      return sendWebResponse(reply, this.refused(request, error));
+    }
     if (!(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
       const authInfo = authInfoOf(caller);
       const splice = new ToolListSplice();
@@ -218,4 +224,14 @@ function single(value: string | string[] | undefined): string | undefined {
 
 function baseUrlOf(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
+}
+
+/** The JSON-RPC methods a POST body asks for (one message or a batch). */
+function jsonRpcMethodsOf(value: unknown): string[] {
+  const messages = Array.isArray(value) ? value : [value];
+  return messages.flatMap((message) =>
+    message && typeof message === 'object' && typeof (message as { method?: unknown }).method === 'string'
+      ? [(message as { method: string }).method]
+      : [],
+  );
 }

@@ -202,7 +202,8 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     const resource = this.authorization?.resource(base, contextId);
     const principal = await this.authenticate(request, url, client, challenge, resource);
     try {
-      this.authorization?.requireScope(principal, base, contextId);
+      // A WebSocket carries any method for as long as it is open: it needs the scope that allows them all.
+      this.authorization?.requireScope(principal, base, contextId, ['tools/call']);
     } catch (error) {
       const refused = refusalOf(error);
       if (refused) throw new Refused(refused);

@@ -2,14 +2,15 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { AuthService, RequestRateLimiter } from '@app/auth';
-import { APP_CONFIG, AppConfig, AppException, clientInfo, Clock, ErrorCode } from '@app/core';
+import { APP_CONFIG, AppConfig, AppException, clientInfo, Clock, ErrorCode, PendingInteractions } from '@app/core';
+import { IdentityErrorCode, InteractionIdpSignIn } from '@app/identity';
 import { UsersService } from '@app/users';
 import { OAuthGrantsService } from '../grants/oauth-grants.service';
 import { SCOPE_DESCRIPTIONS } from '../oauth-scopes';
 import { OAuthProvider, OidcProvider } from '../provider/oauth-provider';
 import { FormTokens } from './form-tokens';
 import { PAGE_CSP } from './html';
-import { ClientView, consentPage, errorPage, secondFactorPage, signInPage } from './sign-in-pages';
+import { ClientView, consentPage, errorPage, secondFactorPage, SignInPageInput, signInPage } from './sign-in-pages';
 
 /** How long the second-factor step of one sign-in stays open after the password. */
 const MFA_STEP_MS = 5 * 60_000;
@@ -38,6 +39,7 @@ export class InteractionPages {
     private readonly grants: OAuthGrantsService,
     private readonly limiter: RequestRateLimiter,
     private readonly clock: Clock,
+    private readonly idp: InteractionIdpSignIn,
   ) {
     this.tokens = new FormTokens(config.secrets.encryptionKey);
   }
@@ -49,7 +51,7 @@ export class InteractionPages {
     const { provider, interaction } = found;
     const client = await this.clientOf(provider, interaction);
     const csrf = this.tokens.csrf(interaction.uid);
-    if (interaction.prompt.name === 'login') return this.html(reply, 200, signInPage({ uid: interaction.uid, csrf, client }));
+    if (interaction.prompt.name === 'login') return this.html(reply, 200, this.signInPage({ uid: interaction.uid, csrf, client }));
     if (interaction.prompt.name === 'consent') return this.html(reply, 200, await this.consent(interaction, client, csrf));
     return this.html(reply, 400, errorPage('Cannot continue', 'This sign-in step is not supported'));
   }
@@ -94,13 +96,61 @@ export class InteractionPages {
       outcome = await this.auth.verifySignInPassword(email, form.get('password') ?? '', actor);
     } catch (error) {
       if (error instanceof AppException && error.getStatus() === 401) {
-        return this.html(reply, 401, signInPage({ uid: interaction.uid, csrf, client, email, error: 'Invalid email or password' }));
+        return this.html(reply, 401, this.signInPage({ uid: interaction.uid, csrf, client, email, error: 'Invalid email or password' }));
       }
       throw error;
     }
     if (!outcome.mfaRequired) return this.finishLogin(provider, request, reply, outcome.userId, ['pwd']);
     const ticket = this.tokens.mfaTicket(interaction.uid, outcome.userId, this.clock.nowMs() + MFA_STEP_MS);
     return this.html(reply, 200, secondFactorPage({ uid: interaction.uid, csrf, ticket, client }));
+  }
+
+  /**
+   * POST /oauth/interaction/:uid/idp — "Sign in with <provider>": starts that identity provider's
+   * sign-in bound to this interaction (sealed in its state cookie, in this browser); the IdP's
+   * callback finishes the interaction's login and sends the browser on to consent.
+   */
+  async federated(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const form = await readForm(request.raw);
+    const found = await this.interaction(request, reply, form);
+    if (!found) return;
+    const { interaction } = found;
+    if (interaction.prompt.name !== 'login') return this.html(reply, 400, errorPage('Cannot continue', 'You are already signed in'));
+    const name = form.get('provider') ?? '';
+    if (!this.idp.options.some((option) => option.name === name)) {
+      return this.html(reply, 404, errorPage('Cannot continue', 'No such identity provider is configured for sign-in'));
+    }
+    let url: string;
+    try {
+      url = await this.idp.start(name, interaction.uid, request, reply);
+    } catch (error) {
+      if (!(error instanceof AppException)) throw error;
+      return this.html(reply, error.getStatus(), errorPage('Cannot continue', error.message));
+    }
+    await reply.code(303).header('location', url).header('cache-control', 'no-store').send();
+  }
+
+  /** The interactions the IdP callback may finish (see PendingInteractions). */
+  get pending(): PendingInteractions {
+    return {
+      waitingForSignIn: async (uid) => (await this.waitingInteraction(uid)) !== undefined,
+      finishSignIn: async (uid, accountId, amr) => {
+        const interaction = await this.waitingInteraction(uid);
+        if (!interaction) throw new AppException(IdentityErrorCode.SIGN_IN_FAILED, 'This sign-in has expired or is already finished', 401);
+        interaction.result = { login: { accountId, amr: [...amr] } };
+        await interaction.save(interaction.remainingTTL);
+        return interaction.returnTo as string;
+      },
+      errorPage,
+    };
+  }
+
+  /** The interaction `uid` while it waits for its sign-in: unexpired, at its login step, no result yet. */
+  private async waitingInteraction(uid: string): Promise<Interaction | undefined> {
+    const provider = await this.oauth.get();
+    const interaction = await provider.Interaction.find(uid);
+    if (!interaction || interaction.isExpired || interaction.result || interaction.prompt?.name !== 'login') return undefined;
+    return interaction;
   }
 
   /** POST /oauth/interaction/:uid/consent — allow (a grant, remembered) or deny. */
@@ -138,6 +188,10 @@ export class InteractionPages {
       actor,
     );
     return this.redirect(provider, request, reply, { consent: { grantId } }, true);
+  }
+
+  private signInPage(input: SignInPageInput): string {
+    return signInPage({ ...input, options: this.idp.options });
   }
 
   private async consent(interaction: Interaction, client: ClientView, csrf: string): Promise<string> {

@@ -27,9 +27,11 @@ describe('sign-in and consent pages', () => {
     expect(pages[0]).toContain('role="alert"');
   });
 
-  it('lists other sign-in options when there are some', () => {
-    const html = signInPage({ uid: 'u', csrf: 'c', client, options: [{ name: 'Okta', url: '/auth/oidc/okta' }] });
-    expect(html).toContain('<a href="/auth/oidc/okta">Sign in with Okta</a>');
+  it('offers each identity provider as a button of a form bound to the interaction (its anti-forgery value)', () => {
+    const html = signInPage({ uid: 'u', csrf: 'c', client, options: [{ name: 'okta', displayName: 'Okta <SSO>' }] });
+    expect(html).toContain('<form method="post" action="/oauth/interaction/u/idp">');
+    expect(html.match(/<input type="hidden" name="csrf" value="c">/g)).toHaveLength(2);
+    expect(html).toContain('<button type="submit" name="provider" value="okta">Sign in with Okta &lt;SSO&gt;</button>');
     expect(signInPage({ uid: 'u', csrf: 'c', client })).not.toContain('Or sign in with');
   });
 });

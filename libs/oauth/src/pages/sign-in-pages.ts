@@ -5,10 +5,10 @@ export interface ClientView {
   name: string | undefined;
 }
 
-/** Another way to sign in (an enterprise identity provider), listed under the password form. */
+/** Another way to sign in (an enterprise identity provider), offered under the password form. */
 export interface SignInOption {
   name: string;
-  url: string;
+  displayName: string;
 }
 
 export interface SignInPageInput {
@@ -17,7 +17,7 @@ export interface SignInPageInput {
   client: ClientView;
   email?: string;
   error?: string;
-  /** "Sign in with <provider>" links (enterprise identity providers); none yet. */
+  /** "Sign in with <provider>" buttons (enterprise identity providers). */
   options?: readonly SignInOption[];
 }
 
@@ -39,10 +39,11 @@ export function signInPage(input: SignInPageInput): string {
     options.length === 0
       ? ''
       : `<section aria-labelledby="other-sign-in">
-<h2 id="other-sign-in">Or sign in with</h2>
-<ul>
-${options.map((option) => `<li><a href="${escapeHtml(option.url)}">Sign in with ${escapeHtml(option.name)}</a></li>`).join('\n')}
-</ul>
+<h2 id="other-sign-in">Or sign in with your organisation</h2>
+<form method="post" action="/oauth/interaction/${escapeHtml(input.uid)}/idp">
+${hidden('csrf', input.csrf)}
+${options.map((option) => `<p><button type="submit" name="provider" value="${escapeHtml(option.name)}">Sign in with ${escapeHtml(option.displayName)}</button></p>`).join('\n')}
+</form>
 </section>
 `;
   return page(

@@ -68,6 +68,13 @@ export class OAuthProvider {
     this.key = signingKeyOf(config.secrets.oauthSigningKey);
   }
 
+  /** The issuer (OAUTH_ISSUER or the listen address); throws before the server listens. */
+  issuerUrl(): string {
+    const issuer = this.issuer.value;
+    if (!issuer) throw new Error('The OAuth issuer is not known before the server listens (set OAUTH_ISSUER)');
+    return issuer;
+  }
+
   signingKey(): Promise<OAuthSigningKey> {
     return this.key;
   }
@@ -82,8 +89,7 @@ export class OAuthProvider {
   }
 
   private async build(): Promise<OidcProvider> {
-    const issuer = this.issuer.value;
-    if (!issuer) throw new Error('The OAuth issuer is not known before the server listens (set OAUTH_ISSUER)');
+    const issuer = this.issuerUrl();
     const { Provider, errors } = await import('oidc-provider');
     const key = await this.key;
     const oauth = this.config.oauth;
@@ -201,7 +207,8 @@ export class OAuthProvider {
     };
 
     const provider = new Provider(issuer, configuration);
-    provider.proxy = this.config.http.trustProxy !== false;
+    // OAuthRoutes sets the forwarded headers the provider sees (the issuer's scheme, Fastify's client address).
+    provider.proxy = true;
     provider.use(defaultScope);
     this.auditEvents(provider);
     return provider;

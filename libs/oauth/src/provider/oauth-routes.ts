@@ -55,6 +55,7 @@ export class OAuthRoutes implements OnModuleInit {
       scope.get(`${INTERACTION_PREFIX}/:uid`, (request, reply) => this.pages.show(request, reply));
       scope.post(`${INTERACTION_PREFIX}/:uid/login`, (request, reply) => this.pages.login(request, reply));
       scope.post(`${INTERACTION_PREFIX}/:uid/consent`, (request, reply) => this.pages.decide(request, reply));
+      scope.post(`${INTERACTION_PREFIX}/:uid/idp`, (request, reply) => this.pages.federated(request, reply));
     });
   }
 
@@ -79,6 +80,7 @@ export class OAuthRoutes implements OnModuleInit {
     }
     const provider = await this.oauth.get();
     const raw = request.raw;
+    this.pinToIssuer(request);
     if (request.routeOptions.url === AUTHORIZATION_SERVER_METADATA_PATH) {
       const query = raw.url?.includes('?') ? raw.url.slice(raw.url.indexOf('?')) : '';
       raw.url = `${OPENID_CONFIGURATION_PATH}${query}`;
@@ -88,5 +90,22 @@ export class OAuthRoutes implements OnModuleInit {
       if (value !== undefined) reply.raw.setHeader(name, value as string);
     }
     await provider.callback()(raw, reply.raw);
+  }
+
+  /**
+   * The library builds every URL it publishes or redirects to (the metadata's endpoints, an
+   * interaction's return address) from the request's Host and forwarded headers. Those are the
+   * client's to choose, so the provider is handed the issuer's host and scheme instead (it trusts
+   * the forwarded headers only as set here), and the caller's address as Fastify resolved it
+   * (TRUST_PROXY): a forged Host or X-Forwarded-Host cannot move an endpoint off the issuer.
+   */
+  private pinToIssuer(request: FastifyRequest): void {
+    const issuer = new URL(this.oauth.issuerUrl());
+    const headers = request.raw.headers;
+    headers.host = issuer.host;
+    delete headers['x-forwarded-host'];
+    delete headers.forwarded;
+    headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+    headers['x-forwarded-for'] = request.ip;
   }
 }

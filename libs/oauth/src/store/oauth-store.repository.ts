@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '@app/core';
 import { returnedRows, Transaction } from '@app/database';
+import { ClientSecretSeal } from './client-secret-seal';
 
 /** An `oauth_store` row as the driver returns it (migration 1764950000000). */
 interface OAuthStoreRow {
@@ -38,7 +40,14 @@ export interface StoredArtefact {
  */
 @Injectable()
 export class OAuthStoreRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  private readonly secrets: ClientSecretSeal;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.secrets = new ClientSecretSeal(config.secrets.encryptionKey);
+  }
 
   async upsert(model: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
     const grantId = typeof payload.grantId === 'string' ? payload.grantId : null;
@@ -47,7 +56,7 @@ export class OAuthStoreRepository {
       `INSERT INTO oauth_store (model, id, payload, grant_id, uid, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
          expires_at = EXCLUDED.expires_at`,
-      [model, id, JSON.stringify(payload), grantId, uid, expiresAt],
+      [model, id, JSON.stringify(this.sealed(model, id, payload)), grantId, uid, expiresAt],
     );
   }
 
@@ -56,7 +65,7 @@ export class OAuthStoreRepository {
       `SELECT payload, consumed_at FROM oauth_store WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
       [model, id, now],
     );
-    return row ? { payload: parsed(row.payload), consumed: row.consumed_at !== null } : undefined;
+    return row ? { payload: this.opened(model, id, parsed(row.payload)), consumed: row.consumed_at !== null } : undefined;
   }
 
   async findByUid(model: string, uid: string, now: Date): Promise<StoredArtefact | undefined> {
@@ -99,7 +108,7 @@ export class OAuthStoreRepository {
     const rows = returnedRows(
       await tx.query(
         `INSERT INTO oauth_store (model, id, payload) VALUES ('Client', $1, $2) ON CONFLICT (model, id) DO NOTHING RETURNING id`,
-        [id, JSON.stringify(payload)],
+        [id, JSON.stringify(this.sealed('Client', id, payload))],
       ),
     );
     return rows.length === 1;
@@ -108,6 +117,15 @@ export class OAuthStoreRepository {
   async deleteClient(tx: Transaction, id: string): Promise<boolean> {
     const rows = returnedRows(await tx.query(`DELETE FROM oauth_store WHERE model = 'Client' AND id = $1 RETURNING id`, [id]));
     return rows.length === 1;
+  }
+
+  /** A client's secret is stored sealed (ClientSecretSeal), never in the clear. */
+  private sealed(model: string, id: string, payload: Record<string, unknown>): Record<string, unknown> {
+    return model === 'Client' ? this.secrets.seal(id, payload) : payload;
+  }
+
+  private opened(model: string, id: string, payload: Record<string, unknown>): Record<string, unknown> {
+    return model === 'Client' ? this.secrets.open(id, payload) : payload;
   }
 
   async deleteExpired(now: Date): Promise<number> {
