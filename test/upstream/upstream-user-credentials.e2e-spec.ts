@@ -93,7 +93,10 @@ describe('Per-user upstream credentials (auth: user-secret)', () => {
     alice = await signUp(t, 'alice.creds@example.com');
     bob = await signUp(t, 'bob.creds@example.com');
     await waitFor("the upstreams' tools in the catalogue", async () => {
-      const [a, b] = await Promise.all([execute(t, admin, 'who.whoami', { parameters: {} }), execute(t, admin, 'wholegacy.whoami', { parameters: {} })]);
+      const [a, b] = await Promise.all([
+        execute(t, admin, 'who.whoami', { parameters: {} }),
+        execute(t, admin, 'wholegacy.whoami', { parameters: {} }),
+      ]);
       return a.body?.error?.code === 'UPSTREAM_CREDENTIAL_REQUIRED' && b.body?.error?.code === 'UPSTREAM_CREDENTIAL_REQUIRED';
     });
   });
@@ -101,6 +104,25 @@ describe('Per-user upstream credentials (auth: user-secret)', () => {
   afterAll(async () => {
     await t?.close();
     upstream?.child.kill('SIGTERM');
+  });
+
+  it('is in the Swagger document as extensions, the secret write-only', async () => {
+    const doc = (await http(t.baseUrl, 'GET', '/api/docs-json')).body;
+    const operations: Array<[string, string]> = [
+      ['/upstream-connections', 'get'],
+      ['/upstream-connections/{upstream}', 'put'],
+      ['/upstream-connections/{upstream}', 'delete'],
+      ['/admin/upstream-connections', 'get'],
+    ];
+    for (const [path, method] of operations) {
+      expect({ path, method, summary: doc.paths[path]?.[method]?.summary }).toEqual({
+        path,
+        method,
+        summary: expect.stringMatching(/extension\)$/),
+      });
+    }
+    expect(doc.components.schemas.StoreUpstreamSecretRequest.properties.secret.writeOnly).toBe(true);
+    expect(doc.components.schemas.UpstreamConnection.properties.secret).toBeUndefined();
   });
 
   describe('a user without a secret', () => {
@@ -196,7 +218,9 @@ describe('Per-user upstream credentials (auth: user-secret)', () => {
             aliceMcp.client.callTool({ name: `${name}.whoami`, arguments: {} }).then((r) => ['alice', tokenOf(r as CallToolResult)]),
           );
           calls.push(bobMcp.client.callTool({ name: `${name}.whoami`, arguments: {} }).then((r) => ['bob', tokenOf(r as CallToolResult)]));
-          calls.push(execute(t, alice, `${name}.whoami`, { parameters: {} }).then((r) => ['alice', r.body.result?.structuredContent?.token]));
+          calls.push(
+            execute(t, alice, `${name}.whoami`, { parameters: {} }).then((r) => ['alice', r.body.result?.structuredContent?.token]),
+          );
           calls.push(execute(t, bob, `${name}.whoami`, { parameters: {} }).then((r) => ['bob', r.body.result?.structuredContent?.token]));
         }
         const results = await Promise.all(calls);
