@@ -174,9 +174,13 @@ export class UpstreamToolProvider implements ToolProvider {
     };
   }
 
-  /** The SDK client while connected: the upstream's prompts, resources and the rest use the same connection. */
+  /**
+   * The SDK client while connected: the upstream's prompts, resources and the rest use the same
+   * connection. None for an upstream with per-user `auth`: its catalogue connection carries the
+   * gateway's credential, which must not answer a user's prompt or resource read (not federated yet).
+   */
   connectedClient(): Client | null {
-    return this.state === 'connected' ? this.client : null;
+    return this.state === 'connected' && !this.userLinks ? this.client : null;
   }
 
   /**
