@@ -331,3 +331,67 @@ describe('Per-user upstream credentials (auth: user-secret)', () => {
     });
   });
 });
+
+/**
+ * Rotating ENCRYPTION_KEY: stored secrets sealed under the old key keep working when it is listed
+ * in ENCRYPTION_KEY_PREVIOUS, are re-sealed under the new key at their next use, and then no
+ * longer need the old one. Three starts of the gateway on the same database.
+ */
+describe('Per-user upstream credentials across an ENCRYPTION_KEY rotation', () => {
+  const OLD_KEY = 'old-encryption-key-for-the-rotation-test-000001';
+  const NEW_KEY = 'new-encryption-key-for-the-rotation-test-000002';
+  const SECRET = 'carol-pat-4e1b0d';
+  let t: TestApp;
+  let upstream: Whoami;
+  let env: Record<string, string>;
+
+  const keyIdOf = async (userId: string): Promise<string> => {
+    const [row] = await t.app.get(DataSource).query(`SELECT secret_ciphertext FROM upstream_credentials WHERE user_id = $1`, [userId]);
+    return String(row.secret_ciphertext).split('.')[1];
+  };
+  const call = async (email: string) => {
+    const carol = await login(t, email);
+    await waitFor('the upstream tool in the catalogue', async () => {
+      const res = await execute(t, carol, 'who.whoami', { parameters: {} });
+      return res.body?.status === 'completed' ? res : undefined;
+    });
+    return (await execute(t, carol, 'who.whoami', { parameters: {} })).body;
+  };
+
+  beforeAll(async () => {
+    upstream = await startWhoami([LISTING_TOKEN, SECRET]);
+    const dir = mkdtempSync(join(tmpdir(), 'smcp-user-creds-rotation-'));
+    const file = writeUpstreamsFile(dir, [entry('who', upstream.url, { auth: 'user-secret' })]);
+    env = toolsEnv({ MCP_UPSTREAMS_FILE: file, UPSTREAM_WHO_LISTING: LISTING_TOKEN });
+    t = await startTestApp('postgres', { env: { ...env, ENCRYPTION_KEY: OLD_KEY } });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    upstream?.child.kill('SIGTERM');
+  });
+
+  it('keeps working, re-seals under the new key at first use, then needs the old key no more', async () => {
+    const carol = await signUp(t, 'carol.rotation@example.com');
+    expect((await putSecret(t, carol, 'who', SECRET)).status).toBe(200);
+    const oldKeyId = await keyIdOf(carol.userId);
+
+    await t.stop();
+    t = await startTestApp('postgres', { env: { ...env, ENCRYPTION_KEY: NEW_KEY, ENCRYPTION_KEY_PREVIOUS: OLD_KEY }, reuse: t });
+    expect((await call('carol.rotation@example.com')).result.structuredContent.token).toBe(SECRET);
+    const newKeyId = await keyIdOf(carol.userId);
+    expect(newKeyId).not.toBe(oldKeyId);
+    const [resealed] = await t.app
+      .get(DataSource)
+      .query(
+        `SELECT details FROM audit_logs WHERE action = 'upstream.credential.used' AND user_id = $1 AND (details->>'resealed')::boolean`,
+        [carol.userId],
+      );
+    expect(resealed.details.upstream).toBe('who');
+
+    await t.stop();
+    t = await startTestApp('postgres', { env: { ...env, ENCRYPTION_KEY: NEW_KEY }, reuse: t });
+    expect((await call('carol.rotation@example.com')).result.structuredContent.token).toBe(SECRET);
+    expect(await keyIdOf(carol.userId)).toBe(newKeyId);
+  });
+});
