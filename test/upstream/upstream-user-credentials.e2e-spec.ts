@@ -1,13 +1,16 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallToolResult, Client, StreamableHTTPClientTransport, UrlElicitationRequiredError } from '@modelcontextprotocol/client';
+import { decodeJwt } from 'jose';
 import { DataSource } from 'typeorm';
 import { UpstreamCredentialService } from '@app/tools';
 import { connectHttp } from '../mcp/mcp-test-kit';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, signUp, toolsEnv } from '../tools/tools-test-kit';
+import { EXCHANGE_CLIENT_ID, EXCHANGE_CLIENT_SECRET, ExchangeIdp } from './exchange-idp';
 import { waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
@@ -21,8 +24,8 @@ interface Whoami {
   child: ChildProcess;
 }
 
-async function startWhoami(tokens: string[]): Promise<Whoami> {
-  const child = spawn(process.execPath, [WHOAMI, tokens.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startWhoami(tokens: string[], jwt: string[] = []): Promise<Whoami> {
+  const child = spawn(process.execPath, [WHOAMI, tokens.join(','), ...jwt], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`whoami upstream did not start: ${output}`)), 60_000);
@@ -393,5 +396,98 @@ describe('Per-user upstream credentials across an ENCRYPTION_KEY rotation', () =
     t = await startTestApp('postgres', { env: { ...env, ENCRYPTION_KEY: NEW_KEY }, reuse: t });
     expect((await call('carol.rotation@example.com')).result.structuredContent.token).toBe(SECRET);
     expect(await keyIdOf(carol.userId)).toBe(newKeyId);
+  });
+});
+
+/**
+ * `auth: token-exchange` (RFC 8693): the gateway signs a short-lived JWT about the caller and
+ * exchanges it at the IdP (oidc-provider with the token-exchange grant registered) for a token of
+ * the upstream's audience. The upstream (a resource server checking the IdP's signature and its
+ * audience) sees each user's own token carrying that user as subject; tokens are cached until
+ * shortly before they expire.
+ */
+describe('Per-user upstream credentials (auth: token-exchange)', () => {
+  const AUDIENCE = 'api://crm';
+  let t: TestApp;
+  let idp: ExchangeIdp;
+  let upstream: Whoami;
+
+  beforeAll(async () => {
+    idp = await ExchangeIdp.start('secure-mcp-gateway');
+    upstream = await startWhoami([LISTING_TOKEN], [idp.jwksUri, AUDIENCE]);
+    const dir = mkdtempSync(join(tmpdir(), 'smcp-token-exchange-'));
+    const file = writeUpstreamsFile(dir, [
+      entry('crm', upstream.url, {
+        auth: {
+          mode: 'token-exchange',
+          tokenEndpoint: idp.tokenEndpoint,
+          clientId: EXCHANGE_CLIENT_ID,
+          clientSecret: { fromEnv: 'UPSTREAM_CRM_EXCHANGE_SECRET' },
+          audience: AUDIENCE,
+        },
+      }),
+    ]);
+    t = await startTestApp('postgres', {
+      env: toolsEnv({
+        MCP_UPSTREAMS_FILE: file,
+        UPSTREAM_WHO_LISTING: LISTING_TOKEN,
+        UPSTREAM_CRM_EXCHANGE_SECRET: EXCHANGE_CLIENT_SECRET,
+      }),
+    });
+    idp.trust(createPublicKey(t.config.secrets.oauthSigningKey));
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    upstream?.child.kill('SIGTERM');
+    await idp?.close();
+  });
+
+  it("each user's calls carry a token for the upstream's audience with that user as subject, exchanged once and then cached", async () => {
+    const [dana, erik] = await Promise.all([signUp(t, 'dana.exchange@example.com'), signUp(t, 'erik.exchange@example.com')]);
+    await waitFor('the upstream tool in the catalogue', async () => {
+      const res = await execute(t, dana, 'crm.whoami', { parameters: {} });
+      return res.body?.status === 'completed' ? res : undefined;
+    });
+    const before = (await seenByUpstream(upstream)).length;
+    const calls = [];
+    for (let i = 0; i < 5; i += 1) {
+      for (const caller of [dana, erik]) {
+        calls.push(
+          execute(t, caller, 'crm.whoami', { parameters: {} }).then((res) => [caller, res.body.result?.structuredContent?.token] as const),
+        );
+      }
+    }
+    for (const [caller, token] of await Promise.all(calls)) {
+      const claims = decodeJwt(String(token));
+      expect(claims.sub).toBe(caller.userId);
+      expect(claims.aud).toBe(AUDIENCE);
+      expect(claims.iss).toBe(idp.issuer);
+    }
+    const seen = (await seenByUpstream(upstream)).slice(before);
+    expect(seen).toHaveLength(10);
+    expect(seen).not.toContain(LISTING_TOKEN);
+    expect(seen).not.toContain(dana.token);
+    expect(seen).not.toContain(erik.token);
+    expect(new Set(seen.map((token) => decodeJwt(String(token)).sub))).toEqual(new Set([dana.userId, erik.userId]));
+    // One exchange per user (the waitFor call of dana's included), the rest from the cache.
+    expect(idp.exchanges.filter((exchange) => exchange.sub === dana.userId)).toEqual([{ sub: dana.userId, audience: AUDIENCE }]);
+    expect(idp.exchanges.filter((exchange) => exchange.sub === erik.userId)).toEqual([{ sub: erik.userId, audience: AUDIENCE }]);
+  });
+
+  it('an exchange the IdP refuses is UPSTREAM_TOKEN_EXCHANGE_FAILED, not a 500', async () => {
+    const fay = await signUp(t, 'fay.exchange@example.com');
+    const { privateKey } = await import('node:crypto').then((crypto) => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    idp.trust(createPublicKey(privateKey));
+    try {
+      const res = await execute(t, fay, 'crm.whoami', { parameters: {} });
+      expect(res.body.status).toBe('failed');
+      expect(res.body.error.code).toBe('UPSTREAM_TOKEN_EXCHANGE_FAILED');
+      expect(res.body.error.message).toBe(
+        'The identity provider gave no token for upstream crm on your behalf (invalid_grant); ask an administrator if this persists',
+      );
+    } finally {
+      idp.trust(createPublicKey(t.config.secrets.oauthSigningKey));
+    }
   });
 });

@@ -12,24 +12,46 @@
  * `headers`: a listing credential of the gateway's, or none when the upstream lists anonymously.
  * Tool calls never go over it.
  */
-export type UpstreamAuth = GatewayAuth | UserSecretAuth;
+export type UpstreamAuth = GatewayAuth | UserSecretAuth | TokenExchangeAuth;
 
 export interface GatewayAuth {
   mode: 'gateway';
 }
 
-export interface UserSecretAuth {
-  mode: 'user-secret';
-  /** The request header the user's secret is sent in. */
+/** How the per-user connections of an upstream carry the credential and are pooled. */
+export interface PerUserConnections {
+  /** The request header the credential is sent in. */
   header: string;
   /** Written before the secret (`Bearer `); empty for headers like X-Api-Key. */
   prefix: string;
-  /** Where a user without a secret is sent to set one (URL elicitation, error message); absent: the REST route is named. */
-  connectUrl: string | undefined;
   /** Per-user connections kept open while idle, then closed. */
   idleMs: number;
   /** Per-user connections open at once for this upstream; past it the least recently used idle one closes. */
   maxConnections: number;
+}
+
+export interface UserSecretAuth extends PerUserConnections {
+  mode: 'user-secret';
+  /** Where a user without a secret is sent to set one (URL elicitation, error message); absent: the REST route is named. */
+  connectUrl: string | undefined;
+}
+
+/**
+ * RFC 8693 at the enterprise IdP: the gateway presents a short-lived JWT it signs about the caller
+ * (subject = the user's id, OAUTH_SIGNING_KEY) and gets an access token for the upstream's
+ * audience, cached per user until shortly before it expires.
+ */
+export interface TokenExchangeAuth extends PerUserConnections {
+  mode: 'token-exchange';
+  tokenEndpoint: string;
+  clientId: string;
+  /** Resolved from the environment: never log. */
+  clientSecret: string;
+  audience: string;
+  resource: string | undefined;
+  scope: string | undefined;
+  /** `iss` of the subject token the gateway signs (what the IdP is configured to trust). */
+  subjectIssuer: string;
 }
 
 export type UpstreamAuthMode = 'gateway' | 'user-secret' | 'user-oauth' | 'token-exchange';
@@ -38,14 +60,18 @@ export const USER_AUTH_DEFAULTS = { header: 'Authorization', prefix: 'Bearer ', 
 
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const RESERVED_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'content-type', 'accept', 'content-length', 'host']);
-const AUTH_KEYS = ['mode', 'header', 'prefix', 'connectUrl', 'idleMs', 'maxConnections'];
+const AUTH_KEYS = ['mode', 'header', 'prefix', 'idleMs', 'maxConnections'];
+const MODE_KEYS: Record<string, string[]> = {
+  'user-secret': ['connectUrl'],
+  'token-exchange': ['tokenEndpoint', 'clientId', 'clientSecret', 'audience', 'resource', 'scope', 'subjectIssuer'],
+};
 const NOT_YET: Record<string, string> = {
   'user-oauth': "the gateway as each user's OAuth client of the upstream",
-  'token-exchange': 'RFC 8693 token exchange at the identity provider',
 };
+const UPSTREAM_SECRET_PATTERN = /^UPSTREAM_[A-Z0-9_]+$/;
 
 /** Whether calls to the upstream carry each user's own credential (so they need a connection of that user's). */
-export function isPerUser(auth: UpstreamAuth): auth is UserSecretAuth {
+export function isPerUser(auth: UpstreamAuth): auth is UserSecretAuth | TokenExchangeAuth {
   return auth.mode !== 'gateway';
 }
 
@@ -53,7 +79,12 @@ export function isPerUser(auth: UpstreamAuth): auth is UserSecretAuth {
  * `auth` as written in the file: `"gateway"`, `"user-secret"`, or an object with `mode` and the
  * mode's settings. Problems go to `report`; the result is `gateway` when the value is refused.
  */
-export function parseUpstreamAuth(value: unknown, transport: 'stdio' | 'http', report: (message: string) => void): UpstreamAuth {
+export function parseUpstreamAuth(
+  value: unknown,
+  transport: 'stdio' | 'http',
+  report: (message: string) => void,
+  secrets: Readonly<Record<string, string>> = {},
+): UpstreamAuth {
   if (value === undefined || value === 'gateway') return { mode: 'gateway' };
   const entry: Record<string, unknown> = typeof value === 'string' ? { mode: value } : isObject(value) ? value : {};
   if (!isObject(value) && typeof value !== 'string') {
@@ -62,15 +93,16 @@ export function parseUpstreamAuth(value: unknown, transport: 'stdio' | 'http', r
   }
   const mode = entry.mode;
   if (typeof mode === 'string' && NOT_YET[mode]) {
-    report(`auth.mode "${mode}" (${NOT_YET[mode]}) is not available in this version yet; use "gateway" or "user-secret"`);
+    report(`auth.mode "${mode}" (${NOT_YET[mode]}) is not available in this version yet; use "gateway", "user-secret" or "token-exchange"`);
     return { mode: 'gateway' };
   }
-  if (mode !== 'gateway' && mode !== 'user-secret') {
-    report('auth.mode must be one of gateway, user-secret (user-oauth and token-exchange are not available yet)');
+  if (mode !== 'gateway' && mode !== 'user-secret' && mode !== 'token-exchange') {
+    report('auth.mode must be one of gateway, user-secret, token-exchange (user-oauth is not available yet)');
     return { mode: 'gateway' };
   }
   for (const key of Object.keys(entry)) {
-    if (!AUTH_KEYS.includes(key) || (mode === 'gateway' && key !== 'mode')) report(`auth: unknown key "${key}" for mode ${mode}`);
+    const known = AUTH_KEYS.includes(key) || (MODE_KEYS[mode] ?? []).includes(key);
+    if (!known || (mode === 'gateway' && key !== 'mode')) report(`auth: unknown key "${key}" for mode ${mode}`);
   }
   if (mode === 'gateway') return { mode: 'gateway' };
   if (transport !== 'http') {
@@ -82,19 +114,58 @@ export function parseUpstreamAuth(value: unknown, transport: 'stdio' | 'http', r
   }
   const prefix = entry.prefix ?? (String(header).toLowerCase() === 'authorization' ? USER_AUTH_DEFAULTS.prefix : '');
   if (typeof prefix !== 'string' || /[\r\n]/.test(prefix)) report('auth.prefix must be a string on one line, like "Bearer "');
-  let connectUrl: string | undefined;
-  if (entry.connectUrl !== undefined) {
-    try {
-      const parsed = new URL(String(entry.connectUrl));
-      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('scheme');
-      connectUrl = parsed.toString();
-    } catch {
-      report('auth.connectUrl must be an http(s) URL: the page where users set their secret for this upstream');
-    }
-  }
   const idleMs = intSetting(entry.idleMs, 'idleMs', USER_AUTH_DEFAULTS.idleMs, 1_000, 86_400_000, report);
   const maxConnections = intSetting(entry.maxConnections, 'maxConnections', USER_AUTH_DEFAULTS.maxConnections, 1, 100_000, report);
-  return { mode, header: String(header), prefix: String(prefix), connectUrl, idleMs, maxConnections };
+  const connections = { header: String(header), prefix: String(prefix), idleMs, maxConnections };
+  if (mode === 'user-secret') {
+    const connectUrl =
+      entry.connectUrl === undefined
+        ? undefined
+        : httpUrl(entry.connectUrl, 'connectUrl', report, 'the page where users set their secret for this upstream');
+    return { mode, ...connections, connectUrl };
+  }
+  const tokenEndpoint = httpUrl(entry.tokenEndpoint, 'tokenEndpoint', report, "the IdP's token endpoint (RFC 8693 token exchange)") ?? '';
+  const clientId = requiredString(entry.clientId, 'clientId', report);
+  const audience = requiredString(entry.audience, 'audience', report);
+  const resource =
+    entry.resource === undefined ? undefined : httpUrl(entry.resource, 'resource', report, 'the upstream as an RFC 8707 resource');
+  const scope = entry.scope === undefined ? undefined : requiredString(entry.scope, 'scope', report);
+  const subjectIssuer =
+    entry.subjectIssuer === undefined ? 'secure-mcp-gateway' : requiredString(entry.subjectIssuer, 'subjectIssuer', report);
+  const clientSecret = fromEnv(entry.clientSecret, secrets, report);
+  return { mode, ...connections, tokenEndpoint, clientId, clientSecret, audience, resource, scope, subjectIssuer };
+}
+
+function httpUrl(value: unknown, key: string, report: (message: string) => void, what: string): string | undefined {
+  try {
+    const parsed = new URL(String(value));
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('scheme');
+    if (parsed.username || parsed.password) throw new Error('credentials');
+    return parsed.toString();
+  } catch {
+    report(`auth.${key} must be an http(s) URL without credentials: ${what}`);
+    return undefined;
+  }
+}
+
+function requiredString(value: unknown, key: string, report: (message: string) => void): string {
+  if (typeof value !== 'string' || value.trim() === '' || /[\r\n]/.test(value)) {
+    report(`auth.${key} is required: a non-empty string on one line`);
+    return '';
+  }
+  return value;
+}
+
+/** The client secret: only ever `{ "fromEnv": "UPSTREAM_..." }` (secrets are never written in the file). */
+function fromEnv(value: unknown, secrets: Readonly<Record<string, string>>, report: (message: string) => void): string {
+  const name = isObject(value) && Object.keys(value).length === 1 ? value.fromEnv : undefined;
+  if (typeof name !== 'string' || !UPSTREAM_SECRET_PATTERN.test(name)) {
+    report('auth.clientSecret must be { "fromEnv": "UPSTREAM_..." } (secrets are never written in this file)');
+    return '';
+  }
+  const secret = secrets[name];
+  if (secret === undefined) report(`auth.clientSecret: environment variable ${name} is not set`);
+  return secret ?? '';
 }
 
 function intSetting(value: unknown, key: string, fallback: number, min: number, max: number, report: (message: string) => void): number {

@@ -176,13 +176,46 @@ describe('auth: whose credential a call carries', () => {
     });
   });
 
+  it('token-exchange: the IdP, the client (secret from the environment only), the audience', () => {
+    const exchange = {
+      mode: 'token-exchange',
+      tokenEndpoint: 'https://idp.example.com/token',
+      clientId: 'gateway',
+      clientSecret: { fromEnv: 'UPSTREAM_GH' },
+      audience: 'api://crm',
+      scope: 'crm.read',
+    };
+    expect(parse([{ ...remote, auth: exchange }])[0].auth).toEqual({
+      mode: 'token-exchange',
+      header: 'Authorization',
+      prefix: 'Bearer ',
+      idleMs: 300_000,
+      maxConnections: 256,
+      tokenEndpoint: 'https://idp.example.com/token',
+      clientId: 'gateway',
+      clientSecret: 'gh-token',
+      audience: 'api://crm',
+      resource: undefined,
+      scope: 'crm.read',
+      subjectIssuer: 'secure-mcp-gateway',
+    });
+    expect(
+      problemsOf([{ ...remote, auth: { mode: 'token-exchange', tokenEndpoint: 'idp', clientSecret: 'literal', connectUrl: 'https://x' } }]),
+    ).toEqual([
+      'upstreams[0] "remote": auth: unknown key "connectUrl" for mode token-exchange',
+      'upstreams[0] "remote": auth.tokenEndpoint must be an http(s) URL without credentials: the IdP\'s token endpoint (RFC 8693 token exchange)',
+      'upstreams[0] "remote": auth.clientId is required: a non-empty string on one line',
+      'upstreams[0] "remote": auth.audience is required: a non-empty string on one line',
+      'upstreams[0] "remote": auth.clientSecret must be { "fromEnv": "UPSTREAM_..." } (secrets are never written in this file)',
+    ]);
+  });
+
   it('refuses what it cannot honour, each problem named', () => {
     expect(problemsOf([{ ...remote, auth: 'user-oauth' }])).toEqual([
-      'upstreams[0] "remote": auth.mode "user-oauth" (the gateway as each user\'s OAuth client of the upstream) is not available in this version yet; use "gateway" or "user-secret"',
+      'upstreams[0] "remote": auth.mode "user-oauth" (the gateway as each user\'s OAuth client of the upstream) is not available in this version yet; use "gateway", "user-secret" or "token-exchange"',
     ]);
-    expect(problemsOf([{ ...remote, auth: 'token-exchange' }])[0]).toContain('auth.mode "token-exchange"');
     expect(problemsOf([{ ...remote, auth: 'everyone' }])).toEqual([
-      'upstreams[0] "remote": auth.mode must be one of gateway, user-secret (user-oauth and token-exchange are not available yet)',
+      'upstreams[0] "remote": auth.mode must be one of gateway, user-secret, token-exchange (user-oauth is not available yet)',
     ]);
     expect(problemsOf([{ ...stdio, auth: 'user-secret' }])).toEqual([
       'upstreams[0] "local": auth.mode user-secret needs transport "http" (a stdio upstream is one process shared by every user)',
@@ -198,8 +231,8 @@ describe('auth: whose credential a call carries', () => {
       'upstreams[0] "remote": auth: unknown key "extra" for mode user-secret',
       'upstreams[0] "remote": auth.header must be a header name the MCP transport does not manage itself (default "Authorization")',
       'upstreams[0] "remote": auth.prefix must be a string on one line, like "Bearer "',
-      'upstreams[0] "remote": auth.connectUrl must be an http(s) URL: the page where users set their secret for this upstream',
       'upstreams[0] "remote": auth.maxConnections must be an integer from 1 to 100000',
+      'upstreams[0] "remote": auth.connectUrl must be an http(s) URL without credentials: the page where users set their secret for this upstream',
     ]);
     expect(problemsOf([{ ...remote, auth: { mode: 'gateway', header: 'X' } }])).toEqual([
       'upstreams[0] "remote": auth: unknown key "header" for mode gateway',

@@ -211,7 +211,7 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
   onlyKeys(entry.reconnect, 'reconnect', ['initialDelayMs', 'maxDelayMs'], report);
   const healthCheckMs = int(entry, ['healthCheckMs'], UPSTREAM_DEFAULTS.healthCheckMs, 0, 3_600_000, report);
   const maxConcurrentCalls = int(entry, ['maxConcurrentCalls'], UPSTREAM_DEFAULTS.maxConcurrentCalls, 1, 100_000, report);
-  const auth = parseUpstreamAuth(entry.auth, transport, report);
+  const auth = parseUpstreamAuth(entry.auth, transport, report, options.secrets);
 
   const common = {
     name: name as string,

@@ -5,6 +5,7 @@ import { ToolsModule } from '../tools.module';
 import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
 import { CredentialCipher } from './credentials/credential-cipher';
+import { TokenExchanger } from './credentials/token-exchanger';
 import { UpstreamCredentialRepository } from './credentials/upstream-credential.repository';
 import { CREDENTIAL_UPSTREAMS, UpstreamCredentialService } from './credentials/upstream-credential.service';
 import { AdminUpstreamConnectionsController, UpstreamConnectionsController } from './credentials/upstream-connections.controller';
@@ -44,6 +45,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     UpstreamPinStore,
     { provide: CREDENTIAL_UPSTREAMS, useExisting: UPSTREAM_CONFIGS },
     CredentialCipher,
+    TokenExchanger,
     UpstreamCredentialRepository,
     UpstreamCredentialService,
     CatalogSync,

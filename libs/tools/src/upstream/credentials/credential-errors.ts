@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SdkError, UnauthorizedError } from '@modelcontextprotocol/client';
 import type { ClientRequestRelay } from '../../provider/client-request-relay';
 import { ToolError } from '../../provider/tool-error';
-import type { UserSecretAuth } from '../upstream-auth';
+import type { UpstreamAuth } from '../upstream-auth';
 
 /** Failure codes of calls to upstreams that take each user's own credential. */
 export const CredentialErrorCode = {
@@ -25,11 +25,12 @@ export function connectRoute(upstream: string): string {
  * spec's URLElicitationRequiredError pointing at the upstream's connect page (when configured);
  * every other caller gets UPSTREAM_CREDENTIAL_REQUIRED naming the page and the REST route.
  */
-export function credentialRequired(upstream: string, auth: UserSecretAuth, relay: ClientRequestRelay | undefined): ToolError {
-  const where = auth.connectUrl ? `at ${auth.connectUrl} or with ${connectRoute(upstream)}` : `with ${connectRoute(upstream)}`;
+export function credentialRequired(upstream: string, auth: UpstreamAuth, relay: ClientRequestRelay | undefined): ToolError {
+  const connectUrl = 'connectUrl' in auth ? auth.connectUrl : undefined;
+  const where = connectUrl ? `at ${connectUrl} or with ${connectRoute(upstream)}` : `with ${connectRoute(upstream)}`;
   const message = `Upstream ${upstream} acts with your own credential and you have none stored: set it ${where}, then try again`;
   const elicitation = relay?.capabilities.elicitation as Record<string, unknown> | undefined;
-  if (!auth.connectUrl || !elicitation || elicitation.url === undefined) {
+  if (!connectUrl || !elicitation || elicitation.url === undefined) {
     return new ToolError(CredentialErrorCode.UPSTREAM_CREDENTIAL_REQUIRED, message);
   }
   return new ToolError(CredentialErrorCode.UPSTREAM_CREDENTIAL_REQUIRED, message, undefined, {
@@ -40,7 +41,7 @@ export function credentialRequired(upstream: string, auth: UserSecretAuth, relay
         {
           mode: 'url',
           elicitationId: randomUUID(),
-          url: auth.connectUrl,
+          url: connectUrl,
           message: `Connect your account to ${upstream}: store your personal token for it at the gateway.`,
         },
       ],

@@ -130,6 +130,15 @@ export class UpstreamCredentialRepository {
     return row ? sealedOf(row) : undefined;
   }
 
+  /** The user when their account is active (token exchange: who the subject is), else undefined. */
+  async activeUser(userId: string): Promise<{ id: string; email: string } | undefined> {
+    const [row]: Array<{ id: string; email: string }> = await this.dataSource.query(
+      `SELECT id, email FROM users WHERE id = $1 AND status = 'active'`,
+      [userId],
+    );
+    return row;
+  }
+
   /** Marks a use (in the use's audit transaction). */
   async touch(tx: EntityManager, id: string, now: Date): Promise<void> {
     await tx.query(`UPDATE upstream_credentials SET last_used_at = $2 WHERE id = $1`, [id, now]);

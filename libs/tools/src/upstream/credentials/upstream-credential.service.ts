@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditAction, AuditService } from '@app/audit';
 import { Actor, AppException, Clock, newId, Principal } from '@app/core';
 import { UnitOfWork } from '@app/database';
-import { isPerUser } from '../upstream-auth';
 import type { UpstreamConfig } from '../upstream-config';
 import { CredentialCipher } from './credential-cipher';
+import { TokenExchanger } from './token-exchanger';
 import { UpstreamConnection, UpstreamCredentialRepository } from './upstream-credential.repository';
 
 /** The upstream configs, by the token the registry provides them under (kept here to avoid an import cycle). */
@@ -42,7 +42,10 @@ export interface ConnectionView {
 @Injectable()
 export class UpstreamCredentialService {
   private readonly logger = new Logger(UpstreamCredentialService.name);
+  /** Upstreams that take a secret users store themselves. */
   private readonly perUser: Map<string, UpstreamConfig>;
+  /** Upstreams whose tokens the gateway gets by token exchange. */
+  private readonly exchanged: Map<string, UpstreamConfig>;
 
   constructor(
     @Inject(CREDENTIAL_UPSTREAMS) configs: UpstreamConfig[],
@@ -51,8 +54,10 @@ export class UpstreamCredentialService {
     private readonly unitOfWork: UnitOfWork,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly exchanger: TokenExchanger,
   ) {
-    this.perUser = new Map(configs.filter((config) => isPerUser(config.auth)).map((config) => [config.name, config]));
+    this.perUser = new Map(configs.filter((config) => config.auth.mode === 'user-secret').map((config) => [config.name, config]));
+    this.exchanged = new Map(configs.filter((config) => config.auth.mode === 'token-exchange').map((config) => [config.name, config]));
   }
 
   async store(owner: Principal, upstream: string, secret: unknown, client: Actor): Promise<ConnectionView> {
@@ -127,6 +132,8 @@ export class UpstreamCredentialService {
    * out; a secret sealed under an earlier key is re-sealed under the current one.
    */
   async forCall(userId: string, upstream: string): Promise<UsableCredential | undefined> {
+    const exchanged = this.exchanged.get(upstream);
+    if (exchanged) return this.exchangedForCall(userId, exchanged);
     const row = await this.repository.findUsable(userId, upstream);
     if (!row) return undefined;
     let opened;
@@ -154,8 +161,31 @@ export class UpstreamCredentialService {
     return { id: row.id, version: row.version, secret: opened.plaintext };
   }
 
+  /** Token exchange: an active user's token for the upstream (cached until it nearly expires); the use is audited. */
+  private async exchangedForCall(userId: string, config: UpstreamConfig): Promise<UsableCredential | undefined> {
+    if (config.auth.mode !== 'token-exchange') return undefined;
+    const user = await this.repository.activeUser(userId);
+    if (!user) {
+      this.exchanger.forget(userId, config.name);
+      return undefined;
+    }
+    const { credential, exchanged } = await this.exchanger.tokenFor(user, config.name, config.auth);
+    await this.audit.recordStandalone({
+      action: AuditAction.UPSTREAM_CREDENTIAL_USED,
+      userId,
+      resource: `upstream:${config.name}`,
+      result: 'success',
+      severity: 'info',
+      ipAddress: null,
+      userAgent: null,
+      details: { upstream: config.name, mode: 'token-exchange', exchanged },
+    });
+    return credential;
+  }
+
   /** The upstream refused the user's credential: audited so the user and admins can see why calls fail. */
   async rejected(userId: string, upstream: string, status: number | undefined): Promise<void> {
+    this.exchanger.forget(userId, upstream);
     await this.audit.recordStandalone({
       action: AuditAction.UPSTREAM_CREDENTIAL_REJECTED,
       userId,
@@ -180,7 +210,7 @@ function viewOf(config: UpstreamConfig, connection: UpstreamConnection | undefin
     upstream: config.name,
     mode: config.auth.mode,
     connected: connection !== undefined,
-    connectUrl: isPerUser(config.auth) ? (config.auth.connectUrl ?? null) : null,
+    connectUrl: 'connectUrl' in config.auth ? (config.auth.connectUrl ?? null) : null,
     createdAt: connection?.createdAt ?? null,
     updatedAt: connection?.updatedAt ?? null,
     lastUsedAt: connection?.lastUsedAt ?? null,

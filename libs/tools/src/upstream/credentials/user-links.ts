@@ -1,6 +1,6 @@
 import type { Client } from '@modelcontextprotocol/client';
 import type { UpstreamRequestRelay } from '../upstream-request-relay';
-import type { UserSecretAuth } from '../upstream-auth';
+import type { PerUserConnections } from '../upstream-auth';
 import type { UsableCredential } from './upstream-credential.service';
 
 /** An open connection to an upstream carrying one user's own credential. */
@@ -34,7 +34,7 @@ export class UserLinkPool {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly auth: UserSecretAuth,
+    private readonly auth: PerUserConnections,
     private readonly open: OpenUserLink,
     private readonly nowMs: () => number,
   ) {
