@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { UpstreamCredentialService } from '@app/tools';
 import { connectHttp } from '../mcp/mcp-test-kit';
 import { http, startTestApp, TestApp } from '../support/test-app';
+import { controlClock } from '../support/identity';
 import { ADMIN_EMAIL, Caller, execute, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import { EXCHANGE_CLIENT_ID, EXCHANGE_CLIENT_SECRET, ExchangeIdp } from './exchange-idp';
 import { waitFor, writeUpstreamsFile } from './upstream-test-kit';
@@ -473,6 +474,26 @@ describe('Per-user upstream credentials (auth: token-exchange)', () => {
     // One exchange per user (the waitFor call of dana's included), the rest from the cache.
     expect(idp.exchanges.filter((exchange) => exchange.sub === dana.userId)).toEqual([{ sub: dana.userId, audience: AUDIENCE }]);
     expect(idp.exchanges.filter((exchange) => exchange.sub === erik.userId)).toEqual([{ sub: erik.userId, audience: AUDIENCE }]);
+  });
+
+  it('exchanges again once the cached token is within 30 s of its expiry (600 s here)', async () => {
+    const gus = await signUp(t, 'gus.exchange@example.com');
+    const first = (await execute(t, gus, 'crm.whoami', { parameters: {} })).body.result.structuredContent.token;
+    const clock = controlClock(t.app);
+    try {
+      clock.advance(560);
+      const again = await login(t, 'gus.exchange@example.com');
+      expect((await execute(t, again, 'crm.whoami', { parameters: {} })).body.result.structuredContent.token).toBe(first);
+      expect(idp.exchanges.filter((exchange) => exchange.sub === gus.userId)).toHaveLength(1);
+      clock.advance(20);
+      const later = await login(t, 'gus.exchange@example.com');
+      const second = (await execute(t, later, 'crm.whoami', { parameters: {} })).body.result.structuredContent.token;
+      expect(second).not.toBe(first);
+      expect(decodeJwt(String(second)).sub).toBe(gus.userId);
+      expect(idp.exchanges.filter((exchange) => exchange.sub === gus.userId)).toHaveLength(2);
+    } finally {
+      clock.restore();
+    }
   });
 
   it('an exchange the IdP refuses is UPSTREAM_TOKEN_EXCHANGE_FAILED, not a 500', async () => {
