@@ -417,16 +417,19 @@ describe('Per-user upstream credentials (auth: token-exchange)', () => {
     idp = await ExchangeIdp.start('secure-mcp-gateway');
     upstream = await startWhoami([LISTING_TOKEN], [idp.jwksUri, AUDIENCE]);
     const dir = mkdtempSync(join(tmpdir(), 'smcp-token-exchange-'));
+    const exchange = (audience: string) => ({
+      auth: {
+        mode: 'token-exchange',
+        tokenEndpoint: idp.tokenEndpoint,
+        clientId: EXCHANGE_CLIENT_ID,
+        clientSecret: { fromEnv: 'UPSTREAM_CRM_EXCHANGE_SECRET' },
+        audience,
+      },
+    });
+    // crmwrong asks the IdP for tokens of another audience, which the upstream refuses.
     const file = writeUpstreamsFile(dir, [
-      entry('crm', upstream.url, {
-        auth: {
-          mode: 'token-exchange',
-          tokenEndpoint: idp.tokenEndpoint,
-          clientId: EXCHANGE_CLIENT_ID,
-          clientSecret: { fromEnv: 'UPSTREAM_CRM_EXCHANGE_SECRET' },
-          audience: AUDIENCE,
-        },
-      }),
+      entry('crm', upstream.url, exchange(AUDIENCE)),
+      entry('crmwrong', upstream.url, exchange('api://elsewhere')),
     ]);
     t = await startTestApp('postgres', {
       env: toolsEnv({
@@ -494,6 +497,23 @@ describe('Per-user upstream credentials (auth: token-exchange)', () => {
     } finally {
       clock.restore();
     }
+  });
+
+  it('a token the upstream refuses (wrong audience) is UPSTREAM_CREDENTIAL_REJECTED, audited, not a 500', async () => {
+    const hal = await signUp(t, 'hal.exchange@example.com');
+    const res = await waitFor('the crmwrong tool in the catalogue', async () => {
+      const answer = await execute(t, hal, 'crmwrong.whoami', { parameters: {} });
+      return answer.body?.status === 'failed' && answer.body.error.code !== 'NOT_FOUND' ? answer : undefined;
+    });
+    expect(res.body.error).toEqual({
+      code: 'UPSTREAM_CREDENTIAL_REJECTED',
+      message:
+        'Upstream crmwrong refused the token the identity provider issued for you (HTTP 401): try again; ask an administrator if this persists',
+    });
+    const [rejected] = await t.app
+      .get(DataSource)
+      .query(`SELECT details FROM audit_logs WHERE action = 'upstream.credential.rejected' AND user_id = $1`, [hal.userId]);
+    expect(rejected.details).toEqual({ upstream: 'crmwrong', status: 401 });
   });
 
   it('an exchange the IdP refuses is UPSTREAM_TOKEN_EXCHANGE_FAILED, not a 500', async () => {

@@ -429,7 +429,7 @@ export class UpstreamToolProvider implements ToolProvider {
       const status = refusedStatus(error);
       if (status) {
         await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
-        throw credentialRejected(this.config.name, status);
+        throw credentialRejected(this.config.name, status, this.config.auth.mode);
       }
       this.logger.warn({ ...ctx.correlation, err: error, upstream: this.config.name }, 'Opening a per-user upstream connection failed');
       throw this.unavailable(readFailure(error).summary);
@@ -464,7 +464,7 @@ export class UpstreamToolProvider implements ToolProvider {
     if (status) {
       this.userLinks?.drop(link);
       await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
-      return credentialRejected(this.config.name, status);
+      return credentialRejected(this.config.name, status, this.config.auth.mode);
     }
     const reading = readFailure(error);
     if (reading.kind === 'connection') {

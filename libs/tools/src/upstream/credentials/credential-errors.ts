@@ -49,11 +49,13 @@ export function credentialRequired(upstream: string, auth: UpstreamAuth, relay: 
   });
 }
 
-export function credentialRejected(upstream: string, status: number | undefined): ToolError {
-  return new ToolError(
-    CredentialErrorCode.UPSTREAM_CREDENTIAL_REJECTED,
-    `Upstream ${upstream} refused your credential${status ? ` (HTTP ${status})` : ''}: replace it with ${connectRoute(upstream)}, then try again`,
-  );
+export function credentialRejected(upstream: string, status: number | undefined, mode: UpstreamAuth['mode']): ToolError {
+  const http = status ? ` (HTTP ${status})` : '';
+  const message =
+    mode === 'token-exchange'
+      ? `Upstream ${upstream} refused the token the identity provider issued for you${http}: try again; ask an administrator if this persists`
+      : `Upstream ${upstream} refused your credential${http}: replace it with ${connectRoute(upstream)}, then try again`;
+  return new ToolError(CredentialErrorCode.UPSTREAM_CREDENTIAL_REJECTED, message);
 }
 
 /** 401 or 403 when the upstream refused the credential the request carried; undefined for any other failure. */
