@@ -1,4 +1,3 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import { http, startTestApp, TestApp } from '../support/test-app';
 import { controlClock } from '../support/identity';
 import { ADMIN_EMAIL, Caller, execute, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import { EXCHANGE_CLIENT_ID, EXCHANGE_CLIENT_SECRET, ExchangeIdp } from './exchange-idp';
-import { waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
 /** The gateway's own credential: for the catalogue connection (tools/list) only, never on a call. */
@@ -20,29 +19,11 @@ const LISTING_TOKEN = 'gateway-listing-token-0001';
 const SECRETS = { alice: 'alice-pat-7f3a9c', bob: 'bob-pat-51d2e8', aliceNew: 'alice-pat-rotated-88', stranger: 'not-accepted-upstream' };
 const CONNECT_URL = 'https://portal.example.com/connect/who';
 
-interface Whoami {
-  url: string;
-  child: ChildProcess;
-}
+type Whoami = ReferenceUpstream;
 
-async function startWhoami(tokens: string[], jwt: string[] = []): Promise<Whoami> {
-  const child = spawn(process.execPath, [WHOAMI, tokens.join(','), ...jwt], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`whoami upstream did not start: ${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /listening on (\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`whoami upstream exited (${code}): ${output}`)));
-  });
-  return { url, child };
+/** The whoami upstream, accepting `tokens` (and, given a JWKS URL and an audience, the JWTs of that issuer). */
+function startWhoami(tokens: string[], jwt: string[] = []): Promise<Whoami> {
+  return startListeningScript(WHOAMI, [tokens.join(','), ...jwt]);
 }
 
 /** Every bearer token the upstream saw on a tools/call, in order. */
