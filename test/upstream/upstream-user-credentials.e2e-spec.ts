@@ -497,6 +497,15 @@ describe('Per-user upstream credentials (auth: token-exchange)', () => {
     expect(rejected.details).toEqual({ upstream: 'crmwrong', status: 401 });
   });
 
+  it("a suspended user's cached exchanged token is unusable at once", async () => {
+    const ivy = await signUp(t, 'ivy.exchange@example.com');
+    const credentials = t.app.get(UpstreamCredentialService);
+    expect(decodeJwt(String((await credentials.forCall(ivy.userId, 'crm'))?.secret)).sub).toBe(ivy.userId);
+    const admin = await login(t, ADMIN_EMAIL);
+    expect((await http(t.baseUrl, 'POST', `/api/v1/admin/users/${ivy.userId}/suspend`, { token: admin.token, body: {} })).status).toBe(200);
+    expect(await credentials.forCall(ivy.userId, 'crm')).toBeUndefined();
+  });
+
   it('an exchange the IdP refuses is UPSTREAM_TOKEN_EXCHANGE_FAILED, not a 500', async () => {
     const fay = await signUp(t, 'fay.exchange@example.com');
     const { privateKey } = await import('node:crypto').then((crypto) => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }));
