@@ -292,6 +292,24 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: `/api/v1/admin/oauth/clients/${MISSING}` }),
     expect: '401 403 403 404 403 403 403 403 403',
   },
+  // Each user's own upstream credentials (extension): tools:execute with a user login (no API key sets or reads them).
+  'GET /api/v1/upstream-connections': {
+    probe: () => ({ path: '/api/v1/upstream-connections' }),
+    expect: '401 200 200 200 403 403 403 403 403',
+  },
+  'PUT /api/v1/upstream-connections/:upstream': {
+    probe: () => ({ path: `/api/v1/upstream-connections/${MISSING}`, body: {} }),
+    expect: '401 400 400 400 403 403 403 403 403',
+  },
+  'DELETE /api/v1/upstream-connections/:upstream': {
+    probe: () => ({ path: `/api/v1/upstream-connections/${MISSING}` }),
+    expect: '401 404 404 404 403 403 403 403 403',
+  },
+  // Who is connected to what: admins (admin:users:read), never a secret.
+  'GET /api/v1/admin/upstream-connections': {
+    probe: () => ({ path: '/api/v1/admin/upstream-connections' }),
+    expect: '401 403 403 200 403 403 403 403 403',
+  },
 };
 
 /** The API documentation (Swagger UI and its assets) is public; one probe stands for its routes. */

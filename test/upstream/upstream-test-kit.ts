@@ -22,11 +22,16 @@ export interface ReferenceUpstream {
 }
 
 /** Starts the reference upstream on a free loopback port. */
-export async function startReferenceUpstream(): Promise<ReferenceUpstream> {
-  const child = spawn(process.execPath, [REFERENCE, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startReferenceUpstream(): Promise<ReferenceUpstream> {
+  return startListeningScript(REFERENCE, ['0']);
+}
+
+/** Runs a Node script that prints "listening on <url>" once it serves; resolves with that URL and the process. */
+export async function startListeningScript(script: string, args: string[]): Promise<ReferenceUpstream> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`reference upstream did not start: ${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start: ${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += String(chunk);
       const match = /listening on (\S+)/.exec(output);
@@ -39,7 +44,7 @@ export async function startReferenceUpstream(): Promise<ReferenceUpstream> {
     child.stderr?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`reference upstream exited (${code}): ${output}`));
+      reject(new Error(`${script} exited (${code}): ${output}`));
     });
   });
   return { url, child };

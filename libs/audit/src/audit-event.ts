@@ -51,6 +51,14 @@ export const AuditAction = {
   TOOL_DEFINITION_FLAGGED: 'tool.definition_flagged',
   TOOL_DEFINITION_APPROVED: 'tool.definition_approved',
   TOOL_DEFINITION_RESTORED: 'tool.definition_restored',
+  /** A user stored (or replaced) their own credential for an upstream (`auth: user-secret`); never the secret. */
+  UPSTREAM_CREDENTIAL_STORED: 'upstream.credential.stored',
+  /** A user's own upstream credential was deleted (they disconnected). */
+  UPSTREAM_CREDENTIAL_DELETED: 'upstream.credential.deleted',
+  /** A tool call went to an upstream with the calling user's own credential. */
+  UPSTREAM_CREDENTIAL_USED: 'upstream.credential.used',
+  /** The upstream refused a user's own credential (HTTP 401/403): the user must set a new one. */
+  UPSTREAM_CREDENTIAL_REJECTED: 'upstream.credential.rejected',
   /** An agent got a federated upstream's prompt (prompts/get). */
   PROMPT_GET: 'prompt.get',
   /** An agent read a federated upstream's resource (resources/read). */

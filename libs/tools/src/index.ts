@@ -15,6 +15,7 @@ export { TOOL_EXECUTIONS_COLUMNS } from './execution/tool-execution.row';
 export { ToolExecutionService } from './execution/tool-execution.service';
 export { UpstreamsModule } from './upstream/upstreams.module';
 export { UpstreamRegistry } from './upstream/upstream.registry';
+export { UpstreamCredentialService } from './upstream/credentials/upstream-credential.service';
 export { UPSTREAM_TOOL_PINS_COLUMNS } from './upstream/upstream-pin.repository';
 export { ToolsErrorCode } from './tool-error-codes';
 export { UpstreamErrorCode } from './upstream/upstream-failure';

@@ -225,6 +225,11 @@ export interface AppConfig {
     /** Key for secrets stored at rest (MFA seeds). */
     encryptionKey: string;
     /**
+     * Earlier ENCRYPTION_KEYs (ENCRYPTION_KEY_PREVIOUS, comma-separated), still accepted for reading
+     * what they encrypted (upstream credentials), which is re-encrypted under ENCRYPTION_KEY when used.
+     */
+    previousEncryptionKeys: string[];
+    /**
      * Key of the audit chain's MACs and checkpoint signatures, never given to the database
      * (AUDIT_HMAC_KEY). Required in production; elsewhere, unset means one derived from a configured
      * JWT_SECRET, or else generated once and kept in DATA_DIR.
@@ -454,6 +459,16 @@ function originOf(value: string): string | undefined {
 
 function optionalPath(path: string | undefined): string | undefined {
   return path === undefined ? undefined : resolve(path);
+}
+
+/** ENCRYPTION_KEY_PREVIOUS: earlier keys, comma-separated, each at least 32 characters (their values are never reported). */
+function previousKeysOf(value: string | undefined, problems: string[]): string[] {
+  const keys = (value ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
+  if (keys.some((key) => key.length < 32)) problems.push('ENCRYPTION_KEY_PREVIOUS: every key must be at least 32 characters');
+  return keys;
 }
 
 /** The UPSTREAM_* variables, by name: upstream credentials, referenced (never written) in MCP_UPSTREAMS_FILE. */
@@ -731,6 +746,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): AppConfig
       smsHttpToken: r.raw('SMS_HTTP_TOKEN'),
       jwtSecret: r.secret('JWT_SECRET', 32, isProduction, generated),
       encryptionKey: r.secret('ENCRYPTION_KEY', 32, isProduction, generated),
+      previousEncryptionKeys: previousKeysOf(r.raw('ENCRYPTION_KEY_PREVIOUS'), r.problems),
       // Not generated per process: the chain written under it must still verify after a restart.
       auditHmacKey: r.raw('AUDIT_HMAC_KEY'),
       upstreamSecrets: upstreamSecretsOf(env),

@@ -14,6 +14,7 @@ import { ExecutionCallerPermissions1764930000000 } from './1764930000000-executi
 import { AuditExportCursors1764940000000 } from './1764940000000-audit-export-cursors';
 import { OAuth1764950000000 } from './1764950000000-oauth';
 import { IdentityLinks1764965000000 } from './1764965000000-identity-links';
+import { UpstreamCredentials1764975000000 } from './1764975000000-upstream-credentials';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   AuditExportCursors1764940000000,
   OAuth1764950000000,
   IdentityLinks1764965000000,
+  UpstreamCredentials1764975000000,
 ];

@@ -53,6 +53,7 @@ describe('parseUpstreams', () => {
       reconnect: UPSTREAM_DEFAULTS.reconnect,
       healthCheckMs: UPSTREAM_DEFAULTS.healthCheckMs,
       maxConcurrentCalls: UPSTREAM_DEFAULTS.maxConcurrentCalls,
+      auth: { mode: 'gateway' },
     });
     expect(http).toMatchObject({
       transport: 'http',
@@ -146,6 +147,99 @@ describe('parseUpstreams', () => {
   });
 });
 
+describe('auth: whose credential a call carries', () => {
+  it('is gateway unless declared', () => {
+    expect(parse([remote])[0].auth).toEqual({ mode: 'gateway' });
+    expect(parse([{ ...remote, auth: 'gateway' }])[0].auth).toEqual({ mode: 'gateway' });
+  });
+
+  it('user-secret: Authorization with "Bearer " by default, other headers without a prefix', () => {
+    expect(parse([{ ...remote, auth: 'user-secret' }])[0].auth).toEqual({
+      mode: 'user-secret',
+      header: 'Authorization',
+      prefix: 'Bearer ',
+      connectUrl: undefined,
+      idleMs: 300_000,
+      maxConnections: 256,
+    });
+    expect(
+      parse([
+        { ...remote, auth: { mode: 'user-secret', header: 'X-Api-Key', connectUrl: 'https://portal.example.com/tokens', idleMs: 5000 } },
+      ])[0].auth,
+    ).toEqual({
+      mode: 'user-secret',
+      header: 'X-Api-Key',
+      prefix: '',
+      connectUrl: 'https://portal.example.com/tokens',
+      idleMs: 5000,
+      maxConnections: 256,
+    });
+  });
+
+  it('token-exchange: the IdP, the client (secret from the environment only), the audience', () => {
+    const exchange = {
+      mode: 'token-exchange',
+      tokenEndpoint: 'https://idp.example.com/token',
+      clientId: 'gateway',
+      clientSecret: { fromEnv: 'UPSTREAM_GH' },
+      audience: 'api://crm',
+      scope: 'crm.read',
+    };
+    expect(parse([{ ...remote, auth: exchange }])[0].auth).toEqual({
+      mode: 'token-exchange',
+      header: 'Authorization',
+      prefix: 'Bearer ',
+      idleMs: 300_000,
+      maxConnections: 256,
+      tokenEndpoint: 'https://idp.example.com/token',
+      clientId: 'gateway',
+      clientSecret: 'gh-token',
+      audience: 'api://crm',
+      resource: undefined,
+      scope: 'crm.read',
+      subjectIssuer: 'secure-mcp-gateway',
+    });
+    expect(
+      problemsOf([{ ...remote, auth: { mode: 'token-exchange', tokenEndpoint: 'idp', clientSecret: 'literal', connectUrl: 'https://x' } }]),
+    ).toEqual([
+      'upstreams[0] "remote": auth: unknown key "connectUrl" for mode token-exchange',
+      'upstreams[0] "remote": auth.tokenEndpoint must be an http(s) URL without credentials: the IdP\'s token endpoint (RFC 8693 token exchange)',
+      'upstreams[0] "remote": auth.clientId is required: a non-empty string on one line',
+      'upstreams[0] "remote": auth.audience is required: a non-empty string on one line',
+      'upstreams[0] "remote": auth.clientSecret must be { "fromEnv": "UPSTREAM_..." } (secrets are never written in this file)',
+    ]);
+  });
+
+  it('refuses what it cannot honour, each problem named', () => {
+    expect(problemsOf([{ ...remote, auth: 'user-oauth' }])).toEqual([
+      'upstreams[0] "remote": auth.mode "user-oauth" (the gateway as each user\'s OAuth client of the upstream) is not available in this version yet; use "gateway", "user-secret" or "token-exchange"',
+    ]);
+    expect(problemsOf([{ ...remote, auth: 'everyone' }])).toEqual([
+      'upstreams[0] "remote": auth.mode must be one of gateway, user-secret, token-exchange (user-oauth is not available yet)',
+    ]);
+    expect(problemsOf([{ ...stdio, auth: 'user-secret' }])).toEqual([
+      'upstreams[0] "local": auth.mode user-secret needs transport "http" (a stdio upstream is one process shared by every user)',
+    ]);
+    expect(
+      problemsOf([
+        {
+          ...remote,
+          auth: { mode: 'user-secret', header: 'Mcp-Session-Id', prefix: 'a\nb', connectUrl: 'ftp://x', extra: 1, maxConnections: 0 },
+        },
+      ]),
+    ).toEqual([
+      'upstreams[0] "remote": auth: unknown key "extra" for mode user-secret',
+      'upstreams[0] "remote": auth.header must be a header name the MCP transport does not manage itself (default "Authorization")',
+      'upstreams[0] "remote": auth.prefix must be a string on one line, like "Bearer "',
+      'upstreams[0] "remote": auth.maxConnections must be an integer from 1 to 100000',
+      'upstreams[0] "remote": auth.connectUrl must be an http(s) URL without credentials: the page where users set their secret for this upstream',
+    ]);
+    expect(problemsOf([{ ...remote, auth: { mode: 'gateway', header: 'X' } }])).toEqual([
+      'upstreams[0] "remote": auth: unknown key "header" for mode gateway',
+    ]);
+  });
+});
+
 describe('upstream settings of the config module', () => {
   it('hands over the file path and only the UPSTREAM_* variables', () => {
     const config = loadConfig({
@@ -158,6 +252,19 @@ describe('upstream settings of the config module', () => {
     expect(config.upstreams.file).toBe(resolve('conf/upstreams.json'));
     expect(config.secrets.upstreamSecrets).toEqual({ UPSTREAM_A_TOKEN: 'tok' });
     expect(loadConfig({}).upstreams.file).toBeUndefined();
+  });
+
+  it('reads ENCRYPTION_KEY_PREVIOUS as a list of earlier keys (rotation), refusing short ones without showing them', () => {
+    const older = 'o'.repeat(40);
+    expect(loadConfig({ ENCRYPTION_KEY_PREVIOUS: ` ${older} , ${'p'.repeat(32)} ` }).secrets.previousEncryptionKeys).toEqual([
+      older,
+      'p'.repeat(32),
+    ]);
+    expect(loadConfig({}).secrets.previousEncryptionKeys).toEqual([]);
+    expect(() => loadConfig({ ENCRYPTION_KEY_PREVIOUS: 'short-key' })).toThrow(
+      /ENCRYPTION_KEY_PREVIOUS: every key must be at least 32 characters/,
+    );
+    expect(() => loadConfig({ ENCRYPTION_KEY_PREVIOUS: 'short-key' })).not.toThrow(/short-key/);
   });
 
   it('declares no upstream without a file, and names an unreadable one', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigValidationError, PERMISSION_PATTERN, rateWindowMs } from '@app/core';
 import { TOOL_CATEGORIES, ToolCategory } from '../provider/tool-provider';
+import { parseUpstreamAuth, UpstreamAuth } from './upstream-auth';
 
 /** How the gateway talks to an upstream: `legacy` is the 2025 `initialize` handshake, `auto` probes for 2026-07-28 first. */
 export type UpstreamProtocol = 'auto' | 'legacy';
@@ -37,6 +38,8 @@ interface UpstreamCommon {
   healthCheckMs: number;
   /** Calls in flight at once; more fail at once with BUSY instead of queueing behind a slow upstream. */
   maxConcurrentCalls: number;
+  /** Whose credential a tool call carries (upstream-auth.ts); `gateway` unless declared. */
+  auth: UpstreamAuth;
 }
 
 /** A child process spoken to over stdin/stdout; it gets exactly `env`, nothing inherited. */
@@ -91,6 +94,7 @@ const COMMON_KEYS = [
   'reconnect',
   'healthCheckMs',
   'maxConcurrentCalls',
+  'auth',
 ];
 const STDIO_KEYS = [...COMMON_KEYS, 'command', 'args', 'env', 'cwd'];
 const HTTP_KEYS = [...COMMON_KEYS, 'url', 'headers'];
@@ -207,6 +211,7 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
   onlyKeys(entry.reconnect, 'reconnect', ['initialDelayMs', 'maxDelayMs'], report);
   const healthCheckMs = int(entry, ['healthCheckMs'], UPSTREAM_DEFAULTS.healthCheckMs, 0, 3_600_000, report);
   const maxConcurrentCalls = int(entry, ['maxConcurrentCalls'], UPSTREAM_DEFAULTS.maxConcurrentCalls, 1, 100_000, report);
+  const auth = parseUpstreamAuth(entry.auth, transport, report, options.secrets);
 
   const common = {
     name: name as string,
@@ -223,6 +228,7 @@ function parseEntry(entry: unknown, options: UpstreamFileOptions, report: Report
     reconnect,
     healthCheckMs,
     maxConcurrentCalls,
+    auth,
   };
   return transport === 'stdio' ? parseStdio(entry, common, options, report) : parseHttp(entry, common, options, report);
 }

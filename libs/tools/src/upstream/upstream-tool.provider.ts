@@ -22,6 +22,10 @@ import {
 } from './upstream-request-relay';
 import { CALL_MARK } from './call-streams';
 import { createUpstreamTransport } from './upstream-transport';
+import { isPerUser } from './upstream-auth';
+import { credentialRejected, credentialRequired, refusedStatus } from './credentials/credential-errors';
+import type { UpstreamCredentialService } from './credentials/upstream-credential.service';
+import { UserLink, UserLinkPool, UserLinksFullError } from './credentials/user-links';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
 
@@ -62,6 +66,8 @@ export interface UpstreamProviderDeps {
   random?: () => number;
   /** The largest upstream result passed on, in bytes of JSON (MCP_UPSTREAM_RESULT_MAX_BYTES); larger ones fail the call. */
   maxResultBytes?: number;
+  /** Each user's own credentials (upstreams with a per-user `auth`); without it such calls find none. */
+  credentials?: Pick<UpstreamCredentialService, 'forCall' | 'rejected'>;
 }
 
 /** MCP_UPSTREAM_RESULT_MAX_BYTES's default. */
@@ -116,6 +122,8 @@ export class UpstreamToolProvider implements ToolProvider {
   private readonly logListeners = new Set<(params: LoggingMessageNotificationParams) => void>();
   /** Who hears that the upstream announced a changed tool list (once the catalogue has reconciled). */
   private readonly toolListeners = new Set<() => void>();
+  /** Per-user `auth`: the connections carrying each user's own credential (tool calls go over these only). */
+  private readonly userLinks: UserLinkPool | null;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -126,6 +134,13 @@ export class UpstreamToolProvider implements ToolProvider {
     this.createTransport = deps.createTransport ?? ((c) => createUpstreamTransport(c));
     this.maxResultBytes = deps.maxResultBytes ?? DEFAULT_UPSTREAM_RESULT_MAX_BYTES;
     this.firstAttempt = new Promise((resolve) => (this.settleFirstAttempt = resolve));
+    this.userLinks = isPerUser(config.auth)
+      ? new UserLinkPool(
+          config.auth,
+          (headers) => this.openUserLink(headers),
+          () => deps.clock.nowMs(),
+        )
+      : null;
   }
 
   /** Starts connecting; returns at once (a dead upstream must not hold up the gateway). */
@@ -138,7 +153,7 @@ export class UpstreamToolProvider implements ToolProvider {
     this.generation += 1;
     this.clearTimers();
     this.settleFirstAttempt();
-    await this.closeConnection(true);
+    await Promise.all([this.closeConnection(true), this.userLinks?.closeAll()]);
   }
 
   status(): UpstreamStatus {
@@ -159,9 +174,13 @@ export class UpstreamToolProvider implements ToolProvider {
     };
   }
 
-  /** The SDK client while connected: the upstream's prompts, resources and the rest use the same connection. */
+  /**
+   * The SDK client while connected: the upstream's prompts, resources and the rest use the same
+   * connection. None for an upstream with per-user `auth`: its catalogue connection carries the
+   * gateway's credential, which must not answer a user's prompt or resource read (not federated yet).
+   */
   connectedClient(): Client | null {
-    return this.state === 'connected' ? this.client : null;
+    return this.state === 'connected' && !this.userLinks ? this.client : null;
   }
 
   /**
@@ -171,9 +190,12 @@ export class UpstreamToolProvider implements ToolProvider {
    * into the request: on 2026-07-28 what the relay says of the agent (agentRequestParams), and
    * over HTTP the mark its stream comes back with (call-streams.ts; the transport takes it out).
    */
-  track(relay: ClientRequestRelay | undefined): { leave: () => void; params: Record<string, unknown> } {
-    const entered = this.relays?.enter(relay);
-    const modern = this.client?.getProtocolEra() === 'modern';
+  track(
+    relay: ClientRequestRelay | undefined,
+    on?: { relays: UpstreamRequestRelay; client: Client },
+  ): { leave: () => void; params: Record<string, unknown> } {
+    const entered = (on ? on.relays : this.relays)?.enter(relay);
+    const modern = (on ? on.client : this.client)?.getProtocolEra() === 'modern';
     const agent = modern ? agentRequestParams(relay) : {};
     const mark = entered && this.config.transport === 'http' ? { [CALL_MARK]: entered.mark } : {};
     const meta = { ...((agent._meta as Record<string, unknown> | undefined) ?? {}), ...mark };
@@ -250,9 +272,13 @@ export class UpstreamToolProvider implements ToolProvider {
         );
       }
     }
-    const client = this.client;
-    if (this.state !== 'connected' || !client) throw this.unavailable();
+    // Per-user auth: the call goes over the caller's own connection, never the catalogue's.
+    const link = this.userLinks ? await this.userLink(ctx) : undefined;
+    const client = link?.client ?? this.client;
+    if (!link && (this.state !== 'connected' || !client)) throw this.unavailable();
+    if (!client) throw this.unavailable();
     if (this.inFlight >= this.config.maxConcurrentCalls) {
+      if (link) this.userLinks?.release(link);
       throw new ToolError(
         ToolErrorCode.BUSY,
         `Upstream ${this.config.name} already has ${this.config.maxConcurrentCalls} calls in flight; try again shortly`,
@@ -262,7 +288,7 @@ export class UpstreamToolProvider implements ToolProvider {
     const report = ctx.reportProgress;
     const relay = ctx.relay;
     this.inFlight += 1;
-    const tracked = this.track(relay);
+    const tracked = link ? this.track(relay, link) : this.track(relay);
     let result: CallToolResult;
     try {
       result = (await this.traced(entry.upstreamName, toolId, (traceFields) =>
@@ -287,6 +313,7 @@ export class UpstreamToolProvider implements ToolProvider {
         ),
       )) as CallToolResult;
     } catch (error) {
+      if (link) throw await this.userLinkFailure(link, error, ctx, toolId);
       if (this.fallBackIfOutOfSpec(client, error)) {
         // Reconnect on the 2025 era: this call fails, the next ones go through.
         this.fail(generation, error, 'call');
@@ -299,6 +326,7 @@ export class UpstreamToolProvider implements ToolProvider {
     } finally {
       this.inFlight -= 1;
       tracked.leave();
+      if (link) this.userLinks?.release(link);
     }
     const inputRequired = inputRequiredOf(result);
     if (inputRequired) {
@@ -384,6 +412,67 @@ export class UpstreamToolProvider implements ToolProvider {
       this.settleFirstAttempt();
     }
     if (generation === this.generation) void this.deps.requestReconcile();
+  }
+
+  /** The caller's own connection, opened with their own credential; the ToolError to answer when there is none. */
+  private async userLink(ctx: ToolCallContext): Promise<UserLink> {
+    const auth = this.config.auth;
+    if (!this.userLinks || !isPerUser(auth)) throw new Error('not a per-user upstream');
+    const credential = await this.deps.credentials?.forCall(ctx.userId, this.config.name);
+    if (!credential) throw credentialRequired(this.config.name, auth, ctx.relay);
+    try {
+      return await this.userLinks.acquire(ctx.userId, credential);
+    } catch (error) {
+      if (error instanceof UserLinksFullError) {
+        throw new ToolError(ToolErrorCode.BUSY, `Upstream ${this.config.name}: ${error.message}; try again shortly`);
+      }
+      const status = refusedStatus(error);
+      if (status) {
+        await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
+        throw credentialRejected(this.config.name, status, this.config.auth.mode);
+      }
+      this.logger.warn({ ...ctx.correlation, err: error, upstream: this.config.name }, 'Opening a per-user upstream connection failed');
+      throw this.unavailable(readFailure(error).summary);
+    }
+  }
+
+  /** A per-user connection: the user's credential in its header, nothing of the gateway's; no listing (the catalogue connection lists). */
+  private async openUserLink(headers: Record<string, string>): Promise<{ client: Client; relays: UpstreamRequestRelay }> {
+    const transport = this.createTransport({ ...this.config, headers } as UpstreamConfig);
+    const client = new Client(CLIENT_INFO, {
+      versionNegotiation: { mode: this.eraFallback ? 'legacy' : this.config.protocol },
+      capabilities: RELAY_CLIENT_CAPABILITIES,
+      inputRequired: { autoFulfill: false },
+    });
+    client.onerror = (error) => this.logger.debug({ err: error, upstream: this.config.name }, 'Per-user upstream transport error');
+    const relays = new UpstreamRequestRelay(this.config.name);
+    // 2025-era log messages of a user's own connection are that user's: never broadcast to every agent.
+    relays.install(client, () => undefined);
+    try {
+      await client.connect(transport, { timeout: this.config.timeouts.connectMs });
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
+    return { client, relays };
+  }
+
+  /** A call over a per-user connection failed: only that connection is affected, never the catalogue's. */
+  private async userLinkFailure(link: UserLink, error: unknown, ctx: ToolCallContext, toolId: string): Promise<ToolError> {
+    if (ctx.signal.aborted) return abortedError(ctx.signal);
+    const status = refusedStatus(error);
+    if (status) {
+      this.userLinks?.drop(link);
+      await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
+      return credentialRejected(this.config.name, status, this.config.auth.mode);
+    }
+    const reading = readFailure(error);
+    if (reading.kind === 'connection') {
+      this.userLinks?.drop(link);
+      return this.unavailable(reading.summary);
+    }
+    // Timeouts, the upstream's JSON-RPC errors and the rest read as on the catalogue connection (which they do not touch).
+    return this.callFailure(error, ctx, -1, toolId);
   }
 
   /** Applies a listing: entries, pins (new ones pinned, changed ones pending and audited). */

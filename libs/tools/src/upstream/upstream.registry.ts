@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from 
 import { APP_CONFIG, AppConfig, BackgroundJobs, Clock } from '@app/core';
 import { ComponentHealth, HealthService } from '@app/health';
 import { CatalogSync } from './catalog-sync';
+import { UpstreamCredentialService } from './credentials/upstream-credential.service';
 import type { UpstreamConfig } from './upstream-config';
 import { UpstreamPinStore } from './upstream-pin.store';
 import { UpstreamToolProvider } from './upstream-tool.provider';
@@ -28,12 +29,13 @@ export class UpstreamRegistry implements OnModuleInit, OnApplicationShutdown {
     private readonly health: HealthService,
     @Inject(APP_CONFIG) appConfig: AppConfig,
     jobs: BackgroundJobs,
+    credentials: UpstreamCredentialService,
   ) {
     const maxResultBytes = appConfig.upstreams.resultMaxBytes;
     for (const config of configs) {
       this.providers.set(
         config.name,
-        new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes, jobs }),
+        new UpstreamToolProvider(config, { pins, requestReconcile: () => sync.request(), clock, maxResultBytes, jobs, credentials }),
       );
     }
   }

@@ -4,6 +4,11 @@ import { HealthModule } from '@app/health';
 import { ToolsModule } from '../tools.module';
 import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
+import { CredentialCipher } from './credentials/credential-cipher';
+import { TokenExchanger } from './credentials/token-exchanger';
+import { UpstreamCredentialRepository } from './credentials/upstream-credential.repository';
+import { CREDENTIAL_UPSTREAMS, UpstreamCredentialService } from './credentials/upstream-credential.service';
+import { AdminUpstreamConnectionsController, UpstreamConnectionsController } from './credentials/upstream-connections.controller';
 import { FederatedPromptsController } from './http/federated-prompts.controller';
 import { FederatedResourcesController } from './http/federated-resources.controller';
 import { UpstreamApprovalController } from './http/upstream-approval.controller';
@@ -23,7 +28,13 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
  */
 @Module({
   imports: [ToolsModule, HealthModule],
-  controllers: [UpstreamApprovalController, FederatedPromptsController, FederatedResourcesController],
+  controllers: [
+    UpstreamApprovalController,
+    FederatedPromptsController,
+    FederatedResourcesController,
+    UpstreamConnectionsController,
+    AdminUpstreamConnectionsController,
+  ],
   providers: [
     {
       provide: UPSTREAM_CONFIGS,
@@ -32,6 +43,11 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     },
     UpstreamPinRepository,
     UpstreamPinStore,
+    { provide: CREDENTIAL_UPSTREAMS, useExisting: UPSTREAM_CONFIGS },
+    CredentialCipher,
+    TokenExchanger,
+    UpstreamCredentialRepository,
+    UpstreamCredentialService,
     CatalogSync,
     UpstreamRegistry,
     UpstreamApprovalService,

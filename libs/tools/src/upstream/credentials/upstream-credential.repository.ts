@@ -1,0 +1,155 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { returnedRows } from '@app/database';
+
+export type CredentialMode = 'user-secret';
+
+/** A user's connection to an upstream, as users and admins see it: never the secret. */
+export interface UpstreamConnection {
+  id: string;
+  userId: string;
+  upstream: string;
+  mode: CredentialMode;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** A connection with its sealed secret: only the credential store reads these. */
+export interface SealedCredential extends UpstreamConnection {
+  secretCiphertext: string;
+}
+
+interface CredentialRow {
+  id: string;
+  user_id: string;
+  upstream: string;
+  mode: CredentialMode;
+  secret_ciphertext: string;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  last_used_at: Date | null;
+}
+
+/** Every column of `upstream_credentials`, in table order (migration 1764975000000). */
+export const UPSTREAM_CREDENTIALS_TABLE_COLUMNS: ReadonlyArray<keyof CredentialRow> = [
+  'id',
+  'user_id',
+  'upstream',
+  'mode',
+  'secret_ciphertext',
+  'version',
+  'created_at',
+  'updated_at',
+  'last_used_at',
+];
+
+const VIEW_COLUMNS = 'c.id, c.user_id, c.upstream, c.mode, c.version, c.created_at, c.updated_at, c.last_used_at';
+const SEALED_COLUMNS = `${VIEW_COLUMNS}, c.secret_ciphertext`;
+
+function connectionOf(row: Omit<CredentialRow, 'secret_ciphertext'>): UpstreamConnection {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    upstream: row.upstream,
+    mode: row.mode,
+    version: Number(row.version),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    lastUsedAt: row.last_used_at === null ? null : new Date(row.last_used_at),
+  };
+}
+
+function sealedOf(row: CredentialRow): SealedCredential {
+  return { ...connectionOf(row), secretCiphertext: row.secret_ciphertext };
+}
+
+/** The one home of `upstream_credentials` SQL. Writes run in the caller's transaction. */
+@Injectable()
+export class UpstreamCredentialRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Stores (or replaces, bumping `version`) the user's secret for the upstream. */
+  async upsert(
+    tx: EntityManager,
+    input: { id: string; userId: string; upstream: string; mode: CredentialMode; secretCiphertext: string; now: Date },
+  ): Promise<{ connection: UpstreamConnection; replaced: boolean }> {
+    const [row]: Array<CredentialRow & { replaced: boolean }> = await tx.query(
+      `INSERT INTO upstream_credentials AS c (id, user_id, upstream, mode, secret_ciphertext, version, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, 1, $6, $6)
+       ON CONFLICT (user_id, upstream) DO UPDATE
+         SET mode = EXCLUDED.mode, secret_ciphertext = EXCLUDED.secret_ciphertext, version = c.version + 1, updated_at = EXCLUDED.updated_at
+       RETURNING ${VIEW_COLUMNS}, (c.version > 1) AS replaced`,
+      [input.id, input.userId, input.upstream, input.mode, input.secretCiphertext, input.now],
+    );
+    return { connection: connectionOf(row), replaced: row.replaced };
+  }
+
+  /** Deletes the user's credential for the upstream; the deleted connection, or undefined. */
+  async delete(tx: EntityManager, userId: string, upstream: string): Promise<UpstreamConnection | undefined> {
+    const rows = returnedRows<CredentialRow>(
+      await tx.query(`DELETE FROM upstream_credentials c WHERE c.user_id = $1 AND c.upstream = $2 RETURNING ${VIEW_COLUMNS}`, [
+        userId,
+        upstream,
+      ]),
+    );
+    return rows[0] ? connectionOf(rows[0]) : undefined;
+  }
+
+  async listByUser(userId: string): Promise<UpstreamConnection[]> {
+    const rows: CredentialRow[] = await this.dataSource.query(
+      `SELECT ${VIEW_COLUMNS} FROM upstream_credentials c WHERE c.user_id = $1 ORDER BY c.upstream`,
+      [userId],
+    );
+    return rows.map(connectionOf);
+  }
+
+  /** Every connection (admins), with the user's email, optionally of one upstream. */
+  async listAll(upstream: string | undefined, limit: number): Promise<Array<UpstreamConnection & { email: string; userStatus: string }>> {
+    const rows: Array<CredentialRow & { email: string; status: string }> = await this.dataSource.query(
+      `SELECT ${VIEW_COLUMNS}, u.email, u.status FROM upstream_credentials c JOIN users u ON u.id = c.user_id
+       WHERE ($1::text IS NULL OR c.upstream = $1) ORDER BY c.upstream, u.email LIMIT $2`,
+      [upstream ?? null, limit],
+    );
+    return rows.map((row) => ({ ...connectionOf(row), email: row.email, userStatus: row.status }));
+  }
+
+  /**
+   * The sealed credential a call of this user may use: none when the user is not active
+   * (suspended or deleted: unusable at once, on every replica, since this is read per call).
+   */
+  async findUsable(userId: string, upstream: string): Promise<SealedCredential | undefined> {
+    const [row]: CredentialRow[] = await this.dataSource.query(
+      `SELECT ${SEALED_COLUMNS} FROM upstream_credentials c JOIN users u ON u.id = c.user_id
+       WHERE c.user_id = $1 AND c.upstream = $2 AND u.status = 'active'`,
+      [userId, upstream],
+    );
+    return row ? sealedOf(row) : undefined;
+  }
+
+  /** The user when their account is active (token exchange: who the subject is), else undefined. */
+  async activeUser(userId: string): Promise<{ id: string; email: string } | undefined> {
+    const [row]: Array<{ id: string; email: string }> = await this.dataSource.query(
+      `SELECT id, email FROM users WHERE id = $1 AND status = 'active'`,
+      [userId],
+    );
+    return row;
+  }
+
+  /** Marks a use (in the use's audit transaction). */
+  async touch(tx: EntityManager, id: string, now: Date): Promise<void> {
+    await tx.query(`UPDATE upstream_credentials SET last_used_at = $2 WHERE id = $1`, [id, now]);
+  }
+
+  /** Re-seals a secret under the current key (rotation); only when it has not been replaced meanwhile. */
+  async reseal(tx: EntityManager, id: string, version: number, secretCiphertext: string): Promise<void> {
+    await tx.query(`UPDATE upstream_credentials SET secret_ciphertext = $3 WHERE id = $1 AND version = $2`, [
+      id,
+      version,
+      secretCiphertext,
+    ]);
+  }
+}

@@ -1,0 +1,218 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AuditAction, AuditService } from '@app/audit';
+import { Actor, AppException, Clock, newId, Principal } from '@app/core';
+import { UnitOfWork } from '@app/database';
+import type { UpstreamConfig } from '../upstream-config';
+import { CredentialCipher } from './credential-cipher';
+import { TokenExchanger } from './token-exchanger';
+import { UpstreamConnection, UpstreamCredentialRepository } from './upstream-credential.repository';
+
+/** The upstream configs, by the token the registry provides them under (kept here to avoid an import cycle). */
+export const CREDENTIAL_UPSTREAMS = Symbol('CREDENTIAL_UPSTREAMS');
+
+/** The longest secret accepted: a PAT, API key or JWT fits many times over. */
+export const MAX_SECRET_LENGTH = 8192;
+/** Visible ASCII and spaces only: nothing that could end a header line or smuggle another. */
+const SECRET_PATTERN = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** What a tool call gets: the secret and the identity of the stored value (a changed secret has a new key). */
+export interface UsableCredential {
+  id: string;
+  version: number;
+  secret: string;
+}
+
+/** A per-user upstream as its user sees it: connected or not, never the secret. */
+export interface ConnectionView {
+  upstream: string;
+  mode: string;
+  connected: boolean;
+  connectUrl: string | null;
+  createdAt: Date | null;
+  updatedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/**
+ * Each user's own credentials for upstreams declared `auth: user-secret`: stored write-only
+ * (sealed by CredentialCipher before they reach the database, never returned), listed without
+ * secrets, deleted on request; read per call for the caller only, and only while the caller's
+ * account is active. Every store, use and delete commits with its audit record.
+ */
+@Injectable()
+export class UpstreamCredentialService {
+  private readonly logger = new Logger(UpstreamCredentialService.name);
+  /** Upstreams that take a secret users store themselves. */
+  private readonly perUser: Map<string, UpstreamConfig>;
+  /** Upstreams whose tokens the gateway gets by token exchange. */
+  private readonly exchanged: Map<string, UpstreamConfig>;
+
+  constructor(
+    @Inject(CREDENTIAL_UPSTREAMS) configs: UpstreamConfig[],
+    private readonly repository: UpstreamCredentialRepository,
+    private readonly cipher: CredentialCipher,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly exchanger: TokenExchanger,
+  ) {
+    this.perUser = new Map(configs.filter((config) => config.auth.mode === 'user-secret').map((config) => [config.name, config]));
+    this.exchanged = new Map(configs.filter((config) => config.auth.mode === 'token-exchange').map((config) => [config.name, config]));
+  }
+
+  async store(owner: Principal, upstream: string, secret: unknown, client: Actor): Promise<ConnectionView> {
+    const config = this.perUserUpstream(upstream);
+    if (typeof secret !== 'string' || secret.length > MAX_SECRET_LENGTH || !SECRET_PATTERN.test(secret)) {
+      throw AppException.validation([
+        {
+          field: 'secret',
+          message: `must be 1-${MAX_SECRET_LENGTH} visible ASCII characters (spaces inside allowed, no line breaks)`,
+          code: 'secret',
+        },
+      ]);
+    }
+    const sealed = this.cipher.seal(secret, owner.userId, upstream);
+    const { connection } = await this.unitOfWork.run(async (tx) => {
+      const outcome = await this.repository.upsert(tx, {
+        id: newId('ucred'),
+        userId: owner.userId,
+        upstream,
+        mode: 'user-secret',
+        secretCiphertext: sealed,
+        now: this.clock.now(),
+      });
+      await this.audit.record(tx, {
+        action: AuditAction.UPSTREAM_CREDENTIAL_STORED,
+        userId: owner.userId,
+        resource: `upstream:${upstream}`,
+        result: 'success',
+        severity: 'info',
+        ipAddress: client.ipAddress,
+        userAgent: client.userAgent,
+        details: { upstream, mode: 'user-secret', replaced: outcome.replaced, version: outcome.connection.version },
+      });
+      return outcome;
+    });
+    return viewOf(config, connection);
+  }
+
+  async remove(owner: Principal, upstream: string, client: Actor): Promise<ConnectionView> {
+    const config = this.perUserUpstream(upstream);
+    await this.unitOfWork.run(async (tx) => {
+      const deleted = await this.repository.delete(tx, owner.userId, upstream);
+      if (!deleted) throw AppException.notFound(`You have no credential stored for upstream ${upstream}`);
+      await this.audit.record(tx, {
+        action: AuditAction.UPSTREAM_CREDENTIAL_DELETED,
+        userId: owner.userId,
+        resource: `upstream:${upstream}`,
+        result: 'success',
+        severity: 'info',
+        ipAddress: client.ipAddress,
+        userAgent: client.userAgent,
+        details: { upstream, mode: deleted.mode, version: deleted.version },
+      });
+    });
+    return viewOf(config, undefined);
+  }
+
+  /** Every upstream that takes the caller's own credential, connected or not. */
+  async list(owner: Principal): Promise<ConnectionView[]> {
+    const stored = new Map((await this.repository.listByUser(owner.userId)).map((connection) => [connection.upstream, connection]));
+    return [...this.perUser.values()].sort((a, b) => a.name.localeCompare(b.name)).map((config) => viewOf(config, stored.get(config.name)));
+  }
+
+  /** Who is connected to what (admins); never a secret. */
+  adminList(upstream: string | undefined, limit: number): ReturnType<UpstreamCredentialRepository['listAll']> {
+    return this.repository.listAll(upstream, limit);
+  }
+
+  /**
+   * The caller's own credential for a tool call, or undefined when they have none or their
+   * account is not active. The use is audited (and `lastUsedAt` set) before the secret is handed
+   * out; a secret sealed under an earlier key is re-sealed under the current one.
+   */
+  async forCall(userId: string, upstream: string): Promise<UsableCredential | undefined> {
+    const exchanged = this.exchanged.get(upstream);
+    if (exchanged) return this.exchangedForCall(userId, exchanged);
+    const row = await this.repository.findUsable(userId, upstream);
+    if (!row) return undefined;
+    let opened;
+    try {
+      opened = this.cipher.open(row.secretCiphertext, userId, upstream);
+    } catch (error) {
+      // Only the fact: most likely ENCRYPTION_KEY changed without the old one in ENCRYPTION_KEY_PREVIOUS.
+      this.logger.error({ upstream, userId, reason: (error as Error).message }, 'An upstream credential cannot be decrypted');
+      return undefined;
+    }
+    await this.unitOfWork.run(async (tx) => {
+      if (opened.stale) await this.repository.reseal(tx, row.id, row.version, this.cipher.seal(opened.plaintext, userId, upstream));
+      await this.repository.touch(tx, row.id, this.clock.now());
+      await this.audit.record(tx, {
+        action: AuditAction.UPSTREAM_CREDENTIAL_USED,
+        userId,
+        resource: `upstream:${upstream}`,
+        result: 'success',
+        severity: 'info',
+        ipAddress: null,
+        userAgent: null,
+        details: { upstream, mode: row.mode, version: row.version, resealed: opened.stale },
+      });
+    });
+    return { id: row.id, version: row.version, secret: opened.plaintext };
+  }
+
+  /** Token exchange: an active user's token for the upstream (cached until it nearly expires); the use is audited. */
+  private async exchangedForCall(userId: string, config: UpstreamConfig): Promise<UsableCredential | undefined> {
+    if (config.auth.mode !== 'token-exchange') return undefined;
+    const user = await this.repository.activeUser(userId);
+    if (!user) {
+      this.exchanger.forget(userId, config.name);
+      return undefined;
+    }
+    const { credential, exchanged } = await this.exchanger.tokenFor(user, config.name, config.auth);
+    await this.audit.recordStandalone({
+      action: AuditAction.UPSTREAM_CREDENTIAL_USED,
+      userId,
+      resource: `upstream:${config.name}`,
+      result: 'success',
+      severity: 'info',
+      ipAddress: null,
+      userAgent: null,
+      details: { upstream: config.name, mode: 'token-exchange', exchanged },
+    });
+    return credential;
+  }
+
+  /** The upstream refused the user's credential: audited so the user and admins can see why calls fail. */
+  async rejected(userId: string, upstream: string, status: number | undefined): Promise<void> {
+    this.exchanger.forget(userId, upstream);
+    await this.audit.recordStandalone({
+      action: AuditAction.UPSTREAM_CREDENTIAL_REJECTED,
+      userId,
+      resource: `upstream:${upstream}`,
+      result: 'failure',
+      severity: 'warning',
+      ipAddress: null,
+      userAgent: null,
+      details: { upstream, status: status ?? null },
+    });
+  }
+
+  private perUserUpstream(upstream: string): UpstreamConfig {
+    const config = this.perUser.get(upstream);
+    if (!config) throw AppException.notFound(`No upstream named ${upstream} takes a credential of your own`);
+    return config;
+  }
+}
+
+function viewOf(config: UpstreamConfig, connection: UpstreamConnection | undefined): ConnectionView {
+  return {
+    upstream: config.name,
+    mode: config.auth.mode,
+    connected: connection !== undefined,
+    connectUrl: 'connectUrl' in config.auth ? (config.auth.connectUrl ?? null) : null,
+    createdAt: connection?.createdAt ?? null,
+    updatedAt: connection?.updatedAt ?? null,
+    lastUsedAt: connection?.lastUsedAt ?? null,
+  };
+}
