@@ -13,7 +13,7 @@ import { IDENTITY_LINK_TABLE_COLUMNS } from '@app/identity';
 import { MCP_SESSIONS_COLUMNS } from '@app/mcp-gateway';
 import { OAUTH_GRANT_TABLE_COLUMNS, OAUTH_STORE_TABLE_COLUMNS } from '@app/oauth';
 import { SESSION_TABLE_COLUMNS } from '@app/sessions';
-import { TOOL_EXECUTIONS_COLUMNS, TOOLS_COLUMNS, UPSTREAM_TOOL_PINS_COLUMNS } from '@app/tools';
+import { TOOL_EXECUTIONS_COLUMNS, TOOLS_COLUMNS, UPSTREAM_CREDENTIALS_TABLE_COLUMNS, UPSTREAM_TOOL_PINS_COLUMNS } from '@app/tools';
 import { USER_TABLE_COLUMNS } from '@app/users';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
@@ -38,6 +38,7 @@ const REPOSITORY_COLUMNS: Record<string, string | readonly string[]> = {
   tools: TOOLS_COLUMNS,
   tool_executions: TOOL_EXECUTIONS_COLUMNS,
   upstream_tool_pins: UPSTREAM_TOOL_PINS_COLUMNS,
+  upstream_credentials: UPSTREAM_CREDENTIALS_TABLE_COLUMNS,
   identity_links: IDENTITY_LINK_TABLE_COLUMNS,
 };
 

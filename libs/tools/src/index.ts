@@ -17,6 +17,7 @@ export { UpstreamsModule } from './upstream/upstreams.module';
 export { UpstreamRegistry } from './upstream/upstream.registry';
 export { UpstreamCredentialService } from './upstream/credentials/upstream-credential.service';
 export { UPSTREAM_TOOL_PINS_COLUMNS } from './upstream/upstream-pin.repository';
+export { UPSTREAM_CREDENTIALS_TABLE_COLUMNS } from './upstream/credentials/upstream-credential.repository';
 export { ToolsErrorCode } from './tool-error-codes';
 export { UpstreamErrorCode } from './upstream/upstream-failure';
 export { FederationRestErrorCode } from './upstream/http/federation-rest-errors';
