@@ -5,14 +5,16 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
- * Random bytes for identifiers that are not secrets (request and trace ids), drawn from a pool
- * refilled 4 KiB at a time: a randomBytes call per request was a visible share of a cached read's CPU.
+ * Random bytes for identifiers that are not secrets (request and trace ids, newId's record ids),
+ * drawn from a pool refilled 4 KiB at a time: a randomBytes call per request was a visible share
+ * of a cached read's CPU. Each call gets bytes no other call got; copy them if they must outlive
+ * the next call (the pool is refilled in place).
  */
 const POOL_SIZE = 4096;
 const pool = Buffer.allocUnsafe(POOL_SIZE);
 let poolOffset = POOL_SIZE;
 
-function pooledRandom(size: number): Buffer {
+export function pooledRandom(size: number): Buffer {
   if (poolOffset + size > POOL_SIZE) {
     randomFillSync(pool);
     poolOffset = 0;
