@@ -12,6 +12,7 @@ import { MCP_CALLER_KEY, McpServerBuilder } from '../tools/mcp-server.builder';
 import { McpToolIndex } from '../tools/mcp-tool-index';
 import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
+import { carriesModernClaim } from './era';
 import { McpAuthorization } from './mcp-authorization';
 import { OriginPolicy } from './origin-policy';
 import { sendWebResponse, toWebRequest } from './web-exchange';
@@ -140,7 +141,7 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       return sendWebResponse(reply, this.refused(request, error));
     }
-    if (!(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
+    if (carriesModernClaim(body.value) || !(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
       const authInfo = authInfoOf(caller);
       const splice = new ToolListSplice();
       authInfo.extra = { ...authInfo.extra, [TOOL_LIST_SPLICE_KEY]: splice };
