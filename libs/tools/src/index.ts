@@ -4,6 +4,7 @@ export { isToolResult } from './provider/tool-result';
 export type { ToolResult } from './provider/tool-result';
 export { isLogLevel, relayCapabilitiesOf, RelayExpiredError } from './provider/client-request-relay';
 export type { ClientRequestRelay, InputRequired, RelayCapabilities, RelayOutcome, RelayedRequest } from './provider/client-request-relay';
+export { BUILTIN_PROVIDER } from './builtin/builtin-tool.provider';
 export { FILESYSTEM_WRITE_PERMISSION } from './builtin/filesystem.tool';
 export { TOOL_PROVIDERS } from './tool-providers.token';
 export { ToolsModule } from './tools.module';

@@ -152,6 +152,17 @@ export class AgentRequestRelays {
   }
 
   /**
+   * A request to a tool of this gateway's own (BUILTIN_PROVIDER) that carries no requestState:
+   * such a tool never asks the agent anything, so it runs with no relay, no held call and no
+   * sealed state (a held call and its relay were ~2% of a built-in tools/call's CPU); the agent's
+   * cancellation is its signal and its progress goes to the request, as on the relayed paths.
+   */
+  async runLocal<T>(ctx: ServerContext, work: (signal: AbortSignal, progress: ProgressSink | undefined) => Promise<T>): Promise<T> {
+    const channel = channelOf(ctx);
+    return work(ctx.mcpReq.signal, channel.progressToken === undefined ? undefined : this.progressTo(() => channel));
+  }
+
+  /**
    * A retry of a held call: its answers go to the upstream's waiting requests, and the call runs
    * on; a call another replica holds is passed on to it (HeldCallForwarding).
    */

@@ -3,10 +3,11 @@ import { CallToolRequest, CallToolResult, ProtocolError, ProtocolErrorCode, Serv
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
-import { ToolExecutionService } from '@app/tools';
+import { BUILTIN_PROVIDER, ToolExecutionService } from '@app/tools';
+import type { ClientRequestRelay } from '@app/tools';
 import { failedResult, refusedResult } from '../errors/mcp-errors';
 import { McpFederatedFeatures } from '../features/mcp-federated-features';
-import { AgentRequestRelays } from '../relay/agent-request-relay';
+import { AgentRequestRelays, ProgressSink } from '../relay/agent-request-relay';
 import { completedResult } from './mcp-call-result';
 import type { McpCaller } from './mcp-caller';
 import { McpToolIndex, ToolPage } from './mcp-tool-index';
@@ -83,34 +84,32 @@ export class McpServerBuilder {
     // Sampling, elicitation and roots requests of the tool reach this agent (and a retry's answers the tool);
     // a 2026-07-28 agent's call of a 2025-era upstream that asks is held open across its rounds.
     const target = { kind: 'tool' as const, id: tool.id, upstream: tool.provider };
-    const result = await this.relays.run(
-      server,
-      caller,
-      target,
-      ctx,
-      this.federated.logLevelOf(server),
-      async (relay, signal, reportProgress) => {
-        try {
-          // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
-          const { execution } = await this.executions.execute(
-            caller,
-            tool.id,
-            { parameters: request.params.arguments ?? {} },
-            { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal, relay },
-          );
-          // A failed run is counted (tool_executions, errors) by the pipeline itself.
-          return execution.status === 'completed'
-            ? completedResult(tool, execution.result)
-            : failedResult(tool, execution.error, execution.result);
-        } catch (error) {
-          if (!(error instanceof AppException)) throw error;
-          if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
-          const sessionId = caller.principal.sessionId;
-          if (sessionId) this.activity.count(sessionId, { errors: 1 });
-          return refusedResult(tool, error);
-        }
-      },
-    );
+    const work = async (relay: ClientRequestRelay | undefined, signal: AbortSignal, reportProgress: ProgressSink | undefined) => {
+      try {
+        // The caller is the scope its edge resolved (principal, context): the pipeline looks nothing up again.
+        const { execution } = await this.executions.execute(
+          caller,
+          tool.id,
+          { parameters: request.params.arguments ?? {} },
+          { ipAddress: caller.ipAddress, userAgent: caller.userAgent, reportProgress, signal, relay },
+        );
+        // A failed run is counted (tool_executions, errors) by the pipeline itself.
+        return execution.status === 'completed'
+          ? completedResult(tool, execution.result)
+          : failedResult(tool, execution.error, execution.result);
+      } catch (error) {
+        if (!(error instanceof AppException)) throw error;
+        if (error.getStatus() === 404) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+        const sessionId = caller.principal.sessionId;
+        if (sessionId) this.activity.count(sessionId, { errors: 1 });
+        return refusedResult(tool, error);
+      }
+    };
+    // A built-in tool asks the agent nothing: no relay (a retry's requestState still goes through the relay's checks).
+    const result =
+      tool.provider === BUILTIN_PROVIDER && ctx.mcpReq.requestState() === undefined
+        ? await this.relays.runLocal(ctx, (signal, progress) => work(undefined, signal, progress))
+        : await this.relays.run(server, caller, target, ctx, this.federated.logLevelOf(server), work);
     // The upstream needs the agent's input first (2026-07-28 round trip): its InputRequiredResult, not a result.
     return result as CallToolResult;
   }

@@ -14,12 +14,18 @@ import { StatisticsTool } from './statistics.tool';
 import { SystemMetricsTool } from './system-metrics.tool';
 
 /**
+ * The provider name of the tools that ship with the server. They never ask the calling agent
+ * anything (REST callers have no relay): MCP runs them without the relay's machinery.
+ */
+export const BUILTIN_PROVIDER = 'builtin';
+
+/**
  * The tools that ship with the server. Input is checked against each tool's schema here as
  * well as in the pipeline, so a tool never sees a shape it did not declare, whoever calls it.
  */
 @Injectable()
 export class BuiltinToolProvider implements ToolProvider, OnModuleInit, OnModuleDestroy {
-  readonly name = 'builtin';
+  readonly name = BUILTIN_PROVIDER;
   private readonly logger = new Logger(BuiltinToolProvider.name);
   private readonly tools = new Map<string, { tool: BuiltinTool; validate: ValidateFunction }>();
   private readonly filesystem: FilesystemTool;
