@@ -78,3 +78,13 @@ describe('OriginPolicy', () => {
     expect(hostnameOf('host/path')).toBeUndefined();
   });
 });
+
+describe('hostnameOf, asked again (cached)', () => {
+  it('answers a Host header it has seen as it did the first time, also past the cache bound', () => {
+    const hosts = Array.from({ length: 600 }, (_, i) => (i % 3 === 0 ? `user@h${i}` : `H${i}.example:${i}`));
+    const first = hosts.map(hostnameOf);
+    expect(hosts.map(hostnameOf)).toEqual(first);
+    expect(first[1]).toBe('h1.example');
+    expect(first[0]).toBeUndefined();
+  });
+});
