@@ -162,3 +162,29 @@ describe('sanitizeAuditText', () => {
     expect(sanitizeAuditText('abcdefghijkl', 4)).toBe('abcd…[truncated]');
   });
 });
+
+describe('sanitizeAuditData, strings that need no cleaning', () => {
+  it('keeps plain strings as they are and still cleans every kind of dirty one, whatever its case', () => {
+    const cleaned = sanitizeAuditData({
+      plain: 'completed: tool_echo in 3 ms',
+      bearer: 'header BEARER abc.def',
+      jwt: 'eyJhbGciOi.eyJzdWIiOi.sig',
+      query: 'https://x.example/cb?code=123&state=s',
+      nul: 'a\u0000b',
+      lone: 'x\uD800y',
+      long: 'z'.repeat(1100),
+    });
+    expect(cleaned.plain).toBe('completed: tool_echo in 3 ms');
+    expect(cleaned.bearer).toBe('header Bearer [REDACTED]');
+    expect(cleaned.jwt).toBe('[REDACTED]');
+    expect(cleaned.query).toBe('https://x.example/cb?code=[REDACTED]&state=s');
+    expect(cleaned.nul).toBe('ab');
+    expect(cleaned.lone).toBe('x\uFFFDy');
+    expect(cleaned.long).toBe(`${'z'.repeat(1024)}…[truncated]`);
+  });
+
+  it('redacts a secret key every time it is seen (the key cache)', () => {
+    for (let i = 0; i < 3; i++)
+      expect(sanitizeAuditData({ clientSecret: 's', status: 'ok' })).toEqual({ clientSecret: '[REDACTED]', status: 'ok' });
+  });
+});
