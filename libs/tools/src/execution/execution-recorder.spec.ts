@@ -42,14 +42,16 @@ function setup(options: { maxStoredBytes?: number } = {}) {
     },
   };
   /** INSERTs of rows: alone (manager null, no transaction) or in a transaction; the test may hold or refuse them. */
-  const inserts: Array<{ tx: number | null; rows: NewExecution[] }> = [];
+  const inserts: Array<{ tx: number | null; rows: NewExecution[]; lockChain?: boolean }> = [];
   let refuseInserts: Error | undefined;
+  /** Ids whose INSERT finds the row already there (ON CONFLICT DO NOTHING). */
+  const conflicting = new Set<string>();
   const repository = {
-    insertMany: jest.fn(async (manager: { id: number } | null, rows: NewExecution[]) => {
-      inserts.push({ tx: manager?.id ?? null, rows });
+    insertMany: jest.fn(async (manager: { id: number } | null, rows: NewExecution[], opts: { lockChain?: boolean } = {}) => {
+      inserts.push({ tx: manager?.id ?? null, rows, lockChain: opts.lockChain });
       await insertGate.passed();
       if (refuseInserts) throw refuseInserts;
-      return rows.map(() => true);
+      return rows.map((row) => !conflicting.has(row.execution.id));
     }),
     finishMany: jest.fn(async (manager: { id: number }, finished: Finished[]) => {
       await finishGate.passed();
@@ -83,6 +85,7 @@ function setup(options: { maxStoredBytes?: number } = {}) {
     inserts,
     repository,
     refuseInsertsWith: (error: Error | undefined) => (refuseInserts = error),
+    conflicting,
     /** Holds every insertMany until the returned function is called. */
     holdInserts: insertGate.hold,
     leased,
@@ -234,9 +237,21 @@ describe('ExecutionRecorder', () => {
       expect(f.transactions[0].audited.map((entry) => [entry.details!.executionId, entry.details!.status])).toEqual([
         ['exe_1', 'completed'],
       ]);
-      // No UPDATE took the chain lock: the audit writer takes it.
-      expect(f.transactions[0].chainLocked).toBe(false);
+      // The INSERT took the chain lock (a row was written): the audit writer needs no statement for it.
+      expect(f.inserts[0].lockChain).toBe(true);
+      expect(f.transactions[0].chainLocked).toBe(true);
       expect(f.activity.count).toHaveBeenCalledWith('ses_alice', { toolExecutions: 1, errors: 0 });
+    });
+
+    it('leaves the chain lock to the audit writer when the INSERT wrote no row (it took no lock)', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      f.conflicting.add('exe_1');
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      await f.recorder.finish(execution, anOutcome(), started);
+      expect(f.inserts.map((insert) => [insert.tx, insert.lockChain])).toEqual([[0, true]]);
+      expect(f.transactions[0].audited).toHaveLength(0);
+      expect(f.transactions[0].chainLocked).toBe(false);
     });
 
     it('writes the start row alone (one INSERT, no transaction) when the tool is still running, and the outcome as an UPDATE after it', async () => {

@@ -204,14 +204,17 @@ export class ExecutionRecorder {
 
   /**
    * One batch of the group commit. Only start rows: one INSERT, no transaction, no chain lock.
-   * Otherwise one transaction: the INSERT of new rows, the UPDATE of finished ones (taking the
-   * chain lock), then the audit records of the calls written and the other records, in order.
+   * Otherwise one transaction: the INSERT of new rows and the UPDATE of finished ones (the first
+   * of them to write a row takes the chain lock), then the audit records of the calls written and
+   * the other records, in order: BEGIN, INSERT, INSERT, COMMIT for a batch of calls that ended
+   * before their start rows were written (the common case under load).
    */
   private async writeGroup(items: GroupItem[]): Promise<boolean[]> {
     const rows = items.flatMap((item) => (item.kind === 'start' || item.kind === 'once' ? [item.row] : []));
     if (items.every((item) => item.kind === 'start')) return this.repository.insertMany(null, rows);
     return this.unitOfWork.run(async (manager) => {
-      const inserted = rows.length > 0 ? await this.repository.insertMany(manager, rows) : [];
+      // The INSERT (else the UPDATE) takes the audit chain lock: no statement of its own for it.
+      const inserted = rows.length > 0 ? await this.repository.insertMany(manager, rows, { lockChain: true }) : [];
       const finishes = items.flatMap((item) => (item.kind === 'finish' ? [{ execution: item.execution, finish: item.finish }] : []));
       const updated = finishes.length > 0 ? await this.repository.finishMany(manager, finishes) : [];
       let nextInserted = 0;
@@ -229,7 +232,7 @@ export class ExecutionRecorder {
         }
         return written;
       });
-      await this.audit.recordMany(manager, entries, { chainLocked: updated.some(Boolean) });
+      await this.audit.recordMany(manager, entries, { chainLocked: inserted.some(Boolean) || updated.some(Boolean) });
       return results;
     });
   }

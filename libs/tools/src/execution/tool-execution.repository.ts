@@ -78,11 +78,15 @@ export class ToolExecutionRepository {
   /**
    * One INSERT for many rows (in the caller's transaction, given one); per row, whether it was
    * inserted. False when its requestId was taken, or when its id already exists (a final row
-   * written by an earlier attempt whose answer was lost).
+   * written by an earlier attempt whose answer was lost). With `lockChain` (in the caller's READ
+   * COMMITTED transaction), a row inserted also takes the audit chain lock in the same statement,
+   * as finishMany's UPDATE does: the group commit's audit records then need no statement of their
+   * own for it (`chainLocked`: some row was inserted).
    */
-  async insertMany(manager: EntityManager | null, rows: NewExecution[]): Promise<boolean[]> {
+  async insertMany(manager: EntityManager | null, rows: NewExecution[], options: { lockChain?: boolean } = {}): Promise<boolean[]> {
+    const lockChain = manager !== null && options.lockChain === true;
     const column = <V>(pick: (row: NewExecution) => V): V[] => rows.map(pick);
-    const inserted = returnedRows<{ id: string }>(
+    const inserted = returnedRows<{ id: string; isolation?: string }>(
       await (manager ?? this.dataSource).query(
         `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
            timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
@@ -97,7 +101,7 @@ export class ToolExecutionRepository {
                   timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
                   result, error, finished_at, duration_ms)
          ON CONFLICT DO NOTHING
-         RETURNING id`,
+         RETURNING id${lockChain ? `, ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation` : ''}`,
         [
           column((r) => r.execution.id),
           column((r) => r.execution.toolId),
@@ -125,6 +129,7 @@ export class ToolExecutionRepository {
         ],
       ),
     );
+    if (lockChain && inserted.length > 0) assertChainLockIsolation(inserted[0].isolation);
     const created = new Set(inserted.map((row) => row.id));
     return rows.map((row) => created.has(row.execution.id));
   }
