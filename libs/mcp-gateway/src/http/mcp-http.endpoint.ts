@@ -15,7 +15,7 @@ import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH 
 import { carriesModernClaim } from './era';
 import { McpAuthorization } from './mcp-authorization';
 import { OriginPolicy } from './origin-policy';
-import { sendWebResponse, toWebRequest } from './web-exchange';
+import { sendWebResponse, toModernRequest, toWebRequest } from './web-exchange';
 
 /**
  * MCP over Streamable HTTP at /api/v1/mcp and /api/v1/contexts/{id}/mcp, both protocol eras on
@@ -123,9 +123,8 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
       return sendWebResponse(reply, this.refused(request, error));
     }
 
-    const webRequest = toWebRequest(request, reply);
-    if (request.method !== 'POST') return sendWebResponse(reply, await this.legacy.handle(webRequest, caller, undefined));
-    if (!isJsonContentType(webRequest.headers.get('content-type'))) {
+    if (request.method !== 'POST') return sendWebResponse(reply, await this.legacy.handle(toWebRequest(request, reply), caller, undefined));
+    if (!isJsonContentType(single(request.headers['content-type']) ?? null)) {
       return sendWebResponse(
         reply,
         jsonRpcErrorResponse(415, JsonRpcCode.SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'),
@@ -141,14 +140,16 @@ export class McpHttpEndpoint implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       return sendWebResponse(reply, this.refused(request, error));
     }
-    if (carriesModernClaim(body.value) || !(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
+    const webRequest = carriesModernClaim(body.value) ? undefined : toWebRequest(request, reply);
+    if (!webRequest || !(await isLegacyRequest(webRequest, body.value, { maxRequestBodySize: MAX_MESSAGE_BYTES }))) {
       const authInfo = authInfoOf(caller);
       const splice = new ToolListSplice();
       authInfo.extra = { ...authInfo.extra, [TOOL_LIST_SPLICE_KEY]: splice };
       // A listen stream's resource subscriptions last as long as the stream (sendWebResponse returns when it has ended).
       const listening = await this.federated.openListen(caller, body.value);
       try {
-        const response = await this.modern.fetch(webRequest, { authInfo, parsedBody: body.value });
+        // The body goes in parsed: the SDK reads only the request's method, headers, signal and URL.
+        const response = await this.modern.fetch(webRequest ?? toModernRequest(request, reply), { authInfo, parsedBody: body.value });
         // A tools/list answer (JSON, or one SSE event) is small until the cached tools go in.
         return await sendWebResponse(reply, response, splice.held ? (answer) => splice.apply(answer) : undefined);
       } finally {

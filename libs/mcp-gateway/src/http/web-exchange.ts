@@ -7,6 +7,24 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  * response, because the request stream closes as soon as its body has been read.
  */
 export function toWebRequest(request: FastifyRequest, reply: FastifyReply): Request {
+  const { headers, signal } = exchangeOf(request, reply);
+  return new Request(urlOf(request), { method: request.method, headers, signal });
+}
+
+/**
+ * What the SDK's modern (2026-07-28) handler reads of a request whose body it is given parsed:
+ * `method`, `headers` (real Headers), `signal` and `url`, as a plain object. Constructing a real
+ * Request (URL parse, a second Headers copy, a second AbortSignal following the first) was ~3.5%
+ * of a tools/call's CPU in the P3 profile. Only for `McpHttpHandler.fetch` with `parsedBody` on
+ * the modern route: anything that reads the body or clones the request gets toWebRequest's.
+ */
+export function toModernRequest(request: FastifyRequest, reply: FastifyReply): Request {
+  const { headers, signal } = exchangeOf(request, reply);
+  const modern: Pick<Request, 'method' | 'url' | 'headers' | 'signal'> = { method: request.method, url: urlOf(request), headers, signal };
+  return modern as Request;
+}
+
+function exchangeOf(request: FastifyRequest, reply: FastifyReply): { headers: Headers; signal: AbortSignal } {
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
@@ -17,7 +35,11 @@ export function toWebRequest(request: FastifyRequest, reply: FastifyReply): Requ
     if (Array.isArray(value)) for (const item of value) headers.append(name, item);
     else headers.set(name, String(value));
   }
-  return new Request(`${request.protocol}://${request.host}${request.url}`, { method: request.method, headers, signal: controller.signal });
+  return { headers, signal: controller.signal };
+}
+
+function urlOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}${request.url}`;
 }
 
 /**
