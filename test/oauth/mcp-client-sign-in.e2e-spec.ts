@@ -11,6 +11,7 @@ import {
   ERAS,
   grantOf,
   mcpClient,
+  overWebSocket,
   wwwAuthenticate,
   authorizeInBrowser,
   AuthorizeOptions,
@@ -253,12 +254,33 @@ describe.each(DATABASE_KINDS)('an MCP client signs in by OAuth (%s)', (kind) => 
         },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'tool_echo', arguments: { message: 'x' } } }),
       });
-      await raw.text();
+      const httpRefusal = (await raw.json()) as { error: Record<string, unknown> };
       expect(raw.status).toBe(403);
       const challenge = wwwAuthenticate(raw.headers.get('www-authenticate'));
       expect(challenge.params.error).toBe('insufficient_scope');
       expect(challenge.params.scope).toBe('mcp:tools');
       expect(challenge.params.resource_metadata).toBe(`${t.baseUrl}/.well-known/oauth-protected-resource`);
+      expect(httpRefusal.error.data).toEqual({
+        status: 403,
+        error: 'FORBIDDEN',
+        details: [{ field: 'scope', code: 'insufficient_scope', message: 'Requires the mcp:tools scope' }],
+      });
+
+      // Over WebSocket the token opens the socket and lists tools; each tools/call is checked as it comes and gets the same refusal.
+      const answers = await overWebSocket(`${mcpUrl.replace('http', 'ws')}/ws`, narrow.access_token, [
+        {
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'ws', version: '1' } },
+        },
+        { method: 'notifications/initialized' },
+        { id: 2, method: 'tools/list', params: {} },
+        { id: 3, method: 'tools/call', params: { name: 'tool_echo', arguments: { message: 'x' } } },
+      ]);
+      expect((answers.get(2)?.result?.tools as Array<{ name: string }>).map((tool) => tool.name)).toEqual(
+        expect.arrayContaining(['tool_echo']),
+      );
+      expect(answers.get(3)).toEqual({ jsonrpc: '2.0', id: 3, error: httpRefusal.error });
 
       // The SDK client: listing works; the call meets the 403 and asks to send the user back for the wider scope.
       const reader = mcpClient(era);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import * as speakeasy from 'speakeasy';
+import { WebSocket } from 'ws';
 import { Client } from '@modelcontextprotocol/client';
 import { DataSource } from 'typeorm';
 import type {
@@ -481,6 +482,42 @@ export async function bearerStatus(url: string, token: string): Promise<number> 
   });
   await res.text();
   return res.status;
+}
+
+/**
+ * Sends JSON-RPC messages one after another over an MCP WebSocket opened with a bearer token
+ * (subprotocol `mcp`), each request waiting for its answer; returns the answers by id.
+ */
+export async function overWebSocket(
+  url: string,
+  token: string,
+  messages: Array<Record<string, unknown>>,
+): Promise<Map<number, { result?: Record<string, unknown>; error?: { code: number; message: string; data?: Record<string, unknown> } }>> {
+  const socket = new WebSocket(url, ['mcp'], { headers: { authorization: `Bearer ${token}` } });
+  const answers = new Map<number, Record<string, unknown>>();
+  const waiting = new Map<number, () => void>();
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { id?: number };
+    if (typeof message.id !== 'number') return;
+    answers.set(message.id, message);
+    waiting.get(message.id)?.();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused: ${response.statusCode}`)));
+  });
+  try {
+    for (const message of messages) {
+      const id = message.id;
+      const answered = typeof id === 'number' ? new Promise<void>((resolve) => waiting.set(id, resolve)) : undefined;
+      socket.send(JSON.stringify({ jsonrpc: '2.0', ...message }));
+      await answered;
+    }
+  } finally {
+    socket.close();
+  }
+  return answers as Awaited<ReturnType<typeof overWebSocket>>;
 }
 
 /** A `WWW-Authenticate` challenge: its scheme and auth-params (quoted values unquoted). */

@@ -1,3 +1,4 @@
+import { PassportModule } from '@nestjs/passport';
 import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -23,6 +24,7 @@ import { PasswordService } from './password/password.service';
 import { AccessTokenService } from './tokens/access-token.service';
 import { RefreshTokenRepository } from './tokens/refresh-token.repository';
 import { RefreshTokenService } from './tokens/refresh-token.service';
+import { PasswordStrategy } from './login/password.strategy';
 
 /**
  * Accounts, tokens and the two global guards. Guard order matters and is fixed here: first
@@ -33,6 +35,7 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
 @Module({
   imports: [
     DiscoveryModule,
+    PassportModule,
     UsersModule,
     SessionsModule,
     MfaModule,
@@ -49,6 +52,7 @@ import { RefreshTokenService } from './tokens/refresh-token.service';
   controllers: [AuthController, ApiKeysController],
   providers: [
     AuthService,
+    PasswordStrategy,
     PasswordService,
     PasswordChangeService,
     AccessTokenService,

@@ -55,7 +55,9 @@ export class McpAuthorization {
     const anyMcpScope = scopes.includes(MCP_SCOPE) || scopes.includes(MCP_READ_SCOPE);
     const missing = anyMcpScope ? methods.map(scopeRequiredFor).find((scope) => scope && !scopes.includes(scope)) : MCP_SCOPE;
     if (!missing) return;
-    throw new AppException(ErrorCode.FORBIDDEN, `This token lacks the ${missing} scope`, 403, [], {
+    // The scope is named in the challenge (HTTP) and in the details (the JSON-RPC error's data, WebSocket too).
+    const details = [{ field: 'scope', code: 'insufficient_scope', message: `Requires the ${missing} scope` }];
+    throw new AppException(ErrorCode.FORBIDDEN, `This token lacks the ${missing} scope`, 403, details, {
       'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${missing}", resource_metadata="${this.metadataUrl(requestBase, contextId)}"`,
     });
   }
@@ -72,4 +74,14 @@ export class McpAuthorization {
       resource_documentation: `${origin}/api/docs`,
     };
   }
+}
+
+/** The JSON-RPC methods a body asks for (one message or a batch). */
+export function jsonRpcMethodsOf(value: unknown): string[] {
+  const messages = Array.isArray(value) ? value : [value];
+  return messages.flatMap((message) =>
+    message && typeof message === 'object' && typeof (message as { method?: unknown }).method === 'string'
+      ? [(message as { method: string }).method]
+      : [],
+  );
 }

@@ -13,7 +13,7 @@ import { McpToolIndex } from '../tools/mcp-tool-index';
 import { TOOL_LIST_SPLICE_KEY, ToolListSplice } from '../tools/tool-list-splice';
 import { CONTEXT_MCP_PATH, MAX_MESSAGE_BYTES, MCP_PATH, PROTECTED_RESOURCE_PATH } from './mcp-paths';
 import { carriesModernClaim } from './era';
-import { McpAuthorization } from './mcp-authorization';
+import { jsonRpcMethodsOf, McpAuthorization } from './mcp-authorization';
 import { OriginPolicy } from './origin-policy';
 import { sendWebResponse, toModernRequest, toWebRequest } from './web-exchange';
 
@@ -226,14 +226,4 @@ function single(value: string | string[] | undefined): string | undefined {
 
 function baseUrlOf(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
-}
-
-/** The JSON-RPC methods a POST body asks for (one message or a batch). */
-function jsonRpcMethodsOf(value: unknown): string[] {
-  const messages = Array.isArray(value) ? value : [value];
-  return messages.flatMap((message) =>
-    message && typeof message === 'object' && typeof (message as { method?: unknown }).method === 'string'
-      ? [(message as { method: string }).method]
-      : [],
-  );
 }

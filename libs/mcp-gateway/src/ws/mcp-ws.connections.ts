@@ -18,7 +18,7 @@ import { activeTraceId } from '@app/telemetry';
 import { Authenticator, hasCredentialInUrl, RequestRateLimiter } from '@app/auth';
 import { SessionService } from '@app/sessions';
 import { JsonRpcCode, McpRefusal, messageRefusal, protocolErrorOf, refusal, refusalOf, upgradeRefusal } from '../errors/mcp-errors';
-import { McpAuthorization } from '../http/mcp-authorization';
+import { jsonRpcMethodsOf, McpAuthorization } from '../http/mcp-authorization';
 import { MAX_MESSAGE_BYTES, PROTECTED_RESOURCE_PATH } from '../http/mcp-paths';
 import { OriginPolicy } from '../http/origin-policy';
 import { credentialOf, MCP_SERVER_SHUTDOWN, McpConnectionRegistry } from '../sessions/mcp-connection.registry';
@@ -43,6 +43,8 @@ interface Accepted {
   /** The credential's principal as authenticated at the upgrade (re-checked per message). */
   principal: Principal;
   sessionId: string;
+  /** The origin the upgrade came to (for the step-up challenge's metadata URL). */
+  base: string;
 }
 
 type VerifyCallback = (result: boolean, code?: number, message?: string, headers?: OutgoingHttpHeaders) => void;
@@ -202,8 +204,8 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     const resource = this.authorization?.resource(base, contextId);
     const principal = await this.authenticate(request, url, client, challenge, resource);
     try {
-      // A WebSocket carries any method for as long as it is open: it needs the scope that allows them all.
-      this.authorization?.requireScope(principal, base, contextId, ['tools/call']);
+      // An MCP scope opens the socket; each message's method is checked against the token's scopes (admit).
+      this.authorization?.requireScope(principal, base, contextId);
     } catch (error) {
       const refused = refusalOf(error);
       if (refused) throw new Refused(refused);
@@ -213,7 +215,7 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
     await this.limiter.consume('default', RequestRateLimiter.trackerOf(principal, ipAddress ?? ''));
     const caller = mcpCallerOf(await this.scopes.resolve(principal, request[UPGRADE_PARAMS]?.id), client);
     const sessionId = await this.registry.open(caller, 'websocket', 'websocket');
-    const accepted: Accepted = { caller: { ...caller, principal: { ...principal, sessionId } }, principal, sessionId };
+    const accepted: Accepted = { caller: { ...caller, principal: { ...principal, sessionId } }, principal, sessionId, base };
     (request as UpgradeRequest & { [ACCEPTED]?: Accepted })[ACCEPTED] = accepted;
   }
 
@@ -246,11 +248,19 @@ export class McpWsConnections implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Each message is a request to the general rate limit (the same budget as the caller's REST and
-   * MCP HTTP requests): a refused one is answered with the mapper's JSON-RPC error and not served.
+   * MCP HTTP requests) and, with an OAuth token, needs the scope its method requires (a tools/call
+   * with an mcp:read token is refused as on HTTP: 403 insufficient_scope, the scope in the data):
+   * a refused one is answered with the mapper's JSON-RPC error and not served.
    */
   private async admit(accepted: Accepted, message: JSONRPCMessage, transport: WebSocketServerTransport): Promise<boolean> {
     try {
       await this.limiter.consume('default', RequestRateLimiter.trackerOf(accepted.principal, ''));
+      this.authorization?.requireScope(
+        accepted.principal,
+        accepted.base,
+        contextIdOf(accepted.caller) ?? undefined,
+        jsonRpcMethodsOf(message),
+      );
       return true;
     } catch (error) {
       const refused = refusalOf(error) ?? refusal(500, JsonRpcCode.SERVER_ERROR, 'Internal error');

@@ -125,13 +125,14 @@ export class OAuthGrantsService {
   }
 
   /**
-   * The provider destroyed a grant (token revocation, or a refresh token presented twice): the
-   * gateway session ends in the same step, before the library answers the request.
+   * The provider destroyed a grant (token revocation, a refresh token presented twice, a code
+   * replayed): the gateway session ends in the transaction that deletes the grant's artefacts,
+   * before the library's answer leaves.
    */
-  async grantDestroyed(grantId: string): Promise<void> {
-    const grant = await this.grants.find(grantId);
+  async grantDestroyed(grantId: string, tx: Transaction): Promise<void> {
+    const grant = await this.grants.find(grantId, tx);
     if (!grant) return;
-    await this.unitOfWork.run((tx) => this.endGrant(tx, grant, null, SYSTEM_ACTOR, 'provider'));
+    await this.endGrant(tx, grant, null, SYSTEM_ACTOR, 'provider');
   }
 
   private async endGrant(
@@ -142,16 +143,20 @@ export class OAuthGrantsService {
     by: 'user' | 'admin' | 'provider',
   ): Promise<void> {
     const revoked = await this.grants.markRevoked(tx, grant.grantId, this.clock.now());
-    const ended = await this.sessions.end(tx, grant.sessionId, OAUTH_GRANT_REVOKED, endedBy);
-    if (!revoked) return;
-    await this.audit.record(
-      tx,
-      auditEvent(AuditAction.OAUTH_GRANT_REVOKED, client, {
-        userId: grant.userId,
-        resource: `oauth_grant:${grant.grantId}`,
-        details: { clientId: grant.clientId, sessionId: grant.sessionId, sessionEnded: ended, by },
-      }),
-    );
+    if (revoked) {
+      // The record goes first: ending the session denies it at once (before the commit), so an
+      // audit write that fails must fail before that, leaving the grant and its tokens as they were.
+      const active = await this.sessions.holdActive(tx, grant.sessionId);
+      await this.audit.record(
+        tx,
+        auditEvent(AuditAction.OAUTH_GRANT_REVOKED, client, {
+          userId: grant.userId,
+          resource: `oauth_grant:${grant.grantId}`,
+          details: { clientId: grant.clientId, sessionId: grant.sessionId, sessionEnded: active, by },
+        }),
+      );
+    }
+    await this.sessions.end(tx, grant.sessionId, OAUTH_GRANT_REVOKED, endedBy);
   }
 }
 

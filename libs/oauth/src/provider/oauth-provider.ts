@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
 import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import { UnitOfWork } from '@app/database';
 import { UsersService } from '@app/users';
 import { OAuthGrantsService } from '../grants/oauth-grants.service';
 import { isMcpResource } from '../mcp-resources';
@@ -13,6 +14,7 @@ import { MCP_SCOPE, OFFLINE_ACCESS, RESOURCE_SCOPES } from '../oauth-scopes';
 import { errorPage } from '../pages/sign-in-pages';
 import { OAuthStoreRepository } from '../store/oauth-store.repository';
 import { oidcAdapterClass } from '../store/oidc-adapter';
+import { AlreadyConsumed, OAuthWriteScope } from '../store/oauth-write-scope';
 import { OAuthIssuer } from './oauth-issuer';
 import { OAuthSigningKey, signingKeyOf } from './oauth-keys';
 
@@ -37,6 +39,9 @@ export const OAUTH_ROUTES = {
 
 export const INTERACTION_PREFIX = '/oauth/interaction';
 
+/** The provider's endpoints whose writes commit with their audit records (OAuthWriteScope). */
+const COLLECTED_ROUTES: ReadonlySet<string> = new Set([OAUTH_ROUTES.token, OAUTH_ROUTES.revocation, OAUTH_ROUTES.registration]);
+
 /* oidc-provider is untyped JavaScript: its context and models are `any` here. */
 export type OidcProvider = any;
 type OidcContext = any;
@@ -55,6 +60,7 @@ export class OAuthProvider {
   private readonly logger = new Logger(OAuthProvider.name);
   private building: Promise<OidcProvider> | undefined;
   private key: Promise<OAuthSigningKey>;
+  private readonly writes = new OAuthWriteScope();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -64,6 +70,7 @@ export class OAuthProvider {
     private readonly users: UsersService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly unitOfWork: UnitOfWork,
   ) {
     this.key = signingKeyOf(config.secrets.oauthSigningKey);
   }
@@ -98,7 +105,13 @@ export class OAuthProvider {
     const resourceHosts = () => this.issuer.resourceHosts();
 
     const configuration = {
-      adapter: oidcAdapterClass(this.store, this.clock, { grantDestroyed: (grantId) => grants.grantDestroyed(grantId) }),
+      adapter: oidcAdapterClass(
+        this.store,
+        this.clock,
+        { grantDestroyed: (grantId, tx) => grants.grantDestroyed(grantId, tx) },
+        this.writes,
+        (write) => this.unitOfWork.run(write),
+      ),
       jwks: { keys: [key.privateJwk] },
       cookies: {
         keys: [this.cookieKey()],
@@ -209,6 +222,7 @@ export class OAuthProvider {
     const provider = new Provider(issuer, configuration);
     // OAuthRoutes sets the forwarded headers the provider sees (the issuer's scheme, Fastify's client address).
     provider.proxy = true;
+    provider.use((ctx: OidcContext, next: () => Promise<void>) => this.committed(ctx, next));
     provider.use(defaultScope);
     this.auditEvents(provider);
     return provider;
@@ -219,17 +233,57 @@ export class OAuthProvider {
     return createHmac('sha256', this.config.secrets.encryptionKey).update('oauth cookies').digest('base64url');
   }
 
-  /** Token issue, refresh, reuse detection and dynamic registrations, as the library reports them (after the fact). */
+  /**
+   * Token, revocation and registration requests: the library runs with its writes collected
+   * (OAuthWriteScope); once it has answered, its writes (the consumed code, the rotated refresh
+   * token, the revoked grant and its ended session) and their audit records (issue, refresh, reuse,
+   * revocation, registration) commit in one transaction before the answer leaves. If that fails
+   * nothing is written and the client gets an OAuth error instead of the tokens: no token exists
+   * without its audit record, and a refused refresh leaves the old refresh token as it was.
+   */
+  private async committed(ctx: OidcContext, next: () => Promise<void>): Promise<void> {
+    if (ctx.method !== 'POST' || !COLLECTED_ROUTES.has(ctx.path)) return next();
+    const { writes, done } = this.writes.collect(next);
+    await done;
+    // A failure inside the library (its own 5xx answer) writes nothing it had noted.
+    if (ctx.status >= 500 || writes.writes.length + writes.audits.length + writes.endings.length === 0) return;
+    try {
+      await this.unitOfWork.run(async (tx) => {
+        for (const write of writes.writes) await write(tx);
+        await this.audit.recordMany(tx, writes.audits);
+        for (const ending of writes.endings) await ending(tx);
+      });
+    } catch (error) {
+      ctx.set('cache-control', 'no-store');
+      ctx.remove('www-authenticate');
+      if (error instanceof AlreadyConsumed) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_grant', error_description: 'grant already used' };
+        return;
+      }
+      this.logger.error({ err: error }, 'OAuth request not committed (store or audit write failed): nothing was issued');
+      ctx.status = 500;
+      ctx.body = { error: 'server_error', error_description: 'The request could not be recorded; nothing was issued or changed' };
+    }
+  }
+
+  /**
+   * Token issue, refresh, reuse detection and dynamic registrations, as the library reports them:
+   * noted in the request's OAuthWriteScope and committed with the writes (see `committed`).
+   */
   private auditEvents(provider: OidcProvider): void {
     const actorOf = (ctx: OidcContext) => ({ ipAddress: ctx.ip ?? null, userAgent: ctx.get?.('user-agent') || null });
-    const record = (entry: ReturnType<typeof auditEvent>) =>
-      this.audit.recordStandalone(entry).catch((error: unknown) => this.logger.error({ err: error }, 'OAuth audit record failed'));
+    const record = (entry: ReturnType<typeof auditEvent>) => {
+      const collected = this.writes.current();
+      if (collected) collected.audits.push(entry);
+      else this.audit.recordStandalone(entry).catch((error: unknown) => this.logger.error({ err: error }, 'OAuth audit record failed'));
+    };
     provider.on('grant.success', (ctx: OidcContext) => {
       const grantType: string = ctx.oidc.params?.grant_type;
       const token = ctx.oidc.entities?.AccessToken;
       const userId: string | null = ctx.oidc.entities?.Account?.accountId ?? null;
       const action = grantType === 'refresh_token' ? AuditAction.OAUTH_REFRESH : AuditAction.OAUTH_TOKEN_ISSUED;
-      void record(
+      record(
         auditEvent(action, actorOf(ctx), {
           userId,
           resource: token?.grantId ? `oauth_grant:${token.grantId}` : null,
@@ -239,7 +293,7 @@ export class OAuthProvider {
     });
     provider.on('grant.revoked', (ctx: OidcContext, grantId: string) => {
       if (ctx.oidc?.route !== 'token') return;
-      void record(
+      record(
         auditEvent(AuditAction.OAUTH_REFRESH_REUSE, actorOf(ctx), {
           userId: ctx.oidc.entities?.Account?.accountId ?? null,
           resource: `oauth_grant:${grantId}`,
@@ -252,7 +306,7 @@ export class OAuthProvider {
     provider.on(
       'registration_create.success',
       (ctx: OidcContext, client: { clientId: string; clientName?: string; redirectUris?: string[] }) => {
-        void record(
+        record(
           auditEvent(AuditAction.OAUTH_CLIENT_CREATED, actorOf(ctx), {
             userId: null,
             resource: `oauth_client:${client.clientId}`,

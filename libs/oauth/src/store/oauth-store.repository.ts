@@ -49,10 +49,10 @@ export class OAuthStoreRepository {
     this.secrets = new ClientSecretSeal(config.secrets.encryptionKey);
   }
 
-  async upsert(model: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
+  async upsert(model: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null, tx?: Transaction): Promise<void> {
     const grantId = typeof payload.grantId === 'string' ? payload.grantId : null;
     const uid = typeof payload.uid === 'string' ? payload.uid : null;
-    await this.dataSource.query(
+    await (tx ?? this.dataSource).query(
       `INSERT INTO oauth_store (model, id, payload, grant_id, uid, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
          expires_at = EXCLUDED.expires_at`,
@@ -76,13 +76,15 @@ export class OAuthStoreRepository {
     return row ? { payload: parsed(row.payload), consumed: row.consumed_at !== null } : undefined;
   }
 
-  /** Marks an artefact consumed (a used code, a rotated refresh token). */
-  async consume(model: string, id: string, now: Date): Promise<void> {
-    await this.dataSource.query(`UPDATE oauth_store SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL`, [
-      model,
-      id,
-      now,
-    ]);
+  /** Marks an artefact consumed (a used code, a rotated refresh token); false when it was consumed (or deleted) already. */
+  async consume(model: string, id: string, now: Date, tx?: Transaction): Promise<boolean> {
+    const rows = returnedRows(
+      await (tx ?? this.dataSource).query(
+        `UPDATE oauth_store SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
+        [model, id, now],
+      ),
+    );
+    return rows.length === 1;
   }
 
   async destroy(model: string, id: string, tx?: Transaction): Promise<void> {

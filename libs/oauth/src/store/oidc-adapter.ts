@@ -1,5 +1,7 @@
 import type { Clock } from '@app/core';
+import type { Transaction } from '@app/database';
 import type { OAuthStoreRepository } from './oauth-store.repository';
+import { AlreadyConsumed, DeferredWrite, OAuthWriteScope } from './oauth-write-scope';
 
 /** The adapter contract of oidc-provider (one instance per model name). */
 export interface OidcAdapter {
@@ -13,21 +15,38 @@ export interface OidcAdapter {
 }
 
 export interface AdapterHooks {
-  /** A grant is being destroyed (revocation, refresh token reuse): end what hangs on it, before the library answers. */
-  grantDestroyed(grantId: string): Promise<void>;
+  /** A grant is being destroyed (revocation, refresh token reuse): end what hangs on it, in the same transaction. */
+  grantDestroyed(grantId: string, tx: Transaction): Promise<void>;
 }
 
 /**
  * The provider library's storage on `oauth_store` (PostgreSQL or the embedded PGlite alike): one
- * class per model, as the library instantiates it with `new Adapter(name)`.
+ * class per model, as the library instantiates it with `new Adapter(name)`. Inside a request the
+ * OAuthWriteScope collects (token, revocation, registration), writes are noted and committed with
+ * their audit records by the request's middleware; elsewhere each write runs at once (in a
+ * transaction of its own when it has several statements).
  */
-export function oidcAdapterClass(store: OAuthStoreRepository, clock: Clock, hooks: AdapterHooks): new (model: string) => OidcAdapter {
+export function oidcAdapterClass(
+  store: OAuthStoreRepository,
+  clock: Clock,
+  hooks: AdapterHooks,
+  scope: OAuthWriteScope,
+  run: (write: DeferredWrite) => Promise<void>,
+): new (model: string) => OidcAdapter {
+  /** Notes the write in the request's scope, or runs it now. */
+  const write = (work: DeferredWrite): Promise<void> => {
+    const collected = scope.current();
+    if (!collected) return run(work);
+    collected.writes.push(work);
+    return Promise.resolve();
+  };
+
   return class PostgresOidcAdapter implements OidcAdapter {
     constructor(private readonly model: string) {}
 
-    async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
+    upsert(id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
       const expiresAt = expiresIn ? new Date(clock.nowMs() + expiresIn * 1000) : null;
-      await store.upsert(this.model, id, payload, expiresAt);
+      return write((tx) => store.upsert(this.model, id, payload, expiresAt, tx));
     }
 
     async find(id: string): Promise<Record<string, unknown> | undefined> {
@@ -45,17 +64,33 @@ export function oidcAdapterClass(store: OAuthStoreRepository, clock: Clock, hook
       return found && withConsumed(found.payload, found.consumed, clock);
     }
 
-    async consume(id: string): Promise<void> {
-      await store.consume(this.model, id, clock.now());
+    /**
+     * A code or refresh token is consumed once: in a collected request, a second request that read
+     * it unconsumed (a concurrent replay) fails at commit and issues nothing.
+     */
+    consume(id: string): Promise<void> {
+      const now = clock.now();
+      const once = scope.current() !== undefined;
+      return write(async (tx) => {
+        if (!(await store.consume(this.model, id, now, tx)) && once) throw new AlreadyConsumed(this.model);
+      });
     }
 
-    async destroy(id: string): Promise<void> {
-      if (this.model === 'Grant') await hooks.grantDestroyed(id);
-      await store.destroy(this.model, id);
+    destroy(id: string): Promise<void> {
+      const collected = scope.current();
+      if (this.model === 'Grant' && collected) {
+        // The grant's session ends after the request's audit records (OAuthWrites.endings).
+        collected.endings.push((tx) => hooks.grantDestroyed(id, tx));
+        return write((tx) => store.destroy(this.model, id, tx));
+      }
+      return write(async (tx) => {
+        if (this.model === 'Grant') await hooks.grantDestroyed(id, tx);
+        await store.destroy(this.model, id, tx);
+      });
     }
 
-    async revokeByGrantId(grantId: string): Promise<void> {
-      await store.destroyByGrant(grantId, this.model);
+    revokeByGrantId(grantId: string): Promise<void> {
+      return write((tx) => store.destroyByGrant(grantId, this.model, tx));
     }
   };
 }
