@@ -14,7 +14,7 @@
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
  *
  * Knobs (environment): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_S, BENCH_CONNECTIONS; P4
- * BENCH_RATE, BENCH_STEADY_SECONDS, BENCH_STEADY_ROUNDS, BENCH_LOW_RATE, BENCH_LOW_SECONDS; P6
+ * BENCH_RATE (the steady phase's rate; unset: half the direct path's saturation rate of the same run), BENCH_STEADY_SECONDS, BENCH_STEADY_ROUNDS, BENCH_LOW_RATE, BENCH_LOW_SECONDS; P6
  * BENCH_LOGIN_CONNECTIONS, BENCH_READ_RATE; P7 BENCH_WS_SESSIONS, BENCH_IDLE_S, BENCH_SOAK_S,
  * BENCH_SOAK_RATE; P8 BENCH_COLD_STARTS; P1T/P3T (tracing cost) BENCH_MAIN_ROOT (a checkout of main, with its
  * node_modules, measured beside this tree); P7/P8 run the built server (BENCH_SERVER_DIST, else

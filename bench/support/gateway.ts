@@ -48,6 +48,8 @@ export interface Gateway {
   dataDir: string;
   /** The first admin's access token. */
   token: string;
+  /** The Nest application (in this process), for harnesses that reach a service directly. */
+  app: NestFastifyApplication;
   close(): Promise<void>;
 }
 
@@ -71,7 +73,7 @@ export async function startGateway(
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = urlOf(app.getHttpServer().address() as AddressInfo);
     const token = await loginAdmin(url);
-    return { url, config, database, dataDir, token, close };
+    return { url, config, database, dataDir, token, app, close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;

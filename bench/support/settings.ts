@@ -13,8 +13,11 @@ export interface BenchSettings {
   warmupSeconds: number;
   /** Concurrent connections of the closed-loop load (autocannon). */
   connections: number;
-  /** P4: the steady open-loop rate and its rounds; the low reference rate. */
-  steadyRate: number;
+  /**
+   * P4: the steady open-loop rate (BENCH_RATE; unset: half the direct path's saturation rate
+   * measured in the same run) and its rounds; the low reference rate.
+   */
+  steadyRate: number | null;
   steadySeconds: number;
   steadyRounds: number;
   lowRate: number;
@@ -47,7 +50,7 @@ export function benchSettings(): BenchSettings {
     seconds: Math.max(1, num('BENCH_SECONDS', smoke ? 1 : 5)),
     warmupSeconds: num('BENCH_WARMUP_S', smoke ? 0 : 3),
     connections: Math.max(1, num('BENCH_CONNECTIONS', 10)),
-    steadyRate: Math.max(1, num('BENCH_RATE', smoke ? 200 : 1000)),
+    steadyRate: process.env.BENCH_RATE?.trim() ? Math.max(1, num('BENCH_RATE', 1)) : null,
     steadySeconds: Math.max(1, num('BENCH_STEADY_SECONDS', smoke ? 1 : 10)),
     steadyRounds: Math.max(1, num('BENCH_STEADY_ROUNDS', smoke ? 1 : 3)),
     lowRate: Math.max(1, num('BENCH_LOW_RATE', 100)),

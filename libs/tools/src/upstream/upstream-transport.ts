@@ -3,6 +3,7 @@ import type { FetchLike, Transport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { activeContext, tracing, withTraceHeaders } from '@app/telemetry';
 import { callStreamFetch } from './call-streams';
+import { upstreamFetch } from './upstream-fetch';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from './upstream-config';
 
 export interface TransportOptions {
@@ -43,7 +44,8 @@ function stdioTransport(config: StdioUpstreamConfig): StdioClientTransport {
 }
 
 function httpTransport(config: HttpUpstreamConfig, options: TransportOptions): StreamableHTTPClientTransport {
-  const send: FetchLike = options.fetch ?? ((url, init) => fetch(url, init));
+  // Node's HTTP client over kept-alive connections, not the global fetch (see upstream-fetch.ts).
+  const send: FetchLike = options.fetch ?? upstreamFetch();
   // While tracing runs, each request to the upstream carries the active trace context (W3C headers).
   const traced: FetchLike = tracing.tracer ? (url, init) => send(url, withTraceHeaders(init, activeContext())) : send;
   return new StreamableHTTPClientTransport(new URL(config.url), {

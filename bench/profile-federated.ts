@@ -1,0 +1,112 @@
+/**
+ * Where a federated call's CPU goes (issue 18): starts P4's upstream and a gateway federating it
+ * (as P4 does), warms up, then profiles the gateway (this process, through the inspector) while
+ * a closed loop of one kind of request runs, and prints the CPU per call of the gateway and of
+ * the upstream process (/proc) and the profile's top functions by self and inclusive time.
+ *
+ *   npm run bench:profile -- [call|builtin|get|read|direct] [seconds]
+ *   npm run bench:profile -- hop [calls]   the upstream hop alone: UpstreamToolProvider.execute and the
+ *                                          prompts/get and resources/read forwards, 10 at a time, in this process
+ *   (the .cpuprofile is written to BENCH_PROFILE_OUT, default /tmp/federated-<kind>.cpuprofile)
+ */
+import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import type { INestApplication } from '@nestjs/common';
+import { UpstreamRegistry } from '@app/tools';
+import { runMain, log } from './support/bench-util';
+import { raiseToolLimit } from './support/gateway';
+import { closedLoop, meteredLoop, Target } from './support/load';
+import { mcpRequest } from './support/mcp-request';
+import { summariseProfile } from './support/profile-summary';
+import { withFederatedGateway } from './support/upstream';
+
+async function main(): Promise<void> {
+  const kind = process.argv[2] ?? 'call';
+  const seconds = Number(process.argv[3] ?? 10);
+  const out = process.env.BENCH_PROFILE_OUT ?? `/tmp/federated-${kind}.cpuprofile`;
+  await withFederatedGateway(async (gateway, upstream) => {
+    const endpoint = `${gateway.url}/api/v1/mcp`;
+    await raiseToolLimit(gateway.url, gateway.token, 'tool_echo');
+    const targets: Record<string, Target> = {
+      call: mcpRequest(endpoint, 'tools/call', { name: 'bench.echo', arguments: { message: 'hello, bench' } }, gateway.token),
+      builtin: mcpRequest(endpoint, 'tools/call', { name: 'tool_echo', arguments: { message: 'hello, bench' } }, gateway.token),
+      get: mcpRequest(endpoint, 'prompts/get', { name: 'bench.greeting', arguments: { name: 'bench' } }, gateway.token),
+      read: mcpRequest(endpoint, 'resources/read', { uri: 'mcp-upstream://bench/bench://doc' }, gateway.token),
+      direct: mcpRequest(upstream.url, 'tools/call', { name: 'echo', arguments: { message: 'hello, bench' } }),
+    };
+    if (kind === 'hop') return hop(gateway.app, Number(process.argv[3] ?? 3000), out);
+    const target = targets[kind];
+    if (!target) throw new Error(`unknown kind ${kind}; one of ${Object.keys(targets).join(', ')}`);
+    await closedLoop(target, 3, 10);
+    const upstreamPid = upstream.child.pid!;
+    const plain = await meteredLoop(target, seconds, 10, [process.pid]);
+    const up = await meteredLoop(target, seconds, 10, [upstreamPid]);
+    log(
+      `${kind}: ${plain.rps.toFixed(0)}/s, gateway ${plain.cpuUs.toFixed(0)} µs CPU per call; upstream ${up.cpuUs.toFixed(0)} µs per call`,
+    );
+    await profiled(out, async () => {
+      const result = await closedLoop(target, seconds, 10);
+      log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
+    });
+  });
+}
+
+/**
+ * The gateway's CPU per upstream hop (process.cpuUsage around `calls` requests, 10 in flight), without
+ * the HTTP endpoint, authentication, the pipeline or the audit: what the provider and the SDK client cost.
+ */
+async function hop(app: INestApplication, calls: number, out: string): Promise<void> {
+  const provider = app.get(UpstreamRegistry).get('bench')!;
+  const client = provider.connectedClient()!;
+  const ctx = { signal: new AbortController().signal, userId: 'bench', permissions: ['tools:execute'] };
+  const kinds: Record<string, () => Promise<unknown>> = {
+    'tools/call (provider.execute)': () => provider.execute('bench.echo', { message: 'hello, bench' }, ctx),
+    'prompts/get (client.getPrompt)': () =>
+      client.getPrompt({ name: 'greeting', arguments: { name: 'bench' }, ...provider.track(undefined).params }, { timeout: 30_000 }),
+    'resources/read (client.readResource)': () =>
+      client.readResource({ uri: 'bench://doc', ...provider.track(undefined).params }, { timeout: 30_000, cacheMode: 'bypass' }),
+  };
+  for (const [name, once] of Object.entries(kinds)) {
+    await run(once, Math.min(calls, 500));
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await run(once, calls);
+    const used = process.cpuUsage(cpu);
+    const wall = performance.now() - started;
+    log(
+      `hop ${name}: ${((used.user + used.system) / calls).toFixed(0)} µs CPU per call in the gateway, ${((calls / wall) * 1000).toFixed(0)}/s`,
+    );
+  }
+  // The tool call's hop, profiled.
+  await profiled(out, () => run(kinds['tools/call (provider.execute)'], calls));
+}
+
+/** `n` calls of `once`, 10 in flight. */
+async function run(once: () => Promise<unknown>, n: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (next++ < n) await once();
+    }),
+  );
+}
+
+/** Runs `work` under the inspector's CPU profiler; writes the profile to `out` and prints its summary. */
+async function profiled(out: string, work: () => Promise<void>): Promise<void> {
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  await work();
+  const { profile } = await post<{ profile: object }>('Profiler.stop');
+  session.disconnect();
+  writeFileSync(out, JSON.stringify(profile));
+  log(`profile: ${out}`);
+  log(summariseProfile(profile as never, Number(process.env.BENCH_PROFILE_TOP ?? 40)));
+}
+
+runMain(() => main().then(() => process.exit(0)));
