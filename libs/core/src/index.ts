@@ -14,6 +14,8 @@ export { AllExceptionsFilter, errorBody } from './errors/all-exceptions.filter';
 export { newRequestId, requestIdFor, traceIdFor } from './http/request-context';
 export { RouteRegistry } from './http/route-registry';
 export { createRootLogger, lazyChildLogger } from './logging/logger';
+export { REQUEST_LINE_MESSAGE, requestLineWriter } from './logging/request-line';
+export type { RequestLine } from './logging/request-line';
 export { correlate } from './logging/correlation';
 export type { Correlation } from './logging/correlation';
 export { safeErrorMessage, serializeError } from './logging/error-serializer';
