@@ -15,6 +15,7 @@ import {
   createValidationPipe,
   lazyChildLogger,
   requestIdFor,
+  requestLineWriter,
   traceIdFor,
 } from '@app/core';
 import { HttpMetricsService } from '@app/health';
@@ -144,30 +145,33 @@ function installRequestContext(fastify: FastifyInstance): void {
 /**
  * One line per request, without query strings (they may carry tickets) and without probes. The
  * line's fields are fixed and carry no secret, so it skips the redaction pass: with our wildcard
- * paths that pass cost about ten times the rest of the line.
+ * paths that pass cost about ten times the rest of the line. requestLineWriter writes the line
+ * pino would, from the fields directly.
  */
 function installRequestLog(fastify: FastifyInstance, logger: PinoLogger): void {
-  const lines = logger.child({}, { redact: [] });
+  const write = requestLineWriter(logger.child({}, { redact: [] }));
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     if (route && UNLOGGED_ROUTES.has(route)) return done();
     const correlation = correlate(request, request.principal);
-    lines.info(
-      {
-        // Named one by one: pino serialises an object built by spreading several times slower (≈ 15 µs a line).
-        reqId: correlation.reqId,
-        traceId: correlation.traceId,
-        userId: correlation.userId,
-        sessionId: correlation.sessionId,
-        method: request.method,
-        route: route ?? null,
-        path: request.url.split('?')[0],
-        statusCode: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        ip: request.ip,
-      },
-      'request completed',
-    );
+    write({
+      reqId: correlation.reqId,
+      traceId: correlation.traceId,
+      userId: correlation.userId,
+      sessionId: correlation.sessionId,
+      method: request.method,
+      route: route ?? null,
+      path: pathOf(request.url),
+      statusCode: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      ip: request.ip,
+    });
     done();
   });
+}
+
+/** A request target without its query string. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }

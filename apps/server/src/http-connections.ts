@@ -34,8 +34,14 @@ const attached = new WeakMap<Server, HttpConnections>();
 export class HttpConnections {
   private draining = false;
   private readonly inFlight = new Set<ServerResponse>();
+  /** One listener for every response ('close' comes once): no wrapper and closure per request, as `once` makes. */
+  private readonly untrack: (this: ServerResponse) => void;
 
   private constructor(private readonly server: Server) {
+    const inFlight = this.inFlight;
+    this.untrack = function (this: ServerResponse) {
+      inFlight.delete(this);
+    };
     // Before Fastify's listener, so the header is set before any handler can answer.
     server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => this.track(response));
   }
@@ -62,7 +68,7 @@ export class HttpConnections {
   private track(response: ServerResponse): void {
     if (this.draining) return this.closeAfter(response);
     this.inFlight.add(response);
-    response.once('close', () => this.inFlight.delete(response));
+    response.on('close', this.untrack);
   }
 
   private closeAfter(response: ServerResponse): void {

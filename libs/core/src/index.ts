@@ -14,6 +14,7 @@ export { AllExceptionsFilter, errorBody } from './errors/all-exceptions.filter';
 export { newRequestId, requestIdFor, traceIdFor } from './http/request-context';
 export { RouteRegistry } from './http/route-registry';
 export { createRootLogger, lazyChildLogger } from './logging/logger';
+export { requestLineWriter } from './logging/request-line';
 export { correlate } from './logging/correlation';
 export type { Correlation } from './logging/correlation';
 export { safeErrorMessage, serializeError } from './logging/error-serializer';

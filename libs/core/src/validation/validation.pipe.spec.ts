@@ -16,7 +16,7 @@ describe('createValidationPipe', () => {
   const meta = { type: 'body' as const, metatype: Outer };
 
   it('names each offending field, nested ones with a dotted path, and unknown properties', async () => {
-    const error = await pipe.transform({ email: 'nope', inner: { count: 11 }, role: 'admin' }, meta).catch((e) => e);
+    const error = await pipe.transform({ email: 'nope', inner: { count: 11 }, role: 'admin' }, meta).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppException);
     expect(error.getStatus()).toBe(400);
     expect(error.code).toBe('VALIDATION_ERROR');
@@ -44,11 +44,29 @@ describe('createValidationPipe', () => {
     expect(second).toEqual({ limit: 5 });
     expect(second).not.toBe(first);
     for (let i = 0; i < 2; i++) {
-      const error = await pipe.transform({}, query(Required)).catch((e) => e);
+      const error = await pipe.transform({}, query(Required)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AppException);
       expect((error as AppException).details.map((d) => d.field)).toEqual(['count']);
     }
-    const refused = await pipe.transform({ limit: '50' }, query(Paging)).catch((e) => e);
+    const refused = await pipe.transform({ limit: '50' }, query(Paging)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AppException);
+  });
+
+  it('hands each request its own copy of the empty query DTO', async () => {
+    class Paging {
+      @IsOptional() @IsInt() @Max(10) limit: number = 5;
+    }
+    const meta = { type: 'query' as const, metatype: Paging };
+    await pipe.transform({}, meta);
+    const mine = (await pipe.transform({}, meta)) as Paging;
+    mine.limit = 9;
+    const theirs = (await pipe.transform({}, meta)) as Paging;
+    expect(theirs).toBeInstanceOf(Paging);
+    expect(theirs.limit).toBe(5);
+  });
+
+  it('hands the values of custom parameter decorators on as they are, not validated', async () => {
+    const principal = { userId: 'usr_1', email: 'not an email', extra: { nested: true } };
+    expect(await pipe.transform(principal, { type: 'custom', metatype: Outer })).toBe(principal);
   });
 });

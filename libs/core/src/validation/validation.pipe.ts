@@ -1,5 +1,4 @@
-import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
+import { ArgumentMetadata, PipeTransform, ValidationError, ValidationPipe, ValidationPipeOptions } from '@nestjs/common';
 import { AppException, ErrorDetail } from '../errors/app.exception';
 
 /** Flattens class-validator's tree into one entry per offending field, with dotted paths. */
@@ -16,7 +15,7 @@ export function toErrorDetails(errors: ValidationError[], parent = ''): ErrorDet
 }
 
 /** The global pipe: strip nothing silently, refuse unknown properties, convert to DTO instances. */
-export function createValidationPipe(): ValidationPipe {
+export function createValidationPipe(): PipeTransform {
   return new AppValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
@@ -31,19 +30,48 @@ export function createValidationPipe(): ValidationPipe {
 /**
  * Most reads carry no query string at all, and an empty query always turns into the same DTO
  * (its defaults) with the same verdict: once that DTO has passed validation, later empty queries
- * get a fresh instance without validating again (class-validator was a visible share of a cached read).
+ * get a copy of it without transforming or validating again (class-transformer and
+ * class-validator were a visible share of a cached read). Custom parameter decorators (the
+ * principal, the actor) are not validated (validateCustomDecorators is off): their value is
+ * handed on as it is, without a promise per parameter.
  */
-class AppValidationPipe extends ValidationPipe {
-  private readonly validWhenEmpty = new WeakSet<object>();
+class AppValidationPipe implements PipeTransform {
+  private readonly pipe: ValidationPipe;
+  /** Per query DTO class: the instance an empty query became, once it passed validation. */
+  private readonly emptyQueries = new WeakMap<object, object>();
 
-  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+  constructor(private readonly options: ValidationPipeOptions) {
+    this.pipe = new ValidationPipe(options);
+  }
+
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    // What ValidationPipe answers for them (without expectedType and validateCustomDecorators), at once.
+    if (metadata.type === 'custom' && !this.options.validateCustomDecorators && !this.options.expectedType) return value;
     const metatype = metadata.metatype;
-    const emptyQuery = metadata.type === 'query' && metatype !== undefined && isEmptyObject(value);
-    if (emptyQuery && this.validWhenEmpty.has(metatype)) return plainToInstance(metatype, {}, this.transformOptions);
-    const result: unknown = await super.transform(value, metadata);
-    if (emptyQuery) this.validWhenEmpty.add(metatype);
+    const emptyQuery = metadata.type === 'query' && metatype !== undefined && !this.options.expectedType && isEmptyObject(value);
+    if (!emptyQuery) return this.pipe.transform(value, metadata);
+    const known = this.emptyQueries.get(metatype);
+    if (known) return copyOf(known);
+    return this.firstEmptyQuery(value, metadata, metatype);
+  }
+
+  private async firstEmptyQuery(value: unknown, metadata: ArgumentMetadata, metatype: object): Promise<unknown> {
+    const result: unknown = await this.pipe.transform(value, metadata);
+    // Only a DTO of plain values can be copied safely (each request gets its own instance).
+    if (typeof result === 'object' && result !== null && Object.values(result).every(isPlainValue)) {
+      this.emptyQueries.set(metatype, copyOf(result));
+    }
     return result;
   }
+}
+
+/** A fresh instance of the same class with the same own (plain) values. */
+function copyOf<T extends object>(instance: T): T {
+  return Object.assign(Object.create(Object.getPrototypeOf(instance) as object | null) as T, instance);
+}
+
+function isPlainValue(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
 }
 
 function isEmptyObject(value: unknown): boolean {

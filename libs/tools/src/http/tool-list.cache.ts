@@ -11,18 +11,19 @@ const MAX_ENTRIES = 256;
 /**
  * `GET /tools` answers, serialised once per catalogue revision and query: the listing is the same
  * for every caller allowed to read it, and turning the tool list (with its schemas) into JSON was
- * the largest single cost of that request.
+ * the largest single cost of that request. Kept as UTF-8 bytes: a string answer is joined to the
+ * response head and encoded again on every request (a copy the size of the listing, each time).
  */
 @Injectable()
 export class ToolListCache {
   private revision = -1;
-  private readonly entries = new Map<string, string>();
+  private readonly entries = new Map<string, Buffer>();
 
   constructor(private readonly catalog: ToolCatalogService) {}
 
   /** `inContext`: a scope's context tools (a bound key's listing): built for the caller, not cached. */
-  json(query: ListToolsQueryDto, inContext?: readonly string[]): string {
-    if (inContext) return JSON.stringify(this.build(query, inContext));
+  json(query: ListToolsQueryDto, inContext?: readonly string[]): Buffer {
+    if (inContext) return Buffer.from(JSON.stringify(this.build(query, inContext)));
     if (this.revision !== this.catalog.revision) {
       this.entries.clear();
       this.revision = this.catalog.revision;
@@ -30,7 +31,7 @@ export class ToolListCache {
     const key = `${query.category ?? ''}|${query.enabled ?? ''}|${query.page}|${query.limit}`;
     let json = this.entries.get(key);
     if (json === undefined) {
-      json = JSON.stringify(this.build(query));
+      json = Buffer.from(JSON.stringify(this.build(query)));
       if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
       this.entries.set(key, json);
     }

@@ -52,8 +52,8 @@ export class ToolsController {
     @CurrentPrincipal() principal: Principal,
     @Query() query: ListToolsQueryDto,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<string> {
-    // A ToolListDto, serialised once per catalogue revision (see ToolListCache); a key bound to a
+  ): Promise<Buffer> {
+    // A ToolListDto's JSON bytes, serialised once per catalogue revision (see ToolListCache); a key bound to a
     // context lists that context's tools only, as its MCP tools/list does.
     reply.type('application/json; charset=utf-8');
     if (principal.contextId === undefined) return this.listings.json(query);
