@@ -5,7 +5,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
-import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { APP_CONFIG, AppConfig, BrowserSignIn, Clock, PAGES_CLIENT_ID, PAGES_SIGNED_IN_PATH } from '@app/core';
 import { UsersService } from '@app/users';
 import { OAuthGrantsService } from '../grants/oauth-grants.service';
 import { isMcpResource } from '../mcp-resources';
@@ -88,6 +89,31 @@ export class OAuthProvider {
     return this.building;
   }
 
+  /** BrowserSignIn for the gateway's own pages: the sign-in session cookie of these OAuth pages. */
+  browserSignIn(): BrowserSignIn {
+    return {
+      baseUrl: () => this.issuerUrl().replace(/\/$/, ''),
+      signedInUser: async (request: IncomingMessage, response: ServerResponse) => {
+        const provider = await this.get();
+        const session = await provider.Session.get(provider.createContext(request, response));
+        return typeof session?.accountId === 'string' ? session.accountId : undefined;
+      },
+      signInUrl: (state: string, codeChallenge: string) => {
+        const base = this.issuerUrl().replace(/\/$/, '');
+        const query = new URLSearchParams({
+          client_id: PAGES_CLIENT_ID,
+          redirect_uri: `${base}${PAGES_SIGNED_IN_PATH}`,
+          response_type: 'code',
+          scope: 'openid',
+          state,
+          code_challenge: codeChallenge,
+          code_challenge_method: 'S256',
+        });
+        return `${base}${OAUTH_ROUTES.authorization}?${query.toString()}`;
+      },
+    };
+  }
+
   private async build(): Promise<OidcProvider> {
     const issuer = this.issuerUrl();
     const { Provider, errors } = await import('oidc-provider');
@@ -105,7 +131,18 @@ export class OAuthProvider {
         long: { httpOnly: true, sameSite: 'lax', signed: true },
         short: { httpOnly: true, sameSite: 'lax', signed: true },
       },
-      clients: [],
+      // The gateway's own pages (upstream connect pages) sign browsers in through the sign-in page
+      // as this first-party client; its code is never redeemed (the session cookie is what counts).
+      clients: [
+        {
+          client_id: PAGES_CLIENT_ID,
+          client_name: 'Secure MCP Server',
+          redirect_uris: [`${issuer}${PAGES_SIGNED_IN_PATH}`],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'none',
+        },
+      ],
       clientDefaults: {
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
@@ -170,6 +207,13 @@ export class OAuthProvider {
       // A consent is remembered per user and client (not per browser) while its grant is usable.
       loadExistingGrant: async (ctx: OidcContext) => {
         const accountId: string | undefined = ctx.oidc.session?.accountId;
+        if (accountId && ctx.oidc.client.clientId === PAGES_CLIENT_ID) {
+          // The gateway's own pages need no consent to the gateway: only the sign-in (openid) is granted.
+          const grant = new ctx.oidc.provider.Grant({ accountId, clientId: PAGES_CLIENT_ID });
+          grant.addOIDCScope('openid');
+          await grant.save();
+          return grant;
+        }
         const grantId =
           ctx.oidc.result?.consent?.grantId ?? (accountId ? await grants.remembered(accountId, ctx.oidc.client.clientId) : undefined);
         if (!grantId) return undefined;

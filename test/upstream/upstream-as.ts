@@ -1,0 +1,110 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, JWK } from 'jose';
+
+export const UPSTREAM_CLIENT_ID = 'secure-mcp-gateway-at-docs';
+export const UPSTREAM_CLIENT_SECRET = 'upstream-client-secret-for-tests-0123456789abcdef';
+
+type ProviderInstance = any; // oidc-provider ships no types
+
+/**
+ * An upstream's own authorization server: panva's oidc-provider (OpenID-certified) on loopback,
+ * with the gateway pre-registered as a confidential client (redirect URI: the gateway's
+ * /connect/callback). Authorization code + PKCE, resource indicators (RFC 8707) whose access
+ * tokens are JWTs with the resource as audience (what the upstream verifies), refresh tokens
+ * (rotated). Its sign-in is the library's development interaction: any login name is an account.
+ * Every request to its token endpoint with grant_type=refresh_token is counted there.
+ */
+export class UpstreamAuthorizationServer {
+  /** Refresh requests that reached the token endpoint (whatever their outcome). */
+  refreshRequests = 0;
+  private provider: ProviderInstance | undefined;
+  private readonly refreshTokens: ProviderInstance[] = [];
+  private readonly server: Server = createServer((req: IncomingMessage, res: ServerResponse) =>
+    this.provider ? this.provider.callback()(req, res) : res.writeHead(503).end(),
+  );
+  private issuerUrl = '';
+
+  get issuer(): string {
+    return this.issuerUrl;
+  }
+
+  get jwksUri(): string {
+    return `${this.issuer}/jwks`;
+  }
+
+  /** Listens (the issuer is known from then on); `configure` builds the provider once the gateway's callback is known. */
+  static async listen(): Promise<UpstreamAuthorizationServer> {
+    const as = new UpstreamAuthorizationServer();
+    await new Promise<void>((resolve) => as.server.listen(0, '127.0.0.1', resolve));
+    as.issuerUrl = `http://127.0.0.1:${(as.server.address() as AddressInfo).port}`;
+    return as;
+  }
+
+  /** Revokes every refresh token issued so far (the user revoked the gateway's access at the upstream). */
+  async revokeRefreshTokens(): Promise<void> {
+    for (const token of this.refreshTokens.splice(0)) await token.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  async configure(gatewayCallback: string, accessTokenTtl = 600): Promise<void> {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const signing: JWK = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'upstream-as-1' };
+    const { warn, info } = console;
+    console.warn = console.info = () => undefined;
+    try {
+      const { Provider } = (await import('oidc-provider')) as any;
+      const provider = new Provider(this.issuer, {
+        clients: [
+          {
+            client_id: UPSTREAM_CLIENT_ID,
+            client_secret: UPSTREAM_CLIENT_SECRET,
+            redirect_uris: [gatewayCallback],
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ],
+        jwks: { keys: [signing] },
+        // Cookies are per host, not per port: on loopback the gateway's own sign-in cookies (the library's
+        // default names) must not be overwritten by this server's, as they would not be on another host.
+        cookies: {
+          keys: ['upstream-as-cookie-key-for-tests'],
+          names: { session: '_upstream_as_session', interaction: '_upstream_as_interaction', resume: '_upstream_as_resume' },
+        },
+        pkce: { required: () => true },
+        scopes: ['openid', 'offline_access', 'mcp'],
+        features: {
+          devInteractions: { enabled: true },
+          resourceIndicators: {
+            enabled: true,
+            defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf,
+            useGrantedResource: async () => true,
+            getResourceServerInfo: async (_ctx: unknown, indicator: string) => ({
+              scope: 'mcp',
+              audience: indicator,
+              accessTokenTTL: accessTokenTtl,
+              accessTokenFormat: 'jwt',
+              jwt: { sign: { alg: 'RS256' } },
+            }),
+          },
+        },
+        issueRefreshToken: async () => true,
+        rotateRefreshToken: true,
+        findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
+      });
+      provider.use(async (ctx: any, next: () => Promise<void>) => {
+        await next();
+        if (ctx.method === 'POST' && ctx.path === '/token' && ctx.oidc?.params?.grant_type === 'refresh_token') this.refreshRequests += 1;
+      });
+      provider.on('refresh_token.saved', (token: ProviderInstance) => this.refreshTokens.push(token));
+      this.provider = provider;
+    } finally {
+      Object.assign(console, { warn, info });
+    }
+  }
+}
