@@ -1,6 +1,8 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, JWK } from 'jose';
+import { launchBrowser } from '../support/browser';
+import { PASSWORD } from '../support/identity';
 
 export const UPSTREAM_CLIENT_ID = 'secure-mcp-gateway-at-docs';
 export const UPSTREAM_CLIENT_SECRET = 'upstream-client-secret-for-tests-0123456789abcdef';
@@ -106,5 +108,39 @@ export class UpstreamAuthorizationServer {
     } finally {
       Object.assign(console, { warn, info });
     }
+  }
+}
+
+/**
+ * Opens a gateway connect link in a fresh headless Chromium: the gateway's own sign-in page as
+ * `email`, then the upstream's authorization server as `upstreamLogin` (sign-in and consent), until
+ * the gateway's callback page; its heading and text.
+ */
+export async function connectInBrowser(input: {
+  link: string;
+  gateway: string;
+  as: UpstreamAuthorizationServer;
+  email: string;
+  upstreamLogin: string;
+}): Promise<{ title: string | null; text: string | null; url: string }> {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    await page.goto(input.link);
+    await page.waitForURL((at) => at.href.startsWith(`${input.gateway}/oauth/interaction/`));
+    await page.fill('input[name="email"]', input.email);
+    await page.fill('input[name="password"]', PASSWORD);
+    await page.click('button[type="submit"]');
+    await page.waitForURL((at) => at.href.startsWith(input.as.issuer));
+    await page.fill('input[name="login"]', input.upstreamLogin);
+    await page.fill('input[name="password"]', 'any password the dev interaction accepts');
+    // The upstream's sign-in, then its consent: each a form of the authorization server's.
+    for (let step = 0; step < 3 && page.url().startsWith(input.as.issuer); step += 1) {
+      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    }
+    await page.waitForURL((at) => at.href.startsWith(`${input.gateway}/connect/callback`));
+    return { title: await page.textContent('h1'), text: await page.textContent('main'), url: page.url() };
+  } finally {
+    await browser.close();
   }
 }

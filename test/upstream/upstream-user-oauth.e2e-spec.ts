@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { launchBrowser } from '../support/browser';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
-import { UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET, UpstreamAuthorizationServer } from './upstream-as';
+import { connectInBrowser, UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET, UpstreamAuthorizationServer } from './upstream-as';
 import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
@@ -64,34 +64,6 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
   const aliceEmail = 'alice.oauth@example.com';
   const bobEmail = 'bob.oauth@example.com';
 
-  /** Opens a connect link in a fresh browser: the gateway's sign-in as `email`, then the upstream's as `upstreamLogin`. */
-  async function connectInBrowser(
-    url: string,
-    email: string,
-    upstreamLogin: string,
-  ): Promise<{ title: string | null; text: string | null; url: string }> {
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
-      await page.goto(url);
-      await page.waitForURL((at) => at.href.startsWith(`${issuer}/oauth/interaction/`));
-      await page.fill('input[name="email"]', email);
-      await page.fill('input[name="password"]', PASSWORD);
-      await page.click('button[type="submit"]');
-      await page.waitForURL((at) => at.href.startsWith(as.issuer));
-      await page.fill('input[name="login"]', upstreamLogin);
-      await page.fill('input[name="password"]', 'any password the dev interaction accepts');
-      // The upstream's sign-in, then its consent: each a form of the authorization server's.
-      for (let step = 0; step < 3 && page.url().startsWith(as.issuer); step += 1) {
-        await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
-      }
-      await page.waitForURL((at) => at.href.startsWith(`${issuer}/connect/callback`));
-      return { title: await page.textContent('h1'), text: await page.textContent('main'), url: page.url() };
-    } finally {
-      await browser.close();
-    }
-  }
-
   beforeAll(async () => {
     as = await UpstreamAuthorizationServer.listen();
     upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
@@ -139,7 +111,13 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
         const elicitation = await elicitationOf(agent, 'docs.whoami');
         expect(elicitation.mode).toBe('url');
         expect(elicitation.url).toMatch(new RegExp(`^${issuer}/connect/upstream/[A-Za-z0-9_-]{32}$`));
-        const done = await connectInBrowser(elicitation.url, aliceEmail, 'alice-at-docs');
+        const done = await connectInBrowser({
+          link: elicitation.url,
+          gateway: issuer,
+          as,
+          email: aliceEmail,
+          upstreamLogin: 'alice-at-docs',
+        });
         expect(done).toMatchObject({ title: 'Connected', text: expect.stringContaining('Your account at docs is connected') });
         const claims = decodeJwt(tokenOf((await agent.callTool({ name: 'docs.whoami', arguments: {} })) as CallToolResult));
         expect({ sub: claims.sub, aud: claims.aud, iss: claims.iss }).toEqual({ sub: 'alice-at-docs', aud: upstream.url, iss: as.issuer });
@@ -157,7 +135,9 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
       expect(res.body.error.code).toBe('UPSTREAM_CREDENTIAL_REQUIRED');
       const match = /open (\S+) in a browser signed in to this gateway, then try again$/.exec(res.body.error.message);
       expect(match?.[1]).toMatch(new RegExp(`^${issuer}/connect/upstream/`));
-      expect((await connectInBrowser(String(match?.[1]), bobEmail, 'bob-at-docs')).title).toBe('Connected');
+      expect(
+        (await connectInBrowser({ link: String(match?.[1]), gateway: issuer, as, email: bobEmail, upstreamLogin: 'bob-at-docs' })).title,
+      ).toBe('Connected');
       const retry = await execute(t, bob, 'docs.whoami', { parameters: {} });
       expect(decodeJwt(String(retry.body.result.structuredContent.token)).sub).toBe('bob-at-docs');
     });
