@@ -256,3 +256,21 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
     });
   });
 });
+
+describe('auth: user-oauth at start', () => {
+  it('refuses to start without the OAuth sign-in pages (users could not connect), naming the upstream', async () => {
+    const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-user-oauth-off-')), [
+      {
+        name: 'docs',
+        transport: 'http',
+        url: 'https://docs.example.com/mcp',
+        category: 'system',
+        permissions: ['tools:execute'],
+        auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID },
+      },
+    ]);
+    await expect(startTestApp('postgres', { env: toolsEnv({ MCP_UPSTREAMS_FILE: file, OAUTH_ENABLED: 'false' }) })).rejects.toThrow(
+      'MCP_UPSTREAMS_FILE: upstream "docs": auth.mode user-oauth needs the OAuth sign-in pages (OAUTH_ENABLED=true with OAUTH_ISSUER, the gateway\'s public origin), where users\' browsers sign in to connect their accounts',
+    );
+  });
+});

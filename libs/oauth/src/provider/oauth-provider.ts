@@ -55,7 +55,8 @@ type OidcContext = any;
 export class OAuthProvider {
   private readonly logger = new Logger(OAuthProvider.name);
   private building: Promise<OidcProvider> | undefined;
-  private key: Promise<OAuthSigningKey>;
+  /** Read on first use: with OAuth off there may be no key, and nothing must fail for it. */
+  private key: Promise<OAuthSigningKey> | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -65,9 +66,7 @@ export class OAuthProvider {
     private readonly users: UsersService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-  ) {
-    this.key = signingKeyOf(config.secrets.oauthSigningKey);
-  }
+  ) {}
 
   /** The issuer (OAUTH_ISSUER or the listen address); throws before the server listens. */
   issuerUrl(): string {
@@ -77,6 +76,7 @@ export class OAuthProvider {
   }
 
   signingKey(): Promise<OAuthSigningKey> {
+    this.key ??= signingKeyOf(this.config.secrets.oauthSigningKey);
     return this.key;
   }
 
@@ -117,7 +117,7 @@ export class OAuthProvider {
   private async build(): Promise<OidcProvider> {
     const issuer = this.issuerUrl();
     const { Provider, errors } = await import('oidc-provider');
-    const key = await this.key;
+    const key = await this.signingKey();
     const oauth = this.config.oauth;
     const grants = this.grants;
     const users = this.users;
