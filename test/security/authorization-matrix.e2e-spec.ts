@@ -292,6 +292,14 @@ const MATRIX: Record<string, Row> = {
     probe: () => ({ path: `/api/v1/admin/oauth/clients/${MISSING}` }),
     expect: '401 403 403 404 403 403 403 403 403',
   },
+  // The user-oauth connect pages: a browser signed in on the OAuth sign-in pages (their cookie), never a bearer
+  // token; a link, a sign-in state or a callback state it does not hold is refused whoever asks.
+  'GET /connect/upstream/:ticket': {
+    probe: () => ({ path: `/connect/upstream/${MISSING}` }),
+    expect: '400 400 400 400 400 400 400 400 400',
+  },
+  'GET /connect/signed-in': { probe: () => ({ path: '/connect/signed-in?state=x' }), expect: '400 400 400 400 400 400 400 400 400' },
+  'GET /connect/callback': { probe: () => ({ path: '/connect/callback?state=x&code=y' }), expect: '400 400 400 400 400 400 400 400 400' },
   // Each user's own upstream credentials (extension): tools:execute with a user login (no API key sets or reads them).
   'GET /api/v1/upstream-connections': {
     probe: () => ({ path: '/api/v1/upstream-connections' }),

@@ -59,6 +59,12 @@ export const AuditAction = {
   UPSTREAM_CREDENTIAL_USED: 'upstream.credential.used',
   /** The upstream refused a user's own credential (HTTP 401/403): the user must set a new one. */
   UPSTREAM_CREDENTIAL_REJECTED: 'upstream.credential.rejected',
+  /** A user connected their own account at an upstream's authorization server (`auth: user-oauth`); never a token. */
+  UPSTREAM_CREDENTIAL_CONNECTED: 'upstream.credential.connected',
+  /** The gateway refreshed a user's upstream access token (`auth: user-oauth`). */
+  UPSTREAM_CREDENTIAL_REFRESHED: 'upstream.credential.refreshed',
+  /** Refreshing a user's upstream token failed (revoked upstream): the connection is broken until they connect again. */
+  UPSTREAM_CREDENTIAL_REFRESH_FAILED: 'upstream.credential.refresh_failed',
   /** An agent got a federated upstream's prompt (prompts/get). */
   PROMPT_GET: 'prompt.get',
   /** An agent read a federated upstream's resource (resources/read). */

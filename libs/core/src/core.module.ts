@@ -5,6 +5,7 @@ import { Clock } from './clock/clock';
 import { BackgroundJobs } from './jobs/background-jobs';
 import { BearerTokenVerifiers } from './auth/bearer-verifiers';
 import { InteractionSignIns } from './auth/interaction-sign-ins';
+import { BrowserSignIns } from './auth/browser-sign-ins';
 
 /** Configuration and cross-cutting services every other module may inject. */
 @Global()
@@ -13,8 +14,15 @@ export class CoreModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: CoreModule,
-      providers: [{ provide: APP_CONFIG, useValue: config }, Clock, BackgroundJobs, BearerTokenVerifiers, InteractionSignIns],
-      exports: [APP_CONFIG, Clock, BackgroundJobs, BearerTokenVerifiers, InteractionSignIns],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        Clock,
+        BackgroundJobs,
+        BearerTokenVerifiers,
+        InteractionSignIns,
+        BrowserSignIns,
+      ],
+      exports: [APP_CONFIG, Clock, BackgroundJobs, BearerTokenVerifiers, InteractionSignIns, BrowserSignIns],
     };
   }
 }

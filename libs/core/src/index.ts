@@ -52,3 +52,6 @@ export { BearerTokenVerifiers } from './auth/bearer-verifiers';
 export type { BearerTokenVerifier, BearerUse, ExternalBearerIdentity } from './auth/bearer-verifiers';
 export { InteractionSignIns } from './auth/interaction-sign-ins';
 export type { PendingInteractions } from './auth/interaction-sign-ins';
+export { alert, escapeHtml, page, PAGE_CSP } from './http/html-page';
+export { BrowserSignIns, PAGES_CLIENT_ID, PAGES_SIGNED_IN_PATH } from './auth/browser-sign-ins';
+export type { BrowserSignIn } from './auth/browser-sign-ins';

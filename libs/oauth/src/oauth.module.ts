@@ -1,6 +1,15 @@
 import { Inject, Module, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { AuthModule } from '@app/auth';
-import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, BearerTokenVerifiers, Clock, InteractionSignIns } from '@app/core';
+import {
+  APP_CONFIG,
+  AppConfig,
+  BackgroundJob,
+  BackgroundJobs,
+  BearerTokenVerifiers,
+  BrowserSignIns,
+  Clock,
+  InteractionSignIns,
+} from '@app/core';
 import { IdentityModule } from '@app/identity';
 import { SessionsModule } from '@app/sessions';
 import { UsersModule } from '@app/users';
@@ -52,12 +61,15 @@ export class OAuthModule implements OnModuleInit, OnApplicationBootstrap, OnAppl
     private readonly clock: Clock,
     private readonly interactions: InteractionSignIns,
     private readonly pages: InteractionPages,
+    private readonly browserSignIns: BrowserSignIns,
+    private readonly provider: OAuthProvider,
   ) {}
 
   onModuleInit(): void {
     if (!this.config.oauth.enabled) return;
     this.verifiers.register(this.verifier);
     this.interactions.register(this.pages.pending);
+    this.browserSignIns.register(this.provider.browserSignIn());
   }
 
   onApplicationBootstrap(): void {

@@ -15,6 +15,7 @@ import { AuditExportCursors1764940000000 } from './1764940000000-audit-export-cu
 import { OAuth1764950000000 } from './1764950000000-oauth';
 import { IdentityLinks1764965000000 } from './1764965000000-identity-links';
 import { UpstreamCredentials1764975000000 } from './1764975000000-upstream-credentials';
+import { UpstreamOAuthConnections1764985000000 } from './1764985000000-upstream-oauth-connections';
 
 /** Every migration, oldest first. Listed explicitly so build, tests and CLI load the same set. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   OAuth1764950000000,
   IdentityLinks1764965000000,
   UpstreamCredentials1764975000000,
+  UpstreamOAuthConnections1764985000000,
 ];

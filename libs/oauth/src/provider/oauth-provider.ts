@@ -5,7 +5,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { AuditAction, auditEvent, AuditService } from '@app/audit';
-import { APP_CONFIG, AppConfig, Clock } from '@app/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { APP_CONFIG, AppConfig, BrowserSignIn, Clock, PAGES_CLIENT_ID, PAGES_SIGNED_IN_PATH } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import { UsersService } from '@app/users';
 import { OAuthGrantsService } from '../grants/oauth-grants.service';
@@ -59,7 +60,8 @@ type OidcContext = any;
 export class OAuthProvider {
   private readonly logger = new Logger(OAuthProvider.name);
   private building: Promise<OidcProvider> | undefined;
-  private key: Promise<OAuthSigningKey>;
+  /** Read on first use: with OAuth off there may be no key, and nothing must fail for it. */
+  private key: Promise<OAuthSigningKey> | undefined;
   private readonly writes = new OAuthWriteScope();
 
   constructor(
@@ -71,9 +73,7 @@ export class OAuthProvider {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly unitOfWork: UnitOfWork,
-  ) {
-    this.key = signingKeyOf(config.secrets.oauthSigningKey);
-  }
+  ) {}
 
   /** The issuer (OAUTH_ISSUER or the listen address); throws before the server listens. */
   issuerUrl(): string {
@@ -83,6 +83,7 @@ export class OAuthProvider {
   }
 
   signingKey(): Promise<OAuthSigningKey> {
+    this.key ??= signingKeyOf(this.config.secrets.oauthSigningKey);
     return this.key;
   }
 
@@ -95,10 +96,35 @@ export class OAuthProvider {
     return this.building;
   }
 
+  /** BrowserSignIn for the gateway's own pages: the sign-in session cookie of these OAuth pages. */
+  browserSignIn(): BrowserSignIn {
+    return {
+      baseUrl: () => this.issuerUrl().replace(/\/$/, ''),
+      signedInUser: async (request: IncomingMessage, response: ServerResponse) => {
+        const provider = await this.get();
+        const session = await provider.Session.get(provider.createContext(request, response));
+        return typeof session?.accountId === 'string' ? session.accountId : undefined;
+      },
+      signInUrl: (state: string, codeChallenge: string) => {
+        const base = this.issuerUrl().replace(/\/$/, '');
+        const query = new URLSearchParams({
+          client_id: PAGES_CLIENT_ID,
+          redirect_uri: `${base}${PAGES_SIGNED_IN_PATH}`,
+          response_type: 'code',
+          scope: 'openid',
+          state,
+          code_challenge: codeChallenge,
+          code_challenge_method: 'S256',
+        });
+        return `${base}${OAUTH_ROUTES.authorization}?${query.toString()}`;
+      },
+    };
+  }
+
   private async build(): Promise<OidcProvider> {
     const issuer = this.issuerUrl();
     const { Provider, errors } = await import('oidc-provider');
-    const key = await this.key;
+    const key = await this.signingKey();
     const oauth = this.config.oauth;
     const grants = this.grants;
     const users = this.users;
@@ -118,7 +144,18 @@ export class OAuthProvider {
         long: { httpOnly: true, sameSite: 'lax', signed: true },
         short: { httpOnly: true, sameSite: 'lax', signed: true },
       },
-      clients: [],
+      // The gateway's own pages (upstream connect pages) sign browsers in through the sign-in page
+      // as this first-party client; its code is never redeemed (the session cookie is what counts).
+      clients: [
+        {
+          client_id: PAGES_CLIENT_ID,
+          client_name: 'Secure MCP Server',
+          redirect_uris: [`${issuer}${PAGES_SIGNED_IN_PATH}`],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'none',
+        },
+      ],
       clientDefaults: {
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
@@ -183,6 +220,13 @@ export class OAuthProvider {
       // A consent is remembered per user and client (not per browser) while its grant is usable.
       loadExistingGrant: async (ctx: OidcContext) => {
         const accountId: string | undefined = ctx.oidc.session?.accountId;
+        if (accountId && ctx.oidc.client.clientId === PAGES_CLIENT_ID) {
+          // The gateway's own pages need no consent to the gateway: only the sign-in (openid) is granted.
+          const grant = new ctx.oidc.provider.Grant({ accountId, clientId: PAGES_CLIENT_ID });
+          grant.addOIDCScope('openid');
+          await grant.save();
+          return grant;
+        }
         const grantId =
           ctx.oidc.result?.consent?.grantId ?? (accountId ? await grants.remembered(accountId, ctx.oidc.client.clientId) : undefined);
         if (!grantId) return undefined;

@@ -5,14 +5,16 @@
  * - `user-secret`: each user's own personal token (stored write-only through the REST API,
  *   encrypted at rest), sent in `header` with `prefix` on a connection of that user's own. The
  *   gateway's `headers` are never sent on those connections.
- * - `user-oauth`, `token-exchange`: declared by the design (issue 17), not available yet: a file
- *   naming them is refused at start, so nobody believes an upstream is per-user when it is not.
+ * - `user-oauth`: each user connects their own account at the upstream's authorization server
+ *   once, through the gateway's connect page (authorization code + PKCE + `resource`); the gateway
+ *   is the upstream's OAuth client, stores the user's tokens encrypted and refreshes them.
+ * - `token-exchange`: the caller's identity exchanged at the enterprise IdP (RFC 8693).
  *
  * The catalogue connection (tools/list, health pings) of a per-user upstream still uses
  * `headers`: a listing credential of the gateway's, or none when the upstream lists anonymously.
  * Tool calls never go over it.
  */
-export type UpstreamAuth = GatewayAuth | UserSecretAuth | TokenExchangeAuth;
+export type UpstreamAuth = GatewayAuth | UserSecretAuth | TokenExchangeAuth | UserOAuthAuth;
 
 export interface GatewayAuth {
   mode: 'gateway';
@@ -54,6 +56,25 @@ export interface TokenExchangeAuth extends PerUserConnections {
   subjectIssuer: string;
 }
 
+/**
+ * The gateway as each user's OAuth client of the upstream. The authorization server is found
+ * through the upstream's RFC 9728 protected-resource metadata (or given as `issuer`), its
+ * endpoints through RFC 8414 / OpenID discovery. The gateway identifies itself with a client id
+ * registered at that server (and its secret, from the environment, for a confidential client).
+ */
+export interface UserOAuthAuth extends PerUserConnections {
+  mode: 'user-oauth';
+  clientId: string;
+  /** Resolved from the environment: never log. Absent: a public client (PKCE only). */
+  clientSecret: string | undefined;
+  /** The authorization server's issuer, when the upstream publishes no protected-resource metadata. */
+  issuer: string | undefined;
+  /** Scopes asked for (space-separated); `offline_access` is added so a refresh token is issued. */
+  scope: string | undefined;
+  /** The RFC 8707 resource the tokens are bound to; the upstream's URL unless given. */
+  resource: string | undefined;
+}
+
 export type UpstreamAuthMode = 'gateway' | 'user-secret' | 'user-oauth' | 'token-exchange';
 
 export const USER_AUTH_DEFAULTS = { header: 'Authorization', prefix: 'Bearer ', idleMs: 300_000, maxConnections: 256 } as const;
@@ -64,14 +85,12 @@ const AUTH_KEYS = ['mode', 'header', 'prefix', 'idleMs', 'maxConnections'];
 const MODE_KEYS: Record<string, string[]> = {
   'user-secret': ['connectUrl'],
   'token-exchange': ['tokenEndpoint', 'clientId', 'clientSecret', 'audience', 'resource', 'scope', 'subjectIssuer'],
-};
-const NOT_YET: Record<string, string> = {
-  'user-oauth': "the gateway as each user's OAuth client of the upstream",
+  'user-oauth': ['clientId', 'clientSecret', 'issuer', 'scope', 'resource'],
 };
 const UPSTREAM_SECRET_PATTERN = /^UPSTREAM_[A-Z0-9_]+$/;
 
 /** Whether calls to the upstream carry each user's own credential (so they need a connection of that user's). */
-export function isPerUser(auth: UpstreamAuth): auth is UserSecretAuth | TokenExchangeAuth {
+export function isPerUser(auth: UpstreamAuth): auth is UserSecretAuth | TokenExchangeAuth | UserOAuthAuth {
   return auth.mode !== 'gateway';
 }
 
@@ -92,12 +111,8 @@ export function parseUpstreamAuth(
     return { mode: 'gateway' };
   }
   const mode = entry.mode;
-  if (typeof mode === 'string' && NOT_YET[mode]) {
-    report(`auth.mode "${mode}" (${NOT_YET[mode]}) is not available in this version yet; use "gateway", "user-secret" or "token-exchange"`);
-    return { mode: 'gateway' };
-  }
-  if (mode !== 'gateway' && mode !== 'user-secret' && mode !== 'token-exchange') {
-    report('auth.mode must be one of gateway, user-secret, token-exchange (user-oauth is not available yet)');
+  if (mode !== 'gateway' && mode !== 'user-secret' && mode !== 'token-exchange' && mode !== 'user-oauth') {
+    report('auth.mode must be one of gateway, user-secret, user-oauth, token-exchange');
     return { mode: 'gateway' };
   }
   for (const key of Object.keys(entry)) {
@@ -123,6 +138,20 @@ export function parseUpstreamAuth(
         ? undefined
         : httpUrl(entry.connectUrl, 'connectUrl', report, 'the page where users set their secret for this upstream');
     return { mode, ...connections, connectUrl };
+  }
+  if (mode === 'user-oauth') {
+    const clientId = requiredString(entry.clientId, 'clientId', report);
+    const clientSecret = entry.clientSecret === undefined ? undefined : fromEnv(entry.clientSecret, secrets, report);
+    // Kept as written: an issuer identifier is compared exactly (RFC 8414 §3.3), a trailing "/" included.
+    const issuer =
+      entry.issuer === undefined ||
+      httpUrl(entry.issuer, 'issuer', report, "the upstream's authorization server (its issuer)") === undefined
+        ? undefined
+        : String(entry.issuer);
+    const scope = entry.scope === undefined ? undefined : requiredString(entry.scope, 'scope', report);
+    const resource =
+      entry.resource === undefined ? undefined : httpUrl(entry.resource, 'resource', report, 'the upstream as an RFC 8707 resource');
+    return { mode, ...connections, clientId, clientSecret, issuer, scope, resource };
   }
   const tokenEndpoint = httpUrl(entry.tokenEndpoint, 'tokenEndpoint', report, "the IdP's token endpoint (RFC 8693 token exchange)") ?? '';
   const clientId = requiredString(entry.clientId, 'clientId', report);

@@ -210,12 +210,42 @@ describe('auth: whose credential a call carries', () => {
     ]);
   });
 
+  it("user-oauth: the client registered at the upstream's authorization server, its secret from the environment only", () => {
+    const oauth = { mode: 'user-oauth', clientId: 'gateway', clientSecret: { fromEnv: 'UPSTREAM_GH' }, scope: 'repo' };
+    expect(parse([{ ...remote, auth: oauth }])[0].auth).toEqual({
+      mode: 'user-oauth',
+      header: 'Authorization',
+      prefix: 'Bearer ',
+      idleMs: 300_000,
+      maxConnections: 256,
+      clientId: 'gateway',
+      clientSecret: 'gh-token',
+      issuer: undefined,
+      scope: 'repo',
+      resource: undefined,
+    });
+    expect(
+      parse([{ ...remote, auth: { mode: 'user-oauth', clientId: 'public', issuer: 'https://as.example.com' } }])[0].auth,
+    ).toMatchObject({
+      clientId: 'public',
+      clientSecret: undefined,
+      issuer: 'https://as.example.com',
+    });
+  });
+
   it('refuses what it cannot honour, each problem named', () => {
     expect(problemsOf([{ ...remote, auth: 'user-oauth' }])).toEqual([
-      'upstreams[0] "remote": auth.mode "user-oauth" (the gateway as each user\'s OAuth client of the upstream) is not available in this version yet; use "gateway", "user-secret" or "token-exchange"',
+      'upstreams[0] "remote": auth.clientId is required: a non-empty string on one line',
+    ]);
+    expect(
+      problemsOf([{ ...remote, auth: { mode: 'user-oauth', clientId: 'gw', clientSecret: 'inline', issuer: 'x', audience: 'a' } }]),
+    ).toEqual([
+      'upstreams[0] "remote": auth: unknown key "audience" for mode user-oauth',
+      'upstreams[0] "remote": auth.clientSecret must be { "fromEnv": "UPSTREAM_..." } (secrets are never written in this file)',
+      'upstreams[0] "remote": auth.issuer must be an http(s) URL without credentials: the upstream\'s authorization server (its issuer)',
     ]);
     expect(problemsOf([{ ...remote, auth: 'everyone' }])).toEqual([
-      'upstreams[0] "remote": auth.mode must be one of gateway, user-secret, token-exchange (user-oauth is not available yet)',
+      'upstreams[0] "remote": auth.mode must be one of gateway, user-secret, user-oauth, token-exchange',
     ]);
     expect(problemsOf([{ ...stdio, auth: 'user-secret' }])).toEqual([
       'upstreams[0] "local": auth.mode user-secret needs transport "http" (a stdio upstream is one process shared by every user)',

@@ -24,7 +24,7 @@ import { CALL_MARK } from './call-streams';
 import { createUpstreamTransport } from './upstream-transport';
 import { isPerUser } from './upstream-auth';
 import { credentialRejected, credentialRequired, refusedStatus } from './credentials/credential-errors';
-import type { UpstreamCredentialService } from './credentials/upstream-credential.service';
+import type { UpstreamCredentialService, UsableCredential } from './credentials/upstream-credential.service';
 import { UserLink, UserLinkPool, UserLinksFullError } from './credentials/user-links';
 
 export type UpstreamState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -67,7 +67,8 @@ export interface UpstreamProviderDeps {
   /** The largest upstream result passed on, in bytes of JSON (MCP_UPSTREAM_RESULT_MAX_BYTES); larger ones fail the call. */
   maxResultBytes?: number;
   /** Each user's own credentials (upstreams with a per-user `auth`); without it such calls find none. */
-  credentials?: Pick<UpstreamCredentialService, 'forCall' | 'rejected'>;
+  credentials?: Pick<UpstreamCredentialService, 'forCall' | 'rejected'> &
+    Partial<Pick<UpstreamCredentialService, 'connectUrlFor' | 'renew'>>;
 }
 
 /** MCP_UPSTREAM_RESULT_MAX_BYTES's default. */
@@ -418,21 +419,35 @@ export class UpstreamToolProvider implements ToolProvider {
   private async userLink(ctx: ToolCallContext): Promise<UserLink> {
     const auth = this.config.auth;
     if (!this.userLinks || !isPerUser(auth)) throw new Error('not a per-user upstream');
-    const credential = await this.deps.credentials?.forCall(ctx.userId, this.config.name);
-    if (!credential) throw credentialRequired(this.config.name, auth, ctx.relay);
-    try {
-      return await this.userLinks.acquire(ctx.userId, credential);
-    } catch (error) {
-      if (error instanceof UserLinksFullError) {
-        throw new ToolError(ToolErrorCode.BUSY, `Upstream ${this.config.name}: ${error.message}; try again shortly`);
+    const found = await this.deps.credentials?.forCall(ctx.userId, this.config.name);
+    const required = async () =>
+      credentialRequired(this.config.name, auth, ctx.relay, await this.deps.credentials?.connectUrlFor?.(ctx.userId, this.config.name));
+    if (!found) throw await required();
+    let credential: UsableCredential = found;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.userLinks.acquire(ctx.userId, credential);
+      } catch (error) {
+        if (error instanceof UserLinksFullError) {
+          throw new ToolError(ToolErrorCode.BUSY, `Upstream ${this.config.name}: ${error.message}; try again shortly`);
+        }
+        const status = refusedStatus(error);
+        if (status === 401 && attempt === 0 && auth.mode === 'user-oauth') {
+          // user-oauth: a token refused before its stated expiry is refreshed once (shared by every call), then tried again.
+          const renewed: UsableCredential | undefined = await this.deps.credentials?.renew?.(ctx.userId, this.config.name, credential);
+          if (renewed) {
+            credential = renewed;
+            continue;
+          }
+          if (!(await this.deps.credentials?.forCall(ctx.userId, this.config.name))) throw await required();
+        }
+        if (status) {
+          await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
+          throw credentialRejected(this.config.name, status, this.config.auth.mode);
+        }
+        this.logger.warn({ ...ctx.correlation, err: error, upstream: this.config.name }, 'Opening a per-user upstream connection failed');
+        throw this.unavailable(readFailure(error).summary);
       }
-      const status = refusedStatus(error);
-      if (status) {
-        await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);
-        throw credentialRejected(this.config.name, status, this.config.auth.mode);
-      }
-      this.logger.warn({ ...ctx.correlation, err: error, upstream: this.config.name }, 'Opening a per-user upstream connection failed');
-      throw this.unavailable(readFailure(error).summary);
     }
   }
 

@@ -1,10 +1,14 @@
 import { Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '@app/core';
+import { APP_CONFIG, AppConfig, ConfigValidationError } from '@app/core';
 import { HealthModule } from '@app/health';
 import { ToolsModule } from '../tools.module';
 import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
 import { CredentialCipher } from './credentials/credential-cipher';
+import { OAuthFlowStore } from './credentials/oauth-flow-store';
+import { UpstreamConnectPages } from './credentials/upstream-connect.pages';
+import { UpstreamOAuthClient } from './credentials/upstream-oauth-client';
+import { OAUTH_UPSTREAMS, UpstreamOAuthService } from './credentials/upstream-oauth.service';
 import { TokenExchanger } from './credentials/token-exchanger';
 import { UpstreamCredentialRepository } from './credentials/upstream-credential.repository';
 import { CREDENTIAL_UPSTREAMS, UpstreamCredentialService } from './credentials/upstream-credential.service';
@@ -15,7 +19,7 @@ import { UpstreamApprovalController } from './http/upstream-approval.controller'
 import { UpstreamApprovalService } from './upstream-approval.service';
 import { upstreamFeatureRequestsCounter } from './upstream-feature-metrics';
 import { UpstreamFeatureService } from './upstream-features.service';
-import { loadUpstreamsFile } from './upstream-config';
+import { loadUpstreamsFile, UpstreamConfig } from './upstream-config';
 import { UpstreamPinRepository } from './upstream-pin.repository';
 import { UpstreamMetrics } from './upstream-metrics';
 import { UpstreamPinStore } from './upstream-pin.store';
@@ -39,13 +43,19 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     {
       provide: UPSTREAM_CONFIGS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => loadUpstreamsFile(config.upstreams.file, config.secrets.upstreamSecrets),
+      useFactory: (config: AppConfig) =>
+        checkedAgainstApp(loadUpstreamsFile(config.upstreams.file, config.secrets.upstreamSecrets), config),
     },
     UpstreamPinRepository,
     UpstreamPinStore,
     { provide: CREDENTIAL_UPSTREAMS, useExisting: UPSTREAM_CONFIGS },
     CredentialCipher,
     TokenExchanger,
+    { provide: OAUTH_UPSTREAMS, useExisting: UPSTREAM_CONFIGS },
+    UpstreamOAuthClient,
+    OAuthFlowStore,
+    UpstreamOAuthService,
+    UpstreamConnectPages,
     UpstreamCredentialRepository,
     UpstreamCredentialService,
     CatalogSync,
@@ -59,3 +69,18 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
   exports: [UpstreamRegistry, UpstreamFeatureService],
 })
 export class UpstreamsModule {}
+
+/**
+ * What the upstreams need of the rest of the configuration: `user-oauth` connects accounts in the
+ * user's browser, signed in through the OAuth sign-in pages, so the authorization server must be on.
+ */
+function checkedAgainstApp(upstreams: UpstreamConfig[], config: AppConfig): UpstreamConfig[] {
+  const problems = upstreams
+    .filter((upstream) => upstream.auth.mode === 'user-oauth' && !config.oauth.enabled)
+    .map(
+      (upstream) =>
+        `MCP_UPSTREAMS_FILE: upstream "${upstream.name}": auth.mode user-oauth needs the OAuth sign-in pages (OAUTH_ENABLED=true with OAUTH_ISSUER, the gateway's public origin), where users' browsers sign in to connect their accounts`,
+    );
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return upstreams;
+}

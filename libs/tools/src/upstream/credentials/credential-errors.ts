@@ -22,13 +22,18 @@ export function connectRoute(upstream: string): string {
 
 /**
  * The caller has no usable credential. An agent that declared URL-mode elicitation gets the
- * spec's URLElicitationRequiredError pointing at the upstream's connect page (when configured);
- * every other caller gets UPSTREAM_CREDENTIAL_REQUIRED naming the page and the REST route.
+ * spec's URLElicitationRequiredError pointing at the connect page (user-oauth: the gateway's own
+ * one-time connect link; user-secret: the configured page); every other caller gets
+ * UPSTREAM_CREDENTIAL_REQUIRED naming the page (and, for user-secret, the REST route).
  */
-export function credentialRequired(upstream: string, auth: UpstreamAuth, relay: ClientRequestRelay | undefined): ToolError {
-  const connectUrl = 'connectUrl' in auth ? auth.connectUrl : undefined;
-  const where = connectUrl ? `at ${connectUrl} or with ${connectRoute(upstream)}` : `with ${connectRoute(upstream)}`;
-  const message = `Upstream ${upstream} acts with your own credential and you have none stored: set it ${where}, then try again`;
+export function credentialRequired(upstream: string, auth: UpstreamAuth, relay: ClientRequestRelay | undefined, given?: string): ToolError {
+  const connectUrl = given ?? (auth.mode === 'user-secret' ? auth.connectUrl : undefined);
+  const oauth = auth.mode === 'user-oauth';
+  const message = oauth
+    ? connectUrl
+      ? `Upstream ${upstream} acts with your own account there and you have not connected it: open ${connectUrl} in a browser signed in to this gateway, then try again`
+      : `Upstream ${upstream} acts with your own account there and you have not connected it; the connect page is not available (the gateway's OAuth sign-in is off)`
+    : `Upstream ${upstream} acts with your own credential and you have none stored: set it ${connectUrl ? `at ${connectUrl} or with ${connectRoute(upstream)}` : `with ${connectRoute(upstream)}`}, then try again`;
   const elicitation = relay?.capabilities.elicitation as Record<string, unknown> | undefined;
   if (!connectUrl || !elicitation || elicitation.url === undefined) {
     return new ToolError(CredentialErrorCode.UPSTREAM_CREDENTIAL_REQUIRED, message);
@@ -42,7 +47,9 @@ export function credentialRequired(upstream: string, auth: UpstreamAuth, relay: 
           mode: 'url',
           elicitationId: randomUUID(),
           url: connectUrl,
-          message: `Connect your account to ${upstream}: store your personal token for it at the gateway.`,
+          message: oauth
+            ? `Connect your ${upstream} account: sign in there and allow the gateway to act for you.`
+            : `Connect your account to ${upstream}: store your personal token for it at the gateway.`,
         },
       ],
     },
@@ -54,7 +61,9 @@ export function credentialRejected(upstream: string, status: number | undefined,
   const message =
     mode === 'token-exchange'
       ? `Upstream ${upstream} refused the token the identity provider issued for you${http}: try again; ask an administrator if this persists`
-      : `Upstream ${upstream} refused your credential${http}: replace it with ${connectRoute(upstream)}, then try again`;
+      : mode === 'user-oauth'
+        ? `Upstream ${upstream} refused the token of your connection${http}: disconnect it with DELETE /api/v1/upstream-connections/${upstream} and connect again`
+        : `Upstream ${upstream} refused your credential${http}: replace it with ${connectRoute(upstream)}, then try again`;
   return new ToolError(CredentialErrorCode.UPSTREAM_CREDENTIAL_REJECTED, message);
 }
 

@@ -38,7 +38,8 @@ interface Cached {
 @Injectable()
 export class TokenExchanger {
   private readonly logger = new Logger(TokenExchanger.name);
-  private readonly signingKey: KeyObject;
+  /** Absent while OAuth is off without a key: the server must still start (no token-exchange upstream can be called then). */
+  private readonly signingKey: KeyObject | undefined;
   private readonly alg: 'ES256' | 'RS256';
   private readonly cache = new Map<string, Cached>();
   private readonly pending = new Map<string, Promise<Cached>>();
@@ -48,8 +49,8 @@ export class TokenExchanger {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly clock: Clock,
   ) {
-    this.signingKey = createPrivateKey(config.secrets.oauthSigningKey);
-    this.alg = this.signingKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
+    this.signingKey = config.secrets.oauthSigningKey ? createPrivateKey(config.secrets.oauthSigningKey) : undefined;
+    this.alg = this.signingKey?.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
   }
 
   /** The caller's token for the upstream, and whether it was exchanged for this call (not from the cache). */
@@ -78,6 +79,12 @@ export class TokenExchanger {
   }
 
   private async exchange(user: { id: string; email: string }, upstream: string, auth: TokenExchangeAuth): Promise<Cached> {
+    if (!this.signingKey) {
+      throw new ToolError(
+        UPSTREAM_TOKEN_EXCHANGE_FAILED,
+        `The gateway has no signing key for token exchange with upstream ${upstream} (set OAUTH_SIGNING_KEY); ask an administrator`,
+      );
+    }
     const nowS = Math.floor(this.clock.nowMs() / 1000);
     const subjectToken = await new SignJWT({ email: user.email })
       .setProtectedHeader({ alg: this.alg, typ: 'JWT' })

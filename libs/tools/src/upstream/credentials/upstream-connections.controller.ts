@@ -36,7 +36,9 @@ export class UpstreamConnectionsController {
   @Get()
   @ApiOperation({
     summary: 'Your connections to upstreams that act with your own credential (extension)',
-    description: 'Every upstream declared `auth: user-secret`, and whether you have a credential stored for it. Never the secret.',
+    description:
+      'Every upstream declared `auth: user-secret` or `auth: user-oauth`, and whether you have a usable credential for it. Never the secret or a token. ' +
+      'A user-oauth connection is made in the browser through the link a tool call answers with (URL elicitation or UPSTREAM_CREDENTIAL_REQUIRED).',
   })
   @ApiOkResponse({ type: UpstreamConnectionListDto })
   async list(@CurrentPrincipal() principal: Principal): Promise<UpstreamConnectionListDto> {
@@ -67,7 +69,9 @@ export class UpstreamConnectionsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Disconnect from an upstream: delete your stored token (extension)',
-    description: 'Your next call to its tools fails with UPSTREAM_CREDENTIAL_REQUIRED. Audited as upstream.credential.deleted.',
+    description:
+      'Deletes your personal token (user-secret) or your connection and its tokens (user-oauth). Your next call to its tools fails with ' +
+      'UPSTREAM_CREDENTIAL_REQUIRED. Audited as upstream.credential.deleted.',
   })
   @ApiOkResponse({ description: 'The connection, now without a credential', type: UpstreamConnectionDto })
   @ApiNotFoundResponse({ description: 'No such upstream, or no credential of yours for it', type: ErrorResponseDto })

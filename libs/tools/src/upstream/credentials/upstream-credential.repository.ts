@@ -3,7 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { returnedRows } from '@app/database';
 
-export type CredentialMode = 'user-secret';
+export type CredentialMode = 'user-secret' | 'user-oauth';
+/** `broken`: the upstream's authorization server refused the refresh token; the user must connect again. */
+export type CredentialStatus = 'active' | 'broken';
 
 /** A user's connection to an upstream, as users and admins see it: never the secret. */
 export interface UpstreamConnection {
@@ -15,6 +17,9 @@ export interface UpstreamConnection {
   createdAt: Date;
   updatedAt: Date;
   lastUsedAt: Date | null;
+  /** When the stored access token expires (user-oauth), if the authorization server said. */
+  expiresAt: Date | null;
+  status: CredentialStatus;
 }
 
 /** A connection with its sealed secret: only the credential store reads these. */
@@ -32,9 +37,11 @@ interface CredentialRow {
   created_at: Date;
   updated_at: Date;
   last_used_at: Date | null;
+  expires_at: Date | null;
+  status: CredentialStatus;
 }
 
-/** Every column of `upstream_credentials`, in table order (migration 1764975000000). */
+/** Every column of `upstream_credentials`, in table order (migrations 1764975000000, 1764985000000). */
 export const UPSTREAM_CREDENTIALS_TABLE_COLUMNS: ReadonlyArray<keyof CredentialRow> = [
   'id',
   'user_id',
@@ -45,9 +52,11 @@ export const UPSTREAM_CREDENTIALS_TABLE_COLUMNS: ReadonlyArray<keyof CredentialR
   'created_at',
   'updated_at',
   'last_used_at',
+  'expires_at',
+  'status',
 ];
 
-const VIEW_COLUMNS = 'c.id, c.user_id, c.upstream, c.mode, c.version, c.created_at, c.updated_at, c.last_used_at';
+const VIEW_COLUMNS = 'c.id, c.user_id, c.upstream, c.mode, c.version, c.created_at, c.updated_at, c.last_used_at, c.expires_at, c.status';
 const SEALED_COLUMNS = `${VIEW_COLUMNS}, c.secret_ciphertext`;
 
 function connectionOf(row: Omit<CredentialRow, 'secret_ciphertext'>): UpstreamConnection {
@@ -60,6 +69,8 @@ function connectionOf(row: Omit<CredentialRow, 'secret_ciphertext'>): UpstreamCo
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     lastUsedAt: row.last_used_at === null ? null : new Date(row.last_used_at),
+    expiresAt: row.expires_at === null || row.expires_at === undefined ? null : new Date(row.expires_at),
+    status: row.status ?? 'active',
   };
 }
 
@@ -75,15 +86,24 @@ export class UpstreamCredentialRepository {
   /** Stores (or replaces, bumping `version`) the user's secret for the upstream. */
   async upsert(
     tx: EntityManager,
-    input: { id: string; userId: string; upstream: string; mode: CredentialMode; secretCiphertext: string; now: Date },
+    input: {
+      id: string;
+      userId: string;
+      upstream: string;
+      mode: CredentialMode;
+      secretCiphertext: string;
+      now: Date;
+      expiresAt?: Date | null;
+    },
   ): Promise<{ connection: UpstreamConnection; replaced: boolean }> {
     const [row]: Array<CredentialRow & { replaced: boolean }> = await tx.query(
-      `INSERT INTO upstream_credentials AS c (id, user_id, upstream, mode, secret_ciphertext, version, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 1, $6, $6)
+      `INSERT INTO upstream_credentials AS c (id, user_id, upstream, mode, secret_ciphertext, version, created_at, updated_at, expires_at, status)
+       VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7, 'active')
        ON CONFLICT (user_id, upstream) DO UPDATE
-         SET mode = EXCLUDED.mode, secret_ciphertext = EXCLUDED.secret_ciphertext, version = c.version + 1, updated_at = EXCLUDED.updated_at
+         SET mode = EXCLUDED.mode, secret_ciphertext = EXCLUDED.secret_ciphertext, version = c.version + 1, updated_at = EXCLUDED.updated_at,
+             expires_at = EXCLUDED.expires_at, status = 'active'
        RETURNING ${VIEW_COLUMNS}, (c.version > 1) AS replaced`,
-      [input.id, input.userId, input.upstream, input.mode, input.secretCiphertext, input.now],
+      [input.id, input.userId, input.upstream, input.mode, input.secretCiphertext, input.now, input.expiresAt ?? null],
     );
     return { connection: connectionOf(row), replaced: row.replaced };
   }
@@ -151,5 +171,41 @@ export class UpstreamCredentialRepository {
       version,
       secretCiphertext,
     ]);
+  }
+
+  /**
+   * Replaces the tokens after a refresh, only when the stored value is still the one refreshed
+   * (`version`): the new connection, or undefined when it changed meanwhile (another refresh, a
+   * new connect, a disconnect).
+   */
+  async refreshed(
+    tx: EntityManager,
+    input: { id: string; version: number; secretCiphertext: string; expiresAt: Date | null; now: Date },
+  ): Promise<UpstreamConnection | undefined> {
+    const rows = returnedRows<CredentialRow>(
+      await tx.query(
+        `UPDATE upstream_credentials c SET secret_ciphertext = $3, expires_at = $4, updated_at = $5, version = c.version + 1
+         WHERE c.id = $1 AND c.version = $2 AND c.status = 'active' RETURNING ${VIEW_COLUMNS}`,
+        [input.id, input.version, input.secretCiphertext, input.expiresAt, input.now],
+      ),
+    );
+    return rows[0] ? connectionOf(rows[0]) : undefined;
+  }
+
+  /** The authorization server refused the refresh token: the connection stays listed, broken, until the user connects again. */
+  async markBroken(tx: EntityManager, id: string, version: number, now: Date): Promise<boolean> {
+    const rows = returnedRows<CredentialRow>(
+      await tx.query(
+        `UPDATE upstream_credentials c SET status = 'broken', version = c.version + 1, updated_at = $3
+         WHERE c.id = $1 AND c.version = $2 RETURNING ${VIEW_COLUMNS}`,
+        [id, version, now],
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  /** Forces the next use to refresh first (the upstream refused the access token before its stated expiry). */
+  async expire(id: string, version: number, now: Date): Promise<void> {
+    await this.dataSource.query(`UPDATE upstream_credentials SET expires_at = $3 WHERE id = $1 AND version = $2`, [id, version, now]);
   }
 }

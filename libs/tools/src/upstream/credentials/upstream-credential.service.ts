@@ -2,10 +2,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditAction, AuditService } from '@app/audit';
 import { Actor, AppException, Clock, newId, Principal } from '@app/core';
 import { UnitOfWork } from '@app/database';
+import type { EntityManager } from 'typeorm';
 import type { UpstreamConfig } from '../upstream-config';
 import { CredentialCipher } from './credential-cipher';
 import { TokenExchanger } from './token-exchanger';
 import { UpstreamConnection, UpstreamCredentialRepository } from './upstream-credential.repository';
+import { UpstreamOAuthService } from './upstream-oauth.service';
 
 /** The upstream configs, by the token the registry provides them under (kept here to avoid an import cycle). */
 export const CREDENTIAL_UPSTREAMS = Symbol('CREDENTIAL_UPSTREAMS');
@@ -44,6 +46,8 @@ export class UpstreamCredentialService {
   private readonly logger = new Logger(UpstreamCredentialService.name);
   /** Upstreams that take a secret users store themselves. */
   private readonly perUser: Map<string, UpstreamConfig>;
+  /** Upstreams users connect to (user-secret and user-oauth): listed, and disconnected, through the same routes. */
+  private readonly connectable: Map<string, UpstreamConfig>;
   /** Upstreams whose tokens the gateway gets by token exchange. */
   private readonly exchanged: Map<string, UpstreamConfig>;
 
@@ -55,8 +59,14 @@ export class UpstreamCredentialService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly exchanger: TokenExchanger,
+    private readonly oauth: UpstreamOAuthService,
   ) {
     this.perUser = new Map(configs.filter((config) => config.auth.mode === 'user-secret').map((config) => [config.name, config]));
+    this.connectable = new Map(
+      configs
+        .filter((config) => config.auth.mode === 'user-secret' || config.auth.mode === 'user-oauth')
+        .map((config) => [config.name, config]),
+    );
     this.exchanged = new Map(configs.filter((config) => config.auth.mode === 'token-exchange').map((config) => [config.name, config]));
   }
 
@@ -97,7 +107,8 @@ export class UpstreamCredentialService {
   }
 
   async remove(owner: Principal, upstream: string, client: Actor): Promise<ConnectionView> {
-    const config = this.perUserUpstream(upstream);
+    const config = this.connectable.get(upstream);
+    if (!config) throw AppException.notFound(`No upstream named ${upstream} takes a credential of your own`);
     await this.unitOfWork.run(async (tx) => {
       const deleted = await this.repository.delete(tx, owner.userId, upstream);
       if (!deleted) throw AppException.notFound(`You have no credential stored for upstream ${upstream}`);
@@ -118,7 +129,9 @@ export class UpstreamCredentialService {
   /** Every upstream that takes the caller's own credential, connected or not. */
   async list(owner: Principal): Promise<ConnectionView[]> {
     const stored = new Map((await this.repository.listByUser(owner.userId)).map((connection) => [connection.upstream, connection]));
-    return [...this.perUser.values()].sort((a, b) => a.name.localeCompare(b.name)).map((config) => viewOf(config, stored.get(config.name)));
+    return [...this.connectable.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((config) => viewOf(config, stored.get(config.name)));
   }
 
   /** Who is connected to what (admins); never a secret. */
@@ -134,6 +147,7 @@ export class UpstreamCredentialService {
   async forCall(userId: string, upstream: string): Promise<UsableCredential | undefined> {
     const exchanged = this.exchanged.get(upstream);
     if (exchanged) return this.exchangedForCall(userId, exchanged);
+    if (this.oauth.handles(upstream)) return this.oauthForCall(userId, upstream);
     const row = await this.repository.findUsable(userId, upstream);
     if (!row) return undefined;
     let opened;
@@ -146,19 +160,57 @@ export class UpstreamCredentialService {
     }
     await this.unitOfWork.run(async (tx) => {
       if (opened.stale) await this.repository.reseal(tx, row.id, row.version, this.cipher.seal(opened.plaintext, userId, upstream));
-      await this.repository.touch(tx, row.id, this.clock.now());
-      await this.audit.record(tx, {
-        action: AuditAction.UPSTREAM_CREDENTIAL_USED,
-        userId,
-        resource: `upstream:${upstream}`,
-        result: 'success',
-        severity: 'info',
-        ipAddress: null,
-        userAgent: null,
-        details: { upstream, mode: row.mode, version: row.version, resealed: opened.stale },
-      });
+      await this.recordUse(tx, userId, upstream, row.id, { mode: row.mode, version: row.version, resealed: opened.stale });
     });
     return { id: row.id, version: row.version, secret: opened.plaintext };
+  }
+
+  /** A stored credential goes on a call: `lastUsedAt` and the audit record, in the caller's transaction. */
+  private async recordUse(
+    tx: EntityManager,
+    userId: string,
+    upstream: string,
+    id: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.repository.touch(tx, id, this.clock.now());
+    await this.audit.record(tx, {
+      action: AuditAction.UPSTREAM_CREDENTIAL_USED,
+      userId,
+      resource: `upstream:${upstream}`,
+      result: 'success',
+      severity: 'info',
+      ipAddress: null,
+      userAgent: null,
+      details: { upstream, ...details },
+    });
+  }
+
+  /** user-oauth: the user's access token (refreshed when due); the use is audited with `lastUsedAt`. */
+  private async oauthForCall(userId: string, upstream: string): Promise<UsableCredential | undefined> {
+    const found = await this.oauth.forCall(userId, upstream);
+    if (!found) return undefined;
+    const { credential, resealed } = found;
+    await this.unitOfWork.run((tx) =>
+      this.recordUse(tx, userId, upstream, credential.id, { mode: 'user-oauth', version: credential.version, resealed }),
+    );
+    return credential;
+  }
+
+  /**
+   * Where a user without a usable credential is sent: for user-oauth a fresh one-time connect
+   * link of the gateway's; for user-secret the configured page (or none).
+   */
+  async connectUrlFor(userId: string, upstream: string): Promise<string | undefined> {
+    if (this.oauth.handles(upstream)) return this.oauth.connectUrl(userId, upstream);
+    const auth = this.perUser.get(upstream)?.auth;
+    return auth && 'connectUrl' in auth ? auth.connectUrl : undefined;
+  }
+
+  /** The upstream answered 401 to `credential`: for user-oauth, the token refreshed once (shared); undefined otherwise. */
+  async renew(userId: string, upstream: string, credential: UsableCredential): Promise<UsableCredential | undefined> {
+    if (!this.oauth.handles(upstream)) return undefined;
+    return this.oauth.renewRefused(userId, upstream, credential);
   }
 
   /** Token exchange: an active user's token for the upstream (cached until it nearly expires); the use is audited. */
@@ -209,7 +261,7 @@ function viewOf(config: UpstreamConfig, connection: UpstreamConnection | undefin
   return {
     upstream: config.name,
     mode: config.auth.mode,
-    connected: connection !== undefined,
+    connected: connection !== undefined && connection.status === 'active',
     connectUrl: 'connectUrl' in config.auth ? (config.auth.connectUrl ?? null) : null,
     createdAt: connection?.createdAt ?? null,
     updatedAt: connection?.updatedAt ?? null,

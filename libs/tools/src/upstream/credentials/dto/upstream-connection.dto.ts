@@ -23,8 +23,11 @@ export class StoreUpstreamSecretDto {
 @ApiSchema({ name: 'UpstreamConnection' })
 export class UpstreamConnectionDto {
   @ApiProperty({ example: 'github' }) upstream: string;
-  @ApiProperty({ enum: ['user-secret'], description: 'How the upstream takes your credential' }) mode: string;
-  @ApiProperty({ description: 'Whether you have a credential stored for it' }) connected: boolean;
+  @ApiProperty({ enum: ['user-secret', 'user-oauth'], description: 'How the upstream takes your credential' }) mode: string;
+  @ApiProperty({
+    description: 'Whether you have a usable credential stored for it (user-oauth: false once the upstream revoked it; connect again)',
+  })
+  connected: boolean;
   @ApiProperty({ type: 'string', nullable: true, description: 'Where to set it, when the operator configured a page' })
   connectUrl: string | null;
   @ApiProperty({ type: 'string', format: 'date-time', nullable: true }) createdAt: string | null;
@@ -58,7 +61,7 @@ export class AdminUpstreamConnectionDto {
   @ApiProperty() email: string;
   @ApiProperty({ enum: ['active', 'suspended', 'deleted'], description: "Only an active user's credential is ever used" })
   userStatus: string;
-  @ApiProperty({ enum: ['user-secret'] }) mode: string;
+  @ApiProperty({ enum: ['user-secret', 'user-oauth'] }) mode: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
   @ApiProperty({ type: 'string', format: 'date-time', nullable: true }) lastUsedAt: string | null;
