@@ -15,7 +15,7 @@ import type {
 } from '@modelcontextprotocol/client';
 import type { Counter } from 'prom-client';
 import { AuditAction, auditEvent } from '@app/audit';
-import { AppException, Clock, ErrorCode, ExecutionScope, Permission, rateWindowMs, SignedInActor } from '@app/core';
+import { AppException, Clock, ErrorCode, ExecutionScope, IDP_SUBJECT_TOKEN, Permission, rateWindowMs, SignedInActor } from '@app/core';
 import { ExecutionRecorder } from '../execution/execution-recorder';
 import { RateLimitStore } from '../rate-limit/rate-limit-store';
 import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
@@ -113,7 +113,13 @@ type Caller = ExecutionScope & Pick<SignedInActor, 'ipAddress' | 'userAgent'>;
 type Lister = LeaseHolder & { permissions: readonly string[]; request: object };
 
 function listerOf(caller: Caller): Lister {
-  return { userId: caller.principal.userId, permissions: caller.principal.permissions, correlation: caller.correlation, request: caller };
+  return {
+    userId: caller.principal.userId,
+    permissions: caller.principal.permissions,
+    correlation: caller.correlation,
+    idpToken: caller.principal[IDP_SUBJECT_TOKEN],
+    request: caller,
+  };
 }
 
 /** An upstream subscription behind agents' subscriptions to one resource: how many asked, and a 2026-07-28 listen stream's handle. */

@@ -202,8 +202,8 @@ export class UpstreamToolProvider implements ToolProvider {
    * resources). Fails as a tool call does (UPSTREAM_CREDENTIAL_REQUIRED with the URL elicitation,
    * UPSTREAM_CREDENTIAL_REJECTED, BUSY, UPSTREAM_UNAVAILABLE); give it back with releaseUserLink.
    */
-  acquireUserLink(userId: string, relay: ClientRequestRelay | undefined, correlation?: Correlation): Promise<UserLink> {
-    return this.userLink({ userId, relay, correlation });
+  acquireUserLink(userId: string, relay: ClientRequestRelay | undefined, correlation?: Correlation, idpToken?: string): Promise<UserLink> {
+    return this.userLink({ userId, relay, correlation, idpToken });
   }
 
   /** Gives back a link from acquireUserLink; `error`: what the request on it failed with (a refusal drops the link and is audited). */
@@ -452,10 +452,10 @@ export class UpstreamToolProvider implements ToolProvider {
   }
 
   /** The caller's own connection, opened with their own credential; the ToolError to answer when there is none. */
-  private async userLink(ctx: Pick<ToolCallContext, 'userId' | 'relay' | 'correlation'>): Promise<UserLink> {
+  private async userLink(ctx: Pick<ToolCallContext, 'userId' | 'relay' | 'correlation' | 'idpToken'>): Promise<UserLink> {
     const auth = this.config.auth;
     if (!this.userLinks || !isPerUser(auth)) throw new Error('not a per-user upstream');
-    const credential = await this.deps.credentials?.forCall(ctx.userId, this.config.name);
+    const credential = await this.deps.credentials?.forCall(ctx.userId, this.config.name, ctx.idpToken);
     if (!credential) throw credentialRequired(this.config.name, auth, ctx.relay);
     try {
       return await this.userLinks.acquire(ctx.userId, credential);

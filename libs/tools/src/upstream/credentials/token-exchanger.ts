@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createPrivateKey, KeyObject, randomUUID } from 'node:crypto';
+import { createHash, createPrivateKey, KeyObject, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { APP_CONFIG, AppConfig, Clock } from '@app/core';
 import { ToolError } from '../../provider/tool-error';
 import type { TokenExchangeAuth } from '../upstream-auth';
+import { CredentialErrorCode } from './credential-errors';
 import type { UsableCredential } from './upstream-credential.service';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -57,13 +58,19 @@ export class TokenExchanger {
     user: { id: string; email: string },
     upstream: string,
     auth: TokenExchangeAuth,
+    idpToken?: string,
   ): Promise<{ credential: UsableCredential; exchanged: boolean }> {
-    const key = `${upstream}\u0000${user.id}`;
+    let key = `${upstream}\u0000${user.id}`;
+    if (auth.subjectToken === 'caller-idp') {
+      if (!idpToken) throw idpTokenRequired(upstream);
+      // One cached token per subject token: a new IdP token of the user is exchanged again.
+      key += `\u0000${fingerprint(idpToken)}`;
+    }
     const cached = this.cache.get(key);
     if (cached && cached.expiresAtMs - EXPIRY_MARGIN_MS > this.clock.nowMs()) return { credential: cached.credential, exchanged: false };
     let pending = this.pending.get(key);
     if (!pending) {
-      pending = this.exchange(user, upstream, auth).finally(() => this.pending.delete(key));
+      pending = this.exchange(user, upstream, auth, idpToken).finally(() => this.pending.delete(key));
       this.pending.set(key, pending);
     }
     const fresh = await pending;
@@ -72,14 +79,10 @@ export class TokenExchanger {
     return { credential: fresh.credential, exchanged: true };
   }
 
-  /** Forgets a user's tokens (suspension, a token the upstream refused). */
-  forget(userId: string, upstream: string): void {
-    this.cache.delete(`${upstream}\u0000${userId}`);
-  }
-
-  private async exchange(user: { id: string; email: string }, upstream: string, auth: TokenExchangeAuth): Promise<Cached> {
+  /** The JWT about the caller the gateway signs as subject (`subjectToken: gateway`). */
+  private signedSubject(user: { id: string; email: string }, auth: TokenExchangeAuth): Promise<string> {
     const nowS = Math.floor(this.clock.nowMs() / 1000);
-    const subjectToken = await new SignJWT({ email: user.email })
+    return new SignJWT({ email: user.email })
       .setProtectedHeader({ alg: this.alg, typ: 'JWT' })
       .setIssuer(auth.subjectIssuer)
       .setSubject(user.id)
@@ -88,6 +91,24 @@ export class TokenExchanger {
       .setExpirationTime(nowS + SUBJECT_TTL_S)
       .setJti(randomUUID())
       .sign(this.signingKey);
+  }
+
+  /** Forgets a user's tokens (suspension, a token the upstream refused). */
+  forget(userId: string, upstream: string): void {
+    const prefix = `${upstream}\u0000${userId}`;
+    for (const key of [...this.cache.keys()]) if (key === prefix || key.startsWith(`${prefix}\u0000`)) this.cache.delete(key);
+  }
+
+  private async exchange(
+    user: { id: string; email: string },
+    upstream: string,
+    auth: TokenExchangeAuth,
+    idpToken: string | undefined,
+  ): Promise<Cached> {
+    const subject =
+      auth.subjectToken === 'caller-idp' && idpToken
+        ? { subject_token: idpToken, subject_token_type: ACCESS_TOKEN_TYPE }
+        : { subject_token: await this.signedSubject(user, auth), subject_token_type: JWT_TOKEN_TYPE };
     const endpoint = new URL(auth.tokenEndpoint);
     const client = new oidc.Configuration(
       { issuer: endpoint.origin, token_endpoint: auth.tokenEndpoint },
@@ -99,8 +120,7 @@ export class TokenExchanger {
     if (endpoint.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(endpoint.hostname))
       oidc.allowInsecureRequests(client);
     const parameters: Record<string, string> = {
-      subject_token: subjectToken,
-      subject_token_type: JWT_TOKEN_TYPE,
+      ...subject,
       requested_token_type: ACCESS_TOKEN_TYPE,
       audience: auth.audience,
       ...(auth.resource ? { resource: auth.resource } : {}),
@@ -125,4 +145,17 @@ export class TokenExchanger {
       expiresAtMs: this.clock.nowMs() + ttlS * 1000,
     };
   }
+}
+
+/** A short, one-way name of a subject token (cache keys): the token itself is never kept as a key. */
+function fingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
+}
+
+/** The upstream exchanges the caller's own IdP token, and this caller authenticated otherwise. */
+function idpTokenRequired(upstream: string): ToolError {
+  return new ToolError(
+    CredentialErrorCode.UPSTREAM_CREDENTIAL_REQUIRED,
+    `Upstream ${upstream} acts with a token your identity provider issues in exchange for your own IdP access token: call the gateway with your identity provider's access token (not a gateway login or API key), then try again`,
+  );
 }

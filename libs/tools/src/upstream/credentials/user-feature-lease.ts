@@ -25,6 +25,8 @@ export interface FeatureLease {
 export interface LeaseHolder {
   userId: string;
   correlation?: Correlation;
+  /** The caller's IdP access token (token exchange with it as subject); never sent upstream. */
+  idpToken?: string;
 }
 
 /** The caller's own connection to a per-user upstream; throws what a tool call would (credential required, rejected, busy, unavailable). */
@@ -33,7 +35,7 @@ export async function userFeatureLease(
   holder: LeaseHolder,
   relay: ClientRequestRelay | undefined,
 ): Promise<FeatureLease> {
-  const link = await provider.acquireUserLink(holder.userId, relay, holder.correlation);
+  const link = await provider.acquireUserLink(holder.userId, relay, holder.correlation, holder.idpToken);
   // Defence in depth: the pool keys links by user already.
   if (link.userId !== holder.userId) {
     await provider.releaseUserLink(link, holder.userId);
