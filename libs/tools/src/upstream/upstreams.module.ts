@@ -6,6 +6,7 @@ import { TOOL_PROVIDERS } from '../tool-providers.token';
 import { CatalogSync } from './catalog-sync';
 import { CredentialCipher } from './credentials/credential-cipher';
 import { TokenExchanger } from './credentials/token-exchanger';
+import { SharedExchangeCache } from './credentials/shared-exchange-cache';
 import { UpstreamCredentialRepository } from './credentials/upstream-credential.repository';
 import { CREDENTIAL_UPSTREAMS, UpstreamCredentialService } from './credentials/upstream-credential.service';
 import { AdminUpstreamConnectionsController, UpstreamConnectionsController } from './credentials/upstream-connections.controller';
@@ -46,6 +47,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     { provide: CREDENTIAL_UPSTREAMS, useExisting: UPSTREAM_CONFIGS },
     CredentialCipher,
     TokenExchanger,
+    SharedExchangeCache,
     UpstreamCredentialRepository,
     UpstreamCredentialService,
     CatalogSync,

@@ -6,6 +6,7 @@ import { APP_CONFIG, AppConfig, Clock } from '@app/core';
 import { ToolError } from '../../provider/tool-error';
 import type { TokenExchangeAuth } from '../upstream-auth';
 import { CredentialErrorCode } from './credential-errors';
+import { SharedExchanged, SharedExchangeCache } from './shared-exchange-cache';
 import type { UsableCredential } from './upstream-credential.service';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -42,12 +43,13 @@ export class TokenExchanger {
   private readonly signingKey: KeyObject;
   private readonly alg: 'ES256' | 'RS256';
   private readonly cache = new Map<string, Cached>();
-  private readonly pending = new Map<string, Promise<Cached>>();
+  private readonly pending = new Map<string, Promise<{ cached: Cached; exchanged: boolean }>>();
   private exchanges = 0;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly clock: Clock,
+    private readonly shared: SharedExchangeCache,
   ) {
     this.signingKey = createPrivateKey(config.secrets.oauthSigningKey);
     this.alg = this.signingKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
@@ -60,23 +62,57 @@ export class TokenExchanger {
     auth: TokenExchangeAuth,
     idpToken?: string,
   ): Promise<{ credential: UsableCredential; exchanged: boolean }> {
-    let key = `${upstream}\u0000${user.id}`;
-    if (auth.subjectToken === 'caller-idp') {
-      if (!idpToken) throw idpTokenRequired(upstream);
-      // One cached token per subject token: a new IdP token of the user is exchanged again.
-      key += `\u0000${fingerprint(idpToken)}`;
-    }
+    if (auth.subjectToken === 'caller-idp' && !idpToken) throw idpTokenRequired(upstream);
+    // One cached token per subject token: a new IdP token of the user is exchanged again.
+    const key = `${upstream}:${user.id}:${auth.subjectToken === 'caller-idp' && idpToken ? fingerprint(idpToken) : 'gateway'}`;
     const cached = this.cache.get(key);
     if (cached && cached.expiresAtMs - EXPIRY_MARGIN_MS > this.clock.nowMs()) return { credential: cached.credential, exchanged: false };
     let pending = this.pending.get(key);
     if (!pending) {
-      pending = this.exchange(user, upstream, auth, idpToken).finally(() => this.pending.delete(key));
+      pending = this.sharedOrExchanged(key, user, upstream, auth, idpToken).finally(() => this.pending.delete(key));
       this.pending.set(key, pending);
     }
     const fresh = await pending;
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(key, fresh);
-    return { credential: fresh.credential, exchanged: true };
+    this.cache.set(key, fresh.cached);
+    return { credential: fresh.cached.credential, exchanged: fresh.exchanged };
+  }
+
+  /**
+   * Another replica's token when the deployment shares one (Redis), else an exchange by this
+   * replica, shared for the others: one exchange per user, upstream and subject for all replicas.
+   */
+  private async sharedOrExchanged(
+    key: string,
+    user: { id: string; email: string },
+    upstream: string,
+    auth: TokenExchangeAuth,
+    idpToken: string | undefined,
+  ): Promise<{ cached: Cached; exchanged: boolean }> {
+    const usable = (found: SharedExchanged | undefined): Cached | undefined =>
+      found && found.expiresAtMs - EXPIRY_MARGIN_MS > this.clock.nowMs()
+        ? { credential: { id: `exchange:${user.id}`, version: found.version, secret: found.secret }, expiresAtMs: found.expiresAtMs }
+        : undefined;
+    const shared = usable(await this.shared.get(key, user.id, upstream));
+    if (shared) return { cached: shared, exchanged: false };
+    const claimed = await this.shared.claim(key);
+    if (!claimed) {
+      const theirs = usable(await this.shared.await(key, user.id, upstream));
+      if (theirs) return { cached: theirs, exchanged: false };
+    }
+    try {
+      const fresh = await this.exchange(user, upstream, auth, idpToken);
+      await this.shared.set(
+        key,
+        user.id,
+        upstream,
+        { secret: fresh.credential.secret, version: fresh.credential.version, expiresAtMs: fresh.expiresAtMs },
+        fresh.expiresAtMs - EXPIRY_MARGIN_MS - this.clock.nowMs(),
+      );
+      return { cached: fresh, exchanged: true };
+    } finally {
+      if (claimed) await this.shared.release(key);
+    }
   }
 
   /** The JWT about the caller the gateway signs as subject (`subjectToken: gateway`). */
@@ -95,8 +131,10 @@ export class TokenExchanger {
 
   /** Forgets a user's tokens (suspension, a token the upstream refused). */
   forget(userId: string, upstream: string): void {
-    const prefix = `${upstream}\u0000${userId}`;
-    for (const key of [...this.cache.keys()]) if (key === prefix || key.startsWith(`${prefix}\u0000`)) this.cache.delete(key);
+    const prefix = `${upstream}:${userId}:`;
+    const keys = [...new Set([`${prefix}gateway`, ...[...this.cache.keys()].filter((key) => key.startsWith(prefix))])];
+    for (const key of keys) this.cache.delete(key);
+    void this.shared.forget(userId, upstream, keys);
   }
 
   private async exchange(
