@@ -9,6 +9,7 @@
  *   npm run bench                 all scenarios, P1..P9, with P1-IDP (P1 with an IdP's token) and P6B (the sign-in page's storm)
  *   npm run bench -- P3 p5        only those (case does not matter)
  *   BENCH_MAIN_ROOT=../main npm run bench -- P1T P3T   what tracing costs (off vs main, on vs off); only when named
+ *   npm run bench -- P4U          a federated call with auth user-secret against auth gateway (issue 17; only when named)
  *   npm run bench -- P1B          where P1's time goes: the gateway with one part off at a time (only when named;
  *                                 the bench-only switches are support/p1-switches.ts, BENCH_P1_OFF)
  *   BENCH_SMOKE=1 npm run bench   one tiny round of each (what test/bench runs)
@@ -29,6 +30,7 @@ import { p1, p1Idp } from './scenarios/p1-tools-list';
 import { p2 } from './scenarios/p2-tool-execute';
 import { p3 } from './scenarios/p3-mcp-call';
 import { p4 } from './scenarios/p4-federated-call';
+import { p4u } from './scenarios/p4u-user-credential-call';
 import { p5 } from './scenarios/p5-federated-list';
 import { p6, p6SignIn } from './scenarios/p6-login-storm';
 import { p7 } from './scenarios/p7-ws-sessions';
@@ -38,8 +40,8 @@ import { p1t, p3t } from './scenarios/pt-tracing-cost';
 import { p1b } from './scenarios/p1b-breakdown';
 
 const SCENARIOS: Scenario[] = [p1, p1Idp, p2, p3, p4, p5, p6, p6SignIn, p7, p8, p9];
-/** Run only when named: P1T/P3T compare against another checkout (BENCH_MAIN_ROOT); P1B is P1's breakdown. */
-const ON_REQUEST: Scenario[] = [p1t, p3t, p1b];
+/** Run only when named: P1T/P3T compare against another checkout (BENCH_MAIN_ROOT); P1B is P1's breakdown; P4U per-user credentials. */
+const ON_REQUEST: Scenario[] = [p1t, p3t, p1b, p4u];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).map((arg) => arg.toUpperCase());

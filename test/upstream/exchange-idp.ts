@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, JWK, jwtVerify } from 'jose';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, JWK, jwtVerify } from 'jose';
 
 export const EXCHANGE_CLIENT_ID = 'secure-mcp-gateway-exchange';
 export const EXCHANGE_CLIENT_SECRET = 'exchange-client-secret-for-tests-0123456789abcdef';
@@ -26,7 +26,11 @@ export interface Exchange {
  */
 export class ExchangeIdp {
   readonly exchanges: Exchange[] = [];
+  /** The subject_token_type of each granted exchange, in the order of `exchanges`. */
+  readonly subjectTypes: string[] = [];
   private trusted: KeyObject | undefined;
+  /** An issuer whose own access tokens are accepted as subject tokens (subject type access_token). */
+  private trustedIdp: { issuer: string; keys: ReturnType<typeof createRemoteJWKSet> } | undefined;
   private provider: ProviderInstance | undefined;
 
   /** Answers with the provider once it is built (503 before). */
@@ -58,6 +62,11 @@ export class ExchangeIdp {
   /** The gateway's public key (its OAUTH_SIGNING_KEY): subject tokens must be signed with it. */
   trust(key: KeyObject): void {
     this.trusted = key;
+  }
+
+  /** Accepts access tokens of `issuer` (checked against its JWKS) as subject tokens: the enterprise IdP's own tokens. */
+  trustIdp(issuer: string, jwksUri: string): void {
+    this.trustedIdp = { issuer, keys: createRemoteJWKSet(new URL(jwksUri)) };
   }
 
   async close(): Promise<void> {
@@ -92,16 +101,25 @@ export class ExchangeIdp {
         TOKEN_EXCHANGE,
         async (ctx: any) => {
           const params = ctx.oidc.params;
-          if (params.subject_token_type !== JWT_TYPE) throw new errors.InvalidRequest('subject_token_type must be a JWT');
+          const type = params.subject_token_type;
+          if (type !== JWT_TYPE && type !== ACCESS_TOKEN_TYPE)
+            throw new errors.InvalidRequest('subject_token_type must be a JWT or an access token');
           if (!params.audience) throw new errors.InvalidTarget('audience is required');
-          if (!this.trusted) throw new errors.InvalidGrant('no subject issuer is trusted yet');
           let sub: string;
           try {
-            const { payload } = await jwtVerify(params.subject_token, this.trusted, {
-              issuer: subjectIssuer,
-              audience: this.tokenEndpoint,
-            });
-            sub = String(payload.sub);
+            if (type === ACCESS_TOKEN_TYPE) {
+              if (!this.trustedIdp) throw new Error('no IdP is trusted');
+              // An access token of the enterprise IdP itself: its subject is the IdP's user.
+              const { payload } = await jwtVerify(params.subject_token, this.trustedIdp.keys, { issuer: this.trustedIdp.issuer });
+              sub = String(payload.sub);
+            } else {
+              if (!this.trusted) throw new Error('no subject issuer is trusted yet');
+              const { payload } = await jwtVerify(params.subject_token, this.trusted, {
+                issuer: subjectIssuer,
+                audience: this.tokenEndpoint,
+              });
+              sub = String(payload.sub);
+            }
           } catch {
             throw new errors.InvalidGrant('subject_token is not valid');
           }
@@ -119,6 +137,7 @@ export class ExchangeIdp {
           });
           const value = await token.save();
           this.exchanges.push({ sub, audience: params.audience });
+          this.subjectTypes.push(type);
           ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: token.expiration };
         },
         ['subject_token', 'subject_token_type', 'audience', 'requested_token_type', 'resource', 'scope'],

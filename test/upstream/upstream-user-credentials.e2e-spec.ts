@@ -11,9 +11,9 @@ import { http, startTestApp, TestApp } from '../support/test-app';
 import { controlClock } from '../support/identity';
 import { ADMIN_EMAIL, Caller, execute, login, signUp, toolsEnv } from '../tools/tools-test-kit';
 import { EXCHANGE_CLIENT_ID, EXCHANGE_CLIENT_SECRET, ExchangeIdp } from './exchange-idp';
-import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { ReferenceUpstream, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { seenByUpstream, startWhoami, whoamiEntry } from './whoami-kit';
 
-const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
 /** The gateway's own credential: for the catalogue connection (tools/list) only, never on a call. */
 const LISTING_TOKEN = 'gateway-listing-token-0001';
 const SECRETS = { alice: 'alice-pat-7f3a9c', bob: 'bob-pat-51d2e8', aliceNew: 'alice-pat-rotated-88', stranger: 'not-accepted-upstream' };
@@ -21,26 +21,7 @@ const CONNECT_URL = 'https://portal.example.com/connect/who';
 
 type Whoami = ReferenceUpstream;
 
-/** The whoami upstream, accepting `tokens` (and, given a JWKS URL and an audience, the JWTs of that issuer). */
-function startWhoami(tokens: string[], jwt: string[] = []): Promise<Whoami> {
-  return startListeningScript(WHOAMI, [tokens.join(','), ...jwt]);
-}
-
-/** Every bearer token the upstream saw on a tools/call, in order. */
-async function seenByUpstream(upstream: Whoami): Promise<Array<string | null>> {
-  return ((await (await fetch(upstream.url.replace(/\/mcp$/, '/seen'))).json()) as { seen: Array<string | null> }).seen;
-}
-
-const entry = (name: string, url: string, extra: Record<string, unknown>) => ({
-  name,
-  transport: 'http',
-  url,
-  headers: { Authorization: { fromEnv: 'UPSTREAM_WHO_LISTING', prefix: 'Bearer ' } },
-  category: 'system',
-  permissions: ['tools:execute'],
-  rateLimit: { requests: 10_000, window: '1m' },
-  ...extra,
-});
+const entry = whoamiEntry('UPSTREAM_WHO_LISTING');
 
 function tokenOf(result: CallToolResult): unknown {
   return (result.structuredContent as { token?: unknown } | undefined)?.token;

@@ -23,7 +23,7 @@ export { parseJsonInput, unsafeStrings } from './validation/json-input';
 export type { JsonInputResult } from './validation/json-input';
 export { PaginationDto, PaginationQueryDto, pageOffset, paginationOf } from './pagination/pagination';
 export { IS_PUBLIC_KEY, Public } from './http/public.decorator';
-export { CurrentPrincipal, ROLES } from './auth/principal';
+export { CurrentPrincipal, IDP_SUBJECT_TOKEN, ROLES } from './auth/principal';
 export type { Principal, Role } from './auth/principal';
 export {
   ACCESS_DECLARED_KEY,

@@ -1,6 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { Actor, BearerTokenVerifiers, BearerUse, clientInfo, ExternalBearerIdentity, Principal, resolvePermissions } from '@app/core';
+import {
+  Actor,
+  BearerTokenVerifiers,
+  BearerUse,
+  clientInfo,
+  ExternalBearerIdentity,
+  IDP_SUBJECT_TOKEN,
+  Principal,
+  resolvePermissions,
+} from '@app/core';
 import { SessionService } from '@app/sessions';
 import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
@@ -79,7 +88,12 @@ export class Authenticator {
   private async authenticateExternal(token: string, use: BearerUse): Promise<Principal> {
     for (const verifier of this.verifiers.all) {
       const identity = await verifier.verify(token, use);
-      if (identity) return this.principalOf(identity);
+      if (identity) {
+        const principal = await this.principalOf(identity);
+        // The IdP's own token, for token exchange with it as subject (never serialised: see IDP_SUBJECT_TOKEN).
+        if (identity.via === 'idp') principal[IDP_SUBJECT_TOKEN] = token;
+        return principal;
+      }
     }
     throw invalidToken();
   }

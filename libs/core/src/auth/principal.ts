@@ -3,6 +3,13 @@ import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 export type Role = 'admin' | 'developer' | 'user';
 export const ROLES: readonly Role[] = ['admin', 'developer', 'user'];
 
+/**
+ * The enterprise IdP's access token the caller authenticated with (via 'idp'), kept under a symbol:
+ * no JSON (logs, stored state, answers) ever carries it. Read only by token exchange with the
+ * caller's IdP token as subject (issue 17); never sent to an upstream.
+ */
+export const IDP_SUBJECT_TOKEN: unique symbol = Symbol('idpSubjectToken');
+
 /** Who is calling: set on the request by the global authentication guard. */
 export interface Principal {
   userId: string;
@@ -21,6 +28,8 @@ export interface Principal {
   apiKeyId?: string;
   /** The one context the credential is bound to (an API key created for a context), if any. */
   contextId?: string;
+  /** See IDP_SUBJECT_TOKEN. */
+  [IDP_SUBJECT_TOKEN]?: string;
 }
 
 declare module 'fastify' {

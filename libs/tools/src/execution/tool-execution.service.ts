@@ -9,6 +9,7 @@ import {
   Clock,
   ErrorCode,
   ExecutionScope,
+  IDP_SUBJECT_TOKEN,
   isDatabaseUnavailable,
   newId,
   Permission,
@@ -268,7 +269,7 @@ export class ToolExecutionService {
       outcome = await this.runner.run(
         tool,
         execution.input,
-        { userId: principal.userId, permissions: principal.permissions },
+        { userId: principal.userId, permissions: principal.permissions, idpToken: principal[IDP_SUBJECT_TOKEN] },
         {
           timeoutMs: execution.timeoutMs,
           reportProgress: meta.reportProgress,

@@ -14,6 +14,8 @@ import { ToolSchemaValidator } from './tool-schema-validator';
 export interface RunCaller {
   userId: string;
   permissions: string[];
+  /** See ToolCallContext.idpToken (absent for queued calls: their caller is not on the line). */
+  idpToken?: string;
 }
 
 export interface RunOptions {
@@ -95,6 +97,7 @@ export class ToolRunner {
           signal: controller.signal,
           userId: caller.userId,
           permissions: caller.permissions,
+          ...(caller.idpToken ? { idpToken: caller.idpToken } : {}),
           reportProgress: options.reportProgress,
           relay: options.relay,
           correlation: options.correlation,

@@ -73,6 +73,11 @@ export interface ToolCallContext {
   relay?: ClientRequestRelay;
   /** The request's log correlation (request, trace, user, session): spread it into every line logged for the call. */
   correlation?: Correlation;
+  /**
+   * The enterprise IdP's access token the caller authenticated with, if any (IDP_SUBJECT_TOKEN):
+   * only for token exchange with it as subject; never sent to an upstream, never logged.
+   */
+  idpToken?: string;
 }
 
 /**

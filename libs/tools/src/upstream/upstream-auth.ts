@@ -54,6 +54,13 @@ export interface TokenExchangeAuth extends PerUserConnections {
   scope: string | undefined;
   /** `iss` of the subject token the gateway signs (what the IdP is configured to trust). */
   subjectIssuer: string;
+  /**
+   * What is exchanged: `gateway` (default), a JWT the gateway signs about the caller; `caller-idp`,
+   * the enterprise IdP's own access token the caller authenticated to the gateway with (subject
+   * type access_token), so the IdP sees its own user. That token is only ever sent to the IdP's
+   * token endpoint, never to the upstream (no passthrough); a caller who signed in otherwise has none.
+   */
+  subjectToken: 'gateway' | 'caller-idp';
 }
 
 /**
@@ -84,7 +91,7 @@ const RESERVED_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'con
 const AUTH_KEYS = ['mode', 'header', 'prefix', 'idleMs', 'maxConnections'];
 const MODE_KEYS: Record<string, string[]> = {
   'user-secret': ['connectUrl'],
-  'token-exchange': ['tokenEndpoint', 'clientId', 'clientSecret', 'audience', 'resource', 'scope', 'subjectIssuer'],
+  'token-exchange': ['tokenEndpoint', 'clientId', 'clientSecret', 'audience', 'resource', 'scope', 'subjectIssuer', 'subjectToken'],
   'user-oauth': ['clientId', 'clientSecret', 'issuer', 'scope', 'resource'],
 };
 const UPSTREAM_SECRET_PATTERN = /^UPSTREAM_[A-Z0-9_]+$/;
@@ -162,7 +169,20 @@ export function parseUpstreamAuth(
   const subjectIssuer =
     entry.subjectIssuer === undefined ? 'secure-mcp-gateway' : requiredString(entry.subjectIssuer, 'subjectIssuer', report);
   const clientSecret = fromEnv(entry.clientSecret, secrets, report);
-  return { mode, ...connections, tokenEndpoint, clientId, clientSecret, audience, resource, scope, subjectIssuer };
+  const subjectToken = entry.subjectToken ?? 'gateway';
+  if (subjectToken !== 'gateway' && subjectToken !== 'caller-idp') report('auth.subjectToken must be "gateway" or "caller-idp"');
+  return {
+    mode,
+    ...connections,
+    tokenEndpoint,
+    clientId,
+    clientSecret,
+    audience,
+    resource,
+    scope,
+    subjectIssuer,
+    subjectToken: subjectToken === 'caller-idp' ? 'caller-idp' : 'gateway',
+  };
 }
 
 function httpUrl(value: unknown, key: string, report: (message: string) => void, what: string): string | undefined {

@@ -198,6 +198,7 @@ describe('auth: whose credential a call carries', () => {
       resource: undefined,
       scope: 'crm.read',
       subjectIssuer: 'secure-mcp-gateway',
+      subjectToken: 'gateway',
     });
     expect(
       problemsOf([{ ...remote, auth: { mode: 'token-exchange', tokenEndpoint: 'idp', clientSecret: 'literal', connectUrl: 'https://x' } }]),

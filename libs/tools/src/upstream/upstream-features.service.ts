@@ -15,7 +15,7 @@ import type {
 } from '@modelcontextprotocol/client';
 import type { Counter } from 'prom-client';
 import { AuditAction, auditEvent } from '@app/audit';
-import { AppException, Clock, ErrorCode, ExecutionScope, Permission, rateWindowMs, SignedInActor } from '@app/core';
+import { AppException, Clock, ErrorCode, ExecutionScope, IDP_SUBJECT_TOKEN, Permission, rateWindowMs, SignedInActor } from '@app/core';
 import { ExecutionRecorder } from '../execution/execution-recorder';
 import { RateLimitStore } from '../rate-limit/rate-limit-store';
 import { rateLimitHeaders, ToolRateLimiter } from '../rate-limit/tool-rate-limiter';
@@ -29,6 +29,9 @@ import { UpstreamRegistry } from './upstream.registry';
 import { promptPinEntry, templatePinEntry } from './upstream-feature-pins';
 import { UpstreamPinStore } from './upstream-pin.store';
 import type { PinnableEntry } from './upstream-tool-definition';
+import { ToolError } from '../provider/tool-error';
+import { CredentialErrorCode } from './credentials/credential-errors';
+import { FeatureLease, featureRefusalOf, LeaseHolder, userFeatureLease } from './credentials/user-feature-lease';
 
 /** A JSON-RPC error for the agent: the upstream's own (code, message, data as sent) or the gateway's refusal. */
 export class FederationError extends Error {
@@ -102,6 +105,23 @@ interface Listing {
 
 type Caller = ExecutionScope & Pick<SignedInActor, 'ipAddress' | 'userAgent'>;
 
+/**
+ * Whose listing of per-user upstreams to include: that user's own, read over their own connection.
+ * `request` stands for the request being served (the caller object): a credential refused once is
+ * not tried again by the same request.
+ */
+type Lister = LeaseHolder & { permissions: readonly string[]; request: object };
+
+function listerOf(caller: Caller): Lister {
+  return {
+    userId: caller.principal.userId,
+    permissions: caller.principal.permissions,
+    correlation: caller.correlation,
+    idpToken: caller.principal[IDP_SUBJECT_TOKEN],
+    request: caller,
+  };
+}
+
 /** An upstream subscription behind agents' subscriptions to one resource: how many asked, and a 2026-07-28 listen stream's handle. */
 interface UpstreamSubscription {
   agents: number;
@@ -122,6 +142,10 @@ interface UpstreamSubscription {
 export class UpstreamFeatureService {
   private readonly logger = new Logger(UpstreamFeatureService.name);
   private readonly listings = new Map<string, Listing>();
+  /** Listings of per-user upstreams, per user connection (each user's own; gone with the connection). */
+  private readonly userListings = new WeakMap<Client, Listing>();
+  /** Per request (see Lister): the per-user upstreams whose credential was missing or refused, and why. */
+  private readonly refusals = new WeakMap<object, Map<string, FederationError>>();
   private readonly wired = new WeakSet<Client>();
   private readonly listeners = new Set<(notification: FederatedNotification) => void>();
   /** Subscriptions per upstream and original URI: how many agents asked (unsubscribed upstream at 0). */
@@ -157,7 +181,8 @@ export class UpstreamFeatureService {
   capabilities(): FederatedCapabilities {
     const capabilities: FederatedCapabilities = {};
     for (const provider of this.registry.all()) {
-      const offered = provider.connectedClient()?.getServerCapabilities();
+      // Per-user upstreams too: what they offer is known from the catalogue connection, served over each user's own.
+      const offered = provider.offeredCapabilities();
       if (!offered) continue;
       if (offered.prompts) capabilities.prompts = { listChanged: true };
       if (offered.resources) {
@@ -179,19 +204,19 @@ export class UpstreamFeatureService {
   }
 
   async listPrompts(caller: Caller): Promise<FederatedPrompt[]> {
-    const all = await this.allPrompts();
+    const all = await this.allPrompts(listerOf(caller));
     return all
       .filter((prompt) => !this.isPending(prompt.pin) && this.mayUse(caller, prompt.permissions) && inContext(caller, prompt.name))
       .sort(byKey((p) => p.name));
   }
 
   async listResources(caller: Caller): Promise<FederatedResource[]> {
-    const all = await this.allResources();
+    const all = await this.allResources(listerOf(caller));
     return all.filter((resource) => this.mayUse(caller, resource.permissions) && inContext(caller, resource.uri)).sort(byKey((r) => r.uri));
   }
 
   async listTemplates(caller: Caller): Promise<FederatedTemplate[]> {
-    const all = await this.allTemplates();
+    const all = await this.allTemplates(listerOf(caller));
     return all
       .filter(
         (template) => !this.isPending(template.pin) && this.mayUse(caller, template.permissions) && inContext(caller, template.uriTemplate),
@@ -204,8 +229,17 @@ export class UpstreamFeatureService {
    * prompt, resource or resource template of a connected upstream, and whether `principal` may
    * use it: contexts take these as members like tools.
    */
-  async membership(principal: Pick<ExecutionScope['principal'], 'permissions'>, id: string): Promise<'member' | 'forbidden' | 'unknown'> {
-    const [prompts, resources, templates] = await Promise.all([this.allPrompts(), this.allResources(), this.allTemplates()]);
+  async membership(
+    principal: Pick<ExecutionScope['principal'], 'permissions'> & { userId?: string },
+    id: string,
+  ): Promise<'member' | 'forbidden' | 'unknown'> {
+    // A per-user upstream's items are known from the principal's own listing only.
+    const lister = principal.userId ? { userId: principal.userId, permissions: principal.permissions, request: principal } : undefined;
+    const [prompts, resources, templates] = await Promise.all([
+      this.allPrompts(lister),
+      this.allResources(lister),
+      this.allTemplates(lister),
+    ]);
     const found =
       prompts.find((prompt) => prompt.name === id) ??
       resources.find((resource) => resource.uri === id) ??
@@ -242,16 +276,17 @@ export class UpstreamFeatureService {
     this.approved = merged;
   }
 
-  private allPrompts(): Promise<FederatedPrompt[]> {
-    return this.gather((provider, listing) => (listing.prompts ??= this.readPrompts(provider, listing.client)));
+  /** Every upstream's prompts; those of per-user upstreams only as `lister`'s own connection lists them. */
+  private allPrompts(lister?: Lister): Promise<FederatedPrompt[]> {
+    return this.gather((provider, listing) => (listing.prompts ??= this.readPrompts(provider, listing.client)), lister);
   }
 
-  private allResources(): Promise<FederatedResource[]> {
-    return this.gather((provider, listing) => (listing.resources ??= this.readResources(provider, listing.client)));
+  private allResources(lister?: Lister): Promise<FederatedResource[]> {
+    return this.gather((provider, listing) => (listing.resources ??= this.readResources(provider, listing.client)), lister);
   }
 
-  private allTemplates(): Promise<FederatedTemplate[]> {
-    return this.gather((provider, listing) => (listing.templates ??= this.readTemplates(provider, listing.client)));
+  private allTemplates(lister?: Lister): Promise<FederatedTemplate[]> {
+    return this.gather((provider, listing) => (listing.templates ??= this.readTemplates(provider, listing.client)), lister);
   }
 
   /**
@@ -269,7 +304,7 @@ export class UpstreamFeatureService {
     let prompt = (await this.listPrompts(caller)).find((candidate) => candidate.name === name);
     if (!prompt) {
       // A changed definition an administrator may just have approved (on any replica): read the approvals again.
-      const held = (await this.allPrompts()).find((candidate) => candidate.name === name && this.isPending(candidate.pin));
+      const held = (await this.allPrompts(listerOf(caller))).find((candidate) => candidate.name === name && this.isPending(candidate.pin));
       if (held && this.mayUse(caller, held.permissions) && inContext(caller, held.name)) {
         await this.refreshApprovals([held.pin.toolId]);
         if (this.isPending(held.pin)) {
@@ -282,7 +317,11 @@ export class UpstreamFeatureService {
         prompt = held;
       }
     }
-    if (!prompt) throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
+    if (!prompt) {
+      // A prompt of a per-user upstream the caller cannot list without a credential of their own: say what is missing.
+      await this.requireOwnCredential(caller, name, relay);
+      throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
+    }
     const provider = this.provider(prompt.upstream);
     return this.forward(caller, provider, 'prompt', prompt.name, relay, async (client, extras) => {
       const params = args === undefined ? { name: prompt.upstreamName } : { name: prompt.upstreamName, arguments: args };
@@ -336,17 +375,20 @@ export class UpstreamFeatureService {
       provider = this.provider(template.upstream);
       upstreamRef = { ...ref, uri: originalOf(template) };
     }
-    const client = this.clientOf(provider);
-    if (!client.getServerCapabilities()?.completions) {
-      throw new FederationError(-32601, `Upstream ${provider.config.name} does not offer completions`);
-    }
+    const lease = await this.leaseFor(caller, provider, undefined);
     try {
-      return (await client.complete(
+      if (!lease.client.getServerCapabilities()?.completions) {
+        throw new FederationError(-32601, `Upstream ${provider.config.name} does not offer completions`);
+      }
+      const result = (await lease.client.complete(
         { ...params, ref: upstreamRef },
         { signal, timeout: provider.config.timeouts.callMs },
       )) as CompleteResult;
+      await lease.end();
+      return result;
     } catch (error) {
-      throw this.failure(provider, error);
+      const refused = await lease.end(error);
+      throw refused ? this.refusal(refused) : this.failure(provider, error);
     }
   }
 
@@ -354,6 +396,13 @@ export class UpstreamFeatureService {
   async subscribe(caller: Caller, uri: string): Promise<{ upstream: string; upstreamUri: string }> {
     const target = await this.resolveUri(caller, uri);
     if (!target) throw new FederationError(FederationErrorCode.RESOURCE_NOT_FOUND, 'Resource not found', { uri });
+    if (target.provider.perUser) {
+      // One upstream subscription serves every agent subscribed to a URI: it cannot carry each user's own credential.
+      throw new FederationError(
+        -32601,
+        `Upstream ${target.provider.config.name} acts with each user's own credential: resource subscriptions are not offered for it`,
+      );
+    }
     const client = this.clientOf(target.provider);
     if (!client.getServerCapabilities()?.resources?.subscribe) {
       throw new FederationError(-32601, `Upstream ${target.provider.config.name} does not offer resource subscriptions`);
@@ -484,12 +533,18 @@ export class UpstreamFeatureService {
   private async resolveUri(caller: Caller, uri: string): Promise<{ provider: UpstreamToolProvider; upstreamUri: string } | null> {
     const parsed = parseFederatedUri(uri);
     if (isFederatedUri(uri) && !parsed) return null;
-    const [resources, templates] = await Promise.all([this.listResources(caller), this.listTemplates(caller)]);
+    // One after the other: a per-user credential the first listing found refused is not tried (and audited) twice.
+    const resources = await this.listResources(caller);
+    const templates = await this.listTemplates(caller);
     const listed = resources.find((resource) => resource.uri === uri);
     if (listed) return { provider: this.provider(listed.upstream), upstreamUri: listed.upstreamUri };
     const template = templates.find((candidate) => candidate.matcher.match(uri) !== null);
     // An expansion of a template whose changed definition awaits approval is not read either.
-    if (!template && (await this.allTemplates()).some((held) => this.isPending(held.pin) && held.matcher.match(uri) !== null)) return null;
+    if (
+      !template &&
+      (await this.allTemplates(listerOf(caller))).some((held) => this.isPending(held.pin) && held.matcher.match(uri) !== null)
+    )
+      return null;
     if (template) {
       const provider = this.provider(template.upstream);
       return { provider, upstreamUri: parsed && parsed.upstream === template.upstream ? parsed.uri : uri };
@@ -523,23 +578,11 @@ export class UpstreamFeatureService {
     relay: ClientRequestRelay | undefined,
     call: (client: Client, extras: Record<string, unknown>) => Promise<T>,
   ): Promise<T> {
-    const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
     const upstream = provider.config.name;
-    const record = (result: 'success' | 'failure', reason?: string) =>
-      // Through the tool pipeline's group commit: committed (with the calls finishing with it) before it resolves.
-      this.recorder.recordAudit(
-        auditEvent(action, caller, {
-          resource: `${kind}:${id}`,
-          result,
-          details: { upstream, contextId: caller.context?.id ?? null, ...(reason ? { reason } : {}) },
-        }),
-      );
+    const record = (result: 'success' | 'failure', reason?: string) => this.recordRead(caller, kind, id, upstream, result, reason);
     // A refusal or failure is reported as itself even when its audit record cannot be written (logged);
     // an answer goes out only once its audit record is committed, as a tool call's does.
-    const recordFailure = (reason: string) =>
-      record('failure', reason).catch((error: unknown) =>
-        this.logger.error({ err: error, action }, 'Audit record of a federated read failed'),
-      );
+    const recordFailure = (reason: string) => this.recordReadFailure(caller, kind, id, upstream, reason);
     try {
       await this.consume(caller, provider, kind, id);
     } catch (error) {
@@ -548,25 +591,114 @@ export class UpstreamFeatureService {
       throw error;
     }
     let result: T;
-    const tracked = provider.track(relay);
+    let lease: FeatureLease | undefined;
     try {
-      result = await call(this.clientOf(provider), tracked.params);
+      // Per-user auth: the caller's own connection (a missing or refused credential fails here, audited below).
+      lease = await this.leaseFor(caller, provider, relay);
+      result = await call(lease.client, lease.params);
       const inputRequired = inputRequiredOf(result);
       if (inputRequired) {
         if (!relay) throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${upstream} needs input from the client first`);
         relay.inputRequired(inputRequired);
       }
     } catch (error) {
-      const failure = error instanceof FederationError ? error : this.failure(provider, error);
+      const refused = await lease?.end(error);
+      const failure = refused ? this.refusal(refused) : error instanceof FederationError ? error : this.failure(provider, error);
       this.requests.inc({ kind, upstream, status: 'failed' });
       await recordFailure(failure.message);
       throw failure;
     } finally {
-      tracked.leave();
+      await lease?.end();
     }
     await record('success');
     this.requests.inc({ kind, upstream, status: 'completed' });
     return result;
+  }
+
+  /** One prompts/get or resources/read in the audit trail, with its user (through the tool pipeline's group commit). */
+  private recordRead(
+    caller: Caller,
+    kind: 'prompt' | 'resource',
+    id: string,
+    upstream: string,
+    result: 'success' | 'failure',
+    reason?: string,
+  ): Promise<void> {
+    const action = kind === 'prompt' ? AuditAction.PROMPT_GET : AuditAction.RESOURCE_READ;
+    return this.recorder.recordAudit(
+      auditEvent(action, caller, {
+        resource: `${kind}:${id}`,
+        result,
+        details: { upstream, contextId: caller.context?.id ?? null, ...(reason ? { reason } : {}) },
+      }),
+    );
+  }
+
+  private recordReadFailure(caller: Caller, kind: 'prompt' | 'resource', id: string, upstream: string, reason: string): Promise<void> {
+    return this.recordRead(caller, kind, id, upstream, 'failure', reason).catch((error: unknown) =>
+      this.logger.error({ err: error, kind }, 'Audit record of a federated read failed'),
+    );
+  }
+
+  /**
+   * The connection a request of `caller` goes over: the catalogue connection of a gateway-auth
+   * upstream, or the caller's own connection to a per-user upstream (its credential errors as
+   * the JSON-RPC errors agents get, see featureRefusalOf).
+   */
+  private async leaseFor(caller: Caller, provider: UpstreamToolProvider, relay: ClientRequestRelay | undefined): Promise<FeatureLease> {
+    if (provider.perUser) {
+      const known = this.refusals.get(caller)?.get(provider.config.name);
+      if (known) throw known;
+      try {
+        return await userFeatureLease(provider, listerOf(caller), relay);
+      } catch (error) {
+        throw error instanceof ToolError ? this.refusal(error) : error;
+      }
+    }
+    const client = this.clientOf(provider);
+    const tracked = provider.track(relay);
+    let ended = false;
+    return {
+      client,
+      params: tracked.params,
+      end: async () => {
+        if (!ended) tracked.leave();
+        ended = true;
+        return undefined;
+      },
+    };
+  }
+
+  private refusal(error: ToolError): FederationError {
+    const refusal = featureRefusalOf(error);
+    return new FederationError(refusal.code, refusal.message, refusal.data);
+  }
+
+  /**
+   * `name` is no prompt the caller can list, but carries the prefix of a per-user upstream they
+   * may use: when they have no usable credential of their own for it (so nothing of it could be
+   * listed), that is the answer (the URL elicitation or UPSTREAM_CREDENTIAL_REQUIRED), audited.
+   */
+  private async requireOwnCredential(caller: Caller, name: string, relay: ClientRequestRelay | undefined): Promise<void> {
+    const provider = this.registry
+      .all()
+      .find(
+        (candidate) =>
+          candidate.perUser &&
+          candidate.config.idPrefix !== '' &&
+          name.startsWith(candidate.config.idPrefix) &&
+          this.mayUse(caller, candidate.config.permissions) &&
+          inContext(caller, name),
+      );
+    if (!provider) return;
+    let lease: FeatureLease;
+    try {
+      lease = await this.leaseFor(caller, provider, relay);
+    } catch (error) {
+      if (error instanceof FederationError) await this.recordReadFailure(caller, 'prompt', name, provider.config.name, error.message);
+      throw error;
+    }
+    await lease.end();
   }
 
   /** The upstream's per-user budget (its `rateLimit`, per prompt or resource) and the context's. */
@@ -623,9 +755,10 @@ export class UpstreamFeatureService {
   }
 
   /** Each connected upstream's cached listing of one kind, concatenated (an upstream that fails is left out, logged). */
-  private async gather<T>(read: (provider: UpstreamToolProvider, listing: Listing) => Promise<T[]>): Promise<T[]> {
+  private async gather<T>(read: (provider: UpstreamToolProvider, listing: Listing) => Promise<T[]>, lister?: Lister): Promise<T[]> {
     const parts = await Promise.all(
       this.registry.all().map(async (provider) => {
+        if (provider.perUser) return lister ? this.gatherOwn(provider, lister, read) : [];
         const listing = this.listingOf(provider);
         if (!listing) return [];
         try {
@@ -638,6 +771,55 @@ export class UpstreamFeatureService {
       }),
     );
     return parts.flat();
+  }
+
+  /**
+   * A per-user upstream's items as `lister`'s own connection lists them (cached with that
+   * connection). None while the user has no usable credential of their own, or may not use the
+   * upstream: the gateway's credential never lists for a user.
+   */
+  private async gatherOwn<T>(
+    provider: UpstreamToolProvider,
+    lister: Lister,
+    read: (provider: UpstreamToolProvider, listing: Listing) => Promise<T[]>,
+  ): Promise<T[]> {
+    if (!this.holds(lister.permissions, provider.config.permissions) || !provider.offeredCapabilities()) return [];
+    const refused = this.refusals.get(lister.request);
+    if (refused?.has(provider.config.name)) return [];
+    let lease: FeatureLease;
+    try {
+      lease = await userFeatureLease(provider, lister, undefined);
+    } catch (error) {
+      if (!(error instanceof ToolError)) {
+        this.logger.warn({ err: error, upstream: provider.config.name }, 'Opening a per-user listing failed');
+      } else if (error.code !== CredentialErrorCode.UPSTREAM_CREDENTIAL_REQUIRED) {
+        // A refusal (audited once) is remembered for this request only; a missing credential is looked up
+        // again, as its answer depends on the agent (the URL elicitation).
+        const known = refused ?? new Map<string, FederationError>();
+        known.set(provider.config.name, this.refusal(error));
+        this.refusals.set(lister.request, known);
+      }
+      return [];
+    }
+    let listing = this.userListings.get(lease.client);
+    if (!listing) {
+      listing = { client: lease.client };
+      this.userListings.set(lease.client, listing);
+      this.wire(provider.config.name, lease.client);
+    }
+    try {
+      const items = await read(provider, listing);
+      await lease.end();
+      return items;
+    } catch (error) {
+      this.userListings.delete(lease.client);
+      await lease.end(error);
+      this.logger.warn(
+        { err: error, upstream: provider.config.name, userId: lister.userId },
+        "Listing a user's own upstream connection failed",
+      );
+      return [];
+    }
   }
 
   private listingOf(provider: UpstreamToolProvider): Listing | null {
@@ -653,11 +835,13 @@ export class UpstreamFeatureService {
   }
 
   private forget(upstream: string, client: Client, kind?: 'prompts' | 'resources'): void {
-    const listing = this.listings.get(upstream);
-    if (!listing || listing.client !== client) return;
+    const shared = this.listings.get(upstream);
+    const listing = shared?.client === client ? shared : this.userListings.get(client);
+    if (!listing) return;
     if (kind === 'prompts') listing.prompts = undefined;
     else if (kind === 'resources') listing.resources = listing.templates = undefined;
-    else this.listings.delete(upstream);
+    else if (listing === shared) this.listings.delete(upstream);
+    else this.userListings.delete(client);
   }
 
   /** The upstream's notifications: list changes drop the cache; all are passed to the listeners (log messages: see the constructor). */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Client, ProtocolError, ProtocolErrorCode, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
-import type { CallToolResult, LoggingMessageNotificationParams, Tool, Transport } from '@modelcontextprotocol/client';
+import type { CallToolResult, LoggingMessageNotificationParams, ServerCapabilities, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock, type Correlation } from '@app/core';
 import { activeContext, inSpan, SpanKind, traceMeta, tracing } from '@app/telemetry';
@@ -182,6 +182,43 @@ export class UpstreamToolProvider implements ToolProvider {
    */
   connectedClient(): Client | null {
     return this.state === 'connected' && !this.userLinks ? this.client : null;
+  }
+
+  /** Whether requests go over each caller's own connection (per-user `auth`): see acquireUserLink. */
+  get perUser(): boolean {
+    return this.userLinks !== null;
+  }
+
+  /**
+   * What the upstream offers (its server capabilities) as the catalogue connection last saw it,
+   * whatever its `auth`: the gateway advertises federated prompts and resources from it. Never a
+   * way to reach the upstream.
+   */
+  offeredCapabilities(): ServerCapabilities | undefined {
+    return this.state === 'connected' ? this.client?.getServerCapabilities() : undefined;
+  }
+
+  /**
+   * Per-user `auth`: the caller's own connection for a request other than a tool call (prompts,
+   * resources). Fails as a tool call does (UPSTREAM_CREDENTIAL_REQUIRED with the URL elicitation,
+   * UPSTREAM_CREDENTIAL_REJECTED, BUSY, UPSTREAM_UNAVAILABLE); give it back with releaseUserLink.
+   */
+  acquireUserLink(userId: string, relay: ClientRequestRelay | undefined, correlation?: Correlation, idpToken?: string): Promise<UserLink> {
+    return this.userLink({ userId, relay, correlation, idpToken });
+  }
+
+  /** Gives back a link from acquireUserLink; `error`: what the request on it failed with (a refusal drops the link and is audited). */
+  async releaseUserLink(link: UserLink, userId: string, error?: unknown): Promise<ToolError | undefined> {
+    this.userLinks?.release(link);
+    if (error === undefined) return undefined;
+    const status = refusedStatus(error);
+    if (status) {
+      this.userLinks?.drop(link);
+      await this.deps.credentials?.rejected(userId, this.config.name, status);
+      return credentialRejected(this.config.name, status, this.config.auth.mode);
+    }
+    if (readFailure(error).kind === 'connection') this.userLinks?.drop(link);
+    return undefined;
   }
 
   /**
@@ -416,10 +453,10 @@ export class UpstreamToolProvider implements ToolProvider {
   }
 
   /** The caller's own connection, opened with their own credential; the ToolError to answer when there is none. */
-  private async userLink(ctx: ToolCallContext): Promise<UserLink> {
+  private async userLink(ctx: Pick<ToolCallContext, 'userId' | 'relay' | 'correlation' | 'idpToken'>): Promise<UserLink> {
     const auth = this.config.auth;
     if (!this.userLinks || !isPerUser(auth)) throw new Error('not a per-user upstream');
-    const found = await this.deps.credentials?.forCall(ctx.userId, this.config.name);
+    const found = await this.deps.credentials?.forCall(ctx.userId, this.config.name, ctx.idpToken);
     const required = async () =>
       credentialRequired(this.config.name, auth, ctx.relay, await this.deps.credentials?.connectUrlFor?.(ctx.userId, this.config.name));
     if (!found) throw await required();
@@ -439,7 +476,7 @@ export class UpstreamToolProvider implements ToolProvider {
             credential = renewed;
             continue;
           }
-          if (!(await this.deps.credentials?.forCall(ctx.userId, this.config.name))) throw await required();
+          if (!(await this.deps.credentials?.forCall(ctx.userId, this.config.name, ctx.idpToken))) throw await required();
         }
         if (status) {
           await this.deps.credentials?.rejected(ctx.userId, this.config.name, status);

@@ -10,6 +10,7 @@ import { UpstreamConnectPages } from './credentials/upstream-connect.pages';
 import { UpstreamOAuthClient } from './credentials/upstream-oauth-client';
 import { OAUTH_UPSTREAMS, UpstreamOAuthService } from './credentials/upstream-oauth.service';
 import { TokenExchanger } from './credentials/token-exchanger';
+import { SharedExchangeCache } from './credentials/shared-exchange-cache';
 import { UpstreamCredentialRepository } from './credentials/upstream-credential.repository';
 import { CREDENTIAL_UPSTREAMS, UpstreamCredentialService } from './credentials/upstream-credential.service';
 import { AdminUpstreamConnectionsController, UpstreamConnectionsController } from './credentials/upstream-connections.controller';
@@ -56,6 +57,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     OAuthFlowStore,
     UpstreamOAuthService,
     UpstreamConnectPages,
+    SharedExchangeCache,
     UpstreamCredentialRepository,
     UpstreamCredentialService,
     CatalogSync,

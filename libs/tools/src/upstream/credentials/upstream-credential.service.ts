@@ -144,9 +144,9 @@ export class UpstreamCredentialService {
    * account is not active. The use is audited (and `lastUsedAt` set) before the secret is handed
    * out; a secret sealed under an earlier key is re-sealed under the current one.
    */
-  async forCall(userId: string, upstream: string): Promise<UsableCredential | undefined> {
+  async forCall(userId: string, upstream: string, idpToken?: string): Promise<UsableCredential | undefined> {
     const exchanged = this.exchanged.get(upstream);
-    if (exchanged) return this.exchangedForCall(userId, exchanged);
+    if (exchanged) return this.exchangedForCall(userId, exchanged, idpToken);
     if (this.oauth.handles(upstream)) return this.oauthForCall(userId, upstream);
     const row = await this.repository.findUsable(userId, upstream);
     if (!row) return undefined;
@@ -214,14 +214,18 @@ export class UpstreamCredentialService {
   }
 
   /** Token exchange: an active user's token for the upstream (cached until it nearly expires); the use is audited. */
-  private async exchangedForCall(userId: string, config: UpstreamConfig): Promise<UsableCredential | undefined> {
+  private async exchangedForCall(
+    userId: string,
+    config: UpstreamConfig,
+    idpToken: string | undefined,
+  ): Promise<UsableCredential | undefined> {
     if (config.auth.mode !== 'token-exchange') return undefined;
     const user = await this.repository.activeUser(userId);
     if (!user) {
       this.exchanger.forget(userId, config.name);
       return undefined;
     }
-    const { credential, exchanged } = await this.exchanger.tokenFor(user, config.name, config.auth);
+    const { credential, exchanged } = await this.exchanger.tokenFor(user, config.name, config.auth, idpToken);
     await this.audit.recordStandalone({
       action: AuditAction.UPSTREAM_CREDENTIAL_USED,
       userId,
@@ -230,7 +234,7 @@ export class UpstreamCredentialService {
       severity: 'info',
       ipAddress: null,
       userAgent: null,
-      details: { upstream: config.name, mode: 'token-exchange', exchanged },
+      details: { upstream: config.name, mode: 'token-exchange', subject: config.auth.subjectToken, exchanged },
     });
     return credential;
   }

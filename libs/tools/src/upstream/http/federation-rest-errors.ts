@@ -42,6 +42,11 @@ export function restErrorOf(error: unknown, field: 'arguments' | 'uri'): unknown
   }
   const reason = (error.data as { error?: unknown } | undefined)?.error;
   if (reason === UpstreamErrorCode.DEFINITION_NOT_APPROVED) return new AppException(reason, error.message, 403);
+  // Per-user upstreams (issue 17): the caller's own credential is missing or refused (403), or the IdP gave none (502).
+  if (reason === 'UPSTREAM_CREDENTIAL_REQUIRED' || reason === 'UPSTREAM_CREDENTIAL_REJECTED')
+    return new AppException(reason, error.message, 403);
+  if (reason === 'UPSTREAM_TOKEN_EXCHANGE_FAILED') return new AppException(reason, error.message, 502);
+  if (reason === 'BUSY') return new AppException(reason, error.message, 503, [], { 'Retry-After': '5' });
   if (reason === UpstreamErrorCode.UPSTREAM_UNAVAILABLE) return new AppException(reason, error.message, 503, [], { 'Retry-After': '5' });
   if (reason === 'TIMEOUT') return new AppException(FederationRestErrorCode.UPSTREAM_TIMEOUT, error.message, 504);
   return new AppException(FederationRestErrorCode.UPSTREAM_ERROR, error.message, 502);
