@@ -11,6 +11,12 @@ export interface PasswordSignedIn extends FastifyRequest {
   user?: LoginResponseDto;
 }
 
+type PassportMiddleware = (req: unknown, res: unknown, next: (error?: unknown) => void) => void;
+/** passport ships no types (@nestjs/passport loads it untyped too); only `authenticate` is used here. */
+const passport = require('passport') as {
+  authenticate(strategy: object, options: object, callback: (error: unknown, user: unknown) => void): PassportMiddleware;
+};
+
 type Verify = (req: FastifyRequest, done: (error: unknown, user?: unknown) => void) => void;
 
 interface PassportActions {
@@ -48,11 +54,35 @@ export class PasswordStrategy extends PassportStrategy(PasswordMfa, 'password') 
   }
 }
 
-/** The @nestjs/passport guard of POST /auth/login: runs the 'password' strategy; its errors are the service's own. */
+/**
+ * The @nestjs/passport guard of POST /auth/login: runs the 'password' strategy; its errors are the service's own.
+ * It hands Passport this application's own strategy (a fresh object over it per request, as Passport
+ * does for a strategy it finds by name), not the one Passport's process-wide registry holds under the
+ * name: a second application in the same process (in-process replicas, tests) would otherwise have
+ * its strategy, with its own database, answer this one's sign-ins.
+ */
 @Injectable()
 export class PasswordLoginGuard extends AuthGuard('password') {
-  override canActivate(context: ExecutionContext): Promise<boolean> {
-    return super.canActivate(context) as Promise<boolean>;
+  constructor(private readonly strategy: PasswordStrategy) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<PasswordSignedIn>();
+    const response = http.getResponse<unknown>();
+    const layer = Object.create(this.strategy) as object;
+    request.user = await new Promise<LoginResponseDto>((resolve, reject) => {
+      const authenticate = passport.authenticate(layer, { session: false }, (error: unknown, user: unknown) => {
+        try {
+          resolve(this.handleRequest(error, user as LoginResponseDto));
+        } catch (thrown) {
+          reject(thrown);
+        }
+      });
+      authenticate(request, response, (error) => (error ? reject(error) : reject(new Error('password sign-in did not finish'))));
+    });
+    return true;
   }
 
   override handleRequest<T>(error: unknown, user: T): T {
