@@ -12,8 +12,9 @@
  *
  * Two goals (issue 18): throughput at saturation (closed loop), federated/direct >= 0.5x; and, at
  * half the direct path's saturation rate measured in the same run (open loop; BENCH_RATE
- * overrides it), federated p50 - direct p50 <= 2 ms with no queueing: the federated side keeps
- * up with the schedule (achieves >= 95 % of the rate) in every round. For reading the latter,
+ * overrides it), federated p50 - direct p50 <= 2 ms with no queueing: in every round the federated side
+ * keeps up with the schedule (achieves >= 95 % of the rate) and its p50 stays within 2 ms of its p50 at
+ * the low rate. For reading the latter,
  * the same at a low steady rate (BENCH_LOW_RATE, default 100/s), where the added median is
  * per-call cost rather than queueing.
  *
@@ -149,12 +150,19 @@ export const p4: Scenario = {
             `built-in ${medianOf(lowBuiltin, (r) => r.p50).toFixed(3)} ms: added by federation ${lowAdded.toFixed(3)} ms`,
           `P4: rows written for ${TOOL_ID}: ${executions} executions, ${audits} tool.execute audit records`,
         ];
+        // An open loop sends on schedule whatever the answers do, so keeping up is judged on both: the
+        // rate it achieved, and a median no further above the light-load one (BENCH_LOW_RATE) than the goal.
         const short = federatedSteady.filter((r) => r.achievedRate < steadyRate * KEPT_UP);
-        const queued = short.length > 0;
+        const lowFederatedP50 = medianOf(lowFederated, (r) => r.p50);
+        const waited = federatedSteady.filter((r) => r.p50 > lowFederatedP50 + ADDED_LATENCY_GOAL_MS);
+        const queued = short.length > 0 || waited.length > 0;
         notes.push(
           `P4: steady phase at ${fmt(steadyRate)}/s (${rateSource}): the federated side achieved ` +
-            `${federatedSteady.map((r) => fmt(r.achievedRate)).join(', ')}/s` +
-            (queued ? `; it did not keep up in ${short.length} round(s): its added latency there is queueing` : ' (kept up: no queueing)'),
+            `${federatedSteady.map((r) => fmt(r.achievedRate)).join(', ')}/s with p50 ` +
+            `${federatedSteady.map((r) => r.p50.toFixed(2)).join(', ')} ms (${lowFederatedP50.toFixed(2)} ms at ${s.lowRate}/s)` +
+            (queued
+              ? `; it queued in ${Math.max(short.length, waited.length)} round(s) (rate short of ${KEPT_UP * 100} % or p50 more than ${ADDED_LATENCY_GOAL_MS} ms above the light-load one)`
+              : ' (kept up: no queueing)'),
         );
         return {
           id: 'P4',
