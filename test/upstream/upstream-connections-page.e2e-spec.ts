@@ -22,8 +22,11 @@ async function listed(page: Page): Promise<string[][]> {
   );
 }
 
-async function credentialRows(db: DataSource, userId: string): Promise<number> {
-  const [row] = await db.query(`SELECT count(*)::int AS n FROM upstream_credentials WHERE user_id = $1`, [userId]);
+async function credentialRows(db: DataSource, userId: string, upstream = 'docs'): Promise<number> {
+  const [row] = await db.query(`SELECT count(*)::int AS n FROM upstream_credentials WHERE user_id = $1 AND upstream = $2`, [
+    userId,
+    upstream,
+  ]);
   return row.n;
 }
 
@@ -58,6 +61,16 @@ describe('Connections page (GET /connect)', () => {
         permissions: ['tools:execute'],
         rateLimit: { requests: 10_000, window: '1m' },
         auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
+      },
+      // A user-secret upstream (its tools are not called here): the page's write-only token form.
+      {
+        name: 'notes',
+        transport: 'http',
+        url: upstream.url,
+        headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
+        category: 'system',
+        permissions: ['tools:execute'],
+        auth: { mode: 'user-secret' },
       },
     ]);
     t = await startTestApp('postgres', {
@@ -111,7 +124,10 @@ describe('Connections page (GET /connect)', () => {
   });
 
   it("shows the user's own connections only: Bob is connected, Alice is not", async () => {
-    expect(await listed(page)).toEqual([['docs', 'user-oauth', 'Not connected']]);
+    expect(await listed(page)).toEqual([
+      ['docs', 'user-oauth', 'Not connected'],
+      ['notes', 'user-secret', 'Not connected'],
+    ]);
     expect(await page.$$('button:has-text("Disconnect")')).toHaveLength(0);
     const bobRows = await credentialRows(db, bob.userId);
     expect(bobRows).toBe(1);
@@ -130,9 +146,44 @@ describe('Connections page (GET /connect)', () => {
     const call = await execute(t, alice, 'docs.whoami', { parameters: {} });
     expect(call.body.status).toBe('completed');
     await page.goto(`${issuer}/connect`);
-    expect(await listed(page)).toEqual([['docs', 'user-oauth', 'Connected']]);
-    const times = await page.$$eval('main dt', (dts) => dts.map((dt) => dt.textContent));
+    expect(await listed(page)).toEqual([
+      ['docs', 'user-oauth', 'Connected'],
+      ['notes', 'user-secret', 'Not connected'],
+    ]);
+    const times = await page.$$eval('main li:first-child dt', (dts) => dts.map((dt) => dt.textContent));
     expect(times).toEqual(['Mode', 'Status', 'Connected at', 'Updated at', 'Last used at']);
+    expect(await page.$$('button[aria-label="Connect docs"]')).toHaveLength(0);
+  });
+
+  it('shows a broken connection (refresh refused upstream) as such, with Connect and Disconnect', async () => {
+    await db.query(`UPDATE upstream_credentials SET status = 'broken' WHERE user_id = $1 AND upstream = 'docs'`, [alice.userId]);
+    try {
+      await page.reload();
+      expect((await listed(page))[0]).toEqual(['docs', 'user-oauth', 'Broken: connect again']);
+      expect(await page.$$('button[aria-label="Connect docs"]')).toHaveLength(1);
+      expect(await page.$$('button[aria-label="Disconnect docs"]')).toHaveLength(1);
+    } finally {
+      await db.query(`UPDATE upstream_credentials SET status = 'active' WHERE user_id = $1 AND upstream = 'docs'`, [alice.userId]);
+      await page.reload();
+    }
+  });
+
+  it("stores a user-secret upstream's token write-only: sealed in the database, never shown on the page", async () => {
+    const secret = 'pat-alice-notes-0123456789';
+    await page.getByLabel('Personal token for notes').fill(secret);
+    await Promise.all([page.waitForURL(`${issuer}/connect?done=stored`), page.click('button:has-text("Store token")')]);
+    expect((await listed(page))[1]).toEqual(['notes', 'user-secret', 'Connected']);
+    expect((await page.content()).includes(secret)).toBe(false);
+    expect(await page.inputValue('input[name="secret"]')).toBe('');
+    const [row] = await db.query(`SELECT secret_ciphertext FROM upstream_credentials WHERE user_id = $1 AND upstream = 'notes'`, [
+      alice.userId,
+    ]);
+    expect(String(row.secret_ciphertext).split('.')[0]).toBe('uc1');
+    expect(String(row.secret_ciphertext).includes(secret)).toBe(false);
+    const [stored] = await db.query(`SELECT details FROM audit_logs WHERE action = 'upstream.credential.stored' AND user_id = $1`, [
+      alice.userId,
+    ]);
+    expect(stored.details).toEqual({ upstream: 'notes', mode: 'user-secret', replaced: false, version: 1 });
   });
 
   it('refuses a disconnect without, or with a wrong, anti-forgery token, and changes nothing', async () => {
@@ -158,9 +209,13 @@ describe('Connections page (GET /connect)', () => {
   });
 
   it('Disconnect deletes the connection with its audit record; the next call asks to connect again; Bob keeps his', async () => {
-    await Promise.all([page.waitForURL(`${issuer}/connect?done=disconnected`), page.click('button:has-text("Disconnect")')]);
+    await Promise.all([page.waitForURL(`${issuer}/connect?done=disconnected`), page.click('button[aria-label="Disconnect docs"]')]);
     expect(await page.textContent('[role="status"]')).toBe('Disconnected.');
-    expect(await listed(page)).toEqual([['docs', 'user-oauth', 'Not connected']]);
+    expect(await listed(page)).toEqual([
+      ['docs', 'user-oauth', 'Not connected'],
+      ['notes', 'user-secret', 'Connected'],
+    ]);
+    expect(await credentialRows(db, alice.userId, 'notes')).toBe(1);
     expect(await credentialRows(db, alice.userId)).toBe(0);
     expect(await credentialRows(db, bob.userId)).toBe(1);
     const audit = await db.query(`SELECT details, result FROM audit_logs WHERE action = 'upstream.credential.deleted' AND user_id = $1`, [
