@@ -143,6 +143,7 @@ describe('Connections page (GET /connect)', () => {
     }
     await page.waitForURL((at) => at.href.startsWith(`${issuer}/connect/callback`));
     expect(await page.textContent('h1')).toBe('Connected');
+    expect(await page.getAttribute('a:has-text("Your connections")', 'href')).toBe('/connect');
     const call = await execute(t, alice, 'docs.whoami', { parameters: {} });
     expect(call.body.status).toBe('completed');
     await page.goto(`${issuer}/connect`);

@@ -94,12 +94,8 @@ export class UpstreamConnectPages implements OnModuleInit {
     if (!signIn) return this.html(reply, 404, 'Cannot connect', 'Connecting accounts is not available on this server');
     const user = await signIn.signedInUser(request.raw, reply.raw);
     const upstream = await this.oauth.finish(new URL(request.url, signIn.baseUrl()), user, clientInfo(request));
-    return this.html(
-      reply,
-      200,
-      'Connected',
-      `Your account at ${upstream} is connected. You can close this page and return to your agent: its next call to ${upstream} acts as you.`,
-    );
+    const message = `Your account at ${upstream} is connected. You can close this page and return to your agent: its next call to ${upstream} acts as you.`;
+    return sendPage(reply, 200, 'Connected', `<p>${escapeHtml(message)}</p>\n<p><a href="${CONNECTIONS_PATH}">Your connections</a></p>`);
   }
 
   private redirect(reply: FastifyReply, location: string): Promise<void> {
