@@ -300,6 +300,22 @@ const MATRIX: Record<string, Row> = {
   },
   'GET /connect/signed-in': { probe: () => ({ path: '/connect/signed-in?state=x' }), expect: '400 400 400 400 400 400 400 400 400' },
   'GET /connect/callback': { probe: () => ({ path: '/connect/callback?state=x&code=y' }), expect: '400 400 400 400 400 400 400 400 400' },
+  // The connections page: the same sign-in cookie; a bearer token is no sign-in: sent to sign in (the sign-in page,
+  // followed without the browser's cookies, answers 400 "opened in another browser"), and its forms
+  // without this browser's cookie and the anti-forgery token bound to it and the user are refused whoever asks.
+  'GET /connect': { probe: () => ({ path: '/connect' }), expect: '400 400 400 400 400 400 400 400 400' },
+  'POST /connect/disconnect': {
+    probe: () => ({ path: '/connect/disconnect', body: { upstream: MISSING } }),
+    expect: '403 403 403 403 403 403 403 403 403',
+  },
+  'POST /connect/start': {
+    probe: () => ({ path: '/connect/start', body: { upstream: MISSING } }),
+    expect: '403 403 403 403 403 403 403 403 403',
+  },
+  'POST /connect/secret': {
+    probe: () => ({ path: '/connect/secret', body: { upstream: MISSING, secret: 'x' } }),
+    expect: '403 403 403 403 403 403 403 403 403',
+  },
   // Each user's own upstream credentials (extension): tools:execute with a user login (no API key sets or reads them).
   'GET /api/v1/upstream-connections': {
     probe: () => ({ path: '/api/v1/upstream-connections' }),

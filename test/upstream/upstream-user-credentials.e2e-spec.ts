@@ -148,8 +148,17 @@ describe('Per-user upstream credentials (auth: user-secret)', () => {
     it('answers a PUT with the connection, never the secret, and lists connections without secrets', async () => {
       const res = await putSecret(t, alice, 'who', SECRETS.alice);
       expect(res.status).toBe(200);
-      expect(Object.keys(res.body).sort()).toEqual(['connectUrl', 'connected', 'createdAt', 'lastUsedAt', 'mode', 'updatedAt', 'upstream']);
-      expect(res.body).toMatchObject({ upstream: 'who', mode: 'user-secret', connected: true, connectUrl: CONNECT_URL });
+      expect(Object.keys(res.body).sort()).toEqual([
+        'broken',
+        'connectUrl',
+        'connected',
+        'createdAt',
+        'lastUsedAt',
+        'mode',
+        'updatedAt',
+        'upstream',
+      ]);
+      expect(res.body).toMatchObject({ upstream: 'who', mode: 'user-secret', connected: true, broken: false, connectUrl: CONNECT_URL });
       const list = await http(t.baseUrl, 'GET', '/api/v1/upstream-connections', { token: alice.token });
       expect(list.status).toBe(200);
       expect(list.body.connections.map((c: Record<string, unknown>) => [c.upstream, c.connected])).toEqual([

@@ -237,8 +237,8 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
       );
       expect(failed).toEqual({ details: { upstream: 'docs', mode: 'user-oauth', reason: 'invalid_grant' }, result: 'failure' });
       const list = await http(t.baseUrl, 'GET', '/api/v1/upstream-connections', { token: alice.token });
-      expect(list.body.connections.map((c: Record<string, unknown>) => [c.upstream, c.mode, c.connected])).toEqual([
-        ['docs', 'user-oauth', false],
+      expect(list.body.connections.map((c: Record<string, unknown>) => [c.upstream, c.mode, c.connected, c.broken])).toEqual([
+        ['docs', 'user-oauth', false, true],
       ]);
     });
 

@@ -7,6 +7,7 @@ import { CatalogSync } from './catalog-sync';
 import { CredentialCipher } from './credentials/credential-cipher';
 import { OAuthFlowStore } from './credentials/oauth-flow-store';
 import { UpstreamConnectPages } from './credentials/upstream-connect.pages';
+import { UpstreamConnectionsPage } from './credentials/upstream-connections.page';
 import { UpstreamOAuthClient } from './credentials/upstream-oauth-client';
 import { OAUTH_UPSTREAMS, UpstreamOAuthService } from './credentials/upstream-oauth.service';
 import { TokenExchanger } from './credentials/token-exchanger';
@@ -57,6 +58,7 @@ import { UPSTREAM_CONFIGS, UpstreamRegistry } from './upstream.registry';
     OAuthFlowStore,
     UpstreamOAuthService,
     UpstreamConnectPages,
+    UpstreamConnectionsPage,
     SharedExchangeCache,
     UpstreamCredentialRepository,
     UpstreamCredentialService,

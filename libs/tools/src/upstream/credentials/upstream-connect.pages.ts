@@ -82,9 +82,10 @@ export class UpstreamConnectPages implements OnModuleInit {
   /** GET /connect/signed-in — back from the sign-in page: continue with the connect link it was for. */
   private async signedIn(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const state = String((request.query as Record<string, unknown>).state ?? '');
-    const found = ID_PATTERN.test(state) ? await this.flows.take<{ ticket: string }>('signin', state) : undefined;
+    const found = ID_PATTERN.test(state) ? await this.flows.take<{ ticket?: string }>('signin', state) : undefined;
     if (!found) return this.html(reply, 400, 'Cannot connect', 'This sign-in has expired: open the connect link again');
-    return this.redirect(reply, `${CONNECT_PATHS.start}/${found.ticket}`);
+    // Without a ticket the sign-in was for the connections page.
+    return this.redirect(reply, found.ticket ? `${CONNECT_PATHS.start}/${found.ticket}` : CONNECTIONS_PATH);
   }
 
   /** GET /connect/callback — the upstream's authorization server answered: store the connection. */
@@ -93,26 +94,34 @@ export class UpstreamConnectPages implements OnModuleInit {
     if (!signIn) return this.html(reply, 404, 'Cannot connect', 'Connecting accounts is not available on this server');
     const user = await signIn.signedInUser(request.raw, reply.raw);
     const upstream = await this.oauth.finish(new URL(request.url, signIn.baseUrl()), user, clientInfo(request));
-    return this.html(
-      reply,
-      200,
-      'Connected',
-      `Your account at ${upstream} is connected. You can close this page and return to your agent: its next call to ${upstream} acts as you.`,
-    );
+    const message = `Your account at ${upstream} is connected. You can close this page and return to your agent: its next call to ${upstream} acts as you.`;
+    return sendPage(reply, 200, 'Connected', `<p>${escapeHtml(message)}</p>\n<p><a href="${CONNECTIONS_PATH}">Your connections</a></p>`);
   }
 
-  private async redirect(reply: FastifyReply, location: string): Promise<void> {
-    await reply.code(303).header('location', location).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();
+  private redirect(reply: FastifyReply, location: string): Promise<void> {
+    return sendRedirect(reply, location);
   }
 
-  private async html(reply: FastifyReply, status: number, title: string, message: string): Promise<void> {
-    await reply
-      .code(status)
-      .header('content-type', 'text/html; charset=utf-8')
-      .header('content-security-policy', PAGE_CSP)
-      .header('cache-control', 'no-store')
-      .header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'no-referrer')
-      .send(page(title, `<p>${escapeHtml(message)}</p>`));
+  private html(reply: FastifyReply, status: number, title: string, message: string): Promise<void> {
+    return sendPage(reply, status, title, `<p>${escapeHtml(message)}</p>`);
   }
+}
+
+/** The connections page (UpstreamConnectionsPage), where a sign-in without a connect link returns to. */
+export const CONNECTIONS_PATH = '/connect';
+
+export async function sendRedirect(reply: FastifyReply, location: string): Promise<void> {
+  await reply.code(303).header('location', location).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();
+}
+
+/** A page under the sign-in pages' CSP, never cached, never framed. */
+export async function sendPage(reply: FastifyReply, status: number, title: string, main: string): Promise<void> {
+  await reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('content-security-policy', PAGE_CSP)
+    .header('cache-control', 'no-store')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .send(page(title, main));
 }

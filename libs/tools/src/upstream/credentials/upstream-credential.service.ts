@@ -29,6 +29,8 @@ export interface ConnectionView {
   upstream: string;
   mode: string;
   connected: boolean;
+  /** A stored connection the upstream refused to refresh: the user must connect again. */
+  broken: boolean;
   connectUrl: string | null;
   createdAt: Date | null;
   updatedAt: Date | null;
@@ -70,7 +72,7 @@ export class UpstreamCredentialService {
     this.exchanged = new Map(configs.filter((config) => config.auth.mode === 'token-exchange').map((config) => [config.name, config]));
   }
 
-  async store(owner: Principal, upstream: string, secret: unknown, client: Actor): Promise<ConnectionView> {
+  async store(owner: Pick<Principal, 'userId'>, upstream: string, secret: unknown, client: Actor): Promise<ConnectionView> {
     const config = this.perUserUpstream(upstream);
     if (typeof secret !== 'string' || secret.length > MAX_SECRET_LENGTH || !SECRET_PATTERN.test(secret)) {
       throw AppException.validation([
@@ -106,7 +108,7 @@ export class UpstreamCredentialService {
     return viewOf(config, connection);
   }
 
-  async remove(owner: Principal, upstream: string, client: Actor): Promise<ConnectionView> {
+  async remove(owner: Pick<Principal, 'userId'>, upstream: string, client: Actor): Promise<ConnectionView> {
     const config = this.connectable.get(upstream);
     if (!config) throw AppException.notFound(`No upstream named ${upstream} takes a credential of your own`);
     await this.unitOfWork.run(async (tx) => {
@@ -127,7 +129,7 @@ export class UpstreamCredentialService {
   }
 
   /** Every upstream that takes the caller's own credential, connected or not. */
-  async list(owner: Principal): Promise<ConnectionView[]> {
+  async list(owner: Pick<Principal, 'userId'>): Promise<ConnectionView[]> {
     const stored = new Map((await this.repository.listByUser(owner.userId)).map((connection) => [connection.upstream, connection]));
     return [...this.connectable.values()]
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -266,6 +268,7 @@ function viewOf(config: UpstreamConfig, connection: UpstreamConnection | undefin
     upstream: config.name,
     mode: config.auth.mode,
     connected: connection !== undefined && connection.status === 'active',
+    broken: connection !== undefined && connection.status !== 'active',
     connectUrl: 'connectUrl' in config.auth ? (config.auth.connectUrl ?? null) : null,
     createdAt: connection?.createdAt ?? null,
     updatedAt: connection?.updatedAt ?? null,

@@ -28,6 +28,10 @@ export class UpstreamConnectionDto {
     description: 'Whether you have a usable credential stored for it (user-oauth: false once the upstream revoked it; connect again)',
   })
   connected: boolean;
+  @ApiProperty({
+    description: 'A stored connection the upstream stopped accepting (user-oauth: its refresh was refused): connect again, or disconnect',
+  })
+  broken: boolean;
   @ApiProperty({ type: 'string', nullable: true, description: 'Where to set it, when the operator configured a page' })
   connectUrl: string | null;
   @ApiProperty({ type: 'string', format: 'date-time', nullable: true }) createdAt: string | null;
@@ -40,6 +44,7 @@ export class UpstreamConnectionDto {
       upstream: view.upstream,
       mode: view.mode,
       connected: view.connected,
+      broken: view.broken,
       connectUrl: view.connectUrl,
       createdAt: view.createdAt?.toISOString() ?? null,
       updatedAt: view.updatedAt?.toISOString() ?? null,
