@@ -4,6 +4,8 @@ import { Caller, execute, signUp, toolsEnv, waitForExecution } from './tools-tes
 
 const CONCURRENCY = 2;
 const MAX_PENDING = 10;
+/** Carol's calls: a 3 s call could end while a loaded machine was still filling her line (CI saw 14 accepted). */
+const CAROL_DELAY_MS = 20_000;
 
 /** The async queue shares its workers between users and caps what one user may have waiting. */
 describe.each(DATABASE_KINDS)('async queue fairness (%s)', (kind) => {
@@ -66,12 +68,13 @@ describe.each(DATABASE_KINDS)('async queue fairness (%s)', (kind) => {
   });
 
   it('refuses a user with too many calls waiting (429, Error body, Retry-After), storing nothing, and nobody else', async () => {
-    const first = await queueEcho(carol, 3_000, 'carol-0');
+    // Long enough that none of Carol's calls ends while the line is filled, however loaded the machine.
+    const first = await queueEcho(carol, CAROL_DELAY_MS, 'carol-0');
     expect(first.status).toBe(200);
     let accepted = 1;
     let refused: Awaited<ReturnType<typeof queueEcho>> | undefined;
     while (!refused && accepted < MAX_PENDING + CONCURRENCY + 5) {
-      const res = await queueEcho(carol, 3_000);
+      const res = await queueEcho(carol, CAROL_DELAY_MS);
       if (res.status === 429) refused = res;
       else {
         expect(res.status).toBe(200);
@@ -95,7 +98,7 @@ describe.each(DATABASE_KINDS)('async queue fairness (%s)', (kind) => {
     expect(stored.n).toBe(accepted);
 
     // A retry of an accepted call is answered (it queues nothing new), and other users are not limited.
-    const replay = await queueEcho(carol, 3_000, 'carol-0');
+    const replay = await queueEcho(carol, CAROL_DELAY_MS, 'carol-0');
     expect(replay.status).toBe(200);
     expect(replay.body.executionId).toBe(first.body.executionId);
     const other = await queueEcho(bob, 0);
