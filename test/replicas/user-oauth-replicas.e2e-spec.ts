@@ -8,7 +8,13 @@ import { waitFor } from '../support/polling';
 import { ServerProcess } from '../support/server-process';
 import { TestDatabase } from '../support/test-database';
 import { Caller, execute, signUp } from '../tools/tools-test-kit';
-import { connectInBrowser, UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET, UpstreamAuthorizationServer } from '../upstream/upstream-as';
+import {
+  connectInBrowser,
+  UPSTREAM_CLIENT_ID,
+  UPSTREAM_CLIENT_SECRET,
+  UpstreamAuthorizationServer,
+  userOAuthDocsEntry,
+} from '../upstream/upstream-as';
 import { ReferenceUpstream, startListeningScript, writeUpstreamsFile } from '../upstream/upstream-test-kit';
 import { ReplicaSet } from './replica-kit';
 
@@ -43,18 +49,7 @@ describe('user-oauth refresh across two replicas', () => {
   beforeAll(async () => {
     as = await UpstreamAuthorizationServer.listen();
     upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
-    const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-oauth-replicas-')), [
-      {
-        name: 'docs',
-        transport: 'http',
-        url: upstream.url,
-        headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
-        category: 'system',
-        permissions: ['tools:execute'],
-        rateLimit: { requests: 10_000, window: '1m' },
-        auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
-      },
-    ]);
+    const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-oauth-replicas-')), [userOAuthDocsEntry(upstream.url)]);
     const deployment = await replicas.deployment({
       MCP_UPSTREAMS_FILE: file,
       UPSTREAM_DOCS_LISTING: LISTING_TOKEN,

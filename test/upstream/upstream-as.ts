@@ -17,6 +17,24 @@ type ProviderInstance = any; // oidc-provider ships no types
  * (rotated). Its sign-in is the library's development interaction: any login name is an account.
  * Every request to its token endpoint with grant_type=refresh_token is counted there.
  */
+/**
+ * The `docs` upstream entry of the user-oauth suites: the whoami server at `url`, listed with the
+ * gateway's UPSTREAM_DOCS_LISTING token, each user's calls with their own token from this server
+ * (client UPSTREAM_CLIENT_ID, secret from UPSTREAM_DOCS_CLIENT_SECRET).
+ */
+export function userOAuthDocsEntry(url: string) {
+  return {
+    name: 'docs',
+    transport: 'http',
+    url,
+    headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
+    category: 'system',
+    permissions: ['tools:execute'],
+    rateLimit: { requests: 10_000, window: '1m' },
+    auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
+  };
+}
+
 export class UpstreamAuthorizationServer {
   /** Refresh requests that reached the token endpoint (whatever their outcome). */
   refreshRequests = 0;

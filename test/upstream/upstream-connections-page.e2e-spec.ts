@@ -6,7 +6,13 @@ import { DataSource } from 'typeorm';
 import { HeadlessBrowser, launchBrowser } from '../support/browser';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { Caller, execute, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
-import { connectInBrowser, UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET, UpstreamAuthorizationServer } from './upstream-as';
+import {
+  connectInBrowser,
+  UPSTREAM_CLIENT_ID,
+  UPSTREAM_CLIENT_SECRET,
+  UpstreamAuthorizationServer,
+  userOAuthDocsEntry,
+} from './upstream-as';
 import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
@@ -52,16 +58,7 @@ describe('Connections page (GET /connect)', () => {
     as = await UpstreamAuthorizationServer.listen();
     upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
     const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-connections-page-')), [
-      {
-        name: 'docs',
-        transport: 'http',
-        url: upstream.url,
-        headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
-        category: 'system',
-        permissions: ['tools:execute'],
-        rateLimit: { requests: 10_000, window: '1m' },
-        auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
-      },
+      userOAuthDocsEntry(upstream.url),
       // A user-secret upstream (its tools are not called here): the page's write-only token form.
       {
         name: 'notes',

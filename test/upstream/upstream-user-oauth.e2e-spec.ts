@@ -7,7 +7,13 @@ import { DataSource } from 'typeorm';
 import { launchBrowser } from '../support/browser';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
-import { connectInBrowser, UPSTREAM_CLIENT_ID, UPSTREAM_CLIENT_SECRET, UpstreamAuthorizationServer } from './upstream-as';
+import {
+  connectInBrowser,
+  UPSTREAM_CLIENT_ID,
+  UPSTREAM_CLIENT_SECRET,
+  UpstreamAuthorizationServer,
+  userOAuthDocsEntry,
+} from './upstream-as';
 import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
 const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
@@ -68,18 +74,7 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
     as = await UpstreamAuthorizationServer.listen();
     upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
     const dir = mkdtempSync(join(tmpdir(), 'smcp-user-oauth-'));
-    const file = writeUpstreamsFile(dir, [
-      {
-        name: 'docs',
-        transport: 'http',
-        url: upstream.url,
-        headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
-        category: 'system',
-        permissions: ['tools:execute'],
-        rateLimit: { requests: 10_000, window: '1m' },
-        auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
-      },
-    ]);
+    const file = writeUpstreamsFile(dir, [userOAuthDocsEntry(upstream.url)]);
     t = await startTestApp('postgres', {
       env: toolsEnv({
         MCP_UPSTREAMS_FILE: file,
