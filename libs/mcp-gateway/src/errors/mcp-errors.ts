@@ -1,6 +1,6 @@
 import { ProtocolError, ProtocolErrorCode, type CallToolResult, type JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { AppException, isDatabaseUnavailable, type ErrorDetail, type JsonInputResult } from '@app/core';
+import { AppException, ErrorCode, isDatabaseUnavailable, type ErrorDetail, type JsonInputResult } from '@app/core';
 import { isToolResult } from '@app/tools';
 import type { CatalogTool, ExecutionError } from '@app/tools';
 import { relayed } from '../tools/mcp-call-result';
@@ -121,6 +121,30 @@ export function messageRefusal(message: JSONRPCMessage, refused: McpRefusal): JS
 /** An edge refusal met inside a request handler (a WebSocket's scope re-checked per message). */
 export function protocolErrorOf(error: AppException): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidRequest, error.message, { status: error.getStatus(), error: String(error.code) });
+}
+
+/**
+ * What an error thrown out of a request handler becomes before the SDK answers it (the SDK would
+ * send any error's own `message` to the agent: a driver's "Connection terminated unexpectedly",
+ * a stack-bearing TypeError). A JSON-RPC error already (our ProtocolErrors, an upstream's error
+ * relayed as sent) passes unchanged; an AppException is its refusal; the database being away is
+ * the REST API's 503 (`data.retryAfter`); anything else is an internal error that names nothing.
+ * `fault` says whether it is ours to log.
+ */
+export function handlerErrorOf(error: unknown): { error: unknown; fault: 'none' | 'unavailable' | 'internal' } {
+  if (typeof error === 'object' && error !== null && Number.isSafeInteger((error as { code?: unknown }).code)) {
+    return { error, fault: 'none' };
+  }
+  const refused = refusalOf(error);
+  if (refused) {
+    const retryAfter = refused.headers['Retry-After'];
+    const data = { ...refused.data, ...(retryAfter ? { retryAfter: Number(retryAfter) } : {}) };
+    if (error instanceof AppException) return { error: new ProtocolError(refused.code, refused.message, data), fault: 'none' };
+    const unavailable = { ...data, status: 503, error: ErrorCode.SERVICE_UNAVAILABLE };
+    return { error: new ProtocolError(refused.code, 'Database temporarily unavailable', unavailable), fault: 'unavailable' };
+  }
+  const data = { status: 500, error: ErrorCode.INTERNAL_ERROR };
+  return { error: new ProtocolError(ProtocolErrorCode.InternalError, 'Internal server error', data), fault: 'internal' };
 }
 
 /** A frame that is not one JSON-RPC message. */

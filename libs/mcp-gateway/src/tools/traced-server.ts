@@ -1,6 +1,9 @@
+import { Logger } from '@nestjs/common';
 import { context, trace } from '@opentelemetry/api';
 import { JSONRPCRequest, Result, Server, ServerContext } from '@modelcontextprotocol/server';
+import { safeErrorMessage } from '@app/core';
 import { Attributes, contextFromMeta, inSpan, metaHasTraceContext, SpanKind, tracing } from '@app/telemetry';
+import { handlerErrorOf } from '../errors/mcp-errors';
 
 type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
 type JsonRpcRequest = JSONRPCRequest;
@@ -18,7 +21,7 @@ const TARGET_OF: Record<string, string> = { 'tools/call': 'gen_ai.tool.name', 'p
  */
 export class TracedServer extends Server {
   protected override _wrapHandler(method: string, handler: Handler): Handler {
-    const wrapped = super._wrapHandler(method, handler);
+    const wrapped = answeringFaults(method, super._wrapHandler(method, handler));
     if (!tracing.tracer) return wrapped;
     return (request, ctx) =>
       inSpan(spanNameOf(method, request), mcpSpanRequest(method, request, ctx), async (span) => {
@@ -29,6 +32,26 @@ export class TracedServer extends Server {
         return result;
       });
   }
+}
+
+const logger = new Logger('McpServer');
+
+/**
+ * The handler, with what it throws mapped for the agent (see handlerErrorOf): a fault of ours is
+ * logged here with its request id, and the agent learns only that it happened (or, for the
+ * database being away, to retry).
+ */
+function answeringFaults(method: string, handler: Handler): Handler {
+  return async (request, ctx) => {
+    try {
+      return await handler(request, ctx);
+    } catch (thrown) {
+      const { error, fault } = handlerErrorOf(thrown);
+      if (fault === 'internal') logger.error({ err: thrown, method, jsonrpcId: ctx.mcpReq.id }, 'Unhandled error in an MCP handler');
+      else if (fault === 'unavailable') logger.warn({ method, reason: safeErrorMessage(thrown) }, 'Dependency unavailable');
+      throw error;
+    }
+  };
 }
 
 function paramsOf(request: JsonRpcRequest): Record<string, unknown> | undefined {
