@@ -42,18 +42,15 @@ export class UpstreamConnectPages implements OnModuleInit {
   onModuleInit(): void {
     // Served with the OAuth sign-in pages (they sign the browser in), whether or not an upstream uses them yet.
     if (!this.config.oauth.enabled) return;
-    const fastify = this.adapterHost.httpAdapter?.getInstance?.() as FastifyInstance | undefined;
-    if (!fastify?.register) return;
-    void fastify.register(async (scope) => {
-      scope.setErrorHandler((error: FastifyError, _request, reply) => {
-        if (error instanceof AppException) return this.html(reply, error.getStatus(), 'Cannot connect', error.message);
-        this.logger.error({ err: error }, 'Upstream connect page failed');
-        return this.html(reply, 500, 'Something went wrong', 'The server could not complete the request');
-      });
-      scope.get(`${CONNECT_PATHS.start}/:ticket`, (request, reply) => this.open(request, reply));
-      scope.get(PAGES_SIGNED_IN_PATH, (request, reply) => this.signedIn(request, reply));
-      scope.get(CONNECT_PATHS.callback, (request, reply) => this.callback(request, reply));
-    });
+    registerPages(
+      this.adapterHost,
+      { logger: this.logger, refusedTitle: 'Cannot connect', failed: 'Upstream connect page failed' },
+      (scope) => {
+        scope.get(`${CONNECT_PATHS.start}/:ticket`, (request, reply) => this.open(request, reply));
+        scope.get(PAGES_SIGNED_IN_PATH, (request, reply) => this.signedIn(request, reply));
+        scope.get(CONNECT_PATHS.callback, (request, reply) => this.callback(request, reply));
+      },
+    );
   }
 
   /** GET /connect/upstream/:ticket — sign in first if needed, then on to the upstream's authorization server. */
@@ -69,13 +66,7 @@ export class UpstreamConnectPages implements OnModuleInit {
       );
     }
     const user = await signIn.signedInUser(request.raw, reply.raw);
-    if (!user) {
-      const state = randomBytes(24).toString('base64url');
-      await this.flows.put('signin', state, { ticket }, CONNECT_TTL_MS);
-      // The code this sign-in ends with is never redeemed: the session cookie it leaves is what counts.
-      const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-      return this.redirect(reply, signIn.signInUrl(state, challenge));
-    }
+    if (!user) return signInFirst(reply, signIn, this.flows, { ticket });
     return this.redirect(reply, await this.oauth.start(ticket, user));
   }
 
@@ -103,12 +94,57 @@ export class UpstreamConnectPages implements OnModuleInit {
   }
 
   private html(reply: FastifyReply, status: number, title: string, message: string): Promise<void> {
-    return sendPage(reply, status, title, `<p>${escapeHtml(message)}</p>`);
+    return sendMessage(reply, status, title, message);
   }
 }
 
 /** The connections page (UpstreamConnectionsPage), where a sign-in without a connect link returns to. */
 export const CONNECTIONS_PATH = '/connect';
+
+/**
+ * Registers server-rendered page routes in a Fastify scope of their own: an AppException they throw
+ * becomes the page's error page (its status and message), anything else a logged 500 page that
+ * names nothing.
+ */
+export function registerPages(
+  adapterHost: HttpAdapterHost,
+  how: { logger: Logger; refusedTitle: string; failed: string },
+  routes: (scope: FastifyInstance) => void,
+): void {
+  const fastify = adapterHost.httpAdapter?.getInstance?.() as FastifyInstance | undefined;
+  if (!fastify?.register) return;
+  void fastify.register(async (scope) => {
+    scope.setErrorHandler((error: FastifyError, _request, reply) => {
+      if (error instanceof AppException) return sendMessage(reply, error.getStatus(), how.refusedTitle, error.message);
+      how.logger.error({ err: error }, how.failed);
+      return sendMessage(reply, 500, 'Something went wrong', 'The server could not complete the request');
+    });
+    routes(scope);
+  });
+}
+
+/**
+ * Sends a browser that is not signed in through the sign-in page; it comes back to
+ * PAGES_SIGNED_IN_PATH with a one-time state that carries `next` (a connect link's ticket, or
+ * nothing for the connections page). The code that sign-in ends with is never redeemed: the
+ * session cookie it leaves is what counts.
+ */
+export async function signInFirst(
+  reply: FastifyReply,
+  signIn: NonNullable<BrowserSignIns['registered']>,
+  flows: OAuthFlowStore,
+  next: { ticket?: string },
+): Promise<void> {
+  const state = randomBytes(24).toString('base64url');
+  await flows.put('signin', state, next, CONNECT_TTL_MS);
+  const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+  return sendRedirect(reply, signIn.signInUrl(state, challenge));
+}
+
+/** A page whose main part is one escaped paragraph. */
+export function sendMessage(reply: FastifyReply, status: number, title: string, message: string): Promise<void> {
+  return sendPage(reply, status, title, `<p>${escapeHtml(message)}</p>`);
+}
 
 export async function sendRedirect(reply: FastifyReply, location: string): Promise<void> {
   await reply.code(303).header('location', location).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { APP_CONFIG, AppConfig, AppException, BrowserSignIns, clientInfo, escapeHtml } from '@app/core';
 import { OAuthFlowStore } from './oauth-flow-store';
-import { CONNECTIONS_PATH, sendPage, sendRedirect } from './upstream-connect.pages';
+import { CONNECTIONS_PATH, registerPages, sendMessage, sendPage, sendRedirect, signInFirst } from './upstream-connect.pages';
 import { ConnectionView, UpstreamCredentialService } from './upstream-credential.service';
-import { CONNECT_TTL_MS, UpstreamOAuthService } from './upstream-oauth.service';
+import { UpstreamOAuthService } from './upstream-oauth.service';
 import { UpstreamCredentialRepository } from './upstream-credential.repository';
 
 /** The per-browser value the forms' anti-forgery token is bound to (with the user). */
@@ -50,14 +50,8 @@ export class UpstreamConnectionsPage implements OnModuleInit {
 
   onModuleInit(): void {
     if (!this.config.oauth.enabled) return;
-    const fastify = this.adapterHost.httpAdapter?.getInstance?.() as FastifyInstance | undefined;
-    if (!fastify?.register) return;
-    void fastify.register(async (scope) => {
-      scope.setErrorHandler((error: FastifyError, _request, reply) => {
-        if (error instanceof AppException) return this.message(reply, error.getStatus(), 'Cannot change this connection', error.message);
-        this.logger.error({ err: error }, 'Connections page failed');
-        return this.message(reply, 500, 'Something went wrong', 'The server could not complete the request');
-      });
+    const how = { logger: this.logger, refusedTitle: 'Cannot change this connection', failed: 'Connections page failed' };
+    registerPages(this.adapterHost, how, (scope) => {
       // The forms' bodies, read here as plain urlencoded text (nothing else is accepted).
       if (scope.hasContentTypeParser('application/x-www-form-urlencoded'))
         scope.removeContentTypeParser('application/x-www-form-urlencoded');
@@ -78,13 +72,7 @@ export class UpstreamConnectionsPage implements OnModuleInit {
     const signIn = this.browser.registered;
     if (!signIn) return this.message(reply, 404, 'Not available', 'Connections are not available on this server');
     const user = await signIn.signedInUser(request.raw, reply.raw);
-    if (!user) {
-      const state = randomBytes(24).toString('base64url');
-      await this.flows.put('signin', state, {}, CONNECT_TTL_MS);
-      // As for connect links: the code this sign-in ends with is never redeemed, its session cookie is what counts.
-      const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-      return sendRedirect(reply, signIn.signInUrl(state, challenge));
-    }
+    if (!user) return signInFirst(reply, signIn, this.flows, {});
     if (!(await this.repository.activeUser(user))) return this.message(reply, 403, 'Not available', 'Your account is not active');
     let browserId = browserIdOf(request);
     if (!browserId) {
@@ -196,7 +184,7 @@ export class UpstreamConnectionsPage implements OnModuleInit {
   }
 
   private message(reply: FastifyReply, status: number, title: string, message: string): Promise<void> {
-    return sendPage(reply, status, title, `<p>${escapeHtml(message)}</p>`);
+    return sendMessage(reply, status, title, message);
   }
 }
 
