@@ -40,6 +40,7 @@ export class UpstreamAuthorizationServer {
   refreshRequests = 0;
   private provider: ProviderInstance | undefined;
   private readonly refreshTokens: ProviderInstance[] = [];
+  private readonly issuedRefreshTokens: ProviderInstance[] = [];
   private readonly server: Server = createServer((req: IncomingMessage, res: ServerResponse) =>
     this.provider ? this.provider.callback()(req, res) : res.writeHead(503).end(),
   );
@@ -59,6 +60,17 @@ export class UpstreamAuthorizationServer {
     await new Promise<void>((resolve) => as.server.listen(0, '127.0.0.1', resolve));
     as.issuerUrl = `http://127.0.0.1:${(as.server.address() as AddressInfo).port}`;
     return as;
+  }
+
+  /** The refresh tokens of `accountId` this server would still honour (not revoked, rotated away or expired). */
+  async usableRefreshTokens(accountId: string): Promise<number> {
+    let usable = 0;
+    for (const issued of this.issuedRefreshTokens) {
+      if (issued.accountId !== accountId) continue;
+      const found = await this.provider.RefreshToken.find(issued.jti);
+      if (found && !found.consumed && !found.isExpired) usable += 1;
+    }
+    return usable;
   }
 
   /** Revokes every refresh token issued so far (the user revoked the gateway's access at the upstream). */
@@ -100,6 +112,7 @@ export class UpstreamAuthorizationServer {
         scopes: ['openid', 'offline_access', 'mcp'],
         features: {
           devInteractions: { enabled: true },
+          revocation: { enabled: true },
           resourceIndicators: {
             enabled: true,
             defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf,
@@ -121,7 +134,10 @@ export class UpstreamAuthorizationServer {
         await next();
         if (ctx.method === 'POST' && ctx.path === '/token' && ctx.oidc?.params?.grant_type === 'refresh_token') this.refreshRequests += 1;
       });
-      provider.on('refresh_token.saved', (token: ProviderInstance) => this.refreshTokens.push(token));
+      provider.on('refresh_token.saved', (token: ProviderInstance) => {
+        this.refreshTokens.push(token);
+        this.issuedRefreshTokens.push(token);
+      });
       this.provider = provider;
     } finally {
       Object.assign(console, { warn, info });

@@ -249,6 +249,33 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
       const [row] = await db.query(`SELECT count(*)::int AS n FROM upstream_credentials WHERE user_id = $1`, [alice.userId]);
       expect(row.n).toBe(0);
     });
+
+    it("disconnecting revokes the user's refresh token at the upstream's authorization server too (RFC 7009), audited after the deletion", async () => {
+      const doraEmail = 'dora.oauth@example.com';
+      const dora = await signUp(t, doraEmail);
+      const link = /open (\S+) in a browser/.exec((await execute(t, dora, 'docs.whoami', { parameters: {} })).body.error.message)?.[1];
+      expect(
+        (await connectInBrowser({ link: String(link), gateway: issuer, as, email: doraEmail, upstreamLogin: 'dora-at-docs' })).title,
+      ).toBe('Connected');
+      expect(await as.usableRefreshTokens('dora-at-docs')).toBe(1);
+
+      const res = await http(t.baseUrl, 'DELETE', '/api/v1/upstream-connections/docs', { token: dora.token });
+      expect(res.status).toBe(200);
+      expect(await as.usableRefreshTokens('dora-at-docs')).toBe(0);
+      const records = await db.query(
+        `SELECT action, result, details FROM audit_logs WHERE user_id = $1 AND action LIKE 'upstream.credential.%' ORDER BY seq`,
+        [dora.userId],
+      );
+      expect(records.slice(-2)).toEqual([
+        { action: 'upstream.credential.deleted', result: 'success', details: { upstream: 'docs', mode: 'user-oauth', version: 1 } },
+        {
+          action: 'upstream.credential.revoked',
+          result: 'success',
+          // oidc-provider does not revoke its JWT access tokens (RFC 7009 unsupported_token_type): short-lived, they expire.
+          details: { upstream: 'docs', mode: 'user-oauth', revoked: ['refresh_token'], notRevocable: ['access_token'] },
+        },
+      ]);
+    });
   });
 });
 

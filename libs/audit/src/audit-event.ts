@@ -55,6 +55,11 @@ export const AuditAction = {
   UPSTREAM_CREDENTIAL_STORED: 'upstream.credential.stored',
   /** A user's own upstream credential was deleted (they disconnected). */
   UPSTREAM_CREDENTIAL_DELETED: 'upstream.credential.deleted',
+  /**
+   * After a disconnect, the gateway asked the upstream's authorization server to revoke the user's
+   * tokens (RFC 7009): `success`, or `failure` with the reason; never a token.
+   */
+  UPSTREAM_CREDENTIAL_REVOKED: 'upstream.credential.revoked',
   /** A tool call went to an upstream with the calling user's own credential. */
   UPSTREAM_CREDENTIAL_USED: 'upstream.credential.used',
   /** The upstream refused a user's own credential (HTTP 401/403): the user must set a new one. */

@@ -40,6 +40,7 @@ export { PERMISSION_PATTERN, Permission, apiKeyPermissions, holdsAll, resolvePer
 export { newId } from './http/ids';
 export { clientInfo } from './http/client-info';
 export { WorkLimit } from './concurrency/work-limit';
+export { withTimeout } from './concurrency/with-timeout';
 export { DEVELOPMENT_SECRETS_FILE, persistGeneratedSecrets } from './config/development-secrets';
 export { ExecutionScopeResolver, ScopeErrorCode, assertToolInContext } from './auth/execution-scope';
 export type { ExecutionScope, ScopeContext } from './auth/execution-scope';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DatabaseProbe, MigrationService } from '@app/database';
+import { withTimeout } from '@app/core';
 
 const PING_TIMEOUT_MS = 1_000;
 
@@ -33,12 +34,4 @@ export class ReadinessService {
       return false;
     }
   }
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

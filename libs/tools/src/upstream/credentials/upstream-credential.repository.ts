@@ -108,15 +108,18 @@ export class UpstreamCredentialRepository {
     return { connection: connectionOf(row), replaced: row.replaced };
   }
 
-  /** Deletes the user's credential for the upstream; the deleted connection, or undefined. */
-  async delete(tx: EntityManager, userId: string, upstream: string): Promise<UpstreamConnection | undefined> {
+  /**
+   * Deletes the user's credential for the upstream; the deleted connection with what it held
+   * sealed (a user-oauth connection's tokens are revoked upstream once this commits), or undefined.
+   */
+  async delete(tx: EntityManager, userId: string, upstream: string): Promise<SealedCredential | undefined> {
     const rows = returnedRows<CredentialRow>(
-      await tx.query(`DELETE FROM upstream_credentials c WHERE c.user_id = $1 AND c.upstream = $2 RETURNING ${VIEW_COLUMNS}`, [
+      await tx.query(`DELETE FROM upstream_credentials c WHERE c.user_id = $1 AND c.upstream = $2 RETURNING ${SEALED_COLUMNS}`, [
         userId,
         upstream,
       ]),
     );
-    return rows[0] ? connectionOf(rows[0]) : undefined;
+    return rows[0] ? sealedOf(rows[0]) : undefined;
   }
 
   async listByUser(userId: string): Promise<UpstreamConnection[]> {

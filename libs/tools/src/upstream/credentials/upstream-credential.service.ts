@@ -111,7 +111,7 @@ export class UpstreamCredentialService {
   async remove(owner: Pick<Principal, 'userId'>, upstream: string, client: Actor): Promise<ConnectionView> {
     const config = this.connectable.get(upstream);
     if (!config) throw AppException.notFound(`No upstream named ${upstream} takes a credential of your own`);
-    await this.unitOfWork.run(async (tx) => {
+    const deleted = await this.unitOfWork.run(async (tx) => {
       const deleted = await this.repository.delete(tx, owner.userId, upstream);
       if (!deleted) throw AppException.notFound(`You have no credential stored for upstream ${upstream}`);
       await this.audit.record(tx, {
@@ -124,7 +124,10 @@ export class UpstreamCredentialService {
         userAgent: client.userAgent,
         details: { upstream, mode: deleted.mode, version: deleted.version },
       });
+      return deleted;
     });
+    // Gone here; a user-oauth connection's tokens are then revoked where they were issued.
+    if (deleted.mode === 'user-oauth') await this.oauth.revokeDeleted(deleted, client);
     return viewOf(config, undefined);
   }
 

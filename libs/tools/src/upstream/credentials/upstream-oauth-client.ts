@@ -90,6 +90,31 @@ export class UpstreamOAuthClient {
     }
   }
 
+  /**
+   * Revokes a token at the upstream's authorization server (RFC 7009, with its type hint):
+   * `revoked`; `no-endpoint` when the server names no revocation endpoint; `unsupported` when it
+   * does not revoke tokens of this type (RFC 7009 §2.2.1: e.g. self-contained JWT access tokens,
+   * which stay valid until they expire). Throws AuthorizationServerError when it refuses otherwise
+   * or cannot be reached.
+   */
+  async revoke(
+    config: UpstreamConfig,
+    auth: UserOAuthAuth,
+    token: string,
+    hint: 'refresh_token' | 'access_token',
+  ): Promise<'revoked' | 'no-endpoint' | 'unsupported'> {
+    const { config: client } = await this.discover(config, auth);
+    if (!client.serverMetadata().revocation_endpoint) return 'no-endpoint';
+    try {
+      await oidc.tokenRevocation(client, token, { token_type_hint: hint });
+      return 'revoked';
+    } catch (error) {
+      const code = (error as { error?: unknown }).error;
+      if (code === 'unsupported_token_type') return 'unsupported';
+      throw new AuthorizationServerError(typeof code === 'string' ? code : 'no usable answer');
+    }
+  }
+
   private discover(config: UpstreamConfig, auth: UserOAuthAuth): Promise<Discovered> {
     const cached = this.discovered.get(config.name);
     if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.value;

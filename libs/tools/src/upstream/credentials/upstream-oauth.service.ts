@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AuditAction, AuditService } from '@app/audit';
-import { Actor, AppException, BrowserSignIns, Clock, newId } from '@app/core';
+import { Actor, AppException, BrowserSignIns, Clock, newId, withTimeout } from '@app/core';
 import { UnitOfWork } from '@app/database';
 import type { UserOAuthAuth } from '../upstream-auth';
 import type { UpstreamConfig } from '../upstream-config';
@@ -29,6 +29,8 @@ const REFRESH_LOCK_MS = 15_000;
 /** How long a call waits for a refresh another call (or replica) is making. */
 const REFRESH_WAIT_MS = 20_000;
 const REFRESH_POLL_MS = 50;
+/** How long a disconnect waits for the upstream's authorization server to revoke the tokens. */
+const REVOKE_TIMEOUT_MS = 5_000;
 
 export const CONNECT_PATHS = {
   /** The link an elicitation or error names: /connect/upstream/{ticket}. */
@@ -327,6 +329,66 @@ export class UpstreamOAuthService {
       credential: { id: updated.id, version: updated.version, secret: tokens.accessToken },
       row: { ...updated, secretCiphertext: '' },
     };
+  }
+
+  /**
+   * A user-oauth connection was deleted (its deletion and audit record committed): its refresh
+   * token, then its access token, are revoked at the upstream's authorization server (RFC 7009),
+   * so they stop working there too, not only here (a server that does not revoke a token type,
+   * such as JWT access tokens, says so: recorded as `notRevocable`). Never fails the disconnect: the outcome is
+   * audited (`upstream.credential.revoked`, success or failure with the reason) and a server
+   * that does not answer within REVOKE_TIMEOUT_MS is given up on.
+   */
+  async revokeDeleted(row: SealedCredential, actor: Actor): Promise<void> {
+    const config = this.upstreams.get(row.upstream);
+    const opened = config ? this.open(row) : undefined;
+    if (!config || !opened) return;
+    const tokens: Array<[string, 'refresh_token' | 'access_token']> = opened.tokens.r
+      ? [
+          [opened.tokens.r, 'refresh_token'],
+          [opened.tokens.a, 'access_token'],
+        ]
+      : [[opened.tokens.a, 'access_token']];
+    const revoked: string[] = [];
+    const unsupported: string[] = [];
+    let reason: string | undefined;
+    try {
+      await withTimeout(
+        (async () => {
+          for (const [token, hint] of tokens) {
+            const outcome = await this.client.revoke(config, config.auth, token, hint);
+            if (outcome === 'no-endpoint') {
+              reason = 'the authorization server offers no revocation endpoint';
+              return;
+            }
+            (outcome === 'revoked' ? revoked : unsupported).push(hint);
+          }
+        })(),
+        REVOKE_TIMEOUT_MS,
+      );
+    } catch (error) {
+      reason = error instanceof AuthorizationServerError ? error.message : 'the authorization server did not answer';
+    }
+    if (reason) this.logger.warn({ upstream: row.upstream, reason }, "Revoking a disconnected user's upstream tokens failed");
+    await this.audit
+      .recordStandalone({
+        action: AuditAction.UPSTREAM_CREDENTIAL_REVOKED,
+        userId: row.userId,
+        resource: `upstream:${row.upstream}`,
+        result: reason ? 'failure' : 'success',
+        severity: reason ? 'warning' : 'info',
+        ipAddress: actor.ipAddress,
+        userAgent: actor.userAgent,
+        details: {
+          upstream: row.upstream,
+          mode: 'user-oauth',
+          revoked,
+          // Tokens the server does not revoke (a JWT access token): valid there until they expire.
+          ...(unsupported.length > 0 ? { notRevocable: unsupported } : {}),
+          ...(reason ? { reason } : {}),
+        },
+      })
+      .catch((error: unknown) => this.logger.error({ err: error }, 'The upstream revocation audit record failed'));
   }
 
   private async breakConnection(row: SealedCredential, reason: string): Promise<void> {
