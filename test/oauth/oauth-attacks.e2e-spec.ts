@@ -214,6 +214,37 @@ describe('OAuth authorization server under attack (postgres)', () => {
       const audit = await db.query(`SELECT action FROM audit_logs WHERE user_id = $1 AND action = 'oauth.refresh_reuse'`, [user.userId]);
       expect(audit.length).toBeGreaterThan(0);
     });
+
+    it('a refresh token presented several times at once is honoured once, and the race revokes the grant like a replay', async () => {
+      const { code, pair } = await codeFor(clientA);
+      const tokens = (await redeem(clientA, code, pair.verifier)).body;
+      const before = await db.query(`SELECT count(*)::int AS n FROM audit_logs WHERE user_id = $1 AND action = 'oauth.refresh_reuse'`, [
+        user.userId,
+      ]);
+      // Sent together: each request reads the token before any has committed its consumption.
+      const answers = await Promise.all(
+        Array.from({ length: 2 }, () =>
+          tokenRequest(metadata, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: clientA }),
+        ),
+      );
+      const won = answers.filter((answer) => answer.status === 200);
+      expect(won).toHaveLength(1);
+      for (const lost of answers.filter((answer) => answer.status !== 200)) {
+        expect({ status: lost.status, error: lost.body.error }).toEqual({ status: 400, error: 'invalid_grant' });
+      }
+      // Whoever won holds nothing usable: the grant is revoked, as for a refresh token replayed later.
+      expect(await bearerStatus(mcpUrl, won[0].body.access_token)).toBe(401);
+      const next = await tokenRequest(metadata, {
+        grant_type: 'refresh_token',
+        refresh_token: won[0].body.refresh_token,
+        client_id: clientA,
+      });
+      expect({ status: next.status, error: next.body.error }).toEqual({ status: 400, error: 'invalid_grant' });
+      const after = await db.query(`SELECT count(*)::int AS n FROM audit_logs WHERE user_id = $1 AND action = 'oauth.refresh_reuse'`, [
+        user.userId,
+      ]);
+      expect(after[0].n).toBeGreaterThan(before[0].n);
+    });
   });
 
   describe('authorization-code injection across clients', () => {

@@ -301,6 +301,7 @@ export class OAuthProvider {
       ctx.set('cache-control', 'no-store');
       ctx.remove('www-authenticate');
       if (error instanceof AlreadyConsumed) {
+        await this.revokeRaced(ctx, error.model);
         ctx.status = 400;
         ctx.body = { error: 'invalid_grant', error_description: 'grant already used' };
         return;
@@ -308,6 +309,40 @@ export class OAuthProvider {
       this.logger.error({ err: error }, 'OAuth request not committed (store or audit write failed): nothing was issued');
       ctx.status = 500;
       ctx.body = { error: 'server_error', error_description: 'The request could not be recorded; nothing was issued or changed' };
+    }
+  }
+
+  /**
+   * A code or refresh token that another request consumed between this request's read and its
+   * commit was presented twice: a replay like any other (RFC 9700 §4.14, RFC 6749 §4.1.2), only
+   * concurrent. As the library does for a replay it sees, the grant is revoked (its tokens and
+   * codes deleted, its session ended) with a `oauth.refresh_reuse` record, in one transaction:
+   * the request that won holds nothing usable either. Never fails the answer (invalid_grant).
+   */
+  private async revokeRaced(ctx: OidcContext, model: string): Promise<void> {
+    const grantId: unknown = ctx.oidc?.entities?.[model]?.grantId;
+    if (typeof grantId !== 'string') return;
+    try {
+      await this.unitOfWork.run(async (tx) => {
+        await this.audit.record(
+          tx,
+          auditEvent(
+            AuditAction.OAUTH_REFRESH_REUSE,
+            { ipAddress: ctx.ip ?? null, userAgent: ctx.get?.('user-agent') || null },
+            {
+              userId: ctx.oidc.entities?.Account?.accountId ?? ctx.oidc.entities?.[model]?.accountId ?? null,
+              resource: `oauth_grant:${grantId}`,
+              result: 'failure',
+              severity: 'critical',
+              details: { clientId: ctx.oidc.client?.clientId, grantRevoked: true, concurrent: true, presented: model },
+            },
+          ),
+        );
+        await this.store.destroyByGrant(grantId, undefined, tx);
+        await this.grants.grantDestroyed(grantId, tx);
+      });
+    } catch (error) {
+      this.logger.error({ err: error }, 'A grant whose code or refresh token was presented twice at once could not be revoked');
     }
   }
 
