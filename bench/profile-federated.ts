@@ -5,6 +5,7 @@
  * the upstream process (/proc) and the profile's top functions by self and inclusive time.
  *
  *   npm run bench:profile -- [call|builtin|get|read|direct] [seconds]
+ *   npm run bench:profile -- p3 [seconds]   P3's gateway (no upstream) and its built-in tool_echo call
  *   npm run bench:profile -- hop [calls]   the upstream hop alone: UpstreamToolProvider.execute and the
  *                                          prompts/get and resources/read forwards, 10 at a time, in this process
  *   (the .cpuprofile is written to BENCH_PROFILE_OUT, default /tmp/federated-<kind>.cpuprofile)
@@ -15,7 +16,7 @@ import { Session } from 'node:inspector';
 import type { INestApplication } from '@nestjs/common';
 import { UpstreamRegistry } from '@app/tools';
 import { runMain, log } from './support/bench-util';
-import { raiseToolLimit } from './support/gateway';
+import { raiseToolLimit, startGateway } from './support/gateway';
 import { closedLoop, meteredLoop, Target } from './support/load';
 import { mcpRequest } from './support/mcp-request';
 import { summariseProfile } from './support/profile-summary';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const kind = process.argv[2] ?? 'call';
   const seconds = Number(process.argv[3] ?? 10);
   const out = process.env.BENCH_PROFILE_OUT ?? `/tmp/federated-${kind}.cpuprofile`;
+  if (kind === 'p3') return builtinAlone(seconds, out);
   await withFederatedGateway(async (gateway, upstream) => {
     const endpoint = `${gateway.url}/api/v1/mcp`;
     await raiseToolLimit(gateway.url, gateway.token, 'tool_echo');
@@ -50,6 +52,29 @@ async function main(): Promise<void> {
       log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
     });
   });
+}
+
+/** P3's set-up: a gateway with no upstream, its built-in tool_echo called over MCP (2026-07-28). */
+async function builtinAlone(seconds: number, out: string): Promise<void> {
+  const gateway = await startGateway();
+  try {
+    await raiseToolLimit(gateway.url, gateway.token, 'tool_echo');
+    const target = mcpRequest(
+      `${gateway.url}/api/v1/mcp`,
+      'tools/call',
+      { name: 'tool_echo', arguments: { message: 'hello, bench' } },
+      gateway.token,
+    );
+    await closedLoop(target, 3, 10);
+    const plain = await meteredLoop(target, seconds, 10, [process.pid]);
+    log(`p3: ${plain.rps.toFixed(0)}/s, gateway ${plain.cpuUs.toFixed(0)} µs CPU per call`);
+    await profiled(out, async () => {
+      const result = await closedLoop(target, seconds, 10);
+      log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
+    });
+  } finally {
+    await gateway.close();
+  }
 }
 
 /**

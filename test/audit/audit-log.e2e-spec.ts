@@ -1,19 +1,9 @@
 import { DataSource } from 'typeorm';
-import {
-  AUDIT_CHAIN_LOCK_KEY,
-  AUDIT_INSERT_LINKED_SQL,
-  auditInsertParams,
-  auditLinkedInsertParams,
-  AuditEntry,
-  AuditKeyring,
-  AuditRowContent,
-  AuditService,
-  GENESIS_HASH,
-  REDACTED,
-} from '@app/audit';
+import { AuditEntry, AuditKeyring, AuditService, GENESIS_HASH, REDACTED } from '@app/audit';
 import { Clock } from '@app/core';
 import { PassThrough } from 'node:stream';
 import { auditVerifyCommand } from '../../apps/server/src/cli/audit-verify.command';
+import { appendAsAnotherReplica } from '../support/audit-replica';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { IDENTITY_ENV, IdentityClient, PASSWORD } from '../auth/identity.helpers';
 
@@ -183,28 +173,7 @@ describe.each(DATABASE_KINDS)('audit log (%s)', (kind) => {
 
     it('links to rows another replica appended since this one last wrote', async () => {
       await audit.recordStandalone(entry({ action: 'test.before_replica' }));
-      // Another replica: its own chain lock and head read, on a connection of its own.
-      await dataSource.transaction(async (manager) => {
-        await manager.query(`SELECT pg_advisory_xact_lock($1)`, [AUDIT_CHAIN_LOCK_KEY]);
-        const [head] = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
-        const content: AuditRowContent = {
-          id: `aud_replica${Date.now()}`,
-          timestamp: new Date().toISOString(),
-          userId: null,
-          action: 'test.other_replica',
-          resource: null,
-          details: {},
-          result: 'success',
-          ipAddress: null,
-          userAgent: null,
-          severity: 'info',
-          metadata: {},
-        };
-        await manager.query(
-          AUDIT_INSERT_LINKED_SQL,
-          auditLinkedInsertParams([auditInsertParams(content, head.hash, t.app.get(AuditKeyring).macKey)], head.hash),
-        );
-      });
+      await appendAsAnotherReplica(dataSource, t.app.get(AuditKeyring).macKey, 'test.other_replica');
       await audit.recordStandalone(entry({ action: 'test.after_replica' }));
       await audit.recordMany(dataSource.manager, [entry({ action: 'test.after_replica' }), entry({ action: 'test.after_replica' })]);
       const last = (await rows()).slice(-4);

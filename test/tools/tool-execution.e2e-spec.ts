@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
+import { AuditKeyring } from '@app/audit';
 import { SessionActivityService } from '@app/sessions';
+import { appendAsAnotherReplica } from '../support/audit-replica';
 import { DATABASE_KINDS, http, startTestApp, TestApp } from '../support/test-app';
 import { TestToolProvider, TestToolsModule } from './test-tools.module';
 import {
@@ -105,6 +107,19 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
       const verify = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin.token });
       expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
     });
+  });
+
+  it("links a group commit's records after rows another replica appended since this process last wrote", async () => {
+    // This process's head guess is set by a first call; then another replica appends under the chain lock.
+    expect((await execute(t, alice, 'tool_echo', { parameters: { message: 'before' } })).status).toBe(200);
+    await appendAsAnotherReplica(db, t.app.get(AuditKeyring).macKey, 'test.other_replica');
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => execute(t, alice, 'tool_echo', { parameters: { message: `after ${i}` } })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+    for (const answer of answers) expect(await auditFor(db, answer.body.executionId)).toHaveLength(1);
+    const verify = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin.token });
+    expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
   });
 
   describe('refusals', () => {

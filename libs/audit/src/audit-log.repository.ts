@@ -111,14 +111,29 @@ export const AUDIT_INSERT_MANY_TYPES = [
  * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
  * committed row).
  */
-export const AUDIT_INSERT_LINKED_SQL = `INSERT INTO audit_logs
+export const AUDIT_INSERT_LINKED_SQL = auditInsertLinkedSql();
+
+/**
+ * AUDIT_INSERT_LINKED_SQL with its parameters numbered from `$first` on and, given a `condition`
+ * (SQL of the caller's, no parameters), inserting nothing unless that holds too: the body of a
+ * WITH query beside the caller's own change (AuditService.linkedInsert).
+ */
+export function auditInsertLinkedSql(first = 1, condition?: string): string {
+  const head = first + AUDIT_INSERT_MANY_TYPES.length;
+  return `INSERT INTO audit_logs
    (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
  SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac
-   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY
+   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')}) WITH ORDINALITY
      AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac, ord)
-  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $16) = $15
+  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $${head + 1}) = $${head}${
+    condition
+      ? `
+    AND ${condition}`
+      : ''
+  }
   ORDER BY ord
  RETURNING seq`;
+}
 
 /**
  * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertParams (already linked one after
@@ -139,6 +154,17 @@ export async function auditRowsAfter(query: SqlRowsQuery, afterSeq: string, limi
   return (await query(`SELECT ${SELECTED} FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])) as AuditLogRow[];
 }
 
+/**
+ * Where the chain's statements run: a TypeORM transaction, or a transaction the caller opened
+ * straight through pg (UnitOfWork.runSql), which is given only as its statements.
+ */
+export type AuditStatements = Pick<EntityManager, 'query'>;
+
+/** An EntityManager (inside a transaction or not), as opposed to a caller's raw transaction. */
+function isEntityManager(manager: EntityManager | AuditStatements): manager is EntityManager {
+  return 'transaction' in manager;
+}
+
 /** Filters of the administrators' audit log listing. */
 export interface AuditLogFilter {
   startDate?: string;
@@ -157,16 +183,20 @@ export class AuditLogRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Runs `work` in the manager's transaction (`callers`: true), or, given no manager or one
+   * Runs `work` in the caller's transaction (`callers`: true), or, given no manager or one
    * outside a transaction, in a new transaction (`callers`: false).
    */
-  inTransaction<T>(manager: EntityManager | undefined, work: (transactional: EntityManager, callers: boolean) => Promise<T>): Promise<T> {
+  inTransaction<T>(
+    manager: EntityManager | AuditStatements | undefined,
+    work: (transactional: AuditStatements, callers: boolean) => Promise<T>,
+  ): Promise<T> {
+    if (manager && !isEntityManager(manager)) return work(manager, true);
     if (manager?.queryRunner?.isTransactionActive) return work(manager, true);
     return (manager ?? this.dataSource.manager).transaction((transactional) => work(transactional, false));
   }
 
   /** Takes the chain lock (until the transaction ends), refusing isolation levels that would fork the chain. */
-  async lockChain(manager: EntityManager): Promise<void> {
+  async lockChain(manager: AuditStatements): Promise<void> {
     const [lock]: Array<{ isolation: string }> = await manager.query(
       `SELECT pg_advisory_xact_lock($1), ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation`,
       [AUDIT_CHAIN_LOCK_KEY],
@@ -175,13 +205,13 @@ export class AuditLogRepository {
   }
 
   /** The hash of the newest row, or GENESIS_HASH for an empty chain. */
-  async headHash(manager: EntityManager): Promise<string> {
+  async headHash(manager: AuditStatements): Promise<string> {
     const [head]: Array<{ hash: string }> = await manager.query(`SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1`);
     return head?.hash ?? GENESIS_HASH;
   }
 
   /** Inserts rows (auditInsertParams each) linked after `expectedHead` if that is still the head; false (nothing inserted) if not. */
-  async insertLinked(manager: EntityManager, rows: unknown[][], expectedHead: string): Promise<boolean> {
+  async insertLinked(manager: AuditStatements, rows: unknown[][], expectedHead: string): Promise<boolean> {
     const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams(rows, expectedHead));
     return inserted.length > 0;
   }

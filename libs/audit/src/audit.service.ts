@@ -6,8 +6,15 @@ import { AUDIT_CHECKPOINT_FORMAT, AuditCheckpoint, checkpointSigningPayload } fr
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
 import { auditInsertParams, AuditRowContent, computeAuditMac } from './audit-hash';
 import { AuditKeyring } from './audit-keyring';
-import { AuditLogRepository } from './audit-log.repository';
+import { auditInsertLinkedSql, auditLinkedInsertParams, AuditLogRepository, AuditStatements } from './audit-log.repository';
 import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
+
+/** Records linked after the chain head, for a writer's own statement: see AuditService.linkedInsert. */
+export interface LinkedAuditInsert {
+  sql: string;
+  params: unknown[];
+  inserted(): void;
+}
 
 /**
  * The audit writer every module uses, and the chain verifier.
@@ -37,17 +44,50 @@ export class AuditService {
   }
 
   /**
-   * Appends several records, chained in the given order, inside the caller's transaction (or one
-   * of its own): one chain lock and one head read for all of them, one INSERT. For writers that
-   * commit many changes together (the tool pipeline's group commit). `chainLocked`: the caller's
+   * Appends several records, chained in the given order, inside the caller's transaction (an
+   * EntityManager in one, or the statements of one opened straight through pg: UnitOfWork.runSql;
+   * given an EntityManager outside a transaction, in one of its own): one chain lock and one head
+   * read for all of them, one INSERT. For writers that commit many changes together (the tool
+   * pipeline's group commit). `chainLocked`: the caller's
    * transaction already took AUDIT_CHAIN_LOCK_SQL, in READ COMMITTED, in an earlier statement.
    */
-  async recordMany(manager: EntityManager, entries: AuditEntry[], options: { chainLocked?: boolean } = {}): Promise<void> {
+  async recordMany(
+    manager: EntityManager | AuditStatements,
+    entries: AuditEntry[],
+    options: { chainLocked?: boolean } = {},
+  ): Promise<void> {
     if (entries.length === 0) return;
     // A transaction opened here (not the caller's) has taken no lock yet, whatever the caller says.
     await this.rows.inTransaction(manager, (transactional, callers) =>
       this.appendMany(transactional, entries, callers && options.chainLocked === true),
     );
+  }
+
+  /**
+   * For a writer that inserts records in a statement of its own, beside its change (the tool
+   * pipeline's group commit: one WITH query instead of two statements), in a READ COMMITTED
+   * transaction that took AUDIT_CHAIN_LOCK_SQL in an earlier statement (so that statement's
+   * snapshot sees every committed row): the records linked after the head this process last
+   * wrote, as an INSERT (a WITH query's body, parameters from `$first` on) that inserts nothing
+   * unless `condition` holds and that head is still the table's. The writer calls `inserted()`
+   * once the statement inserted them; when it did not, it writes them with recordMany
+   * (chainLocked). Null while this process knows no head (recordMany then reads it).
+   */
+  linkedInsert(entries: AuditEntry[], first: number, condition: string): LinkedAuditInsert | null {
+    const expected = this.head;
+    if (expected === undefined) return null;
+    let prevHash = expected;
+    const rows = entries.map((entry) => {
+      const params = auditInsertParams(this.contentOf(entry), prevHash, this.keys.macKey);
+      prevHash = params[12] as string;
+      return params;
+    });
+    return {
+      sql: auditInsertLinkedSql(first, condition),
+      params: auditLinkedInsertParams(rows, expected),
+      // Written, not yet committed: if the transaction rolls back, the next write's check catches it.
+      inserted: () => (this.head = prevHash),
+    };
   }
 
   /** Appends a record in a transaction of its own (events with no accompanying change, e.g. a failed login). */
@@ -88,7 +128,7 @@ export class AuditService {
     return this.keys.keyId;
   }
 
-  private async append(manager: EntityManager, entry: AuditEntry): Promise<void> {
+  private async append(manager: AuditStatements, entry: AuditEntry): Promise<void> {
     await this.appendMany(manager, [entry], false);
   }
 
@@ -98,7 +138,7 @@ export class AuditService {
    * so it sees every committed row) and inserts nothing when another writer moved the head; then
    * the head is read and the rows are linked again. Saves a round trip per write under the lock.
    */
-  private async appendMany(manager: EntityManager, entries: AuditEntry[], chainLocked: boolean): Promise<void> {
+  private async appendMany(manager: AuditStatements, entries: AuditEntry[], chainLocked: boolean): Promise<void> {
     const contents = entries.map((entry) => this.contentOf(entry));
     if (!chainLocked) await this.rows.lockChain(manager);
     if (this.head !== undefined && (await this.insertLinked(manager, contents, this.head))) return;
@@ -108,7 +148,7 @@ export class AuditService {
   }
 
   /** Inserts the rows chained after `prevHash` if that is still the head; false (nothing inserted) if not. */
-  private async insertLinked(manager: EntityManager, contents: AuditRowContent[], prevHash: string): Promise<boolean> {
+  private async insertLinked(manager: AuditStatements, contents: AuditRowContent[], prevHash: string): Promise<boolean> {
     const expected = prevHash;
     const rows = contents.map((content) => {
       const params = auditInsertParams(content, prevHash, this.keys.macKey);

@@ -4,7 +4,7 @@ export { DatabaseProbe } from './database-probe';
 export { MigrationService } from './migration.service';
 export { MIGRATIONS } from './migrations';
 export { returnedRows } from './returned-rows';
-export { UnitOfWork } from './unit-of-work';
+export { SqlTransaction, UnitOfWork } from './unit-of-work';
 export type { Transaction } from './unit-of-work';
 export { migratedColumns } from './migrated-columns';
 export { DataDirectoryInUseError } from './embedded-postgres';

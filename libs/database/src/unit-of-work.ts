@@ -1,11 +1,47 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import type { PoolClient, QueryResult } from 'pg';
 
 /**
  * An open transaction. Repositories run their SQL on it; services only pass it along (to
  * repositories and to AuditService.record), so a change and its audit record commit together.
  */
 export type Transaction = EntityManager;
+
+/**
+ * A READ COMMITTED transaction on one pooled pg connection, without TypeORM's query runner (its
+ * events, result wrapping and error wrapping per statement): for the hottest writer, the tool
+ * pipeline's group commit. `query` answers the statement's rows, whatever its kind (returnedRows
+ * reads both this and an EntityManager's answers); failures and slow statements are logged as
+ * TypeORM's own are (never the SQL or its parameters).
+ */
+export class SqlTransaction {
+  /** @internal */
+  constructor(
+    private readonly client: PoolClient,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  async query<T = any>(sql: string, parameters?: unknown[]): Promise<T> {
+    const result = await this.send(sql, parameters);
+    return (Array.isArray(result) ? result[result.length - 1] : result).rows as T;
+  }
+
+  private async send(sql: string, parameters?: unknown[]): Promise<QueryResult | QueryResult[]> {
+    const started = Date.now();
+    try {
+      // pg answers a simple query of several statements (no parameters) with one result per statement.
+      const result = (await this.client.query(sql, parameters)) as QueryResult | QueryResult[];
+      const took = Date.now() - started;
+      const slow = this.dataSource.options.maxQueryExecutionTime;
+      if (slow && took > slow) this.dataSource.logger.logQuerySlow(took, sql, parameters);
+      return result;
+    } catch (error) {
+      this.dataSource.logger.logQueryError(error as Error, sql, parameters);
+      throw error;
+    }
+  }
+}
 
 /** Opens transactions for services, which never hold the DataSource themselves. */
 @Injectable()
@@ -16,4 +52,36 @@ export class UnitOfWork {
   run<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.dataSource.transaction(work);
   }
+
+  /**
+   * As run(), on a connection of the same pool (so the outage breaker, the query deadline and
+   * the statement spans apply) but straight through pg: BEGIN, `work`, COMMIT (ROLLBACK when it
+   * throws; a connection that cannot even roll back is discarded, not returned to the pool).
+   * `withBegin`: a statement without parameters sent with BEGIN, in its round trip (e.g. taking a
+   * lock); `work` gets its rows.
+   */
+  async runSql<T>(work: (tx: SqlTransaction, begun: unknown[]) => Promise<T>, options: { withBegin?: string } = {}): Promise<T> {
+    const [client, release] = (await (this.dataSource.driver as unknown as MasterPool).obtainMasterConnection()) as [
+      PoolClient,
+      (error?: unknown) => void,
+    ];
+    const tx = new SqlTransaction(client, this.dataSource);
+    let broken: unknown;
+    try {
+      const begun = await tx.query<unknown[]>(options.withBegin ? `BEGIN; ${options.withBegin}` : 'BEGIN');
+      const result = await work(tx, options.withBegin ? begun : []);
+      await tx.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback));
+      throw error;
+    } finally {
+      release(broken);
+    }
+  }
+}
+
+/** What TypeORM's Postgres driver offers to take a connection of its pool (as its query runners do). */
+interface MasterPool {
+  obtainMasterConnection(): Promise<[unknown, (error?: unknown) => void]>;
 }

@@ -29,20 +29,34 @@ function gate() {
 }
 
 function setup(options: { maxStoredBytes?: number } = {}) {
-  const transactions: Array<{ manager: object; finished: Finished[]; audited: AuditEntry[]; chainLocked?: boolean }> = [];
+  const transactions: Array<{
+    manager: object;
+    finished: Finished[];
+    audited: AuditEntry[];
+    chainLocked?: boolean;
+    /** The statement sent with BEGIN (runSql's withBegin): the chain lock. */
+    withBegin?: string;
+  }> = [];
   /** Which ids the "database" still has leased to this process (others: lease lost). */
   const leased = new Set<string>(['exe_1', 'exe_2', 'exe_3']);
   const finishGate = gate();
   const insertGate = gate();
+  const transaction = async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
+    const manager = { id: transactions.length };
+    transactions.push({ manager, finished: [], audited: [] });
+    return work(manager);
+  };
+  // The group commit's transactions are runSql's (raw pg); the fake hands out the same marker either way.
   const unitOfWork = {
-    run: async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
-      const manager = { id: transactions.length };
-      transactions.push({ manager, finished: [], audited: [] });
-      return work(manager);
-    },
+    run: transaction,
+    runSql: <T>(work: (manager: object, begun: unknown[]) => Promise<T>, options: { withBegin?: string } = {}): Promise<T> =>
+      transaction((manager) => {
+        transactions[transactions.length - 1].withBegin = options.withBegin;
+        return work(manager, options.withBegin ? [{ chain_locked: '', isolation: 'read committed' }] : []);
+      }),
   };
   /** INSERTs of rows: alone (manager null, no transaction) or in a transaction; the test may hold or refuse them. */
-  const inserts: Array<{ tx: number | null; rows: NewExecution[]; lockChain?: boolean }> = [];
+  const inserts: Array<{ tx: number | null; rows: NewExecution[]; lockChain?: boolean; withAudit?: boolean }> = [];
   let refuseInserts: Error | undefined;
   /** Ids whose INSERT finds the row already there (ON CONFLICT DO NOTHING). */
   const conflicting = new Set<string>();
@@ -53,6 +67,24 @@ function setup(options: { maxStoredBytes?: number } = {}) {
       if (refuseInserts) throw refuseInserts;
       return rows.map((row) => !conflicting.has(row.execution.id));
     }),
+    /** insertMany's rows with their audit records in one statement, which inserts the records only if every row went in. */
+    insertManyAudited: jest.fn(
+      async (
+        manager: { id: number },
+        rows: NewExecution[],
+        audit: (first: number, condition: string) => { entries: AuditEntry[]; inserted(): void } | null,
+      ) => {
+        inserts.push({ tx: manager.id, rows, withAudit: true });
+        await insertGate.passed();
+        if (refuseInserts) throw refuseInserts;
+        const inserted = rows.map((row) => !conflicting.has(row.execution.id));
+        const linked = audit(24, '(SELECT count(*) FROM ex) = 1');
+        if (!linked || !inserted.every(Boolean)) return { inserted, audited: false };
+        transactions[manager.id].audited.push(...linked.entries);
+        linked.inserted();
+        return { inserted, audited: true };
+      },
+    ),
     finishMany: jest.fn(async (manager: { id: number }, finished: Finished[]) => {
       await finishGate.passed();
       transactions[manager.id].finished.push(...finished);
@@ -65,6 +97,7 @@ function setup(options: { maxStoredBytes?: number } = {}) {
       transactions[manager.id].chainLocked = opts.chainLocked;
     }),
     record: jest.fn(async (_manager: object, _entry: AuditEntry) => undefined),
+    linkedInsert: jest.fn((entries: AuditEntry[]) => ({ entries, inserted: jest.fn() })),
   };
   const activity = { count: jest.fn() };
   const executions = { inc: jest.fn() };
@@ -224,6 +257,7 @@ describe('ExecutionRecorder', () => {
 
       expect(f.inserts).toHaveLength(1);
       expect(f.inserts[0].tx).toBe(0);
+      expect(f.inserts[0].withAudit).toBe(true);
       expect(f.inserts[0].rows).toEqual([
         {
           execution,
@@ -237,21 +271,22 @@ describe('ExecutionRecorder', () => {
       expect(f.transactions[0].audited.map((entry) => [entry.details!.executionId, entry.details!.status])).toEqual([
         ['exe_1', 'completed'],
       ]);
-      // The INSERT took the chain lock (a row was written): the audit writer needs no statement for it.
-      expect(f.inserts[0].lockChain).toBe(true);
-      expect(f.transactions[0].chainLocked).toBe(true);
+      // BEGIN took the chain lock in its round trip; the row and its record went in one statement.
+      expect(f.transactions[0].withBegin).toMatch(/pg_advisory_xact_lock/);
+      expect(f.audit.recordMany).not.toHaveBeenCalled();
       expect(f.activity.count).toHaveBeenCalledWith('ses_alice', { toolExecutions: 1, errors: 0 });
     });
 
-    it('leaves the chain lock to the audit writer when the INSERT wrote no row (it took no lock)', async () => {
+    it('audits only the rows written when one was there already (a retry of a call whose answer was lost)', async () => {
       const f = setup();
-      const execution = anExecution({ id: 'exe_1' });
+      const [first, second] = [anExecution({ id: 'exe_1', requestId: 'req-1' }), anExecution({ id: 'exe_2', requestId: 'req-2' })];
       f.conflicting.add('exe_1');
-      const started = f.recorder.start(execution, stored, leaseUntil);
-      await f.recorder.finish(execution, anOutcome(), started);
-      expect(f.inserts.map((insert) => [insert.tx, insert.lockChain])).toEqual([[0, true]]);
-      expect(f.transactions[0].audited).toHaveLength(0);
-      expect(f.transactions[0].chainLocked).toBe(false);
+      const starts = [f.recorder.start(first, stored, leaseUntil), f.recorder.start(second, stored, leaseUntil)];
+      await Promise.all([f.recorder.finish(first, anOutcome(), starts[0]), f.recorder.finish(second, anOutcome(), starts[1])]);
+      expect(f.inserts.map((insert) => [insert.tx, insert.withAudit])).toEqual([[0, true]]);
+      // The statement inserted no record (not every row went in): the audit writer writes the written row's, under the lock BEGIN took.
+      expect(f.transactions[0].audited.map((entry) => entry.details!.executionId)).toEqual(['exe_2']);
+      expect(f.transactions[0].chainLocked).toBe(true);
     });
 
     it('writes the start row alone (one INSERT, no transaction) when the tool is still running, and the outcome as an UPDATE after it', async () => {

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { DataSource, EntityManager } from 'typeorm';
 import { assertChainLockIsolation, AUDIT_CHAIN_ISOLATION_SQL, AUDIT_CHAIN_LOCK_SQL } from '@app/audit';
 import { isDatabaseUnavailable } from '@app/core';
-import { returnedRows } from '@app/database';
+import { returnedRows, SqlTransaction } from '@app/database';
 import type { ExecutionError, ToolExecution } from './tool-execution';
 import { EXECUTION_COLUMNS, executionOf, ToolExecutionRow } from './tool-execution.row';
 import { WriteBatcher } from './write-batcher';
@@ -38,6 +38,24 @@ export interface StoredExecution {
   payload: string | null;
   callerPermissions: string | null;
 }
+
+/**
+ * The INSERT of new rows (insertMany), without its RETURNING: one array parameter per column
+ * (insertParams), $1 to $23; a row whose id or requestId is taken is skipped.
+ */
+const INSERT_ROWS_SQL = `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+           result, error, finished_at, duration_ms)
+         SELECT id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+                result, error, finished_at, duration_ms
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::jsonb[],
+                       $10::int[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],
+                       $17::timestamptz[], $18::text[], $19::text[], $20::jsonb[], $21::jsonb[], $22::timestamptz[], $23::float8[])
+             AS r(id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
+                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
+                  result, error, finished_at, duration_ms)
+         ON CONFLICT DO NOTHING`;
 
 /** Rows per INSERT at most. */
 const MAX_INSERT_BATCH = 256;
@@ -83,55 +101,81 @@ export class ToolExecutionRepository {
    * as finishMany's UPDATE does: the group commit's audit records then need no statement of their
    * own for it (`chainLocked`: some row was inserted).
    */
-  async insertMany(manager: EntityManager | null, rows: NewExecution[], options: { lockChain?: boolean } = {}): Promise<boolean[]> {
+  async insertMany(
+    manager: EntityManager | SqlTransaction | null,
+    rows: NewExecution[],
+    options: { lockChain?: boolean } = {},
+  ): Promise<boolean[]> {
     const lockChain = manager !== null && options.lockChain === true;
-    const column = <V>(pick: (row: NewExecution) => V): V[] => rows.map(pick);
     const inserted = returnedRows<{ id: string; isolation?: string }>(
       await (manager ?? this.dataSource).query(
-        `INSERT INTO tool_executions (id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-           timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
-           result, error, finished_at, duration_ms)
-         SELECT id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
-                result, error, finished_at, duration_ms
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::jsonb[],
-                       $10::int[], $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], $15::int[], $16::text[],
-                       $17::timestamptz[], $18::text[], $19::text[], $20::jsonb[], $21::jsonb[], $22::timestamptz[], $23::float8[])
-             AS r(id, tool_id, user_id, session_id, request_id, request_hash, status, async, input,
-                  timeout_ms, ip_address, user_agent, created_at, started_at, attempts, locked_by, locked_until, payload, caller_permissions,
-                  result, error, finished_at, duration_ms)
-         ON CONFLICT DO NOTHING
+        `${INSERT_ROWS_SQL}
          RETURNING id${lockChain ? `, ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation` : ''}`,
-        [
-          column((r) => r.execution.id),
-          column((r) => r.execution.toolId),
-          column((r) => r.execution.userId),
-          column((r) => r.execution.sessionId),
-          column((r) => r.execution.requestId),
-          column((r) => r.execution.requestHash),
-          column((r) => r.finish?.status ?? r.execution.status),
-          column((r) => r.execution.async),
-          column((r) => r.stored.input),
-          column((r) => r.execution.timeoutMs),
-          column((r) => r.execution.ipAddress),
-          column((r) => r.execution.userAgent),
-          column((r) => r.execution.createdAt),
-          column((r) => r.execution.startedAt),
-          column((r) => r.execution.attempts),
-          column((r) => (r.lockedUntil && !r.finish ? this.workerId : null)),
-          column((r) => (r.finish ? null : r.lockedUntil)),
-          column((r) => (r.finish ? null : r.stored.payload)),
-          column((r) => r.stored.callerPermissions),
-          column((r) => r.finish?.storedResult ?? null),
-          column((r) => (r.finish?.error ? JSON.stringify(r.finish.error) : null)),
-          column((r) => r.finish?.finishedAt ?? null),
-          column((r) => r.finish?.durationMs ?? null),
-        ],
+        this.insertParams(rows),
       ),
     );
     if (lockChain && inserted.length > 0) assertChainLockIsolation(inserted[0].isolation);
     const created = new Set(inserted.map((row) => row.id));
     return rows.map((row) => created.has(row.execution.id));
+  }
+
+  /**
+   * insertMany and the audit records of its rows in one statement (a WITH query), in the caller's
+   * READ COMMITTED transaction, which took the audit chain lock in an earlier statement: `audit`
+   * (AuditService.linkedInsert) gives the records' INSERT for parameters from a number on, to
+   * insert only if every row was. Per row, whether it was inserted, and whether the records were
+   * (when not, or when `audit` has none to give, the caller writes them). One statement where
+   * insertMany and AuditService.recordMany send two.
+   */
+  async insertManyAudited(
+    manager: EntityManager | SqlTransaction,
+    rows: NewExecution[],
+    audit: (first: number, condition: string) => { sql: string; params: unknown[]; inserted(): void } | null,
+  ): Promise<{ inserted: boolean[]; audited: boolean }> {
+    const params = this.insertParams(rows);
+    const linked = audit(params.length + 1, `(SELECT count(*) FROM ex) = ${rows.length}`);
+    if (!linked) return { inserted: await this.insertMany(manager, rows), audited: false };
+    const [row] = returnedRows<{ inserted: string[]; audited: number }>(
+      await manager.query(
+        `WITH ex AS (${INSERT_ROWS_SQL} RETURNING id), au AS (${linked.sql})
+         SELECT coalesce((SELECT array_agg(id) FROM ex), '{}') AS inserted, (SELECT count(*) FROM au)::int AS audited`,
+        [...params, ...linked.params],
+      ),
+    );
+    const created = new Set(row.inserted);
+    const audited = row.audited > 0;
+    if (audited) linked.inserted();
+    return { inserted: rows.map((r) => created.has(r.execution.id)), audited };
+  }
+
+  /** INSERT_ROWS_SQL's parameters: one array per column. */
+  private insertParams(rows: NewExecution[]): unknown[][] {
+    const column = <V>(pick: (row: NewExecution) => V): V[] => rows.map(pick);
+    return [
+      column((r) => r.execution.id),
+      column((r) => r.execution.toolId),
+      column((r) => r.execution.userId),
+      column((r) => r.execution.sessionId),
+      column((r) => r.execution.requestId),
+      column((r) => r.execution.requestHash),
+      column((r) => r.finish?.status ?? r.execution.status),
+      column((r) => r.execution.async),
+      column((r) => r.stored.input),
+      column((r) => r.execution.timeoutMs),
+      column((r) => r.execution.ipAddress),
+      column((r) => r.execution.userAgent),
+      column((r) => r.execution.createdAt),
+      column((r) => r.execution.startedAt),
+      column((r) => r.execution.attempts),
+      column((r) => (r.lockedUntil && !r.finish ? this.workerId : null)),
+      column((r) => (r.finish ? null : r.lockedUntil)),
+      column((r) => (r.finish ? null : r.stored.payload)),
+      column((r) => r.stored.callerPermissions),
+      column((r) => r.finish?.storedResult ?? null),
+      column((r) => (r.finish?.error ? JSON.stringify(r.finish.error) : null)),
+      column((r) => r.finish?.finishedAt ?? null),
+      column((r) => r.finish?.durationMs ?? null),
+    ];
   }
 
   async findById(id: string): Promise<ToolExecution | null> {
@@ -239,7 +283,10 @@ export class ToolExecutionRepository {
    * written, the statement has also taken the audit chain lock (AUDIT_CHAIN_LOCK_SQL), saving the
    * audit writer a round trip.
    */
-  async finishMany(manager: EntityManager, finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>): Promise<boolean[]> {
+  async finishMany(
+    manager: EntityManager | SqlTransaction,
+    finished: Array<{ execution: ToolExecution; finish: ExecutionFinish }>,
+  ): Promise<boolean[]> {
     const rows = returnedRows<{ id: string; isolation: string }>(
       await manager.query(
         `UPDATE tool_executions AS t

@@ -1,0 +1,62 @@
+import { DataSource } from 'typeorm';
+import { UnitOfWork } from '@app/database';
+import { createTestDatabase, TestDatabase } from '../support/test-database';
+
+/**
+ * UnitOfWork.runSql, the group commit's transaction straight through pg, on a real PostgreSQL:
+ * its statements commit together or not at all, under READ COMMITTED, and its connection goes
+ * back to the pool either way (the pool here has one, so a leaked connection would hang the next).
+ */
+describe('UnitOfWork.runSql: a transaction on a pooled pg connection', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let unitOfWork: UnitOfWork;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('smcp_uow');
+    dataSource = new DataSource({ type: 'postgres', url: database.url, logging: false, extra: { max: 1 } });
+    await dataSource.initialize();
+    await dataSource.query('CREATE TABLE uow_items (id text PRIMARY KEY)');
+    unitOfWork = new UnitOfWork(dataSource);
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  const ids = async () => ((await dataSource.query('SELECT id FROM uow_items ORDER BY id')) as Array<{ id: string }>).map((r) => r.id);
+
+  it('commits every statement of the work, answers rows for every kind of statement, in READ COMMITTED', async () => {
+    const answer = await unitOfWork.runSql(async (tx) => {
+      const inserted = await tx.query<Array<{ id: string }>>('INSERT INTO uow_items (id) VALUES ($1), ($2) RETURNING id', ['a', 'b']);
+      const updated = await tx.query<Array<{ id: string }>>('UPDATE uow_items SET id = $1 WHERE id = $2 RETURNING id', ['c', 'b']);
+      const [isolation] = await tx.query<Array<{ level: string }>>(`SELECT current_setting('transaction_isolation') AS level`);
+      return { inserted, updated, isolation: isolation.level };
+    });
+    expect(answer).toEqual({ inserted: [{ id: 'a' }, { id: 'b' }], updated: [{ id: 'c' }], isolation: 'read committed' });
+    expect(await ids()).toEqual(['a', 'c']);
+  });
+
+  it('rolls back everything when the work throws, and the connection serves the next transaction', async () => {
+    await expect(
+      unitOfWork.runSql(async (tx) => {
+        await tx.query('INSERT INTO uow_items (id) VALUES ($1)', ['d']);
+        throw new Error('the work failed');
+      }),
+    ).rejects.toThrow('the work failed');
+    expect(await ids()).toEqual(['a', 'c']);
+  });
+
+  it('rolls back when a statement fails (the database refused a value), with the driver error as it came', async () => {
+    await expect(
+      unitOfWork.runSql(async (tx) => {
+        await tx.query('INSERT INTO uow_items (id) VALUES ($1)', ['e']);
+        await tx.query('INSERT INTO uow_items (id) VALUES ($1)', ['a']);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(await ids()).toEqual(['a', 'c']);
+    await unitOfWork.runSql((tx) => tx.query('INSERT INTO uow_items (id) VALUES ($1)', ['f']));
+    expect(await ids()).toEqual(['a', 'c', 'f']);
+  });
+});
