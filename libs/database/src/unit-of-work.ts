@@ -65,8 +65,15 @@ export class UnitOfWork {
       PoolClient,
       (error?: unknown) => void,
     ];
-    const tx = new SqlTransaction(client, this.dataSource);
+    // Checked out, a pg client has no 'error' listener of the pool's: one of ours, as TypeORM's query
+    // runner adds, or a connection dropped mid-transaction (database cut, breaker) crashes the process.
+    // The failure itself reaches `work` through its pending query.
     let broken: unknown;
+    const onError = (error: unknown) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
+    const tx = new SqlTransaction(client, this.dataSource);
     try {
       const begun = await tx.query<unknown[]>(options.withBegin ? `BEGIN; ${options.withBegin}` : 'BEGIN');
       const result = await work(tx, options.withBegin ? begun : []);
@@ -76,6 +83,7 @@ export class UnitOfWork {
       await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback));
       throw error;
     } finally {
+      client.removeListener('error', onError);
       release(broken);
     }
   }
