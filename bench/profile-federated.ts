@@ -20,7 +20,8 @@ import { raiseToolLimit, startGateway } from './support/gateway';
 import { closedLoop, meteredLoop, Target } from './support/load';
 import { mcpRequest } from './support/mcp-request';
 import { summariseProfile } from './support/profile-summary';
-import { withFederatedGateway } from './support/upstream';
+import { Upstream, withFederatedGateway } from './support/upstream';
+import { cpuSeconds } from './support/cpu';
 
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? 'call';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
       read: mcpRequest(endpoint, 'resources/read', { uri: 'mcp-upstream://bench/bench://doc' }, gateway.token),
       direct: mcpRequest(upstream.url, 'tools/call', { name: 'echo', arguments: { message: 'hello, bench' } }),
     };
-    if (kind === 'hop') return hop(gateway.app, Number(process.argv[3] ?? 3000), out);
+    if (kind === 'hop') return hop(gateway.app, upstream, Number(process.argv[3] ?? 3000), out);
     const target = targets[kind];
     if (!target) throw new Error(`unknown kind ${kind}; one of ${Object.keys(targets).join(', ')}`);
     await closedLoop(target, 3, 10);
@@ -79,28 +80,43 @@ async function builtinAlone(seconds: number, out: string): Promise<void> {
 
 /**
  * The gateway's CPU per upstream hop (process.cpuUsage around `calls` requests, 10 in flight), without
- * the HTTP endpoint, authentication, the pipeline or the audit: what the provider and the SDK client cost.
+ * the HTTP endpoint, authentication, the pipeline or the audit: what the provider and the SDK client cost;
+ * beside it the upstream's CPU per call (/proc), and the upstream's for the same number of direct requests
+ * (P4's direct ones, through the global fetch) at the same concurrency: what the gateway's requests cost it.
  */
-async function hop(app: INestApplication, calls: number, out: string): Promise<void> {
+async function hop(app: INestApplication, upstream: Upstream, calls: number, out: string): Promise<void> {
   const provider = app.get(UpstreamRegistry).get('bench')!;
   const client = provider.connectedClient()!;
   const ctx = { signal: new AbortController().signal, userId: 'bench', permissions: ['tools:execute'] };
   const kinds: Record<string, () => Promise<unknown>> = {
     'tools/call (provider.execute)': () => provider.execute('bench.echo', { message: 'hello, bench' }, ctx),
-    'prompts/get (client.getPrompt)': () =>
-      client.getPrompt({ name: 'greeting', arguments: { name: 'bench' }, ...provider.track(undefined).params }, { timeout: 30_000 }),
-    'resources/read (client.readResource)': () =>
-      client.readResource({ uri: 'bench://doc', ...provider.track(undefined).params }, { timeout: 30_000, cacheMode: 'bypass' }),
+    'prompts/get (client.getPrompt)': () => {
+      const { params, headers } = provider.track(undefined);
+      return client.getPrompt({ name: 'greeting', arguments: { name: 'bench' }, ...params }, { timeout: 30_000, headers });
+    },
+    'resources/read (client.readResource)': () => {
+      const { params, headers } = provider.track(undefined);
+      return client.readResource({ uri: 'bench://doc', ...params }, { timeout: 30_000, cacheMode: 'bypass', headers });
+    },
   };
-  for (const [name, once] of Object.entries(kinds)) {
+  const direct = mcpRequest(upstream.url, 'tools/call', { name: 'echo', arguments: { message: 'hello, bench' } });
+  const directOnce = async () => {
+    const response = await fetch(direct.url, { method: direct.method, headers: direct.headers, body: direct.body });
+    await response.text();
+  };
+  const upstreamPid = upstream.child.pid!;
+  for (const [name, once] of Object.entries({ ...kinds, 'tools/call direct (the upstream alone)': directOnce })) {
     await run(once, Math.min(calls, 500));
     const cpu = process.cpuUsage();
+    const upstreamCpu = cpuSeconds(upstreamPid);
     const started = performance.now();
     await run(once, calls);
     const used = process.cpuUsage(cpu);
+    const upstreamUs = ((cpuSeconds(upstreamPid) - upstreamCpu) * 1e6) / calls;
     const wall = performance.now() - started;
     log(
-      `hop ${name}: ${((used.user + used.system) / calls).toFixed(0)} µs CPU per call in the gateway, ${((calls / wall) * 1000).toFixed(0)}/s`,
+      `hop ${name}: ${((used.user + used.system) / calls).toFixed(0)} µs CPU per call in the gateway, ` +
+        `${upstreamUs.toFixed(0)} µs in the upstream, ${((calls / wall) * 1000).toFixed(0)}/s`,
     );
   }
   // The tool call's hop, profiled.

@@ -4,12 +4,18 @@ import type { FetchLike } from '@modelcontextprotocol/client';
  * Which agent request an upstream's server→client request or log message belongs to, over
  * Streamable HTTP: the upstream sends those on the response stream of the request they concern,
  * but the SDK hands them to the client's handlers without saying which stream they came on. So
- * the gateway marks each agent request it forwards with a token in `params._meta[CALL_MARK]`;
- * the transport's fetch (callStreamFetch) takes the mark out before the request leaves (the
- * upstream never sees it) and writes it into the `_meta` of every request and notification that
- * comes back on that request's event stream. Handlers read it with callMarkOf.
+ * the gateway marks each agent request it forwards with a token in the request header
+ * CALL_MARK_HEADER (the SDK's per-request `headers` option); the transport's fetch
+ * (callStreamFetch) takes the header out before the request leaves (the upstream never sees it)
+ * and writes the mark into `_meta[CALL_MARK]` of every request and notification that comes back
+ * on that request's event stream. Handlers read it with takeCallMark. (A header rather than a
+ * field of the body: the body then leaves as the SDK wrote it, without being parsed and written
+ * again for every call.)
  */
 export const CALL_MARK = 'io.secure-mcp-gateway/call';
+
+/** The request header that carries a call's mark from the provider to callStreamFetch (never sent upstream). */
+export const CALL_MARK_HEADER = 'x-secure-mcp-gateway-call';
 
 /** The mark a message arrived with (and takes it out of `params`), or undefined. */
 export function takeCallMark(params: { _meta?: Record<string, unknown> } | undefined): string | undefined {
@@ -25,24 +31,36 @@ export function takeCallMark(params: { _meta?: Record<string, unknown> } | undef
 /** A fetch for the upstream's Streamable HTTP transport that carries call marks across (see above). */
 export function callStreamFetch(inner: FetchLike): FetchLike {
   return async (url, init) => {
-    if (init?.method !== 'POST' || typeof init.body !== 'string' || !init.body.includes(CALL_MARK)) return inner(url, init);
-    let message: { params?: { _meta?: Record<string, unknown> } };
-    try {
-      message = JSON.parse(init.body) as typeof message;
-    } catch {
-      return inner(url, init);
-    }
-    const mark = Array.isArray(message) ? undefined : takeCallMark(message.params);
-    if (mark === undefined) return inner(url, init);
-    const response = await inner(url, { ...init, body: JSON.stringify(message) });
+    const taken = takeMarkHeader(init);
+    if (!taken) return inner(url, init);
+    const { mark } = taken;
+    const response = await inner(url, taken.init);
     const type = response.headers.get('content-type') ?? '';
-    if (!response.body || !type.toLowerCase().startsWith('text/event-stream')) return response;
+    if (!type.toLowerCase().startsWith('text/event-stream') || !response.body) return response;
     return new Response(response.body.pipeThrough(markEvents(mark)), {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
   };
+}
+
+/** The mark header of a request, and the request without it; undefined when it carries none. */
+function takeMarkHeader(init: RequestInit | undefined): { mark: string; init: RequestInit } | undefined {
+  const headers = init?.headers;
+  if (!init || !headers) return undefined;
+  if (headers instanceof Headers) {
+    const mark = headers.get(CALL_MARK_HEADER);
+    if (mark === null) return undefined;
+    // The SDK's transport builds a fresh Headers object for each request: taken out in place.
+    headers.delete(CALL_MARK_HEADER);
+    return { mark, init };
+  }
+  const copy = new Headers(headers);
+  const mark = copy.get(CALL_MARK_HEADER);
+  if (mark === null) return undefined;
+  copy.delete(CALL_MARK_HEADER);
+  return { mark, init: { ...init, headers: copy } };
 }
 
 /** Writes `mark` into the `_meta` of every JSON-RPC request and notification event of an SSE stream; the rest passes as it came. */

@@ -323,11 +323,11 @@ export class UpstreamFeatureService {
       throw new FederationError(FederationErrorCode.INVALID_PARAMS, `Unknown prompt: ${name}`);
     }
     const provider = this.provider(prompt.upstream);
-    return this.forward(caller, provider, 'prompt', prompt.name, relay, async (client, extras) => {
+    return this.forward(caller, provider, 'prompt', prompt.name, relay, async (client, extras, headers) => {
       const params = args === undefined ? { name: prompt.upstreamName } : { name: prompt.upstreamName, arguments: args };
       return (await client.getPrompt(
         { ...params, ...extras },
-        { signal, timeout: provider.config.timeouts.callMs, allowInputRequired: true },
+        { signal, timeout: provider.config.timeouts.callMs, allowInputRequired: true, headers },
       )) as GetPromptResult;
     });
   }
@@ -337,10 +337,10 @@ export class UpstreamFeatureService {
     const target = await this.resolveUri(caller, uri);
     if (!target) throw new FederationError(FederationErrorCode.RESOURCE_NOT_FOUND, 'Resource not found', { uri });
     const provider = target.provider;
-    const result = await this.forward(caller, provider, 'resource', uri, relay, async (client, extras) => {
+    const result = await this.forward(caller, provider, 'resource', uri, relay, async (client, extras, headers) => {
       return (await client.readResource(
         { uri: target.upstreamUri, ...extras },
-        { signal, timeout: provider.config.timeouts.callMs, cacheMode: 'bypass', allowInputRequired: true },
+        { signal, timeout: provider.config.timeouts.callMs, cacheMode: 'bypass', allowInputRequired: true, headers },
       )) as ReadResourceResult;
     });
     if (inputRequiredOf(result)) return result;
@@ -567,7 +567,8 @@ export class UpstreamFeatureService {
   /**
    * Rate limit, call, audit and count one prompts/get or resources/read. While it runs the
    * request is in flight for the agent's `relay`; on 2026-07-28 it carries what the relay says of
-   * the agent (`extras`: capabilities, log level, a retry's answers), and an InputRequiredResult
+   * the agent (`extras`: capabilities, log level, a retry's answers) and, in `headers`, the mark
+   * its stream comes back with (UpstreamToolProvider.track), and an InputRequiredResult
    * goes to the relay (an agent without one cannot answer it: an error).
    */
   private async forward<T>(
@@ -576,7 +577,7 @@ export class UpstreamFeatureService {
     kind: 'prompt' | 'resource',
     id: string,
     relay: ClientRequestRelay | undefined,
-    call: (client: Client, extras: Record<string, unknown>) => Promise<T>,
+    call: (client: Client, extras: Record<string, unknown>, headers: Record<string, string> | undefined) => Promise<T>,
   ): Promise<T> {
     const upstream = provider.config.name;
     const record = (result: 'success' | 'failure', reason?: string) => this.recordRead(caller, kind, id, upstream, result, reason);
@@ -595,7 +596,7 @@ export class UpstreamFeatureService {
     try {
       // Per-user auth: the caller's own connection (a missing or refused credential fails here, audited below).
       lease = await this.leaseFor(caller, provider, relay);
-      result = await call(lease.client, lease.params);
+      result = await call(lease.client, lease.params, lease.headers);
       const inputRequired = inputRequiredOf(result);
       if (inputRequired) {
         if (!relay) throw new FederationError(FederationErrorCode.SERVER_ERROR, `Upstream ${upstream} needs input from the client first`);
@@ -661,6 +662,7 @@ export class UpstreamFeatureService {
     return {
       client,
       params: tracked.params,
+      headers: tracked.headers,
       end: async () => {
         if (!ended) tracked.leave();
         ended = true;

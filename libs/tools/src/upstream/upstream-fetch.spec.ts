@@ -1,38 +1,12 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { loopbackServer as server } from './loopback-server.test-helpers';
 import { upstreamFetch } from './upstream-fetch';
-
-/** A real HTTP server on loopback; `handle` answers each request, and what it was sent is recorded. */
-async function server(handle: (req: IncomingMessage, res: ServerResponse, body: string) => void) {
-  const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string; socket: Socket }> = [];
-  const http: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body, socket: req.socket });
-      handle(req, res, body);
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  return {
-    url,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
-  };
-}
 
 describe('upstreamFetch (the upstream transport fetch on kept-alive connections)', () => {
   const send = upstreamFetch();
   let upstream: Awaited<ReturnType<typeof server>> | undefined;
   afterEach(async () => upstream?.close());
 
-  it('sends the method, headers and body as given and answers a standard Response with the JSON body', async () => {
+  it('sends the method, headers and body as given and answers the JSON body as a Response would', async () => {
     upstream = await server((_req, res, body) => {
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 's-1' });
       res.end(JSON.stringify({ echoed: JSON.parse(body) }));
@@ -40,10 +14,12 @@ describe('upstreamFetch (the upstream transport fetch on kept-alive connections)
     const headers = new Headers({ 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28', Authorization: 'Bearer t' });
     const response = await send(new URL(`${upstream.url}/mcp?x=1`), { method: 'POST', headers, body: '{"a":"é"}' });
 
-    expect(response).toBeInstanceOf(Response);
     expect(response.status).toBe(200);
     expect(response.ok).toBe(true);
     expect(response.headers.get('mcp-session-id')).toBe('s-1');
+    expect(response.headers.get('Content-Type')).toBe('application/json');
+    expect(response.headers.has('x-absent')).toBe(false);
+    expect(response.headers.get('x-absent')).toBeNull();
     expect(response.url).toBe(`${upstream.url}/mcp?x=1`);
     expect(await response.json()).toEqual({ echoed: { a: 'é' } });
     const [request] = upstream.seen;
@@ -53,6 +29,33 @@ describe('upstreamFetch (the upstream transport fetch on kept-alive connections)
     expect(request.headers.authorization).toBe('Bearer t');
     expect(request.headers['content-length']).toBe(String(Buffer.byteLength('{"a":"é"}')));
     expect(request.body).toBe('{"a":"é"}');
+  });
+
+  it('reads a buffered body once, as a Response does, by json(), text() or its stream', async () => {
+    upstream = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-many': ['a', 'b'] });
+      res.end('\ufeff{"text":"héllo"}');
+    });
+    const first = await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' });
+    expect(first.headers.get('x-many')).toBe('a, b');
+    expect(first.bodyUsed).toBe(false);
+    expect(await first.clone().text()).toBe('{"text":"héllo"}');
+    expect(await first.json()).toEqual({ text: 'héllo' });
+    expect(first.bodyUsed).toBe(true);
+    await expect(first.text()).rejects.toThrow(TypeError);
+
+    const second = await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' });
+    expect(await new Response(second.body).text()).toBe('{"text":"héllo"}');
+    await expect(second.json()).rejects.toThrow(TypeError);
+  });
+
+  it('answers an error status as a standard Response', async () => {
+    upstream = await server((_req, res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad"}'));
+    const response = await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' });
+
+    expect(response).toBeInstanceOf(Response);
+    expect(response.ok).toBe(false);
+    expect(await response.text()).toBe('{"error":"bad"}');
   });
 
   it('reuses one connection for requests one after another', async () => {

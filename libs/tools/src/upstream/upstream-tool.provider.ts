@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Client, ProtocolError, ProtocolErrorCode, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { ProtocolError, ProtocolErrorCode, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import type { CallToolResult, LoggingMessageNotificationParams, ServerCapabilities, Tool, Transport } from '@modelcontextprotocol/client';
 import type { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { BackgroundJob, BackgroundJobs, type Clock, type Correlation } from '@app/core';
@@ -20,8 +21,9 @@ import {
   RELAY_CLIENT_CAPABILITIES,
   UpstreamRequestRelay,
 } from './upstream-request-relay';
-import { CALL_MARK } from './call-streams';
+import { CALL_MARK_HEADER } from './call-streams';
 import { createUpstreamTransport } from './upstream-transport';
+import { RelayClient } from './relay-client';
 import { isPerUser } from './upstream-auth';
 import { credentialRejected, credentialRequired, refusedStatus } from './credentials/credential-errors';
 import type { UpstreamCredentialService, UsableCredential } from './credentials/upstream-credential.service';
@@ -225,21 +227,20 @@ export class UpstreamToolProvider implements ToolProvider {
    * Marks a request of an agent (a tools/call, prompts/get, resources/read) in flight on the
    * current connection until `leave` is called: the upstream's server→client requests and its
    * 2026-07-28 log messages meanwhile reach that agent (see UpstreamRequestRelay). `params` go
-   * into the request: on 2026-07-28 what the relay says of the agent (agentRequestParams), and
-   * over HTTP the mark its stream comes back with (call-streams.ts; the transport takes it out).
+   * into the request: on 2026-07-28 what the relay says of the agent (agentRequestParams).
+   * `headers` go into the request's options (the SDK's per-request headers): over HTTP the mark
+   * its stream comes back with (call-streams.ts; the transport takes it out before it leaves).
    */
   track(
     relay: ClientRequestRelay | undefined,
     on?: { relays: UpstreamRequestRelay; client: Client },
-  ): { leave: () => void; params: Record<string, unknown> } {
+  ): { leave: () => void; params: Record<string, unknown>; headers: Record<string, string> | undefined } {
     const entered = (on ? on.relays : this.relays)?.enter(relay);
     const modern = (on ? on.client : this.client)?.getProtocolEra() === 'modern';
-    const agent = modern ? agentRequestParams(relay) : {};
-    const mark = entered && this.config.transport === 'http' ? { [CALL_MARK]: entered.mark } : {};
-    const meta = { ...((agent._meta as Record<string, unknown> | undefined) ?? {}), ...mark };
     return {
       leave: entered?.leave ?? (() => undefined),
-      params: { ...agent, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) },
+      params: modern ? agentRequestParams(relay) : {},
+      headers: entered && this.config.transport === 'http' ? { [CALL_MARK_HEADER]: entered.mark } : undefined,
     };
   }
 
@@ -342,6 +343,7 @@ export class UpstreamToolProvider implements ToolProvider {
             // Aborting sends notifications/cancelled (2025) or closes the stream (2026-07-28) upstream.
             signal: ctx.signal,
             timeout: this.config.timeouts.callMs,
+            headers: tracked.headers,
             // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
             allowInputRequired: true,
             ...(report
@@ -403,7 +405,7 @@ export class UpstreamToolProvider implements ToolProvider {
       this.settleFirstAttempt();
       return;
     }
-    const client = new Client(CLIENT_INFO, {
+    const client = new RelayClient(CLIENT_INFO, {
       versionNegotiation: { mode: this.eraFallback ? 'legacy' : this.config.protocol },
       // Sampling, elicitation and roots are relayed to the calling agent when it declared them (UpstreamRequestRelay).
       capabilities: RELAY_CLIENT_CAPABILITIES,
@@ -491,7 +493,7 @@ export class UpstreamToolProvider implements ToolProvider {
   /** A per-user connection: the user's credential in its header, nothing of the gateway's; no listing (the catalogue connection lists). */
   private async openUserLink(headers: Record<string, string>): Promise<{ client: Client; relays: UpstreamRequestRelay }> {
     const transport = this.createTransport({ ...this.config, headers } as UpstreamConfig);
-    const client = new Client(CLIENT_INFO, {
+    const client = new RelayClient(CLIENT_INFO, {
       versionNegotiation: { mode: this.eraFallback ? 'legacy' : this.config.protocol },
       capabilities: RELAY_CLIENT_CAPABILITIES,
       inputRequired: { autoFulfill: false },

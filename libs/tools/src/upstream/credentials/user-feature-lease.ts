@@ -14,6 +14,8 @@ export interface FeatureLease {
   client: Client;
   /** What goes into the request for the agent's relay (see UpstreamToolProvider.track). */
   params: Record<string, unknown>;
+  /** What goes into the request's options (the SDK's per-request headers): the call's mark (see UpstreamToolProvider.track). */
+  headers: Record<string, string> | undefined;
   /**
    * Ends the request. Given the error it failed with, a refusal of the user's credential (401/403)
    * drops their connection, is audited, and comes back as UPSTREAM_CREDENTIAL_REJECTED.
@@ -46,6 +48,7 @@ export async function userFeatureLease(
   return {
     client: link.client,
     params: tracked.params,
+    headers: tracked.headers,
     async end(error?: unknown) {
       if (ended) return undefined;
       ended = true;
