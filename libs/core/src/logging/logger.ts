@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino, { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
 import type { AppConfig } from '../config/app-config';
 import { serializeError } from './error-serializer';
+import { LineGatherer } from './line-gatherer';
 
 /**
  * Keys never written to a log, at any of the depths we log objects: names that mean a secret
@@ -59,7 +60,10 @@ export function createRootLogger(config: AppConfig, options: { mixin?: () => obj
   // quarter of a cached read's CPU. Still written on exit (pino flushes on exit and beforeExit);
   // only a SIGKILL can lose the last LOG_FLUSH_MS of lines (the audit trail is in the database).
   // Not the CLI's: its command output shares stdout with its lines, in order.
-  return pino(settings, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
+  // The lines are gathered by LineGatherer and handed to pino's destination (SonicBoom, which
+  // writes each batch at once) as one string per batch: SonicBoom's own gathering measured every
+  // line and its whole pending buffer in bytes.
+  return pino(settings, new LineGatherer(pino.destination({ dest: 1, sync: false, minLength: 0 }), LOG_BUFFER_BYTES, LOG_FLUSH_MS));
 }
 
 /** Bytes of log lines gathered before a write to stdout. */
