@@ -1,4 +1,4 @@
-/** What LineGatherer hands its batches to: pino's SonicBoom destination (flushSync on exit). */
+/** What LineGatherer hands its batches to: pino's SonicBoom destination. */
 export interface LineSink {
   write(chunk: string): boolean;
   flush?(callback?: (error?: Error) => void): void;
@@ -13,8 +13,9 @@ export interface LineSink {
  * (`Buffer.byteLength` of a growing concatenated string, which flattens it), about 4 µs a line in
  * a microbenchmark against under 1 µs here; with a line per request that was the request log's
  * largest cost. Lines reach the sink in the order they were written; `flush`, `flushSync` and
- * the process's beforeExit and exit hand on what is pending first, so the sink's own flush on
- * exit (pino's, for its SonicBoom destination) writes it as before.
+ * the process's beforeExit and exit hand on what is pending first (before an asynchronous sink's
+ * own flush on exit, as pino registers for its SonicBoom destination; a synchronous sink writes
+ * it at once).
  */
 export class LineGatherer {
   private lines: string[] = [];
