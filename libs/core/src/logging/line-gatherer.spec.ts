@@ -1,4 +1,4 @@
-import { LineGatherer, LineSink } from './line-gatherer';
+import { handOnAtExit, LineGatherer, LineSink } from './line-gatherer';
 
 /** A sink that records what it is handed and how it was flushed. */
 function recordingSink(): LineSink & { chunks: string[]; flushes: string[] } {
@@ -70,25 +70,23 @@ describe('LineGatherer', () => {
     expect(sink.chunks).toEqual(['one\ntwo\n']);
   });
 
-  it("hands on what is pending when the process is about to exit, before the sink's own exit flush", () => {
+  it('hands on what is pending when the process is about to exit, through one pair of process hooks', () => {
+    const exitHooks = process.listeners('exit').length;
     const sink = recordingSink();
-    // The sink's exit flush, registered first (as pino's destination registers its own).
-    const sinkExit = () => sink.flushSync!();
-    process.on('exit', sinkExit);
-    const before = new Set(process.listeners('exit'));
-    const lines = gather(sink, 1000);
-    try {
-      lines.write('last\n');
-      const all = process.listeners('exit');
-      const own = all.filter((listener) => !before.has(listener));
-      expect(own).toHaveLength(1);
-      // Run the two in the order the process would: the gatherer's before the sink's.
-      expect(all.indexOf(own[0])).toBeLessThan(all.indexOf(sinkExit));
-      for (const listener of all) if (listener === own[0] || listener === sinkExit) (listener as () => void)();
-    } finally {
-      process.removeListener('exit', sinkExit);
-    }
-    expect(sink.chunks).toEqual(['last\n']);
-    expect(sink.flushes).toEqual(['flushSync']);
+    const first = gather(sink, 1000);
+    const second = gather(sink, 1000);
+    // One hook for every gatherer, registered once, ahead of pino's own exit flush.
+    expect(process.listeners('exit')).toHaveLength(exitHooks);
+    expect(process.listeners('exit')).toContain(handOnAtExit);
+    expect(process.listeners('beforeExit')).toContain(handOnAtExit);
+    first.write('first\n');
+    second.write('second\n');
+    handOnAtExit();
+    expect(sink.chunks).toEqual(['first\n', 'second\n']);
+    // An ended gatherer is no longer handed anything at exit.
+    second.end();
+    second.write('late\n');
+    handOnAtExit();
+    expect(sink.chunks).toEqual(['first\n', 'second\n']);
   });
 });
