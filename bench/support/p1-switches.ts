@@ -30,7 +30,7 @@ for (const name of off)
     throw new Error(`BENCH_P1_OFF: unknown part "${name}" (known: ${SWITCHES.join(', ')})`);
 
 if (off.has('throttler')) {
-  RequestRateLimiter.prototype.consume = () => Promise.resolve({ limit: 1_000_000, remaining: 1_000_000, resetSec: 60 });
+  RequestRateLimiter.prototype.consume = () => ({ limit: 1_000_000, remaining: 1_000_000, resetSec: 60 });
 }
 if (off.has('metrics')) {
   HttpMetricsService.prototype.attach = () => undefined;
@@ -60,10 +60,10 @@ if (off.has('guards')) {
       request.principal = principal;
       return true;
     }
-    return guard.call(this, context).then((allowed: boolean) => {
+    return Promise.resolve(guard.call(this, context)).then((allowed: boolean) => {
       if (request.principal) principals.set(request.headers.authorization ?? '', request.principal);
       return allowed;
     });
   } as typeof guard;
-  RateLimitGuard.prototype.canActivate = () => Promise.resolve(true);
+  RateLimitGuard.prototype.canActivate = () => true;
 }

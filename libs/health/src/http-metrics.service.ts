@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { FastifyInstance } from 'fastify';
 import type { Histogram } from 'prom-client';
-import { makeTracedHistogramProvider, observeTraced } from './traced-histogram';
+import { HttpDurationSeries } from './http-duration-series';
+import { makeTracedHistogramProvider } from './traced-histogram';
 
 export const HTTP_DURATION_METRIC = 'http_request_duration_seconds';
 
@@ -23,11 +24,16 @@ export class HttpMetricsService {
   constructor(@InjectMetric(HTTP_DURATION_METRIC) private readonly duration: Histogram<string>) {}
 
   attach(fastify: FastifyInstance): void {
+    const duration = new HttpDurationSeries(this.duration);
     fastify.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? 'unmatched';
       // While tracing runs, each bucket keeps the trace of its latest request (OpenMetrics scrapes show it).
-      const labels = { method: request.method, route, status_code: String(reply.statusCode) };
-      observeTraced(this.duration, labels, reply.elapsedTime / 1000, request.otel?.span);
+      duration.observe(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+        request.otel?.span,
+      );
       done();
     });
   }

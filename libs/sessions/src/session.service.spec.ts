@@ -186,6 +186,27 @@ describe('SessionService', () => {
     expect(repository.reads).toBe(reads + 1);
   });
 
+  it('answers from memory without a promise between revalidations, and refuses an ending at once', async () => {
+    const { service, repository, open, clock } = setup();
+    const session = await open();
+    // The first use reads the row (a promise); the next ones are decided from memory.
+    expect(service.isActive(session.id)).toBeInstanceOf(Promise);
+    await service.isActive(session.id);
+    const reads = repository.reads;
+    clock.ms += 1_000;
+    expect(service.isActive(session.id)).toBe(true);
+    expect(repository.reads).toBe(reads);
+    await service.end(TX, session.id, 'logout', 'usr_alice');
+    expect(service.isActive(session.id)).toBe(false);
+    // Past the revalidation interval the row is read again: a promise, however it ends.
+    const other = await open();
+    await service.isActive(other.id);
+    clock.ms += 15_000;
+    const answer = service.isActive(other.id);
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await answer).toBe(true);
+  });
+
   it('refuses an unknown session', async () => {
     const { service } = setup();
     expect(await service.isActive('ses_unknown')).toBe(false);

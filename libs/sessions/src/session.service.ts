@@ -3,7 +3,7 @@ import { APP_CONFIG, AppConfig, BackgroundJob, BackgroundJobs, Clock, newId } fr
 import type { Transaction } from '@app/database';
 import { SessionActivityService } from './session-activity.service';
 import { ConnectionType, EndedSession, Session, SessionRepository } from './session.repository';
-import { SessionStateCache } from './session-state.cache';
+import { CachedSession, SessionStateCache } from './session-state.cache';
 import { SessionTerminationNotifier } from './session-termination.notifier';
 
 export interface OpenSessionInput {
@@ -94,20 +94,24 @@ export class SessionService implements OnApplicationBootstrap, OnApplicationShut
   /**
    * True while the session may be used: not ended, not idle past the timeout. Each call counts
    * as activity. Cheap: the row is read at most once per revalidation interval; ended sessions
-   * are refused from memory at once.
+   * are refused from memory at once. Answered at once (no promise) when memory decides, which is
+   * every request between revalidations; await it either way.
    */
-  async isActive(sessionId: string): Promise<boolean> {
+  isActive(sessionId: string): boolean | Promise<boolean> {
     if (this.cache.isDenied(sessionId)) return false;
     const now = this.clock.nowMs();
-    let entry = this.cache.get(sessionId);
+    const entry = this.cache.get(sessionId);
     if (!entry || now - entry.checkedAtMs >= this.revalidateMs) {
-      entry = await this.revalidate(sessionId, entry?.lastActivityMs ?? 0, now);
-      if (!entry) return false;
+      return this.revalidate(sessionId, entry?.lastActivityMs ?? 0, now).then((read) =>
+        read ? this.stillActive(sessionId, read, now) : false,
+      );
     }
-    if (now - entry.lastActivityMs > this.idleMs) {
-      await this.expire(sessionId, now);
-      return false;
-    }
+    return this.stillActive(sessionId, entry, now);
+  }
+
+  /** isActive once the session's entry is current: idle past the timeout ends it; else a use. */
+  private stillActive(sessionId: string, entry: CachedSession, now: number): boolean | Promise<boolean> {
+    if (now - entry.lastActivityMs > this.idleMs) return this.expire(sessionId, now).then(() => false);
     if (now > entry.lastActivityMs) entry.lastActivityMs = now;
     if (this.cache.isDenied(sessionId)) return false;
     this.activity.touch(sessionId, now);

@@ -167,10 +167,15 @@ export class UsersService {
     return this.repository.setMfaEnabled(tx, id, enabled, now);
   }
 
-  /** The state every authenticated request checks (cached; see UserStateCache). */
-  async accessState(userId: string): Promise<UserAccessState | null> {
-    const cached = this.stateCache.get(userId);
-    if (cached) return cached;
+  /**
+   * The state every authenticated request checks (cached; see UserStateCache): answered at once
+   * (no promise) from the cache, else read from the database; await it either way.
+   */
+  accessState(userId: string): UserAccessState | Promise<UserAccessState | null> {
+    return this.stateCache.get(userId) ?? this.loadAccessState(userId);
+  }
+
+  private async loadAccessState(userId: string): Promise<UserAccessState | null> {
     const generation = this.stateCache.generation(userId);
     const state = await this.repository.accessStateOf(userId);
     if (!state) return null;

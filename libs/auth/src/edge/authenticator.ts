@@ -15,7 +15,7 @@ import { UserAccessState, UsersService } from '@app/users';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { looksLikeApiKey } from '../api-keys/api-key-secret';
 import { authenticationRequired, credentialsInUrl, invalidToken } from '../auth.errors';
-import { AccessTokenService } from '../tokens/access-token.service';
+import { AccessTokenClaims, AccessTokenService } from '../tokens/access-token.service';
 import { bearerTokenOf } from '../tokens/bearer-token';
 
 /** What a transport read off its request: the Authorization header, the query, and where it came from. */
@@ -47,28 +47,49 @@ export class Authenticator {
     private readonly verifiers: BearerTokenVerifiers,
   ) {}
 
-  /** A Fastify request's principal (REST routes and the MCP HTTP endpoint). */
-  authenticateRequest(request: FastifyRequest): Promise<Principal> {
-    return this.authenticate({ authorization: request.headers.authorization, query: request.query, client: clientInfo(request) });
+  /**
+   * A REST request's principal (the global guard): the same checks as `authenticate`, answered at
+   * once (no promise) when our own access token's session and user are decided from memory, as
+   * they are between revalidations; it may throw the 401s instead of rejecting. Await it.
+   */
+  authenticateRequest(request: FastifyRequest): Principal | Promise<Principal> {
+    return this.principalFor({ authorization: request.headers.authorization, query: request.query, client: clientInfo(request) });
   }
 
   /**
-   * The principal of a credential; throws the 401s. Credentials are never taken from the URL: a
+   * The principal of a credential; rejects with the 401s. Credentials are never taken from the URL: a
    * request that puts one there is refused even if it also sends the header.
    */
   async authenticate(credentials: Credentials): Promise<Principal> {
+    return this.principalFor(credentials);
+  }
+
+  private principalFor(credentials: Credentials): Principal | Promise<Principal> {
     if (hasCredentialInUrl(credentials.query)) throw credentialsInUrl();
     const token = bearerTokenOf(credentials.authorization);
     if (!token) throw authenticationRequired();
-    if (looksLikeApiKey(token)) {
-      const principal = await this.apiKeys.authenticate(token, credentials.client);
-      if (!principal) throw invalidToken();
-      return principal;
-    }
+    if (looksLikeApiKey(token)) return this.authenticateApiKey(token, credentials.client);
     const claims = this.tokens.verify(token);
     if (!claims) return this.authenticateExternal(token, credentials.use ?? {});
-    if (!(await this.sessions.isActive(claims.sid))) throw invalidToken();
-    const user = await this.users.accessState(claims.sub);
+    // The session first, then the user, as one awaited step after the other; a promise only
+    // where one of them has to be read.
+    const active = this.sessions.isActive(claims.sid);
+    return active instanceof Promise ? active.then((yes) => this.withUser(claims, yes)) : this.withUser(claims, active);
+  }
+
+  private async authenticateApiKey(token: string, client: Credentials['client']): Promise<Principal> {
+    const principal = await this.apiKeys.authenticate(token, client);
+    if (!principal) throw invalidToken();
+    return principal;
+  }
+
+  private withUser(claims: AccessTokenClaims, sessionActive: boolean): Principal | Promise<Principal> {
+    if (!sessionActive) throw invalidToken();
+    const user = this.users.accessState(claims.sub);
+    return user instanceof Promise ? user.then((state) => this.ownPrincipal(claims, state)) : this.ownPrincipal(claims, user);
+  }
+
+  private ownPrincipal(claims: AccessTokenClaims, user: UserAccessState | null): Principal {
     if (!user || user.status !== 'active') throw invalidToken();
     return {
       userId: user.id,

@@ -1,6 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectThrottlerStorage, normalizeIp, ThrottlerStorage } from '@nestjs/throttler';
 import { APP_CONFIG, AppConfig, AppException, ErrorCode, Principal } from '@app/core';
+import { InMemoryThrottlerStorage } from '../guards/in-memory-throttler.storage';
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /** `auth`: AUTH_RATE_LIMIT per client IP (register, login, refresh); `default`: RATE_LIMIT per user, else per IP. */
 export type RateBudget = 'auth' | 'default';
@@ -27,34 +30,40 @@ export class RequestRateLimiter {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Counts one request against the caller's budget; throws the 429 when it is spent. */
-  async consume(budget: RateBudget, tracker: string): Promise<RateAllowance> {
+  /**
+   * Counts one request against the caller's budget; throws the 429 when it is spent. Answered at
+   * once (no promise) when the count is kept in this process (InMemoryThrottlerStorage, without
+   * Redis); with Redis, once Redis has counted. Await it either way.
+   */
+  consume(budget: RateBudget, tracker: string): RateAllowance | Promise<RateAllowance> {
     const auth = budget === 'auth';
     const limit = auth ? this.config.auth.authRateLimit : this.config.auth.defaultRateLimit;
     const ttl = (auth ? this.config.auth.authRateWindowSec : this.config.auth.defaultRateWindowSec) * 1000;
-    const { totalHits, timeToExpire, isBlocked, timeToBlockExpire } = await this.storage.increment(
-      `${budget}:${tracker}`,
-      ttl,
-      limit,
-      ttl,
-      'default',
-    );
-    if (isBlocked) {
-      const retryAfter = String(Math.max(1, timeToBlockExpire));
-      throw new AppException(ErrorCode.RATE_LIMIT_EXCEEDED, 'Too many requests; retry later', 429, [], {
-        'X-RateLimit-Limit': String(limit),
-        'X-RateLimit-Remaining': '0',
-        'X-RateLimit-Reset': retryAfter,
-        'Retry-After': retryAfter,
-      });
-    }
-    return { limit, remaining: Math.max(0, limit - totalHits), resetSec: timeToExpire };
+    const key = `${budget}:${tracker}`;
+    if (this.storage instanceof InMemoryThrottlerStorage)
+      return allowanceOf(this.storage.incrementNow(key, ttl, limit, ttl, 'default'), limit);
+    return this.storage.increment(key, ttl, limit, ttl, 'default').then((record) => allowanceOf(record, limit));
   }
 
   /** The default budget's tracker: the user when authenticated, else the client IP (IPv6 per /64). */
   static trackerOf(principal: Principal | undefined, ip: string): string {
     return principal ? `user:${principal.userId}` : `ip:${normalizeIp(ip)}`;
   }
+}
+
+/** A counted request's allowance, or the 429 when the budget is spent. */
+function allowanceOf(record: ThrottlerStorageRecord, limit: number): RateAllowance {
+  const { totalHits, timeToExpire, isBlocked, timeToBlockExpire } = record;
+  if (isBlocked) {
+    const retryAfter = String(Math.max(1, timeToBlockExpire));
+    throw new AppException(ErrorCode.RATE_LIMIT_EXCEEDED, 'Too many requests; retry later', 429, [], {
+      'X-RateLimit-Limit': String(limit),
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': retryAfter,
+      'Retry-After': retryAfter,
+    });
+  }
+  return { limit, remaining: Math.max(0, limit - totalHits), resetSec: timeToExpire };
 }
 
 /** The X-RateLimit-* headers of an allowance. */

@@ -7,6 +7,7 @@ import {
   holdsAll,
   INTERACTIVE_ONLY_KEY,
   IS_PUBLIC_KEY,
+  Principal,
   REQUIRED_PERMISSIONS_KEY,
   REQUIRED_ROLES_KEY,
   Role,
@@ -33,7 +34,12 @@ export class AuthenticationGuard implements CanActivate {
     private readonly authenticator: Authenticator,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * Answered at once (no promise) when the Authenticator decides from memory (a known token, its
+   * session and user cached), else once it has read what it needs; a refusal is thrown either way
+   * (Nest's guard runner awaits whatever this returns).
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const rule = this.ruleOf(context);
     if (rule.isPublic) return true;
     if (!rule.declared) throw AppException.forbidden();
@@ -42,13 +48,8 @@ export class AuthenticationGuard implements CanActivate {
     if (context.getType() !== 'http') return false;
 
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const principal = await this.authenticator.authenticateRequest(request);
-    request.principal = principal;
-
-    if (rule.interactiveOnly && principal.via !== 'jwt') throw interactiveLoginRequired();
-    if (rule.roles.length > 0 && !rule.roles.some((role) => principal.roles.includes(role))) throw AppException.forbidden();
-    if (!holdsAll(principal.permissions, rule.permissions)) throw AppException.forbidden();
-    return true;
+    const principal = this.authenticator.authenticateRequest(request);
+    return principal instanceof Promise ? principal.then((known) => admit(request, rule, known)) : admit(request, rule, principal);
   }
 
   /** A handler's access rule; route metadata never changes, so it is read once per handler. */
@@ -75,6 +76,15 @@ export class AuthenticationGuard implements CanActivate {
     }
     return rule;
   }
+}
+
+/** The authenticated request against its route's rule: the principal goes on the request, or a 403 is thrown. */
+function admit(request: FastifyRequest, rule: AccessRule, principal: Principal): true {
+  request.principal = principal;
+  if (rule.interactiveOnly && principal.via !== 'jwt') throw interactiveLoginRequired();
+  if (rule.roles.length > 0 && !rule.roles.some((role) => principal.roles.includes(role))) throw AppException.forbidden();
+  if (!holdsAll(principal.permissions, rule.permissions)) throw AppException.forbidden();
+  return true;
 }
 
 interface AccessRule {

@@ -31,6 +31,11 @@ export class InMemoryThrottlerStorage implements ThrottlerStorage, OnApplication
   constructor(private readonly jobs: BackgroundJobs = new BackgroundJobs()) {}
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    return this.incrementNow(key, ttl, limit, blockDuration, throttlerName);
+  }
+
+  /** `increment` without the promise: the count is in this process, so the answer is at hand (RequestRateLimiter). */
+  incrementNow(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): ThrottlerStorageRecord {
     return this.hit(`${throttlerName}:${key}`, ttl, limit, blockDuration, Date.now());
   }
 

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { normalizeIp } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_RATE_LIMIT_KEY } from '../decorators/auth-rate-limit.decorator';
-import { rateAllowanceHeaders, RequestRateLimiter } from '../edge/request-rate-limiter';
+import { RateAllowance, rateAllowanceHeaders, RequestRateLimiter } from '../edge/request-rate-limiter';
 
 /**
  * The REST side of the general rate limit (RequestRateLimiter, which the MCP transports call too),
@@ -28,15 +28,19 @@ export class RateLimitGuard implements CanActivate {
     private readonly reflector: Reflector,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * Answered at once (no promise) when the count is kept in this process (no Redis), else once
+   * Redis has counted; a 429 is thrown either way (Nest's guard runner awaits whatever this returns).
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const auth = this.isAuthRoute(context);
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const tracker = auth ? `ip:${normalizeIp(request.ip)}` : RequestRateLimiter.trackerOf(request.principal, request.ip);
-    const allowance = await this.limiter.consume(auth ? 'auth' : 'default', tracker);
-    http.getResponse<FastifyReply>().headers(rateAllowanceHeaders(allowance));
-    return true;
+    const reply = http.getResponse<FastifyReply>();
+    const allowance = this.limiter.consume(auth ? 'auth' : 'default', tracker);
+    return allowance instanceof Promise ? allowance.then((counted) => announce(reply, counted)) : announce(reply, allowance);
   }
 
   private isAuthRoute(context: ExecutionContext): boolean {
@@ -55,4 +59,10 @@ export class RateLimitGuard implements CanActivate {
     }
     return auth;
   }
+}
+
+/** The allowance's X-RateLimit-* headers on the reply. */
+function announce(reply: FastifyReply, allowance: RateAllowance): true {
+  reply.headers(rateAllowanceHeaders(allowance));
+  return true;
 }

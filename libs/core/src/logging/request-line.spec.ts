@@ -70,6 +70,25 @@ describe('requestLineWriter', () => {
     expect(parsed.userId).toBe(line.userId);
   });
 
+  it("writes pino's isoTime as pino does, within a millisecond and across milliseconds", () => {
+    const { logger, lines } = capture({ timestamp: pino.stdTimeFunctions.isoTime });
+    const child = logger.child({}, { redact: [] });
+    const write = requestLineWriter(child);
+    const now = jest.spyOn(Date, 'now');
+    try {
+      for (const ms of [Date.UTC(2026, 11, 3, 8, 0, 0, 1), Date.UTC(2026, 11, 3, 8, 0, 0, 1), Date.UTC(2026, 11, 3, 8, 0, 0, 2)]) {
+        now.mockReturnValue(ms);
+        write(FULL);
+        child.info({ ...FULL }, REQUEST_LINE_MESSAGE);
+      }
+    } finally {
+      now.mockRestore();
+    }
+    expect(lines).toHaveLength(6);
+    for (let i = 0; i < 6; i += 2) expect(lines[i]).toBe(lines[i + 1]);
+    expect((JSON.parse(lines[4]) as Record<string, unknown>).time).toBe('2026-12-03T08:00:00.002Z');
+  });
+
   it('keeps the child bindings, also ones set after it was made', () => {
     const { logger, lines } = capture();
     const child = logger.child({ replica: 'a' }, { redact: [] });

@@ -71,7 +71,8 @@ export function requestLineWriter(logger: Logger): (line: RequestLine) => void {
 
   const info = logger.levels.values.info;
   const head = (internals[lsCacheSym] as Record<number, string>)[info];
-  const time = internals[timeSym] as () => string;
+  const ownTime = internals[timeSym] as () => string;
+  const time = ownTime === pino.stdTimeFunctions.isoTime ? isoTimeOncePerMs() : ownTime;
   const tail = `,"msg":${JSON.stringify(REQUEST_LINE_MESSAGE)}${internals[endSym] as string}`;
   const text = JSON.stringify;
   return (line) => {
@@ -88,6 +89,23 @@ export function requestLineWriter(logger: Logger): (line: RequestLine) => void {
         (line.ip === undefined ? '' : `,"ip":${text(line.ip)}`) +
         tail,
     );
+  };
+}
+
+/**
+ * pino's isoTime, formatted once per millisecond: requests finishing in the same millisecond
+ * (several at a time under load) share the string instead of each building a Date and its ISO form.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = Number.NaN;
+  let last = '';
+  return () => {
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      last = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return last;
   };
 }
 
