@@ -16,10 +16,13 @@ import { toNodeHandler } from '@modelcontextprotocol/node';
 import { Pool } from 'pg';
 import { urlOf } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
-import { Metered, meteredLoop, Target } from '../support/load';
+import { expectEcho, Metered, meteredLoop, Target } from '../support/load';
 import { mcpRequest } from '../support/mcp-request';
 import { cpuPerCall, fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
+
+/** Both servers answer the same structured echo. */
+const ECHOED = '"structuredContent":{"message":"hello, bench"}';
 
 const GOAL = 1.0;
 
@@ -43,8 +46,8 @@ export const p3: Scenario = {
         name: 'tool_echo',
         arguments: { message: 'hello, bench' },
       });
-      await expectEcho(candidate);
-      await expectEcho(baseline);
+      await expectEcho(candidate, ECHOED);
+      await expectEcho(baseline, ECHOED);
 
       const [gatewayRounds, bareRounds] = await alternate<Metered>(
         'P3',
@@ -118,12 +121,4 @@ async function startBareSdkServer(): Promise<HttpServer> {
   const server = createServer(toNodeHandler(handler));
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return server;
-}
-
-async function expectEcho(target: Target): Promise<void> {
-  const response = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
-  const text = await response.text();
-  if (response.status !== 200 || !text.includes('"structuredContent":{"message":"hello, bench"}')) {
-    throw new Error(`${target.url} did not echo: ${response.status} ${text.slice(0, 300)}`);
-  }
 }

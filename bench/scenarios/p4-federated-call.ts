@@ -25,7 +25,7 @@
 import { Pool } from 'pg';
 import { log, median } from '../support/bench-util';
 import { raiseToolLimit, startGateway } from '../support/gateway';
-import { Metered, meteredLoop, Open, openLoop, Target } from '../support/load';
+import { expectEcho, Metered, meteredLoop, Open, openLoop, Target } from '../support/load';
 import { mcpRequest } from '../support/mcp-request';
 import { cpuPerCall, fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
@@ -184,11 +184,3 @@ export const p4: Scenario = {
     }
   },
 };
-
-async function expectEcho(target: Target): Promise<void> {
-  const response = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
-  const text = await response.text();
-  if (response.status !== 200 || !text.includes('hello, bench') || text.includes('"isError":true') || text.includes('"status":"failed"')) {
-    throw new Error(`${target.url} did not echo: ${response.status} ${text.slice(0, 500)}`);
-  }
-}

@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway } from '../support/gateway';
-import { Metered, meteredLoop, Target } from '../support/load';
+import { expectEcho, Metered, meteredLoop, Target } from '../support/load';
 import { mcpRequest } from '../support/mcp-request';
 import { cpuPerCall, fmt, Row, Scenario, times } from '../support/report';
 import { alternate, medianOf, pairedRatio } from '../support/rounds';
@@ -95,11 +95,3 @@ export const p4u: Scenario = {
     }
   },
 };
-
-async function expectEcho(target: Target): Promise<void> {
-  const response = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
-  const text = await response.text();
-  if (response.status !== 200 || !text.includes('hello, bench') || text.includes('"isError":true')) {
-    throw new Error(`${target.url} did not echo: ${response.status} ${text.slice(0, 500)}`);
-  }
-}

@@ -17,6 +17,18 @@ export interface Target {
   body?: string;
 }
 
+/**
+ * Checks once, before a side is measured, that `target` answers a successful echo: 200, the text
+ * `mustInclude`, no tool error (MCP `isError`, REST `failed`). Throws with the answer otherwise.
+ */
+export async function expectEcho(target: Target, mustInclude = 'hello, bench'): Promise<void> {
+  const response = await fetch(target.url, { method: target.method ?? 'POST', headers: target.headers, body: target.body });
+  const text = await response.text();
+  if (response.status !== 200 || !text.includes(mustInclude) || text.includes('"isError":true') || text.includes('"status":"failed"')) {
+    throw new Error(`${target.url} did not echo: ${response.status} ${text.slice(0, 500)}`);
+  }
+}
+
 export interface Closed {
   /** Responses per second, any status (autocannon's requests.average). */
   rps: number;
