@@ -1,8 +1,14 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, JWK } from 'jose';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
 import { launchBrowser } from '../support/browser';
-import { PASSWORD } from '../support/identity';
+import { identityEnv, PASSWORD } from '../support/identity';
+import { http, startTestApp, TestApp } from '../support/test-app';
+import { ReferenceUpstream, startListeningScript, writeUpstreamsFile } from './upstream-test-kit';
 
 export const UPSTREAM_CLIENT_ID = 'secure-mcp-gateway-at-docs';
 export const UPSTREAM_CLIENT_SECRET = 'upstream-client-secret-for-tests-0123456789abcdef';
@@ -32,6 +38,61 @@ export function userOAuthDocsEntry(url: string) {
     permissions: ['tools:execute'],
     rateLimit: { requests: 10_000, window: '1m' },
     auth: { mode: 'user-oauth', clientId: UPSTREAM_CLIENT_ID, clientSecret: { fromEnv: 'UPSTREAM_DOCS_CLIENT_SECRET' }, scope: 'mcp' },
+  };
+}
+
+/** A gateway with the user-oauth `docs` upstream (the whoami server behind this file's authorization server). */
+export interface UserOAuthGateway {
+  t: TestApp;
+  as: UpstreamAuthorizationServer;
+  upstream: ReferenceUpstream;
+  db: DataSource;
+  /** The gateway's public origin (its OAuth issuer). */
+  issuer: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the authorization server, the whoami upstream behind it (`listingToken` is the gateway's
+ * own credential, for its catalogue connection only) and a gateway (PostgreSQL) with `docs` as
+ * `auth: user-oauth` plus the upstream entries `more` gives for the whoami server's URL; the authorization server then knows the
+ * gateway's callback.
+ */
+export async function startUserOAuthGateway(
+  listingToken: string,
+  more: (upstreamUrl: string) => object[] = () => [],
+): Promise<UserOAuthGateway> {
+  const as = await UpstreamAuthorizationServer.listen();
+  const upstream = await startListeningScript(join(__dirname, 'fixtures', 'whoami-upstream.cjs'), [
+    listingToken,
+    as.jwksUri,
+    'self',
+    as.issuer,
+  ]);
+  const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-user-oauth-')), [
+    userOAuthDocsEntry(upstream.url),
+    ...more(upstream.url),
+  ]);
+  const t = await startTestApp('postgres', {
+    env: identityEnv({
+      MCP_UPSTREAMS_FILE: file,
+      UPSTREAM_DOCS_LISTING: listingToken,
+      UPSTREAM_DOCS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
+    }),
+  });
+  const issuer = (await http(t.baseUrl, 'GET', '/.well-known/openid-configuration')).body.issuer;
+  await as.configure(`${issuer}/connect/callback`);
+  return {
+    t,
+    as,
+    upstream,
+    db: t.app.get(DataSource),
+    issuer,
+    close: async () => {
+      await t.close();
+      upstream.child.kill('SIGTERM');
+      await as.close();
+    },
   };
 }
 

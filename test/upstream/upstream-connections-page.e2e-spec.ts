@@ -1,21 +1,11 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { HeadlessBrowser, launchBrowser } from '../support/browser';
-import { http, startTestApp, TestApp } from '../support/test-app';
-import { Caller, execute, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
-import {
-  connectInBrowser,
-  UPSTREAM_CLIENT_ID,
-  UPSTREAM_CLIENT_SECRET,
-  UpstreamAuthorizationServer,
-  userOAuthDocsEntry,
-} from './upstream-as';
-import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { http, TestApp } from '../support/test-app';
+import { Caller, execute, PASSWORD, signUp } from '../tools/tools-test-kit';
+import { connectInBrowser, startUserOAuthGateway, UpstreamAuthorizationServer, UserOAuthGateway } from './upstream-as';
+import { ReferenceUpstream, waitFor } from './upstream-test-kit';
 
-const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
 const LISTING_TOKEN = 'gateway-listing-token-page-01';
 
 /** The upstreams on the page: name, mode and status, in order. */
@@ -54,32 +44,22 @@ describe('Connections page (GET /connect)', () => {
   const aliceEmail = 'alice.page@example.com';
   const bobEmail = 'bob.page@example.com';
 
+  let gateway: UserOAuthGateway | undefined;
+
   beforeAll(async () => {
-    as = await UpstreamAuthorizationServer.listen();
-    upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
-    const file = writeUpstreamsFile(mkdtempSync(join(tmpdir(), 'smcp-connections-page-')), [
-      userOAuthDocsEntry(upstream.url),
+    gateway = await startUserOAuthGateway(LISTING_TOKEN, (url) => [
       // A user-secret upstream (its tools are not called here): the page's write-only token form.
       {
         name: 'notes',
         transport: 'http',
-        url: upstream.url,
+        url,
         headers: { Authorization: { fromEnv: 'UPSTREAM_DOCS_LISTING', prefix: 'Bearer ' } },
         category: 'system',
         permissions: ['tools:execute'],
         auth: { mode: 'user-secret' },
       },
     ]);
-    t = await startTestApp('postgres', {
-      env: toolsEnv({
-        MCP_UPSTREAMS_FILE: file,
-        UPSTREAM_DOCS_LISTING: LISTING_TOKEN,
-        UPSTREAM_DOCS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-      }),
-    });
-    issuer = (await http(t.baseUrl, 'GET', '/.well-known/openid-configuration')).body.issuer;
-    await as.configure(`${issuer}/connect/callback`);
-    db = t.app.get(DataSource);
+    ({ t, as, upstream, db, issuer } = gateway);
     alice = await signUp(t, aliceEmail);
     bob = await signUp(t, bobEmail);
     await waitFor("the upstream's tool in the catalogue", async () => {
@@ -97,9 +77,7 @@ describe('Connections page (GET /connect)', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await t?.close();
-    upstream?.child.kill('SIGTERM');
-    await as?.close();
+    await gateway?.close();
   });
 
   it('sends a browser not signed in to the sign-in page (no secret in the URL), and back to the page after it', async () => {

@@ -7,16 +7,9 @@ import { DataSource } from 'typeorm';
 import { launchBrowser } from '../support/browser';
 import { http, startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, PASSWORD, signUp, toolsEnv } from '../tools/tools-test-kit';
-import {
-  connectInBrowser,
-  UPSTREAM_CLIENT_ID,
-  UPSTREAM_CLIENT_SECRET,
-  UpstreamAuthorizationServer,
-  userOAuthDocsEntry,
-} from './upstream-as';
-import { ReferenceUpstream, startListeningScript, waitFor, writeUpstreamsFile } from './upstream-test-kit';
+import { connectInBrowser, UPSTREAM_CLIENT_ID, startUserOAuthGateway, UpstreamAuthorizationServer, UserOAuthGateway } from './upstream-as';
+import { ReferenceUpstream, waitFor, writeUpstreamsFile } from './upstream-test-kit';
 
-const WHOAMI = join(__dirname, 'fixtures', 'whoami-upstream.cjs');
 /** The gateway's own credential: for the catalogue connection (tools/list) only, never on a call. */
 const LISTING_TOKEN = 'gateway-listing-token-oauth-01';
 
@@ -70,21 +63,11 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
   const aliceEmail = 'alice.oauth@example.com';
   const bobEmail = 'bob.oauth@example.com';
 
+  let gateway: UserOAuthGateway | undefined;
+
   beforeAll(async () => {
-    as = await UpstreamAuthorizationServer.listen();
-    upstream = await startListeningScript(WHOAMI, [LISTING_TOKEN, as.jwksUri, 'self', as.issuer]);
-    const dir = mkdtempSync(join(tmpdir(), 'smcp-user-oauth-'));
-    const file = writeUpstreamsFile(dir, [userOAuthDocsEntry(upstream.url)]);
-    t = await startTestApp('postgres', {
-      env: toolsEnv({
-        MCP_UPSTREAMS_FILE: file,
-        UPSTREAM_DOCS_LISTING: LISTING_TOKEN,
-        UPSTREAM_DOCS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-      }),
-    });
-    issuer = (await http(t.baseUrl, 'GET', '/.well-known/openid-configuration')).body.issuer;
-    await as.configure(`${issuer}/connect/callback`);
-    db = t.app.get(DataSource);
+    gateway = await startUserOAuthGateway(LISTING_TOKEN);
+    ({ t, as, upstream, db, issuer } = gateway);
     alice = await signUp(t, aliceEmail);
     bob = await signUp(t, bobEmail);
     await waitFor("the upstream's tool in the catalogue", async () => {
@@ -94,9 +77,7 @@ describe('Per-user upstream credentials (auth: user-oauth)', () => {
   });
 
   afterAll(async () => {
-    await t?.close();
-    upstream?.child.kill('SIGTERM');
-    await as?.close();
+    await gateway?.close();
   });
 
   describe('connecting', () => {
