@@ -1,10 +1,12 @@
 import { Client, ProtocolError } from '@modelcontextprotocol/client';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectHttp, Era } from '../mcp/mcp-test-kit';
+import { createInterface } from 'node:readline';
+import { connectHttp, Era, initializeLegacy } from '../mcp/mcp-test-kit';
 import { startTestApp, TestApp } from '../support/test-app';
 import { ADMIN_EMAIL, Caller, execute, login, toolsEnv } from '../tools/tools-test-kit';
 import { relayedMeta, SERVER_INFO_META, stdioUpstream, waitFor, writeUpstreamsFile } from './upstream-test-kit';
@@ -23,6 +25,72 @@ const CALLS: Array<[string, Record<string, unknown>]> = [
   ['forecast', { city: 'Bergen' }],
   ['loose', {}],
 ];
+
+type RawResult = { content: Array<Record<string, any>> } & Record<string, any>;
+
+/** tools/call of `name` on a stdio server started for it, read off its stdout as it wrote it. */
+async function rawStdioCall(script: string, name: string): Promise<RawResult> {
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    const lines = createInterface({ input: child.stdout! });
+    const send = (message: unknown) => child.stdin!.write(`${JSON.stringify(message)}\n`);
+    send({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {} } });
+    for await (const line of lines) {
+      const message = JSON.parse(line);
+      if (message.id === 1) return message.result;
+    }
+    throw new Error('the upstream closed without answering');
+  } finally {
+    child.kill();
+  }
+}
+
+/** tools/call of `name` through the gateway with fetch (no SDK client), in either era; the JSON-RPC result as it arrived. */
+async function rawGatewayCall(url: string, token: string, era: Era, name: string): Promise<RawResult> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${token}`,
+  };
+  let params: Record<string, unknown> = { name, arguments: {} };
+  if (era === 'modern') {
+    Object.assign(headers, { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name });
+    params = {
+      ...params,
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    };
+  } else {
+    Object.assign(headers, { 'mcp-session-id': await initializeLegacy(url, token), 'mcp-protocol-version': '2025-11-25' });
+  }
+  const response = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params }),
+  });
+  expect(response.status).toBe(200);
+  const text = await response.text();
+  // A JSON body, or an event stream whose data lines carry JSON-RPC messages (the answer among them).
+  const messages = response.headers.get('content-type')!.startsWith('text/event-stream')
+    ? text
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)))
+    : [JSON.parse(text)];
+  const answer = messages.find((message) => message.id === 9);
+  expect(answer.error).toBeUndefined();
+  return answer.result;
+}
 
 /** The four fields of a tools/call result, for a field-by-field comparison. */
 function fieldsOf(result: CallToolResult): Record<string, unknown> {
@@ -120,6 +188,15 @@ describe('Federated results and definitions pass through unchanged', () => {
         expect(actual!.data).toEqual(expected!.data);
       },
     );
+
+    it('relays fields no protocol revision defines inside content blocks as the upstream sent them', async () => {
+      // What the agent's SDK client would drop is checked on the wire: the raw answer of each side.
+      const expected = await rawStdioCall(CONTENT_UPSTREAM, 'extended');
+      const actual = await rawGatewayCall(`${t.baseUrl}/api/v1/mcp`, admin.token, era, 'content.extended');
+      expect(actual.content).toEqual(expected.content);
+      expect(actual.content[0]['x-vendor']).toEqual({ rank: 3, tags: ['a', 'b'] });
+      expect(actual.content[2].resource['x-vendor']).toBe('inner');
+    });
 
     it("keeps its own refusals its own: a parameter the input schema refuses is the gateway's VALIDATION_ERROR", async () => {
       const result = (await client.callTool({ name: 'content.forecast', arguments: { city: 42 } })) as CallToolResult;

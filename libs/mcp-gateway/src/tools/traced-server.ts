@@ -21,7 +21,11 @@ const TARGET_OF: Record<string, string> = { 'tools/call': 'gen_ai.tool.name', 'p
  */
 export class TracedServer extends Server {
   protected override _wrapHandler(method: string, handler: Handler): Handler {
-    const wrapped = answeringFaults(method, super._wrapHandler(method, handler));
+    const checked =
+      method === 'tools/call'
+        ? answeringAsGiven(handler, (given) => super._wrapHandler(method, given))
+        : super._wrapHandler(method, handler);
+    const wrapped = answeringFaults(method, checked);
     if (!tracing.tracer) return wrapped;
     return (request, ctx) =>
       inSpan(spanNameOf(method, request), mcpSpanRequest(method, request, ctx), async (span) => {
@@ -35,6 +39,29 @@ export class TracedServer extends Server {
 }
 
 const logger = new Logger('McpServer');
+
+/**
+ * tools/call checked as the SDK's own wrapper checks it (the request, and the result against the
+ * era's wire schema, refusing one that fails), but answered as the handler gave it: the check's
+ * output is a copy rebuilt by the schema, without the fields it does not know inside content
+ * blocks, and a federated result reaches the agent as the upstream sent it. A result the SDK
+ * completes or answers differently (one without `content`, an input-required result) is answered
+ * as the SDK makes it.
+ */
+function answeringAsGiven(handler: Handler, check: (handler: Handler) => Handler): Handler {
+  const given = new WeakMap<JsonRpcRequest, Result>();
+  const checked = check(async (request, ctx) => {
+    const result = await handler(request, ctx);
+    given.set(request, result);
+    return result;
+  });
+  return async (request, ctx) => {
+    const answer = await checked(request, ctx);
+    const result = given.get(request);
+    given.delete(request);
+    return result !== undefined && Array.isArray((result as { content?: unknown }).content) && !('resultType' in result) ? result : answer;
+  };
+}
 
 /**
  * The handler, with what it throws mapped for the agent (see handlerErrorOf): a fault of ours is

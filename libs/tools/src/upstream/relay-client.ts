@@ -17,13 +17,16 @@ const DECODED_ON_THE_WIRE: StandardSchemaV1<unknown, unknown> = {
 };
 
 /**
- * The SDK client the gateway speaks to upstreams with (issue 18): on a 2026-07-28 connection a
- * relayed request (tools/call, prompts/get, resources/read) checks its result once, against the
- * wire schema, instead of twice (see DECODED_ON_THE_WIRE); the second check and the SDK's probe
- * of it cost about 6% of the gateway's CPU per upstream hop. On the 2025 era (whose codec does
- * not check results) and for every other request, the SDK's own result schema applies, as before.
- * callTool's output-schema check of `structuredContent` and its header mirroring are the SDK's,
- * unchanged.
+ * The SDK client the gateway speaks to upstreams with. A relayed request (tools/call, prompts/get,
+ * resources/read) is answered as the upstream sent it, once checked: the SDK's own result schema
+ * would hand back a copy rebuilt by zod, without the fields it does not know inside content blocks
+ * and messages, and what an upstream sends must reach the agent intact. On a 2026-07-28 connection
+ * the SDK's codec has already checked the result against the method's wire schema (issue 18: a
+ * second check and the SDK's probe of it cost about 6% of the gateway's CPU per hop, see
+ * DECODED_ON_THE_WIRE); on the 2025 era the same check as the SDK's applies (the era's wire
+ * schema, refusing what fails it) and the result is kept as it arrived. Every other request gets
+ * the SDK's own result schema. callTool's output-schema check of `structuredContent` and its header
+ * mirroring are the SDK's, unchanged.
  */
 export class RelayClient extends Client {
   override request<M extends RequestMethod>(
@@ -36,10 +39,26 @@ export class RelayClient extends Client {
     options?: RequestOptions,
   ): Promise<StandardSchemaV1.InferOutput<T>>;
   override request(request: Request, schemaOrOptions?: unknown, options?: RequestOptions): Promise<unknown> {
-    if (!isSchema(schemaOrOptions) && RELAYED_METHODS.has(request.method) && this.getProtocolEra() === 'modern') {
-      return super.request(request, DECODED_ON_THE_WIRE, schemaOrOptions as RequestOptions | undefined);
+    if (!isSchema(schemaOrOptions) && RELAYED_METHODS.has(request.method)) {
+      const schema = this.getProtocolEra() === 'modern' ? DECODED_ON_THE_WIRE : this.checkedAsSent(request.method);
+      return super.request(request, schema, schemaOrOptions as RequestOptions | undefined);
     }
     return super.request(request, schemaOrOptions as StandardSchemaV1, options);
+  }
+
+  /** The era's wire-schema check of `method`'s result, as the SDK's, whose answer is the result as it arrived. */
+  private checkedAsSent(method: string): StandardSchemaV1<unknown, unknown> {
+    return {
+      '~standard': {
+        version: 1,
+        vendor: 'secure-mcp-gateway',
+        validate: (value: unknown) => {
+          const outcome = this._wireCodec().validateResult(method, value);
+          if (outcome.ok) return { value };
+          return { issues: [{ message: outcome.reason === 'invalid' ? outcome.message : `not-in-era: ${method}` }] };
+        },
+      },
+    };
   }
 }
 
