@@ -96,7 +96,10 @@ function takeIdle(origin: string): Socket | undefined {
     const socket = idle.pop()!;
     if (idle.length === 0) pool.delete(origin);
     idleWatch.get(socket)?.();
-    if (!socket.destroyed && socket.readyState === 'open') return socket;
+    if (!socket.destroyed && socket.readyState === 'open') {
+      socket.ref();
+      return socket;
+    }
   }
   return undefined;
 }
@@ -126,6 +129,9 @@ function putIdle(origin: string, socket: Socket, idleMs: number): void {
   socket.on('data', drop);
   socket.on('timeout', drop);
   socket.setTimeout(idleMs);
+  // As Node's agent does: an idle connection keeps TCP keep-alive probes and does not hold the process open.
+  socket.setKeepAlive(true, 1_000);
+  socket.unref();
   idleWatch.set(socket, unwatch);
   const idle = pool.get(origin);
   if (idle) idle.push(socket);
