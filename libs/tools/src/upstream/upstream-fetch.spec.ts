@@ -1,3 +1,5 @@
+import { createServer, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { loopbackServer as server } from './loopback-server.test-helpers';
 import { upstreamFetch } from './upstream-fetch';
 
@@ -111,5 +113,124 @@ describe('upstreamFetch (the upstream transport fetch on kept-alive connections)
     const reason = new Error('cancelled by the agent');
     abort.abort(reason);
     expect(await pending).toBe(reason);
+  });
+});
+
+describe('upstreamFetch over plain http (plain-http.ts): framing and connections', () => {
+  const send = upstreamFetch();
+  const servers: Array<{ close(): void }> = [];
+  afterEach(() => servers.splice(0).forEach((server) => server.close()));
+
+  /** A raw TCP server answering each request with `answer(requestText)` (bytes written as given, in pieces). */
+  async function raw(
+    answer: (request: string, socket: Socket) => void,
+  ): Promise<{ url: string; requests: string[]; sockets: Set<Socket> }> {
+    const requests: string[] = [];
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString('latin1');
+        const end = text.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+        if (text.length < end + 4 + length) return;
+        const request = text.slice(0, end + 4 + length);
+        text = text.slice(end + 4 + length);
+        requests.push(request);
+        answer(request, socket);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push({ close: () => (sockets.forEach((socket) => socket.destroy()), server.close()) });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, sockets };
+  }
+
+  /** Writes `bytes` one byte at a time (each its own write), so the parser sees every boundary. */
+  async function trickle(socket: Socket, bytes: string): Promise<void> {
+    for (const byte of bytes) {
+      socket.write(byte, 'latin1');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it('reads a chunked answer split at every byte, skips an interim 1xx answer, and keeps the connection', async () => {
+    const body = '{"result":"héllo"}';
+    const bytes = Buffer.from(body);
+    const upstream = await raw((_request, socket) => {
+      const chunked = `${(5).toString(16)};ext=1\r\n${bytes.subarray(0, 5).toString('latin1')}\r\n${(bytes.length - 5).toString(16)}\r\n${bytes.subarray(5).toString('latin1')}\r\n0\r\nx-trailer: t\r\n\r\n`;
+      void trickle(
+        socket,
+        `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n${chunked}`,
+      );
+    });
+    for (let i = 0; i < 2; i++) {
+      const response = await send(`${upstream.url}/mcp`, { method: 'POST', headers: { 'x-one': 'v' }, body: '{"a":1}' });
+      expect(response.status).toBe(200);
+      expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+      expect(await response.json()).toEqual({ result: 'héllo' });
+    }
+    expect(upstream.sockets.size).toBe(1);
+    expect(upstream.requests[0]).toMatch(/^POST \/mcp HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nConnection: keep-alive\r\n/);
+    expect(upstream.requests[0]).toContain('x-one: v\r\ncontent-length: 7\r\n\r\n{"a":1}');
+  });
+
+  it('reads a Content-Length body and a body that ends with the connection (not reused)', async () => {
+    let mode = 'length';
+    const upstream = await raw((_request, socket) => {
+      if (mode === 'length') void trickle(socket, 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n{"n":1}');
+      else socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"n":2}');
+    });
+    expect(await (await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' })).json()).toEqual({ n: 1 });
+    mode = 'close';
+    expect(await (await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' })).json()).toEqual({ n: 2 });
+    expect(await (await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' })).json()).toEqual({ n: 2 });
+    // The first connection was reused once; the close-delimited answer used it up, so the third opened another.
+    expect(upstream.sockets.size).toBe(2);
+  });
+
+  it('opens a new connection when the upstream closed an idle one, or said Connection: close', async () => {
+    const upstream = await raw((request, socket) => {
+      const close = request.includes('x-close: 1');
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n${close ? 'Connection: close\r\n' : ''}\r\n{}`,
+      );
+      if (close) socket.end();
+    });
+    await (await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' })).text();
+    upstream.sockets.forEach((socket) => socket.end());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await (await send(`${upstream.url}/mcp`, { method: 'POST', headers: { 'x-close': '1' }, body: '{}' })).text();
+    await (await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' })).text();
+    expect(upstream.sockets.size).toBe(3);
+  });
+
+  it('refuses a header that could split the request, and fails a malformed answer as a connection error', async () => {
+    const upstream = await raw((_request, socket) => socket.write('HTTP/1.1 2OO OK\r\n\r\n'));
+    await expect(send(`${upstream.url}/mcp`, { method: 'POST', headers: { 'x-a': 'v\r\nx-b: w' }, body: '{}' })).rejects.toThrow(TypeError);
+    await expect(send(`${upstream.url}/mcp`, { method: 'POST', headers: { 'x a': 'v' }, body: '{}' })).rejects.toThrow(TypeError);
+    expect(upstream.requests).toHaveLength(0);
+    const malformed = await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}' }).catch((error: unknown) => error);
+    expect(malformed).toBeInstanceOf(TypeError);
+    expect((malformed as TypeError).message).toBe('fetch failed');
+  });
+
+  it('errors an event stream the upstream cuts short, and aborts one with the signal', async () => {
+    const upstream = await raw((request, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n6\r\ndata: \r\n');
+      if (request.includes('x-cut: 1')) setTimeout(() => socket.destroy(), 20);
+    });
+    const cut = await send(`${upstream.url}/mcp`, { method: 'POST', headers: { 'x-cut': '1' }, body: '{}' });
+    await expect(cut.text()).rejects.toThrow();
+
+    const abort = new AbortController();
+    const aborted = await send(`${upstream.url}/mcp`, { method: 'POST', body: '{}', signal: abort.signal });
+    const reader = aborted.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: ');
+    const reason = new Error('cancelled');
+    abort.abort(reason);
+    await expect(reader.read()).rejects.toBe(reason);
   });
 });

@@ -2,10 +2,12 @@ import { Agent as HttpAgent, IncomingMessage, request as httpRequest, RequestOpt
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
+import { BodySink, PlainAnswer, plainRequest } from './plain-http';
 
 /**
- * The fetch the upstream transport uses (issue 18): Node's own HTTP client over kept-alive
- * connections instead of the global fetch. The global fetch (undici's WHATWG implementation)
+ * The fetch the upstream transport uses (issue 18): a small HTTP/1.1 client over kept-alive
+ * connections for `http:` upstreams (plain-http.ts), Node's own HTTPS client for `https:` ones,
+ * instead of the global fetch. The global fetch (undici's WHATWG implementation)
  * cost the gateway about as much CPU per upstream call as the rest of the call: request and
  * response objects, web streams for a body of a few hundred bytes, abort-signal plumbing. This
  * one sends the same request (method, headers, body, abort signal). A successful answer that is
@@ -44,6 +46,7 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
   const headers = headerRecord(init.headers);
   if (body !== undefined) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   const https = url.protocol === 'https:';
+  if (!https) return sendPlain(url, init.method ?? 'GET', headers, body, signal);
   const options: RequestOptions = {
     method: init.method ?? 'GET',
     headers,
@@ -88,6 +91,66 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
     request.once('error', fail);
     request.end(body);
   });
+}
+
+/** The same over plain-http.ts (http: upstreams): the answer handed over as send() hands over Node's. */
+function sendPlain(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | Uint8Array | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    plainRequest(url, method, headers, body, signal, (answer, control) => {
+      const { status, statusText } = answer;
+      const type = String(answer.headers['content-type'] ?? '');
+      if (status === 204 || status === 304 || method === 'HEAD') {
+        resolve(withUrl(new Response(null, { status, statusText, headers: plainHeaders(answer) }), url));
+        return IGNORED_BODY;
+      }
+      if (type.toLowerCase().startsWith('text/event-stream')) {
+        // An event stream stays open while the upstream works: handed over as it arrives.
+        let stream!: ReadableStreamDefaultController<Uint8Array>;
+        const body = new ReadableStream<Uint8Array>({
+          start: (controller) => void (stream = controller),
+          pull: () => control.resume(),
+          cancel: () => control.cancel(),
+        });
+        resolve(withUrl(new Response(body, { status, statusText, headers: plainHeaders(answer) }), url));
+        return {
+          data: (chunk) => {
+            stream.enqueue(chunk);
+            if ((stream.desiredSize ?? 1) <= 0) control.pause();
+          },
+          end: () => stream.close(),
+          error: (error) => stream.error(error),
+        };
+      }
+      const chunks: Buffer[] = [];
+      return {
+        data: (chunk) => chunks.push(chunk),
+        end: () => {
+          const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          resolve(
+            status >= 200 && status < 300
+              ? (new BufferedAnswer(status, statusText, answer.headers, bytes, url.href) as unknown as Response)
+              : withUrl(new Response(bytes, { status, statusText, headers: plainHeaders(answer) }), url),
+          );
+        },
+        error: reject,
+      };
+    }).catch(reject);
+  });
+}
+
+const IGNORED_BODY: BodySink = { data: () => undefined, end: () => undefined, error: () => undefined };
+
+function plainHeaders(answer: PlainAnswer): Headers {
+  const headers = new Headers();
+  const raw = answer.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  return headers;
 }
 
 /** Fetch's `response.url`: the SDK reads it when it explains a redirect it did not follow. */
