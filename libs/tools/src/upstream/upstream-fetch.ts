@@ -1,24 +1,22 @@
-import { Agent as HttpAgent, IncomingMessage, request as httpRequest, RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FetchLike } from '@modelcontextprotocol/client';
-import { BodySink, PlainAnswer, plainRequest } from './plain-http';
+import { Agent, Dispatcher } from 'undici';
 
 /**
- * The fetch the upstream transport uses (issue 18): a small HTTP/1.1 client over kept-alive
- * connections for `http:` upstreams (plain-http.ts), Node's own HTTPS client for `https:` ones,
- * instead of the global fetch. The global fetch (undici's WHATWG implementation)
- * cost the gateway about as much CPU per upstream call as the rest of the call: request and
- * response objects, web streams for a body of a few hundred bytes, abort-signal plumbing. This
- * one sends the same request (method, headers, body, abort signal). A successful answer that is
- * not an event stream (the upstream's JSON) is read whole and handed over as a BufferedAnswer,
- * the part of a Response the SDK's transport reads, without a web Response and its web stream
- * (those cost about 10% of the gateway's upstream hop); an event stream (SSE) is handed over as
- * it arrives, as a web stream in a standard Response, and so is any other answer (errors). Redirects are not followed here (as with
- * `redirect: 'manual'`): the SDK's same-origin policy decides (fetchWithinOrigin). Connection
- * errors reject as fetch's do (TypeError "fetch failed" with the system error as its cause), an
- * abort with the signal's reason. Anything it does not handle (a body that is not a string or
- * bytes) goes to `fallback`.
+ * The fetch the upstream transport uses (issue 18): undici's `request` (the HTTP/1.1 client the
+ * Node.js project maintains, which Node's own fetch is built on) on kept-alive connections,
+ * instead of the global fetch. The global fetch (undici's WHATWG layer) cost the gateway about as
+ * much CPU per upstream call as the rest of the call: request and response objects, web streams
+ * for a body of a few hundred bytes, abort-signal plumbing; Node's `http.request` (ClientRequest,
+ * IncomingMessage, the agent, readable streams and their events) about a third of the hop. This
+ * sends the same request (method, headers, body, abort signal). A successful answer that is not an
+ * event stream (the upstream's JSON) is read whole and handed over as a BufferedAnswer, the part
+ * of a Response the SDK's transport reads, without a web Response and its web stream; an event
+ * stream (SSE) is handed over as it arrives, as a web stream in a standard Response, and so is any
+ * other answer (errors). Redirects are not followed here (as with `redirect: 'manual'`): the SDK's
+ * same-origin policy decides (fetchWithinOrigin). Connection errors reject as fetch's do
+ * (TypeError "fetch failed" with the cause), an abort with the signal's reason. Anything it does
+ * not handle (a body that is not a string or bytes) goes to `fallback`.
  */
 export function upstreamFetch(fallback: FetchLike = (url, init) => fetch(url, init)): FetchLike {
   return (url, init) => {
@@ -33,124 +31,93 @@ export function upstreamFetch(fallback: FetchLike = (url, init) => fetch(url, in
 /**
  * Kept-alive connections to the upstreams, shared by every upstream connection of this process
  * (as the global fetch's pool was). Idle sockets close after 5 s, or earlier when the upstream's
- * `Keep-Alive: timeout=` says so (Node's agent reads it), so a request is not sent on a socket
- * the upstream is closing.
+ * `Keep-Alive: timeout=` says so (undici reads it), so a request is not sent on a socket the
+ * upstream is closing.
  */
-const AGENT_OPTIONS = { keepAlive: true, timeout: 5_000, scheduling: 'lifo' as const };
-const httpAgent = new HttpAgent(AGENT_OPTIONS);
-const httpsAgent = new HttpsAgent(AGENT_OPTIONS);
+const agent = new Agent({ keepAliveTimeout: 5_000, keepAliveMaxTimeout: 5_000 });
 
+/**
+ * One request through undici's dispatcher, its answer taken as it arrives (undici's handler API: no
+ * Node stream per answer, which `request()` would add): a JSON answer gathered whole, an event
+ * stream fed to a web stream with backpressure (a full stream pauses the connection). No header or
+ * body timeout of undici's own: the SDK's request timeout and the signal end a call.
+ */
 function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined): Promise<Response> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
-  const headers = headerRecord(init.headers);
-  if (body !== undefined) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-  const https = url.protocol === 'https:';
-  if (!https) return sendPlain(url, init.method ?? 'GET', headers, body, signal);
-  const options: RequestOptions = {
-    method: init.method ?? 'GET',
-    headers,
-    agent: https ? httpsAgent : httpAgent,
-    signal,
-  };
+  const method = (init.method ?? 'GET') as Dispatcher.HttpMethod;
   return new Promise<Response>((resolve, reject) => {
-    const fail = (error: Error) => reject(signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: error }));
-    const request = (https ? httpsRequest : httpRequest)(url, options, (response) => {
-      const status = response.statusCode ?? 0;
-      const answer = { status, statusText: response.statusMessage ?? '' };
-      const type = response.headers['content-type'] ?? '';
-      // A null-body status (204, 304) or a HEAD request: no body to wait for.
-      if (status === 204 || status === 304 || options.method === 'HEAD') {
-        response.resume();
-        resolve(withUrl(new Response(null, { ...answer, headers: responseHeaders(response) }), url));
-        return;
-      }
-      if (type.toLowerCase().startsWith('text/event-stream')) {
-        // An event stream stays open while the upstream works: handed over as it arrives.
-        resolve(
-          withUrl(
-            new Response(Readable.toWeb(response) as ReadableStream<Uint8Array>, { ...answer, headers: responseHeaders(response) }),
-            url,
-          ),
-        );
-        return;
-      }
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.once('end', () => {
-        const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        resolve(
-          status >= 200 && status < 300
-            ? (new BufferedAnswer(status, answer.statusText, response.headers, bytes, url.href) as unknown as Response)
-            : withUrl(new Response(bytes, { ...answer, headers: responseHeaders(response) }), url),
-        );
-      });
-      response.once('error', fail);
-      response.once('aborted', () => fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
-    });
-    request.once('error', fail);
-    request.end(body);
-  });
-}
-
-/** The same over plain-http.ts (http: upstreams): the answer handed over as send() hands over Node's. */
-function sendPlain(
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  body: string | Uint8Array | undefined,
-  signal: AbortSignal | undefined,
-): Promise<Response> {
-  return new Promise<Response>((resolve, reject) => {
-    plainRequest(url, method, headers, body, signal, (answer, control) => {
-      const { status, statusText } = answer;
-      const type = String(answer.headers['content-type'] ?? '');
-      if (status === 204 || status === 304 || method === 'HEAD') {
-        resolve(withUrl(new Response(null, { status, statusText, headers: plainHeaders(answer) }), url));
-        return IGNORED_BODY;
-      }
-      if (type.toLowerCase().startsWith('text/event-stream')) {
-        // An event stream stays open while the upstream works: handed over as it arrives.
-        let stream!: ReadableStreamDefaultController<Uint8Array>;
-        const body = new ReadableStream<Uint8Array>({
-          start: (controller) => void (stream = controller),
-          pull: () => control.resume(),
-          cancel: () => control.cancel(),
-        });
-        resolve(withUrl(new Response(body, { status, statusText, headers: plainHeaders(answer) }), url));
-        return {
-          data: (chunk) => {
+    let control: Dispatcher.DispatchController | undefined;
+    let head: { status: number; statusText: string; headers: IncomingHttpHeaders } | undefined;
+    let chunks: Buffer[] | undefined;
+    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const onAbort = () => control?.abort(abortReason(signal!) as Error);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => signal?.removeEventListener('abort', onAbort);
+    const failure = (error: unknown) => (signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: error }));
+    const request = {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method,
+      headers: headerRecord(init.headers),
+      body: body ?? null,
+    };
+    agent.dispatch(
+      { ...request, headersTimeout: 0, bodyTimeout: 0 },
+      {
+        onRequestStart: (controller) => {
+          control = controller;
+          if (signal?.aborted) controller.abort(abortReason(signal) as Error);
+        },
+        onResponseStart: (controller, status, headers, statusText = '') => {
+          head = { status, statusText, headers };
+          // A null-body status (204, 304) or a HEAD request: no body to wait for.
+          if (status === 204 || status === 304 || method === 'HEAD') {
+            resolve(withUrl(new Response(null, { status, statusText, headers: webHeaders(headers) }), url));
+            return;
+          }
+          const type = headers['content-type'];
+          if (typeof type === 'string' && type.toLowerCase().startsWith('text/event-stream')) {
+            // An event stream stays open while the upstream works: handed over as it arrives.
+            const events = new ReadableStream<Uint8Array>({
+              start: (controller) => void (stream = controller),
+              pull: () => controller.resume(),
+              cancel: () => {
+                settle();
+                controller.abort(new Error('The event stream was cancelled'));
+              },
+            });
+            resolve(withUrl(new Response(events, { status, statusText, headers: webHeaders(headers) }), url));
+            return;
+          }
+          chunks = [];
+        },
+        onResponseData: (controller, chunk) => {
+          if (stream) {
             stream.enqueue(chunk);
-            if ((stream.desiredSize ?? 1) <= 0) control.pause();
-          },
-          end: () => stream.close(),
-          error: (error) => stream.error(error),
-        };
-      }
-      const chunks: Buffer[] = [];
-      return {
-        data: (chunk) => chunks.push(chunk),
-        end: () => {
+            if ((stream.desiredSize ?? 1) <= 0) controller.pause();
+          } else chunks?.push(chunk);
+        },
+        onResponseEnd: () => {
+          settle();
+          if (stream) return stream.close();
+          if (!chunks || !head) return;
+          const { status, statusText, headers } = head;
           const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
           resolve(
             status >= 200 && status < 300
-              ? (new BufferedAnswer(status, statusText, answer.headers, bytes, url.href) as unknown as Response)
-              : withUrl(new Response(bytes, { status, statusText, headers: plainHeaders(answer) }), url),
+              ? (new BufferedAnswer(status, statusText, headers, bytes, url.href) as unknown as Response)
+              : withUrl(new Response(bytes, { status, statusText, headers: webHeaders(headers) }), url),
           );
         },
-        error: reject,
-      };
-    }).catch(reject);
+        onResponseError: (_controller, error) => {
+          settle();
+          if (stream) stream.error(signal?.aborted ? abortReason(signal) : error);
+          else reject(failure(error));
+        },
+      },
+    );
   });
-}
-
-const IGNORED_BODY: BodySink = { data: () => undefined, end: () => undefined, error: () => undefined };
-
-function plainHeaders(answer: PlainAnswer): Headers {
-  const headers = new Headers();
-  const raw = answer.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
-  return headers;
 }
 
 /** Fetch's `response.url`: the SDK reads it when it explains a redirect it did not follow. */
@@ -172,11 +139,13 @@ function headerRecord(headers: RequestInit['headers']): Record<string, string> {
   return record;
 }
 
-function responseHeaders(response: IncomingMessage): Headers {
-  const headers = new Headers();
-  const raw = response.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
-  return headers;
+function webHeaders(headers: IncomingHttpHeaders): Headers {
+  const web = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const item of value) web.append(name, item);
+    else if (value !== undefined) web.append(name, value);
+  }
+  return web;
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -200,7 +169,7 @@ export class BufferedAnswer {
   constructor(
     readonly status: number,
     readonly statusText: string,
-    headers: IncomingMessage['headers'],
+    headers: IncomingHttpHeaders,
     bytes: Buffer,
     readonly url: string,
   ) {
@@ -260,7 +229,7 @@ export class BufferedAnswer {
 
 /** The read side of a Headers object over Node's parsed response headers (lower-case names). */
 export class AnswerHeaders {
-  constructor(readonly raw: IncomingMessage['headers']) {}
+  constructor(readonly raw: IncomingHttpHeaders) {}
 
   get(name: string): string | null {
     const value = this.raw[name.toLowerCase()];
