@@ -108,8 +108,8 @@ const INSERT_NAMES = AUDIT_INSERT_COLUMNS.map(([name]) => name).join(', ');
 /**
  * The one INSERT of audit rows: many at once, linked after an expected chain head: the rows as one
  * JSON array of AuditInsertRow objects ($1, expanded by json_to_recordset: one parameter that
- * JSON.stringify writes natively, where one array per column cost pg's driver ~10 µs a row to
- * render), then the expected head ($2) and GENESIS_HASH ($3). Inserts nothing (returns no row)
+ * JSON.stringify writes natively, instead of one array per column that pg's driver rendered
+ * element by element in JS), then the expected head ($2) and GENESIS_HASH ($3). Inserts nothing (returns no row)
  * unless the table's head is still the expected one; rows go in array order, so `seq` follows the
  * chain. Only correct under the chain lock, taken in an earlier statement of the transaction (READ
  * COMMITTED: this statement's snapshot then sees every committed row).
