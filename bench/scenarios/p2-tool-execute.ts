@@ -13,7 +13,7 @@ import { Pool } from 'pg';
 import {
   AUDIT_CHAIN_LOCK_KEY,
   AUDIT_INSERT_LINKED_SQL,
-  auditInsertParams,
+  auditInsertRow,
   auditLinkedInsertParams,
   AuditRowContent,
   GENESIS_HASH,
@@ -160,7 +160,7 @@ async function startBareServer(pool: Pool, issuer: string, audience: string, sec
         severity: 'info',
         metadata: { sessionId: claims.sid, requestId: null },
       };
-      await client.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertParams(content, prevHash, BENCH_MAC_KEY)], prevHash));
+      await client.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertRow(content, prevHash, BENCH_MAC_KEY)], prevHash));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

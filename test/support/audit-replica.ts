@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_LINKED_SQL, auditInsertParams, auditLinkedInsertParams, AuditRowContent } from '@app/audit';
+import { AUDIT_CHAIN_LOCK_KEY, AUDIT_INSERT_LINKED_SQL, auditInsertRow, auditLinkedInsertParams, AuditRowContent } from '@app/audit';
 
 /**
  * Another replica appending one record to the audit chain: its own chain lock and head read, on
@@ -22,6 +22,6 @@ export async function appendAsAnotherReplica(dataSource: DataSource, macKey: Buf
       severity: 'info',
       metadata: {},
     };
-    await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertParams(content, head.hash, macKey)], head.hash));
+    await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams([auditInsertRow(content, head.hash, macKey)], head.hash));
   });
 }

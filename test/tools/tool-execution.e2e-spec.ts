@@ -122,6 +122,53 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
     expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
   });
 
+  it('stores each column of a call as the answer states it (instants to the millisecond, JSON values, NULLs), its audit record chained', async () => {
+    const message = 'quotes " and \' , backslash \\ , unicode é ü 漢字 😀, a newline\n and {"json": [1, 2]} as text';
+    const res = await execute(t, alice, 'tool_echo', { parameters: { message }, context: { requestId: 'fidelity-1' } });
+    expect(res.status).toBe(200);
+    const row = (await executionRow(db, res.body.executionId)) as unknown as Record<string, unknown>;
+    expect(row).toMatchObject({
+      id: res.body.executionId,
+      tool_id: 'tool_echo',
+      user_id: alice.userId,
+      session_id: alice.sessionId,
+      request_id: 'fidelity-1',
+      status: 'completed',
+      async: false,
+      input: { message },
+      result: { message },
+      error: null,
+      timeout_ms: 3000,
+      attempts: 1,
+      locked_by: null,
+      locked_until: null,
+      payload: null,
+      caller_permissions: null,
+    });
+    expect(typeof row.request_hash).toBe('string');
+    expect(row.duration_ms).toBe(res.body.metrics.durationMs);
+    expect((row.created_at as Date).toISOString()).toBe(res.body.createdAt);
+    // The row's start is the call's creation (the answer's is when the tool began to run).
+    expect(row.started_at).toEqual(row.created_at);
+    expect((row.finished_at as Date).toISOString()).toBe(res.body.finishedAt);
+    const [record] = await db.query(
+      `SELECT details, metadata FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`,
+      [res.body.executionId],
+    );
+    expect(record).toEqual({
+      details: {
+        executionId: res.body.executionId,
+        status: 'completed',
+        durationMs: res.body.metrics.durationMs,
+        async: false,
+        attempts: 1,
+      },
+      metadata: { sessionId: alice.sessionId, requestId: 'fidelity-1' },
+    });
+    const verify = await http(t.baseUrl, 'GET', '/api/v1/admin/audit-logs/verify', { token: admin.token });
+    expect(verify.body).toMatchObject({ valid: true, firstInvalid: null });
+  });
+
   describe('refusals', () => {
     it('404 for an unknown tool', async () => {
       const res = await execute(t, alice, 'tool_nonexistent', { parameters: {} });

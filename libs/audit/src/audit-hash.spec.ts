@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AuditRowContent, canonicalAuditContent, canonicalJson, computeAuditHash, GENESIS_HASH } from './audit-hash';
 
 const content = (overrides: Partial<AuditRowContent> = {}): AuditRowContent => ({
@@ -62,6 +63,29 @@ describe('canonicalAuditContent', () => {
     ]);
     expect(parsed.userId).toBeNull();
   });
+
+  it.each<[string, Partial<AuditRowContent>]>([
+    ['a full row', {}],
+    ['empty columns', { userId: null, resource: null, ipAddress: null, userAgent: null, details: {}, metadata: {} }],
+    ['escapes and nesting', { action: 'a"b\\c', userAgent: 'ü\n\u2028', details: { z: [1, { y: 'é' }], a: null }, metadata: { k: true } }],
+  ])('is canonicalJson of the object of its fields (%s), as every stored row was hashed', (_case, change) => {
+    const c = content(change);
+    expect(canonicalAuditContent(c)).toBe(
+      canonicalJson({
+        id: c.id,
+        timestamp: c.timestamp,
+        userId: c.userId ?? null,
+        action: c.action,
+        resource: c.resource ?? null,
+        details: c.details ?? {},
+        result: c.result,
+        ipAddress: c.ipAddress ?? null,
+        userAgent: c.userAgent ?? null,
+        severity: c.severity,
+        metadata: c.metadata ?? {},
+      }),
+    );
+  });
 });
 
 describe('computeAuditHash', () => {
@@ -70,6 +94,11 @@ describe('computeAuditHash', () => {
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(computeAuditHash(GENESIS_HASH, content())).toBe(hash);
     expect(GENESIS_HASH).toBe('0'.repeat(64));
+  });
+
+  it('is SHA-256 over the previous hash, a newline and the canonical content', () => {
+    const expected = createHash('sha256').update('a'.repeat(64)).update('\n').update(canonicalAuditContent(content())).digest('hex');
+    expect(computeAuditHash('a'.repeat(64), content())).toBe(expected);
   });
 
   it('changes with the previous hash, so rows are chained', () => {

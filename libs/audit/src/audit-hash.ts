@@ -1,5 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash as digest } from 'node:crypto';
 import type { AuditResult, AuditSeverity } from './audit-entry';
+import type { AuditLogRow } from './audit-log.repository';
 
 /** prev_hash of the first row: there is nothing before it. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -54,26 +55,26 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
-/** The canonical serialisation of a row's content, with every field present (null when empty). */
+/**
+ * The canonical serialisation of a row's content, with every field present (null when empty): what
+ * canonicalJson gives for the object of these eleven fields, written out in its sorted key order
+ * (no object to build and sort per record). id, timestamp, action, result and severity are never
+ * undefined (the type, and NOT NULL columns the verifier reads them from).
+ */
 export function canonicalAuditContent(content: AuditRowContent): string {
-  return canonicalJson({
-    id: content.id,
-    timestamp: content.timestamp,
-    userId: content.userId ?? null,
-    action: content.action,
-    resource: content.resource ?? null,
-    details: content.details ?? {},
-    result: content.result,
-    ipAddress: content.ipAddress ?? null,
-    userAgent: content.userAgent ?? null,
-    severity: content.severity,
-    metadata: content.metadata ?? {},
-  });
+  return (
+    `{"action":${canonicalJson(content.action)},"details":${canonicalJson(content.details ?? {})},"id":${canonicalJson(content.id)}` +
+    `,"ipAddress":${canonicalJson(content.ipAddress ?? null)},"metadata":${canonicalJson(content.metadata ?? {})}` +
+    `,"resource":${canonicalJson(content.resource ?? null)},"result":${canonicalJson(content.result)}` +
+    `,"severity":${canonicalJson(content.severity)},"timestamp":${canonicalJson(content.timestamp)}` +
+    `,"userAgent":${canonicalJson(content.userAgent ?? null)},"userId":${canonicalJson(content.userId ?? null)}}`
+  );
 }
 
 /** SHA-256 (hex) over the previous row's hash and this row's canonical content. */
 export function computeAuditHash(prevHash: string, content: AuditRowContent): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalAuditContent(content)).digest('hex');
+  // One-shot (no Hash object per record): the same bytes as hashing prevHash, '\n' and the content in turn.
+  return digest('sha256', `${prevHash}\n${canonicalAuditContent(content)}`, 'hex');
 }
 
 /**
@@ -86,23 +87,30 @@ export function computeAuditMac(macKey: Buffer, hash: string): string {
   return createHmac('sha256', macKey).update('smcp-audit-mac/1\n').update(hash).digest('hex');
 }
 
-/** Insert parameters of a row linked to prevHash (its hash and keyed MAC computed here), in AuditLogRepository's insert order. */
-export function auditInsertParams(content: AuditRowContent, prevHash: string, macKey: Buffer): unknown[] {
+/**
+ * An audit row as the linked insert takes it (auditLinkedInsertParams): its columns by name, the
+ * row linked to `prev_hash` (its hash and keyed MAC computed here). `details` and `metadata` stay
+ * objects: they are serialised once, with the batch (jsonb stores them as JSON.stringify writes them).
+ */
+export type AuditInsertRow = Omit<AuditLogRow, 'seq' | 'timestamp' | 'mac'> & { timestamp: string; mac: string };
+
+/** The insert row of a record linked to prevHash: see AuditInsertRow. */
+export function auditInsertRow(content: AuditRowContent, prevHash: string, macKey: Buffer): AuditInsertRow {
   const hash = computeAuditHash(prevHash, content);
-  return [
-    content.id,
-    content.timestamp,
-    content.userId,
-    content.action,
-    content.resource,
-    JSON.stringify(content.details),
-    content.result,
-    content.ipAddress,
-    content.userAgent,
-    content.severity,
-    JSON.stringify(content.metadata),
-    prevHash,
+  return {
+    id: content.id,
+    timestamp: content.timestamp,
+    user_id: content.userId,
+    action: content.action,
+    resource: content.resource,
+    details: content.details,
+    result: content.result,
+    ip_address: content.ipAddress,
+    user_agent: content.userAgent,
+    severity: content.severity,
+    metadata: content.metadata,
+    prev_hash: prevHash,
     hash,
-    computeAuditMac(macKey, hash),
-  ];
+    mac: computeAuditMac(macKey, hash),
+  };
 }

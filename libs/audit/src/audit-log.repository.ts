@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { AuditResult, AuditSeverity } from './audit-entry';
-import { AuditRowContent, GENESIS_HASH } from './audit-hash';
+import { AuditInsertRow, AuditRowContent, GENESIS_HASH } from './audit-hash';
 
 /** An `audit_logs` row as the pg driver returns it (bigint as text, timestamptz as Date, jsonb parsed). */
 export interface AuditLogRow {
@@ -85,31 +85,34 @@ export function assertChainLockIsolation(isolation: unknown): void {
   }
 }
 
-/** Column types of an audit row's insert parameters (auditInsertParams), in order. */
-export const AUDIT_INSERT_MANY_TYPES = [
-  'text',
-  'timestamptz',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'text',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'text',
-  'text',
-  'text',
+/** The columns of an audit row's insert (AuditInsertRow's keys) and their types, in order. */
+const AUDIT_INSERT_COLUMNS = [
+  ['id', 'text'],
+  ['timestamp', 'timestamptz'],
+  ['user_id', 'text'],
+  ['action', 'text'],
+  ['resource', 'text'],
+  ['details', 'jsonb'],
+  ['result', 'text'],
+  ['ip_address', 'text'],
+  ['user_agent', 'text'],
+  ['severity', 'text'],
+  ['metadata', 'jsonb'],
+  ['prev_hash', 'text'],
+  ['hash', 'text'],
+  ['mac', 'text'],
 ] as const;
 
+const INSERT_NAMES = AUDIT_INSERT_COLUMNS.map(([name]) => name).join(', ');
+
 /**
- * The one INSERT of audit rows: many at once, linked after an expected chain head: one array per
- * column (auditInsertParams, column by column), then the expected head ($15) and GENESIS_HASH ($16).
- * Inserts nothing (returns no row) unless the table's head is still the expected one; rows go in
- * array order, so `seq` follows the chain. Only correct under the chain lock, taken in an earlier
- * statement of the transaction (READ COMMITTED: this statement's snapshot then sees every
- * committed row).
+ * The one INSERT of audit rows: many at once, linked after an expected chain head: the rows as one
+ * JSON array of AuditInsertRow objects ($1, expanded by json_to_recordset: one parameter that
+ * JSON.stringify writes natively, instead of one array per column that pg's driver rendered
+ * element by element in JS), then the expected head ($2) and GENESIS_HASH ($3). Inserts nothing (returns no row)
+ * unless the table's head is still the expected one; rows go in array order, so `seq` follows the
+ * chain. Only correct under the chain lock, taken in an earlier statement of the transaction (READ
+ * COMMITTED: this statement's snapshot then sees every committed row).
  */
 export const AUDIT_INSERT_LINKED_SQL = auditInsertLinkedSql();
 
@@ -119,13 +122,11 @@ export const AUDIT_INSERT_LINKED_SQL = auditInsertLinkedSql();
  * WITH query beside the caller's own change (AuditService.linkedInsert).
  */
 export function auditInsertLinkedSql(first = 1, condition?: string): string {
-  const head = first + AUDIT_INSERT_MANY_TYPES.length;
-  return `INSERT INTO audit_logs
-   (id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac)
- SELECT id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac
-   FROM unnest(${AUDIT_INSERT_MANY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')}) WITH ORDINALITY
-     AS r(id, timestamp, user_id, action, resource, details, result, ip_address, user_agent, severity, metadata, prev_hash, hash, mac, ord)
-  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $${head + 1}) = $${head}${
+  return `INSERT INTO audit_logs (${INSERT_NAMES})
+ SELECT ${INSERT_NAMES}
+   FROM ROWS FROM (json_to_recordset($${first}::json) AS (${AUDIT_INSERT_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')}))
+        WITH ORDINALITY AS r(${INSERT_NAMES}, ord)
+  WHERE COALESCE((SELECT h.hash FROM audit_logs h ORDER BY h.seq DESC LIMIT 1), $${first + 2}) = $${first + 1}${
     condition
       ? `
     AND ${condition}`
@@ -136,11 +137,11 @@ export function auditInsertLinkedSql(first = 1, condition?: string): string {
 }
 
 /**
- * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertParams (already linked one after
- * another) turned into one array per column, then the head they were linked after.
+ * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertRow (already linked one after
+ * another), serialised together, then the head they were linked after.
  */
-export function auditLinkedInsertParams(rows: unknown[][], expectedHead: string): unknown[] {
-  return [...AUDIT_INSERT_MANY_TYPES.map((_, column) => rows.map((row) => row[column])), expectedHead, GENESIS_HASH];
+export function auditLinkedInsertParams(rows: AuditInsertRow[], expectedHead: string): unknown[] {
+  return [JSON.stringify(rows), expectedHead, GENESIS_HASH];
 }
 
 /** Runs one parameterised statement and answers its rows (a DataSource's `query`, or a pg client's `.rows`). */
@@ -210,8 +211,8 @@ export class AuditLogRepository {
     return head?.hash ?? GENESIS_HASH;
   }
 
-  /** Inserts rows (auditInsertParams each) linked after `expectedHead` if that is still the head; false (nothing inserted) if not. */
-  async insertLinked(manager: AuditStatements, rows: unknown[][], expectedHead: string): Promise<boolean> {
+  /** Inserts rows (auditInsertRow each) linked after `expectedHead` if that is still the head; false (nothing inserted) if not. */
+  async insertLinked(manager: AuditStatements, rows: AuditInsertRow[], expectedHead: string): Promise<boolean> {
     const inserted: unknown[] = await manager.query(AUDIT_INSERT_LINKED_SQL, auditLinkedInsertParams(rows, expectedHead));
     return inserted.length > 0;
   }

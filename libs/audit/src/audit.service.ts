@@ -4,7 +4,7 @@ import { AppException, Clock, newId } from '@app/core';
 import { walkAuditChain } from './audit-chain.verifier';
 import { AUDIT_CHECKPOINT_FORMAT, AuditCheckpoint, checkpointSigningPayload } from './audit-checkpoint';
 import { AUDIT_RESULTS, AUDIT_SEVERITIES, AuditChainVerification, AuditEntry } from './audit-entry';
-import { auditInsertParams, AuditRowContent, computeAuditMac } from './audit-hash';
+import { auditInsertRow, AuditRowContent, computeAuditMac } from './audit-hash';
 import { AuditKeyring } from './audit-keyring';
 import { auditInsertLinkedSql, auditLinkedInsertParams, AuditLogRepository, AuditStatements } from './audit-log.repository';
 import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
@@ -78,9 +78,9 @@ export class AuditService {
     if (expected === undefined) return null;
     let prevHash = expected;
     const rows = entries.map((entry) => {
-      const params = auditInsertParams(this.contentOf(entry), prevHash, this.keys.macKey);
-      prevHash = params[12] as string;
-      return params;
+      const row = auditInsertRow(this.contentOf(entry), prevHash, this.keys.macKey);
+      prevHash = row.hash;
+      return row;
     });
     return {
       sql: auditInsertLinkedSql(first, condition),
@@ -151,9 +151,9 @@ export class AuditService {
   private async insertLinked(manager: AuditStatements, contents: AuditRowContent[], prevHash: string): Promise<boolean> {
     const expected = prevHash;
     const rows = contents.map((content) => {
-      const params = auditInsertParams(content, prevHash, this.keys.macKey);
-      prevHash = params[12] as string;
-      return params;
+      const row = auditInsertRow(content, prevHash, this.keys.macKey);
+      prevHash = row.hash;
+      return row;
     });
     if (!(await this.rows.insertLinked(manager, rows, expected))) {
       this.head = undefined;

@@ -1,7 +1,7 @@
 export { checkCheckpoint, checkpointSignatureValid, parseCheckpoint } from './audit-checkpoint';
 export type { AuditCheckpoint } from './audit-checkpoint';
 export type { AuditEntry, AuditResult, AuditSeverity } from './audit-entry';
-export { GENESIS_HASH, auditInsertParams, canonicalJson, computeAuditHash } from './audit-hash';
+export { GENESIS_HASH, auditInsertRow, canonicalJson, computeAuditHash } from './audit-hash';
 export type { AuditRowContent } from './audit-hash';
 export { AuditKeyring } from './audit-keyring';
 export {
