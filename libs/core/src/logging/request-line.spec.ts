@@ -41,22 +41,33 @@ const FULL: RequestLine = {
   ip: '127.0.0.1',
 };
 
-const CASES: Array<[string, RequestLine]> = [
-  ['an authenticated request', FULL],
-  ['an anonymous one (no user, no session)', { ...FULL, userId: undefined, sessionId: undefined }],
-  ['an unmatched route and a gone socket (no ip)', { ...FULL, route: null, ip: undefined, statusCode: 404 }],
-  ['strings that need escaping', { ...FULL, path: '/a"b\\c\u0001d\u00e9\u2028/ü', method: 'PROPFIND', reqId: 'x'.repeat(128) }],
-  ['a whole-number duration', { ...FULL, durationMs: 3, statusCode: 500 }],
+/** [what, fields, whether the writer builds the line itself (else it is pino's, for a string JSON escapes)]. */
+const CASES: Array<[string, RequestLine, boolean]> = [
+  ['an authenticated request', FULL, true],
+  ['an anonymous one (no user, no session)', { ...FULL, userId: undefined, sessionId: undefined }, true],
+  ['an unmatched route and a gone socket (no ip)', { ...FULL, route: null, ip: undefined, statusCode: 404 }, true],
+  [
+    'a long id and characters JSON leaves as they are',
+    { ...FULL, reqId: 'x'.repeat(128), path: '/a b/\u00e9\u2028/ü\u007f', method: 'PROPFIND' },
+    true,
+  ],
+  ['strings that need escaping', { ...FULL, path: '/a"b\\c\u0001d\u00e9\u2028/ü', method: 'PROPFIND', reqId: 'x'.repeat(128) }, false],
+  ['a quote in the address', { ...FULL, ip: '"127.0.0.1"' }, false],
+  ['a control character in the user id', { ...FULL, userId: 'u\tv' }, false],
+  ['a backslash in the route', { ...FULL, route: '/a\\b' }, false],
+  ['a paired surrogate in the path', { ...FULL, path: '/\ud83d\ude00' }, false],
+  ['lone surrogates, short and long', { ...FULL, path: '/\ud800x/\udfff', sessionId: `${'s'.repeat(120)}\ud800` }, false],
+  ['a whole-number duration', { ...FULL, durationMs: 3, statusCode: 500 }, true],
 ];
 
 describe('requestLineWriter', () => {
-  it.each(CASES)('writes the line pino writes for the same fields: %s', (_what, line) => {
+  it.each(CASES)('writes the line pino writes for the same fields: %s', (_what, line, direct) => {
     const { logger, lines } = capture();
     const child = logger.child({}, { redact: [] });
-    // The line is built directly, not by pino's walk (what this writer is for).
+    // The line is built directly, not by pino's walk (what this writer is for), unless pino has to escape a string.
     const info = jest.spyOn(child, 'info');
     requestLineWriter(child)(line);
-    expect(info).not.toHaveBeenCalled();
+    expect(info).toHaveBeenCalledTimes(direct ? 0 : 1);
     info.mockRestore();
     child.info({ ...line }, REQUEST_LINE_MESSAGE);
     expect(lines).toHaveLength(2);
@@ -65,9 +76,11 @@ describe('requestLineWriter', () => {
     expect(parsed.level).toBe(30);
     expect(parsed.service).toBe('secure-mcp-server');
     expect(parsed.msg).toBe(REQUEST_LINE_MESSAGE);
-    expect(parsed.path).toBe(line.path);
-    expect(parsed.route).toBe(line.route);
-    expect(parsed.userId).toBe(line.userId);
+    // As UTF-8 carries them (a lone surrogate becomes U+FFFD on the way).
+    const utf8 = (value: string | null | undefined) => (typeof value === 'string' ? Buffer.from(value).toString() : value);
+    expect(parsed.path).toBe(utf8(line.path));
+    expect(parsed.route).toBe(utf8(line.route));
+    expect(parsed.userId).toBe(utf8(line.userId));
   });
 
   it("writes pino's isoTime as pino does, within a millisecond and across milliseconds", () => {
