@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { JsonAnswer } from './json-answer';
 
 /**
  * A web-standard Request for the SDK from Fastify's request, without a body: the gateway parses
@@ -45,9 +46,24 @@ function urlOf(request: FastifyRequest): string {
 /**
  * Writes the SDK's Response through Fastify: whole bodies via `reply.send` (so Fastify's hooks,
  * headers and request log see them), event streams by streaming the body onto the socket.
- * `rewrite` edits a whole answer before it is sent (see ToolListSplice).
+ * `rewrite` edits a whole answer before it is sent (see ToolListSplice). A JsonAnswer (a whole
+ * JSON answer the SDK did not wrap in a Response) goes out with the same status, content type and
+ * bytes the Response would have had.
  */
-export async function sendWebResponse(reply: FastifyReply, response: Response, rewrite?: (body: string) => string | Buffer): Promise<void> {
+export async function sendWebResponse(
+  reply: FastifyReply,
+  response: Response | JsonAnswer,
+  rewrite?: (body: string) => string | Buffer,
+): Promise<void> {
+  if (response instanceof JsonAnswer) {
+    const body = response.body;
+    await reply
+      .code(response.status)
+      .header('content-type', 'application/json')
+      // Bytes, as for a Response: Fastify would add a charset to a JSON string's content type.
+      .send(rewrite ? rewrite(body) : Buffer.from(body));
+    return;
+  }
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
