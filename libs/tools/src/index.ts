@@ -16,6 +16,7 @@ export { TOOL_EXECUTIONS_COLUMNS } from './execution/tool-execution.row';
 export { ToolExecutionService } from './execution/tool-execution.service';
 export { UpstreamsModule } from './upstream/upstreams.module';
 export { UpstreamRegistry } from './upstream/upstream.registry';
+export { AnswerHeaders } from './upstream/upstream-fetch';
 export { UpstreamCredentialService } from './upstream/credentials/upstream-credential.service';
 export { UPSTREAM_TOOL_PINS_COLUMNS } from './upstream/upstream-pin.repository';
 export { UPSTREAM_CREDENTIALS_TABLE_COLUMNS } from './upstream/credentials/upstream-credential.repository';

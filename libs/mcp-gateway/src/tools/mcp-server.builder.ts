@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig, AppException } from '@app/core';
 import { SessionActivityService } from '@app/sessions';
 import { BUILTIN_PROVIDER, ToolExecutionService } from '@app/tools';
 import type { ClientRequestRelay } from '@app/tools';
+import { answerJsonDirectly } from '../http/json-answer';
 import { failedResult, refusedResult } from '../errors/mcp-errors';
 import { McpFederatedFeatures } from '../features/mcp-federated-features';
 import { AgentRequestRelays, ProgressSink } from '../relay/agent-request-relay';
@@ -73,6 +74,8 @@ export class McpServerBuilder {
       return this.call(caller, request, ctx, server);
     });
     this.federated.register(server, callerOf);
+    // Before the counter's wrapper, so an answer settled without a web Response is still counted as sent.
+    answerJsonDirectly(server);
     countMessages(server, this.activity, countIn);
     return server;
   }
