@@ -52,12 +52,12 @@ export const p3: Scenario = {
       const [gatewayRounds, bareRounds] = await alternate<Metered>(
         'P3',
         [
-          { label: 'gateway', measure: (sec) => meteredLoop(candidate, sec, s.connections, [process.pid]) },
+          { label: 'gateway', measure: (sec) => meteredLoop(candidate, sec, s.connections, [process.pid], { database: true }) },
           { label: 'bare SDK', measure: (sec) => meteredLoop(baseline, sec, s.connections, [process.pid]) },
         ],
         s,
         ([g, b]) =>
-          `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms, ${fmt(g.cpuUs)} µs CPU), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms, ${fmt(b.cpuUs)} µs CPU), ` +
+          `gateway ${fmt(g.rps)} calls/s (p99 ${g.p99} ms, ${fmt(g.cpuUs)} µs CPU, PostgreSQL ${fmt(g.databaseCpuUs ?? Number.NaN)} µs), bare SDK ${fmt(b.rps)} calls/s (p99 ${b.p99} ms, ${fmt(b.cpuUs)} µs CPU), ` +
           `ratio ${(g.rps / b.rps).toFixed(2)}, CPU ${(g.cpuUs / b.cpuUs).toFixed(2)}`,
       );
       const failures = [...gatewayRounds, ...bareRounds].reduce((sum, r) => sum + r.non2xx + r.errors, 0);
@@ -81,6 +81,7 @@ export const p3: Scenario = {
         notes: [
           `P3: rows written ${executions} executions, ${audits} tool.execute audit records`,
           "P3: CPU/call is this process's user + system time (/proc) per answer while that side was measured (gateway and bare SDK server both run here, one at a time under load)",
+          `P3: the local PostgreSQL server's processes spent a median ${fmt(medianOf(gatewayRounds, (r) => r.databaseCpuUs ?? Number.NaN))} µs CPU per gateway call on the same cores (every postgres process here: meaningful on a quiet machine only)`,
         ],
         problems: failures > 0 ? [`P3: ${failures} non-2xx answers or errors`] : [],
       };

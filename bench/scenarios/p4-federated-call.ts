@@ -79,7 +79,7 @@ export const p4: Scenario = {
         const saturate =
           (target: Target, pids = [process.pid, upstreamPid]) =>
           (sec: number) =>
-            meteredLoop(target, sec, s.connections, pids);
+            meteredLoop(target, sec, s.connections, pids, { database: true });
         const sides = [
           { label: 'direct', measure: saturate(direct, [upstreamPid]) },
           { label: 'federated', measure: saturate(federated) },
@@ -146,6 +146,8 @@ export const p4: Scenario = {
             `; federated/built-in ${(federatedRps / builtinRps).toFixed(2)}`,
           `P4: CPU per call at saturation: direct ${cpuPerCall(directCpu)} (the upstream process), federated ${cpuPerCall(federatedCpu)} ` +
             `(gateway + upstream), built-in ${cpuPerCall(medianOf(builtinRounds, (r) => r.cpuUs))} (gateway): the gateway adds about ${fmt(federatedCpu - directCpu)} µs per federated call`,
+          `P4: the local PostgreSQL server's processes spent a median ${fmt(medianOf(federatedRounds, (r) => r.databaseCpuUs ?? Number.NaN))} µs CPU per federated call ` +
+            `and ${fmt(medianOf(directRounds, (r) => r.databaseCpuUs ?? Number.NaN))} µs per direct call, on the same cores (every postgres process here: meaningful on a quiet machine only)`,
           `P4: at ${s.lowRate}/s (below saturation) p50 direct ${medianOf(lowDirect, (r) => r.p50).toFixed(3)} ms, federated ${medianOf(lowFederated, (r) => r.p50).toFixed(3)} ms, ` +
             `built-in ${medianOf(lowBuiltin, (r) => r.p50).toFixed(3)} ms: added by federation ${lowAdded.toFixed(3)} ms`,
           `P4: rows written for ${TOOL_ID}: ${executions} executions, ${audits} tool.execute audit records`,

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cpuSeconds } from './cpu';
+import { cpuByPid, cpuSeconds, localPostgresPids } from './cpu';
 
 /**
  * Load generators, each in a child process so they never share an event loop with the servers
@@ -95,6 +95,12 @@ export async function closedLoop(target: Target, seconds: number, connections: n
 export interface Metered extends Closed {
   /** CPU time (user + system) of the serving processes per response, in microseconds. */
   cpuUs: number;
+  /**
+   * With `database`: CPU time of the local PostgreSQL server's processes per response (every
+   * process named postgres here, so only meaningful on an otherwise quiet machine; a backend that
+   * ended during the run is not counted). NaN when there is no local PostgreSQL.
+   */
+  databaseCpuUs?: number;
 }
 
 /**
@@ -103,12 +109,27 @@ export interface Metered extends Closed {
  * and after: their CPU per response is a figure that a busy neighbour disturbs far less than
  * throughput (the load generator runs in a child process and is not counted).
  */
-export async function meteredLoop(target: Target, seconds: number, connections: number, pids: number[]): Promise<Metered> {
+export async function meteredLoop(
+  target: Target,
+  seconds: number,
+  connections: number,
+  pids: number[],
+  options: { database?: boolean } = {},
+): Promise<Metered> {
   const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const postgres = options.database ? localPostgresPids() : [];
+  const databaseBefore = cpuByPid(postgres);
   const before = cpu();
   const result = await closedLoop(target, seconds, connections);
   const used = cpu() - before;
-  return { ...result, cpuUs: (used / Math.max(result.total, 1)) * 1e6 };
+  const calls = Math.max(result.total, 1);
+  const metered: Metered = { ...result, cpuUs: (used / calls) * 1e6 };
+  if (options.database) {
+    let database = 0;
+    for (const [pid, after] of cpuByPid(postgres)) database += after - (databaseBefore.get(pid) ?? after);
+    metered.databaseCpuUs = postgres.length > 0 ? (database / calls) * 1e6 : Number.NaN;
+  }
+  return metered;
 }
 
 export async function openLoop(target: Target, rate: number, seconds: number, connections = 256): Promise<Open> {

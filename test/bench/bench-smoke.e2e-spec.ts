@@ -98,6 +98,15 @@ describe('npm run bench (smoke: every scenario, tiny settings)', () => {
         ratio: expect.stringMatching(/^\d+\.\d\d×; .*CPU\/call \d+\.\d\d×/),
       });
     }
+    // What the database beside the gateway spent per call (P3, P4): a figure, read from this machine's PostgreSQL.
+    const notes = result.stdout.split('\n');
+    for (const id of ['P3', 'P4']) {
+      const line = notes.find((note) => note.startsWith(`- ${id}: the local PostgreSQL server's processes spent a median `));
+      expect({ id, figure: /median ([\d,.]+|n\/a) µs CPU per/.exec(line ?? '')?.[1] }).toEqual({
+        id,
+        figure: expect.stringMatching(/^[\d,]+(\.\d+)?$/),
+      });
+    }
     expect(rows.get('P6')![4]).toMatch(/of bound; p99 \d+\.\d\d×/);
     expect(rows.get('P9')![4]).toMatch(/^get \d+\.\d\d×; read \d+\.\d\d×$/);
   });
