@@ -67,8 +67,10 @@ describe.each(DATABASE_KINDS)('login security (%s)', (kind) => {
       }
       const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
       const [u, w] = [median(unknown), median(wrong)];
-      // bcrypt at cost 10 dominates both; without the dummy hash the unknown email would take ~1 ms.
-      expect(Math.min(u, w) / Math.max(u, w)).toBeGreaterThan(0.6);
+      // bcrypt at cost 10 dominates both; without the dummy hash the unknown email would take ~1 ms, a ratio near
+      // 0.02. The bound leaves room for a loaded machine (a CI run at load 13 on 2 cores measured 0.50) and still
+      // fails that defect by an order of magnitude.
+      expect(Math.min(u, w) / Math.max(u, w)).toBeGreaterThan(0.25);
     });
   });
 
