@@ -148,8 +148,15 @@ describe.each(DATABASE_KINDS)('tool execution pipeline (%s)', (kind) => {
     expect(typeof row.request_hash).toBe('string');
     expect(row.duration_ms).toBe(res.body.metrics.durationMs);
     expect((row.created_at as Date).toISOString()).toBe(res.body.createdAt);
-    // The row's start is the call's creation (the answer's is when the tool began to run).
+    // A synchronous call starts when it is created; the answer says what the row (and every later read) says.
     expect(row.started_at).toEqual(row.created_at);
+    expect((row.started_at as Date).toISOString()).toBe(res.body.startedAt);
+    const read = await http(t.baseUrl, 'GET', `/api/v1/tools/executions/${res.body.executionId}`, { token: alice.token });
+    expect(read.status).toBe(200);
+    expect({ startedAt: read.body.startedAt, finishedAt: read.body.finishedAt }).toEqual({
+      startedAt: res.body.startedAt,
+      finishedAt: res.body.finishedAt,
+    });
     expect((row.finished_at as Date).toISOString()).toBe(res.body.finishedAt);
     const [record] = await db.query(
       `SELECT details, metadata FROM audit_logs WHERE action = 'tool.execute' AND details->>'executionId' = $1`,

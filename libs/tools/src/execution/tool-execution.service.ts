@@ -303,7 +303,9 @@ export class ToolExecutionService {
       status: outcome.status,
       result: outcome.result,
       error: outcome.error,
-      startedAt: outcome.startedAt,
+      // The row's start, which every later read of the call answers: its creation for a synchronous call, a
+      // take-over's or the queue's claim otherwise (the tool itself starts a moment later; durationMs is its run).
+      startedAt: execution.startedAt ?? outcome.startedAt,
       finishedAt: outcome.finishedAt,
       durationMs: outcome.durationMs,
     };
