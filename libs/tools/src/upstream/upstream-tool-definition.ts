@@ -32,6 +32,8 @@ export interface UpstreamToolEntry {
   hasOutputSchema: boolean;
   /** The catalogue definition, without the approval state (the provider adds it). */
   definition: ToolDefinition;
+  /** The upstream's definition as it listed it: what calls of the tool are made against (see UpstreamToolProvider.execute). */
+  listed: Tool;
 }
 
 /** What pinning needs of an entry (a tool, or a federated prompt or resource template: see upstream-feature-pins.ts). */
@@ -90,7 +92,7 @@ export function upstreamToolEntryOf(
     resultFormat: 'content',
     mcp: mcpFieldsOf(tool),
   };
-  return { toolId: definition.id, upstreamName: tool.name, pinned, hash: pinHashOf(pinned), hasOutputSchema, definition };
+  return { toolId: definition.id, upstreamName: tool.name, pinned, hash: pinHashOf(pinned), hasOutputSchema, definition, listed: tool };
 }
 
 /**

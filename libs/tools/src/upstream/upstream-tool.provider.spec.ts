@@ -36,6 +36,17 @@ function upstreamServer() {
     );
     // Answered with a JSON-RPC error by the fetch below (McpServer turns a throwing tool into isError).
     server.registerTool('refuse', { description: 'Answers a JSON-RPC error', inputSchema: empty }, async () => ({ content: [] }));
+    // Answered by the fetch below: a header-mismatch error (-32020), and a structuredContent its output schema refuses.
+    server.registerTool('drifted', { description: 'Changed without saying so', inputSchema: empty }, async () => ({ content: [] }));
+    server.registerTool(
+      'misshaped',
+      {
+        description: 'Answers out of its output schema',
+        inputSchema: empty,
+        outputSchema: fromJsonSchema({ type: 'object', properties: { size: { type: 'number' } }, required: ['size'] }),
+      },
+      async () => ({ content: [], structuredContent: { size: 1 } }),
+    );
     server.registerTool('broken', { description: 'Fails', inputSchema: empty }, async () => ({
       content: [{ type: 'text', text: 'no luck today' }],
       isError: true,
@@ -52,22 +63,33 @@ function upstreamServer() {
     return server;
   });
   let down = false;
+  let lists = 0;
+  let drifted = 0;
   const fetch: FetchLike = async (url, init) => {
     if (down) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     const request = new Request(url, init);
     seen.push(request.headers);
     const body =
       typeof init?.body === 'string' ? (JSON.parse(init.body) as { id?: number; method?: string; params?: { name?: string } }) : undefined;
-    if (body?.method === 'tools/call' && body.params?.name === 'refuse') {
-      const error = { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } };
-      return new Response(JSON.stringify({ jsonrpc: '2.0', id: body.id, error }), {
+    const answer = (message: Record<string, unknown>) =>
+      new Response(JSON.stringify({ jsonrpc: '2.0', id: body?.id, ...message }), {
         status: 200,
         headers: { 'content-type': 'application/json' },
       });
+    if (body?.method === 'tools/list') lists += 1;
+    if (body?.method === 'tools/call' && body.params?.name === 'refuse') {
+      return answer({ error: { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } } });
+    }
+    if (body?.method === 'tools/call' && body.params?.name === 'drifted') {
+      drifted += 1;
+      return answer({ error: { code: -32020, message: 'Header mismatch: Mcp-Param-Region' } });
+    }
+    if (body?.method === 'tools/call' && body.params?.name === 'misshaped') {
+      return answer({ result: { content: [], structuredContent: { size: 'large' }, resultType: 'complete' } });
     }
     return handler.fetch(request);
   };
-  return { seen, fetch, setDown: (value: boolean) => (down = value) };
+  return { seen, fetch, setDown: (value: boolean) => (down = value), lists: () => lists, drifted: () => drifted };
 }
 
 const [config] = parseUpstreams(
@@ -121,10 +143,17 @@ describe('UpstreamToolProvider', () => {
   it("lists the upstream's tools as catalogue definitions and calls them with the gateway's own credentials", async () => {
     const { provider, definitions, upstream, reconciled } = await connected();
     stop = () => provider.stop();
-    expect(definitions.map((d) => d.id).sort()).toEqual(['unit.broken', 'unit.hello', 'unit.measure', 'unit.refuse']);
+    expect(definitions.map((d) => d.id).sort()).toEqual([
+      'unit.broken',
+      'unit.drifted',
+      'unit.hello',
+      'unit.measure',
+      'unit.misshaped',
+      'unit.refuse',
+    ]);
     expect(definitions.every((d) => !d.pendingApproval && d.version === '3.0.0' && d.category === 'data')).toBe(true);
     expect(reconciled.length).toBeGreaterThanOrEqual(1);
-    expect(provider.status()).toMatchObject({ state: 'connected', toolCount: 4, pendingApproval: 0, lastError: null });
+    expect(provider.status()).toMatchObject({ state: 'connected', toolCount: 6, pendingApproval: 0, lastError: null });
 
     expect(await provider.execute('unit.hello', { to: 'world' }, ctx())).toEqual({
       content: [{ type: 'text', text: 'hello world' }],
@@ -158,6 +187,27 @@ describe('UpstreamToolProvider', () => {
       code: 'UPSTREAM_ERROR',
       rpc: { code: -32021, message: 'Missing required client capability', data: { required: ['sampling'] } },
     });
+  });
+
+  it("checks structuredContent against the listed tool's output schema, as the SDK does", async () => {
+    const { provider } = await connected();
+    stop = () => provider.stop();
+    const error = await provider.execute('unit.misshaped', {}, ctx()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ToolError);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT' });
+    expect((error as ToolError).message).toContain("does not match the tool's output schema");
+  });
+
+  it('fails a call the upstream refuses for mismatched Mcp-Param-* headers, and lists its tools again', async () => {
+    const { provider, upstream } = await connected();
+    stop = () => provider.stop();
+    const before = upstream.lists();
+    const error = await provider.execute('unit.drifted', {}, ctx()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UPSTREAM_ERROR', rpc: { code: -32020, message: 'Header mismatch: Mcp-Param-Region' } });
+    // Sent once: not retried with a definition nobody approved; the re-listing brings that one to the catalogue.
+    expect(upstream.drifted()).toBe(1);
+    for (let i = 0; i < 50 && upstream.lists() === before; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(upstream.lists()).toBe(before + 1);
   });
 
   it('fails a result larger than the limit with RESULT_TOO_LARGE instead of truncating it', async () => {

@@ -80,6 +80,8 @@ export const DEFAULT_UPSTREAM_RESULT_MAX_BYTES = 4 * 1024 * 1024;
 const BOOT_LIST_WAIT_MS = 5_000;
 const CLIENT_INFO = { name: 'secure-mcp-gateway', version: '1.0.0' };
 const MAX_STDERR_LINE = 500;
+/** The JSON-RPC error of a 2026-07-28 server whose Mcp-Param-* headers disagree with the body (SEP-2243; the SDK does not export it). */
+const HEADER_MISMATCH = -32020;
 
 /**
  * The tools of one upstream MCP server, through the official v2 client. It connects at start
@@ -344,6 +346,11 @@ export class UpstreamToolProvider implements ToolProvider {
             signal: ctx.signal,
             timeout: this.config.timeouts.callMs,
             headers: tracked.headers,
+            // The definition the gateway listed and pinned: the SDK mirrors its Mcp-Param-* headers and checks the
+            // result's structuredContent against it, without looking the tool up in its response cache on every
+            // call (two probes, each serialising its key: ~0.5% of a federated call's CPU, issue 18). Over a
+            // per-user connection (which lists nothing) the same checks now apply as over the catalogue's.
+            toolDefinition: entry.listed,
             // An InputRequiredResult comes back to us (and goes to the agent) instead of the SDK trying to answer it itself.
             allowInputRequired: true,
             ...(report
@@ -353,6 +360,10 @@ export class UpstreamToolProvider implements ToolProvider {
         ),
       )) as CallToolResult;
     } catch (error) {
+      // The upstream wants other Mcp-Param-* headers than the listed definition declares: it changed the tool without
+      // saying so. The call fails (the SDK would re-list and retry with a definition nobody approved); the re-listing
+      // brings the changed definition to the catalogue, pending approval like any change.
+      if (error instanceof ProtocolError && error.code === HEADER_MISMATCH) this.relist(generation);
       if (link) throw await this.userLinkFailure(link, error, ctx, toolId);
       if (this.fallBackIfOutOfSpec(client, error)) {
         // Reconnect on the 2025 era: this call fails, the next ones go through.
