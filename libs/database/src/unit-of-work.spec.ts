@@ -1,5 +1,8 @@
 import { escapeLiteral } from 'pg';
-import { inlinedSql } from './unit-of-work';
+import type { PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import { TRACED_QUERY_TEXT } from '@app/telemetry';
+import { inlinedSql, SqlTransaction } from './unit-of-work';
 
 /** Statements sent with BEGIN over pg's simple protocol: their values become literals, quoted by pg's own escapeLiteral. */
 describe('inlinedSql', () => {
@@ -23,5 +26,29 @@ describe('inlinedSql', () => {
     expect(() => inlinedSql({ sql: 'SELECT $1, $2', params: ['one'] })).toThrow('No value for placeholder $2');
     expect(() => inlinedSql({ sql: 'SELECT $1', params: [42 as unknown as string] })).toThrow('The value of $1 is not text');
     expect(() => inlinedSql({ sql: 'SELECT $1', params: ['a\u0000b'] })).toThrow('The value of $1 contains a NUL character');
+  });
+});
+
+describe('SqlTransaction.queryAll', () => {
+  it('sends the statements as one query text without parameters, a trace given their parameterised SQL, and answers each one its rows', async () => {
+    const query = jest.fn(async (_config: unknown, _values?: unknown) => [
+      { rows: [] },
+      { rows: [{ locked: '' }] },
+      { rows: [{ id: 'x' }, { id: 'y' }] },
+    ]);
+    const tx = new SqlTransaction({ query } as unknown as PoolClient, { options: {}, logger: {} } as unknown as DataSource);
+    const rows = await tx.queryAll([
+      'BEGIN',
+      'SELECT pg_advisory_xact_lock(1) AS locked',
+      { sql: 'SELECT $1::text AS id', params: [`it's`] },
+    ]);
+    expect(rows).toEqual([[], [{ locked: '' }], [{ id: 'x' }, { id: 'y' }]]);
+    expect(query).toHaveBeenCalledTimes(1);
+    const [config, values] = query.mock.calls[0];
+    expect(values).toBeUndefined();
+    expect(config).toEqual({
+      text: `BEGIN;\nSELECT pg_advisory_xact_lock(1) AS locked;\nSELECT ${escapeLiteral(`it's`)}::text AS id`,
+      [TRACED_QUERY_TEXT]: 'BEGIN;\nSELECT pg_advisory_xact_lock(1) AS locked;\nSELECT $1::text AS id',
+    });
   });
 });
