@@ -140,7 +140,7 @@ export function auditInsertLinkedSql(first = 1, condition?: string): string {
  * Parameters of AUDIT_INSERT_LINKED_SQL: rows from auditInsertRow (already linked one after
  * another), serialised together, then the head they were linked after.
  */
-export function auditLinkedInsertParams(rows: AuditInsertRow[], expectedHead: string): string[] {
+export function auditLinkedInsertParams(rows: AuditInsertRow[], expectedHead: string): unknown[] {
   return [JSON.stringify(rows), expectedHead, GENESIS_HASH];
 }
 

@@ -12,10 +12,8 @@ import { sanitizeAuditData, sanitizeAuditText } from './audit-sanitizer';
 /** Records linked after the chain head, for a writer's own statement: see AuditService.linkedInsert. */
 export interface LinkedAuditInsert {
   sql: string;
-  /** Text, as AUDIT_INSERT_LINKED_SQL's (auditLinkedInsertParams). */
-  params: string[];
-  /** Whether the statement inserted the records (its answer came; not yet committed). */
-  settled(inserted: boolean): void;
+  params: unknown[];
+  inserted(): void;
 }
 
 /**
@@ -67,18 +65,13 @@ export class AuditService {
 
   /**
    * For a writer that inserts records in a statement of its own, beside its change (the tool
-   * pipeline's group commit: one WITH query, sent with BEGIN and the chain lock), in a READ
-   * COMMITTED transaction that takes AUDIT_CHAIN_LOCK_SQL in an earlier statement (so that
-   * statement's snapshot sees every committed row): the records linked after the head as this
-   * process expects it, as an INSERT (a WITH query's body, parameters from `$first` on) that
-   * inserts nothing unless `condition` holds and that head is still the table's. The writer calls
-   * `settled` with whether the statement inserted them; when it did not, it writes them with
-   * recordMany (chainLocked). Null while this process knows no head (recordMany then reads it).
-   *
-   * The statement may be built before its transaction holds the lock (while an earlier one of
-   * this process is still on its way): the head expected is then that one's last record, as if it
-   * will be inserted. A wrong guess only costs the fallback: the database checks the head under
-   * the lock.
+   * pipeline's group commit: one WITH query instead of two statements), in a READ COMMITTED
+   * transaction that took AUDIT_CHAIN_LOCK_SQL in an earlier statement (so that statement's
+   * snapshot sees every committed row): the records linked after the head this process last
+   * wrote, as an INSERT (a WITH query's body, parameters from `$first` on) that inserts nothing
+   * unless `condition` holds and that head is still the table's. The writer calls `inserted()`
+   * once the statement inserted them; when it did not, it writes them with recordMany
+   * (chainLocked). Null while this process knows no head (recordMany then reads it).
    */
   linkedInsert(entries: AuditEntry[], first: number, condition: string): LinkedAuditInsert | null {
     const expected = this.head;
@@ -89,16 +82,11 @@ export class AuditService {
       prevHash = row.hash;
       return row;
     });
-    const head = prevHash;
-    // The head once they are in: what a statement built next links after. If the transaction rolls back, the next write's check catches it.
-    this.head = head;
     return {
       sql: auditInsertLinkedSql(first, condition),
       params: auditLinkedInsertParams(rows, expected),
-      settled: (inserted) => {
-        // Not inserted: the head is not theirs (unless something else moved it meanwhile: then that is the guess).
-        if (!inserted && this.head === head) this.head = undefined;
-      },
+      // Written, not yet committed: if the transaction rolls back, the next write's check catches it.
+      inserted: () => (this.head = prevHash),
     };
   }
 

@@ -12,13 +12,6 @@ export function querySummary(text: string): { operation: string; summary: string
   return { operation, summary: target ? `${operation} ${target}` : operation };
 }
 
-/**
- * A query config's text as a span records it in place of `text`, when `text` carries values
- * (statements sent over the simple protocol, their values inlined as literals): their
- * parameterised SQL. pg ignores the key.
- */
-export const TRACED_QUERY_TEXT = Symbol('traced query text');
-
 interface PgClientLike {
   host?: string;
   port?: number;
@@ -37,15 +30,8 @@ export function traceDatabaseClient<T>(client: PgClientLike, query: unknown, sen
   // Only statements of a traced operation: background sweeps and heartbeats would each start a trace.
   const parent = context.active();
   if (!trace.getSpan(parent)) return send();
-  const config = query as { text?: unknown; [TRACED_QUERY_TEXT]?: unknown } | null | undefined;
   const text =
-    typeof query === 'string'
-      ? query
-      : typeof config?.[TRACED_QUERY_TEXT] === 'string'
-        ? config[TRACED_QUERY_TEXT]
-        : typeof config?.text === 'string'
-          ? config.text
-          : '';
+    typeof query === 'string' ? query : typeof (query as { text?: unknown })?.text === 'string' ? (query as { text: string }).text : '';
   const { operation, summary } = querySummary(text);
   const span = tracer.startSpan(
     summary,

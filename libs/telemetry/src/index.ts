@@ -5,5 +5,5 @@ export { activeContext, activeTraceId, exemplarOf, failSpan, inSpan, SpanKind } 
 export type { Attributes, Span } from './spans';
 export { correlationMixin, installHttpTracing } from './http-tracing';
 export { contextFromMeta, metaHasTraceContext, traceMeta, withTraceHeaders } from './propagation';
-export { TRACED_QUERY_TEXT, traceDatabaseClient } from './database-tracing';
+export { traceDatabaseClient } from './database-tracing';
 export { traceRedisClient } from './redis-tracing';

@@ -34,55 +34,32 @@ function setup(options: { maxStoredBytes?: number } = {}) {
     finished: Finished[];
     audited: AuditEntry[];
     chainLocked?: boolean;
-    /** The statements sent with BEGIN, in its round trip (runSql's withBegin): the chain lock, then the rows with their records. */
-    withBegin?: unknown[];
-    /** What happened in it, in order: `begin` (BEGIN and withBegin: one round trip), `recordMany`, then `commit` or `rollback`. */
-    steps: string[];
+    /** The statement sent with BEGIN (runSql's withBegin): the chain lock. */
+    withBegin?: string;
   }> = [];
   /** Which ids the "database" still has leased to this process (others: lease lost). */
   const leased = new Set<string>(['exe_1', 'exe_2', 'exe_3']);
   const finishGate = gate();
   const insertGate = gate();
-  const transaction = async <T>(work: (manager: { id: number }) => Promise<T>, withBegin?: unknown[]): Promise<T> => {
+  const transaction = async <T>(work: (manager: object) => Promise<T>): Promise<T> => {
     const manager = { id: transactions.length };
-    const tx = { manager, finished: [], audited: [], withBegin, steps: [] as string[] };
-    transactions.push(tx);
-    try {
-      const result = await work(manager);
-      tx.steps.push('commit');
-      return result;
-    } catch (error) {
-      tx.steps.push('rollback');
-      throw error;
-    }
+    transactions.push({ manager, finished: [], audited: [] });
+    return work(manager);
+  };
+  // The group commit's transactions are runSql's (raw pg); the fake hands out the same marker either way.
+  const unitOfWork = {
+    run: transaction,
+    runSql: <T>(work: (manager: object, begun: unknown[]) => Promise<T>, options: { withBegin?: string } = {}): Promise<T> =>
+      transaction((manager) => {
+        transactions[transactions.length - 1].withBegin = options.withBegin;
+        return work(manager, options.withBegin ? [{ chain_locked: '', isolation: 'read committed' }] : []);
+      }),
   };
   /** INSERTs of rows: alone (manager null, no transaction) or in a transaction; the test may hold or refuse them. */
   const inserts: Array<{ tx: number | null; rows: NewExecution[]; lockChain?: boolean; withAudit?: boolean }> = [];
   let refuseInserts: Error | undefined;
   /** Ids whose INSERT finds the row already there (ON CONFLICT DO NOTHING). */
   const conflicting = new Set<string>();
-  /** Set: the chain head is not where this process expects it (another writer moved it); the linked records go nowhere. */
-  let headMoved = false;
-  /** A statement of auditedInsert's, as the fake database runs it in a transaction (`tx`). */
-  type AuditedInsert = {
-    sql: string;
-    params: string[];
-    run(tx: number): Promise<{ inserted: boolean[]; linked: boolean }>;
-  };
-  // The group commit's transactions are runSql's (raw pg); the fake runs withBegin's statements as BEGIN's round trip does.
-  const unitOfWork = {
-    run: transaction,
-    runSql: <T>(work: (manager: object, begun: unknown[][]) => Promise<T>, options: { withBegin?: unknown[] } = {}): Promise<T> =>
-      transaction(async (manager) => {
-        const begun: unknown[][] = [];
-        for (const statement of options.withBegin ?? []) {
-          if (typeof statement === 'string') begun.push([{ chain_locked: '', isolation: 'read committed' }]);
-          else begun.push([await (statement as AuditedInsert).run(manager.id)]);
-        }
-        transactions[manager.id].steps.push('begin');
-        return work(manager, begun);
-      }, options.withBegin),
-  };
   const repository = {
     insertMany: jest.fn(async (manager: { id: number } | null, rows: NewExecution[], opts: { lockChain?: boolean } = {}) => {
       inserts.push({ tx: manager?.id ?? null, rows, lockChain: opts.lockChain });
@@ -90,37 +67,22 @@ function setup(options: { maxStoredBytes?: number } = {}) {
       if (refuseInserts) throw refuseInserts;
       return rows.map((row) => !conflicting.has(row.execution.id));
     }),
-    /**
-     * insertMany's rows with their audit records as one statement, which inserts the records only if every row went in
-     * and the head is where this process expects it; the fake's answer is the outcome itself.
-     */
-    auditedInsert: jest.fn(
-      (
+    /** insertMany's rows with their audit records in one statement, which inserts the records only if every row went in. */
+    insertManyAudited: jest.fn(
+      async (
+        manager: { id: number },
         rows: NewExecution[],
-        audit: (first: number, condition: string) => { entries: AuditEntry[]; settled(inserted: boolean): void } | null,
+        audit: (first: number, condition: string) => { entries: AuditEntry[]; inserted(): void } | null,
       ) => {
-        const linked = audit(2, `(SELECT count(*) FROM ex) = ${rows.length}`);
-        const statement: AuditedInsert = {
-          sql: linked ? 'WITH ex AS (INSERT INTO tool_executions ...), au AS (INSERT INTO audit_logs ...) SELECT ...' : 'INSERT ...',
-          params: ['rows', ...(linked ? ['records', 'head', 'genesis'] : [])],
-          run: async (tx) => {
-            inserts.push({ tx, rows, withAudit: linked !== null });
-            await insertGate.passed();
-            if (refuseInserts) throw refuseInserts;
-            const inserted = rows.map((row) => !conflicting.has(row.execution.id));
-            const audited = linked !== null && !headMoved && inserted.every(Boolean);
-            if (audited) transactions[tx].audited.push(...linked.entries);
-            return { inserted, linked: audited };
-          },
-        };
-        return {
-          statement,
-          written: ([answer]: unknown[]) => {
-            const { inserted, linked: audited } = answer as { inserted: boolean[]; linked: boolean };
-            linked?.settled(audited);
-            return { inserted, audited };
-          },
-        };
+        inserts.push({ tx: manager.id, rows, withAudit: true });
+        await insertGate.passed();
+        if (refuseInserts) throw refuseInserts;
+        const inserted = rows.map((row) => !conflicting.has(row.execution.id));
+        const linked = audit(24, '(SELECT count(*) FROM ex) = 1');
+        if (!linked || !inserted.every(Boolean)) return { inserted, audited: false };
+        transactions[manager.id].audited.push(...linked.entries);
+        linked.inserted();
+        return { inserted, audited: true };
       },
     ),
     finishMany: jest.fn(async (manager: { id: number }, finished: Finished[]) => {
@@ -131,12 +93,11 @@ function setup(options: { maxStoredBytes?: number } = {}) {
   };
   const audit = {
     recordMany: jest.fn(async (manager: { id: number }, entries: AuditEntry[], opts: { chainLocked?: boolean }) => {
-      transactions[manager.id].steps.push('recordMany');
       transactions[manager.id].audited.push(...entries);
       transactions[manager.id].chainLocked = opts.chainLocked;
     }),
     record: jest.fn(async (_manager: object, _entry: AuditEntry) => undefined),
-    linkedInsert: jest.fn((entries: AuditEntry[]) => ({ entries, settled: jest.fn() })),
+    linkedInsert: jest.fn((entries: AuditEntry[]) => ({ entries, inserted: jest.fn() })),
   };
   const activity = { count: jest.fn() };
   const executions = { inc: jest.fn() };
@@ -158,7 +119,6 @@ function setup(options: { maxStoredBytes?: number } = {}) {
     repository,
     refuseInsertsWith: (error: Error | undefined) => (refuseInserts = error),
     conflicting,
-    moveHead: () => (headMoved = true),
     /** Holds every insertMany until the returned function is called. */
     holdInserts: insertGate.hold,
     leased,
@@ -311,66 +271,10 @@ describe('ExecutionRecorder', () => {
       expect(f.transactions[0].audited.map((entry) => [entry.details!.executionId, entry.details!.status])).toEqual([
         ['exe_1', 'completed'],
       ]);
-      // One round trip: BEGIN, the chain lock, then the row and its record in one statement; COMMIT after its answer.
-      const [lock, insert] = f.transactions[0].withBegin as [string, { sql: string; params: string[] }];
-      expect(lock).toMatch(
-        /^SELECT pg_advisory_xact_lock\(\d+\) AS chain_locked, current_setting\('transaction_isolation'\) AS isolation$/,
-      );
-      expect(insert).toMatchObject({
-        sql: expect.stringMatching(/^WITH ex AS \(INSERT INTO tool_executions/),
-        params: ['rows', 'records', 'head', 'genesis'],
-      });
-      expect(f.transactions[0].steps).toEqual(['begin', 'commit']);
+      // BEGIN took the chain lock in its round trip; the row and its record went in one statement.
+      expect(f.transactions[0].withBegin).toMatch(/pg_advisory_xact_lock/);
       expect(f.audit.recordMany).not.toHaveBeenCalled();
-      expect(f.audit.linkedInsert.mock.results[0].value.settled).toHaveBeenCalledWith(true);
       expect(f.activity.count).toHaveBeenCalledWith('ses_alice', { toolExecutions: 1, errors: 0 });
-    });
-
-    it('writes the records in the same transaction, before COMMIT, when another writer moved the chain head (the statement inserted only the rows)', async () => {
-      const f = setup();
-      f.moveHead();
-      const [first, second] = [anExecution({ id: 'exe_1' }), anExecution({ id: 'exe_2' })];
-      const starts = [f.recorder.start(first, stored, leaseUntil), f.recorder.start(second, stored, leaseUntil)];
-      const answers = await Promise.all([
-        f.recorder.finish(first, anOutcome(), starts[0]),
-        f.recorder.finish(second, anOutcome(), starts[1]),
-      ]);
-
-      expect(answers).toEqual([true, true]);
-      expect(f.transactions).toHaveLength(1);
-      const [tx] = f.transactions;
-      expect(f.inserts.map((insert) => [insert.tx, insert.withAudit, insert.rows.map((row) => row.execution.id)])).toEqual([
-        [0, true, ['exe_1', 'exe_2']],
-      ]);
-      // The linked records went nowhere; recordMany wrote both, under the lock BEGIN took, and only then did it commit.
-      expect(f.audit.linkedInsert.mock.results[0].value.settled).toHaveBeenCalledWith(false);
-      expect(tx.steps).toEqual(['begin', 'recordMany', 'commit']);
-      expect(tx.chainLocked).toBe(true);
-      expect(tx.audited.map((entry) => entry.details!.executionId)).toEqual(['exe_1', 'exe_2']);
-    });
-
-    it('commits nothing when the records cannot be written after the head moved: the batch rolls back, the calls fail', async () => {
-      const f = setup();
-      f.moveHead();
-      f.audit.recordMany.mockRejectedValue(new Error('audit insert refused'));
-      const execution = anExecution({ id: 'exe_1' });
-      const started = f.recorder.start(execution, stored, leaseUntil);
-      await expect(f.recorder.finish(execution, anOutcome(), started)).rejects.toThrow('audit insert refused');
-      // The rows went in with the statement, but only inside the transaction, which rolled back.
-      expect(f.transactions.map((tx) => tx.steps)).toEqual([['begin', 'rollback']]);
-      expect(f.activity.count).not.toHaveBeenCalled();
-    });
-
-    it('sends only the rows with the lock while this process knows no chain head, then their records, before COMMIT', async () => {
-      const f = setup();
-      f.audit.linkedInsert.mockReturnValue(null as never);
-      const execution = anExecution({ id: 'exe_1' });
-      const started = f.recorder.start(execution, stored, leaseUntil);
-      expect(await f.recorder.finish(execution, anOutcome(), started)).toBe(true);
-      const [tx] = f.transactions;
-      expect((tx.withBegin as [string, { params: string[] }])[1].params).toEqual(['rows']);
-      expect(tx.steps).toEqual(['begin', 'recordMany', 'commit']);
-      expect(tx.audited.map((entry) => entry.details!.executionId)).toEqual(['exe_1']);
     });
 
     it('audits only the rows written when one was there already (a retry of a call whose answer was lost)', async () => {
@@ -383,7 +287,6 @@ describe('ExecutionRecorder', () => {
       // The statement inserted no record (not every row went in): the audit writer writes the written row's, under the lock BEGIN took.
       expect(f.transactions[0].audited.map((entry) => entry.details!.executionId)).toEqual(['exe_2']);
       expect(f.transactions[0].chainLocked).toBe(true);
-      expect(f.transactions[0].steps).toEqual(['begin', 'recordMany', 'commit']);
     });
 
     it('writes the start row alone (one INSERT, no transaction) when the tool is still running, and the outcome as an UPDATE after it', async () => {

@@ -214,10 +214,8 @@ export class ExecutionRecorder {
   /**
    * One batch of the group commit. Only start rows: one INSERT, no transaction, no chain lock.
    * With no outcome of an already written row (the common case under load: calls that ended
-   * before their start rows were written): two round trips, BEGIN, the chain lock and one
-   * statement for the rows and their audit records (auditedInsert) as one simple query, then
-   * COMMIT, sent only once the answer shows the records went in (else they are written first,
-   * recordMany, in the same transaction: COMMIT is never sent with the rest). Otherwise one
+   * before their start rows were written): BEGIN and the chain lock in one round trip, then one
+   * statement for the rows and their audit records (insertManyAudited), COMMIT. Otherwise one
    * transaction: the INSERT of new rows and the UPDATE of finished ones (the first of them to
    * write a row takes the chain lock), then the audit records of the calls written and the other
    * records, in order.
@@ -228,18 +226,17 @@ export class ExecutionRecorder {
     // Straight through pg (runSql): TypeORM's query runner (its events, result and error wrapping per statement) was
     // ~35 µs of CPU per call in P3's profile.
     if (items.every((item) => item.kind !== 'finish')) {
-      // The records as they are if every row goes in; the statement inserts them only then.
-      const insert = this.repository.auditedInsert(rows, (first, condition) =>
-        this.audit.linkedInsert(
-          this.auditEntries(items, () => true),
-          first,
-          condition,
-        ),
-      );
       return this.unitOfWork.runSql(
-        async (tx, [[lock], answer]) => {
+        async (tx, [lock]) => {
           assertChainLockIsolation((lock as { isolation?: unknown } | undefined)?.isolation);
-          const written = insert.written(answer);
+          // The records as they are if every row goes in; the statement inserts them only then.
+          const written = await this.repository.insertManyAudited(tx, rows, (first, condition) =>
+            this.audit.linkedInsert(
+              this.auditEntries(items, () => true),
+              first,
+              condition,
+            ),
+          );
           let next = 0;
           const results = items.map((item) => (item.kind === 'audit' ? true : written.inserted[next++]));
           // A row was there already (a retry's), or another writer moved the chain head: the records of the rows written.
@@ -252,8 +249,7 @@ export class ExecutionRecorder {
           }
           return results;
         },
-        // One round trip: BEGIN, the chain lock, then (its snapshot taken after the lock) the rows and their records.
-        { withBegin: [`SELECT ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation`, insert.statement] },
+        { withBegin: `SELECT ${AUDIT_CHAIN_LOCK_SQL} AS chain_locked, ${AUDIT_CHAIN_ISOLATION_SQL} AS isolation` },
       );
     }
     return this.unitOfWork.runSql(async (manager) => {

@@ -163,43 +163,32 @@ export class ToolExecutionRepository {
   }
 
   /**
-   * insertMany and the audit records of its rows as one statement (a WITH query), for the caller
-   * to send in its READ COMMITTED transaction after the audit chain lock, in the same round trip
-   * (UnitOfWork.runSql's withBegin): `audit` (AuditService.linkedInsert) gives the records' INSERT
-   * for parameters from a number on, to insert only if every row was. `written` reads the
-   * statement's rows: per row, whether it was inserted, and whether the records were (when not, or
-   * when `audit` has none to give and the statement is the rows' INSERT alone, the caller writes
-   * them, before it commits).
+   * insertMany and the audit records of its rows in one statement (a WITH query), in the caller's
+   * READ COMMITTED transaction, which took the audit chain lock in an earlier statement: `audit`
+   * (AuditService.linkedInsert) gives the records' INSERT for parameters from a number on, to
+   * insert only if every row was. Per row, whether it was inserted, and whether the records were
+   * (when not, or when `audit` has none to give, the caller writes them). One statement where
+   * insertMany and AuditService.recordMany send two.
    */
-  auditedInsert(
+  async insertManyAudited(
+    manager: EntityManager | SqlTransaction,
     rows: NewExecution[],
-    audit: (first: number, condition: string) => { sql: string; params: string[]; settled(inserted: boolean): void } | null,
-  ): { statement: { sql: string; params: string[] }; written(answer: unknown[]): { inserted: boolean[]; audited: boolean } } {
+    audit: (first: number, condition: string) => { sql: string; params: unknown[]; inserted(): void } | null,
+  ): Promise<{ inserted: boolean[]; audited: boolean }> {
     const params = [recordsJson(this.insertRows(rows))];
     const linked = audit(params.length + 1, `(SELECT count(*) FROM ex) = ${rows.length}`);
-    const inserted = (ids: Iterable<string>) => {
-      const created = new Set(ids);
-      return rows.map((r) => created.has(r.execution.id));
-    };
-    if (!linked) {
-      return {
-        statement: { sql: `${INSERT_ROWS_SQL} RETURNING id`, params },
-        written: (answer) => ({ inserted: inserted((answer as Array<{ id: string }>).map((row) => row.id)), audited: false }),
-      };
-    }
-    return {
-      statement: {
-        sql: `WITH ex AS (${INSERT_ROWS_SQL} RETURNING id), au AS (${linked.sql})
+    if (!linked) return { inserted: await this.insertMany(manager, rows), audited: false };
+    const [row] = returnedRows<{ inserted: string[]; audited: number }>(
+      await manager.query(
+        `WITH ex AS (${INSERT_ROWS_SQL} RETURNING id), au AS (${linked.sql})
          SELECT coalesce((SELECT array_agg(id) FROM ex), '{}') AS inserted, (SELECT count(*) FROM au)::int AS audited`,
-        params: [...params, ...linked.params],
-      },
-      written: (answer) => {
-        const [row] = answer as Array<{ inserted: string[]; audited: number }>;
-        const audited = row.audited > 0;
-        linked.settled(audited);
-        return { inserted: inserted(row.inserted), audited };
-      },
-    };
+        [...params, ...linked.params],
+      ),
+    );
+    const created = new Set(row.inserted);
+    const audited = row.audited > 0;
+    if (audited) linked.inserted();
+    return { inserted: rows.map((r) => created.has(r.execution.id)), audited };
   }
 
   /** INSERT_ROWS_SQL's rows. Timestamps as ISO strings (what JSON.stringify would make of the Dates, without a toJSON call each). */
