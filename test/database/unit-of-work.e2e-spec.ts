@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { UnitOfWork } from '@app/database';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
@@ -48,6 +49,36 @@ describe('UnitOfWork.runSql: a transaction on a pooled pg connection', () => {
     expect(await ids()).toEqual(['a', 'c']);
   });
 
+  it('a statement after the lock sent with BEGIN sees the rows committed while it waited for the lock (READ COMMITTED)', async () => {
+    // What the audit chain rests on: the group commit takes the chain lock with BEGIN, and its next statement reads the head.
+    const LOCK = 'SELECT pg_advisory_xact_lock(727015)';
+    const other = new Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      // Another connection holds the lock (as another replica's group commit would) and writes a row under it.
+      await other.query(`BEGIN; ${LOCK}`);
+      await other.query(`INSERT INTO uow_items (id) VALUES ('late')`);
+      const seen = unitOfWork.runSql(
+        (tx) => tx.query<Array<{ n: number }>>('SELECT count(*)::int AS n FROM uow_items WHERE id = $1', ['late']),
+        {
+          withBegin: LOCK,
+        },
+      );
+      // Our transaction has begun and waits for the lock: a snapshot taken before the other commit would miss the row.
+      await until(async () => {
+        const { rows } = await other.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid <> pg_backend_pid()`,
+        );
+        return rows[0].waiting === 1;
+      });
+      await other.query('COMMIT');
+      expect(await seen).toEqual([{ n: 1 }]);
+    } finally {
+      await other.end();
+      await dataSource.query(`DELETE FROM uow_items WHERE id = 'late'`);
+    }
+  });
+
   it('rolls back when a statement fails (the database refused a value), with the driver error as it came', async () => {
     await expect(
       unitOfWork.runSql(async (tx) => {
@@ -60,3 +91,12 @@ describe('UnitOfWork.runSql: a transaction on a pooled pg connection', () => {
     expect(await ids()).toEqual(['a', 'c', 'f']);
   });
 });
+
+/** Polls `condition` (every 20 ms, up to 5 s). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 250; tries++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('condition not met within 5 s');
+}
