@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { AuditEntry } from '@app/audit';
-import { ExecutionRecorder } from './execution-recorder';
+import { ExecutionRecorder, START_ROW_DELAY_MS } from './execution-recorder';
 import { anExecution, anOutcome, deferred, T0 } from './execution.test-helpers';
 import type { ExecutionFinish, NewExecution, StoredExecution } from './tool-execution.repository';
 import type { ToolExecution } from './tool-execution';
@@ -247,6 +247,11 @@ describe('ExecutionRecorder', () => {
     const stored: StoredExecution = { input: '{"message":"hi"}', payload: null, callerPermissions: null };
     const leaseUntil = new Date(T0.getTime() + 60_000);
     const turn = () => new Promise((resolve) => setImmediate(resolve));
+    /** Until the start row of a call still running went into the group commit (START_ROW_DELAY_MS), and a turn after. */
+    const delayed = async () => {
+      await new Promise((resolve) => setTimeout(resolve, START_ROW_DELAY_MS + 10));
+      await turn();
+    };
 
     it('writes one row, in its final state, with its audit record, when the call ends before the start row went out', async () => {
       const f = setup();
@@ -294,6 +299,9 @@ describe('ExecutionRecorder', () => {
       const execution = anExecution({ id: 'exe_1' });
       const started = f.recorder.start(execution, stored, leaseUntil);
       await turn();
+      // Not yet: a call that ends within the delay writes one row instead.
+      expect(f.inserts).toEqual([]);
+      await delayed();
       expect(f.inserts).toEqual([{ tx: null, rows: [{ execution, stored, lockedUntil: leaseUntil }] }]);
       expect(f.transactions).toHaveLength(0);
 
@@ -309,7 +317,7 @@ describe('ExecutionRecorder', () => {
       const execution = anExecution({ id: 'exe_1' });
       const release = f.holdInserts();
       const started = f.recorder.start(execution, stored, leaseUntil);
-      await turn();
+      await delayed();
       const finished = f.recorder.finish(execution, anOutcome(), started);
       await turn();
       await turn();
@@ -325,7 +333,7 @@ describe('ExecutionRecorder', () => {
       const execution = anExecution({ id: 'exe_1' });
       f.refuseInsertsWith(new Error('insert refused'));
       const started = f.recorder.start(execution, stored, leaseUntil);
-      await turn();
+      await delayed();
       await turn();
       f.refuseInsertsWith(undefined);
       expect(await f.recorder.finish(execution, anOutcome(), started)).toBe(true);
@@ -335,6 +343,22 @@ describe('ExecutionRecorder', () => {
       ]);
       expect(f.transactions[0].audited).toHaveLength(1);
       expect(f.activity.count).toHaveBeenCalledTimes(1);
+    });
+
+    it('writes one row when the call ends after some turns but within the start row delay (an upstream answering in milliseconds)', async () => {
+      const f = setup();
+      const execution = anExecution({ id: 'exe_1' });
+      const started = f.recorder.start(execution, stored, leaseUntil);
+      for (let i = 0; i < 5; i++) await turn();
+      expect(await f.recorder.finish(execution, anOutcome({ durationMs: 3 }), started)).toBe(true);
+      expect(f.inserts.map((insert) => [insert.tx, insert.rows.map((row) => row.finish?.status ?? 'running')])).toEqual([
+        [0, ['completed']],
+      ]);
+      expect(f.repository.finishMany).not.toHaveBeenCalled();
+      expect(f.transactions[0].audited.map((entry) => entry.details!.executionId)).toEqual(['exe_1']);
+      // Nothing goes out later for the row the call no longer needs.
+      await delayed();
+      expect(f.inserts).toHaveLength(1);
     });
 
     it('fails the call (nothing is counted) when its one row cannot be written', async () => {
