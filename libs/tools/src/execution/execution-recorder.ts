@@ -60,8 +60,8 @@ export class StartedCall {
   state: 'delayed' | 'queued' | 'written' | 'absent';
   /** @internal The start row's place in the group commit, once it went there. */
   ticket: BatchTicket<GroupItem, boolean> | null = null;
-  /** @internal While delayed: the timer that queues the row, and what queues it. */
-  delay: { timer: NodeJS.Timeout; queue: () => void } | null = null;
+  /** While delayed: the timer that queues the row, and where it goes. */
+  private delay: { timer: NodeJS.Timeout; enqueue: () => BatchTicket<GroupItem, boolean> } | null = null;
 
   /** @internal */
   constructor(readonly row: NewExecution | null) {
@@ -71,6 +71,22 @@ export class StartedCall {
   /** A row that is already there (a call taken over from a dead process). */
   static written(): StartedCall {
     return new StartedCall(null);
+  }
+
+  /** @internal Queues the row through `enqueue` after `ms`, unless queueNow() or undelay() comes first. */
+  delayFor(ms: number, enqueue: () => BatchTicket<GroupItem, boolean>): void {
+    // Never what keeps the process up: a shutdown waits for its calls, whose outcomes write the row.
+    this.delay = { timer: setTimeout(() => this.queueNow(), ms).unref(), enqueue };
+  }
+
+  /** @internal Queues the row now if it is still delayed. */
+  queueNow(): void {
+    const enqueue = this.delay?.enqueue;
+    if (!enqueue || !this.undelay()) return;
+    this.state = 'queued';
+    this.ticket = enqueue();
+    // Whoever needs the outcome awaits it (created(), finish()); a failure nobody awaits yet is not unhandled.
+    this.ticket.result.catch(() => undefined);
   }
 
   /** @internal Cancels the delay (the caller writes the row itself): true when it was still pending. */
@@ -142,15 +158,7 @@ export class ExecutionRecorder {
    */
   start(execution: ToolExecution, stored: StoredExecution, lockedUntil: Date): StartedCall {
     const started = new StartedCall({ execution, stored, lockedUntil });
-    const queue = () => {
-      started.delay = null;
-      started.state = 'queued';
-      started.ticket = this.group.enqueue({ kind: 'start', row: started.row! });
-      // Whoever needs the outcome awaits it (created(), finish()); a failure nobody awaits yet is not unhandled.
-      started.ticket.result.catch(() => undefined);
-    };
-    // Never what keeps the process up: a shutdown waits for its calls, whose outcomes write the row.
-    started.delay = { timer: setTimeout(queue, START_ROW_DELAY_MS).unref(), queue };
+    started.delayFor(START_ROW_DELAY_MS, () => this.group.enqueue({ kind: 'start', row: started.row! }));
     return started;
   }
 
@@ -160,8 +168,7 @@ export class ExecutionRecorder {
    * before their tool runs.
    */
   async created(started: StartedCall): Promise<boolean> {
-    const delay = started.delay;
-    if (delay && started.undelay()) delay.queue();
+    started.queueNow();
     if (!started.ticket) return true;
     try {
       const created = await started.ticket.result;
