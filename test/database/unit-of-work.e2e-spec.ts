@@ -90,6 +90,24 @@ describe('UnitOfWork.runSql: a transaction on a pooled pg connection', () => {
     await unitOfWork.runSql((tx) => tx.query('INSERT INTO uow_items (id) VALUES ($1)', ['f']));
     expect(await ids()).toEqual(['a', 'c', 'f']);
   });
+
+  it('runs a prepared statement as one named statement of the connection, parsed once, with the values of each call', async () => {
+    const sql = 'INSERT INTO uow_items (id) SELECT unnest($1::text[]) RETURNING id';
+    const prepared = () =>
+      dataSource.query(`SELECT name, statement FROM pg_prepared_statements WHERE statement = $1`, [sql]) as Promise<
+        Array<{ name: string; statement: string }>
+      >;
+    const first = await unitOfWork.runSql((tx) => tx.query(sql, [['g', 'h']], { prepared: true }));
+    // The pool has one connection: the statement it prepared is that connection's, and the next call binds it again.
+    const [statement] = await prepared();
+    expect(statement?.name).toMatch(/^smcp_tx_\d+$/);
+    const second = await unitOfWork.runSql((tx) => tx.query(sql, [['i']], { prepared: true }));
+    expect({ first, second }).toEqual({ first: [{ id: 'g' }, { id: 'h' }], second: [{ id: 'i' }] });
+    expect(await prepared()).toEqual([statement]);
+    // A prepared statement that fails rolls back its transaction like any other.
+    await expect(unitOfWork.runSql((tx) => tx.query(sql, [['j', 'a']], { prepared: true }))).rejects.toMatchObject({ code: '23505' });
+    expect(await ids()).toEqual(['a', 'c', 'f', 'g', 'h', 'i']);
+  });
 });
 
 /** Polls `condition` (every 20 ms, up to 5 s). */

@@ -22,16 +22,23 @@ export class SqlTransaction {
     private readonly dataSource: DataSource,
   ) {}
 
-  async query<T = any>(sql: string, parameters?: unknown[]): Promise<T> {
-    const result = await this.send(sql, parameters);
+  /**
+   * `prepared`: the statement is one of the caller's fixed texts, run often: it is prepared once per
+   * connection (a named statement) and then only bound and executed, so PostgreSQL neither parses nor
+   * plans it again (and its text is not sent again).
+   */
+  async query<T = any>(sql: string, parameters?: unknown[], options?: { prepared?: boolean }): Promise<T> {
+    const result = await this.send(sql, parameters, options?.prepared === true);
     return (Array.isArray(result) ? result[result.length - 1] : result).rows as T;
   }
 
-  private async send(sql: string, parameters?: unknown[]): Promise<QueryResult | QueryResult[]> {
+  private async send(sql: string, parameters: unknown[] | undefined, prepared: boolean): Promise<QueryResult | QueryResult[]> {
     const started = Date.now();
     try {
       // pg answers a simple query of several statements (no parameters) with one result per statement.
-      const result = (await this.client.query(sql, parameters)) as QueryResult | QueryResult[];
+      const result = (await (prepared
+        ? this.client.query({ name: preparedName(sql), text: sql, values: parameters })
+        : this.client.query(sql, parameters))) as QueryResult | QueryResult[];
       const took = Date.now() - started;
       const slow = this.dataSource.options.maxQueryExecutionTime;
       if (slow && took > slow) this.dataSource.logger.logQuerySlow(took, sql, parameters);
@@ -41,6 +48,15 @@ export class SqlTransaction {
       throw error;
     }
   }
+}
+
+/** Names of the prepared statements (SqlTransaction.query's `prepared`), by their text: the same on every connection. */
+const preparedNames = new Map<string, string>();
+
+function preparedName(sql: string): string {
+  let name = preparedNames.get(sql);
+  if (name === undefined) preparedNames.set(sql, (name = `smcp_tx_${preparedNames.size + 1}`));
+  return name;
 }
 
 /** Opens transactions for services, which never hold the DataSource themselves. */
