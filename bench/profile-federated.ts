@@ -8,7 +8,10 @@
  *   npm run bench:profile -- p3 [seconds]   P3's gateway (no upstream) and its built-in tool_echo call
  *   npm run bench:profile -- hop [calls]   the upstream hop alone: UpstreamToolProvider.execute and the
  *                                          prompts/get and resources/read forwards, 10 at a time, in this process
+ *                                          (BENCH_HOP_PROFILE=prompts/get or resources/read profiles that hop instead of tools/call)
  *   (the .cpuprofile is written to BENCH_PROFILE_OUT, default /tmp/federated-<kind>.cpuprofile)
+ *   BENCH_PROFILE_HEAP=1: a sampling heap profile instead, keeping what garbage collection freed (what
+ *   the young generation pays for), summarised as bytes allocated per call (written to <out>.heapprofile)
  */
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
@@ -19,7 +22,7 @@ import { runMain, log } from './support/bench-util';
 import { raiseToolLimit, startGateway } from './support/gateway';
 import { closedLoop, meteredLoop, Target } from './support/load';
 import { mcpRequest } from './support/mcp-request';
-import { summariseProfile } from './support/profile-summary';
+import { HeapProfile, summariseAllocations, summariseProfile } from './support/profile-summary';
 import { Upstream, withFederatedGateway } from './support/upstream';
 import { cpuSeconds } from './support/cpu';
 
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     await profiled(out, async () => {
       const result = await closedLoop(target, seconds, 10);
       log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
+      return result.total;
     });
   });
 }
@@ -72,6 +76,7 @@ async function builtinAlone(seconds: number, out: string): Promise<void> {
     await profiled(out, async () => {
       const result = await closedLoop(target, seconds, 10);
       log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
+      return result.total;
     });
   } finally {
     await gateway.close();
@@ -119,8 +124,14 @@ async function hop(app: INestApplication, upstream: Upstream, calls: number, out
         `${upstreamUs.toFixed(0)} µs in the upstream, ${((calls / wall) * 1000).toFixed(0)}/s`,
     );
   }
-  // The tool call's hop, profiled.
-  await profiled(out, () => run(kinds['tools/call (provider.execute)'], calls));
+  // One kind's hop, profiled: the tool call's, or the one BENCH_HOP_PROFILE names (a prefix, e.g. `prompts/get`).
+  const named = process.env.BENCH_HOP_PROFILE;
+  const profiledKind = (named && Object.keys(kinds).find((name) => name.startsWith(named))) || 'tools/call (provider.execute)';
+  log(`profiling the hop of ${profiledKind}`);
+  await profiled(out, async () => {
+    await run(kinds[profiledKind], calls);
+    return calls;
+  });
 }
 
 /** `n` calls of `once`, 10 in flight. */
@@ -133,12 +144,32 @@ async function run(once: () => Promise<unknown>, n: number): Promise<void> {
   );
 }
 
-/** Runs `work` under the inspector's CPU profiler; writes the profile to `out` and prints its summary. */
-async function profiled(out: string, work: () => Promise<void>): Promise<void> {
+/**
+ * Runs `work` (which answers how many calls it made) under the inspector's CPU profiler, or with
+ * BENCH_PROFILE_HEAP=1 its sampling heap profiler; writes the profile next to `out` and prints its summary.
+ */
+async function profiled(out: string, work: () => Promise<number>): Promise<void> {
   const session = new Session();
   session.connect();
   const post = <T>(method: string, params?: object) =>
     new Promise<T>((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
+  if (process.env.BENCH_PROFILE_HEAP === '1') {
+    await post('HeapProfiler.enable');
+    // Every 4 KB allocated on average; the objects young- and old-generation collection freed stay in the profile.
+    await post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    const calls = await work();
+    const { profile } = await post<{ profile: HeapProfile }>('HeapProfiler.stopSampling');
+    session.disconnect();
+    const file = `${out.replace(/\.cpuprofile$/, '')}.heapprofile`;
+    writeFileSync(file, JSON.stringify(profile));
+    log(`heap profile: ${file}`);
+    log(summariseAllocations(profile, Math.max(calls, 1), Number(process.env.BENCH_PROFILE_TOP ?? 30)));
+    return;
+  }
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 200 });
   await post('Profiler.start');

@@ -75,3 +75,54 @@ export function summariseProfile(profile: CpuProfile, top = 40): string {
     ].join('\n');
   return [table('self time', selfUs), table('inclusive time', inclusiveUs), table('self time by package/file', placeUs)].join('\n\n');
 }
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** A V8 sampling heap profile (HeapProfiler.stopSampling), taken with the objects garbage collection freed. */
+export interface HeapProfile {
+  head: HeapNode;
+}
+
+/**
+ * Bytes allocated per call, from a sampling heap profile that kept the objects the collector freed
+ * (what young-generation garbage collection pays for): in all, by the package or file of the
+ * allocating frame, and by the nearest frame of this repository's own code above it (whose work
+ * the allocation is; a frame of ours allocating directly counts as itself).
+ */
+export function summariseAllocations(profile: HeapProfile, calls: number, top = 30): string {
+  const byPlace = new Map<string, number>();
+  const byOwner = new Map<string, number>();
+  let total = 0;
+  const label = (node: HeapNode) =>
+    `${node.callFrame.functionName || '(anonymous)'} ${placeOf(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
+  const ours = (node: HeapNode) => /\/(apps|libs)\//.test(node.callFrame.url);
+  // Iterative: allocation stacks can be deep.
+  const stack: Array<{ node: HeapNode; owner: string }> = [{ node: profile.head, owner: '(none of ours)' }];
+  while (stack.length > 0) {
+    const { node, owner: above } = stack.pop()!;
+    const owner = ours(node) ? label(node) : above;
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      const place = node.callFrame.url ? placeOf(node.callFrame.url) : `(V8) ${node.callFrame.functionName || '(anonymous)'}`;
+      byPlace.set(place, (byPlace.get(place) ?? 0) + node.selfSize);
+      byOwner.set(owner, (byOwner.get(owner) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) stack.push({ node: child, owner });
+  }
+  const perCall = (bytes: number) => `${(bytes / calls).toFixed(0).padStart(7)} B`;
+  const table = (title: string, entries: Map<string, number>) =>
+    [
+      `${title} (${perCall(total).trim()} per call in all, ${calls} calls)`,
+      ...[...entries]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top)
+        .map(([name, bytes]) => `${perCall(bytes)}  ${name}`),
+    ].join('\n');
+  return [table('allocated per call, by package/file', byPlace), table('allocated per call, by the nearest frame of ours', byOwner)].join(
+    '\n\n',
+  );
+}
