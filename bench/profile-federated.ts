@@ -51,6 +51,11 @@ async function main(): Promise<void> {
     log(
       `${kind}: ${plain.rps.toFixed(0)}/s, gateway ${plain.cpuUs.toFixed(0)} µs CPU per call; upstream ${up.cpuUs.toFixed(0)} µs per call`,
     );
+    const trips = await databaseRoundTrips(() => closedLoop(target, Math.min(seconds, 5), 10));
+    log(
+      `${kind}: ${trips.perCall.toFixed(2)} PostgreSQL round trips per call, ${trips.commitsPerCall.toFixed(2)} COMMITs per call ` +
+        `(${trips.calls} calls, ${trips.rps.toFixed(0)}/s, counted in a run of their own)`,
+    );
     await profiled(out, async () => {
       const result = await closedLoop(target, seconds, 10);
       log(`profiled ${result.total} calls (${result.rps.toFixed(0)}/s)`);
@@ -132,6 +137,35 @@ async function hop(app: INestApplication, upstream: Upstream, calls: number, out
     await run(kinds[profiledKind], calls);
     return calls;
   });
+}
+
+/**
+ * PostgreSQL round trips of this process (the gateway) while `work` runs: pg sends one simple query
+ * (Connection.query) or one extended query ending in Sync at a time per connection and waits for its
+ * answer, so their count is the round-trip count; COMMITs are the group commit's transactions.
+ */
+async function databaseRoundTrips(work: () => Promise<{ total: number; rps: number }>) {
+  const connection = (require('pg/lib/connection') as { prototype: Record<string, (...args: unknown[]) => unknown> }).prototype;
+  const { query, sync } = connection;
+  let trips = 0;
+  let commits = 0;
+  connection.query = function (this: unknown, text: unknown) {
+    trips++;
+    if (typeof text === 'string' && /^\s*COMMIT\b/i.test(text)) commits++;
+    return query.call(this, text);
+  };
+  connection.sync = function (this: unknown) {
+    trips++;
+    return sync.call(this);
+  };
+  try {
+    const result = await work();
+    const calls = Math.max(result.total, 1);
+    return { perCall: trips / calls, commitsPerCall: commits / calls, calls: result.total, rps: result.rps };
+  } finally {
+    connection.query = query;
+    connection.sync = sync;
+  }
 }
 
 /** `n` calls of `once`, 10 in flight. */
