@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import * as QRCode from 'qrcode';
 import { AuditAction, auditEvent, AuditService, SYSTEM_ACTOR } from '@app/audit';
 import type { AuditResult, AuditSeverity } from '@app/audit';
 import { APP_CONFIG, AppConfig, AppException, Clock } from '@app/core';
@@ -192,7 +191,8 @@ export class MfaService {
     const uri = totpUri(outcome.secret, this.config.mfa.issuer, caller.principal.email);
     return {
       secret: outcome.secret,
-      qrCode: await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', type: 'image/png', margin: 2 }),
+      // Loaded on first enrollment, not at start (issue 18, P8).
+      qrCode: await (await import('qrcode')).toDataURL(uri, { errorCorrectionLevel: 'M', type: 'image/png', margin: 2 }),
       backupCodes: outcome.backupCodes,
     };
   }

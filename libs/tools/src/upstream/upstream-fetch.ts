@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FetchLike } from '@modelcontextprotocol/client';
-import { Agent, Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 
 /**
  * The fetch the upstream transport uses (issue 18): undici's `request` (the HTTP/1.1 client the
@@ -34,7 +34,16 @@ export function upstreamFetch(fallback: FetchLike = (url, init) => fetch(url, in
  * `Keep-Alive: timeout=` says so (undici reads it), so a request is not sent on a socket the
  * upstream is closing.
  */
-const agent = new Agent({ keepAliveTimeout: 5_000, keepAliveMaxTimeout: 5_000 });
+let agent: Agent | undefined;
+
+/**
+ * The pool, made (and undici loaded) on the first request to an HTTP upstream: a gateway without
+ * one does not pay for loading undici at start (issue 18, P8: about 130 ms of a 2-core machine's start).
+ */
+function pool(): Agent {
+  agent ??= new (require('undici') as typeof import('undici')).Agent({ keepAliveTimeout: 5_000, keepAliveMaxTimeout: 5_000 });
+  return agent;
+}
 
 /**
  * One request through undici's dispatcher, its answer taken as it arrives (undici's handler API: no
@@ -62,7 +71,7 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
       headers: headerRecord(init.headers),
       body: body ?? null,
     };
-    agent.dispatch(
+    pool().dispatch(
       { ...request, headersTimeout: 0, bodyTimeout: 0 },
       {
         onRequestStart: (controller) => {
