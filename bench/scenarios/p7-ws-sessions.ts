@@ -173,7 +173,7 @@ export const p7: Scenario = {
       const [wsTraffic, readLoad, callLoad] = await Promise.all([
         Promise.all(
           clients.map((c) =>
-            c.ask<ClientReply & Record<string, number>>(
+            c.ask<ClientReply & { calls: number; failed: number; churned: number; churnFailed: number; firstFailure?: string }>(
               { cmd: 'traffic', rate: perClient, churn: 1 / clients.length, seconds: s.soakSeconds },
               'traffic',
             ),
@@ -192,6 +192,7 @@ export const p7: Scenario = {
       const wsFailed = wsTraffic.reduce((sum, t) => sum + t.failed, 0);
       const churned = wsTraffic.reduce((sum, t) => sum + t.churned, 0);
       const churnFailed = wsTraffic.reduce((sum, t) => sum + t.churnFailed, 0);
+      const wsFailure = wsTraffic.find((t) => t.firstFailure !== undefined)?.firstFailure;
       log(
         `[P7] soak ${s.soakSeconds}s: RSS ${fmt(soakStart / 1024)} MB -> ${fmt(soakEnd / 1024)} MB (peak ${fmt(peak / 1024)} MB, ${growth.toFixed(1)} %); ` +
           `${wsCalls} WebSocket calls (${wsFailed} failed), ${churned} sessions churned (${churnFailed} failed), ` +
@@ -216,7 +217,10 @@ export const p7: Scenario = {
           ...(retried > 0 ? [`P7: ${retried} session opens were retried while opening (first error: ${firstError})`] : []),
           ...(ok < s.wsSessions ? [`P7: only ${ok} of ${s.wsSessions} sessions could be opened (${firstError})`] : []),
         ],
-        problems: failures > 0 ? [`P7: ${failures} failed calls or churns during the soak`] : [],
+        problems:
+          failures > 0
+            ? [`P7: ${failures} failed calls or churns during the soak${wsFailure ? ` (first WebSocket failure: ${wsFailure})` : ''}`]
+            : [],
       };
     } finally {
       // Ending 10,000 sessions gracefully is not what is measured here; the database goes anyway.

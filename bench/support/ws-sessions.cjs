@@ -9,7 +9,7 @@
 // An open that fails (say a 500 when the server's database pool is saturated by the opening
 // rush) is retried up to twice; the retries are counted and reported.
 //   {cmd:'status'}                      -> {type:'status', open, dropped, codes}
-//   {cmd:'traffic', rate, churn, seconds} -> {type:'traffic', calls, ok, failed, p50, p99, churned, churnFailed}
+//   {cmd:'traffic', rate, churn, seconds} -> {type:'traffic', calls, ok, failed, p50, p99, churned, churnFailed, firstFailure}
 //   {cmd:'exit'}                        closes everything and exits
 const WebSocket = require('ws');
 
@@ -111,6 +111,33 @@ function pick() {
   return undefined;
 }
 
+/**
+ * A session to churn: one with no call in flight (from a random starting point), so that closing
+ * it fails nothing this process is waiting for; closing one mid-call would count the client's
+ * own close as a failed call.
+ */
+function pickIdle() {
+  const start = Math.floor(Math.random() * sessions.size);
+  let i = 0;
+  let first;
+  for (const session of sessions) {
+    if (session.pending.size > 0) {
+      i++;
+      continue;
+    }
+    if (i++ >= start) return session;
+    first = first ?? session;
+  }
+  return first;
+}
+
+/** What a failed call said: the JSON-RPC error's message, or the text of a tool result with isError. */
+function failureOf(outcome) {
+  if (outcome instanceof Error) return outcome.message;
+  const text = outcome && Array.isArray(outcome.content) ? outcome.content.find((block) => block && block.type === 'text') : undefined;
+  return `tool result isError${text ? `: ${String(text.text).slice(0, 200)}` : ''}`;
+}
+
 async function traffic(rate, churn, seconds) {
   const latencies = [];
   let calls = 0;
@@ -118,6 +145,7 @@ async function traffic(rate, churn, seconds) {
   let failed = 0;
   let churned = 0;
   let churnFailed = 0;
+  let firstFailure;
   const inFlight = [];
   const started = performance.now();
   const end = started + seconds * 1000;
@@ -138,15 +166,21 @@ async function traffic(rate, churn, seconds) {
               if (result && !result.isError) {
                 ok += 1;
                 latencies.push(performance.now() - at);
-              } else failed += 1;
+              } else {
+                failed += 1;
+                firstFailure = firstFailure ?? failureOf(result);
+              }
             },
-            () => (failed += 1),
+            (error) => {
+              failed += 1;
+              firstFailure = firstFailure ?? failureOf(error);
+            },
           ),
         );
       }
       while (nextChurn <= now && nextChurn < end) {
         nextChurn += 1000 / churn;
-        const session = pick();
+        const session = pickIdle();
         if (!session) continue;
         session.leaving = true;
         sessions.delete(session);
@@ -154,7 +188,10 @@ async function traffic(rate, churn, seconds) {
         inFlight.push(
           openOne().then(
             () => (churned += 1),
-            () => (churnFailed += 1),
+            (error) => {
+              churnFailed += 1;
+              firstFailure = firstFailure ?? `churn: ${failureOf(error)}`;
+            },
           ),
         );
       }
@@ -167,7 +204,7 @@ async function traffic(rate, churn, seconds) {
   await Promise.allSettled(inFlight);
   latencies.sort((a, b) => a - b);
   const at = (q) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : NaN);
-  return { type: 'traffic', calls, ok, failed, p50: at(0.5), p99: at(0.99), churned, churnFailed };
+  return { type: 'traffic', calls, ok, failed, p50: at(0.5), p99: at(0.99), churned, churnFailed, firstFailure };
 }
 
 process.on('message', (message) => {
