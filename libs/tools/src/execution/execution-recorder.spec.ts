@@ -249,9 +249,13 @@ describe('ExecutionRecorder', () => {
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     /** Until the start row of a call still running went into the group commit (START_ROW_DELAY_MS), and a turn after. */
     const delayed = async () => {
-      await new Promise((resolve) => setTimeout(resolve, START_ROW_DELAY_MS + 10));
+      jest.advanceTimersByTime(START_ROW_DELAY_MS + 10);
       await turn();
     };
+    // The start row's delay runs on a fake clock, so "within the delay" does not depend on how busy the machine is;
+    // the group commit's turns (setImmediate) stay real.
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask', 'Date', 'performance'] }));
+    afterEach(() => jest.useRealTimers());
 
     it('writes one row, in its final state, with its audit record, when the call ends before the start row went out', async () => {
       const f = setup();
@@ -350,6 +354,9 @@ describe('ExecutionRecorder', () => {
       const execution = anExecution({ id: 'exe_1' });
       const started = f.recorder.start(execution, stored, leaseUntil);
       for (let i = 0; i < 5; i++) await turn();
+      // Up to the last millisecond of the delay, the start row stays out of the group commit.
+      jest.advanceTimersByTime(START_ROW_DELAY_MS - 1);
+      await turn();
       expect(await f.recorder.finish(execution, anOutcome({ durationMs: 3 }), started)).toBe(true);
       expect(f.inserts.map((insert) => [insert.tx, insert.rows.map((row) => row.finish?.status ?? 'running')])).toEqual([
         [0, ['completed']],
